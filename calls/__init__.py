@@ -1,0 +1,1 @@
+"""telehub call engine: signaling client, aiortc peer connections, media, call state (no Qt)."""

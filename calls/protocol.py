@@ -1,0 +1,547 @@
+"""The hub's WebSocket signaling protocol: the one definition of every message, used by both ends.
+
+Every frame is one JSON object with a ``type``. The hub parses what clients send with
+:func:`parse_client_message` and clients parse what the hub sends with
+:func:`parse_server_message`; both sides build messages from the classes below, so the two
+ends cannot drift apart. docs/signaling.md shows an example of every message.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+# Large enough for an SDP offer with audio, video and every gathered candidate (typically
+# 3-10 KB); anything bigger is refused with an error rather than parsed.
+MAX_FRAME_BYTES = 64 * 1024
+
+Sdp = Annotated[str, Field(min_length=1, max_length=60_000)]
+CallId = Annotated[str, Field(min_length=1, max_length=64)]
+ShortText = Annotated[str, Field(max_length=200)]
+
+
+class Urgency(enum.StrEnum):
+    """How soon the caller needs a nurse; the queue serves ``emergency`` first."""
+
+    EMERGENCY = "emergency"
+    URGENT = "urgent"
+    ROUTINE = "routine"
+
+    @property
+    def rank(self) -> int:
+        return _URGENCY_RANK[self]
+
+
+_URGENCY_RANK = {Urgency.EMERGENCY: 0, Urgency.URGENT: 1, Urgency.ROUTINE: 2}
+
+
+class IntendedAction(enum.StrEnum):
+    """What the caller would have done without the hub: the avoided-admission baseline."""
+
+    NOTHING = "nothing"
+    GP = "gp"
+    NHS_111 = "nhs_111"
+    AMBULANCE_999 = "ambulance_999"
+    AE = "ae"
+
+
+class SiteKind(enum.StrEnum):
+    CARE_HOME = "care_home"
+    PRISON = "prison"
+    HOME = "home"
+
+
+class StaffRole(enum.StrEnum):
+    NURSE = "nurse"
+    SPECIALIST = "specialist"
+    MANAGER = "manager"
+    ADMIN = "admin"
+
+
+class EndReason(enum.StrEnum):
+    """Why a call ended; recorded in the call log."""
+
+    COMPLETED = "completed"  # ended by a participant after it was answered
+    ABANDONED = "abandoned"  # the caller hung up while waiting
+    CALLER_LOST = "caller_lost"  # the caller's connection did not come back in time
+
+
+class ErrorCode(enum.StrEnum):
+    BAD_JSON = "bad_json"
+    TOO_LARGE = "too_large"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID = "invalid"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    ALREADY_CLAIMED = "already_claimed"
+    WRONG_STATE = "wrong_state"
+    NOT_PARTICIPANT = "not_participant"
+    NO_SPECIALIST = "no_specialist"
+    HELLO_FIRST = "hello_first"
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+# --- shared parts -------------------------------------------------------------------------
+
+
+class PreCallObservations(BaseModel):
+    """Observations the caller took before the call; any may be missing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    respiration_rate: int | None = Field(default=None, ge=0, le=80)
+    spo2: int | None = Field(default=None, ge=50, le=100)
+    on_oxygen: bool | None = None
+    systolic_bp: int | None = Field(default=None, ge=40, le=300)
+    pulse: int | None = Field(default=None, ge=20, le=250)
+    consciousness: Literal["A", "C", "V", "P", "U"] | None = None
+    temperature: float | None = Field(default=None, ge=25.0, le=45.0)
+    scale: Literal[1, 2] = 1
+
+
+class News2Summary(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    total: int
+    band: str
+    complete: bool
+
+
+class Patient(BaseModel):
+    """Who the call is about, as far as the caller knows before the call."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    nhs_number: Annotated[str, Field(max_length=16)] | None = None
+    name: ShortText | None = None
+    date_of_birth: Annotated[str, Field(max_length=10)] | None = None
+
+
+class IceServer(BaseModel):
+    """One entry of RTCConfiguration.iceServers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class Principal(BaseModel):
+    """Who is on the other end of a connection: a member of staff or a site."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["staff", "site"]
+    id: int
+    name: str
+    role: str  # a StaffRole value for staff, a SiteKind value for sites
+
+    @property
+    def participant_id(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+class QueueEntry(BaseModel):
+    """A waiting call as nurse desks see it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_id: str
+    site_id: int
+    site_name: str
+    site_kind: SiteKind
+    urgency: Urgency
+    reason: str
+    intended_action: IntendedAction | None = None
+    requested_at: datetime
+    position: int
+    requeued: bool = False
+    caller_connected: bool = True
+    news2: News2Summary | None = None
+    observations: PreCallObservations | None = None
+    patient: Patient | None = None
+    soft_signs: list[str] = Field(default_factory=list)
+
+
+class Participant(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    participant_id: str  # "site:<id>" or "staff:<id>"
+    name: str
+    role: Literal["caller", "nurse", "specialist"]
+
+
+# --- client to hub ------------------------------------------------------------------------
+
+
+class Hello(_Message):
+    """First message on every connection: authenticates it with a bearer token."""
+
+    type: Literal["hello"] = "hello"
+    protocol: int
+    token: Annotated[str, Field(min_length=1, max_length=512)]
+    client: ShortText | None = None
+
+
+class Pong(_Message):
+    type: Literal["pong"] = "pong"
+    t: float | None = None
+
+
+class Ping(_Message):
+    """Sent by the hub every heartbeat interval; a client may send one too."""
+
+    type: Literal["ping"] = "ping"
+    t: float | None = None
+
+
+class CallRequest(_Message):
+    """A site asks for a nurse."""
+
+    type: Literal["call_request"] = "call_request"
+    request_id: Annotated[str, Field(min_length=1, max_length=64)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    urgency: Urgency = Urgency.URGENT
+    intended_action: IntendedAction | None = None
+    observations: PreCallObservations | None = None
+    patient: Patient | None = None
+    soft_signs: Annotated[list[ShortText], Field(max_length=20)] = Field(default_factory=list)
+
+
+class CallCancel(_Message):
+    """The caller hangs up: while waiting the call is abandoned; in a call it ends."""
+
+    type: Literal["call_cancel"] = "call_cancel"
+    call_id: CallId
+
+
+class CallResume(_Message):
+    """A reconnecting caller or desk takes back its call (after a drop or a hub restart)."""
+
+    type: Literal["call_resume"] = "call_resume"
+    call_id: CallId
+
+
+class CallClaim(_Message):
+    """A nurse desk answers a waiting call. Exactly one claim wins."""
+
+    type: Literal["call_claim"] = "call_claim"
+    call_id: CallId
+
+
+class CallEnd(_Message):
+    """A participant ends the call for everyone (a specialist only leaves)."""
+
+    type: Literal["call_end"] = "call_end"
+    call_id: CallId
+
+
+class Offer(_Message):
+    type: Literal["offer"] = "offer"
+    call_id: CallId
+    to: Annotated[str, Field(max_length=40)]
+    sdp: Sdp
+    # Filled in by the hub when it relays the message; ignored from clients.
+    sender: str | None = Field(default=None, alias="from")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True, by_alias=True)
+
+
+class Answer(_Message):
+    type: Literal["answer"] = "answer"
+    call_id: CallId
+    to: Annotated[str, Field(max_length=40)]
+    sdp: Sdp
+    sender: str | None = Field(default=None, alias="from")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True, by_alias=True)
+
+
+class InviteSpecialist(_Message):
+    """The nurse in a call asks the hub to ring every signed-in specialist desk."""
+
+    type: Literal["invite_specialist"] = "invite_specialist"
+    call_id: CallId
+    note: Annotated[str, Field(max_length=500)] | None = None
+
+
+class InviteCancel(_Message):
+    type: Literal["invite_cancel"] = "invite_cancel"
+    call_id: CallId
+
+
+class InviteAccept(_Message):
+    """A specialist joins the escalated call; the first acceptance wins."""
+
+    type: Literal["invite_accept"] = "invite_accept"
+    call_id: CallId
+
+
+class InviteDecline(_Message):
+    type: Literal["invite_decline"] = "invite_decline"
+    call_id: CallId
+
+
+class QueueSync(_Message):
+    """A desk asks for a fresh queue snapshot (e.g. after it saw a gap in ``seq``)."""
+
+    type: Literal["queue_sync"] = "queue_sync"
+
+
+ClientMessage = Annotated[
+    Hello
+    | Pong
+    | Ping
+    | CallRequest
+    | CallCancel
+    | CallResume
+    | CallClaim
+    | CallEnd
+    | Offer
+    | Answer
+    | InviteSpecialist
+    | InviteCancel
+    | InviteAccept
+    | InviteDecline
+    | QueueSync,
+    Field(discriminator="type"),
+]
+
+
+# --- hub to client ------------------------------------------------------------------------
+
+
+class Welcome(_Message):
+    type: Literal["welcome"] = "welcome"
+    protocol: int = PROTOCOL_VERSION
+    principal: Principal
+    heartbeat_interval: float
+    heartbeat_timeout: float
+
+
+class Error(_Message):
+    """A refusal, sent only to the client whose message caused it; nothing was changed."""
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    message: str
+    ref: str | None = None  # the type of the refused message
+    call_id: str | None = None
+    request_id: str | None = None
+
+
+class QueueSnapshot(_Message):
+    type: Literal["queue_snapshot"] = "queue_snapshot"
+    seq: int
+    entries: list[QueueEntry]
+
+
+class QueueUpdate(_Message):
+    """One change of the queue, pushed to every signed-in nurse desk as it happens.
+
+    ``seq`` grows by one per change, so a desk that sees a gap asks for a ``queue_sync``.
+    ``removed`` carries why the call left the queue: claimed, abandoned or caller_lost.
+    """
+
+    type: Literal["queue_update"] = "queue_update"
+    seq: int
+    op: Literal["added", "updated", "removed"]
+    call_id: str
+    entry: QueueEntry | None = None
+    reason: str | None = None
+    claimed_by: str | None = None
+
+
+class CallQueued(_Message):
+    """The caller's request is in the queue (sent again on resume while waiting)."""
+
+    type: Literal["call_queued"] = "call_queued"
+    call_id: str
+    request_id: str | None = None
+    position: int
+    estimated_wait_s: int
+
+
+class QueuePosition(_Message):
+    type: Literal["queue_position"] = "queue_position"
+    call_id: str
+    position: int
+    estimated_wait_s: int
+
+
+class CallConnected(_Message):
+    """The call was answered (or a participant resumed it): who is in it, and ICE servers."""
+
+    type: Literal["call_connected"] = "call_connected"
+    call_id: str
+    you: str  # this connection's participant id in the call
+    participants: list[Participant]
+    ice_servers: list[IceServer]
+
+
+class CallEnded(_Message):
+    type: Literal["call_ended"] = "call_ended"
+    call_id: str
+    reason: EndReason
+    by: str | None = None
+
+
+class CallRequeued(_Message):
+    """The desk that answered is gone; the call is back at the front of the queue."""
+
+    type: Literal["call_requeued"] = "call_requeued"
+    call_id: str
+    position: int
+    estimated_wait_s: int
+
+
+class SpecialistInvite(_Message):
+    """Rings a specialist desk."""
+
+    type: Literal["specialist_invite"] = "specialist_invite"
+    call_id: str
+    site_name: str
+    site_kind: SiteKind
+    reason: str
+    invited_by: str
+    note: str | None = None
+
+
+class InviteWithdrawn(_Message):
+    """Stops the ringing: another specialist accepted, the nurse cancelled or the call ended."""
+
+    type: Literal["invite_withdrawn"] = "invite_withdrawn"
+    call_id: str
+    reason: Literal["accepted_elsewhere", "cancelled", "call_ended"]
+
+
+class InviteDeclined(_Message):
+    """Tells the inviting nurse that a specialist declined."""
+
+    type: Literal["invite_declined"] = "invite_declined"
+    call_id: str
+    by: str
+
+
+class ParticipantJoined(_Message):
+    type: Literal["participant_joined"] = "participant_joined"
+    call_id: str
+    participant: Participant
+
+
+class ParticipantLeft(_Message):
+    type: Literal["participant_left"] = "participant_left"
+    call_id: str
+    participant_id: str
+    reason: str
+
+
+ServerMessage = Annotated[
+    Welcome
+    | Error
+    | Ping
+    | Pong
+    | QueueSnapshot
+    | QueueUpdate
+    | CallQueued
+    | QueuePosition
+    | CallConnected
+    | CallEnded
+    | CallRequeued
+    | Offer
+    | Answer
+    | SpecialistInvite
+    | InviteWithdrawn
+    | InviteDeclined
+    | ParticipantJoined
+    | ParticipantLeft,
+    Field(discriminator="type"),
+]
+
+_client_adapter: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+_server_adapter: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)
+CLIENT_TYPES = frozenset(
+    m.model_fields["type"].default
+    for m in (
+        Hello, Pong, Ping, CallRequest, CallCancel, CallResume, CallClaim, CallEnd, Offer,
+        Answer, InviteSpecialist, InviteCancel, InviteAccept, InviteDecline, QueueSync,
+    )
+)
+
+
+class ProtocolError(Exception):
+    """A frame that cannot be accepted; ``code`` says which rule it broke."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+    def to_error(self) -> Error:
+        return Error(code=self.code, message=self.message, ref=self.ref)
+
+
+def _decode(text: str | bytes) -> dict[str, Any]:
+    if len(text) > MAX_FRAME_BYTES:
+        raise ProtocolError(
+            ErrorCode.TOO_LARGE, f"frame of {len(text)} bytes is over the {MAX_FRAME_BYTES} cap"
+        )
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID, "frame must be a JSON object")
+    if not isinstance(data.get("type"), str):
+        raise ProtocolError(ErrorCode.INVALID, "frame has no string 'type'")
+    return data
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"][1:]) or "message"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def parse_client_message(text: str | bytes) -> ClientMessage:
+    """Parse one frame from a client, or raise :class:`ProtocolError` saying what is wrong."""
+    data = _decode(text)
+    kind = data["type"]
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind!r}", ref=kind)
+    try:
+        return _client_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(ErrorCode.INVALID, _describe(exc), ref=kind) from None
+
+
+def parse_server_message(text: str | bytes) -> ServerMessage:
+    """Parse one frame from the hub (used by clients)."""
+    data = _decode(text)
+    try:
+        return _server_adapter.validate_python(data)
+    except ValidationError as exc:
+        raise ProtocolError(ErrorCode.INVALID, _describe(exc), ref=data["type"]) from None

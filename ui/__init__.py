@@ -1,0 +1,1 @@
+"""telehub Qt programs: the nurse/specialist/manager desk, the site station and the demo."""
