@@ -1,0 +1,266 @@
+"""The triage record's one definition as data: the value the desk holds and the sync wire form.
+
+Both the desk's sync client (records/sync.py) and the hub's central store API validate
+records with :class:`TriageRecord`, so the two ends cannot drift apart. The local store
+returns these frozen models, never live ORM objects.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID, uuid4
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from records import codes, news2, nhs_number
+
+__all__ = [
+    "MAX_BATCH",
+    "AvoidedFlags",
+    "BatchItemResult",
+    "BatchRequest",
+    "BatchResponse",
+    "FollowUp",
+    "News2Result",
+    "ObservationSet",
+    "Patient",
+    "PutResponse",
+    "SbardNotes",
+    "TriageRecord",
+    "utc_now",
+]
+
+# The most records one batch request may carry; the hub refuses larger batches with 413.
+MAX_BATCH = 500
+
+ShortText = Annotated[str, Field(max_length=200)]
+LongText = Annotated[str, Field(max_length=10_000)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # Naive times are ambiguous across sites and DST; the wire carries UTC offsets only.
+    if value is not None and value.utcoffset() is None:
+        raise ValueError("time must carry a UTC offset")
+    return value
+
+
+AwareTime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Patient(_Frozen):
+    """Who the record is about. ``nhs_number`` is stored as its 10 digits."""
+
+    id: UUID = Field(default_factory=uuid4)
+    nhs_number: str | None = None
+    name: ShortText
+    date_of_birth: date | None = None
+    site_id: ShortText | None = None
+    dnacpr: bool | None = None  # a DNACPR decision is in place (None: not known)
+    respect_plan: LongText | None = None  # ReSPECT treatment limits, as written on the form
+    usual_news2: int | None = Field(default=None, ge=0, le=20)  # the resident's usual score
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _valid_nhs_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not nhs_number.is_valid(value):
+            raise ValueError("not a valid NHS number")
+        return nhs_number.normalise(value)
+
+
+class ObservationSet(_Frozen):
+    """Observations as typed; checked by :mod:`records.news2` (plausible ranges, ACVPU)."""
+
+    respiration_rate: float | None = None
+    spo2: float | None = None
+    on_oxygen: bool | None = None
+    systolic_bp: float | None = None
+    pulse: float | None = None
+    consciousness: Literal["A", "C", "V", "P", "U"] | None = None
+    temperature: float | None = None
+    scale: Literal[1, 2] = 1
+
+    @model_validator(mode="after")
+    def _scorable(self) -> Self:
+        self.to_news2()  # ObservationError is a ValueError: pydantic reports it as invalid
+        return self
+
+    def to_news2(self) -> news2.Observations:
+        return news2.Observations(**self.model_dump())
+
+
+class News2Result(_Frozen):
+    """NEWS2 as computed from the record's observations (never typed in by hand)."""
+
+    subscores: dict[str, int | None]
+    total: int
+    complete: bool
+    band: Literal["low", "low-medium", "medium", "high"]
+
+    @classmethod
+    def of(cls, observations: ObservationSet) -> News2Result:
+        result = news2.score(observations.to_news2())
+        return cls(
+            subscores=dict(result.subscores),
+            total=result.total,
+            complete=result.complete,
+            band=result.band,
+        )
+
+
+class SbardNotes(_Frozen):
+    """Handover notes: Situation, Background, Assessment, Recommendation, Decision."""
+
+    situation: LongText = ""
+    background: LongText = ""
+    assessment: LongText = ""
+    recommendation: LongText = ""
+    decision: LongText = ""
+
+
+class AvoidedFlags(_Frozen):
+    """What the nurse confirms the call avoided (suggested by records.codes.suggested_avoided)."""
+
+    admission: bool = False
+    ae_attendance: bool = False
+    prison_transfer: bool = False
+    gp_visit: bool = False
+    confirmed_by: ShortText | None = None
+    confirmed_at: AwareTime | None = None
+
+    @model_validator(mode="after")
+    def _confirmed(self) -> Self:
+        claimed = self.admission or self.ae_attendance or self.prison_transfer or self.gp_visit
+        if claimed and (self.confirmed_by is None or self.confirmed_at is None):
+            raise ValueError("an avoided flag needs the confirming nurse and time")
+        return self
+
+
+class FollowUp(_Frozen):
+    """The follow-up check that confirms or withdraws the avoided claim."""
+
+    window: Literal["72h", "7d"]
+    checked_at: AwareTime
+    checked_by: ShortText
+    unplanned_attendance: bool
+    unplanned_admission: bool
+
+    @property
+    def claim_withdrawn(self) -> bool:
+        return self.unplanned_attendance or self.unplanned_admission
+
+
+def _code_in(table: str) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None:
+            getattr(codes, table)().require(value)
+        return value
+
+    return AfterValidator(check)
+
+
+class TriageRecord(_Frozen):
+    """One call's triage record at one version (the sync identity is ``(uuid, version)``).
+
+    ``status`` is "draft" while the nurse types and "signed_off" once closed; only
+    signed-off versions are synced. Version 2 onwards is an amendment and carries its reason.
+    """
+
+    uuid: UUID = Field(default_factory=uuid4)
+    version: int = Field(default=1, ge=1)
+    status: Literal["draft", "signed_off"] = "draft"
+    call_id: ShortText | None = None
+    requested_at: AwareTime | None = None
+    answered_at: AwareTime | None = None
+    ended_at: AwareTime | None = None
+    site_id: ShortText
+    setting: Annotated[str, _code_in("settings")]
+    patient: Patient | None = None
+    presenting_problem: LongText = ""
+    observations: ObservationSet | None = None
+    news2: News2Result | None = None
+    soft_signs: tuple[Annotated[str, _code_in("soft_signs")], ...] = ()
+    sbard: SbardNotes = SbardNotes()
+    intended_action: Annotated[str | None, _code_in("intended_actions")] = None
+    outcome: Annotated[str | None, _code_in("outcomes")] = None
+    referral_target: Annotated[str | None, _code_in("referral_targets")] = None
+    nurse: ShortText
+    specialist: ShortText | None = None
+    avoided: AvoidedFlags = AvoidedFlags()
+    follow_ups: tuple[FollowUp, ...] = ()
+    signed_off_at: AwareTime | None = None
+    signed_off_by: ShortText | None = None
+    amendment_reason: LongText | None = None
+    updated_at: AwareTime = Field(default_factory=utc_now)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _compute_news2(cls, data: Any) -> Any:
+        # NEWS2 is derived: filled in when absent, checked against the observations when given.
+        if (
+            isinstance(data, dict)
+            and data.get("observations") is not None
+            and not data.get("news2")
+        ):
+            observations = ObservationSet.model_validate(data["observations"])
+            data = {**data, "news2": News2Result.of(observations)}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        expected = None if self.observations is None else News2Result.of(self.observations)
+        if self.news2 != expected:
+            raise ValueError("news2 does not match the observations")
+        if len(set(self.soft_signs)) != len(self.soft_signs):
+            raise ValueError("soft_signs has a repeated sign")
+        if self.status == "signed_off":
+            missing = [
+                name
+                for name in ("outcome", "intended_action", "signed_off_at", "signed_off_by")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"a signed-off record needs {', '.join(missing)}")
+        if self.version > 1 and not (self.amendment_reason or "").strip():
+            raise ValueError("version 2 onwards is an amendment and needs its reason")
+        return self
+
+
+class PutResponse(_Frozen):
+    """Body of 200/201 from ``PUT /api/v1/records/{uuid}``."""
+
+    uuid: UUID
+    version: int
+    status: Literal["stored", "unchanged"]
+
+
+class BatchRequest(_Frozen):
+    records: list[TriageRecord] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItemResult(_Frozen):
+    uuid: UUID
+    version: int
+    status: Literal["stored", "unchanged", "conflict"]
+    held_version: int | None = None  # with "conflict": the newest version the store holds
+
+
+class BatchResponse(_Frozen):
+    results: list[BatchItemResult]
