@@ -1,0 +1,261 @@
+"""Pushes the SyncOutbox to the hub's central store over HTTP, idempotently, with back-off.
+
+The HTTP contract (the hub implements the server side of exactly this)
+-------------------------------------------------------------------------
+Every request carries ``Authorization: Bearer <token>``. Bodies are JSON; a record is
+:class:`records.schema.TriageRecord` (``model_dump_json()``), identified by ``(uuid, version)``.
+Only signed-off versions are pushed; the desk pushes a record's versions in order.
+
+``PUT /api/v1/records/{uuid}`` -- body: one TriageRecord whose ``uuid`` equals the path's.
+
+* ``201`` -- stored (the store did not hold this ``(uuid, version)``).
+  Body: ``{"uuid": ..., "version": n, "status": "stored"}`` (:class:`~records.schema.PutResponse`).
+* ``200`` -- already held with identical content (a retry): nothing changes.
+  Body: ``{"uuid": ..., "version": n, "status": "unchanged"}``.
+* ``409`` -- conflict: the store holds a newer version of the record, or this version with
+  different content. Nothing changes. Body: ``{"detail": "...", "held_version": m}``.
+* ``422`` (or ``400``) -- invalid: the body does not validate, or the path and body UUIDs
+  differ. Nothing changes. Body: ``{"detail": ...}`` (FastAPI's form).
+* ``401`` / ``403`` -- no valid token / this principal may not write records.
+* ``5xx``, ``408``, ``429`` or no answer -- unavailable: the desk retries later.
+
+``POST /api/v1/records:batch`` -- body: ``{"records": [TriageRecord, ...]}``, 1 to 500
+(:data:`~records.schema.MAX_BATCH`) records, applied in the order given.
+
+* ``200`` -- body ``{"results": [{"uuid", "version", "status", "held_version"}...]}``
+  (:class:`~records.schema.BatchResponse`), one result per record in request order, status
+  ``"stored"``, ``"unchanged"`` or ``"conflict"`` with the meanings above.
+* ``422`` -- any record is invalid: the whole batch changes nothing; the desk then sends
+  that batch's records one by one with PUT to find the invalid one.
+* ``413`` -- too many records; the desk falls back to PUT one by one.
+* ``401`` / ``403`` / ``5xx`` / ``408`` / ``429`` as for PUT.
+
+Sync state per outbox entry: ``pending`` until the store answers 200/201 (``synced``),
+409 (``conflict``: never overwritten in either direction) or 4xx invalid (``failed``).
+Error text kept in the outbox and logs holds status codes and error types only: the
+store's validation messages may echo patient data.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+from uuid import UUID
+
+import httpx
+from pydantic import ValidationError
+
+from records.schema import BatchResponse
+from records.store import OutboxEntry, Store, SyncState
+
+__all__ = [
+    "Backoff",
+    "PushResult",
+    "RoundResult",
+    "StoreUnavailable",
+    "SyncClient",
+    "SyncRunner",
+]
+
+log = logging.getLogger(__name__)
+
+_UNAVAILABLE = {404, 408, 425, 429}  # 404: the hub does not serve the endpoint (yet)
+
+
+class StoreUnavailable(Exception):
+    """The central store did not answer usefully (network, 5xx, auth): try again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    uuid: UUID
+    version: int
+    status: Literal["stored", "unchanged", "conflict", "invalid"]
+    held_version: int | None = None
+    error: str | None = None
+
+
+def _error_summary(response: httpx.Response) -> str:
+    """Status code and pydantic error types only: the detail may echo patient data."""
+    kinds: list[str] = []
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):
+        kinds = sorted({str(item.get("type")) for item in detail if isinstance(item, dict)})
+    return f"HTTP {response.status_code}" + (f" ({', '.join(kinds)})" if kinds else "")
+
+
+class SyncClient:
+    """Talks to the central store; ``http`` is an :class:`httpx.Client` with ``base_url`` set."""
+
+    def __init__(self, http: httpx.Client, token: str) -> None:
+        self._http = http
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def _send(self, method: str, url: str, body: bytes) -> httpx.Response:
+        try:
+            response = self._http.request(method, url, content=body, headers=self._headers)
+        except httpx.HTTPError as exc:
+            raise StoreUnavailable(type(exc).__name__) from exc
+        if (
+            response.status_code >= 500
+            or response.status_code in _UNAVAILABLE
+            or response.status_code in (401, 403)
+        ):
+            raise StoreUnavailable(f"HTTP {response.status_code}")
+        return response
+
+    def put(self, record_uuid: UUID, version: int, payload: str) -> PushResult:
+        response = self._send("PUT", f"/api/v1/records/{record_uuid}", payload.encode())
+        code = response.status_code
+        if code == 201:
+            return PushResult(record_uuid, version, "stored")
+        if code == 200:
+            return PushResult(record_uuid, version, "unchanged")
+        if code == 409:
+            return PushResult(record_uuid, version, "conflict", _held_version(response))
+        return PushResult(record_uuid, version, "invalid", error=_error_summary(response))
+
+    def put_batch(self, items: Sequence[tuple[UUID, int, str]]) -> list[PushResult] | None:
+        """Push many; None when the store refused the batch as a whole (422/413/400)."""
+        # The payloads are already JSON; splice them rather than parse and re-serialise.
+        body = ('{"records":[' + ",".join(payload for _, _, payload in items) + "]}").encode()
+        response = self._send("POST", "/api/v1/records:batch", body)
+        if response.status_code != 200:
+            return None
+        try:
+            results = BatchResponse.model_validate_json(response.content).results
+        except ValidationError as exc:
+            raise StoreUnavailable("batch response does not follow the contract") from exc
+        if [(r.uuid, r.version) for r in results] != [(u, v) for u, v, _ in items]:
+            raise StoreUnavailable("batch response does not match the request")
+        return [PushResult(r.uuid, r.version, r.status, r.held_version) for r in results]
+
+
+def _held_version(response: httpx.Response) -> int | None:
+    try:
+        held = response.json().get("held_version")
+    except (ValueError, AttributeError):
+        return None
+    return held if isinstance(held, int) else None
+
+
+@dataclass(slots=True)
+class Backoff:
+    """Exponential back-off with jitter: attempt n waits between half and all of base*2^(n-1)."""
+
+    base: float = 1.0
+    cap: float = 300.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, failures: int) -> float:
+        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        # "Equal jitter": desks that lost the hub together do not all come back together,
+        # yet none retries sooner than half the back-off.
+        return self.rng.uniform(ceiling / 2, ceiling)
+
+
+@dataclass(frozen=True, slots=True)
+class RoundResult:
+    settled: int  # entries that left "pending" (synced, conflict or failed)
+    unavailable: bool  # the store could not be reached; entries were postponed
+
+
+class SyncRunner:
+    """Drains the SyncOutbox into the central store; run it on its own thread.
+
+    Each round reads due entries in one unit of work, pushes them, and records the answers
+    in another. A crash between the two only means the next round pushes them again, which
+    the store answers with 200 "unchanged": at-least-once delivery, stored exactly once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        client: SyncClient,
+        *,
+        batch_size: int = 200,
+        backoff: Backoff | None = None,
+        idle_interval: float = 5.0,
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._batch_size = batch_size
+        self._backoff = backoff or Backoff()
+        self._idle_interval = idle_interval
+        self.failures = 0  # consecutive rounds the store was unreachable
+        self.retry_after = 0.0  # seconds the last unreachable round postponed its entries
+
+    def push_once(self) -> RoundResult:
+        with self._store.unit_of_work() as uow:
+            entries = uow.outbox.due(self._batch_size)
+            payloads = [uow.records.version_payload(e.record_uuid, e.version) for e in entries]
+        if not entries:
+            return RoundResult(0, unavailable=False)
+        try:
+            results = self._push(entries, payloads)
+        except StoreUnavailable as exc:
+            self.failures += 1
+            self.retry_after = self._backoff.delay(self.failures)
+            with self._store.unit_of_work() as uow:
+                uow.outbox.postpone(
+                    [e.id for e in entries], timedelta(seconds=self.retry_after), str(exc)
+                )
+            log.info("central store unavailable (%s); %d records wait", exc, len(entries))
+            return RoundResult(0, unavailable=True)
+        self.failures = 0
+        with self._store.unit_of_work() as uow:
+            for entry, result in zip(entries, results, strict=True):
+                if result.status in ("stored", "unchanged"):
+                    uow.outbox.mark(entry.id, SyncState.SYNCED)
+                elif result.status == "conflict":
+                    uow.outbox.mark(
+                        entry.id, SyncState.CONFLICT, error="HTTP 409",
+                        held_version=result.held_version,
+                    )  # fmt: skip
+                    log.warning("record %s v%d: store holds a newer version",
+                                entry.record_uuid, entry.version)  # fmt: skip
+                else:
+                    uow.outbox.mark(entry.id, SyncState.FAILED, error=result.error)
+                    log.warning("record %s v%d refused by the store: %s",
+                                entry.record_uuid, entry.version, result.error)  # fmt: skip
+        return RoundResult(len(entries), unavailable=False)
+
+    def _push(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> list[PushResult]:
+        items = [(e.record_uuid, e.version, p) for e, p in zip(entries, payloads, strict=True)]
+        if len(items) > 1:
+            batch = self._client.put_batch(items)
+            if batch is not None:
+                return batch
+        # One record, or a batch the store refused whole: one by one finds the bad record.
+        return [self._client.put(u, v, p) for u, v, p in items]
+
+    def run(
+        self, stop: threading.Event, *, on_round: Callable[[RoundResult], None] | None = None
+    ) -> None:
+        """Push until ``stop`` is set, backing off while the store is unreachable."""
+        while not stop.is_set():
+            result = self.push_once()
+            if on_round is not None:
+                on_round(result)
+            if result.unavailable:
+                stop.wait(self.retry_after)
+            elif result.settled == 0:
+                stop.wait(self._idle_interval)
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> int:
+        """Push everything due now (for tests and the command line); returns entries settled."""
+        settled = 0
+        for _ in range(max_rounds):
+            result = self.push_once()
+            if result.unavailable or result.settled == 0:
+                break
+            settled += result.settled
+        return settled

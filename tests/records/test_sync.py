@@ -1,0 +1,199 @@
+"""The sync client and SyncOutbox against a real HTTP central store on loopback."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from uuid import UUID
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from records.models import OutboxRow
+from records.store import Store, SyncState
+from records.sync import Backoff, SyncClient, SyncRunner
+from tests.records.builders import make_record
+from tests.records.central_store import TOKEN, CentralStoreDouble
+
+
+@pytest.fixture
+def central() -> Iterator[CentralStoreDouble]:
+    double = CentralStoreDouble()
+    yield double
+    double.stop()
+
+
+def runner_for(store: Store, central: CentralStoreDouble, token: str = TOKEN) -> SyncRunner:
+    http = httpx.Client(base_url=central.url, timeout=2.0)
+    return SyncRunner(
+        store,
+        SyncClient(http, token),
+        batch_size=50,
+        backoff=Backoff(base=0.05, cap=0.2, rng=random.Random(1)),
+        idle_interval=0.02,
+    )
+
+
+def sign_off_records(store: Store, count: int) -> list[UUID]:
+    uuids = []
+    with store.unit_of_work() as uow:
+        for n in range(count):
+            draft = make_record(call_id=f"call-{n}", patient=None, outcome="gp_referral")
+            uow.records.save_draft(draft, "nurse-ann")
+            uow.records.sign_off(draft.uuid, "nurse-ann")
+            uuids.append(draft.uuid)
+    return uuids
+
+
+def states(store: Store) -> dict[SyncState, int]:
+    with store.unit_of_work() as uow:
+        return uow.outbox.counts()
+
+
+def test_one_record_is_put_and_marked_synced(store: Store, central: CentralStoreDouble) -> None:
+    [record_uuid] = sign_off_records(store, 1)
+    assert runner_for(store, central).run_until_idle() == 1
+    with store.unit_of_work() as uow:
+        assert uow.outbox.state(record_uuid) is SyncState.SYNCED
+        signed = uow.records.get(record_uuid, "x")
+    assert central.held[(record_uuid, 1)] == signed
+    assert central.requests == {"PUT": 1}
+
+
+def test_a_backlog_goes_in_batches(store: Store, central: CentralStoreDouble) -> None:
+    uuids = sign_off_records(store, 120)
+    assert runner_for(store, central).run_until_idle() == 120
+    assert set(central.held) == {(u, 1) for u in uuids}
+    assert central.requests == {"POST": 3}  # 50 + 50 + 20
+    assert states(store)[SyncState.SYNCED] == 120
+
+
+def test_a_push_repeated_after_a_crash_is_stored_once(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    uuids = sign_off_records(store, 3)
+    runner_for(store, central).run_until_idle()
+    # As if the desk died after the store answered but before it marked the entries synced.
+    with store.engine.begin() as connection:
+        connection.execute(sa.update(OutboxRow).values(state="pending"))
+    assert runner_for(store, central).run_until_idle() == 3
+    assert states(store)[SyncState.SYNCED] == 3
+    assert len(central.held) == 3 and set(central.held) == {(u, 1) for u in uuids}
+
+
+def test_a_newer_version_in_the_store_is_a_conflict_never_overwritten(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    [record_uuid] = sign_off_records(store, 1)
+    with store.unit_of_work() as uow:
+        mine = uow.records.get(record_uuid, "x")
+    theirs = mine.model_copy(
+        update={"version": 2, "amendment_reason": "edited elsewhere", "outcome": "ae_referral"}
+    )
+    central.held[(record_uuid, 2)] = theirs
+    runner_for(store, central).run_until_idle()
+    with store.unit_of_work() as uow:
+        assert uow.outbox.state(record_uuid) is SyncState.CONFLICT
+        [entry] = uow.outbox.entries()
+        assert entry.held_version == 2
+        assert uow.records.get(record_uuid, "x") == mine  # local copy untouched
+    assert central.held == {(record_uuid, 2): theirs}  # store untouched
+
+
+def test_same_version_with_different_content_is_a_conflict(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    [record_uuid] = sign_off_records(store, 1)
+    with store.unit_of_work() as uow:
+        mine = uow.records.get(record_uuid, "x")
+    central.held[(record_uuid, 1)] = mine.model_copy(update={"presenting_problem": "other"})
+    runner_for(store, central).run_until_idle()
+    with store.unit_of_work() as uow:
+        assert uow.outbox.state(record_uuid) is SyncState.CONFLICT
+
+
+def test_a_refused_record_fails_alone_and_the_rest_of_its_batch_syncs(
+    store: Store, central: CentralStoreDouble, caplog: pytest.LogCaptureFixture
+) -> None:
+    uuids = sign_off_records(store, 5)
+    bad = uuids[2]
+    central.refuse.add(bad)
+    runner_for(store, central).run_until_idle()
+    with store.unit_of_work() as uow:
+        assert uow.outbox.state(bad) is SyncState.FAILED
+        failed = uow.outbox.entries(SyncState.FAILED)
+        assert [e.last_error for e in failed] == ["HTTP 422 (value_error)"]
+        assert all(uow.outbox.state(u) is SyncState.SYNCED for u in uuids if u != bad)
+    assert "9000000009" not in caplog.text
+
+
+@pytest.mark.parametrize("status", [500, 503, 429, 401])
+def test_unavailable_store_postpones_without_failing(
+    store: Store, central: CentralStoreDouble, status: int
+) -> None:
+    sign_off_records(store, 1)
+    central.fail_with = status
+    runner = runner_for(store, central)
+    result = runner.push_once()
+    assert result.unavailable and result.settled == 0
+    with store.unit_of_work() as uow:
+        [entry] = uow.outbox.entries()
+        assert entry.state is SyncState.PENDING and entry.attempts == 1
+        assert uow.outbox.due(10) == []  # backing off
+    assert runner.retry_after > 0
+
+
+def test_wrong_token_never_marks_records_failed(store: Store, central: CentralStoreDouble) -> None:
+    sign_off_records(store, 2)
+    runner = runner_for(store, central, token="stolen")
+    assert runner.push_once().unavailable
+    assert states(store)[SyncState.PENDING] == 2
+
+
+def test_a_later_version_waits_for_an_earlier_one(store: Store) -> None:
+    [record_uuid] = sign_off_records(store, 1)
+    with store.unit_of_work() as uow:
+        v1 = uow.records.get(record_uuid, "x")
+        uow.records.amend(v1.model_copy(update={"specialist": "dr-dee"}), "added", "nurse-ann")
+    with store.unit_of_work() as uow:
+        first = uow.outbox.entries()[0]
+        uow.outbox.postpone([first.id], timedelta(minutes=5), "HTTP 503")
+    with store.unit_of_work() as uow:
+        assert uow.outbox.due(10) == []
+        assert uow.outbox.state(record_uuid) is SyncState.PENDING
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    backoff = Backoff(base=1.0, cap=30.0, rng=random.Random(7))
+    for failures, ceiling in [(1, 1), (2, 2), (3, 4), (5, 16), (6, 30), (40, 30)]:
+        delays = [backoff.delay(failures) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 1  # jittered
+
+
+def test_store_down_for_a_while_is_caught_up_when_it_returns(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    central.stop()
+    runner = runner_for(store, central)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,))
+    thread.start()
+    try:
+        uuids = sign_off_records(store, 40)
+        time.sleep(0.5)  # several failed rounds while the store is down
+        assert runner.failures >= 2
+        assert states(store)[SyncState.PENDING] == 40
+        central.start()
+        deadline = time.monotonic() + 10
+        while states(store)[SyncState.SYNCED] < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert states(store)[SyncState.SYNCED] == 40
+    assert set(central.held) == {(u, 1) for u in uuids}
