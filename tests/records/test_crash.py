@@ -69,8 +69,8 @@ def test_sigkill_while_saving_and_syncing_loses_and_duplicates_nothing(
         if kill % 5 == 4:
             central.stop()  # the store is also down for some of the runs
         for line in run_and_kill(db_url, central.url, first, rng):
-            step, index = line.split()
-            reported.setdefault(int(index), set()).add(step)
+            step, number = line.split()
+            reported.setdefault(int(number), set()).add(step)
         if kill % 5 == 4:
             central.start()
         first = max(reported, default=-1)  # resume the record that may be half done
