@@ -85,6 +85,7 @@ class ErrorCode(enum.StrEnum):
     NOT_PARTICIPANT = "not_participant"
     NO_SPECIALIST = "no_specialist"
     HELLO_FIRST = "hello_first"
+    INTERNAL = "internal"
 
 
 class _Message(BaseModel):

@@ -1,0 +1,293 @@
+"""The hub's REST routes: sign-in, accounts, the queue, the call log and ICE servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from calls import protocol as p
+from calls.protocol import Principal, SiteKind, StaffRole
+from hub import accounts
+from hub.calllog import CallLog, StoredCall
+from hub.config import HubConfig
+from hub.db import unit_of_work
+from hub.switchboard import Switchboard
+
+router = APIRouter()
+_bearer = HTTPBearer(auto_error=False)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with unit_of_work(_sessions(request)) as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def current_principal(
+    session: SessionDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = accounts.resolve_token(session, creds.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "the token is unknown, expired or revoked",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    """A dependency that lets through staff (or sites) whose role is one of ``roles``."""
+
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this needs one of the roles: {', '.join(roles)}")
+        return principal
+
+    return check
+
+
+ANY_STAFF = tuple(r.value for r in StaffRole)
+ANY_SITE = tuple(k.value for k in SiteKind)
+CALL_LOG_READERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value, StaffRole.ADMIN.value)
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginBody(_Body):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class SiteLoginBody(_Body):
+    credential: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class TokenOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    principal: Principal
+
+
+class NewStaffBody(_Body):
+    username: str
+    role: StaffRole
+    password: Annotated[str, Field(min_length=accounts.MIN_PASSWORD, max_length=1024)]
+    display_name: Annotated[str, Field(max_length=120)] | None = None
+
+
+class NewSiteBody(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    kind: SiteKind
+
+
+class NewSiteOut(BaseModel):
+    site: Principal
+    credential: str = Field(description="Shown once; the hub keeps only its hash")
+
+
+class ParticipantOut(BaseModel):
+    participant_id: str
+    name: str
+    role: str
+    joined_at: datetime
+    left_at: datetime | None
+    left_reason: str | None
+
+
+class CallOut(BaseModel):
+    """One entry of the call log."""
+
+    id: str
+    site_id: int
+    site_name: str
+    site_kind: str
+    reason: str
+    urgency: str
+    intended_action: str | None
+    news2_total: int | None
+    news2_band: str | None
+    state: str
+    requested_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    ended_by: str | None
+    participants: list[ParticipantOut]
+
+    @classmethod
+    def of(cls, c: StoredCall) -> CallOut:
+        return cls(**{k: getattr(c, k) for k in cls.model_fields if k != "participants"},
+                   participants=[ParticipantOut(**x) for x in c.participants])
+
+
+class Health(BaseModel):
+    status: Literal["ok"] = "ok"
+    protocol: int = p.PROTOCOL_VERSION
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@router.get("/health", tags=["service"])
+def health() -> Health:
+    """Liveness for load balancers and the desk's "hub reachable" indicator; no token needed."""
+    return Health()
+
+
+def _ttl(request: Request) -> timedelta:
+    config: HubConfig = request.app.state.config
+    return timedelta(seconds=config.token_ttl_s)
+
+
+@router.post("/api/v1/auth/login", tags=["auth"])
+def login(body: LoginBody, session: SessionDep, request: Request) -> TokenOut:
+    """Staff sign-in with user name and password; returns a bearer token for one shift."""
+    principal = accounts.authenticate_staff(session, body.username, body.password)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
+    issued = accounts.issue_token(session, principal, _ttl(request))
+    return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
+
+
+@router.post("/api/v1/auth/site-login", tags=["auth"])
+def site_login(body: SiteLoginBody, session: SessionDep, request: Request) -> TokenOut:
+    """A site station or caller signs in with the credential printed when it was enrolled."""
+    principal = accounts.authenticate_site(session, body.credential)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or disabled site credential")
+    issued = accounts.issue_token(session, principal, _ttl(request))
+    return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
+
+
+@router.post("/api/v1/auth/logout", tags=["auth"], status_code=204)
+def logout(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(current_principal)],
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Revokes the token that made this request."""
+    assert creds is not None
+    accounts.revoke_token(session, creds.credentials)
+
+
+@router.get("/api/v1/me", tags=["auth"])
+def me(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    return principal
+
+
+@router.get("/api/v1/ice-servers", tags=["calls"])
+def ice_servers(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*ANY_STAFF, *ANY_SITE))],
+) -> list[p.IceServer]:
+    """STUN/TURN servers for this principal, with short-lived TURN credentials."""
+    switchboard: Switchboard = request.app.state.switchboard
+    return switchboard.ice_servers(principal.participant_id)
+
+
+@router.get("/api/v1/queue", tags=["calls"])
+def queue(
+    request: Request,
+    _: Annotated[Principal, Depends(require(StaffRole.NURSE.value, StaffRole.MANAGER.value,
+                                            StaffRole.ADMIN.value))],
+) -> p.QueueSnapshot:
+    """The waiting calls, in the order they will be answered."""
+    switchboard: Switchboard = request.app.state.switchboard
+    return switchboard.snapshot()
+
+
+@router.get("/api/v1/calls", tags=["call log"])
+def calls(
+    request: Request,
+    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    site_id: int | None = None,
+    state: Literal["waiting", "connected", "ended"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CallOut]:
+    """The call log, newest first: requested, answered and ended times, who took part, why
+    it ended."""
+    for t in (start, end):
+        if t is not None and t.tzinfo is None:
+            raise HTTPException(422, "give times with a zone, e.g. 2026-11-23T00:00:00Z")
+    log = CallLog(_sessions(request))
+    return [CallOut.of(c) for c in log.query(start, end, site_id, state, limit, offset)]
+
+
+@router.get("/api/v1/calls/{call_id}", tags=["call log"])
+def call(
+    call_id: str, request: Request,
+    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+) -> CallOut:
+    found = CallLog(_sessions(request)).get(call_id)
+    if found is None:
+        raise HTTPException(404, "no call with that id")
+    return CallOut.of(found)
+
+
+@router.get("/api/v1/staff", tags=["accounts"])
+def staff_list(
+    session: SessionDep, _: Annotated[Principal, Depends(require(StaffRole.ADMIN.value))]
+) -> list[Principal]:
+    return accounts.list_staff(session)
+
+
+@router.post("/api/v1/staff", tags=["accounts"], status_code=201)
+def staff_add(
+    body: NewStaffBody, session: SessionDep,
+    _: Annotated[Principal, Depends(require(StaffRole.ADMIN.value))],
+) -> Principal:
+    try:
+        return accounts.add_staff(session, body.username, body.role.value, body.password,
+                                  body.display_name)
+    except accounts.AccountError as exc:
+        raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from None
+
+
+@router.get("/api/v1/sites", tags=["accounts"])
+def site_list(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+) -> list[Principal]:
+    return accounts.list_sites(session)
+
+
+@router.post("/api/v1/sites", tags=["accounts"], status_code=201)
+def site_add(
+    body: NewSiteBody, session: SessionDep,
+    _: Annotated[Principal, Depends(require(StaffRole.ADMIN.value))],
+) -> NewSiteOut:
+    try:
+        principal, credential = accounts.add_site(session, body.name, body.kind.value)
+    except accounts.AccountError as exc:
+        raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from None
+    return NewSiteOut(site=principal, credential=credential)

@@ -1,0 +1,183 @@
+"""The hub's FastAPI application: REST routes, the signaling WebSocket, startup and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from calls import protocol as p
+from hub import api, schema
+from hub.config import HubConfig
+from hub.db import make_engine
+from hub.switchboard import Connection, Refusal, Switchboard
+
+log = logging.getLogger("telehub.hub")
+HELLO_TIMEOUT_S = 10.0
+__version__ = "0.1.0"
+
+
+class BodyLimit:
+    """Refuses request bodies over the cap with 413 before any route reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refuse(send)
+                return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            {"detail": f"request body is over the {self.max_bytes}-byte limit"}, status_code=413
+        )
+        await response({"type": "http"}, _nothing, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _nothing() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def create_app(config: HubConfig) -> FastAPI:
+    engine = make_engine(config.db_url)
+    # Refuse to run on a schema this code was not written for (the CLI says what to run).
+    schema.check_current(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        switchboard = Switchboard(config, api.session_factory(engine))
+        await switchboard.start()
+        app.state.switchboard = switchboard
+        try:
+            yield
+        finally:
+            await switchboard.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="telehub hub",
+        version=__version__,
+        summary="Accounts, sites, the live call queue, signaling and the call log.",
+        lifespan=lifespan,
+        docs_url=None,  # the Swagger page needs a CDN; /openapi.json describes the API
+        redoc_url=None,
+    )
+    app.state.config = config
+    app.state.sessions = api.session_factory(engine)
+    app.include_router(api.router)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+
+    @app.websocket("/ws")
+    async def signaling(websocket: WebSocket) -> None:
+        await serve_connection(websocket, websocket.app.state.switchboard)
+
+    return app
+
+
+async def _hello(websocket: WebSocket, switchboard: Switchboard) -> p.Principal | None:
+    """Wait for a valid ``hello``; refuse (error + close) anything else."""
+
+    async def refuse(code: p.ErrorCode, message: str, close_code: int) -> None:
+        await websocket.send_text(p.Error(code=code, message=message, ref="hello").to_json())
+        await websocket.close(close_code, message[:120])
+
+    try:
+        frame = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_S)
+    except TimeoutError:
+        await refuse(p.ErrorCode.HELLO_FIRST, "no hello within 10 s", 4401)
+        return None
+    if frame["type"] == "websocket.disconnect":
+        return None
+    try:
+        msg = p.parse_client_message(frame.get("text") or frame.get("bytes") or b"")
+    except p.ProtocolError as exc:
+        await refuse(exc.code, exc.message, 4400)
+        return None
+    if not isinstance(msg, p.Hello):
+        await refuse(p.ErrorCode.HELLO_FIRST, "the first message must be a hello", 4401)
+        return None
+    if msg.protocol != p.PROTOCOL_VERSION:
+        await refuse(
+            p.ErrorCode.UNSUPPORTED_VERSION,
+            f"this hub speaks protocol {p.PROTOCOL_VERSION}, not {msg.protocol}",
+            4400,
+        )
+        return None
+    principal = await switchboard.authenticate(msg.token)
+    if principal is None:
+        await refuse(p.ErrorCode.UNAUTHORIZED, "the token is unknown, expired or revoked", 4401)
+        return None
+    return principal
+
+
+async def serve_connection(websocket: WebSocket, switchboard: Switchboard) -> None:
+    await websocket.accept()
+    try:
+        principal = await _hello(websocket, switchboard)
+    except Exception:  # the peer vanished during the handshake
+        return
+    if principal is None:
+        return
+    conn = Connection(websocket, principal)
+    switchboard.attach(conn)
+    try:
+        while not conn.closed:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            conn.last_seen = time.monotonic()
+            text = frame.get("text")
+            if text is None:
+                conn.send(p.Error(code=p.ErrorCode.INVALID,
+                                  message="binary frames are not part of the protocol"))
+                continue
+            try:
+                msg = p.parse_client_message(text)
+            except p.ProtocolError as exc:
+                conn.send(exc.to_error())
+                continue
+            try:
+                await switchboard.handle(conn, msg)
+            except Refusal as r:
+                conn.send(p.Error(code=r.code, message=r.message, ref=msg.type,
+                                  call_id=r.call_id))
+            except Exception:
+                log.exception("bug while handling a %s message", msg.type)
+                conn.send(p.Error(code=p.ErrorCode.INTERNAL, ref=msg.type,
+                                  message="the hub failed to handle this message; "
+                                  "nothing was changed on your side, try again"))
+    except Exception as exc:  # network trouble on this connection only
+        with contextlib.suppress(Exception):
+            log.info("connection %s ended: %s", conn.id, type(exc).__name__)
+    finally:
+        await switchboard.detach(conn)

@@ -1,0 +1,190 @@
+"""The durable call log: every call's request, answer, end and participants, in the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from calls.protocol import EndReason, Participant
+from hub.db import unit_of_work
+from hub.models import Call, CallParticipant, Site
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """A call as read back from the log (plain data; never a live ORM object)."""
+
+    id: str
+    site_id: int
+    site_name: str
+    site_kind: str
+    request_id: str
+    reason: str
+    urgency: str
+    intended_action: str | None
+    observations: dict[str, Any] | None
+    patient: dict[str, Any] | None
+    soft_signs: list[str]
+    news2_total: int | None
+    news2_band: str | None
+    news2_complete: bool | None
+    state: str
+    requeued: bool
+    requested_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    ended_by: str | None
+    participants: list[dict[str, Any]]
+
+
+def _stored(call: Call, site: Site) -> StoredCall:
+    return StoredCall(
+        id=call.id, site_id=call.site_id, site_name=site.name, site_kind=site.kind,
+        request_id=call.request_id, reason=call.reason, urgency=call.urgency,
+        intended_action=call.intended_action, observations=call.observations,
+        patient=call.patient, soft_signs=list(call.soft_signs or []),
+        news2_total=call.news2_total, news2_band=call.news2_band,
+        news2_complete=call.news2_complete, state=call.state, requeued=call.requeued,
+        requested_at=call.requested_at, answered_at=call.answered_at, ended_at=call.ended_at,
+        end_reason=call.end_reason, ended_by=call.ended_by,
+        participants=[
+            {
+                "participant_id": p.participant_id, "name": p.name, "role": p.role,
+                "joined_at": p.joined_at, "left_at": p.left_at, "left_reason": p.left_reason,
+            }
+            for p in call.participants
+        ],
+    )
+
+
+class CallLog:
+    """Writes and reads the call log. Each method is one committed transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def record_request(self, call: Call) -> None:
+        with unit_of_work(self._sessions) as s:
+            s.add(call)
+
+    def record_answer(
+        self, call_id: str, desk_staff_id: int, desk: Participant, caller: Participant,
+        at: datetime, first_answer: bool,
+    ) -> bool:
+        """Mark the call answered; False if it was not waiting (the claim lost a race)."""
+        with unit_of_work(self._sessions) as s:
+            values: dict[str, Any] = {"state": "connected", "answered_by": desk_staff_id}
+            if first_answer:
+                values["answered_at"] = at
+            done = s.execute(
+                update(Call).where(Call.id == call_id, Call.state == "waiting").values(**values)
+            )
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            for p in (caller, desk) if first_answer else (desk,):
+                s.add(CallParticipant(
+                    call_id=call_id, participant_id=p.participant_id, name=p.name,
+                    role=p.role, joined_at=at,
+                ))
+            return True
+
+    def record_join(self, call_id: str, p: Participant, at: datetime) -> None:
+        with unit_of_work(self._sessions) as s:
+            s.add(CallParticipant(
+                call_id=call_id, participant_id=p.participant_id, name=p.name, role=p.role,
+                joined_at=at,
+            ))
+
+    def record_leave(self, call_id: str, participant_id: str, at: datetime, reason: str) -> None:
+        with unit_of_work(self._sessions) as s:
+            s.execute(
+                update(CallParticipant)
+                .where(
+                    CallParticipant.call_id == call_id,
+                    CallParticipant.participant_id == participant_id,
+                    CallParticipant.left_at.is_(None),
+                )
+                .values(left_at=at, left_reason=reason)
+            )
+
+    def record_requeue(self, call_id: str, desk_participant_id: str, at: datetime) -> None:
+        with unit_of_work(self._sessions) as s:
+            s.execute(
+                update(Call).where(Call.id == call_id)
+                .values(state="waiting", requeued=True, answered_by=None)
+            )
+            s.execute(
+                update(CallParticipant)
+                .where(
+                    CallParticipant.call_id == call_id,
+                    CallParticipant.participant_id == desk_participant_id,
+                    CallParticipant.left_at.is_(None),
+                )
+                .values(left_at=at, left_reason="desk_lost")
+            )
+
+    def record_end(self, call_id: str, reason: EndReason, by: str | None, at: datetime) -> None:
+        with unit_of_work(self._sessions) as s:
+            s.execute(
+                update(Call).where(Call.id == call_id)
+                .values(state="ended", end_reason=reason.value, ended_by=by, ended_at=at)
+            )
+            s.execute(
+                update(CallParticipant)
+                .where(CallParticipant.call_id == call_id, CallParticipant.left_at.is_(None))
+                .values(left_at=at, left_reason=reason.value)
+            )
+
+    def open_calls(self) -> list[StoredCall]:
+        """Calls still waiting or connected: what a restarted hub takes back."""
+        with unit_of_work(self._sessions) as s:
+            rows = s.execute(
+                select(Call, Site).join(Site, Site.id == Call.site_id)
+                .where(Call.state != "ended").order_by(Call.requested_at)
+            ).all()
+            return [_stored(c, site) for c, site in rows]
+
+    def get(self, call_id: str) -> StoredCall | None:
+        with unit_of_work(self._sessions) as s:
+            row = s.execute(
+                select(Call, Site).join(Site, Site.id == Call.site_id).where(Call.id == call_id)
+            ).first()
+            return _stored(row[0], row[1]) if row else None
+
+    def query(
+        self, start: datetime | None, end: datetime | None, site_id: int | None,
+        state: str | None, limit: int, offset: int,
+    ) -> list[StoredCall]:
+        with unit_of_work(self._sessions) as s:
+            q = select(Call, Site).join(Site, Site.id == Call.site_id)
+            if start is not None:
+                q = q.where(Call.requested_at >= start)
+            if end is not None:
+                q = q.where(Call.requested_at < end)
+            if site_id is not None:
+                q = q.where(Call.site_id == site_id)
+            if state is not None:
+                q = q.where(Call.state == state)
+            q = q.order_by(Call.requested_at.desc(), Call.id).limit(limit).offset(offset)
+            return [_stored(c, site) for c, site in s.execute(q).all()]
+
+    def recent_durations(self, n: int = 20) -> tuple[list[float], list[float]]:
+        """Seconds to answer and to handle, of the last ``n`` answered calls (wait estimates)."""
+        with unit_of_work(self._sessions) as s:
+            rows = s.execute(
+                select(Call.requested_at, Call.answered_at, Call.ended_at)
+                .where(Call.answered_at.is_not(None), Call.ended_at.is_not(None))
+                .order_by(Call.ended_at.desc()).limit(n)
+            ).all()
+        answer = [(a - r).total_seconds() for r, a, _e in rows]
+        handle = [(e - a).total_seconds() for _r, a, e in rows]
+        return answer, handle
+
+    def count(self) -> int:
+        with unit_of_work(self._sessions) as s:
+            return int(s.scalar(select(func.count()).select_from(Call)) or 0)

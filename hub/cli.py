@@ -1,0 +1,173 @@
+"""telehub-hub: migrate the database, enrol staff and sites, and serve the hub."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import getpass
+import logging
+import socket
+import sys
+from collections.abc import Sequence
+
+from hub import accounts, schema
+from hub.config import HubConfig
+from hub.db import default_db_url, make_engine, unit_of_work
+
+WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"telehub-hub: {message}", file=sys.stderr)
+    return code
+
+
+def _read_password(confirm: bool) -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if confirm and getpass.getpass("Password again: ") != first:
+        raise accounts.AccountError("the two passwords differ")
+    return first
+
+
+def _sessions(url: str):  # type: ignore[no-untyped-def]
+    from hub.api import session_factory
+
+    engine = make_engine(url)
+    schema.check_current(engine)
+    return session_factory(engine)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    engine = make_engine(args.db)
+    if args.action == "upgrade":
+        schema.upgrade(engine)
+        print(f"database is at revision {schema.current_revision(engine)} (head)")
+    else:
+        current, head = schema.current_revision(engine), schema.head_revision()
+        print(f"current: {current or 'empty'}; head: {head}")
+    engine.dispose()
+    return 0
+
+
+def cmd_add_staff(args: argparse.Namespace) -> int:
+    password = _read_password(confirm=True)
+    with unit_of_work(_sessions(args.db)) as s:
+        principal = accounts.add_staff(s, args.username, args.role, password, args.name)
+    print(f"added {principal.role} {args.username} (id {principal.id})")
+    return 0
+
+
+def cmd_add_site(args: argparse.Namespace) -> int:
+    with unit_of_work(_sessions(args.db)) as s:
+        principal, credential = accounts.add_site(s, args.name, args.kind)
+    print(f"added {principal.role} site {principal.name!r} (id {principal.id})")
+    print("Its credential, shown this once (enter it in the site station; keep it secret):")
+    print(credential)
+    return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+
+    if bool(args.tls_cert) != bool(args.tls_key):
+        return _fail("give both --tls-cert and --tls-key, or neither")
+    config = HubConfig.from_env(
+        db_url=args.db, heartbeat_interval=args.heartbeat_interval,
+        heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
+        stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
+    )
+    try:
+        app = create_app(config)
+    except schema.SchemaOutOfDate as exc:
+        return _fail(str(exc))
+    try:
+        sock = _bind(args.host, args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return _fail(f"port {args.port} on {args.host} is in use; stop the other program "
+                         "or choose another with --port")
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
+    scheme = "https" if args.tls_cert else "http"
+    port = sock.getsockname()[1]
+    print(f"telehub hub listening on {scheme}://{args.host}:{port} "
+          f"(database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
+          flush=True)
+    server = uvicorn.Server(uvicorn.Config(
+        app, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        ws_max_size=WS_MAX_BYTES, log_level=args.log_level, access_log=False,
+        ws_ping_interval=None,  # the protocol has its own heartbeat
+    ))
+    server.run(sockets=[sock])
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", default=default_db_url(),
+                        help="database URL (default: $TELEHUB_DB or the embedded SQLite file)")
+    parser = argparse.ArgumentParser(prog="telehub-hub", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    db = sub.add_parser("db", parents=[common], help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.set_defaults(func=cmd_db)
+
+    st = sub.add_parser("add-staff", parents=[common],
+                        help="enrol a member of staff (password from stdin or a prompt)")
+    st.add_argument("--username", required=True)
+    st.add_argument("--role", required=True, choices=["nurse", "specialist", "manager", "admin"])
+    st.add_argument("--name", help="display name (default: the user name)")
+    st.set_defaults(func=cmd_add_staff)
+
+    si = sub.add_parser("add-site", parents=[common],
+                        help="enrol a site and print its credential once")
+    si.add_argument("--name", required=True)
+    si.add_argument("--kind", required=True, choices=["care_home", "prison", "home"])
+    si.set_defaults(func=cmd_add_site)
+
+    sv = sub.add_parser("serve", parents=[common], help="run the hub service")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8470)
+    sv.add_argument("--tls-cert")
+    sv.add_argument("--tls-key")
+    sv.add_argument("--stun-url", action="append", help="STUN URL for ICE (repeatable)")
+    sv.add_argument("--turn-url", action="append",
+                    help="TURN URL (repeatable); the secret comes from $TELEHUB_TURN_SECRET")
+    sv.add_argument("--heartbeat-interval", type=float, default=5.0)
+    sv.add_argument("--heartbeat-timeout", type=float, default=15.0)
+    sv.add_argument("--reconnect-grace", type=float, default=30.0)
+    sv.add_argument("--log-level", default="info",
+                    choices=["critical", "error", "warning", "info", "debug"])
+    sv.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except schema.SchemaOutOfDate as exc:
+        return _fail(str(exc))
+    except accounts.AccountError as exc:
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Settings of one hub process, from the command line and TELEHUB_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from hub.db import default_db_url
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    db_url: str = field(default_factory=default_db_url)
+    # The hub pings every connection this often; a peer silent for heartbeat_timeout is dead.
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 15.0
+    # How long a dropped caller or desk may take to reconnect and keep its call.
+    reconnect_grace: float = 30.0
+    token_ttl_s: int = 12 * 3600  # one shift
+    stun_urls: list[str] = field(default_factory=list)
+    turn_urls: list[str] = field(default_factory=list)
+    # Read from TELEHUB_TURN_SECRET, never from argv (argv is visible to every local user).
+    turn_secret: str | None = None
+    turn_ttl_s: int = 4 * 3600  # covers a long call; coturn checks it again on refresh
+    max_body_bytes: int = 1024 * 1024
+    # Before the first call of a shift there is no history; these seed the wait estimate.
+    default_handle_s: float = 600.0
+    default_answer_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> HubConfig:
+        env = os.environ
+        values: dict[str, object] = {
+            "stun_urls": _split(env.get("TELEHUB_STUN_URLS")),
+            "turn_urls": _split(env.get("TELEHUB_TURN_URLS")),
+            "turn_secret": env.get("TELEHUB_TURN_SECRET") or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,99 @@
+"""The hub's tables: staff, sites, bearer tokens, and the call log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.db import Base, UTCDateTime
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Site(Base):
+    __tablename__ = "sites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # SHA-256 of a 256-bit random credential: a slow KDF adds nothing for a secret that
+    # cannot be guessed, and it keeps 300 sites signing in at once cheap.
+    credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AuthToken(Base):
+    """A bearer token; only its SHA-256 is stored, so a copy of the database grants nothing."""
+
+    __tablename__ = "auth_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_kind: Mapped[str] = mapped_column(String(8))
+    principal_id: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Call(Base):
+    """One call from request to end: the call log, and the queue's durable copy."""
+
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_state_requested", "state", "requested_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    request_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    urgency: Mapped[str] = mapped_column(String(16))
+    intended_action: Mapped[str | None] = mapped_column(String(16))
+    observations: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    patient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    soft_signs: Mapped[list[str] | None] = mapped_column(JSON)
+    news2_total: Mapped[int | None] = mapped_column(Integer)
+    news2_band: Mapped[str | None] = mapped_column(String(16))
+    news2_complete: Mapped[bool | None] = mapped_column(Boolean)
+    # waiting -> connected -> ended; a call whose desk is lost goes back to waiting.
+    state: Mapped[str] = mapped_column(String(16))
+    requeued: Mapped[bool] = mapped_column(Boolean, default=False)
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str | None] = mapped_column(String(16))
+    ended_by: Mapped[str | None] = mapped_column(String(40))
+    answered_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+    participants: Mapped[list[CallParticipant]] = relationship(
+        back_populates="call", order_by="CallParticipant.id"
+    )
+
+
+class CallParticipant(Base):
+    """Who took part in a call, and when they joined and left."""
+
+    __tablename__ = "call_participants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    participant_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    left_reason: Mapped[str | None] = mapped_column(String(32))
+
+    call: Mapped[Call] = relationship(back_populates="participants")

@@ -1,0 +1,167 @@
+"""A real hub (uvicorn + the FastAPI app) on a loopback port, in a thread or a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from calls.protocol import Principal
+from hub import accounts, schema
+from hub.api import session_factory
+from hub.app import create_app
+from hub.config import HubConfig
+from hub.db import make_engine, unit_of_work
+
+
+@dataclass
+class Seeded:
+    principal: Principal
+    token: str
+    credential: str | None = None
+
+
+@dataclass
+class HubDatabase:
+    """A migrated hub database with helpers to enrol staff and sites and mint tokens."""
+
+    url: str
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        engine = make_engine(self.url)
+        schema.upgrade(engine)
+        self.sessions = session_factory(engine)
+
+    def staff(self, username: str, role: str, password: str = "correct horse battery") -> Seeded:
+        with unit_of_work(self.sessions) as s:
+            principal = accounts.add_staff(s, username, role, password, username.title())
+            issued = accounts.issue_token(s, principal, timedelta(hours=1))
+        return Seeded(principal, issued.token)
+
+    def site(self, name: str, kind: str = "care_home") -> Seeded:
+        with unit_of_work(self.sessions) as s:
+            principal, credential = accounts.add_site(s, name, kind)
+            issued = accounts.issue_token(s, principal, timedelta(hours=1))
+        return Seeded(principal, issued.token, credential)
+
+    def dispose(self) -> None:
+        self.sessions.kw["bind"].dispose()
+
+
+class ThreadedHub:
+    """The hub app served by uvicorn on its own thread and event loop."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = int(self.sock.getsockname()[1])
+        self.server = uvicorn.Server(uvicorn.Config(
+            create_app(config), log_level="warning", ws_max_size=1024 * 1024,
+            ws_ping_interval=None, lifespan="on",
+        ))
+        self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve(sockets=[self.sock]))
+
+    def start(self) -> ThreadedHub:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test hub did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+        self.sock.close()
+
+
+class ProcessHub:
+    """``telehub-hub serve`` as a real child process (for restarts and SIGKILL)."""
+
+    def __init__(self, db_url: str, *extra: str) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", "0",
+             "--log-level", "warning", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        self.port = 0
+        self.output: list[str] = []
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            if found:
+                self.port = int(found.group(1))
+                break
+        if not self.port:
+            self.proc.kill()
+            raise RuntimeError("hub process did not start:\n" + "".join(self.output))
+        threading.Thread(target=self._drain, daemon=True).start()
+        self._wait_ready()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.output.append(line)
+
+    def _wait_ready(self) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("hub process never became healthy")
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()

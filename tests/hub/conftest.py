@@ -1,0 +1,50 @@
+"""Fixtures for hub tests: a migrated database and a real hub on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from hub.config import HubConfig
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.wsclient import HubClient
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while HubClient.opened:
+        await HubClient.opened.pop().close()
+
+
+@pytest.fixture
+def hubdb(db_url: str) -> Iterator[HubDatabase]:
+    db = HubDatabase(db_url)
+    yield db
+    db.dispose()
+
+
+# Short timings so tests of heartbeats and grace periods take a second, not a minute.
+FAST = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.0, "reconnect_grace": 1.0}
+
+
+@pytest.fixture
+def start_hub(hubdb: HubDatabase) -> Iterator[Callable[..., ThreadedHub]]:
+    started: list[ThreadedHub] = []
+
+    def start(**overrides: Any) -> ThreadedHub:
+        settings: dict[str, Any] = {**FAST, **overrides}
+        hub = ThreadedHub(HubConfig(db_url=hubdb.url, **settings)).start()
+        started.append(hub)
+        return hub
+
+    yield start
+    for hub in started:
+        hub.stop()
+
+
+@pytest.fixture
+def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
+    return start_hub()

@@ -1,0 +1,290 @@
+"""The live call queue against a real hub: order, broadcasts, claims, abandoned calls, waits."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from calls import protocol as p
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.wsclient import HubClient
+
+
+def request(reason: str, urgency: str = "urgent", rid: str | None = None,
+            **extra: object) -> p.CallRequest:
+    return p.CallRequest(request_id=rid or reason, reason=reason, urgency=p.Urgency(urgency),
+                         **extra)  # type: ignore[arg-type]
+
+
+async def test_queue_orders_by_urgency_then_arrival_and_every_desk_sees_each_change(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desks = [await HubClient.connect(hub.ws, hubdb.staff(f"nurse{i}", "nurse").token)
+             for i in range(3)]
+    for d in desks:
+        snap = await d.expect(p.QueueSnapshot)
+        assert snap.entries == []
+    sites = [await HubClient.connect(hub.ws, hubdb.site(f"Home {i}").token) for i in range(4)]
+    plan = [("fall, no injury", "routine"), ("chest pain", "emergency"),
+            ("new confusion", "urgent"), ("breathless", "emergency")]
+    call_ids = {}
+    for site, (reason, urgency) in zip(sites, plan, strict=True):
+        await site.send(request(reason, urgency))
+        queued = await site.expect(p.CallQueued)
+        call_ids[reason] = queued.call_id
+        # every desk gets this change as it happens, in order
+        for d in desks:
+            upd = await d.expect(p.QueueUpdate, call_id=queued.call_id)
+            assert upd.op == "added" and upd.entry is not None
+            assert upd.entry.reason == reason
+
+    order = ["chest pain", "breathless", "new confusion", "fall, no injury"]
+    snap_desk = await HubClient.connect(hub.ws, hubdb.staff("late", "nurse").token)
+    snap = await snap_desk.expect(p.QueueSnapshot)
+    assert [e.reason for e in snap.entries] == order
+    assert [e.position for e in snap.entries] == [1, 2, 3, 4]
+    assert all(e.site_kind == "care_home" for e in snap.entries)
+    # each caller was told its position; the routine caller was pushed back to 4th
+    routine = sites[0]
+    last = None
+    while True:
+        try:
+            last = await routine.expect(p.QueuePosition, timeout=0.3)
+        except TimeoutError:
+            break
+    assert last is not None and last.position == 4
+    # seq numbers let a desk notice a gap: one per change, strictly increasing
+    seqs = [m.seq for m in desks[0].inbox if isinstance(m, p.QueueUpdate)]
+    assert seqs == sorted(seqs)
+    for c in [*desks, *sites, snap_desk]:
+        await c.close()
+
+
+async def test_exactly_one_of_many_concurrent_claims_wins(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desks = [await HubClient.connect(hub.ws, hubdb.staff(f"nurse{i}", "nurse").token)
+             for i in range(8)]
+    site = await HubClient.connect(hub.ws, hubdb.site("Oak Lodge").token)
+    await site.send(request("fall", "urgent"))
+    call_id = (await site.expect(p.CallQueued)).call_id
+    for d in desks:
+        await d.expect(p.QueueUpdate, op="added")
+    await asyncio.gather(*(d.send(p.CallClaim(call_id=call_id)) for d in desks))
+
+    async def outcome(d: HubClient) -> str:
+        while True:
+            m = await d.next()
+            if isinstance(m, p.CallConnected):
+                return "won"
+            if isinstance(m, p.Error):
+                assert m.code == p.ErrorCode.ALREADY_CLAIMED
+                assert "already answered" in m.message
+                return "refused"
+            d.inbox.append(m)
+
+    results = await asyncio.gather(*(outcome(d) for d in desks))
+    assert results.count("won") == 1 and results.count("refused") == 7
+    connected = await site.expect(p.CallConnected)
+    roles = {x.role for x in connected.participants}
+    assert roles == {"caller", "nurse"}
+    # the call left the queue for everyone, with who took it
+    for d in desks:
+        upd = await d.expect(p.QueueUpdate, op="removed")
+        assert upd.reason == "claimed" and upd.claimed_by is not None
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        admin = hubdb.staff("boss", "manager")
+        log = (await http.get(f"/api/v1/calls/{call_id}",
+                              headers={"Authorization": f"Bearer {admin.token}"})).json()
+    assert log["state"] == "connected" and log["answered_at"] is not None
+    assert sorted(x["role"] for x in log["participants"]) == ["caller", "nurse"]
+    for c in [*desks, site]:
+        await c.close()
+
+
+async def test_caller_hanging_up_while_waiting_is_abandoned_and_leaves_the_queue(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    s1 = await HubClient.connect(hub.ws, hubdb.site("A").token)
+    s2 = await HubClient.connect(hub.ws, hubdb.site("B").token)
+    await s1.send(request("first"))
+    c1 = (await s1.expect(p.CallQueued)).call_id
+    await s2.send(request("second"))
+    assert (await s2.expect(p.CallQueued)).position == 2
+    await s1.send(p.CallCancel(call_id=c1))
+    ended = await s1.expect(p.CallEnded)
+    assert ended.reason == p.EndReason.ABANDONED
+    upd = await desk.expect(p.QueueUpdate, op="removed", call_id=c1)
+    assert upd.reason == "abandoned"
+    assert (await s2.expect(p.QueuePosition)).position == 1
+    # the desk can no longer claim it
+    await desk.send(p.CallClaim(call_id=c1))
+    err = await desk.expect(p.Error)
+    assert err.code == p.ErrorCode.ALREADY_CLAIMED
+    manager = hubdb.staff("mgr", "manager")
+    async with httpx.AsyncClient(base_url=hub.http,
+                                 headers={"Authorization": f"Bearer {manager.token}"}) as http:
+        row = (await http.get(f"/api/v1/calls/{c1}")).json()
+        assert row["state"] == "ended" and row["end_reason"] == "abandoned"
+        assert row["answered_at"] is None and row["ended_at"] is not None
+        listed = (await http.get("/api/v1/calls", params={"state": "ended"})).json()
+        assert [r["id"] for r in listed] == [c1]
+    for c in (desk, s1, s2):
+        await c.close()
+
+
+async def test_position_and_estimated_wait_reflect_desks_online(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    sites = [await HubClient.connect(hub.ws, hubdb.site(f"S{i}").token) for i in range(3)]
+    waits = []
+    for i, s in enumerate(sites):
+        await s.send(request(f"r{i}"))
+        q = await s.expect(p.CallQueued)
+        assert q.position == i + 1
+        waits.append(q.estimated_wait_s)
+    # with nobody signed in the estimate grows with the position
+    assert waits[0] < waits[1] < waits[2]
+    for s in sites:
+        await s.close()
+
+
+async def test_a_caller_that_drops_keeps_its_place_if_it_returns_in_time(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    home = hubdb.site("Rowan House")
+    other = await HubClient.connect(hub.ws, hubdb.site("Elm").token)
+    first = await HubClient.connect(hub.ws, home.token)
+    await first.send(request("breathless", "emergency"))
+    call_id = (await first.expect(p.CallQueued)).call_id
+    await other.send(request("rash", "routine"))
+    await other.expect(p.CallQueued)
+    await first.ws.close()
+    upd = await desk.expect(p.QueueUpdate, op="updated", call_id=call_id)
+    assert upd.entry is not None and upd.entry.caller_connected is False
+    back = await HubClient.connect(hub.ws, home.token)
+    await back.send(p.CallResume(call_id=call_id))
+    q = await back.expect(p.CallQueued)
+    assert q.call_id == call_id and q.position == 1
+    upd = await desk.expect(p.QueueUpdate, op="updated", call_id=call_id)
+    assert upd.entry is not None and upd.entry.caller_connected
+    for c in (desk, other, back):
+        await c.close()
+
+
+async def test_a_caller_gone_past_the_grace_period_is_logged_as_lost(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    site = await HubClient.connect(hub.ws, hubdb.site("Ash").token)
+    await site.send(request("fall"))
+    call_id = (await site.expect(p.CallQueued)).call_id
+    await site.ws.close()
+    upd = await desk.expect(p.QueueUpdate, op="removed", call_id=call_id, timeout=5)
+    assert upd.reason == "caller_lost"
+    await desk.close()
+
+
+async def test_a_silent_peer_is_noticed_by_the_heartbeat(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    site = await HubClient.connect(hub.ws, hubdb.site("Quiet").token)
+    await site.send(request("fall"))
+    call_id = (await site.expect(p.CallQueued)).call_id
+    site.auto_pong = False  # the socket stays open, but the peer stops answering
+
+    async def silent() -> int | None:
+        # read without answering pings until the hub closes the connection
+        return await site.closed(timeout=5)
+
+    code = await silent()
+    assert code == 4408
+    upd = await desk.expect(p.QueueUpdate, op="updated", call_id=call_id)
+    assert upd.entry is not None and not upd.entry.caller_connected
+    await desk.close()
+
+
+async def test_when_the_desk_is_lost_the_caller_goes_back_to_the_front(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    nurse_a = hubdb.staff("nurse-a", "nurse")
+    desk_a = await HubClient.connect(hub.ws, nurse_a.token)
+    desk_b = await HubClient.connect(hub.ws, hubdb.staff("nurse-b", "nurse").token)
+    s1 = await HubClient.connect(hub.ws, hubdb.site("One").token)
+    s2 = await HubClient.connect(hub.ws, hubdb.site("Two").token)
+    await s1.send(request("first", "urgent"))
+    c1 = (await s1.expect(p.CallQueued)).call_id
+    first_add = await desk_b.expect(p.QueueUpdate, op="added", call_id=c1)
+    assert first_add.entry is not None and not first_add.entry.requeued
+    await desk_a.send(p.CallClaim(call_id=c1))
+    await desk_a.expect(p.CallConnected)
+    await s1.expect(p.CallConnected)
+    await s2.send(request("second", "urgent"))
+    c2 = (await s2.expect(p.CallQueued)).call_id
+    await desk_a.ws.close()
+    left = await s1.expect(p.ParticipantLeft)
+    assert left.participant_id == nurse_a.principal.participant_id
+    requeued = await s1.expect(p.CallRequeued, timeout=5)
+    assert requeued.position == 1  # ahead of the later call of the same urgency
+    snap_update = await desk_b.expect(p.QueueUpdate, op="added", call_id=c1, timeout=5)
+    assert snap_update.entry is not None and snap_update.entry.requeued
+    assert (await s2.expect(p.QueuePosition)).position == 2
+    await desk_b.send(p.CallClaim(call_id=c1))
+    await desk_b.expect(p.CallConnected)
+    admin = hubdb.staff("admin", "admin")
+    async with httpx.AsyncClient(base_url=hub.http) as http:
+        row = (await http.get(f"/api/v1/calls/{c1}",
+                              headers={"Authorization": f"Bearer {admin.token}"})).json()
+    nurses = [x for x in row["participants"] if x["role"] == "nurse"]
+    assert [x["left_reason"] for x in nurses] == ["desk_lost", None]
+    assert c2 != c1
+    for c in (desk_b, s1, s2):
+        await c.close()
+
+
+async def test_a_repeated_request_id_does_not_queue_the_call_twice(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    site = hubdb.site("Retry House")
+    a = await HubClient.connect(hub.ws, site.token)
+    await a.send(request("fall", rid="req-1"))
+    first = await a.expect(p.CallQueued)
+    await a.send(request("fall", rid="req-1"))
+    again = await a.expect(p.CallQueued)
+    assert again.call_id == first.call_id
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    snap = await desk.expect(p.QueueSnapshot)
+    assert len(snap.entries) == 1
+    await a.close()
+    await desk.close()
+
+
+async def test_pre_call_observations_are_scored_with_news2(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    site = await HubClient.connect(hub.ws, hubdb.site("Birch").token)
+    obs = p.PreCallObservations(respiration_rate=21, spo2=93, on_oxygen=False, systolic_bp=120,
+                                pulse=95, consciousness="A", temperature=37.5)
+    await site.send(request("breathless", observations=obs,
+                            intended_action=p.IntendedAction.AMBULANCE_999,
+                            soft_signs=["new shortness of breath"]))
+    await site.expect(p.CallQueued)
+    upd = await desk.expect(p.QueueUpdate, op="added")
+    assert upd.entry is not None and upd.entry.news2 is not None
+    # REFERENCE.md vector: 21, 93, air, 120, 95, A, 37.5 -> 5, medium
+    assert (upd.entry.news2.total, upd.entry.news2.band, upd.entry.news2.complete) == (
+        5, "medium", True)
+    assert upd.entry.intended_action == p.IntendedAction.AMBULANCE_999
+    await site.send(request("partial", rid="r2",
+                            observations=p.PreCallObservations(pulse=131)))
+    await site.expect(p.CallQueued)
+    upd = await desk.expect(p.QueueUpdate, op="added")
+    assert upd.entry is not None and upd.entry.news2 is not None
+    assert upd.entry.news2.complete is False and upd.entry.news2.total == 3
+    await site.close()
+    await desk.close()
