@@ -1,0 +1,158 @@
+"""SignalingClient against a real hub on loopback: sign-in, heartbeats, reconnect and resume."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from typing import TypeVar
+
+import pytest
+from websockets.asyncio.server import ServerConnection, serve
+
+from calls import protocol as p
+from calls.signaling import (
+    AuthenticationError,
+    Backoff,
+    Closed,
+    Connected,
+    Disconnected,
+    NotConnectedError,
+    Received,
+    SignalingClient,
+    SignalingEvent,
+)
+from hub.config import HubConfig
+from tests.calls.conftest import FAST, People
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+
+E = TypeVar("E")
+FAST_BACKOFF = Backoff(initial=0.05, maximum=0.5)
+
+
+async def next_of(queue: asyncio.Queue[SignalingEvent], kind: type[E]) -> E:
+    """The next event of ``kind``, skipping others (within 5 s)."""
+    async with asyncio.timeout(5.0):
+        while True:
+            event = await queue.get()
+            if isinstance(event, kind):
+                return event
+            if isinstance(event, Received) and isinstance(event.message, kind):
+                return event.message
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[SignalingClient]]:
+    made: list[SignalingClient] = []
+    yield made
+    for c in made:
+        await c.close()
+
+
+def test_backoff_grows_is_capped_and_jittered() -> None:
+    b = Backoff(initial=0.5, maximum=4.0, factor=2.0, jitter=0.5)
+    rng = random.Random(1)
+    delays = [b.delay(n, rng) for n in range(8)]
+    for n, d in enumerate(delays):
+        top = min(4.0, 0.5 * 2**n)
+        assert top * 0.5 <= d <= top
+    assert len({round(d, 6) for d in delays[4:]}) > 1  # capped ones still differ (jitter)
+
+
+async def test_signs_in_and_answers_pings(hub: ThreadedHub, people: People,
+                                          clients: list[SignalingClient]) -> None:
+    events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+    client = SignalingClient(hub.ws, people.nurse.token, events, backoff=FAST_BACKOFF)
+    clients.append(client)
+    welcome = await client.start()
+    assert welcome.principal.participant_id == people.nurse.principal.participant_id
+    assert client.participant_id == f"staff:{people.nurse.principal.id}"
+    connected = await next_of(events, Connected)
+    assert not connected.reconnect
+    await next_of(events, p.QueueSnapshot)
+    # The hub pings every 0.3 s and drops a connection silent for 1.5 s: still signed in
+    # after two timeouts' worth means pongs went back.
+    await asyncio.sleep(3.2)
+    assert client.connections == 1
+    while not events.empty():
+        assert not isinstance(events.get_nowait(), Disconnected)
+
+
+async def test_bad_token_is_refused_without_retrying(hub: ThreadedHub,
+                                                     clients: list[SignalingClient]) -> None:
+    events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+    client = SignalingClient(hub.ws, "not-a-token", events, backoff=FAST_BACKOFF)
+    clients.append(client)
+    with pytest.raises(AuthenticationError, match="refused"):
+        await client.start()
+    closed = await next_of(events, Closed)
+    assert isinstance(closed.error, AuthenticationError)
+    with pytest.raises(NotConnectedError):
+        await client.send(p.QueueSync())
+
+
+async def test_reconnects_and_resumes_held_call(hub: ThreadedHub, people: People,
+                                                clients: list[SignalingClient]) -> None:
+    events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+    client = SignalingClient(hub.ws, people.site.token, events, backoff=FAST_BACKOFF)
+    clients.append(client)
+    await client.start()
+    await client.send(p.CallRequest(request_id="r1", reason="fall, hip pain"))
+    queued = await next_of(events, p.CallQueued)
+    client.hold(queued.call_id)
+    await client.drop()
+    lost = await next_of(events, Disconnected)
+    assert lost.retry_in <= FAST_BACKOFF.maximum
+    again = await next_of(events, Connected)
+    assert again.reconnect
+    resumed = await next_of(events, p.CallQueued)  # the hub's answer to our call_resume
+    assert resumed.call_id == queued.call_id and resumed.position == 1
+    assert client.connections == 2
+
+
+async def test_silent_hub_is_declared_dead_and_redialled(
+        clients: list[SignalingClient]) -> None:
+    """A hub that welcomes and then says nothing (a half-open path): the client gives up on
+    the connection after the announced heartbeat timeout and dials again."""
+    accepted = 0
+
+    async def silent(ws: ServerConnection) -> None:
+        nonlocal accepted
+        await ws.recv()  # hello
+        accepted += 1
+        principal = p.Principal(kind="site", id=1, name="x", role="care_home")
+        await ws.send(p.Welcome(principal=principal, heartbeat_interval=0.1,
+                                heartbeat_timeout=0.4).to_json())
+        await ws.wait_closed()
+
+    async with serve(silent, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+        client = SignalingClient(f"ws://127.0.0.1:{port}", "t", events, backoff=FAST_BACKOFF)
+        clients.append(client)
+        await client.start()
+        lost = await next_of(events, Disconnected)
+        assert "no word from the hub" in lost.reason
+        assert (await next_of(events, Connected)).reconnect
+        await client.close()
+    assert accepted >= 2
+
+
+async def test_keeps_dialling_until_the_hub_comes_up(
+        hubdb: HubDatabase, people: People, clients: list[SignalingClient]) -> None:
+    # Bound but not yet listening: every dial is refused until the hub starts.
+    hub = ThreadedHub(HubConfig(db_url=hubdb.url, **FAST))
+    try:
+        events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+        client = SignalingClient(hub.ws, people.nurse.token, events, backoff=FAST_BACKOFF)
+        clients.append(client)
+        starting = asyncio.create_task(client.start())
+        await next_of(events, Disconnected)
+        await next_of(events, Disconnected)
+        assert not starting.done()
+        await asyncio.to_thread(hub.start)
+        welcome = await asyncio.wait_for(starting, 5)
+        assert welcome.principal.participant_id == people.nurse.principal.participant_id
+    finally:
+        await clients.pop().close()
+        hub.stop()
