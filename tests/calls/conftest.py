@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
+from calls.media import VideoSink
 from hub.config import HubConfig
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 
@@ -59,3 +62,19 @@ def people(hubdb: HubDatabase) -> People:
         specialist=hubdb.staff("sam", "specialist"),
         nurse2=hubdb.staff("nora", "nurse"),
     )
+
+
+async def frame_where(sink: VideoSink, fits: Callable[[av.VideoFrame], bool],
+                      within: float = 5.0) -> av.VideoFrame:
+    """The next frame the sink receives for which ``fits`` is true (waits at most ``within``)."""
+    found: asyncio.Future[av.VideoFrame] = asyncio.get_running_loop().create_future()
+
+    def listen(frame: av.VideoFrame) -> None:
+        if not found.done() and fits(frame):
+            found.set_result(frame)
+
+    sink.listeners.append(listen)
+    try:
+        return await asyncio.wait_for(found, within)
+    finally:
+        sink.listeners.remove(listen)

@@ -1,0 +1,426 @@
+"""Media for calls: sources (camera and microphone, a file, a synthetic test pattern) and sinks.
+
+Every source ends in the same :class:`ProfiledVideoTrack`, so the low-bandwidth profile and
+audio-only mode apply to a real camera exactly as to the synthetic pattern that demos and
+tests use. One source feeds every peer connection of a call through aiortc's ``MediaRelay``
+(a mesh call sends the same camera to two peers; the camera is read once).
+
+The synthetic pattern carries a frame counter and a wall-clock timestamp as big black and white
+blocks of bits in the top half of the picture (with a CRC), which survive VP8 at its 250 kbps
+floor; :func:`read_pattern` recovers them on the receiving end, so a test can prove that
+frames arrive, in order, and how late.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import binascii
+import contextlib
+import fractions
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import av
+from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+log = logging.getLogger("telehub.calls.media")
+
+VIDEO_CLOCK = 90_000
+VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK)
+AUDIO_RATE = 48_000
+AUDIO_PTIME = 0.020  # 20 ms, what Opus sends per packet
+AUDIO_SAMPLES = int(AUDIO_RATE * AUDIO_PTIME)
+
+
+@dataclass(frozen=True)
+class VideoProfile:
+    name: str
+    width: int
+    height: int
+    fps: float
+
+
+FULL = VideoProfile("full", 640, 480, 30.0)
+# Weak care-home broadband: aiortc cannot push VP8 below 250 kbps, so fewer, smaller frames
+# are the only lever left before dropping video.
+LOW = VideoProfile("low", 320, 240, 15.0)
+PROFILES = {p.name: p for p in (FULL, LOW)}
+
+
+# --- the pattern's code -------------------------------------------------------------------
+
+CODE_COLS, CODE_ROWS = 16, 6  # 96 bits: 32 counter + 48 timestamp (ms) + 16 CRC
+_BLACK, _WHITE, _GREY = 16, 235, 96  # video-range luma
+
+
+@dataclass(frozen=True)
+class PatternStamp:
+    counter: int
+    sent_ms: int  # wall-clock milliseconds when the frame was made
+
+
+def _stamp_bits(counter: int, sent_ms: int) -> list[int]:
+    payload = ((counter & 0xFFFFFFFF) << 48) | (sent_ms & 0xFFFFFFFFFFFF)
+    crc = binascii.crc_hqx(payload.to_bytes(10, "big"), 0xFFFF)
+    value = (payload << 16) | crc
+    return [(value >> (95 - i)) & 1 for i in range(96)]
+
+
+def read_pattern(frame: av.VideoFrame) -> PatternStamp | None:
+    """The stamp in a frame of the synthetic pattern, or None if it is not one (or damaged)."""
+    plane = frame.planes[0]
+    w, h, stride = frame.width, frame.height, plane.line_size
+    data = bytes(plane)
+    bw, bh = w / CODE_COLS, (h / 2) / CODE_ROWS
+    value = 0
+    for i in range(96):
+        r, c = divmod(i, CODE_COLS)
+        y, x = int((r + 0.5) * bh), int((c + 0.5) * bw)
+        value = (value << 1) | (1 if data[y * stride + x] > 128 else 0)
+    payload, crc = value >> 16, value & 0xFFFF
+    if binascii.crc_hqx(payload.to_bytes(10, "big"), 0xFFFF) != crc:
+        return None
+    return PatternStamp(counter=payload >> 48, sent_ms=payload & 0xFFFFFFFFFFFF)
+
+
+def make_pattern_frame(width: int, height: int, counter: int, sent_ms: int) -> av.VideoFrame:
+    """A yuv420p frame: the code blocks on top, a bar moving across the bottom half."""
+    bits = _stamp_bits(counter, sent_ms)
+    frame = av.VideoFrame(width, height, "yuv420p")
+    y_plane = frame.planes[0]
+    stride = y_plane.line_size
+    pad = bytes(stride - width)
+    edges = [round(c * width / CODE_COLS) for c in range(CODE_COLS + 1)]
+    rows: list[bytes] = []
+    top = height // 2
+    row_edges = [round(r * top / CODE_ROWS) for r in range(CODE_ROWS + 1)]
+    for r in range(CODE_ROWS):
+        line = b"".join(
+            bytes([_WHITE if bits[r * CODE_COLS + c] else _BLACK]) * (edges[c + 1] - edges[c])
+            for c in range(CODE_COLS)
+        ) + pad
+        rows.append(line * (row_edges[r + 1] - row_edges[r]))
+    bar_w = max(8, width // 20)
+    x0 = (counter * max(2, width // 80)) % (width - bar_w)
+    line = bytes([_GREY]) * x0 + bytes([_WHITE]) * bar_w + bytes([_GREY]) * (
+        width - x0 - bar_w) + pad
+    rows.append(line * (height - top))
+    y_plane.update(b"".join(rows))
+    for chroma in frame.planes[1:]:
+        chroma.update(bytes([128]) * chroma.buffer_size)
+    return frame
+
+
+# --- sources ------------------------------------------------------------------------------
+
+
+class SyntheticVideoTrack(MediaStreamTrack):
+    """The moving test pattern, paced in real time at ``profile``'s size and rate."""
+
+    kind = "video"
+
+    def __init__(self, profile: VideoProfile = FULL) -> None:
+        super().__init__()
+        self.profile = profile
+        self.counter = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        due = self._start + self.counter / self.profile.fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 1.0:  # fell far behind (a stall): do not burst to catch up
+            self._start = now - self.counter / self.profile.fps
+        frame = make_pattern_frame(self.profile.width, self.profile.height, self.counter,
+                                   int(time.time() * 1000))
+        frame.pts = int((time.monotonic() - self._start) * VIDEO_CLOCK)
+        frame.time_base = VIDEO_TIME_BASE
+        self.counter += 1
+        return frame
+
+
+class ToneAudioTrack(MediaStreamTrack):
+    """A quiet 400 Hz tone (exactly 8 periods per 20 ms frame, so one frame repeats)."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        import math
+
+        samples = [int(3000 * math.sin(2 * math.pi * 400 * i / AUDIO_RATE))
+                   for i in range(AUDIO_SAMPLES)]
+        self._pcm = b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
+        self._sent = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = time.monotonic()
+        if self._start is None:
+            self._start = now
+        due = self._start + self._sent * AUDIO_PTIME
+        if due > now:
+            await asyncio.sleep(due - now)
+        elif now - due > 1.0:
+            self._start = now - self._sent * AUDIO_PTIME
+        frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
+        frame.planes[0].update(self._pcm)
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._sent * AUDIO_SAMPLES
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._sent += 1
+        return frame
+
+
+class ProfiledVideoTrack(MediaStreamTrack):
+    """Applies the call's video profile to any source: drops frames down to the profile's
+    rate, scales down to its size, and in audio-only mode sends nothing at all."""
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack, profile: VideoProfile = FULL) -> None:
+        super().__init__()
+        self.source = source
+        self.profile = profile
+        self._video_on = asyncio.Event()
+        self._video_on.set()
+        self._next_due = 0.0
+
+    @property
+    def audio_only(self) -> bool:
+        return not self._video_on.is_set()
+
+    def set_profile(self, profile: VideoProfile) -> None:
+        self.profile = profile
+
+    def set_audio_only(self, audio_only: bool) -> None:
+        if audio_only:
+            self._video_on.clear()
+        else:
+            self._video_on.set()
+
+    async def recv(self) -> av.VideoFrame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if not self._video_on.is_set():
+                # Hold the sender here: no frames means no video packets on the wire.
+                waiter = asyncio.ensure_future(self._video_on.wait())
+                try:
+                    await waiter
+                finally:
+                    waiter.cancel()
+                continue
+            frame: av.VideoFrame = await self.source.recv()
+            now = time.monotonic()
+            if now + 0.25 / self.profile.fps < self._next_due:
+                continue  # over the profile's rate: skip this one
+            self._next_due = max(self._next_due + 1 / self.profile.fps, now)
+            if frame.width > self.profile.width or frame.height > self.profile.height:
+                scaled = frame.reformat(width=self.profile.width, height=self.profile.height)
+                scaled.pts, scaled.time_base = frame.pts, frame.time_base
+                return scaled
+            return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._video_on.set()  # wake a held recv so it sees the track ended
+
+
+class MediaSource:
+    """The local camera and microphone of a call (or their stand-ins), shared by every peer
+    connection of the call. ``subscribe()`` gives each peer connection its own tracks."""
+
+    def __init__(self, audio: MediaStreamTrack | None, video: MediaStreamTrack | None,
+                 players: list[MediaPlayer] | None = None, profile: VideoProfile = FULL) -> None:
+        self.audio = audio
+        self.video = ProfiledVideoTrack(video, profile) if video is not None else None
+        self._raw_video = video
+        self._players = players or []
+        self._relay = MediaRelay()
+        self._closed = False
+
+    # -- constructors --
+
+    @classmethod
+    def synthetic(cls, profile: VideoProfile = FULL, audio: bool = True,
+                  video: bool = True) -> MediaSource:
+        return cls(ToneAudioTrack() if audio else None,
+                   SyntheticVideoTrack(FULL) if video else None, profile=profile)
+
+    @classmethod
+    def from_file(cls, path: str, loop: bool = True) -> MediaSource:
+        player = MediaPlayer(path, loop=loop)
+        return cls(player.audio, player.video, [player])
+
+    @classmethod
+    def from_devices(cls, camera: str | None = None, microphone: str | None = None,
+                     platform: str = sys.platform) -> MediaSource:
+        """The camera and microphone through FFmpeg's capture devices: v4l2 and PulseAudio on
+        Linux, AVFoundation on macOS, DirectShow on Windows (names as ``ffmpeg -list_devices``
+        prints them there)."""
+        opts = {"video_size": f"{FULL.width}x{FULL.height}", "framerate": str(int(FULL.fps))}
+        players: list[MediaPlayer] = []
+        if platform == "darwin":
+            player = MediaPlayer(f"{camera or 'default'}:{microphone or 'default'}",
+                                 format="avfoundation", options=opts)
+            return cls(player.audio, player.video, [player])
+        if platform == "win32":
+            if not camera or not microphone:
+                raise ValueError("on Windows name the camera and microphone (DirectShow names)")
+            player = MediaPlayer(f"video={camera}:audio={microphone}", format="dshow",
+                                 options=opts)
+            return cls(player.audio, player.video, [player])
+        cam = MediaPlayer(camera or "/dev/video0", format="v4l2", options=opts)
+        players.append(cam)
+        try:
+            mic = MediaPlayer(microphone or "default", format="pulse")
+        except Exception:
+            for pl in players:
+                _stop_player(pl)
+            raise
+        players.append(mic)
+        return cls(mic.audio, cam.video, players)
+
+    # -- use --
+
+    def subscribe(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
+        """Tracks for one more peer connection (audio, video)."""
+        audio = self._relay.subscribe(self.audio) if self.audio is not None else None
+        # Video subscribers take the newest frame only: a slow encoder never builds a queue.
+        video = (self._relay.subscribe(self.video, buffered=False)
+                 if self.video is not None else None)
+        return audio, video
+
+    @property
+    def profile(self) -> VideoProfile | None:
+        return self.video.profile if self.video is not None else None
+
+    @property
+    def audio_only(self) -> bool:
+        return self.video is None or self.video.audio_only
+
+    def set_profile(self, profile: VideoProfile) -> None:
+        if self.video is not None:
+            self.video.set_profile(profile)
+
+    def set_audio_only(self, audio_only: bool) -> None:
+        if self.video is not None:
+            self.video.set_audio_only(audio_only)
+
+    def close(self) -> None:
+        """Stops every track and capture thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        for track in (self.video, self._raw_video, self.audio):
+            if track is not None:
+                track.stop()
+        for player in self._players:
+            _stop_player(player)
+
+
+def _stop_player(player: MediaPlayer) -> None:
+    for track in (player.audio, player.video):
+        if track is not None:
+            track.stop()  # the player's decode thread ends when its last track stops
+
+
+# --- sinks --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RgbImage:
+    width: int
+    height: int
+    data: bytes  # packed RGB24, rows of width*3 bytes
+
+
+class VideoSink:
+    """Reads a remote video track and keeps only the latest frame (never a growing queue).
+
+    The UI asks for :meth:`latest_rgb` when it paints; the conversion to RGB happens at most
+    once per received frame, however often it paints. ``listeners`` see every frame (tests
+    and the benchmark decode the pattern there); they must be quick.
+    """
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        self.track = track
+        self.frames = 0
+        self.latest: av.VideoFrame | None = None
+        self.last_frame_at: float | None = None
+        self.first_frame: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.listeners: list[Callable[[av.VideoFrame], None]] = []
+        self._rgb: RgbImage | None = None
+        self._task = asyncio.create_task(self._run(), name="video-sink")
+
+    async def _run(self) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await self.track.recv()
+                self.frames += 1
+                self.latest, self._rgb = frame, None
+                self.last_frame_at = time.monotonic()
+                if not self.first_frame.done():
+                    self.first_frame.set_result(self.last_frame_at)
+                for listener in self.listeners:
+                    listener(frame)
+
+    def latest_rgb(self) -> RgbImage | None:
+        frame = self.latest
+        if frame is None:
+            return None
+        if self._rgb is None:
+            rgb = frame.to_rgb()
+            plane = rgb.planes[0]
+            raw, stride, row = bytes(plane), plane.line_size, rgb.width * 3
+            data = raw if stride == row else b"".join(
+                raw[y * stride:y * stride + row] for y in range(rgb.height))
+            self._rgb = RgbImage(rgb.width, rgb.height, data)
+        return self._rgb
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        if not self.first_frame.done():
+            self.first_frame.cancel()
+
+
+class AudioSink:
+    """Reads a remote audio track: counts what arrives and keeps the level, and hands each
+    frame to ``listeners`` (the desk plays them through its audio device)."""
+
+    def __init__(self, track: MediaStreamTrack) -> None:
+        self.track = track
+        self.frames = 0
+        self.samples = 0
+        self.last_frame_at: float | None = None
+        self.listeners: list[Callable[[av.AudioFrame], None]] = []
+        self._task = asyncio.create_task(self._run(), name="audio-sink")
+
+    async def _run(self) -> None:
+        with contextlib.suppress(MediaStreamError):
+            while True:
+                frame = await self.track.recv()
+                self.frames += 1
+                self.samples += frame.samples
+                self.last_frame_at = time.monotonic()
+                for listener in self.listeners:
+                    listener(frame)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
