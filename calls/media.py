@@ -222,7 +222,9 @@ class ProfiledVideoTrack(MediaStreamTrack):
                 finally:
                     waiter.cancel()
                 continue
-            frame: av.VideoFrame = await self.source.recv()
+            frame = await self.source.recv()
+            if not isinstance(frame, av.VideoFrame):
+                continue
             now = time.monotonic()
             if now + 0.25 / self.profile.fps < self._next_due:
                 continue  # over the profile's rate: skip this one
@@ -369,6 +371,8 @@ class VideoSink:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await self.track.recv()
+                if not isinstance(frame, av.VideoFrame):
+                    continue
                 self.frames += 1
                 self.latest, self._rgb = frame, None
                 self.last_frame_at = time.monotonic()
@@ -414,6 +418,8 @@ class AudioSink:
         with contextlib.suppress(MediaStreamError):
             while True:
                 frame = await self.track.recv()
+                if not isinstance(frame, av.AudioFrame):
+                    continue
                 self.frames += 1
                 self.samples += frame.samples
                 self.last_frame_at = time.monotonic()
