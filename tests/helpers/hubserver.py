@@ -126,7 +126,8 @@ class ProcessHub:
         if not self.port:
             self.proc.kill()
             raise RuntimeError("hub process did not start:\n" + "".join(self.output))
-        threading.Thread(target=self._drain, daemon=True).start()
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
         self._wait_ready()
 
     def _drain(self) -> None:
@@ -165,3 +166,6 @@ class ProcessHub:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._drainer.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

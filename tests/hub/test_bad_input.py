@@ -1,0 +1,125 @@
+"""Bad input of every kind gets a clear error to that client only and changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from calls import protocol as p
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.wsclient import HubClient
+
+BAD_FRAMES = [
+    ("{not json", p.ErrorCode.BAD_JSON),
+    ("[1, 2, 3]", p.ErrorCode.INVALID),
+    ('{"no_type": 1}', p.ErrorCode.INVALID),
+    ('{"type": "launch_missiles"}', p.ErrorCode.UNKNOWN_TYPE),
+    ('{"type": "call_request", "request_id": "x", "reason": 42}', p.ErrorCode.INVALID),
+    ('{"type": "call_request", "request_id": "x", "reason": "fall", "urgency": "whenever"}',
+     p.ErrorCode.INVALID),
+    ('{"type": "call_request", "request_id": "x", "reason": "fall", "surprise": true}',
+     p.ErrorCode.INVALID),
+    ('{"type": "call_request", "request_id": "x", "reason": "fall",'
+     ' "observations": {"pulse": 900}}', p.ErrorCode.INVALID),
+    ('{"type": "call_claim"}', p.ErrorCode.INVALID),
+    (json.dumps({"type": "call_request", "request_id": "x", "reason": "x" * 70_000}),
+     p.ErrorCode.TOO_LARGE),
+]
+
+
+async def test_bad_frames_are_refused_to_the_sender_only_and_the_hub_goes_on(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    assert (await desk.expect(p.QueueSnapshot)).entries == []
+    site = await HubClient.connect(hub.ws, hubdb.site("Noisy Home").token)
+    bystander = await HubClient.connect(hub.ws, hubdb.site("Quiet Home").token)
+    for frame, code in BAD_FRAMES:
+        await site.send_raw(frame)
+        err = await site.expect(p.Error)
+        assert err.code == code, (frame[:60], err)
+        assert err.message
+    await site.send_raw(b"\x00\x01binary")
+    assert (await site.expect(p.Error)).code == p.ErrorCode.INVALID
+    # nothing reached the desk or the other site, and the queue is still empty
+    await desk.nothing_of(p.QueueUpdate)
+    await bystander.nothing_of(p.Error)
+    await desk.send(p.QueueSync())
+    assert (await desk.expect(p.QueueSnapshot)).entries == []
+    # the same connection still works
+    await site.send(p.CallRequest(request_id="ok", reason="fall"))
+    assert (await site.expect(p.CallQueued)).position == 1
+    assert (await desk.expect(p.QueueUpdate)).op == "added"
+
+
+async def test_messages_in_the_wrong_state_or_role_are_refused_and_change_nothing(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    nurse = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    assert (await nurse.expect(p.QueueSnapshot)).entries == []
+    manager = await HubClient.connect(hub.ws, hubdb.staff("boss", "manager").token)
+    dr = await HubClient.connect(hub.ws, hubdb.staff("dr", "specialist").token)
+    site = await HubClient.connect(hub.ws, hubdb.site("Pine").token)
+    other_site = await HubClient.connect(hub.ws, hubdb.site("Fir").token)
+    await site.send(p.CallRequest(request_id="r", reason="fall"))
+    call_id = (await site.expect(p.CallQueued)).call_id
+
+    cases: list[tuple[HubClient, p._Message, p.ErrorCode]] = [
+        (nurse, p.CallRequest(request_id="n", reason="x"), p.ErrorCode.FORBIDDEN),
+        (manager, p.CallClaim(call_id=call_id), p.ErrorCode.FORBIDDEN),
+        (dr, p.CallClaim(call_id=call_id), p.ErrorCode.FORBIDDEN),
+        (site, p.CallClaim(call_id=call_id), p.ErrorCode.FORBIDDEN),
+        (nurse, p.CallClaim(call_id="no-such-call"), p.ErrorCode.ALREADY_CLAIMED),
+        (other_site, p.CallCancel(call_id=call_id), p.ErrorCode.NOT_PARTICIPANT),
+        (other_site, p.CallResume(call_id=call_id), p.ErrorCode.NOT_PARTICIPANT),
+        (nurse, p.CallEnd(call_id=call_id), p.ErrorCode.NOT_PARTICIPANT),
+        (site, p.Offer(call_id=call_id, to="staff:1", sdp="v=0"), p.ErrorCode.NOT_PARTICIPANT),
+        (nurse, p.InviteSpecialist(call_id=call_id), p.ErrorCode.NOT_PARTICIPANT),
+        (dr, p.InviteAccept(call_id=call_id), p.ErrorCode.ALREADY_CLAIMED),
+        (site, p.QueueSync(), p.ErrorCode.FORBIDDEN),
+        (nurse, p.CallCancel(call_id="nope"), p.ErrorCode.NOT_FOUND),
+        (nurse, p.Hello(protocol=1, token="again"), p.ErrorCode.WRONG_STATE),
+    ]
+    for client, msg, code in cases:
+        await client.send(msg)
+        err = await client.expect(p.Error)
+        assert err.code == code, (msg, err)
+    # the call is still waiting, untouched, and can be answered normally
+    await nurse.send(p.QueueSync())
+    snap = await nurse.expect(p.QueueSnapshot)
+    assert [e.call_id for e in snap.entries] == [call_id]
+    await nurse.send(p.CallClaim(call_id=call_id))
+    assert (await nurse.expect(p.CallConnected)).call_id == call_id
+    # answering a call that is already taken is refused clearly
+    await nurse.send(p.CallClaim(call_id=call_id))
+    err = await nurse.expect(p.Error)
+    assert err.code == p.ErrorCode.ALREADY_CLAIMED and "already answered by Nurse" in err.message
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        (b"{not json", 422),
+        (b'{"username": 5, "password": []}', 422),
+        (b'{"username": "a", "password": "b", "extra": 1}', 422),
+        (b"x" * (2 * 1024 * 1024), 413),
+    ],
+)
+def test_bad_http_bodies_get_clear_4xx(hub: ThreadedHub, body: bytes, status: int) -> None:
+    r = httpx.post(f"{hub.http}/api/v1/auth/login", content=body,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == status
+    assert r.json()["detail"]
+    assert httpx.get(f"{hub.http}/health").json()["status"] == "ok"
+
+
+def test_bad_query_values_get_422(hub: ThreadedHub, hubdb: HubDatabase) -> None:
+    token = hubdb.staff("mgr", "manager").token
+    h = {"Authorization": f"Bearer {token}"}
+    for params in ({"limit": "0"}, {"limit": "lots"}, {"from": "yesterday"},
+                   {"from": "2026-01-01T00:00:00"}, {"state": "sideways"}):
+        r = httpx.get(f"{hub.http}/api/v1/calls", params=params, headers=h)
+        assert r.status_code == 422, params
+    assert httpx.get(f"{hub.http}/api/v1/calls/nope", headers=h).status_code == 404

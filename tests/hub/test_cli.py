@@ -1,0 +1,147 @@
+"""telehub-hub from the command line, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers.hubserver import ProcessHub
+
+
+def hub_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], input=stdin, text=True,
+                          capture_output=True, timeout=60, env=dict(os.environ))
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert hub_cli("db", "upgrade", "--db", url).returncode == 0
+    return url
+
+
+def test_serve_on_an_out_of_date_schema_stops_and_says_what_to_run(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    r = hub_cli("serve", "--db", url, "--port", "0")
+    assert r.returncode == 2
+    assert "run `telehub-hub db upgrade`" in r.stderr
+    assert "empty" in r.stderr
+
+
+def test_add_staff_reads_the_password_from_stdin_never_argv(db: str) -> None:
+    r = hub_cli("add-staff", "--db", db, "--username", "sam", "--role", "nurse",
+                stdin="night shift pass\n")
+    assert r.returncode == 0, r.stderr
+    assert "added nurse sam" in r.stdout
+    assert "night shift pass" not in r.stdout + r.stderr
+    # there is no way to give it on the command line
+    r = hub_cli("add-staff", "--db", db, "--username", "x", "--role", "nurse",
+                "--password", "pw")
+    assert r.returncode == 2 and "unrecognized arguments" in r.stderr
+    # a short password and an unknown role are refused in plain words
+    r = hub_cli("add-staff", "--db", db, "--username", "kim", "--role", "nurse", stdin="short\n")
+    assert r.returncode == 2 and "at least 10 characters" in r.stderr
+    r = hub_cli("add-staff", "--db", db, "--username", "sam", "--role", "nurse",
+                stdin="night shift pass\n")
+    assert r.returncode == 2 and "already exists" in r.stderr
+    hub = ProcessHub(db)
+    try:
+        ok = httpx.post(f"{hub.http}/api/v1/auth/login",
+                        json={"username": "sam", "password": "night shift pass"})
+        assert ok.status_code == 200
+    finally:
+        hub.stop()
+
+
+def test_add_site_prints_a_working_credential_once(db: str) -> None:
+    r = hub_cli("add-site", "--db", db, "--name", "St Anne's", "--kind", "care_home")
+    assert r.returncode == 0, r.stderr
+    credential = r.stdout.strip().splitlines()[-1]
+    assert credential.startswith("ths_") and len(credential) > 40
+    again = hub_cli("add-site", "--db", db, "--name", "St Anne's", "--kind", "care_home")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert credential not in again.stdout
+    hub = ProcessHub(db)
+    try:
+        ok = httpx.post(f"{hub.http}/api/v1/auth/site-login", json={"credential": credential})
+        assert ok.status_code == 200 and ok.json()["principal"]["role"] == "care_home"
+    finally:
+        hub.stop()
+    assert credential not in "".join(hub.output)  # never logged
+
+
+def test_serve_says_plainly_when_the_port_is_taken(db: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        r = hub_cli("serve", "--db", db, "--port", str(port))
+    assert r.returncode == 2
+    assert f"port {port} on 127.0.0.1 is in use" in r.stderr
+
+
+def test_serve_with_tls(db: str, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(datetime.now(UTC) - timedelta(minutes=1))
+        .not_valid_after(datetime.now(UTC) + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "hub.crt", tmp_path / "hub.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hub", "serve", "--db", db, "--port", "0",
+         "--tls-cert", str(cert_file), "--tls-key", str(key_file), "--log-level", "warning"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = ""
+        for line in proc.stdout:  # noqa: B007
+            if "listening on" in line:
+                break
+        assert "listening on https://127.0.0.1:" in line, line
+        port = int(line.split(":")[2].split()[0])
+        import ssl
+        import time
+
+        ctx = ssl.create_default_context(cafile=str(cert_file))
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                r = httpx.get(f"https://127.0.0.1:{port}/health", verify=ctx)
+                break
+            except httpx.ConnectError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        assert r.json()["status"] == "ok"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    r2 = hub_cli("serve", "--db", db, "--tls-cert", str(cert_file))
+    assert r2.returncode == 2 and "both --tls-cert and --tls-key" in r2.stderr

@@ -1,0 +1,65 @@
+"""Waiting calls survive a hub killed with SIGKILL; callers that reconnect keep their place."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from calls import protocol as p
+from tests.helpers.hubserver import HubDatabase, ProcessHub
+from tests.helpers.wsclient import HubClient
+
+FAST = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "2", "--reconnect-grace", "5")
+
+
+@pytest.mark.slow
+async def test_waiting_calls_survive_a_killed_hub_and_keep_their_places(
+    hubdb: HubDatabase,
+) -> None:
+    nurse = hubdb.staff("nurse", "nurse")
+    sites = [hubdb.site(name) for name in ("Alder", "Beech", "Cedar")]
+    hub = ProcessHub(hubdb.url, *FAST)
+    try:
+        callers = [await HubClient.connect(hub.ws, s.token) for s in sites]
+        plan = [("fall", "routine"), ("chest pain", "emergency"), ("confusion", "urgent")]
+        ids = []
+        for c, (reason, urgency) in zip(callers, plan, strict=True):
+            await c.send(p.CallRequest(request_id=reason, reason=reason,
+                                       urgency=p.Urgency(urgency)))
+            ids.append((await c.expect(p.CallQueued)).call_id)
+        hub.kill()  # no shutdown code runs: only what was committed survives
+        for c in callers:
+            await c.closed()
+    finally:
+        hub.stop()
+
+    hub = ProcessHub(hubdb.url, *FAST)
+    try:
+        desk = await HubClient.connect(hub.ws, nurse.token)
+        snap = await desk.expect(p.QueueSnapshot)
+        assert [e.reason for e in snap.entries] == ["chest pain", "confusion", "fall"]
+        assert not any(e.caller_connected for e in snap.entries)
+        # the routine caller comes back first, and still waits behind the other two
+        back = await HubClient.connect(hub.ws, sites[0].token)
+        await back.send(p.CallResume(call_id=ids[0]))
+        q = await back.expect(p.CallQueued)
+        assert (q.call_id, q.position) == (ids[0], 3)
+        upd = await desk.expect(p.QueueUpdate, call_id=ids[0])
+        assert upd.entry is not None and upd.entry.caller_connected
+        # the emergency caller comes back too and is answered
+        em = await HubClient.connect(hub.ws, sites[1].token)
+        await em.send(p.CallResume(call_id=ids[1]))
+        assert (await em.expect(p.CallQueued)).position == 1
+        await desk.send(p.CallClaim(call_id=ids[1]))
+        await desk.expect(p.CallConnected)
+        await em.expect(p.CallConnected)
+        assert (await back.expect(p.QueuePosition)).position == 2
+        # the caller who never came back is logged as lost once the grace period is over
+        gone = await desk.expect(p.QueueUpdate, op="removed", call_id=ids[2], timeout=10)
+        assert gone.reason == "caller_lost"
+        mgr = hubdb.staff("mgr", "manager")
+        row = httpx.get(f"{hub.http}/api/v1/calls/{ids[2]}",
+                        headers={"Authorization": f"Bearer {mgr.token}"}).json()
+        assert row["state"] == "ended" and row["end_reason"] == "caller_lost"
+    finally:
+        hub.stop()
