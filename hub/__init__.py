@@ -1,1 +1,1 @@
-"""telehub hub service: accounts, sites, presence, the live call queue, signaling relay and the central store."""
+"""telehub hub: accounts, sites, presence, the call queue, signaling and the central store."""

@@ -181,8 +181,8 @@ class CallLog:
                 .where(Call.answered_at.is_not(None), Call.ended_at.is_not(None))
                 .order_by(Call.ended_at.desc()).limit(n)
             ).all()
-        answer = [(a - r).total_seconds() for r, a, _e in rows]
-        handle = [(e - a).total_seconds() for _r, a, e in rows]
+        answer = [(a - r).total_seconds() for r, a, _e in rows if a is not None]
+        handle = [(e - a).total_seconds() for _r, a, e in rows if a is not None and e is not None]
         return answer, handle
 
     def count(self) -> int:

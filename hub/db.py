@@ -1,4 +1,4 @@
-"""Database plumbing for the hub: engines (SQLite by default, PostgreSQL by URL), sessions, types."""
+"""Database plumbing for the hub: engines (SQLite default, PostgreSQL by URL), sessions, types."""
 
 from __future__ import annotations
 

@@ -239,7 +239,7 @@ class Switchboard:
             for part in sc.participants:
                 if part["left_at"] is not None:
                     continue
-                kind, _, ident = part["participant_id"].partition(":")
+                _kind, _, ident = part["participant_id"].partition(":")
                 if part["role"] == "nurse":
                     call.desk = Principal(kind="staff", id=int(ident), name=part["name"],
                                           role=StaffRole.NURSE.value)
@@ -631,7 +631,7 @@ class Switchboard:
 
     def _withdraw_invite(self, call: LiveCall, reason: str) -> None:
         call.invite_open = False
-        msg = p.InviteWithdrawn(call_id=call.id, reason=reason)  # type: ignore[arg-type]
+        msg = p.InviteWithdrawn(call_id=call.id, reason=reason)
         for s in self._specialist_connections():
             s.send(msg)
 
@@ -666,7 +666,7 @@ class Switchboard:
         else:
             rounds = math.ceil((pos - free) / max(online, 1))
             wait = answer + rounds * handle
-        return pos, int(round(wait))
+        return pos, round(wait)
 
     def _tell_positions(self, after: LiveCall | None = None) -> None:
         start = self.waiting.index(after) + 1 if after is not None else 0
@@ -694,7 +694,7 @@ class Switchboard:
     ) -> None:
         self.seq += 1
         update = p.QueueUpdate(
-            seq=self.seq, op=op, call_id=call.id,  # type: ignore[arg-type]
+            seq=self.seq, op=op, call_id=call.id,
             entry=self.entry(call) if op != "removed" else None,
             reason=reason, claimed_by=claimed_by,
         )
@@ -722,7 +722,8 @@ class Switchboard:
     def _invite_message(self, call: LiveCall) -> p.SpecialistInvite:
         return p.SpecialistInvite(
             call_id=call.id, site_name=call.site.name, site_kind=p.SiteKind(call.site.role),
-            reason=call.reason, invited_by=call.desk.name if call.desk else "", note=call.invite_note,
+            reason=call.reason, invited_by=call.desk.name if call.desk else "",
+            note=call.invite_note,
         )
 
     def ice_servers(self, pid: str) -> list[p.IceServer]:

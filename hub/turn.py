@@ -10,7 +10,9 @@ import time
 from calls.protocol import IceServer
 
 
-def turn_credentials(secret: str, user: str, ttl_s: int, now: float | None = None) -> tuple[str, str]:
+def turn_credentials(
+    secret: str, user: str, ttl_s: int, now: float | None = None
+) -> tuple[str, str]:
     """The REST-API TURN credential coturn's ``--use-auth-secret`` accepts.
 
     username = "<unix expiry>:<user>", credential = base64(HMAC-SHA1(secret, username)).

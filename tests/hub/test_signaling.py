@@ -69,7 +69,7 @@ async def test_both_ends_get_ice_servers_with_short_lived_turn_credentials(
     hub = start_hub(stun_urls=["stun:127.0.0.1:3478"],  # type: ignore[operator]
                     turn_urls=["turn:127.0.0.1:3478?transport=udp"], turn_secret=secret,
                     turn_ttl_s=600)
-    site, desk, call_id, site_pid, desk_pid = await connected_call(hub, hubdb)
+    _site, desk, call_id, _site_pid, desk_pid = await connected_call(hub, hubdb)
     await desk.send(p.CallResume(call_id=call_id))
     connected = await desk.expect(p.CallConnected)
     assert connected.you == desk_pid
