@@ -119,7 +119,7 @@ def test_serve_with_tls(db: str, tmp_path: Path) -> None:
     try:
         assert proc.stdout is not None
         line = ""
-        for line in proc.stdout:  # noqa: B007
+        for line in proc.stdout:
             if "listening on" in line:
                 break
         assert "listening on https://127.0.0.1:" in line, line
