@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--stun-url", action="append", help="STUN URL for ICE (repeatable)")
     sv.add_argument("--turn-url", action="append",
                     help="TURN URL (repeatable); the secret comes from $TELEHUB_TURN_SECRET")
-    sv.add_argument("--heartbeat-interval", type=float, default=5.0)
-    sv.add_argument("--heartbeat-timeout", type=float, default=15.0)
+    sv.add_argument("--heartbeat-interval", type=float, default=4.0)
+    sv.add_argument("--heartbeat-timeout", type=float, default=12.0)
     sv.add_argument("--reconnect-grace", type=float, default=30.0)
     sv.add_argument("--log-level", default="info",
                     choices=["critical", "error", "warning", "info", "debug"])

@@ -16,8 +16,8 @@ def _split(value: str | None) -> list[str]:
 class HubConfig:
     db_url: str = field(default_factory=default_db_url)
     # The hub pings every connection this often; a peer silent for heartbeat_timeout is dead.
-    heartbeat_interval: float = 5.0
-    heartbeat_timeout: float = 15.0
+    heartbeat_interval: float = 4.0
+    heartbeat_timeout: float = 12.0  # + at most 1 s between checks: dead within 15 s
     # How long a dropped caller or desk may take to reconnect and keep its call.
     reconnect_grace: float = 30.0
     token_ttl_s: int = 12 * 3600  # one shift

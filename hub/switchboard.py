@@ -61,6 +61,7 @@ class Connection:
         self.last_seen = time.monotonic()
         self.calls: set[str] = set()
         self.closed = False
+        self._close_args: tuple[int, str] = (1000, "")
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
 
@@ -84,9 +85,11 @@ class Connection:
         if self.closed:
             return
         self.closed = True
-        with contextlib.suppress(asyncio.QueueFull):
-            self._outbox.put_nowait(None)
         self._close_args = (code, reason)
+        if self._outbox.full():  # a client this far behind gets the close, not the backlog
+            while not self._outbox.empty():
+                self._outbox.get_nowait()
+        self._outbox.put_nowait(None)
 
     async def _write(self) -> None:
         try:
@@ -95,7 +98,7 @@ class Connection:
         except Exception:  # the peer went away mid-send: the reader notices and cleans up
             self.closed = True
             return
-        code, reason = getattr(self, "_close_args", (1000, ""))
+        code, reason = self._close_args
         with contextlib.suppress(Exception):
             await self.socket.close(code, reason)
 
@@ -311,18 +314,25 @@ class Switchboard:
         await conn.drain()
 
     async def _heartbeat(self) -> None:
-        interval = min(self.config.heartbeat_interval, self.config.reconnect_grace / 2)
+        # Check often (at most a second apart) so a dead peer is noticed within
+        # heartbeat_timeout plus one tick, but ping only every heartbeat_interval.
+        cfg = self.config
+        tick = min(1.0, cfg.heartbeat_interval / 2, cfg.reconnect_grace / 4)
+        last_ping = 0.0
         while True:
-            await asyncio.sleep(interval / 2)
+            await asyncio.sleep(tick)
             now = time.monotonic()
-            ping = p.Ping(t=time.time()).to_json()
+            ping = p.Ping(t=time.time()).to_json() if now - last_ping >= cfg.heartbeat_interval \
+                else None
+            if ping is not None:
+                last_ping = now
             for conn in list(self.connections):
-                if now - conn.last_seen > self.config.heartbeat_timeout:
-                    log.info("connection %s silent for %.0f s: dead", conn.id,
+                if now - conn.last_seen > cfg.heartbeat_timeout:
+                    log.info("connection %s silent for %.1f s: dead", conn.id,
                              now - conn.last_seen)
                     conn.close(4408, "heartbeat timeout")
                     await self.detach(conn)
-                else:
+                elif ping is not None:
                     conn.send_text(ping)
             try:
                 await self._expire_lost(now)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from calls import protocol as p
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
@@ -288,3 +289,22 @@ async def test_pre_call_observations_are_scored_with_news2(
     assert upd.entry.news2.complete is False and upd.entry.news2.total == 3
     await site.close()
     await desk.close()
+
+
+@pytest.mark.slow
+async def test_a_dead_peer_is_noticed_within_the_default_15_seconds(
+    start_hub: object, hubdb: HubDatabase
+) -> None:
+    """With the shipped defaults (no test speed-ups), silence is detected in time."""
+    import time
+
+    from hub.config import HubConfig
+
+    defaults = HubConfig(db_url="sqlite://")
+    hub = start_hub(heartbeat_interval=defaults.heartbeat_interval,  # type: ignore[operator]
+                    heartbeat_timeout=defaults.heartbeat_timeout, reconnect_grace=30.0)
+    site = await HubClient.connect(hub.ws, hubdb.site("Silent").token)
+    site.auto_pong = False
+    started = time.monotonic()
+    assert await site.closed(timeout=20) == 4408
+    assert time.monotonic() - started <= 15.0
