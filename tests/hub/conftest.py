@@ -27,7 +27,7 @@ def hubdb(db_url: str) -> Iterator[HubDatabase]:
 
 
 # Short timings so tests of heartbeats and grace periods take a second, not a minute.
-FAST = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.0, "reconnect_grace": 1.0}
+FAST = {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0, "reconnect_grace": 1.5}
 
 
 @pytest.fixture

@@ -200,7 +200,7 @@ async def test_a_silent_peer_is_noticed_by_the_heartbeat(
 
     async def silent() -> int | None:
         # read without answering pings until the hub closes the connection
-        return await site.closed(timeout=5)
+        return await site.closed(timeout=8)
 
     code = await silent()
     assert code == 4408

@@ -117,9 +117,12 @@ def test_the_limits_and_timings_are_the_codes(doc: str) -> None:
     assert p.MAX_FRAME_BYTES == 64 * 1024
     assert "**64 KiB**" in doc and f"= {p.MAX_FRAME_BYTES}" in doc
     assert f"**{config.heartbeat_timeout:.0f} s** by default" in doc
-    assert f"({config.heartbeat_interval:.0f} s by default" in doc
+    assert f"({config.heartbeat_interval:.0f} s by default)" in doc
     assert f"**{config.reconnect_grace:.0f} s** by default" in doc
     assert f"{config.turn_ttl_s // 3600} hours" in doc
+    welcome = next(json.loads(e.text) for e in examples(doc) if '"welcome"' in e.text)
+    assert (welcome["heartbeat_interval"], welcome["heartbeat_timeout"]) == (
+        config.heartbeat_interval, config.heartbeat_timeout)
 
 
 def test_the_turn_worked_example_is_what_the_hub_computes(doc: str) -> None:
