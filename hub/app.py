@@ -95,6 +95,7 @@ def create_app(config: HubConfig) -> FastAPI:
     app.state.config = config
     app.state.sessions = api.session_factory(engine)
     app.include_router(api.router)
+    app.include_router(__import__("hub.central_store").central_store.router)  # issue 3
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     @app.websocket("/ws")

@@ -1,14 +1,16 @@
-"""The hub's tables: staff, sites, bearer tokens, and the call log."""
+"""The hub's tables: staff, sites, bearer tokens, the call log, and the central record store."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
+from records.avoided_log import CENTRAL_VERSIONS, log_table
 
 
 class Staff(Base):
@@ -97,3 +99,38 @@ class CallParticipant(Base):
     left_reason: Mapped[str | None] = mapped_column(String(32))
 
     call: Mapped[Call] = relationship(back_populates="participants")
+
+
+# --- the central store of triage records (hub/central_store.py) ----------------------------
+
+# One row per record: its latest version flattened into the avoided-admission log's columns,
+# so queries and exports read columns; records/avoided_log.py defines it for both ends.
+central_records = log_table(Base.metadata)
+
+
+class CentralRecordVersion(Base):
+    """One signed-off version exactly as the desk pushed it; never updated or deleted."""
+
+    __tablename__ = CENTRAL_VERSIONS
+
+    record_uuid: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)  # canonical TriageRecord JSON
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stored_by: Mapped[str] = mapped_column(String(40))  # participant id of the pushing desk
+
+
+class RecordAuditEvent(Base):
+    """Who wrote, read, queried or exported which record, and when. No patient data."""
+
+    __tablename__ = "record_audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(40))  # participant id, e.g. "staff:3"
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # write, read, export
+    record_uuid: Mapped[UUID | None] = mapped_column(Uuid, index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,486 @@
+"""The hub's central store of triage records: the server side of records/sync.py, reads, exports.
+
+Routes (all under ``/api/v1``; bodies and answers as in the records/sync.py contract)
+
+* ``PUT /records/{uuid}`` and ``POST /records:batch``: idempotent upsert of signed-off
+  versions. Every version is kept as pushed, never overwritten; a newer held version, or the
+  same version with other content, is a 409 / ``"conflict"``. A batch is one transaction.
+* ``GET /records/{uuid}`` (latest, or ``?version=N``), ``GET /records/{uuid}/versions``.
+* ``GET /records?site_id=&from=&to=&nhs_number=&limit=&offset=``: latest versions by site,
+  date range (UTC days, both ends included, on the time the call was requested) and patient.
+* ``GET /records:export?from=&to=&format=csv|xlsx|fhir``: the avoided-admission log, streamed.
+
+Who may do what (hub roles; sites are refused everything with 403):
+
+==========  =====  ====  =====  ======
+role        write  read  query  export
+==========  =====  ====  =====  ======
+nurse       yes    yes   yes    no
+specialist  yes    yes   no     no
+manager     no     yes   yes    yes
+admin       no     no    no     no
+==========  =====  ====  =====  ======
+
+Nurse and specialist desks push the records they sign off. Nurses query (a resident's earlier
+calls); specialists read the record they were called into. The administrator runs the service
+and enrols accounts; that needs no clinical data, so admin gets none (least privilege).
+
+Audit (table ``record_audit_events``): every write (one row per record pushed, with its
+answer), every read (one row per record version returned, queries included) and every export
+(one row with its date range, format, row count and the time it was taken; the versions are
+immutable, so the exported set can be rebuilt from that). Refused requests change nothing,
+audit included. Logs and audit details hold identifiers and counts, never patient data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from calls.protocol import Principal, StaffRole
+from hub.api import require
+from hub.db import unit_of_work, utcnow
+from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
+from records import export, nhs_number
+from records.avoided_log import log_row
+from records.schema import MAX_BATCH, BatchItemResult, BatchRequest, BatchResponse, TriageRecord
+
+__all__ = ["CentralStore", "router"]
+
+log = logging.getLogger("telehub.hub.records")
+
+WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
+READERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.MANAGER.value)
+QUERIERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value)
+EXPORTERS = (StaffRole.MANAGER.value,)
+MAX_PAGE = 500
+_WRITE_RETRIES = 3  # a concurrent push of the same version loses the insert race; re-decide
+
+Status = Literal["stored", "unchanged", "conflict"]
+AuditRow = tuple[UUID | None, int | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    uuid: UUID
+    version: int
+    status: Status
+    held_version: int | None
+
+
+class Invalid(Exception):
+    """The request body does not follow the contract; ``detail`` is FastAPI's error form."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(status_code)
+        self.status_code = status_code
+        self.detail = detail
+
+
+def _errors(exc: ValidationError) -> Any:
+    # No "input": it may echo patient data into client logs and proxies.
+    return json.loads(exc.json(include_input=False, include_url=False))
+
+
+def parse_record(body: bytes, path_uuid: UUID) -> TriageRecord:
+    try:
+        record = TriageRecord.model_validate_json(body)
+    except ValidationError as exc:
+        raise Invalid(422, _errors(exc)) from None
+    if record.uuid != path_uuid:
+        raise Invalid(422, [{"type": "uuid_mismatch", "loc": ["body", "uuid"],
+                             "msg": "the body's uuid differs from the path's"}])
+    _only_signed_off([record])
+    return record
+
+
+def parse_batch(body: bytes) -> list[TriageRecord]:
+    try:
+        raw = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid(422, [{"type": "json_invalid", "loc": ["body"],
+                             "msg": "the body is not JSON"}]) from None
+    items = raw.get("records") if isinstance(raw, dict) else None
+    if isinstance(items, list) and len(items) > MAX_BATCH:
+        raise Invalid(413, f"a batch holds at most {MAX_BATCH} records")
+    try:
+        records = BatchRequest.model_validate(raw).records
+    except ValidationError as exc:
+        raise Invalid(422, _errors(exc)) from None
+    return _only_signed_off(records)
+
+
+def _only_signed_off(records: list[TriageRecord]) -> list[TriageRecord]:
+    drafts = [n for n, r in enumerate(records) if r.status != "signed_off"]
+    if drafts:
+        raise Invalid(422, [{"type": "draft_record", "loc": ["body", "records", n, "status"],
+                             "msg": "only signed-off versions are stored"} for n in drafts])
+    return records
+
+
+class CentralStore:
+    """The store's repository: takes a Session, never commits (the route's unit of work does)."""
+
+    def __init__(self, session: Session, principal: Principal) -> None:
+        self._session = session
+        self._principal = principal
+
+    def audit(self, action: str, rows: Sequence[AuditRow]) -> None:
+        """Add audit events (record UUID, version, detail); details hold no patient data."""
+        if not rows:
+            return
+        now = utcnow()
+        p = self._principal
+        self._session.execute(
+            sa.insert(RecordAuditEvent),
+            [{"at": now, "actor": p.participant_id, "actor_name": p.name[:120],
+              "actor_role": p.role, "action": action, "record_uuid": u, "version": v,
+              "detail": d} for u, v, d in rows],
+        )  # fmt: skip
+
+    def apply(self, records: Sequence[TriageRecord]) -> list[Applied]:
+        """Store each record in order, in this transaction: stored, unchanged or conflict."""
+        uuids = list({r.uuid for r in records})
+        newest: dict[UUID, int] = dict(
+            self._session.execute(
+                sa.select(central_records.c.uuid, central_records.c.version).where(
+                    central_records.c.uuid.in_(uuids)
+                )
+            ).all()
+        )
+        keys = [(r.uuid, r.version) for r in records if r.uuid in newest]
+        held: dict[tuple[UUID, int], str] = {}
+        if keys:
+            v = CentralRecordVersion
+            for u, n, payload in self._session.execute(
+                sa.select(v.record_uuid, v.version, v.payload).where(
+                    sa.tuple_(v.record_uuid, v.version).in_(keys)
+                )
+            ):
+                held[(u, n)] = payload
+        known = set(newest)
+        now, by = utcnow(), self._principal.participant_id
+        versions: list[dict[str, Any]] = []
+        heads: dict[UUID, TriageRecord] = {}
+        results: list[Applied] = []
+        for record in records:
+            key = (record.uuid, record.version)
+            payload = record.model_dump_json()
+            top = newest.get(record.uuid)
+            if key in held:
+                state: Status = "unchanged" if held[key] == payload else "conflict"
+            elif top is not None and top > record.version:
+                state = "conflict"
+            else:
+                state = "stored"
+                held[key] = payload
+                newest[record.uuid] = record.version
+                heads[record.uuid] = record
+                versions.append({"record_uuid": record.uuid, "version": record.version,
+                                 "payload": payload, "stored_at": now, "stored_by": by})
+            results.append(Applied(record.uuid, record.version, state,
+                                   newest[record.uuid] if state == "conflict" else None))
+        if versions:
+            self._session.execute(sa.insert(CentralRecordVersion), versions)
+        inserts = [log_row(r) for u, r in heads.items() if u not in known]
+        updates = [log_row(r) for u, r in heads.items() if u in known]
+        if inserts:
+            self._session.execute(sa.insert(central_records), inserts)
+        if updates:
+            t = central_records
+            columns = [c.name for c in t.c if c.name != "uuid"]
+            self._session.execute(
+                sa.update(t)
+                # Never move the latest row back if a newer version landed meanwhile.
+                .where(t.c.uuid == sa.bindparam("b_uuid"),
+                       t.c.version < sa.bindparam("b_version"))
+                .values({name: sa.bindparam(f"b_{name}") for name in columns}),
+                [{f"b_{k}": v for k, v in row.items()} for row in updates],
+            )
+        self.audit("write", [(r.uuid, r.version, r.status) for r in results])
+        return results
+
+    def get(self, record_uuid: UUID, version: int | None) -> str | None:
+        """The version's payload (latest when ``version`` is None), audited as a read."""
+        v = CentralRecordVersion
+        if version is None:
+            version = self._session.scalar(
+                sa.select(central_records.c.version).where(central_records.c.uuid == record_uuid)
+            )
+            if version is None:
+                return None
+        payload = self._session.scalar(
+            sa.select(v.payload).where(v.record_uuid == record_uuid, v.version == version)
+        )
+        if payload is not None:
+            self.audit("read", [(record_uuid, version, None)])
+        return payload
+
+    def versions(self, record_uuid: UUID) -> list[VersionOut]:
+        v = CentralRecordVersion
+        rows = self._session.execute(
+            sa.select(v.version, v.payload, v.stored_at, v.stored_by)
+            .where(v.record_uuid == record_uuid)
+            .order_by(v.version)
+        ).all()
+        out = []
+        for number, payload, stored_at, stored_by in rows:
+            record = json.loads(payload)
+            out.append(VersionOut(
+                version=number, stored_at=stored_at, stored_by=stored_by,
+                signed_off_at=record.get("signed_off_at"),
+                signed_off_by=record.get("signed_off_by"),
+                amendment_reason=record.get("amendment_reason"),
+            ))  # fmt: skip
+        self.audit("read", [(record_uuid, o.version, "versions") for o in out])
+        return out
+
+    def query(
+        self,
+        *,
+        site_id: str | None,
+        start: date | None,
+        end: date | None,
+        nhs: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[str], bool]:
+        """Latest versions matching the filters, oldest call first; and whether more follow."""
+        t, v = central_records, CentralRecordVersion
+        query = (
+            sa.select(t.c.uuid, t.c.version, v.payload)
+            .join(v, sa.and_(v.record_uuid == t.c.uuid, v.version == t.c.version))
+            .where(*export.date_filter(t, start, end))
+            .order_by(t.c.occurred_at, t.c.uuid)
+            .limit(limit + 1)
+            .offset(offset)
+        )
+        if site_id is not None:
+            query = query.where(t.c.site_id == site_id)
+        if nhs is not None:
+            query = query.where(t.c.nhs_number == nhs)
+        rows = self._session.execute(query).all()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        self.audit("read", [(u, n, "query") for u, n, _ in rows])
+        return [payload for _, _, payload in rows], more
+
+
+class VersionOut(BaseModel):
+    version: int
+    stored_at: datetime
+    stored_by: str
+    signed_off_at: datetime | None
+    signed_off_by: str | None
+    amendment_reason: str | None
+
+
+router = APIRouter(prefix="/api/v1", tags=["records"])
+
+
+def _sessions(request: Request) -> sessionmaker[Session]:
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+def _write(sessions: sessionmaker[Session], principal: Principal,
+           records: Sequence[TriageRecord]) -> list[Applied]:
+    for attempt in range(_WRITE_RETRIES):
+        try:
+            with unit_of_work(sessions) as session:
+                return CentralStore(session, principal).apply(records)
+        except IntegrityError:
+            # Another request stored one of these versions between our read and our insert;
+            # the retry sees it and answers unchanged/conflict.
+            if attempt == _WRITE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _refusal(exc: Invalid, principal: Principal) -> JSONResponse:
+    log.info("records write by %s refused: HTTP %d", principal.participant_id, exc.status_code)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+
+
+@router.put("/records/{record_uuid}", status_code=201, responses={
+    200: {"description": "already held with identical content"},
+    409: {"description": "a newer version is held, or this version with other content"},
+    422: {"description": "invalid record, or the path and body UUIDs differ"},
+})  # fmt: skip
+async def put_record(
+    record_uuid: UUID,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*WRITERS))],
+) -> Response:
+    """Store one signed-off version (body: a TriageRecord); idempotent by (uuid, version)."""
+    body = await request.body()
+    try:
+        record = await run_in_threadpool(parse_record, body, record_uuid)
+    except Invalid as exc:
+        return _refusal(exc, principal)
+    [applied] = await run_in_threadpool(_write, _sessions(request), principal, [record])
+    answer: dict[str, Any] = {"uuid": str(applied.uuid), "version": applied.version}
+    if applied.status == "conflict":
+        detail = "the store holds a newer version, or this version with other content"
+        return JSONResponse({**answer, "detail": detail, "held_version": applied.held_version},
+                            status_code=409)
+    code = 201 if applied.status == "stored" else 200
+    return JSONResponse({**answer, "status": applied.status}, status_code=code)
+
+
+@router.post("/records:batch", responses={413: {"description": "too many records"}})
+async def put_batch(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*WRITERS))],
+) -> BatchResponse:
+    """Store up to 500 signed-off versions in order, in one transaction."""
+    body = await request.body()
+    try:
+        records = await run_in_threadpool(parse_batch, body)
+    except Invalid as exc:
+        return _refusal(exc, principal)  # type: ignore[return-value]
+    applied = await run_in_threadpool(_write, _sessions(request), principal, records)
+    return BatchResponse(results=[
+        BatchItemResult(uuid=a.uuid, version=a.version, status=a.status,
+                        held_version=a.held_version) for a in applied
+    ])  # fmt: skip
+
+
+def _not_found(record_uuid: UUID) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"the store holds no record {record_uuid}")
+
+
+@router.get("/records/{record_uuid}")
+def get_record(
+    record_uuid: UUID,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*READERS))],
+    version: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    """The record's latest version, or ``?version=N``, as a TriageRecord."""
+    with unit_of_work(_sessions(request)) as session:
+        payload = CentralStore(session, principal).get(record_uuid, version)
+    if payload is None:
+        raise _not_found(record_uuid)
+    return Response(payload, media_type="application/json")
+
+
+@router.get("/records/{record_uuid}/versions")
+def get_versions(
+    record_uuid: UUID,
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*READERS))],
+) -> list[VersionOut]:
+    """Every version the store holds, oldest first (who signed it off, and why amended)."""
+    with unit_of_work(_sessions(request)) as session:
+        out = CentralStore(session, principal).versions(record_uuid)
+    if not out:
+        raise _not_found(record_uuid)
+    return out
+
+
+def _nhs(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not nhs_number.is_valid(value):
+        raise HTTPException(422, [{"type": "nhs_number", "loc": ["query", "nhs_number"],
+                                   "msg": "not a valid NHS number"}])
+    return nhs_number.normalise(value)
+
+
+@router.get("/records")
+def query_records(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*QUERIERS))],
+    site_id: Annotated[str | None, Query(max_length=200)] = None,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    nhs_number: Annotated[str | None, Query(max_length=16)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Latest versions by site, date range (UTC days, inclusive) and patient, a page at a time.
+
+    Answer: ``{"records": [TriageRecord...], "next_offset": n or null}``.
+    """
+    if start is not None and end is not None and end < start:
+        raise HTTPException(422, "'to' is before 'from'")
+    nhs = _nhs(nhs_number)
+    with unit_of_work(_sessions(request)) as session:
+        payloads, more = CentralStore(session, principal).query(
+            site_id=site_id, start=start, end=end, nhs=nhs, limit=limit, offset=offset
+        )
+    # The payloads are stored JSON already; splice them rather than parse and re-serialise.
+    body = ('{"records":[' + ",".join(payloads) + '],"next_offset":'
+            + (str(offset + limit) if more else "null") + "}")  # fmt: skip
+    return Response(body, media_type="application/json")
+
+
+_MEDIA = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "fhir": "application/fhir+json",
+}
+
+
+@router.get("/records:export")
+def export_records(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(*EXPORTERS))],
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+    format: Literal["csv", "xlsx", "fhir"] = "csv",
+) -> StreamingResponse:
+    """The avoided-admission log for calls requested between two UTC days, streamed.
+
+    The count comes from the same database snapshot as the rows; ``X-Record-Count`` gives it.
+    """
+    if end < start:
+        raise HTTPException(422, "'to' is before 'from'")
+    engine = _sessions(request).kw["bind"]
+    conn = export.snapshot(engine)
+    try:
+        count = export.count(conn, start, end)
+        with unit_of_work(_sessions(request)) as session:
+            CentralStore(session, principal).audit(
+                "export", [(None, None, f"from={start} to={end} format={format} "
+                                        f"records={count} as_of={utcnow().isoformat()}")],
+            )  # fmt: skip
+    except BaseException:
+        conn.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            if format == "xlsx":
+                # A zip file is written whole; spool it to disk, then stream it.
+                with tempfile.TemporaryFile() as spool:
+                    export.write_xlsx(export.log_rows(conn, start, end), spool)
+                    spool.seek(0)
+                    while block := spool.read(1 << 16):
+                        yield block
+            elif format == "fhir":
+                yield from export.encode(export.fhir_chunks(export.records(conn, start, end)))
+            else:
+                yield from export.encode(export.csv_chunks(export.log_rows(conn, start, end)))
+        finally:
+            conn.close()
+
+    ext = {"csv": "csv", "xlsx": "xlsx", "fhir": "json"}[format]
+    return StreamingResponse(chunks(), media_type=_MEDIA[format], headers={
+        "X-Record-Count": str(count),
+        "Content-Disposition": f'attachment; filename="avoided-admissions-{start}-{end}.{ext}"',
+    })  # fmt: skip

@@ -1,0 +1,346 @@
+"""Exports of the avoided-admission log (CSV, XLSX) and FHIR R4 Bundles, streamed in chunks.
+
+Sources are either the central store's tables in a database (:func:`log_rows` and
+:func:`records` read a connection, a chunk at a time, so a million records never sit in memory)
+or any iterable of :class:`~records.schema.TriageRecord` (:func:`rows_of`). Writers take
+iterators and yield text chunks (CSV, FHIR JSON) or write a file (XLSX, a zip written whole).
+
+FHIR: one ``collection`` Bundle; per record an Encounter (class VR, type SNOMED video-link
+encounter), the Patient (once per patient), and Observations for the NEWS2 total, each known
+sub-score and ACVPU, with the SNOMED codes of data/news2_snomed.csv. Scores are the ones this
+package computed from the observations (records/news2.py), never copied from elsewhere.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from typing import IO, Any
+
+import sqlalchemy as sa
+
+from records.avoided_log import (
+    EXPORT_FIELDS,
+    LOG_COLUMNS,
+    log_row,
+    log_table,
+    versions_table,
+)
+from records.schema import TriageRecord
+from records.tables import load_table
+
+__all__ = [
+    "CHUNK",
+    "count",
+    "csv_chunks",
+    "date_filter",
+    "encode",
+    "fhir_chunks",
+    "fhir_entries",
+    "format_value",
+    "log_rows",
+    "records",
+    "rows_of",
+    "snapshot",
+    "write_xlsx",
+]
+
+CHUNK = 5_000  # rows fetched and written per step: memory stays flat however long the export
+SNOMED = "http://snomed.info/sct"
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
+
+_META = sa.MetaData()
+_LOG = log_table(_META)
+_VERSIONS = versions_table(_META)
+Row = tuple[Any, ...]
+Progress = Callable[[int], None]
+
+
+# --- reading the central store -------------------------------------------------------------
+
+
+def date_filter(table: sa.Table, start: date | None, end: date | None) -> list[Any]:
+    """``occurred_at`` within the UTC days ``start``..``end``, both included."""
+    clauses = []
+    if start is not None:
+        clauses.append(table.c.occurred_at >= datetime.combine(start, time(), UTC))
+    if end is not None:
+        clauses.append(table.c.occurred_at < datetime.combine(end + timedelta(days=1), time(), UTC))
+    return clauses
+
+
+def snapshot(engine: sa.Engine) -> sa.Connection:
+    """A connection in one read transaction, so a count and the rows that follow agree."""
+    if engine.dialect.name == "sqlite":
+        conn = engine.connect()
+        # pysqlite only opens a transaction before writes; ask for one so reads share it.
+        conn.exec_driver_sql("BEGIN")
+        return conn
+    conn = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    conn.begin()
+    return conn
+
+
+def count(conn: sa.Connection, start: date | None, end: date | None) -> int:
+    query = sa.select(sa.func.count()).select_from(_LOG).where(*date_filter(_LOG, start, end))
+    return int(conn.scalar(query) or 0)
+
+
+def _ordered(query: sa.Select[Any], start: date | None, end: date | None) -> sa.Select[Any]:
+    return query.where(*date_filter(_LOG, start, end)).order_by(_LOG.c.occurred_at, _LOG.c.uuid)
+
+
+def log_rows(conn: sa.Connection, start: date | None, end: date | None) -> Iterator[Row]:
+    """Rows in :data:`~records.avoided_log.EXPORT_FIELDS` order, oldest call first."""
+    columns = [_LOG.c[name] for name in EXPORT_FIELDS[1:]]
+    query = _ordered(sa.select(_LOG.c.uuid, *columns), start, end)
+    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
+    for partition in result.partitions():
+        for row in partition:
+            yield (str(row[0]), *row[1:])
+
+
+def records(conn: sa.Connection, start: date | None, end: date | None) -> Iterator[TriageRecord]:
+    """The latest version of each record, oldest call first, as validated TriageRecords."""
+    v = _VERSIONS
+    query = _ordered(
+        sa.select(v.c.payload).join(
+            _LOG, sa.and_(v.c.record_uuid == _LOG.c.uuid, v.c.version == _LOG.c.version)
+        ),
+        start,
+        end,
+    )
+    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
+    for partition in result.partitions():
+        for (payload,) in partition:
+            yield TriageRecord.model_validate_json(payload)
+
+
+def rows_of(items: Iterable[TriageRecord]) -> Iterator[Row]:
+    """Log rows of records held in memory or read from elsewhere (the local store, a test)."""
+    for record in items:
+        row = log_row(record)
+        yield (str(record.uuid), *(row[c.name] for c in LOG_COLUMNS))
+
+
+# --- CSV and XLSX --------------------------------------------------------------------------
+
+
+def format_value(value: Any) -> str:
+    """CSV text of one value: UTC ISO 8601 times ending in Z, true/false, empty for none."""
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def csv_chunks(rows: Iterable[Row], progress: Progress | None = None) -> Iterator[str]:
+    """The log as CSV (header first), a chunk of :data:`CHUNK` rows at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(EXPORT_FIELDS)
+    pending = 0
+    fmt = format_value
+    for row in rows:
+        writer.writerow([fmt(value) for value in row])
+        pending += 1
+        if pending == CHUNK:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if progress is not None:
+                progress(pending)
+            pending = 0
+    yield buffer.getvalue()
+    if progress is not None and pending:
+        progress(pending)
+
+
+def _cell(value: Any) -> Any:
+    # Excel cannot hold time zones: cells are UTC, as the header says.
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def write_xlsx(rows: Iterable[Row], out: IO[bytes], progress: Progress | None = None) -> None:
+    """The log as an XLSX workbook (write-only mode: rows go to disk as they come)."""
+    from openpyxl import Workbook
+
+    header = [f"{name} (UTC)" if column_kind(name) is datetime else name for name in EXPORT_FIELDS]
+    book = Workbook(write_only=True)
+    sheet, used, number, done = None, XLSX_MAX_ROWS, 0, 0
+    for row in rows:
+        if used == XLSX_MAX_ROWS:  # a full sheet: continue on the next one
+            number += 1
+            sheet = book.create_sheet(f"log {number}" if number > 1 else "avoided admissions")
+            sheet.append(header)
+            used = 1
+        assert sheet is not None
+        sheet.append([_cell(value) for value in row])
+        used += 1
+        done += 1
+        if progress is not None and done == CHUNK:
+            progress(done)
+            done = 0
+    if sheet is None:
+        book.create_sheet("avoided admissions").append(header)
+    book.save(out)
+    if progress is not None and done:
+        progress(done)
+
+
+@functools.cache
+def column_kind(name: str) -> type:
+    if name == "record_uuid":
+        return str
+    return next(c.kind for c in LOG_COLUMNS if c.name == name)
+
+
+# --- FHIR R4 -------------------------------------------------------------------------------
+
+
+@functools.cache
+def _snomed() -> dict[str, tuple[str, str]]:
+    """parameter -> (SNOMED code or "", label), from data/news2_snomed.csv."""
+    return {row["parameter"]: (row["snomed_code"], row["label"]) for row in
+            load_table("news2_snomed")}  # fmt: skip
+
+
+def _concept(key: str) -> dict[str, Any]:
+    code, label = _snomed()[key]
+    concept: dict[str, Any] = {"text": label}
+    if code:  # no code in the reference: text only, never a guessed code
+        concept["coding"] = [{"system": SNOMED, "code": code}]
+    return concept
+
+
+def _ref(kind: str, ident: uuid.UUID | str) -> dict[str, str]:
+    return {"reference": f"urn:uuid:{ident}", "type": kind}
+
+
+def _entry(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else format_value(value)
+
+
+def _patient(record: TriageRecord) -> dict[str, Any] | None:
+    p = record.patient
+    if p is None:
+        return None
+    resource: dict[str, Any] = {
+        "resourceType": "Patient", "id": str(p.id), "name": [{"text": p.name}],
+    }  # fmt: skip
+    if p.nhs_number:
+        resource["identifier"] = [{"system": NHS_NUMBER, "value": p.nhs_number}]
+    if p.date_of_birth:
+        resource["birthDate"] = p.date_of_birth.isoformat()
+    return resource
+
+
+def _encounter(record: TriageRecord) -> dict[str, Any]:
+    start = record.answered_at or record.requested_at
+    resource: dict[str, Any] = {
+        "resourceType": "Encounter",
+        "id": str(record.uuid),
+        "status": "finished" if record.status == "signed_off" else "in-progress",
+        "class": {"system": ACT_CODE, "code": "VR", "display": "virtual"},
+        "type": [_concept("encounter_video")],
+    }
+    if record.call_id:
+        resource["identifier"] = [{"system": "urn:telehub:call-id", "value": record.call_id}]
+    if record.patient is not None:
+        resource["subject"] = _ref("Patient", record.patient.id)
+    period = {k: v for k, v in (("start", _time(start)), ("end", _time(record.ended_at))) if v}
+    if period:
+        resource["period"] = period
+    if record.presenting_problem:
+        resource["reasonCode"] = [{"text": record.presenting_problem}]
+    return resource
+
+
+def _observation(record: TriageRecord, key: str, **value: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        # Stable ids: exporting the same version twice gives the same Bundle.
+        "id": str(uuid.uuid5(record.uuid, f"{record.version}/{key}")),
+        "status": "amended" if record.version > 1 else "final",
+        "code": _concept(key),
+        "encounter": _ref("Encounter", record.uuid),
+        **value,
+    }
+    if record.patient is not None:
+        resource["subject"] = _ref("Patient", record.patient.id)
+    when = record.answered_at or record.requested_at or record.signed_off_at
+    if when is not None:
+        resource["effectiveDateTime"] = _time(when)
+    return resource
+
+
+def fhir_entries(record: TriageRecord, patient: bool = True) -> list[dict[str, Any]]:
+    """The Bundle entries of one record (``patient``: include the Patient resource)."""
+    entries = []
+    if patient and (resource := _patient(record)) is not None:
+        entries.append(_entry(resource))
+    entries.append(_entry(_encounter(record)))
+    news2, obs = record.news2, record.observations
+    if news2 is not None and obs is not None:
+        if news2.complete:  # a partial score is never shown as a total
+            entries.append(_entry(_observation(record, "total", valueInteger=news2.total)))
+        for name, value in news2.subscores.items():
+            if value is None:
+                continue
+            key = f"spo2_scale_{obs.scale}" if name == "spo2" else name
+            entries.append(_entry(_observation(record, key, valueInteger=value)))
+        if obs.consciousness is not None:
+            entries.append(_entry(_observation(
+                record, "acvpu", valueCodeableConcept=_concept(f"acvpu_{obs.consciousness}")
+            )))  # fmt: skip
+    return entries
+
+
+def fhir_chunks(items: Iterable[TriageRecord], progress: Progress | None = None) -> Iterator[str]:
+    """One FHIR R4 ``collection`` Bundle as JSON text, streamed a chunk of records at a time."""
+    stamp = format_value(datetime.now(UTC))
+    yield ('{"resourceType":"Bundle","id":"' + str(uuid.uuid4()) + '","type":"collection",'
+           '"timestamp":"' + stamp + '","entry":[')  # fmt: skip
+    # Each patient once (fullUrl must be unique in a Bundle): ids only, 16 bytes a patient.
+    seen: set[int] = set()
+    first, parts, pending = True, [], 0
+    for record in items:
+        fresh = record.patient is not None and record.patient.id.int not in seen
+        if fresh and record.patient is not None:
+            seen.add(record.patient.id.int)
+        for entry in fhir_entries(record, patient=fresh):
+            parts.append(("" if first else ",") + json.dumps(entry, separators=(",", ":")))
+            first = False
+        pending += 1
+        if pending == CHUNK // 5:
+            yield "".join(parts)
+            parts.clear()
+            if progress is not None:
+                progress(pending)
+            pending = 0
+    yield "".join(parts) + "]}"
+    if progress is not None and pending:
+        progress(pending)
+
+
+def encode(chunks: Iterable[str]) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield chunk.encode("utf-8")

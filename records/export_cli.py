@@ -1,0 +1,209 @@
+"""``telehub-export``: the avoided-admission log or a FHIR Bundle from the hub or a database.
+
+    telehub-export --from 2025-01-01 --to 2025-03-31 --format csv --out q1.csv --hub URL
+    telehub-export --from 2025-01-01 --to 2025-03-31 --format fhir --out q1.json --db URL
+
+With ``--hub`` the token comes from ``$TELEHUB_TOKEN`` or a sign-in (user name, then the
+password asked without echo); the hub audits the export. ``--db`` reads the central store's
+tables in the hub database directly (for the administrator on the server).
+
+The file appears only when the export is complete: it is written to a hidden temporary file
+beside ``--out`` and renamed over it at the end, so a failed or cancelled export leaves no
+half-written file. A progress bar goes to stderr when it is a terminal (or with --progress).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import IO, Any, TextIO
+
+import httpx
+
+from records import export
+
+EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "fhir": "json"}
+
+
+class ExportFailed(Exception):
+    """Known trouble (hub unreachable, refused, bad arguments): shown in plain words."""
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream, redrawn at most five times a second."""
+
+    def __init__(self, stream: TextIO, total: int | None, unit: str, enabled: bool) -> None:
+        self.stream, self.total, self.unit, self.enabled = stream, total, unit, enabled
+        self.done = 0
+        self._drawn = 0.0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.enabled and now - self._drawn >= 0.2:
+            self._drawn = now
+            self._draw()
+
+    def _draw(self) -> None:
+        if self.total:
+            part = min(1.0, self.done / self.total)
+            bar = "#" * int(part * 30)
+            text = f"[{bar:<30}] {part:4.0%} {self.done:,}/{self.total:,} {self.unit}"
+        else:
+            text = f"{self.done:,} {self.unit}"
+        self.stream.write("\r" + text)
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self._draw()
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+@contextmanager
+def atomic_output(out: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``out``, renamed over it only if the block completes."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must not expose an empty file after a crash
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _from_db(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
+    from records.store import create_engine
+
+    engine = create_engine(args.db)
+    try:
+        with export.snapshot(engine) as conn:
+            total = export.count(conn, args.start, args.end)
+            bar = ProgressBar(sys.stderr, total, "records", show)
+            if args.format == "xlsx":
+                export.write_xlsx(export.log_rows(conn, args.start, args.end), handle, bar)
+            elif args.format == "fhir":
+                items = export.records(conn, args.start, args.end)
+                for data in export.encode(export.fhir_chunks(items, bar)):
+                    handle.write(data)
+            else:
+                rows = export.log_rows(conn, args.start, args.end)
+                for data in export.encode(export.csv_chunks(rows, bar)):
+                    handle.write(data)
+            bar.finish()
+    except Exception as exc:
+        import sqlalchemy.exc
+
+        if isinstance(exc, sqlalchemy.exc.SQLAlchemyError):
+            # The statement's parameters are hidden (create_engine); the type says enough.
+            raise ExportFailed(f"the database could not be read ({type(exc).__name__}); "
+                               "is --db the hub's database, upgraded to its latest schema?"
+                               ) from None  # fmt: skip
+        raise
+    finally:
+        engine.dispose()
+    return total
+
+
+def _token(client: httpx.Client, user: str | None) -> str:
+    token = os.environ.get("TELEHUB_TOKEN")
+    if token:
+        return token
+    if not sys.stdin.isatty() and user is None:
+        raise ExportFailed("set TELEHUB_TOKEN, or run in a terminal to sign in")
+    username = user or input("user name: ")
+    password = getpass.getpass("password: ")
+    response = client.post("/api/v1/auth/login", json={"username": username,
+                                                      "password": password})  # fmt: skip
+    if response.status_code != 200:
+        raise ExportFailed("sign-in refused: wrong user name or password")
+    return str(response.json()["token"])
+
+
+def _from_hub(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
+    params = {"from": str(args.start), "to": str(args.end), "format": args.format}
+    try:
+        with httpx.Client(base_url=args.hub, timeout=httpx.Timeout(30.0, read=300.0)) as client:
+            headers = {"Authorization": f"Bearer {_token(client, args.user)}"}
+            with client.stream("GET", "/api/v1/records:export", params=params,
+                               headers=headers) as response:  # fmt: skip
+                if response.status_code in (401, 403):
+                    raise ExportFailed(f"the hub refused the export (HTTP {response.status_code}):"
+                                       " it needs a signed-in manager")  # fmt: skip
+                if response.status_code != 200:
+                    raise ExportFailed(f"the hub answered HTTP {response.status_code}")
+                total = int(response.headers.get("X-Record-Count", "0"))
+                bar = ProgressBar(sys.stderr, None, "bytes", show)
+                for data in response.iter_bytes():
+                    handle.write(data)
+                    bar(len(data))
+                bar.finish()
+    except httpx.HTTPError as exc:
+        raise ExportFailed(f"cannot reach the hub at {args.hub} ({type(exc).__name__})") from None
+    return total
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="telehub-export",
+        description="Export the avoided-admission log (CSV, XLSX) or a FHIR R4 Bundle.",
+    )
+    parser.add_argument("--from", dest="start", type=date.fromisoformat, required=True,
+                        help="first day (YYYY-MM-DD, UTC) of calls to export")
+    parser.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
+                        help="last day (YYYY-MM-DD, UTC), included")
+    parser.add_argument("--format", choices=sorted(EXTENSIONS), default="csv")
+    parser.add_argument("--out", type=Path, required=True, help="file to write")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--hub", help="the hub's URL, e.g. https://hub.example.nhs.uk")
+    source.add_argument("--db", help="a SQLAlchemy URL of the hub database")
+    parser.add_argument("--user", help="user name for the sign-in (without TELEHUB_TOKEN)")
+    bar = parser.add_mutually_exclusive_group()
+    bar.add_argument("--progress", action="store_true", default=None,
+                     help="always show the progress bar")
+    bar.add_argument("--no-progress", dest="progress", action="store_false")
+    args = parser.parse_args(argv)
+    if args.end < args.start:
+        parser.error("--to is before --from")
+    return args
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # run the clean-up of the temporary file
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    show = sys.stderr.isatty() if args.progress is None else bool(args.progress)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    try:
+        with atomic_output(args.out) as handle:
+            count = (_from_hub if args.hub else _from_db)(args, handle, show)
+    except ExportFailed as exc:
+        print(f"telehub-export: {exc}; nothing was written", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ntelehub-export: cancelled; nothing was written", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"telehub-export: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"telehub-export: {count:,} records to {args.out} in "
+          f"{time.monotonic() - started:.1f} s", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
