@@ -2,8 +2,10 @@
 
 Every source ends in the same :class:`ProfiledVideoTrack`, so the low-bandwidth profile and
 audio-only mode apply to a real camera exactly as to the synthetic pattern that demos and
-tests use. One source feeds every peer connection of a call through aiortc's ``MediaRelay``
-(a mesh call sends the same camera to two peers; the camera is read once).
+tests use. One source feeds every peer connection of a call through a :class:`Fanout` (a mesh
+call sends the same camera to two peers; the camera is read once). aiortc's own MediaRelay is
+not used because its reader task cannot be stopped and awaited, and shutdown must be able to
+prove that nothing is left running.
 
 The synthetic pattern carries a frame counter and a wall-clock timestamp as big black and white
 blocks of bits in the top half of the picture (with a CRC), which survive VP8 at its 250 kbps
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
-from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 log = logging.getLogger("telehub.calls.media")
@@ -240,6 +242,74 @@ class ProfiledVideoTrack(MediaStreamTrack):
         self._video_on.set()  # wake a held recv so it sees the track ended
 
 
+class Fanout:
+    """Reads one track in one task and hands every frame to each subscriber. Video
+    subscribers keep the newest frame only; audio ones a short queue (dropping the oldest),
+    so a stalled peer connection never makes memory grow."""
+
+    def __init__(self, source: MediaStreamTrack, latest_only: bool) -> None:
+        self.source = source
+        self.latest_only = latest_only
+        self.subscribers: set[_Subscriber] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def subscribe(self) -> MediaStreamTrack:
+        sub = _Subscriber(self, 1 if self.latest_only else 25)
+        self.subscribers.add(sub)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"fanout-{self.source.kind}")
+        return sub
+
+    async def _run(self) -> None:
+        frame: av.frame.Frame | None
+        while True:
+            try:
+                got = await self.source.recv()
+                frame = got if isinstance(got, av.frame.Frame) else None
+            except MediaStreamError:
+                frame = None
+            for sub in list(self.subscribers):
+                sub.put(frame)
+            if frame is None and self.source.readyState != "live":
+                return
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sub in list(self.subscribers):
+            sub.put(None)
+        self.subscribers.clear()
+
+
+class _Subscriber(MediaStreamTrack):
+    def __init__(self, fanout: Fanout, depth: int) -> None:
+        super().__init__()
+        self.kind = fanout.source.kind
+        self._fanout = fanout
+        self._queue: asyncio.Queue[av.frame.Frame | None] = asyncio.Queue(depth)
+
+    def put(self, frame: av.frame.Frame | None) -> None:
+        if self._queue.full():
+            self._queue.get_nowait()  # drop the oldest: late media is worthless
+        self._queue.put_nowait(frame)
+
+    async def recv(self) -> av.frame.Frame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._queue.get()
+        if frame is None:
+            self.stop()
+            raise MediaStreamError
+        return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self._fanout.subscribers.discard(self)
+
+
 class MediaSource:
     """The local camera and microphone of a call (or their stand-ins), shared by every peer
     connection of the call. ``subscribe()`` gives each peer connection its own tracks."""
@@ -250,7 +320,8 @@ class MediaSource:
         self.video = ProfiledVideoTrack(video, profile) if video is not None else None
         self._raw_video = video
         self._players = players or []
-        self._relay = MediaRelay()
+        self._audio_out = Fanout(audio, latest_only=False) if audio is not None else None
+        self._video_out = Fanout(self.video, latest_only=True) if self.video is not None else None
         self._closed = False
 
     # -- constructors --
@@ -299,10 +370,9 @@ class MediaSource:
 
     def subscribe(self) -> tuple[MediaStreamTrack | None, MediaStreamTrack | None]:
         """Tracks for one more peer connection (audio, video)."""
-        audio = self._relay.subscribe(self.audio) if self.audio is not None else None
+        audio = self._audio_out.subscribe() if self._audio_out is not None else None
         # Video subscribers take the newest frame only: a slow encoder never builds a queue.
-        video = (self._relay.subscribe(self.video, buffered=False)
-                 if self.video is not None else None)
+        video = self._video_out.subscribe() if self._video_out is not None else None
         return audio, video
 
     @property
@@ -321,14 +391,17 @@ class MediaSource:
         if self.video is not None:
             self.video.set_audio_only(audio_only)
 
-    def close(self) -> None:
-        """Stops every track and capture thread (idempotent)."""
+    async def close(self) -> None:
+        """Stops every track, reader task and capture thread (idempotent)."""
         if self._closed:
             return
         self._closed = True
         for track in (self.video, self._raw_video, self.audio):
             if track is not None:
                 track.stop()
+        for fanout in (self._video_out, self._audio_out):
+            if fanout is not None:
+                await fanout.close()
         for player in self._players:
             _stop_player(player)
 

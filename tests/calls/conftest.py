@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,10 @@ from typing import Any
 import av
 import pytest
 
-from calls.media import VideoSink
+from calls.engine import CallEngine, EngineEvent
+from calls.media import VideoSink, read_pattern
+from calls.session import CallState, Role, StateChanged
+from calls.signaling import Backoff
 from hub.config import HubConfig
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 
@@ -78,3 +81,69 @@ async def frame_where(sink: VideoSink, fits: Callable[[av.VideoFrame], bool],
         return await asyncio.wait_for(found, within)
     finally:
         sink.listeners.remove(listen)
+
+
+class EventLog:
+    """Every event of one engine, kept in order; ``wait`` awaits one that fits."""
+
+    def __init__(self, engine: CallEngine) -> None:
+        self.events: list[EngineEvent] = []
+        self._waiters: list[tuple[Callable[[EngineEvent], bool], asyncio.Future[EngineEvent]]]
+        self._waiters = []
+        engine.listen(self._on)
+
+    def _on(self, event: EngineEvent) -> None:
+        self.events.append(event)
+        for fits, fut in list(self._waiters):
+            if not fut.done() and fits(event):
+                fut.set_result(event)
+
+    async def wait(self, fits: Callable[[EngineEvent], bool], within: float = 10.0,
+                   seen: bool = True) -> EngineEvent:
+        if seen:
+            for event in self.events:
+                if fits(event):
+                    return event
+        fut: asyncio.Future[EngineEvent] = asyncio.get_running_loop().create_future()
+        entry = (fits, fut)
+        self._waiters.append(entry)
+        try:
+            return await asyncio.wait_for(fut, within)
+        finally:
+            self._waiters.remove(entry)
+
+    async def state(self, state: CallState, within: float = 10.0, seen: bool = True,
+                    ) -> StateChanged:
+        event = await self.wait(lambda e: isinstance(e, StateChanged) and e.new is state,
+                                within, seen)
+        assert isinstance(event, StateChanged)
+        return event
+
+
+def stamps_of(sink: VideoSink) -> list[int]:
+    """Collects the pattern's frame counters of every frame the sink receives from now on."""
+    seen: list[int] = []
+
+    def listen(frame: av.VideoFrame) -> None:
+        stamp = read_pattern(frame)
+        if stamp is not None:
+            seen.append(stamp.counter)
+
+    sink.listeners.append(listen)
+    return seen
+
+
+@pytest.fixture
+async def engines() -> AsyncIterator[Callable[..., CallEngine]]:
+    """Makes engines that are closed (and checked closed) at the end of the test."""
+    made: list[CallEngine] = []
+
+    def make(url: str, token: str, role: Role, **kw: Any) -> CallEngine:
+        kw.setdefault("backoff", Backoff(initial=0.05, maximum=0.5))
+        engine = CallEngine(url, token, role, **kw)
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        await engine.close()

@@ -97,5 +97,5 @@ async def test_profile_and_audio_only_apply_to_every_subscriber() -> None:
     assert sink.frames == before  # nothing sent while audio-only
     source.set_audio_only(False)
     await frame_where(sink, lambda f: True)
-    source.close()
+    await source.close()
     await sink.stop()

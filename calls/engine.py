@@ -1,0 +1,259 @@
+"""The call engine of one desk or site: a signaling client, its calls, and the user's actions.
+
+``CallEngine`` runs on one asyncio loop (the desk gives it a thread of its own) and reports
+everything as events to one consumer: the session events of :mod:`calls.session` plus
+:class:`SignalingChanged` and :class:`QueueChanged`. The UI acts through the coroutine
+methods (``request_call``, ``claim``, ``accept_invite``, ``hang_up``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from calls import protocol as p
+from calls.media import MediaSource
+from calls.session import (
+    FINAL,
+    CallSession,
+    CallState,
+    InvalidStateError,
+    Refused,
+    Role,
+    SessionContext,
+    SessionEvent,
+    SessionOptions,
+)
+from calls.signaling import (
+    Backoff,
+    Closed,
+    Connected,
+    Disconnected,
+    Received,
+    SignalingClient,
+    SignalingEvent,
+)
+
+log = logging.getLogger("telehub.calls.engine")
+
+
+@dataclass(frozen=True)
+class SignalingChanged:
+    connected: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class QueueChanged:
+    """The waiting calls as a nurse desk sees them, in queue order."""
+
+    entries: tuple[p.QueueEntry, ...]
+
+
+EngineEvent = SessionEvent | SignalingChanged | QueueChanged
+EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
+
+
+class CallEngine:
+    """Calls for one signed-in party (a site, a nurse or a specialist)."""
+
+    def __init__(self, hub_url: str, token: str, role: Role,
+                 consumer: EngineConsumer | None = None, *,
+                 media: Callable[[], MediaSource] | None = None,
+                 options: SessionOptions | None = None,
+                 backoff: Backoff | None = None) -> None:
+        self.role = role
+        self.options = options or SessionOptions()
+        self._consumer = consumer
+        self._make_media = media or MediaSource.synthetic
+        self.signaling = SignalingClient(hub_url, token, self._on_signaling,
+                                         client_name=f"telehub-{role}", backoff=backoff)
+        self.sessions: dict[str, CallSession] = {}
+        self._requesting: dict[str, CallSession] = {}  # by request_id, until call_queued
+        self.queue: dict[str, p.QueueEntry] = {}
+        self._queue_seq = -1
+        self._closed = False
+        self._listeners: list[Callable[[EngineEvent], None]] = []
+
+    # --- events ---------------------------------------------------------------------------
+
+    def _emit(self, event: EngineEvent) -> None:
+        for listener in list(self._listeners):
+            listener(event)
+        if isinstance(self._consumer, asyncio.Queue):
+            self._consumer.put_nowait(event)
+        elif self._consumer is not None:
+            self._consumer(event)
+
+    def listen(self, listener: Callable[[EngineEvent], None]) -> Callable[[], None]:
+        """Also send events to ``listener``; returns a function that stops it."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def _context(self) -> SessionContext:
+        return SessionContext(
+            send=self.signaling.send, my_pid=lambda: self.signaling.participant_id,
+            emit=self._emit, make_media=self._make_media, hold=self.signaling.hold,
+            release=self.signaling.release, options=self.options,
+        )
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> p.Welcome:
+        return await self.signaling.start()
+
+    async def close(self) -> None:
+        """Hang up every call, then close peer connections, media, tasks and the hub
+        connection, in that order. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for session in list(self.sessions.values()) + list(self._requesting.values()):
+            if session.state in (CallState.CONNECTING, CallState.IN_CALL, CallState.QUEUED,
+                                 CallState.REQUESTING):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(session.hang_up(), 5)
+            await session.close()
+        self.sessions.clear()
+        self._requesting.clear()
+        await self.signaling.close()
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _need(self, role: Role, action: str) -> None:
+        if self.role is not role:
+            raise InvalidStateError(f"a {self.role} cannot {action}")
+
+    async def request_call(self, reason: str, **details: Any) -> CallSession:
+        """A site asks for a nurse; returns the session (requesting, then queued)."""
+        self._need(Role.CALLER, "request a call")
+        request = p.CallRequest(request_id=details.pop("request_id", uuid.uuid4().hex),
+                                reason=reason, **details)
+        session = CallSession(self._context(), Role.CALLER)
+        self._requesting[request.request_id] = session
+        await session.request(request)
+        return session
+
+    async def claim(self, call_id: str) -> CallSession:
+        self._need(Role.NURSE, "answer a call")
+        session = self.sessions.get(call_id)
+        if session is None:
+            raise InvalidStateError(f"call {call_id} is not waiting in the queue")
+        await session.claim()
+        return session
+
+    async def accept_invite(self, call_id: str) -> CallSession:
+        self._need(Role.SPECIALIST, "accept an invitation")
+        session = self.sessions.get(call_id)
+        if session is None:
+            raise InvalidStateError(f"there is no invitation for call {call_id}")
+        await session.accept()
+        return session
+
+    async def hang_up(self, call_id: str) -> None:
+        session = self.sessions.get(call_id)
+        if session is not None:
+            await session.hang_up()
+
+    # --- hub messages ---------------------------------------------------------------------
+
+    async def _on_signaling(self, event: SignalingEvent) -> None:
+        match event:
+            case Connected():
+                self._emit(SignalingChanged(True, "reconnected" if event.reconnect else ""))
+                if event.reconnect:
+                    for session in list(self._requesting.values()):
+                        # The hub treats the same request_id as a retry, never a second call.
+                        if session.request_message is not None:
+                            with contextlib.suppress(Exception):
+                                await self.signaling.send(session.request_message)
+            case Disconnected():
+                self._emit(SignalingChanged(False, event.reason))
+            case Closed():
+                self._emit(SignalingChanged(False, event.reason))
+            case Received():
+                try:
+                    await self._dispatch(event.message)
+                except InvalidStateError as exc:
+                    log.warning("refused a hub message: %s", exc)
+                    self._emit(Refused(getattr(event.message, "call_id", None), str(exc)))
+
+    async def _dispatch(self, msg: p.ServerMessage) -> None:
+        match msg:
+            case p.QueueSnapshot():
+                self._queue_seq = msg.seq
+                await self._set_queue({e.call_id: e for e in msg.entries})
+            case p.QueueUpdate():
+                if self._queue_seq >= 0 and msg.seq != self._queue_seq + 1:
+                    await self.signaling.send(p.QueueSync())  # a gap: ask for the whole queue
+                    return
+                self._queue_seq = msg.seq
+                queue = dict(self.queue)
+                if msg.op == "removed":
+                    queue.pop(msg.call_id, None)
+                elif msg.entry is not None:
+                    queue[msg.call_id] = msg.entry
+                await self._set_queue(queue, msg.reason, msg.claimed_by)
+            case p.SpecialistInvite():
+                if self.role is Role.SPECIALIST and msg.call_id not in self.sessions:
+                    invited = CallSession(self._context(), Role.SPECIALIST,
+                                          call_id=msg.call_id, invite=msg)
+                    self.sessions[msg.call_id] = invited
+                    invited.ring()
+            case p.CallQueued() if msg.request_id in self._requesting:
+                requested = self._requesting.pop(msg.request_id)
+                self.sessions[msg.call_id] = requested
+                await requested.handle(msg)
+            case p.Error():
+                await self._on_error(msg)
+            case _:
+                call_id = getattr(msg, "call_id", None)
+                session = self.sessions.get(call_id) if call_id else None
+                if session is None:
+                    log.info("no call %s here for %s", call_id, msg.type)
+                    return
+                if session.state in FINAL:  # e.g. the hub confirming our own hang-up
+                    self._forget_if_over(session)
+                    return
+                await session.handle(msg)
+                self._forget_if_over(session)
+
+    async def _on_error(self, msg: p.Error) -> None:
+        session = self.sessions.get(msg.call_id) if msg.call_id else None
+        if session is None and msg.ref == "call_request" and len(self._requesting) == 1:
+            rid, session = next(iter(self._requesting.items()))
+            self._requesting.pop(rid)
+        if session is None:
+            self._emit(Refused(msg.call_id, msg.message))
+            return
+        await session.handle(msg)
+        self._forget_if_over(session)
+
+    def _forget_if_over(self, session: CallSession) -> None:
+        if session.state in FINAL and session.call_id is not None:
+            self.sessions.pop(session.call_id, None)
+
+    async def _set_queue(self, queue: dict[str, p.QueueEntry], reason: str | None = None,
+                         claimed_by: str | None = None) -> None:
+        gone = set(self.queue) - set(queue)
+        self.queue = queue
+        if self.role is Role.NURSE:
+            for call_id, entry in queue.items():
+                if call_id not in self.sessions:
+                    ringing = CallSession(self._context(), Role.NURSE, call_id=call_id,
+                                          entry=entry)
+                    self.sessions[call_id] = ringing
+                    ringing.ring()
+            for call_id in gone:
+                session = self.sessions.get(call_id)
+                if session is not None and session.state is CallState.RINGING:
+                    why = f"answered by {claimed_by}" if claimed_by else (reason or "gone")
+                    await session.withdraw(why)
+                    self._forget_if_over(session)
+        self._emit(QueueChanged(tuple(sorted(queue.values(), key=lambda e: e.position))))
+

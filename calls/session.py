@@ -1,0 +1,605 @@
+"""One call as one party sees it: explicit states, the peer connections, recovery and quality.
+
+States (:class:`CallState`) and who passes through which (:data:`TRANSITIONS`):
+
+- site (caller): idle → requesting → queued → connecting → in_call → ended; a lost desk sends
+  the call back to queued (``call_requeued``) and a new desk picks it up from there.
+- nurse desk: idle → ringing (the call waits in the queue) → connecting (claimed) → in_call
+  → ended; ringing → ended when another desk answers or the caller gives up.
+- specialist: idle → ringing (invited) → connecting (accepted) → in_call → ended.
+- any of them → failed when the hub refuses what the session asked for.
+
+Every change is a :class:`StateChanged` event. A hub message that is wrong for the current
+state is refused with :class:`InvalidStateError` and changes nothing.
+
+Who offers: of any two participants the higher-ranked one makes the offer (specialist >
+nurse > caller). So the desk offers to the caller after ``call_connected``, a joining
+specialist offers to each participant already there, and after a drop the same side offers
+again; the two ends of a pair never offer at once (no glare).
+
+Recovery: aiortc cannot restart ICE, so the offering side replaces a peer connection that
+failed, never connected, or stopped carrying media, with a new one (a new offer/answer over
+the hub, the same call id). Quality is sampled each second from getStats; under sustained
+loss the session steps down to the low profile, then to audio only, and back up when the loss
+has stayed low for a while (unless the user chose a mode by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from calls import protocol as p
+from calls.media import FULL, LOW, MediaSource, VideoProfile
+from calls.peer import LinkQuality, PeerLink, SdpRewriter, rtc_configuration
+
+log = logging.getLogger("telehub.calls.session")
+
+
+class CallState(enum.StrEnum):
+    IDLE = "idle"
+    REQUESTING = "requesting"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    CONNECTING = "connecting"
+    IN_CALL = "in_call"
+    ENDED = "ended"
+    FAILED = "failed"
+
+
+class Role(enum.StrEnum):
+    CALLER = "caller"
+    NURSE = "nurse"
+    SPECIALIST = "specialist"
+
+
+RANK = {Role.CALLER: 0, Role.NURSE: 1, Role.SPECIALIST: 2}
+FINAL = frozenset({CallState.ENDED, CallState.FAILED})
+
+S = CallState
+TRANSITIONS: dict[Role, dict[CallState, frozenset[CallState]]] = {
+    Role.CALLER: {
+        S.IDLE: frozenset({S.REQUESTING}),
+        S.REQUESTING: frozenset({S.QUEUED, S.ENDED, S.FAILED}),
+        S.QUEUED: frozenset({S.CONNECTING, S.ENDED, S.FAILED}),
+        S.CONNECTING: frozenset({S.IN_CALL, S.QUEUED, S.ENDED, S.FAILED}),
+        S.IN_CALL: frozenset({S.QUEUED, S.ENDED, S.FAILED}),
+    },
+    Role.NURSE: {
+        S.IDLE: frozenset({S.RINGING}),
+        S.RINGING: frozenset({S.CONNECTING, S.ENDED}),
+        S.CONNECTING: frozenset({S.IN_CALL, S.ENDED, S.FAILED}),
+        S.IN_CALL: frozenset({S.ENDED, S.FAILED}),
+    },
+    Role.SPECIALIST: {
+        S.IDLE: frozenset({S.RINGING}),
+        S.RINGING: frozenset({S.CONNECTING, S.ENDED}),
+        S.CONNECTING: frozenset({S.IN_CALL, S.ENDED, S.FAILED}),
+        S.IN_CALL: frozenset({S.ENDED, S.FAILED}),
+    },
+}
+
+# Which hub messages a session accepts in which states (anything else: InvalidStateError).
+_LIVE = frozenset({S.CONNECTING, S.IN_CALL})
+ACCEPTS: dict[type[p._Message], frozenset[CallState]] = {
+    p.CallQueued: frozenset({S.REQUESTING, S.QUEUED}),
+    p.QueuePosition: frozenset({S.QUEUED}),
+    p.CallRequeued: frozenset({S.QUEUED, S.CONNECTING, S.IN_CALL}),
+    p.CallConnected: frozenset({S.QUEUED, S.CONNECTING, S.IN_CALL}),
+    p.Offer: _LIVE,
+    p.Answer: _LIVE,
+    p.ParticipantJoined: _LIVE,
+    p.ParticipantLeft: _LIVE,
+    p.InviteDeclined: _LIVE,
+    p.CallEnded: frozenset(set(CallState) - FINAL),
+    p.InviteWithdrawn: frozenset({S.RINGING}),
+    p.Error: frozenset(set(CallState) - FINAL),
+}
+
+
+class InvalidStateError(Exception):
+    """Something was asked of a call (by the user or the hub) that its state does not allow."""
+
+
+# --- events -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    call_id: str | None
+    old: CallState
+    new: CallState
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class QueueMoved:
+    call_id: str
+    position: int
+    estimated_wait_s: int
+
+
+@dataclass(frozen=True)
+class ParticipantsChanged:
+    call_id: str
+    participants: tuple[p.Participant, ...]
+
+
+@dataclass(frozen=True)
+class LinkChanged:
+    """A peer connection to one participant changed state (``new`` for a fresh one)."""
+
+    call_id: str
+    participant_id: str
+    generation: int
+    state: str
+
+
+@dataclass(frozen=True)
+class QualityReport:
+    call_id: str
+    links: tuple[LinkQuality, ...]
+    profile: str  # "full", "low" or "audio_only"
+
+
+@dataclass(frozen=True)
+class ModeChanged:
+    call_id: str
+    mode: str  # "full", "low" or "audio_only"
+    automatic: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The hub refused something this session sent (or a message was wrong for the state)."""
+
+    call_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class InviteDeclinedBy:
+    call_id: str
+    by: str
+
+
+SessionEvent = (StateChanged | QueueMoved | ParticipantsChanged | LinkChanged | QualityReport
+                | ModeChanged | Refused | InviteDeclinedBy)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Timings and network choices of the call engine."""
+
+    relay_only: bool = False  # only TURN paths (a network that blocks direct UDP)
+    connect_timeout: float = 8.0  # a new peer connection must connect within this
+    media_timeout: float = 4.0  # no media from a connected peer this long: replace it
+    rebuild_backoff_max: float = 8.0
+    quality_interval: float = 1.0
+    auto_mode: bool = True
+    loss_down: float = 0.05  # sustained loss above this steps down...
+    down_after: int = 3  # ...after this many bad samples in a row
+    loss_up: float = 0.02  # and below this steps back up...
+    up_after: int = 10  # ...after this many good samples in a row
+    rewrite_sdp: SdpRewriter | None = None  # a seam for network labs (the tests' UDP relay)
+
+
+MODES: tuple[str, ...] = ("full", "low", "audio_only")
+
+
+@dataclass
+class SessionContext:
+    """What a session needs from its engine (passed in, so a test can hand in its own)."""
+
+    send: Callable[[p._Message], Awaitable[None]]
+    my_pid: Callable[[], str]
+    emit: Callable[[SessionEvent], None]
+    make_media: Callable[[], MediaSource]
+    hold: Callable[[str], None]
+    release: Callable[[str], None]
+    options: SessionOptions = field(default_factory=SessionOptions)
+
+
+class CallSession:
+    """One call for one party. The engine feeds it hub messages (:meth:`handle`); the UI
+    calls the action methods; both see :class:`SessionEvent` events."""
+
+    def __init__(self, ctx: SessionContext, role: Role, *, call_id: str | None = None,
+                 request_id: str | None = None, entry: p.QueueEntry | None = None,
+                 invite: p.SpecialistInvite | None = None) -> None:
+        self.ctx = ctx
+        self.role = role
+        self.call_id = call_id
+        self.request_id = request_id
+        self.entry = entry
+        self.request_message: p.CallRequest | None = None
+        self.invite = invite
+        self.state = CallState.IDLE
+        self.reason = ""
+        self.participants: dict[str, p.Participant] = {}
+        self.absent: set[str] = set()
+        self.links: dict[str, PeerLink] = {}
+        self.ice_servers: list[p.IceServer] = []
+        self.media: MediaSource | None = None
+        self.mode = "full"
+        self.auto_mode = ctx.options.auto_mode
+        self._bad = self._good = 0
+        self._failures: dict[str, int] = {}
+        self._next_try: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._monitor: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one signaling step at a time per call
+        self.ended = asyncio.Event()
+
+    # --- state ----------------------------------------------------------------------------
+
+    def _move(self, new: CallState, reason: str = "") -> None:
+        old = self.state
+        if new == old:
+            return
+        if new not in TRANSITIONS[self.role].get(old, frozenset()):
+            raise InvalidStateError(
+                f"a {self.role} call cannot go from {old} to {new}")
+        self.state, self.reason = new, reason
+        log.info("call %s (%s): %s -> %s %s", self.call_id, self.role, old, new, reason)
+        self.ctx.emit(StateChanged(self.call_id, old, new, reason))
+        if new in FINAL:
+            self.ended.set()
+
+    def _require(self, action: str, *states: CallState) -> None:
+        if self.state not in states:
+            raise InvalidStateError(
+                f"cannot {action} while the call is {self.state} "
+                f"(only when {' or '.join(states)})")
+
+    @property
+    def me(self) -> str:
+        return self.ctx.my_pid()
+
+    # --- user actions ---------------------------------------------------------------------
+
+    async def request(self, message: p.CallRequest) -> None:
+        self._require("request a call", S.IDLE)
+        self.request_id = message.request_id
+        self.request_message = message
+        self._move(S.REQUESTING)
+        await self.ctx.send(message)
+
+    def ring(self) -> None:
+        self._require("ring", S.IDLE)
+        self._move(S.RINGING)
+
+    async def claim(self) -> None:
+        if self.role is not Role.NURSE:
+            raise InvalidStateError("only a nurse desk answers calls")
+        self._require("answer", S.RINGING)
+        assert self.call_id is not None
+        self._move(S.CONNECTING, "answered")
+        await self.ctx.send(p.CallClaim(call_id=self.call_id))
+
+    async def accept(self) -> None:
+        if self.role is not Role.SPECIALIST:
+            raise InvalidStateError("only a specialist accepts an invitation")
+        self._require("accept", S.RINGING)
+        assert self.call_id is not None
+        self._move(S.CONNECTING, "accepted")
+        await self.ctx.send(p.InviteAccept(call_id=self.call_id))
+
+    async def decline(self) -> None:
+        self._require("decline", S.RINGING)
+        assert self.call_id is not None
+        await self.ctx.send(p.InviteDecline(call_id=self.call_id))
+        await self._finish(S.ENDED, "declined")
+
+    async def withdraw(self, reason: str) -> None:
+        """The ringing stopped: another desk answered, or the caller gave up."""
+        self._require("stop ringing", S.RINGING)
+        await self._finish(S.ENDED, reason)
+
+    async def invite_specialist(self, note: str | None = None) -> None:
+        if self.role is not Role.NURSE:
+            raise InvalidStateError("only the nurse in the call invites a specialist")
+        self._require("invite a specialist", S.IN_CALL, S.CONNECTING)
+        assert self.call_id is not None
+        await self.ctx.send(p.InviteSpecialist(call_id=self.call_id, note=note))
+
+    async def hang_up(self) -> None:
+        """Caller: abandon the wait or end the call. Nurse: end it for everyone. Specialist:
+        leave (the others go on)."""
+        if self.state in FINAL:
+            return
+        if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
+            msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is Role.CALLER
+                               else p.CallEnd(call_id=self.call_id))
+            with contextlib.suppress(Exception):  # the hub may be unreachable: end here anyway
+                await self.ctx.send(msg)
+        await self._finish(S.ENDED, "hung up")
+
+    def set_mode(self, mode: str, automatic: bool = False) -> None:
+        """Switch video during the call: "full" (640x480@30), "low" (320x240@15) or
+        "audio_only". A choice by hand turns the automatic choice off."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        if not automatic:
+            self.auto_mode = False
+        self._apply_mode(mode, automatic, "chosen by hand" if not automatic else "")
+
+    def set_auto_mode(self, on: bool) -> None:
+        self.auto_mode = on
+        self._bad = self._good = 0
+
+    def _apply_mode(self, mode: str, automatic: bool, reason: str) -> None:
+        if mode == self.mode:
+            return
+        self.mode = mode
+        if self.media is not None:
+            self._configure_media()
+        if self.call_id is not None:
+            self.ctx.emit(ModeChanged(self.call_id, mode, automatic, reason))
+
+    def _configure_media(self) -> None:
+        assert self.media is not None
+        profile: VideoProfile = LOW if self.mode == "low" else FULL
+        self.media.set_profile(profile)
+        self.media.set_audio_only(self.mode == "audio_only")
+
+    # --- hub messages ---------------------------------------------------------------------
+
+    async def handle(self, msg: p.ServerMessage) -> None:
+        allowed = ACCEPTS.get(type(msg))
+        if allowed is None or self.state not in allowed:
+            raise InvalidStateError(
+                f"{msg.type} is not expected by a {self.role} call that is {self.state}")
+        async with self._lock:
+            await self._handle(msg)
+
+    async def _handle(self, msg: p.ServerMessage) -> None:
+        match msg:
+            case p.CallQueued():
+                self.call_id = msg.call_id
+                self.ctx.hold(msg.call_id)
+                self._move(S.QUEUED, "waiting for a nurse")
+                self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
+            case p.QueuePosition():
+                self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
+            case p.CallRequeued():
+                await self._close_links()
+                self.participants.clear()
+                self._move(S.QUEUED, "the nurse was cut off; back at the front of the queue")
+                self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
+            case p.CallConnected():
+                await self._on_connected(msg)
+            case p.Offer():
+                await self._on_offer(msg)
+            case p.Answer():
+                link = self.links.get(msg.sender or "")
+                if link is None or link.answered or not link.offerer:
+                    log.info("ignoring a stale answer from %s", msg.sender)
+                    return
+                await link.accept_answer(msg.sdp)
+            case p.ParticipantJoined():
+                part = msg.participant
+                self.participants[part.participant_id] = part
+                self.absent.discard(part.participant_id)
+                self._participants_changed()
+                if self._i_offer_to(part):
+                    link = self.links.get(part.participant_id)
+                    if link is None or not self._healthy(link):
+                        await self._offer_to(part.participant_id)
+            case p.ParticipantLeft():
+                pid = msg.participant_id
+                # The hub says connection_lost when a party drops (it may come back) and
+                # again when its grace period ends; any other reason is final at once.
+                final = msg.reason != "connection_lost" or pid in self.absent
+                self.absent.add(pid)
+                if final:
+                    self.participants.pop(pid, None)
+                    self.absent.discard(pid)
+                    link = self.links.pop(pid, None)
+                    if link is not None:
+                        await link.close()
+                self._participants_changed()
+            case p.InviteDeclined():
+                self.ctx.emit(InviteDeclinedBy(msg.call_id, msg.by))
+            case p.InviteWithdrawn():
+                await self._finish(S.ENDED, f"invitation withdrawn: {msg.reason}")
+            case p.CallEnded():
+                await self._finish(S.ENDED, msg.reason.value)
+            case p.Error():
+                await self._on_error(msg)
+
+    async def _on_error(self, msg: p.Error) -> None:
+        self.ctx.emit(Refused(self.call_id, msg.message))
+        if self.state is S.REQUESTING or (self.state is S.CONNECTING and msg.ref in (
+                "call_claim", "invite_accept")):
+            await self._finish(S.FAILED, msg.message)
+
+    async def _on_connected(self, msg: p.CallConnected) -> None:
+        self.call_id = msg.call_id
+        self.ctx.hold(msg.call_id)
+        self.ice_servers = list(msg.ice_servers)
+        self.participants = {x.participant_id: x for x in msg.participants}
+        self.absent.clear()
+        self._participants_changed()
+        if self.state is S.QUEUED:
+            self._move(S.CONNECTING, "a nurse answered")
+        if self.media is None:
+            self.media = self.ctx.make_media()
+            self._configure_media()
+        if self._monitor is None:
+            self._monitor = asyncio.create_task(self._watch(), name=f"call-{self.call_id}")
+        for part in msg.participants:
+            if part.participant_id != self.me and self._i_offer_to(part):
+                link = self.links.get(part.participant_id)
+                if link is None or not self._healthy(link):
+                    await self._offer_to(part.participant_id)
+
+    def _participants_changed(self) -> None:
+        assert self.call_id is not None
+        self.ctx.emit(ParticipantsChanged(self.call_id, tuple(self.participants.values())))
+
+    def _i_offer_to(self, other: p.Participant) -> bool:
+        return RANK[self.role] > RANK[Role(other.role)]
+
+    def _healthy(self, link: PeerLink) -> bool:
+        return (link.state == "connected"
+                and time.monotonic() - link.last_media_at < self.ctx.options.media_timeout / 2)
+
+    # --- peer connections -----------------------------------------------------------------
+
+    def _new_link(self, remote: str, offerer: bool) -> PeerLink:
+        old = self.links.get(remote)
+        generation = old.generation + 1 if old is not None else 1
+        assert self.media is not None
+        link = PeerLink(
+            remote, offerer=offerer, generation=generation,
+            configuration=rtc_configuration(self.ice_servers, self.ctx.options.relay_only),
+            media=self.media, on_change=self._on_link_change,
+            rewrite_sdp=self.ctx.options.rewrite_sdp,
+        )
+        self.links[remote] = link
+        if old is not None:
+            self._spawn(old.close())
+        assert self.call_id is not None
+        self.ctx.emit(LinkChanged(self.call_id, remote, generation, "new"))
+        return link
+
+    async def _offer_to(self, remote: str) -> None:
+        assert self.call_id is not None
+        link = self._new_link(remote, offerer=True)
+        sdp = await link.make_offer()
+        if self.links.get(remote) is not link or self.state in FINAL:
+            return  # replaced or ended while gathering
+        await self.ctx.send(p.Offer(call_id=self.call_id, to=remote, sdp=sdp))
+
+    async def _on_offer(self, msg: p.Offer) -> None:
+        assert self.call_id is not None and msg.sender is not None
+        if self.media is None:  # an offer can overtake nothing, but be safe
+            self.media = self.ctx.make_media()
+            self._configure_media()
+        link = self._new_link(msg.sender, offerer=False)
+        sdp = await link.answer_offer(msg.sdp)
+        if self.links.get(msg.sender) is link and self.state not in FINAL:
+            await self.ctx.send(p.Answer(call_id=self.call_id, to=msg.sender, sdp=sdp))
+
+    def _on_link_change(self, link: PeerLink) -> None:
+        if self.links.get(link.remote) is not link or self.call_id is None:
+            return
+        self.ctx.emit(LinkChanged(self.call_id, link.remote, link.generation, link.state))
+        if link.state == "connected":
+            self._failures.pop(link.remote, None)
+            if self.state is S.CONNECTING:
+                self._move(S.IN_CALL, "media connected")
+        elif link.state == "failed" and link.offerer:
+            self._schedule_rebuild(link.remote, "ICE failed")
+
+    def _schedule_rebuild(self, remote: str, why: str) -> None:
+        n = self._failures.get(remote, 0)
+        self._failures[remote] = n + 1
+        delay = min(self.ctx.options.rebuild_backoff_max, 0.25 * 2**n)
+        self._next_try[remote] = time.monotonic() + delay
+        log.info("call %s: link to %s lost (%s); new peer connection in %.2f s",
+                 self.call_id, remote, why, delay)
+
+    async def _watch(self) -> None:
+        """Once a second: quality, automatic mode, and links that need replacing."""
+        opts = self.ctx.options
+        while self.state not in FINAL:
+            await asyncio.sleep(opts.quality_interval)
+            now = time.monotonic()
+            async with self._lock:
+                if self.state in FINAL:
+                    return
+                for remote, link in list(self.links.items()):
+                    if not link.offerer or link.closed:
+                        continue
+                    due = self._next_try.get(remote)
+                    if due is not None:
+                        if now >= due and remote in self.participants and remote not in (
+                                self.absent):
+                            self._next_try.pop(remote)
+                            await self._offer_to(remote)
+                        continue
+                    if link.connected_at is None and now - link.created_at > opts.connect_timeout:
+                        self._schedule_rebuild(remote, "did not connect in time")
+                    elif (link.connected_at is not None
+                          and now - link.last_media_at > opts.media_timeout):
+                        self._schedule_rebuild(remote, "no media")
+                samples = []
+                for link in list(self.links.values()):
+                    if link.connected_at is not None and not link.closed:
+                        with contextlib.suppress(Exception):
+                            samples.append(await link.sample())
+            if samples and self.call_id is not None:
+                self.ctx.emit(QualityReport(self.call_id, tuple(samples), self.mode))
+                self._auto(samples)
+
+    def _auto(self, samples: list[LinkQuality]) -> None:
+        if not self.auto_mode:
+            return
+        opts = self.ctx.options
+        losses = [s.loss_out if s.loss_out is not None else s.loss_in for s in samples]
+        known = [x for x in losses if x is not None]
+        if not known:
+            return
+        loss = max(known)
+        if loss > opts.loss_down:
+            self._bad, self._good = self._bad + 1, 0
+        elif loss < opts.loss_up:
+            self._good, self._bad = self._good + 1, 0
+        i = MODES.index(self.mode)
+        if self._bad >= opts.down_after and i < len(MODES) - 1:
+            self._bad = 0
+            self._apply_mode(MODES[i + 1], True, f"sustained loss ({loss:.0%})")
+        elif self._good >= opts.up_after and i > 0:
+            self._good = 0
+            self._apply_mode(MODES[i - 1], True, "loss has stayed low")
+
+    # --- ending ---------------------------------------------------------------------------
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        async def run() -> None:
+            await coro
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_links(self) -> None:
+        links, self.links = list(self.links.values()), {}
+        self._next_try.clear()
+        for link in links:
+            await link.close()
+
+    async def _finish(self, state: CallState, reason: str) -> None:
+        if self.state in FINAL:
+            return
+        if state not in TRANSITIONS[self.role].get(self.state, frozenset()):
+            raise InvalidStateError(f"a {self.role} call cannot go from {self.state} to {state}")
+        # Released first, so whoever sees "ended" can rely on nothing of the call running.
+        await self.close()
+        self._move(state, reason)
+
+    async def close(self) -> None:
+        """Releases everything of this call, in order: the monitor, the peer connections
+        (sinks, then connections, then subscriptions), background closes, then the media
+        source (capture threads). Safe to call twice."""
+        if self.call_id is not None:
+            self.ctx.release(self.call_id)
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None and monitor is not asyncio.current_task():
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+        await self._close_links()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        if self.media is not None:
+            media, self.media = self.media, None
+            await media.close()
