@@ -98,12 +98,15 @@ class EventLog:
             if not fut.done() and fits(event):
                 fut.set_result(event)
 
+    def mark(self) -> int:
+        """A point in the log: ``wait(..., since=mark)`` ignores events before it."""
+        return len(self.events)
+
     async def wait(self, fits: Callable[[EngineEvent], bool], within: float = 10.0,
-                   seen: bool = True) -> EngineEvent:
-        if seen:
-            for event in self.events:
-                if fits(event):
-                    return event
+                   since: int = 0) -> EngineEvent:
+        for event in self.events[since:]:
+            if fits(event):
+                return event
         fut: asyncio.Future[EngineEvent] = asyncio.get_running_loop().create_future()
         entry = (fits, fut)
         self._waiters.append(entry)
@@ -112,10 +115,10 @@ class EventLog:
         finally:
             self._waiters.remove(entry)
 
-    async def state(self, state: CallState, within: float = 10.0, seen: bool = True,
+    async def state(self, state: CallState, within: float = 10.0, since: int = 0,
                     ) -> StateChanged:
         event = await self.wait(lambda e: isinstance(e, StateChanged) and e.new is state,
-                                within, seen)
+                                within, since)
         assert isinstance(event, StateChanged)
         return event
 

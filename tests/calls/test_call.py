@@ -6,10 +6,19 @@ import asyncio
 import threading
 from collections.abc import Callable
 
+import av
 import pytest
 
-from calls.engine import CallEngine, QueueChanged
-from calls.session import CallSession, CallState, InvalidStateError, Role
+from calls.engine import CallEngine, QueueChanged, SignalingChanged
+from calls.media import read_pattern
+from calls.session import (
+    CallSession,
+    CallState,
+    InvalidStateError,
+    LinkChanged,
+    ParticipantsChanged,
+    Role,
+)
 from tests.calls.conftest import EventLog, People, frame_where, stamps_of
 from tests.helpers.hubserver import ThreadedHub
 
@@ -73,3 +82,94 @@ async def test_two_engines_exchange_video_in_order(
     threads = [t for t in threading.enumerate()
                if t.ident not in threads_before and not t.name.startswith("asyncio_")]
     assert not threads, threads
+
+
+async def test_specialist_joins_as_third_party_in_a_mesh(
+        hub: ThreadedHub, people: People, engines: Callable[..., CallEngine]) -> None:
+    _site, _desk, caller, answerer, site_log, desk_log = await answered_call(hub, people, engines)
+    spec = engines(hub.ws, people.specialist.token, Role.SPECIALIST)
+    spec_log = EventLog(spec)
+    await spec.start()
+    assert caller.call_id is not None
+    await answerer.invite_specialist("query sepsis")
+    await spec_log.state(CallState.RINGING)
+    joined = await spec.accept_invite(caller.call_id)
+    await spec_log.state(CallState.IN_CALL)
+    site_pid = people.site.principal.participant_id
+    desk_pid = people.nurse.principal.participant_id
+    spec_pid = people.specialist.principal.participant_id
+    # a mesh: the specialist offered to both; everyone receives everyone's pattern
+    assert set(joined.links) == {site_pid, desk_pid}
+    assert all(link.offerer for link in joined.links.values())
+    for session, log, others in ((joined, spec_log, (site_pid, desk_pid)),
+                                 (caller, site_log, (desk_pid, spec_pid)),
+                                 (answerer, desk_log, (site_pid, spec_pid))):
+        for pid in others:
+            await log.wait(lambda e, pid=pid: isinstance(e, LinkChanged)  # type: ignore[misc]
+                           and e.participant_id == pid and e.state == "connected")
+            sink = session.links[pid].video
+            assert sink is not None
+            first = read_counter(await frame_where(sink, lambda f: read_pattern(f) is not None))
+            later = read_counter(await frame_where(
+                sink, lambda f, n=first + 10: (s := read_pattern(f)) is not None and s.counter > n))
+            assert later > first
+    # the specialist leaves; the nurse and the caller go on
+    mark = site_log.mark()
+    await joined.hang_up()
+    await site_log.wait(lambda e: isinstance(e, ParticipantsChanged) and spec_pid not in {
+        x.participant_id for x in e.participants}, since=mark)
+    assert spec_pid not in caller.links and caller.state is CallState.IN_CALL
+    at_site = caller.links[desk_pid].video
+    assert at_site is not None
+    await frame_where(at_site, lambda f: True)
+    assert desk_log is not None
+
+
+def read_counter(frame: av.VideoFrame) -> int:
+    stamp = read_pattern(frame)
+    assert stamp is not None
+    return stamp.counter
+
+
+async def test_caller_drop_resumes_and_media_recovers(
+        hub: ThreadedHub, people: People, engines: Callable[..., CallEngine]) -> None:
+    """The site's hub connection drops mid-call: it reconnects, resumes the same call, and
+    video flows again (over a new peer connection if the old one had stopped)."""
+    site, _desk, caller, answerer, site_log, desk_log = await answered_call(hub, people, engines)
+    call_id = caller.call_id
+    site_mark, desk_mark = site_log.mark(), desk_log.mark()
+    await site.signaling.drop()
+    await site_log.wait(lambda e: isinstance(e, SignalingChanged) and e.connected
+                        and e.reason == "reconnected", since=site_mark)
+    # the desk hears the caller leave and come back (the hub's participant_left/joined)
+    await desk_log.wait(lambda e: isinstance(e, ParticipantsChanged) and len(
+        e.participants) == 2, since=desk_mark + 1)
+    assert caller.call_id == call_id and caller.state is CallState.IN_CALL
+    link = answerer.links[people.site.principal.participant_id]
+    assert link.video is not None
+    await frame_where(link.video, lambda f: True)
+
+
+async def test_desk_lost_requeues_the_caller_and_another_nurse_takes_it(
+        hub: ThreadedHub, people: People, engines: Callable[..., CallEngine]) -> None:
+    _site, desk, caller, answerer, site_log, _desk_log = await answered_call(hub, people, engines)
+    # The desk vanishes for good (its machine died): no hang-up reaches the hub.
+    mark = site_log.mark()
+    await desk.signaling.close()
+    for link in list(answerer.links.values()):
+        await link.close()
+    moved = await site_log.state(CallState.QUEUED, within=15, since=mark)
+    assert "back at the front" in moved.reason
+    assert caller.links == {}
+    second = engines(hub.ws, people.nurse2.token, Role.NURSE)
+    second_log = EventLog(second)
+    await second.start()
+    await second_log.wait(lambda e: isinstance(e, QueueChanged) and any(
+        x.call_id == caller.call_id and x.requeued for x in e.entries))
+    assert caller.call_id is not None
+    taken = await second.claim(caller.call_id)
+    await site_log.state(CallState.IN_CALL, since=mark)
+    link = taken.links[people.site.principal.participant_id]
+    assert link.video is not None
+    await frame_where(link.video, lambda f: True)
+    await desk.close()
