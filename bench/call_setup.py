@@ -27,18 +27,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aiortc import RTCPeerConnection  # noqa: E402
+from aiortc import RTCPeerConnection
 
-from calls.engine import CallEngine  # noqa: E402
-from calls.media import FULL, MediaSource, VideoSink, read_pattern  # noqa: E402
-from calls.session import CallSession, CallState, Role, SessionOptions  # noqa: E402
-from hub.config import HubConfig  # noqa: E402
-from tests.helpers.hubserver import HubDatabase, ThreadedHub  # noqa: E402
+from calls.engine import CallEngine
+from calls.media import FULL, MediaSource, VideoSink, read_pattern
+from calls.session import CallSession, CallState, Role, SessionOptions
+from hub.config import HubConfig
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 async def floor_once() -> float:
