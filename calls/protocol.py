@@ -504,9 +504,10 @@ class ProtocolError(Exception):
 
 
 def _decode(text: str | bytes) -> dict[str, Any]:
-    if len(text) > MAX_FRAME_BYTES:
+    size = len(text.encode()) if isinstance(text, str) else len(text)
+    if size > MAX_FRAME_BYTES:
         raise ProtocolError(
-            ErrorCode.TOO_LARGE, f"frame of {len(text)} bytes is over the {MAX_FRAME_BYTES} cap"
+            ErrorCode.TOO_LARGE, f"frame of {size} bytes is over the {MAX_FRAME_BYTES} cap"
         )
     try:
         data = json.loads(text)

@@ -37,7 +37,9 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the transaction commits before the response leaves, so a client that
+# is told "saved" (or handed a token) can rely on it at once.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def current_principal(

@@ -171,7 +171,8 @@ async def serve_connection(websocket: WebSocket, switchboard: Switchboard) -> No
                 await switchboard.handle(conn, msg)
             except Refusal as r:
                 conn.send(p.Error(code=r.code, message=r.message, ref=msg.type,
-                                  call_id=r.call_id))
+                                  call_id=r.call_id,
+                                  request_id=getattr(msg, "request_id", None)))
             except Exception:
                 log.exception("bug while handling a %s message", msg.type)
                 conn.send(p.Error(code=p.ErrorCode.INTERNAL, ref=msg.type,

@@ -63,82 +63,89 @@ def _stored(call: Call, site: Site) -> StoredCall:
 
 
 class CallLog:
-    """Writes and reads the call log. Each method is one committed transaction."""
+    """Writes and reads the call log.
+
+    The ``record_*`` writers take the session of the caller's transaction (the hub groups
+    them with :class:`hub.db.GroupCommit`); the readers open their own.
+    """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def record_request(self, call: Call) -> None:
-        with unit_of_work(self._sessions) as s:
-            s.add(call)
+    @staticmethod
+    def record_request(s: Session, call: Call) -> None:
+        s.add(call)
+        s.flush()  # so a later write in the same group transaction sees the row
 
+    @staticmethod
     def record_answer(
-        self, call_id: str, desk_staff_id: int, desk: Participant, caller: Participant,
+        s: Session, call_id: str, desk_staff_id: int, desk: Participant, caller: Participant,
         at: datetime, first_answer: bool,
     ) -> bool:
         """Mark the call answered; False if it was not waiting (the claim lost a race)."""
-        with unit_of_work(self._sessions) as s:
-            values: dict[str, Any] = {"state": "connected", "answered_by": desk_staff_id}
-            if first_answer:
-                values["answered_at"] = at
-            done = s.execute(
-                update(Call).where(Call.id == call_id, Call.state == "waiting").values(**values)
-            )
-            if done.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            for p in (caller, desk) if first_answer else (desk,):
-                s.add(CallParticipant(
-                    call_id=call_id, participant_id=p.participant_id, name=p.name,
-                    role=p.role, joined_at=at,
-                ))
-            return True
-
-    def record_join(self, call_id: str, p: Participant, at: datetime) -> None:
-        with unit_of_work(self._sessions) as s:
+        values: dict[str, Any] = {"state": "connected", "answered_by": desk_staff_id}
+        if first_answer:
+            values["answered_at"] = at
+        done = s.execute(
+            update(Call).where(Call.id == call_id, Call.state == "waiting").values(**values)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        for p in (caller, desk) if first_answer else (desk,):
             s.add(CallParticipant(
-                call_id=call_id, participant_id=p.participant_id, name=p.name, role=p.role,
-                joined_at=at,
+                call_id=call_id, participant_id=p.participant_id, name=p.name,
+                role=p.role, joined_at=at,
             ))
+        return True
 
-    def record_leave(self, call_id: str, participant_id: str, at: datetime, reason: str) -> None:
-        with unit_of_work(self._sessions) as s:
-            s.execute(
-                update(CallParticipant)
-                .where(
-                    CallParticipant.call_id == call_id,
-                    CallParticipant.participant_id == participant_id,
-                    CallParticipant.left_at.is_(None),
-                )
-                .values(left_at=at, left_reason=reason)
-            )
+    @staticmethod
+    def record_join(s: Session, call_id: str, p: Participant, at: datetime) -> None:
+        s.add(CallParticipant(
+            call_id=call_id, participant_id=p.participant_id, name=p.name, role=p.role,
+            joined_at=at,
+        ))
 
-    def record_requeue(self, call_id: str, desk_participant_id: str, at: datetime) -> None:
-        with unit_of_work(self._sessions) as s:
-            s.execute(
-                update(Call).where(Call.id == call_id)
-                .values(state="waiting", requeued=True, answered_by=None)
+    @staticmethod
+    def record_leave(s: Session, call_id: str, participant_id: str, at: datetime,
+                     reason: str) -> None:
+        s.execute(
+            update(CallParticipant)
+            .where(
+                CallParticipant.call_id == call_id,
+                CallParticipant.participant_id == participant_id,
+                CallParticipant.left_at.is_(None),
             )
-            s.execute(
-                update(CallParticipant)
-                .where(
-                    CallParticipant.call_id == call_id,
-                    CallParticipant.participant_id == desk_participant_id,
-                    CallParticipant.left_at.is_(None),
-                )
-                .values(left_at=at, left_reason="desk_lost")
-            )
+            .values(left_at=at, left_reason=reason)
+        )
 
-    def record_end(self, call_id: str, reason: EndReason, by: str | None, at: datetime) -> None:
-        with unit_of_work(self._sessions) as s:
-            s.execute(
-                update(Call).where(Call.id == call_id)
-                .values(state="ended", end_reason=reason.value, ended_by=by, ended_at=at)
+    @staticmethod
+    def record_requeue(s: Session, call_id: str, desk_participant_id: str, at: datetime) -> None:
+        s.execute(
+            update(Call).where(Call.id == call_id)
+            .values(state="waiting", requeued=True, answered_by=None)
+        )
+        s.execute(
+            update(CallParticipant)
+            .where(
+                CallParticipant.call_id == call_id,
+                CallParticipant.participant_id == desk_participant_id,
+                CallParticipant.left_at.is_(None),
             )
-            s.execute(
-                update(CallParticipant)
-                .where(CallParticipant.call_id == call_id, CallParticipant.left_at.is_(None))
-                .values(left_at=at, left_reason=reason.value)
-            )
+            .values(left_at=at, left_reason="desk_lost")
+        )
+
+    @staticmethod
+    def record_end(s: Session, call_id: str, reason: EndReason, by: str | None,
+                   at: datetime) -> None:
+        s.execute(
+            update(Call).where(Call.id == call_id)
+            .values(state="ended", end_reason=reason.value, ended_by=by, ended_at=at)
+        )
+        s.execute(
+            update(CallParticipant)
+            .where(CallParticipant.call_id == call_id, CallParticipant.left_at.is_(None))
+            .values(left_at=at, left_reason=reason.value)
+        )
 
     def open_calls(self) -> list[StoredCall]:
         """Calls still waiting or connected: what a restarted hub takes back."""

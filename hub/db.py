@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 
 def default_data_dir() -> Path:
@@ -89,3 +93,61 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+class GroupCommit:
+    """Runs writes on one database thread, many to a transaction, so that a burst of calls
+    pays for one durable commit instead of one each. Every caller still gets its answer only
+    after the commit that holds its write (durable before anyone is told)."""
+
+    def __init__(self, factory: sessionmaker[Session], max_batch: int = 256) -> None:
+        self._factory = factory
+        self._max_batch = max_batch
+        self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db-write")
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(session, *args)`` in the next group transaction and return its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._pending.append((fn, args, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            outcomes = await loop.run_in_executor(self._thread, self._apply, batch)
+            for (_fn, _args, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+
+    def _apply(
+        self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]]
+    ) -> list[tuple[bool, Any]]:
+        try:
+            with unit_of_work(self._factory) as session:
+                return [(True, fn(session, *args)) for fn, args, _f in batch]
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(False, exc)]
+        # One write failed and took the group down: redo each alone so only it fails.
+        outcomes: list[tuple[bool, Any]] = []
+        for fn, args, _f in batch:
+            try:
+                with unit_of_work(self._factory) as session:
+                    outcomes.append((True, fn(session, *args)))
+            except Exception as exc:
+                outcomes.append((False, exc))
+        return outcomes
+
+    def close(self) -> None:
+        self._thread.shutdown(wait=True)

@@ -27,7 +27,7 @@ from calls.protocol import ErrorCode, Principal, StaffRole
 from hub import accounts, turn
 from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
-from hub.db import unit_of_work, utcnow
+from hub.db import GroupCommit, unit_of_work, utcnow
 from hub.models import Call
 
 log = logging.getLogger("telehub.hub")
@@ -35,6 +35,8 @@ log = logging.getLogger("telehub.hub")
 T = TypeVar("T")
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
 QUEUE_WATCHERS = {StaffRole.NURSE.value, StaffRole.MANAGER.value}
+_NURSE = StaffRole.NURSE.value
+_PENDING = "pending"  # a request id whose call is being saved
 
 
 class Refusal(Exception):
@@ -126,6 +128,7 @@ class LiveCall:
     state: str = "waiting"  # waiting | connected | ended
     requeued: bool = False
     ever_answered: bool = False
+    answered_at: datetime | None = None
     caller: Connection | None = None
     caller_lost_at: float | None = None
     desk: Principal | None = None
@@ -187,8 +190,10 @@ class Switchboard:
         self._requests: dict[tuple[int, str], str] = {}
         self._answer_s: deque[float] = deque(maxlen=20)
         self._handle_s: deque[float] = deque(maxlen=20)
-        # One writer thread: database work never blocks the loop and stays in order.
+        # Reads on one thread, writes grouped on another: database work never blocks the
+        # loop, writes stay in order, and a burst of calls shares one durable commit.
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db")
+        self.writes = GroupCommit(sessions)
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -220,6 +225,7 @@ class Switchboard:
             conn.close(1001, "hub shutting down")
             await conn.drain()
         self._db.shutdown(wait=True)
+        self.writes.close()
 
     def _restore(self, sc: StoredCall, now: float) -> LiveCall:
         site = Principal(kind="site", id=sc.site_id, name=sc.site_name, role=sc.site_kind)
@@ -236,7 +242,8 @@ class Switchboard:
                 if sc.news2_total is not None else None
             ),
             requested_at=sc.requested_at, state=sc.state, requeued=sc.requeued,
-            ever_answered=sc.answered_at is not None, caller_lost_at=now,
+            ever_answered=sc.answered_at is not None, answered_at=sc.answered_at,
+            caller_lost_at=now,
         )
         if sc.state == "connected":
             for part in sc.participants:
@@ -402,7 +409,10 @@ class Switchboard:
     async def _on_request(self, conn: Connection, msg: p.CallRequest) -> None:
         if conn.principal.kind != "site":
             raise Refusal(ErrorCode.FORBIDDEN, "only a site can request a call")
-        existing = self._requests.get((conn.principal.id, msg.request_id))
+        key = (conn.principal.id, msg.request_id)
+        existing = self._requests.get(key)
+        if existing == _PENDING:
+            raise Refusal(ErrorCode.WRONG_STATE, "this request is already being queued")
         if existing is not None and existing in self.calls:
             # A retry of a request we already hold (e.g. sent again after a reconnect).
             self._on_resume(conn, existing)
@@ -411,6 +421,7 @@ class Switchboard:
             news2 = score_observations(msg.observations)
         except ValueError as exc:
             raise Refusal(ErrorCode.INVALID, f"observations refused: {exc}") from None
+        self._requests[key] = _PENDING  # a duplicate sent before this one is saved is refused
         call = LiveCall(
             id=str(uuid.uuid4()), site=conn.principal, request_id=msg.request_id,
             reason=msg.reason, urgency=msg.urgency, intended_action=msg.intended_action,
@@ -429,9 +440,13 @@ class Switchboard:
             news2_complete=news2.complete if news2 else None,
             state="waiting", requeued=False, requested_at=call.requested_at,
         )
-        await self.db(self.calllog.record_request, row)  # durable before anyone is told
+        try:
+            await self.writes.run(CallLog.record_request, row)  # durable before anyone is told
+        except BaseException:
+            del self._requests[key]
+            raise
         self.calls[call.id] = call
-        self._requests[(call.site.id, call.request_id)] = call.id
+        self._requests[key] = call.id
         conn.calls.add(call.id)
         self._insert_waiting(call)
         pos, wait = self._position(call)
@@ -492,9 +507,17 @@ class Switchboard:
         conn.calls.add(call.id)
         now = utcnow()
         desk_part = p.Participant(participant_id=conn.pid, name=conn.principal.name, role="nurse")
-        ok = await self.db(self.calllog.record_answer, call.id, conn.principal.id, desk_part,
-                           call.caller_participant(), now, first)
-        if not ok:  # another hub process answered it: the database is the referee
+        if first:
+            call.answered_at = now
+        ok = await self.writes.run(CallLog.record_answer, call.id, conn.principal.id, desk_part,
+                                   call.caller_participant(), now, first)
+        if not ok:
+            # Another hub process on the same database answered it: the database is the
+            # referee, so this process lets the call go rather than keep a wrong copy.
+            conn.calls.discard(call.id)
+            self.calls.pop(call.id, None)
+            self._requests.pop((call.site.id, call.request_id), None)
+            self._broadcast_update("removed", call, reason="claimed")
             raise Refusal(ErrorCode.ALREADY_CLAIMED, "this call was already answered", call_id)
         if first:
             self._answer_s.append((now - call.requested_at).total_seconds())
@@ -568,7 +591,7 @@ class Switchboard:
         call.specialists[pid] = conn
         conn.calls.add(call.id)
         me = p.Participant(participant_id=pid, name=conn.principal.name, role="specialist")
-        await self.db(self.calllog.record_join, call.id, me, utcnow())
+        await self.writes.run(CallLog.record_join, call.id, me, utcnow())
         for other in self._specialist_connections():
             if other is not conn:
                 other.send(p.InviteWithdrawn(call_id=call.id, reason="accepted_elsewhere"))
@@ -591,7 +614,7 @@ class Switchboard:
         if was_waiting:
             self.waiting.remove(call)
         now = utcnow()
-        await self.db(self.calllog.record_end, call.id, reason, by, now)
+        await self.writes.run(CallLog.record_end, call.id, reason, by, now)
         if call.invite_open:
             self._withdraw_invite(call, "call_ended")
         ended = p.CallEnded(call_id=call.id, reason=reason, by=by)
@@ -604,16 +627,14 @@ class Switchboard:
         if was_waiting:
             self._broadcast_update("removed", call, reason=reason.value)
             self._tell_positions()
-        elif reason is p.EndReason.COMPLETED and call.ever_answered:
-            stored = await self.db(self.calllog.get, call.id)
-            if stored and stored.answered_at and stored.ended_at:
-                self._handle_s.append((stored.ended_at - stored.answered_at).total_seconds())
+        elif reason is p.EndReason.COMPLETED and call.answered_at is not None:
+            self._handle_s.append((now - call.answered_at).total_seconds())
 
     async def _requeue(self, call: LiveCall) -> None:
         """The desk did not come back: the caller returns to the front of the queue."""
         assert call.desk is not None
         desk_pid = call.desk.participant_id
-        await self.db(self.calllog.record_requeue, call.id, desk_pid, utcnow())
+        await self.writes.run(CallLog.record_requeue, call.id, desk_pid, utcnow())
         for pid in list(call.specialist_principals):
             await self._specialist_leaves(call, pid, "desk_lost")
         if call.invite_open:
@@ -635,7 +656,7 @@ class Switchboard:
         if conn is not None:
             conn.calls.discard(call.id)
             conn.send(p.CallEnded(call_id=call.id, reason=p.EndReason.COMPLETED, by=pid))
-        await self.db(self.calllog.record_leave, call.id, pid, utcnow(), reason)
+        await self.writes.run(CallLog.record_leave, call.id, pid, utcnow(), reason)
         self._tell_others(call, pid, p.ParticipantLeft(call_id=call.id, participant_id=pid,
                                                       reason=reason))
 
@@ -655,20 +676,21 @@ class Switchboard:
         self.waiting.insert(i, call)
 
     def _free_desks(self) -> tuple[int, int]:
-        nurses = {c.principal.id for c in self.connections
-                  if c.principal.role == StaffRole.NURSE.value}
+        nurses = {c.principal.id for c in self.connections if c.principal.role == _NURSE}
         busy = {c.desk.id for c in self.calls.values()
                 if c.state == "connected" and c.desk is not None}
         return len(nurses), len(nurses - busy)
 
-    def _position(self, call: LiveCall) -> tuple[int, int]:
+    def _position(
+        self, call: LiveCall, pos: int | None = None, desks: tuple[int, int] | None = None
+    ) -> tuple[int, int]:
         """Position (1 = next) and an estimated wait in seconds.
 
         With a free nurse for everyone ahead, the wait is the recent time to answer; beyond
         that, each round of calls ahead takes one recent handling time per signed-in nurse.
         """
-        pos = self.waiting.index(call) + 1
-        online, free = self._free_desks()
+        pos = pos if pos is not None else self.waiting.index(call) + 1
+        online, free = desks if desks is not None else self._free_desks()
         answer = _mean(self._answer_s, self.config.default_answer_s)
         handle = _mean(self._handle_s, self.config.default_handle_s)
         if pos <= free:
@@ -680,9 +702,10 @@ class Switchboard:
 
     def _tell_positions(self, after: LiveCall | None = None) -> None:
         start = self.waiting.index(after) + 1 if after is not None else 0
-        for call in self.waiting[start:]:
+        desks = self._free_desks()  # once for every caller told, not once each
+        for i, call in enumerate(self.waiting[start:], start=start + 1):
             if call.caller is not None:
-                pos, wait = self._position(call)
+                pos, wait = self._position(call, i, desks)
                 call.caller.send(p.QueuePosition(call_id=call.id, position=pos,
                                                  estimated_wait_s=wait))
 

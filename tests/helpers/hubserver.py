@@ -70,7 +70,7 @@ class ThreadedHub:
         self.port = int(self.sock.getsockname()[1])
         self.server = uvicorn.Server(uvicorn.Config(
             create_app(config), log_level="warning", ws_max_size=1024 * 1024,
-            ws_ping_interval=None, lifespan="on",
+            ws_ping_interval=None, ws_per_message_deflate=False, lifespan="on",
         ))
         self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
 

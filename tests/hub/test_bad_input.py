@@ -41,6 +41,10 @@ async def test_bad_frames_are_refused_to_the_sender_only_and_the_hub_goes_on(
         err = await site.expect(p.Error)
         assert err.code == code, (frame[:60], err)
         assert err.message
+    # the cap counts bytes, not characters: 30,000 three-byte characters are over 64 KiB
+    await site.send_raw(json.dumps({"type": "call_request", "request_id": "x",
+                                    "reason": "\u20ac" * 30_000}, ensure_ascii=False))
+    assert (await site.expect(p.Error)).code == p.ErrorCode.TOO_LARGE
     await site.send_raw(b"\x00\x01binary")
     assert (await site.expect(p.Error)).code == p.ErrorCode.INVALID
     # nothing reached the desk or the other site, and the queue is still empty
@@ -86,6 +90,9 @@ async def test_messages_in_the_wrong_state_or_role_are_refused_and_change_nothin
         await client.send(msg)
         err = await client.expect(p.Error)
         assert err.code == code, (msg, err)
+        assert err.ref == msg.type  # type: ignore[attr-defined]
+        # a refused call request names its request id, so a station can match it up
+        assert err.request_id == getattr(msg, "request_id", None)
     # the call is still waiting, untouched, and can be answered normally
     await nurse.send(p.QueueSync())
     snap = await nurse.expect(p.QueueSnapshot)

@@ -252,11 +252,19 @@ async def test_a_repeated_request_id_does_not_queue_the_call_twice(
 ) -> None:
     site = hubdb.site("Retry House")
     a = await HubClient.connect(hub.ws, site.token)
+    # sent twice back to back, before the first is even saved
+    await a.send(request("fall", rid="req-1"))
     await a.send(request("fall", rid="req-1"))
     first = await a.expect(p.CallQueued)
+    try:
+        again = await a.expect(p.CallQueued, timeout=0.5)
+        assert again.call_id == first.call_id
+    except TimeoutError:
+        err = await a.expect(p.Error)
+        assert err.code == p.ErrorCode.WRONG_STATE and err.request_id == "req-1"
+    # and sent again later (a retry after a reconnect): the same call comes back
     await a.send(request("fall", rid="req-1"))
-    again = await a.expect(p.CallQueued)
-    assert again.call_id == first.call_id
+    assert (await a.expect(p.CallQueued)).call_id == first.call_id
     desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
     snap = await desk.expect(p.QueueSnapshot)
     assert len(snap.entries) == 1
