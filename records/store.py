@@ -488,6 +488,24 @@ class TriageRecords:
             raise RecordNotFound(f"no version {version} of record {record_uuid}")
         return row.payload
 
+    def version_payloads(self, keys: Sequence[tuple[UUID, int]]) -> list[str]:
+        """Many signed-off versions' wire JSON in one query, in the order of ``keys``."""
+        if not keys:
+            return []
+        v = TriageVersionRow
+        found = {
+            (u, n): payload
+            for u, n, payload in self._session.execute(
+                sa.select(v.record_uuid, v.version, v.payload).where(
+                    sa.tuple_(v.record_uuid, v.version).in_(list(keys))
+                )
+            )
+        }
+        missing = [key for key in keys if key not in found]
+        if missing:
+            raise RecordNotFound(f"no version {missing[0][1]} of record {missing[0][0]}")
+        return [found[key] for key in keys]
+
     def uuids(self) -> list[UUID]:
         return list(self._session.scalars(sa.select(TriageRecordRow.uuid)))
 
@@ -559,6 +577,31 @@ class SyncOutbox:
         row.held_version = held_version
         if state is SyncState.SYNCED:
             row.synced_at = utc_now()
+
+    def mark_many(
+        self, marks: Sequence[tuple[int, SyncState, str | None, int | None]]
+    ) -> None:
+        """:meth:`mark` for many entries (id, state, error, held version) in one statement."""
+        if not marks:
+            return
+        now = utc_now()
+        t = OutboxRow.__table__
+        self._session.execute(
+            sa.update(t)
+            .where(t.c.id == sa.bindparam("b_id"))
+            .values(
+                state=sa.bindparam("b_state"),
+                attempts=t.c.attempts + 1,
+                last_error=sa.bindparam("b_error"),
+                held_version=sa.bindparam("b_held"),
+                synced_at=sa.bindparam("b_synced"),
+            ),
+            [
+                {"b_id": entry_id, "b_state": str(state), "b_error": error, "b_held": held,
+                 "b_synced": now if state is SyncState.SYNCED else None}
+                for entry_id, state, error, held in marks
+            ],
+        )  # fmt: skip
 
     def postpone(self, entry_ids: Sequence[int], delay: timedelta, error: str) -> None:
         """Leave entries pending and try them again after ``delay`` (the store was unreachable)."""
