@@ -23,7 +23,6 @@ import cProfile
 import json
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,17 +34,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
+import httpx
+import sqlalchemy as sa
 
-from hub.config import HubConfig  # noqa: E402
-from hub.models import CentralRecordVersion, central_records  # noqa: E402
-from records import export  # noqa: E402
-from records.avoided_log import EXPORT_FIELDS, log_row  # noqa: E402
-from records.schema import ObservationSet, Patient, SbardNotes, TriageRecord  # noqa: E402
-from records.store import Store  # noqa: E402
-from records.sync import Backoff, SyncClient, SyncRunner  # noqa: E402
-from tests.helpers.hubserver import HubDatabase, ThreadedHub  # noqa: E402
+from hub.config import HubConfig
+from hub.models import CentralRecordVersion, central_records
+from records import export
+from records.avoided_log import EXPORT_FIELDS, log_row
+from records.schema import ObservationSet, Patient, SbardNotes, TriageRecord
+from records.store import Store
+from records.sync import Backoff, SyncClient, SyncRunner
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 RESIDENT = Patient(nhs_number="9000000009", name="Test Resident", site_id="site-1")
@@ -62,7 +61,7 @@ def draft(n: int) -> TriageRecord:
         presenting_problem="More confused since this morning",
         observations=ObservationSet(respiration_rate=21, spo2=95, on_oxygen=False,
                                     systolic_bp=118, pulse=96, consciousness="C",
-                                    temperature=37.9),  # fmt: skip
+                                    temperature=37.9),
         soft_signs=("change_in_confusion",),
         sbard=SbardNotes(situation="New confusion", decision="Review in 4 hours"),
         intended_action="ambulance_999",
@@ -212,7 +211,8 @@ def bench_export(tmp: Path, count: int) -> dict[str, Any]:
     return {"export_records": count, "export_s": round(export_s, 2),
             "export_per_s": round(count / export_s), "baseline": "sqlite3 -csv" if cli
             else "python sqlite3 module (sqlite3 CLI not installed)",
-            "baseline_s": round(baseline_s, 2), "export_vs_baseline": round(export_s / baseline_s, 1),
+            "baseline_s": round(baseline_s, 2),
+            "export_vs_baseline": round(export_s / baseline_s, 1),
             "export_csv_mb": round(out.stat().st_size / 1e6, 1), "export_lines": lines,
             "fill_s": round(fill_s, 1)}  # fmt: skip
 
