@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -585,7 +585,7 @@ class SyncOutbox:
         if not marks:
             return
         now = utc_now()
-        t = OutboxRow.__table__
+        t = cast(sa.Table, OutboxRow.__table__)
         self._session.execute(
             sa.update(t)
             .where(t.c.id == sa.bindparam("b_id"))
