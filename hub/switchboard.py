@@ -36,7 +36,6 @@ T = TypeVar("T")
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
 QUEUE_WATCHERS = {StaffRole.NURSE.value, StaffRole.MANAGER.value}
 _NURSE = StaffRole.NURSE.value
-_PENDING = "pending"  # a request id whose call is being saved
 
 
 class Refusal(Exception):
@@ -129,6 +128,10 @@ class LiveCall:
     requeued: bool = False
     ever_answered: bool = False
     answered_at: datetime | None = None
+    # Set once the request is in the database (saved_ok tells whether that worked); calls
+    # taken back after a restart were saved long ago.
+    saved: asyncio.Event = field(default_factory=asyncio.Event)
+    saved_ok: bool = False
     caller: Connection | None = None
     caller_lost_at: float | None = None
     desk: Principal | None = None
@@ -243,8 +246,9 @@ class Switchboard:
             ),
             requested_at=sc.requested_at, state=sc.state, requeued=sc.requeued,
             ever_answered=sc.answered_at is not None, answered_at=sc.answered_at,
-            caller_lost_at=now,
+            caller_lost_at=now, saved_ok=True,
         )
+        call.saved.set()
         if sc.state == "connected":
             for part in sc.participants:
                 if part["left_at"] is not None:
@@ -411,9 +415,9 @@ class Switchboard:
             raise Refusal(ErrorCode.FORBIDDEN, "only a site can request a call")
         key = (conn.principal.id, msg.request_id)
         existing = self._requests.get(key)
-        if existing == _PENDING:
-            raise Refusal(ErrorCode.WRONG_STATE, "this request is already being queued")
         if existing is not None and existing in self.calls:
+            if not self.calls[existing].saved.is_set():
+                raise Refusal(ErrorCode.WRONG_STATE, "this request is already being queued")
             # A retry of a request we already hold (e.g. sent again after a reconnect).
             self._on_resume(conn, existing)
             return
@@ -421,7 +425,6 @@ class Switchboard:
             news2 = score_observations(msg.observations)
         except ValueError as exc:
             raise Refusal(ErrorCode.INVALID, f"observations refused: {exc}") from None
-        self._requests[key] = _PENDING  # a duplicate sent before this one is saved is refused
         call = LiveCall(
             id=str(uuid.uuid4()), site=conn.principal, request_id=msg.request_id,
             reason=msg.reason, urgency=msg.urgency, intended_action=msg.intended_action,
@@ -440,20 +443,42 @@ class Switchboard:
             news2_complete=news2.complete if news2 else None,
             state="waiting", requeued=False, requested_at=call.requested_at,
         )
-        try:
-            await self.writes.run(CallLog.record_request, row)  # durable before anyone is told
-        except BaseException:
-            del self._requests[key]
-            raise
+        # Desks see the call at once (answering fast is the point of the hub); the caller is
+        # told it is queued only once its request is durable, so it knows when it may stop
+        # retrying. Writes are ordered, so a claim or cancel is stored after the request.
         self.calls[call.id] = call
         self._requests[key] = call.id
         conn.calls.add(call.id)
         self._insert_waiting(call)
-        pos, wait = self._position(call)
-        conn.send(p.CallQueued(call_id=call.id, request_id=msg.request_id, position=pos,
-                               estimated_wait_s=wait))
         self._broadcast_update("added", call)
         self._tell_positions(after=call)
+        try:
+            await self.writes.run(CallLog.record_request, row)
+        except Exception:
+            log.exception("could not save a call request")
+            self._drop_unsaved(call)
+            raise Refusal(ErrorCode.INTERNAL,
+                          "the hub could not save this request; send it again") from None
+        finally:
+            call.saved.set()
+        call.saved_ok = True
+        if call.state == "waiting" and call.caller is not None:
+            pos, wait = self._position(call)
+            call.caller.send(p.CallQueued(call_id=call.id, request_id=msg.request_id,
+                                          position=pos, estimated_wait_s=wait))
+
+    def _drop_unsaved(self, call: LiveCall) -> None:
+        """The request never reached the database: take it back from everyone shown it."""
+        self.calls.pop(call.id, None)
+        self._requests.pop((call.site.id, call.request_id), None)
+        if call in self.waiting:
+            self.waiting.remove(call)
+            self._broadcast_update("removed", call, reason="not_saved")
+            self._tell_positions()
+        for conn in (call.caller, call.desk_conn):
+            if conn is not None:
+                conn.calls.discard(call.id)
+        call.state = "ended"  # a desk that claimed it meanwhile is refused by _on_claim
 
     async def _on_cancel(self, conn: Connection, call_id: str) -> None:
         call = self._call(call_id)
@@ -509,6 +534,10 @@ class Switchboard:
         desk_part = p.Participant(participant_id=conn.pid, name=conn.principal.name, role="nurse")
         if first:
             call.answered_at = now
+        if not call.saved.is_set():
+            await call.saved.wait()  # claimed within a millisecond of the request
+        if not call.saved_ok:
+            raise Refusal(ErrorCode.NOT_FOUND, "this call could not be saved", call_id)
         ok = await self.writes.run(CallLog.record_answer, call.id, conn.principal.id, desk_part,
                                    call.caller_participant(), now, first)
         if not ok:
@@ -704,7 +733,7 @@ class Switchboard:
         start = self.waiting.index(after) + 1 if after is not None else 0
         desks = self._free_desks()  # once for every caller told, not once each
         for i, call in enumerate(self.waiting[start:], start=start + 1):
-            if call.caller is not None:
+            if call.caller is not None and call.saved_ok:
                 pos, wait = self._position(call, i, desks)
                 call.caller.send(p.QueuePosition(call_id=call.id, position=pos,
                                                  estimated_wait_s=wait))

@@ -316,3 +316,31 @@ async def test_a_dead_peer_is_noticed_within_the_default_15_seconds(
     started = time.monotonic()
     assert await site.closed(timeout=20) == 4408
     assert time.monotonic() - started <= 15.0
+
+
+async def test_a_request_the_database_refuses_is_taken_back_and_the_caller_told(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    """Desks see a call before it is durable; if saving fails, they see it withdrawn and the
+    caller hears that it must send it again (it was never told it was queued)."""
+    from sqlalchemy import text
+
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    site = await HubClient.connect(hub.ws, hubdb.site("Fragile").token)
+    engine = hubdb.sessions.kw["bind"]
+    with engine.begin() as conn:  # the disk "fails": the table the request goes to is gone
+        conn.execute(text("ALTER TABLE calls RENAME TO calls_away"))
+    try:
+        await site.send(request("fall", rid="lost-1"))
+        err = await site.expect(p.Error)
+        assert err.code == p.ErrorCode.INTERNAL and err.request_id == "lost-1"
+        added = await desk.expect(p.QueueUpdate, op="added")
+        removed = await desk.expect(p.QueueUpdate, op="removed", call_id=added.call_id)
+        assert removed.reason == "not_saved"
+        await site.nothing_of(p.CallQueued)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE calls_away RENAME TO calls"))
+    # once the database is back, the same request goes through
+    await site.send(request("fall", rid="lost-1"))
+    assert (await site.expect(p.CallQueued)).position == 1
