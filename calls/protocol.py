@@ -251,31 +251,27 @@ class CallEnd(_Message):
     call_id: CallId
 
 
-class Offer(_Message):
+class _SdpMessage(_Message):
+    """An SDP offer or answer for one leg of a call, relayed by the hub to ``to`` only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    call_id: CallId
+    to: Annotated[str, Field(max_length=40)]
+    sdp: Sdp
+    # Filled in by the hub when it relays the message; a client's own value is overwritten.
+    sender: str | None = Field(default=None, alias="from")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True, by_alias=True)
+
+
+class Offer(_SdpMessage):
     type: Literal["offer"] = "offer"
-    call_id: CallId
-    to: Annotated[str, Field(max_length=40)]
-    sdp: Sdp
-    # Filled in by the hub when it relays the message; ignored from clients.
-    sender: str | None = Field(default=None, alias="from")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def to_json(self) -> str:
-        return self.model_dump_json(exclude_none=True, by_alias=True)
 
 
-class Answer(_Message):
+class Answer(_SdpMessage):
     type: Literal["answer"] = "answer"
-    call_id: CallId
-    to: Annotated[str, Field(max_length=40)]
-    sdp: Sdp
-    sender: str | None = Field(default=None, alias="from")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    def to_json(self) -> str:
-        return self.model_dump_json(exclude_none=True, by_alias=True)
 
 
 class InviteSpecialist(_Message):

@@ -11,10 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import DateTime, Engine
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from records import store as records_store
 
 T = TypeVar("T")
 
@@ -56,18 +58,12 @@ class Base(DeclarativeBase):
     pass
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL lets readers run beside the writer; FULL makes every commit durable before we say so.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=5000")
-    cur.close()
-
-
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created if it does not exist."""
+    """An engine for ``url``; a SQLite file's folder is created if it does not exist.
+
+    Built by the record store's engine factory, so the hub gets the same WAL + FULL sync
+    settings on SQLite and the same hiding of SQL parameters (patient data) from errors.
+    """
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
@@ -75,10 +71,8 @@ def make_engine(url: str) -> Engine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+        return records_store.create_engine(url, connect_args={"check_same_thread": False})
+    return records_store.create_engine(url, pool_pre_ping=True)
 
 
 @contextmanager
