@@ -449,3 +449,14 @@ def test_telehub_export_from_the_hub_and_from_the_database_agree(
     assert done.returncode == 1 and "cannot reach" in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("hub.db")) == [
         "db.csv", "db.json", "hub.csv"]  # fmt: skip
+
+
+def test_migrations_to_head_match_the_models(hubdb: HubDatabase) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    import hub.models  # noqa: F401  (the tables on Base.metadata)
+    from hub.db import Base
+
+    with hubdb.sessions.kw["bind"].connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
