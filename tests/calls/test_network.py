@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from calls.engine import CallEngine
+from calls.peer import PeerLink
 from calls.session import LinkChanged, ModeChanged, SessionOptions
 from tests.calls.conftest import People, frame_where
 from tests.calls.test_call import answered_call
@@ -22,6 +23,12 @@ def network() -> Iterator[LossyNetwork]:
     net = LossyNetwork()
     yield net
     net.close()
+
+
+async def audio_packets_received(link: PeerLink) -> int:
+    stats = await link.pc.getStats()
+    return sum(s.packetsReceived for s in stats.values()
+               if s.type == "inbound-rtp" and s.kind == "audio")
 
 
 async def test_ten_percent_loss_steps_down_and_audio_keeps_flowing(
@@ -39,20 +46,25 @@ async def test_ten_percent_loss_steps_down_and_audio_keeps_flowing(
     arrivals: list[float] = []
     loop = asyncio.get_running_loop()
     link.audio.listeners.append(lambda frame: arrivals.append(loop.time()))
+    packets_before = await audio_packets_received(link)
     start = loop.time()
     await asyncio.sleep(3.0)  # a fixed window to measure audio in
+    packets = await audio_packets_received(link) - packets_before
     gaps = [b - a for a, b in zip([start, *arrivals], [*arrivals, loop.time()], strict=True)]
-    # Flowing: never silent for long, and most of it arrives. (aiortc's audio jitter buffer
-    # discards the frames around each lost packet, so ~60-70% of frames come out at 10%.)
+    # Flowing: about 90% of the audio packets arrive, and playback never goes silent for
+    # long. (aiortc's audio jitter buffer also throws away good frames queued behind each
+    # gap, so only some 40-70% of frames are decoded at this loss: aiortc's limit, not ours.)
+    assert packets >= 0.8 * 150, f"only {packets} of ~150 audio packets in 3 s"
     assert max(gaps) < 0.5, f"audio stalled for {max(gaps):.2f} s"
-    assert len(arrivals) >= 0.5 * 150, f"only {len(arrivals)} of ~150 audio frames in 3 s"
+    assert len(arrivals) >= 0.25 * 150, f"only {len(arrivals)} audio frames decoded in 3 s"
     assert network.dropped > 0 and network.forwarded > 0
     # manual choice: back to the low profile during the call, video comes back
     answerer.set_mode("low")
     at_site = caller.links[people.nurse.principal.participant_id].video
     assert at_site is not None
-    frame = await frame_where(at_site, lambda f: True, within=10)
-    assert frame.width == 320
+    frame = await frame_where(at_site, lambda f: f.width == 320, within=10)
+    assert (frame.width, frame.height) == (320, 240)
+    assert answerer.mode == "low" and not answerer.auto_mode
     assert site_log is not None
 
 
