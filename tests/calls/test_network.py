@@ -52,8 +52,8 @@ async def test_ten_percent_loss_steps_down_and_audio_keeps_flowing(
     packets = await audio_packets_received(link) - packets_before
     gaps = [b - a for a, b in zip([start, *arrivals], [*arrivals, loop.time()], strict=True)]
     # Flowing: most audio packets arrive (~90%; 70% leaves room for a loaded machine), and
-    # playback never goes silent for
-    # long. (aiortc's audio jitter buffer also throws away good frames queued behind each
+    # playback never goes silent for long. (aiortc's audio jitter buffer also throws away
+    # good frames queued behind each
     # gap, so only some 40-70% of frames are decoded at this loss: aiortc's limit, not ours.)
     assert packets >= 0.7 * 150, f"only {packets} of ~150 audio packets in 3 s"
     assert max(gaps) < 1.0, f"audio stalled for {max(gaps):.2f} s"
