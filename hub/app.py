@@ -96,6 +96,10 @@ def create_app(config: HubConfig) -> FastAPI:
     app.state.sessions = api.session_factory(engine)
     app.include_router(api.router)
     app.include_router(__import__("hub.central_store").central_store.router)  # issue 3
+    app.include_router(__import__("hub.invitations").invitations.router)  # issue 6
+    app.include_router(__import__("hub.call_plans").call_plans.router)  # issue 6
+    app.include_router(__import__("hub.clinics").clinics.router)  # issue 6
+    app.include_router(__import__("hub.caller_page").caller_page.router)  # issue 6
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     @app.websocket("/ws")

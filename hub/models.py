@@ -134,3 +134,60 @@ class RecordAuditEvent(Base):
     record_uuid: Mapped[UUID | None] = mapped_column(Uuid, index=True)
     version: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+# --- home callers, call plans and prison clinics (issue 6) ---------------------------------
+
+
+class Invitation(Base):
+    """A per-patient invitation to call the hub from the browser page (the Gold Line).
+
+    Signing in with its code yields a token for ``site_id``, a site of kind ``home`` made
+    for this invitation; revoking it disables that site, so every token it issued stops.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the code
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    patient: Mapped[dict[str, Any]] = mapped_column(JSON)
+    issued_by: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CallPlan(Base):
+    """The plan agreed on a call (the SBARD decision and when to call again), for the caller."""
+
+    __tablename__ = "call_plans"
+
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), primary_key=True)
+    decision: Mapped[str] = mapped_column(Text)
+    call_again: Mapped[str | None] = mapped_column(Text)
+    written_by: Mapped[str] = mapped_column(String(40))  # participant id, e.g. "staff:3"
+    written_by_name: Mapped[str] = mapped_column(String(120))
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ClinicBooking(Base):
+    """A booked specialist clinic at a prison, joined by the site station at its time."""
+
+    __tablename__ = "clinic_bookings"
+    __table_args__ = (Index("ix_clinic_bookings_site_starts", "site_id", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"))
+    specialist_id: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    minutes: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(120))
+    patient: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    booked_by: Mapped[int] = mapped_column(ForeignKey("staff.id"))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    call_id: Mapped[str | None] = mapped_column(String(36))
+    transfer_avoided: Mapped[bool | None] = mapped_column(Boolean)
+    outcome_by: Mapped[str | None] = mapped_column(String(40))
+    outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

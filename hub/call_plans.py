@@ -1,0 +1,84 @@
+"""The plan agreed on a call (the SBARD decision and when to call again), for the caller.
+
+The nurse's desk writes it with ``PUT /api/v1/calls/{call_id}/plan`` once the plan is agreed
+(during the call or after it); the caller (the site station, the browser page) reads it with
+``GET`` and shows and prints it. The protocol has no push for it yet, so the caller asks
+after ``call_ended`` and again every few seconds until it is there.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from calls.protocol import Principal, StaffRole
+from hub.api import ANY_SITE, CALL_LOG_READERS, SessionDep, require
+from hub.db import utcnow
+from hub.models import Call, CallParticipant, CallPlan
+
+router = APIRouter(tags=["call plans"])
+WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
+
+
+class PlanBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Annotated[str, Field(min_length=1, max_length=4000)]
+    call_again: Annotated[str, Field(max_length=1000)] | None = None
+
+
+class PlanOut(BaseModel):
+    call_id: str
+    decision: str
+    call_again: str | None
+    written_by_name: str
+    written_at: datetime
+
+
+def _out(plan: CallPlan) -> PlanOut:
+    return PlanOut(call_id=plan.call_id, decision=plan.decision, call_again=plan.call_again,
+                   written_by_name=plan.written_by_name, written_at=plan.written_at)
+
+
+@router.put("/api/v1/calls/{call_id}/plan")
+def write_plan(
+    call_id: str, body: PlanBody, session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*WRITERS))],
+) -> PlanOut:
+    """The nurse or specialist who took part in the call writes (or corrects) its plan."""
+    if session.get(Call, call_id) is None:
+        raise HTTPException(404, "no call with that id")
+    took_part = session.scalar(select(CallParticipant.id).where(
+        CallParticipant.call_id == call_id,
+        CallParticipant.participant_id == principal.participant_id).limit(1))
+    if took_part is None:
+        raise HTTPException(403, "only a nurse or specialist who took part in the call may "
+                                 "write its plan")
+    plan = session.get(CallPlan, call_id) or CallPlan(call_id=call_id)
+    plan.decision, plan.call_again = body.decision.strip(), body.call_again
+    plan.written_by, plan.written_by_name = principal.participant_id, principal.name
+    plan.written_at = utcnow()
+    session.add(plan)
+    session.flush()
+    return _out(plan)
+
+
+@router.get("/api/v1/calls/{call_id}/plan")
+def read_plan(
+    call_id: str, session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*ANY_SITE, *CALL_LOG_READERS,
+                                                    StaffRole.SPECIALIST.value))],
+) -> PlanOut:
+    """The plan of a call: for the site that called, and for the hub's staff."""
+    call = session.get(Call, call_id)
+    # A site asking about another site's call learns nothing, not even that it exists.
+    if call is None or (principal.kind == "site" and call.site_id != principal.id):
+        raise HTTPException(404, "no call with that id")
+    plan = session.get(CallPlan, call_id)
+    if plan is None:
+        raise HTTPException(404, "no plan has been written for this call yet")
+    return _out(plan)

@@ -1,0 +1,179 @@
+"""Booked specialist clinics at prisons: book, list the day's, join at the time, record the outcome.
+
+The least the hub needs for clinics today: bookings with a time, a specialist and a prison;
+the prison's station lists the day's bookings and joins each at its time by asking for a
+call (``call_request``, routine) and attaching the call to the booking, so the nurse who
+answers sees it is a booked clinic and brings the specialist in. The outcome records whether
+a transfer to hospital was avoided. (Routing a booked call straight to its specialist needs
+a protocol change; see docs/site_station.md.)
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from calls import protocol as p
+from calls.protocol import Principal, SiteKind, StaffRole
+from hub.api import ANY_SITE, SessionDep, require
+from hub.db import utcnow
+from hub.models import Call, ClinicBooking, Site, Staff
+
+router = APIRouter(tags=["clinics"])
+BOOKERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.ADMIN.value)
+STAFF_READERS = (*BOOKERS, StaffRole.MANAGER.value)
+OUTCOME_WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewBookingBody(_Body):
+    site_id: int
+    specialist_id: int
+    starts_at: datetime
+    minutes: Annotated[int, Field(ge=5, le=240)] = 20
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    patient: p.Patient | None = None
+
+
+class JoinBody(_Body):
+    call_id: Annotated[str, Field(min_length=1, max_length=36)]
+
+
+class OutcomeBody(_Body):
+    transfer_avoided: bool
+
+
+class BookingOut(BaseModel):
+    id: int
+    site_id: int
+    site_name: str
+    specialist_id: int
+    specialist_name: str
+    starts_at: datetime
+    minutes: int
+    title: str
+    patient: p.Patient | None
+    cancelled: bool
+    call_id: str | None
+    transfer_avoided: bool | None
+
+
+def _out(b: ClinicBooking, site: Site, specialist: Staff) -> BookingOut:
+    return BookingOut(
+        id=b.id, site_id=b.site_id, site_name=site.name, specialist_id=b.specialist_id,
+        specialist_name=specialist.display_name, starts_at=b.starts_at, minutes=b.minutes,
+        title=b.title, patient=p.Patient.model_validate(b.patient) if b.patient else None,
+        cancelled=b.cancelled, call_id=b.call_id, transfer_avoided=b.transfer_avoided,
+    )
+
+
+def _aware(t: datetime) -> datetime:
+    if t.tzinfo is None:
+        raise HTTPException(422, "give times with a zone, e.g. 2026-11-23T10:30:00Z")
+    return t.astimezone(UTC)
+
+
+@router.post("/api/v1/clinics", status_code=201)
+def book(
+    body: NewBookingBody, session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*BOOKERS))],
+) -> BookingOut:
+    """Book a specialist clinic at a prison."""
+    starts_at = _aware(body.starts_at)
+    site = session.get(Site, body.site_id)
+    if site is None or not site.active or site.kind != SiteKind.PRISON.value:
+        raise HTTPException(422, "site_id must be an enrolled prison")
+    specialist = session.get(Staff, body.specialist_id)
+    if specialist is None or not specialist.active or specialist.role != "specialist":
+        raise HTTPException(422, "specialist_id must be a specialist's account")
+    booking = ClinicBooking(
+        site_id=site.id, specialist_id=specialist.id, starts_at=starts_at,
+        minutes=body.minutes, title=body.title.strip(),
+        patient=body.patient.model_dump(exclude_none=True) if body.patient else None,
+        booked_by=principal.id, cancelled=False,
+    )
+    session.add(booking)
+    session.flush()
+    return _out(booking, site, specialist)
+
+
+@router.get("/api/v1/clinics")
+def day_list(
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*ANY_SITE, *STAFF_READERS))],
+    day: Annotated[date | None, Query(description="UTC day; today when left out")] = None,
+    site_id: int | None = None,
+) -> list[BookingOut]:
+    """The day's bookings in time order: a site sees its own, staff see every site's."""
+    day = day or utcnow().date()
+    start = datetime.combine(day, time(), UTC)
+    query = (select(ClinicBooking, Site, Staff)
+             .join(Site, Site.id == ClinicBooking.site_id)
+             .join(Staff, Staff.id == ClinicBooking.specialist_id)
+             .where(ClinicBooking.starts_at >= start,
+                    ClinicBooking.starts_at < start + timedelta(days=1))
+             .order_by(ClinicBooking.starts_at, ClinicBooking.id))
+    if principal.kind == "site":
+        query = query.where(ClinicBooking.site_id == principal.id)
+    elif site_id is not None:
+        query = query.where(ClinicBooking.site_id == site_id)
+    return [_out(b, s, st) for b, s, st in session.execute(query).all()]
+
+
+def _booking(session: SessionDep, booking_id: int) -> tuple[ClinicBooking, Site, Staff]:
+    row = session.execute(
+        select(ClinicBooking, Site, Staff)
+        .join(Site, Site.id == ClinicBooking.site_id)
+        .join(Staff, Staff.id == ClinicBooking.specialist_id)
+        .where(ClinicBooking.id == booking_id)).first()
+    if row is None:
+        raise HTTPException(404, "no clinic booking with that id")
+    return row[0], row[1], row[2]
+
+
+@router.post("/api/v1/clinics/{booking_id}/join")
+def join(
+    booking_id: int, body: JoinBody, session: SessionDep,
+    principal: Annotated[Principal, Depends(require(SiteKind.PRISON.value))],
+) -> BookingOut:
+    """The prison's station attaches the call it asked for to its booking."""
+    booking, site, specialist = _booking(session, booking_id)
+    if booking.site_id != principal.id:
+        raise HTTPException(404, "no clinic booking with that id")
+    if booking.cancelled:
+        raise HTTPException(409, "this clinic was cancelled")
+    call = session.get(Call, body.call_id)
+    if call is None or call.site_id != principal.id:
+        raise HTTPException(422, "call_id must be a call this site asked for")
+    booking.call_id = call.id
+    return _out(booking, site, specialist)
+
+
+@router.post("/api/v1/clinics/{booking_id}/outcome")
+def outcome(
+    booking_id: int, body: OutcomeBody, session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*OUTCOME_WRITERS))],
+) -> BookingOut:
+    """Record whether the clinic avoided a transfer to hospital."""
+    booking, site, specialist = _booking(session, booking_id)
+    if booking.cancelled:
+        raise HTTPException(409, "this clinic was cancelled")
+    booking.transfer_avoided = body.transfer_avoided
+    booking.outcome_by, booking.outcome_at = principal.participant_id, utcnow()
+    return _out(booking, site, specialist)
+
+
+@router.delete("/api/v1/clinics/{booking_id}", status_code=204)
+def cancel(
+    booking_id: int, session: SessionDep,
+    _: Annotated[Principal, Depends(require(*BOOKERS))],
+) -> None:
+    booking, _site, _specialist = _booking(session, booking_id)
+    booking.cancelled = True

@@ -1,0 +1,210 @@
+"""Per-patient invitations to call the hub from the browser page: issue, list, revoke, sign in.
+
+A nurse (or an administrator) issues an invitation for one patient at home. The hub makes a
+site of kind ``home`` for it, with a credential nobody is ever shown, and hands out a code
+once: typed on the page, or carried in a link (``/call#code=...``, in the fragment so it never
+reaches a server log). Signing in with the code gives a short-lived token for that site, so
+the browser page joins the queue exactly as a site station does. Revoking the invitation
+disables the site: the code and every token it issued stop working at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from calls import protocol as p
+from calls.protocol import Principal, StaffRole
+from hub import accounts
+from hub.api import SessionDep, require
+from hub.config import HubConfig
+from hub.db import utcnow
+from hub.models import Invitation, Site
+from records import nhs_number
+
+router = APIRouter(tags=["invitations"])
+
+# Crockford's base32 without the letters people misread (I, L, O, U): 12 characters carry
+# 60 bits, far beyond online guessing, and still fit on a printed card in three groups.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 12
+HOME_TOKEN_TTL = timedelta(hours=4)  # a home caller signs in again from the link
+ISSUERS = (StaffRole.NURSE.value, StaffRole.ADMIN.value)
+
+
+_LOOKALIKES = str.maketrans("OIL", "011")
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i:i + 4] for i in range(0, CODE_LENGTH, 4))
+
+
+def normalise_code(text: str) -> str:
+    """What the patient typed, as the canonical code: case, spaces and dashes do not matter,
+    and the letters people confuse with digits read as those digits."""
+    raw = "".join(ch for ch in text.upper() if ch.isalnum())
+    raw = raw.translate(_LOOKALIKES)
+    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(normalise_code(code).encode()).hexdigest()
+
+
+# --- bodies -------------------------------------------------------------------------------
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InvitedPatient(_Body):
+    name: Annotated[str, Field(min_length=1, max_length=80)]
+    nhs_number: Annotated[str, Field(max_length=16)] | None = None
+    date_of_birth: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
+
+
+class NewInvitationBody(_Body):
+    patient: InvitedPatient
+    valid_days: Annotated[int, Field(ge=1, le=90)] = 30
+
+
+class InvitationOut(BaseModel):
+    id: int
+    site: Principal
+    patient: InvitedPatient
+    issued_at: datetime
+    expires_at: datetime
+    revoked: bool
+    last_used_at: datetime | None
+
+
+class IssuedInvitationOut(InvitationOut):
+    code: str = Field(description="Shown once; the hub keeps only its hash")
+    link: str = Field(description="Path of the caller page with the code in its fragment")
+
+
+class InvitationLoginBody(_Body):
+    code: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class HomeTokenOut(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    principal: Principal
+    patient: p.Patient = Field(description="Who is calling, to send with the call request")
+
+
+def _out(inv: Invitation, site: Site) -> InvitationOut:
+    return InvitationOut(
+        id=inv.id, site=accounts.site_principal(site),
+        patient=InvitedPatient.model_validate(inv.patient), issued_at=inv.issued_at,
+        expires_at=inv.expires_at, revoked=inv.revoked_at is not None,
+        last_used_at=inv.last_used_at,
+    )
+
+
+# --- routes -------------------------------------------------------------------------------
+
+
+@router.post("/api/v1/invitations", status_code=201)
+def issue(
+    body: NewInvitationBody, session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*ISSUERS))],
+) -> IssuedInvitationOut:
+    """Invite one patient to call from home; the code is shown in this answer only."""
+    patient = body.patient
+    if patient.nhs_number is not None:
+        if not nhs_number.is_valid(patient.nhs_number):
+            raise HTTPException(422, "that is not a valid NHS number")
+        patient = patient.model_copy(
+            update={"nhs_number": nhs_number.normalise(patient.nhs_number)})
+    now = utcnow()
+    # Each invitation is its own caller in the queue, so revoking one stops only that one.
+    site = Site(
+        name=f"Gold Line: {patient.name} #{secrets.token_hex(3)}", kind=p.SiteKind.HOME.value,
+        credential_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(), active=True,
+        created_at=now,
+    )
+    session.add(site)
+    session.flush()
+    code = new_code()
+    inv = Invitation(
+        code_hash=_hash(code), site_id=site.id, patient=patient.model_dump(exclude_none=True),
+        issued_by=principal.id, issued_at=now, expires_at=now + timedelta(days=body.valid_days),
+    )
+    session.add(inv)
+    session.flush()
+    return IssuedInvitationOut(**_out(inv, site).model_dump(), code=code,
+                               link=f"/call#code={code}")
+
+
+@router.get("/api/v1/invitations")
+def list_invitations(
+    session: SessionDep, _: Annotated[Principal, Depends(require(*ISSUERS))],
+) -> list[InvitationOut]:
+    """Every invitation, newest first (without codes: the hub does not have them)."""
+    rows = session.execute(
+        select(Invitation, Site).join(Site, Site.id == Invitation.site_id)
+        .order_by(Invitation.id.desc())
+    ).all()
+    return [_out(inv, site) for inv, site in rows]
+
+
+@router.delete("/api/v1/invitations/{invitation_id}", status_code=204)
+def revoke(
+    invitation_id: int, session: SessionDep,
+    _: Annotated[Principal, Depends(require(*ISSUERS))],
+) -> None:
+    """Revoke an invitation: its code and every token signed in with it stop at once."""
+    inv = session.get(Invitation, invitation_id)
+    if inv is None:
+        raise HTTPException(404, "no invitation with that id")
+    if inv.revoked_at is None:
+        inv.revoked_at = utcnow()
+    site = session.get(Site, inv.site_id)
+    assert site is not None
+    site.active = False
+
+
+def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:
+    if len(normalise_code(code)) != CODE_LENGTH + CODE_LENGTH // 4 - 1:
+        return None
+    inv = session.scalar(select(Invitation).where(Invitation.code_hash == _hash(code)))
+    if inv is None or inv.revoked_at is not None or inv.expires_at <= utcnow():
+        return None
+    site = session.get(Site, inv.site_id)
+    if site is None or not site.active:
+        return None
+    return inv, site
+
+
+@router.post("/api/v1/auth/invitation-login", tags=["auth"])
+def invitation_login(
+    body: InvitationLoginBody, session: SessionDep, request: Request,
+) -> HomeTokenOut:
+    """The browser page signs in with an invitation code; no other credential is needed."""
+    found = _live(session, body.code)
+    if found is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "this invitation code is not valid: it may have been mistyped, "
+                            "have expired or been withdrawn")
+    inv, site = found
+    config: HubConfig = request.app.state.config
+    now = utcnow()
+    ttl = min(HOME_TOKEN_TTL, timedelta(seconds=config.token_ttl_s), inv.expires_at - now)
+    principal = accounts.site_principal(site)
+    issued = accounts.issue_token(session, principal, ttl)
+    inv.last_used_at = now
+    patient = InvitedPatient.model_validate(inv.patient)
+    return HomeTokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal,
+                        patient=p.Patient(**patient.model_dump(exclude_none=True)))

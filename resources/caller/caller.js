@@ -1,0 +1,476 @@
+/* The browser caller page: sign in with an invitation code, ask for a nurse, wait in the
+ * queue, take the video call, see the agreed plan. Plain ES2017, no build step.
+ * Messages are built only by messages.js (TelehubMessages.build). */
+"use strict";
+
+var TelehubCaller = (function () {
+  var M = TelehubMessages.build;
+  var $ = function (id) { return document.getElementById(id); };
+  var SCREENS = ["signin", "prepare", "waiting", "incall", "ended"];
+
+  var state = {
+    token: null, patient: null, principal: null, ws: null, callId: null, requestId: null,
+    heartbeatTimeout: 12, lastHeard: 0, local: null, pc: null, peer: null, me: null,
+    iceServers: [], phase: "signin", muted: false, cameraOff: false, closing: false,
+    reconnectTimer: null, watchdog: null, planTimer: null, sent: []
+  };
+
+  function show(screen) {
+    state.phase = screen;
+    SCREENS.forEach(function (s) { $(s).hidden = (s !== screen); });
+  }
+
+  function notice(text, isError) {
+    var n = $("notice");
+    n.textContent = text || "";
+    n.hidden = !text;
+    n.className = isError ? "notice error" : "notice";
+  }
+
+  // --- signing in ----------------------------------------------------------------------
+
+  function codeFromLink() {
+    var m = /(?:^#|&)code=([^&]+)/.exec(window.location.hash);
+    return m ? decodeURIComponent(m[1]) : "";
+  }
+
+  async function signIn(code) {
+    notice("");
+    $("signin-button").disabled = true;
+    try {
+      var r = await fetch("/api/v1/auth/invitation-login", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ code: code })
+      });
+      if (r.status === 401 || r.status === 422) {
+        show("signin");
+        notice("That code did not work. Check it and type it again, or ask the hub " +
+               "for a new invitation. (It may have expired or been withdrawn.)", true);
+        return;
+      }
+      if (!r.ok) { throw new Error("status " + r.status); }
+      var body = await r.json();
+      state.token = body.token;
+      state.patient = body.patient;
+      state.principal = body.principal;
+      $("who").textContent = "Calling for " + (body.patient.name || body.principal.name);
+      // The code has done its job: keep it out of the address bar and the history.
+      if (window.history && window.history.replaceState) {
+        window.history.replaceState(null, "", window.location.pathname);
+      }
+      show("prepare");
+      checkMedia();
+      checkHub();
+    } catch (e) {
+      show("signin");
+      notice("We could not reach the hub. Check your internet connection and try again.",
+             true);
+    } finally {
+      $("signin-button").disabled = false;
+    }
+  }
+
+  // --- the pre-call check --------------------------------------------------------------
+
+  function mark(id, ok, text) {
+    var li = $(id);
+    li.textContent = text;
+    li.className = ok ? "ok" : "bad";
+  }
+
+  function howTo() {
+    var ua = navigator.userAgent;
+    if (/iPhone|iPad|Macintosh/.test(ua) && !/Chrome|Firefox/.test(ua)) {
+      return "On an iPad or iPhone: open Settings, then Safari, then Camera and Microphone, " +
+             "and choose Allow. Then press the button below.";
+    }
+    if (/Firefox/.test(ua)) {
+      return "In Firefox: press the camera symbol at the left of the address bar, remove " +
+             "the block, then press the button below.";
+    }
+    return "Press the padlock or camera symbol next to the address at the top of the " +
+           "screen, set Camera and Microphone to Allow, then press the button below.";
+  }
+
+  function mediaProblem(err) {
+    var name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError") {
+      return "You (or your browser) said no to the camera and microphone.";
+    }
+    if (name === "NotFoundError" || name === "OverconstrainedError") {
+      return "We could not find a camera or microphone on this device.";
+    }
+    if (name === "NotReadableError" || name === "AbortError") {
+      return "Your camera or microphone is being used by another app. Close it and try again.";
+    }
+    return "Your camera and microphone could not be started.";
+  }
+
+  async function checkMedia() {
+    $("media-help").hidden = true;
+    stopLocal();
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      mark("check-camera", false, "Camera: this browser cannot use it here");
+      mark("check-mic", false, "Microphone: this browser cannot use it here");
+      $("media-problem").textContent = "This browser cannot use the camera here. Open the " +
+        "link in a current version of Chrome, Firefox, Edge or Safari.";
+      $("media-howto").textContent = "";
+      $("media-help").hidden = false;
+      return;
+    }
+    try {
+      state.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      $("preview").srcObject = state.local;
+      $("preview").hidden = false;
+      mark("check-camera", state.local.getVideoTracks().length > 0, "Camera: working");
+      mark("check-mic", state.local.getAudioTracks().length > 0, "Microphone: working");
+    } catch (err) {
+      state.local = null;
+      $("preview").hidden = true;
+      mark("check-camera", false, "Camera: not available");
+      mark("check-mic", false, "Microphone: not available");
+      $("media-problem").textContent = mediaProblem(err) +
+        " You can still call: you will see and hear the nurse, but the nurse will not see " +
+        "or hear you.";
+      $("media-howto").textContent = err && err.name === "NotAllowedError" ? howTo() : "";
+      $("media-help").hidden = false;
+    }
+  }
+
+  async function checkHub() {
+    try {
+      var started = performance.now();
+      var r = await fetch("/health", { cache: "no-store" });
+      var ms = Math.round(performance.now() - started);
+      if (!r.ok) { throw new Error("status " + r.status); }
+      mark("check-hub", true, ms < 800 ? "Connection to the nurses: good"
+                                        : "Connection to the nurses: slow, but working");
+    } catch (e) {
+      mark("check-hub", false, "Connection to the nurses: not reachable – check your internet");
+    }
+  }
+
+  function stopLocal() {
+    if (state.local) { state.local.getTracks().forEach(function (t) { t.stop(); }); }
+    state.local = null;
+  }
+
+  // --- the hub connection --------------------------------------------------------------
+
+  function send(msg) {
+    state.sent.push(msg);
+    if (state.sent.length > 100) { state.sent.shift(); }
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+      state.ws.send(JSON.stringify(msg));
+      return true;
+    }
+    return false;
+  }
+
+  function connect() {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + window.location.host + "/ws");
+    state.ws = ws;
+    ws.onopen = function () { send(M.hello(state.token)); };
+    ws.onmessage = function (ev) {
+      state.lastHeard = Date.now();
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      var handler = handlers[msg.type];
+      if (handler) { handler(msg); }
+    };
+    ws.onclose = function (ev) {
+      if (ws !== state.ws || state.closing) { return; }
+      if (ev.code === 4401) {
+        notice("Your invitation is no longer valid. Ask the hub for a new one.", true);
+        finish("Your invitation is no longer valid");
+        return;
+      }
+      reconnectSoon();
+    };
+  }
+
+  function reconnectSoon() {
+    if (state.reconnectTimer || state.closing) { return; }
+    notice("The connection dropped. Reconnecting – please stay on this page…");
+    state.reconnectTimer = setTimeout(function () {
+      state.reconnectTimer = null;
+      connect();
+    }, 1000 + Math.random() * 1000);
+  }
+
+  function startWatchdog() {
+    clearInterval(state.watchdog);
+    state.watchdog = setInterval(function () {
+      if (state.ws && state.ws.readyState === WebSocket.OPEN &&
+          Date.now() - state.lastHeard > state.heartbeatTimeout * 1000) {
+        var dead = state.ws;
+        state.ws = null;
+        dead.close();
+        reconnectSoon();
+      }
+    }, 1000);
+  }
+
+  function waitText(seconds) {
+    if (seconds < 60) { return "Expected wait: less than a minute"; }
+    var minutes = Math.ceil(seconds / 60);
+    return "Expected wait: about " + minutes + (minutes === 1 ? " minute" : " minutes");
+  }
+
+  function showPosition(position, wait) {
+    $("position").textContent = position === 1 ? "You are next in the queue"
+                                               : "You are number " + position + " in the queue";
+    $("wait").textContent = waitText(wait);
+  }
+
+  var handlers = {
+    welcome: function (msg) {
+      state.heartbeatTimeout = msg.heartbeat_timeout;
+      notice("");
+      startWatchdog();
+      if (state.callId) {
+        send(M.call_resume(state.callId));
+      } else if (state.requestId) {
+        // Same request_id: the hub treats a retry as the same call, never a second one.
+        send(M.call_request(state.requestId, state.reason, state.urgency, state.patient));
+      }
+    },
+    error: function (msg) {
+      if (msg.ref === "call_request" || msg.ref === "call_resume") {
+        notice("The hub could not take your call: " + msg.message, true);
+        finish("The call could not be made");
+      }
+    },
+    ping: function (msg) { send(M.pong(msg.t)); },
+    pong: function () {},
+    call_queued: function (msg) {
+      state.callId = msg.call_id;
+      show("waiting");
+      showPosition(msg.position, msg.estimated_wait_s);
+    },
+    queue_position: function (msg) { showPosition(msg.position, msg.estimated_wait_s); },
+    call_requeued: function (msg) {
+      closePeer();
+      show("waiting");
+      notice("The nurse's connection was lost. You are at the front of the queue again.");
+      showPosition(msg.position, msg.estimated_wait_s);
+    },
+    call_connected: function (msg) {
+      state.callId = msg.call_id;
+      state.me = msg.you;
+      state.iceServers = msg.ice_servers;
+      var nurse = msg.participants.filter(function (x) { return x.role === "nurse"; })[0];
+      $("remote-status").textContent = nurse ? "Connecting to " + nurse.name + "…"
+                                             : "Connecting to the nurse…";
+      $("remote-status").hidden = false;
+      show("incall");
+      notice("");
+      $("self").srcObject = state.local;
+    },
+    offer: function (msg) { answerOffer(msg); },
+    participant_joined: function () {},
+    participant_left: function (msg) {
+      if (msg.reason === "connection_lost") {
+        $("remote-status").textContent = "The nurse's connection dropped. Please wait…";
+        $("remote-status").hidden = false;
+      }
+    },
+    call_ended: function (msg) {
+      finish(msg.reason === "completed" ? "The call has ended" :
+             msg.reason === "abandoned" ? "You cancelled the call" : "The call has ended");
+    }
+  };
+
+  // --- the video call ------------------------------------------------------------------
+
+  function closePeer() {
+    if (state.pc) { state.pc.close(); }
+    state.pc = null;
+  }
+
+  function gathered(pc) {
+    // aiortc has no trickle ICE: send the answer with every candidate in it.
+    if (pc.iceGatheringState === "complete") { return Promise.resolve(); }
+    return new Promise(function (resolve) {
+      var done = function () {
+        if (pc.iceGatheringState === "complete") {
+          pc.removeEventListener("icegatheringstatechange", done);
+          resolve();
+        }
+      };
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 5000);
+    });
+  }
+
+  async function answerOffer(msg) {
+    closePeer();  // a new offer replaces the old connection (aiortc has no ICE restart)
+    var pc = new RTCPeerConnection({ iceServers: state.iceServers });
+    state.pc = pc;
+    state.peer = msg.from;
+    pc.ontrack = function (ev) {
+      if (ev.track.kind === "video") {
+        var stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
+        $("remote").srcObject = stream;
+        $("remote-status").hidden = true;
+      }
+      if (ev.track.kind === "audio" && !$("remote").srcObject) {
+        $("remote").srcObject = new MediaStream([ev.track]);
+      }
+    };
+    pc.onconnectionstatechange = function () {
+      if (pc !== state.pc) { return; }
+      if (pc.connectionState === "failed" || pc.connectionState === "disconnected") {
+        $("remote-status").textContent = "Reconnecting the video…";
+        $("remote-status").hidden = false;
+      } else if (pc.connectionState === "connected") {
+        $("remote-status").hidden = true;
+      }
+    };
+    await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });  // msg.type is "offer"
+    var local = state.local;
+    pc.getTransceivers().forEach(function (tr) {
+      var kind = tr.receiver.track.kind;
+      var track = local ? local.getTracks().filter(function (t) { return t.kind === kind; })[0]
+                        : null;
+      if (track) {
+        tr.sender.replaceTrack(track);
+        tr.direction = "sendrecv";
+      } else {
+        tr.direction = "recvonly";
+      }
+    });
+    var answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    await gathered(pc);
+    if (pc !== state.pc) { return; }
+    send(M.answer(msg.call_id, msg.from, pc.localDescription.sdp));
+  }
+
+  function setMuted(muted) {
+    state.muted = muted;
+    if (state.local) { state.local.getAudioTracks().forEach(function (t) { t.enabled = !muted; }); }
+    $("mute-button").textContent = muted ? "Unmute" : "Mute";
+    $("mute-button").setAttribute("aria-pressed", String(muted));
+  }
+
+  function setCameraOff(off) {
+    state.cameraOff = off;
+    if (state.local) { state.local.getVideoTracks().forEach(function (t) { t.enabled = !off; }); }
+    $("camera-button").textContent = off ? "Camera on" : "Camera off";
+    $("camera-button").setAttribute("aria-pressed", String(off));
+  }
+
+  // --- the end of a call ---------------------------------------------------------------
+
+  function finish(title) {
+    closePeer();
+    clearInterval(state.watchdog);
+    state.closing = true;
+    if (state.ws) { state.ws.close(); }
+    state.ws = null;
+    $("ended-title").textContent = title;
+    show("ended");
+    var callId = state.callId;
+    state.callId = null;
+    state.requestId = null;
+    if (callId) { waitForPlan(callId, 0); }
+  }
+
+  async function waitForPlan(callId, attempt) {
+    try {
+      var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/plan",
+                          { headers: { Authorization: "Bearer " + state.token } });
+      if (r.ok) {
+        var plan = await r.json();
+        $("plan-decision").textContent = plan.decision;
+        $("plan-again").textContent = plan.call_again || "If you are worried, call again.";
+        $("plan-by").textContent = "Written by " + plan.written_by_name + " at " +
+          new Date(plan.written_at).toLocaleString();
+        $("plan").hidden = false;
+        $("plan-waiting").hidden = true;
+        return;
+      }
+    } catch (e) { /* try again below */ }
+    if (attempt < 60 && state.phase === "ended") {
+      state.planTimer = setTimeout(function () { waitForPlan(callId, attempt + 1); }, 3000);
+    }
+  }
+
+  // --- wiring --------------------------------------------------------------------------
+
+  function start() {
+    $("signin-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var code = $("code").value.trim();
+      if (!code) { notice("Please type your code.", true); return; }
+      signIn(code);
+    });
+    $("retry-media").addEventListener("click", checkMedia);
+    $("request-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var reason = $("reason").value.trim();
+      if (!reason) {
+        notice("Please say in a few words what the problem is.", true);
+        $("reason").focus();
+        return;
+      }
+      var urgency = document.querySelector("input[name=urgency]:checked");
+      state.reason = reason;
+      state.urgency = urgency ? urgency.value : "urgent";
+      state.requestId = "web-" + Date.now().toString(36) + "-" +
+                        Math.random().toString(36).slice(2, 10);
+      state.closing = false;
+      notice("");
+      $("position").textContent = "Calling…";
+      $("wait").textContent = "";
+      show("waiting");
+      connect();
+    });
+    $("cancel-button").addEventListener("click", function () {
+      if (state.callId) { send(M.call_cancel(state.callId)); }
+      finish("You cancelled the call");
+    });
+    $("end-button").addEventListener("click", function () {
+      if (state.callId) { send(M.call_end(state.callId)); }
+      finish("The call has ended");
+    });
+    $("mute-button").addEventListener("click", function () { setMuted(!state.muted); });
+    $("camera-button").addEventListener("click", function () { setCameraOff(!state.cameraOff); });
+    $("print-button").addEventListener("click", function () { window.print(); });
+    $("again-button").addEventListener("click", function () {
+      clearTimeout(state.planTimer);
+      $("plan").hidden = true;
+      $("plan-waiting").hidden = false;
+      $("reason").value = "";
+      setMuted(false);
+      setCameraOff(false);
+      show("prepare");
+      if (!state.local) { checkMedia(); } else { $("preview").srcObject = state.local; }
+    });
+    var code = codeFromLink();
+    if (code) {
+      $("code").value = code;
+      signIn(code);
+    } else {
+      show("signin");
+    }
+  }
+
+  async function stats() {
+    // For tests and support: what this page is receiving.
+    var out = { videoFramesDecoded: 0, audioPacketsReceived: 0, videoFramesSent: 0 };
+    if (!state.pc) { return out; }
+    var report = await state.pc.getStats();
+    report.forEach(function (s) {
+      if (s.type === "inbound-rtp" && s.kind === "video") { out.videoFramesDecoded += s.framesDecoded || 0; }
+      if (s.type === "inbound-rtp" && s.kind === "audio") { out.audioPacketsReceived += s.packetsReceived || 0; }
+      if (s.type === "outbound-rtp" && s.kind === "video") { out.videoFramesSent += s.framesSent || s.framesEncoded || 0; }
+    });
+    return out;
+  }
+
+  document.addEventListener("DOMContentLoaded", start);
+  return { state: state, handlers: handlers, stats: stats, waitText: waitText };
+})();
