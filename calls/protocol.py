@@ -251,19 +251,31 @@ class CallEnd(_Message):
     call_id: CallId
 
 
-class _SdpMessage(_Message):
-    """An SDP offer or answer for one leg of a call, relayed by the hub to ``to`` only."""
+class _LegMessage(_Message):
+    """A message for one leg of a call, relayed by the hub to participant ``to`` only."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     call_id: CallId
     to: Annotated[str, Field(max_length=40)]
-    sdp: Sdp
     # Filled in by the hub when it relays the message; a client's own value is overwritten.
     sender: str | None = Field(default=None, alias="from")
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True, by_alias=True)
+
+
+class _SdpMessage(_LegMessage):
+    """An SDP offer or answer (complete: no trickle ICE)."""
+
+    sdp: Sdp
+
+
+class Renegotiate(_LegMessage):
+    """Asks the offering end of a leg for a fresh offer: the answering end saw the link die,
+    and aiortc has no ICE restart, so recovery is a new peer connection offered anew."""
+
+    type: Literal["renegotiate"] = "renegotiate"
 
 
 class Offer(_SdpMessage):
@@ -316,6 +328,7 @@ ClientMessage = Annotated[
     | CallEnd
     | Offer
     | Answer
+    | Renegotiate
     | InviteSpecialist
     | InviteCancel
     | InviteAccept
@@ -467,6 +480,7 @@ ServerMessage = Annotated[
     | CallRequeued
     | Offer
     | Answer
+    | Renegotiate
     | SpecialistInvite
     | InviteWithdrawn
     | InviteDeclined
@@ -481,7 +495,7 @@ CLIENT_TYPES = frozenset(
     m.model_fields["type"].default
     for m in (
         Hello, Pong, Ping, CallRequest, CallCancel, CallResume, CallClaim, CallEnd, Offer,
-        Answer, InviteSpecialist, InviteCancel, InviteAccept, InviteDecline, QueueSync,
+        Answer, Renegotiate, InviteSpecialist, InviteCancel, InviteAccept, InviteDecline, QueueSync,
     )
 )
 

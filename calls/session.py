@@ -394,9 +394,9 @@ class CallSession:
                         await self._offer_to(part.participant_id)
             case p.ParticipantLeft():
                 pid = msg.participant_id
-                # The hub says connection_lost when a party drops (it may come back) and
-                # again when its grace period ends; any other reason is final at once.
-                final = msg.reason != "connection_lost" or pid in self.absent
+                # connection_lost: the party dropped and may come back within the grace
+                # period; every other reason (left, grace_expired, desk_lost) is final.
+                final = msg.reason != "connection_lost"
                 self.absent.add(pid)
                 if final:
                     self.participants.pop(pid, None)
@@ -405,6 +405,12 @@ class CallSession:
                     if link is not None:
                         await link.close()
                 self._participants_changed()
+            case p.Renegotiate():
+                # The answering end saw our link die first: replace it as if we had.
+                sender = msg.sender or ""
+                link = self.links.get(sender)
+                if link is not None and link.offerer and sender in self.participants:
+                    self._schedule_rebuild(sender, "the other end asked for a new offer")
             case p.InviteDeclined():
                 self.ctx.emit(InviteDeclinedBy(msg.call_id, msg.by))
             case p.InviteWithdrawn():
@@ -498,6 +504,9 @@ class CallSession:
                 self._move(S.IN_CALL, "media connected")
         elif link.state == "failed" and link.offerer:
             self._schedule_rebuild(link.remote, "ICE failed")
+        elif link.state == "failed":
+            # Only the offering end rebuilds a leg; tell it, in case it has not noticed yet.
+            self._spawn(self.ctx.send(p.Renegotiate(call_id=self.call_id, to=link.remote)))
 
     def _schedule_rebuild(self, remote: str, why: str) -> None:
         n = self._failures.get(remote, 0)

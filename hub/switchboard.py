@@ -363,7 +363,7 @@ class Switchboard:
                 await self._requeue(call)
             for pid, lost in list(call.specialist_lost_at.items()):
                 if call.specialists.get(pid) is None and now - lost > grace:
-                    await self._specialist_leaves(call, pid, "connection_lost")
+                    await self._specialist_leaves(call, pid, "grace_expired")
 
     # --- messages -------------------------------------------------------------------------
 
@@ -389,7 +389,7 @@ class Switchboard:
                 await self._on_claim(conn, msg.call_id)
             case p.CallEnd():
                 await self._on_end(conn, msg.call_id)
-            case p.Offer() | p.Answer():
+            case p.Offer() | p.Answer() | p.Renegotiate():
                 self._on_relay(conn, msg)
             case p.InviteSpecialist():
                 self._on_invite(conn, msg)
@@ -538,23 +538,25 @@ class Switchboard:
             await call.saved.wait()  # claimed within a millisecond of the request
         if not call.saved_ok:
             raise Refusal(ErrorCode.NOT_FOUND, "this call could not be saved", call_id)
-        ok = await self.writes.run(CallLog.record_answer, call.id, conn.principal.id, desk_part,
-                                   call.caller_participant(), now, first)
-        if not ok:
-            # Another hub process on the same database answered it: the database is the
-            # referee, so this process lets the call go rather than keep a wrong copy.
-            conn.calls.discard(call.id)
-            self.calls.pop(call.id, None)
-            self._requests.pop((call.site.id, call.request_id), None)
-            self._broadcast_update("removed", call, reason="claimed")
-            raise Refusal(ErrorCode.ALREADY_CLAIMED, "this call was already answered", call_id)
         if first:
             self._answer_s.append((now - call.requested_at).total_seconds())
+        # Both ends are told before the answer is written: this process is the one authority
+        # on claims (one hub process per database), the write queue keeps the log in order,
+        # and a caller should not wait on a disk flush to see the nurse.
         self._broadcast_update("removed", call, reason="claimed", claimed_by=conn.principal.name)
         conn.send(self._connected_message(call, conn.pid))
         if call.caller is not None:
             call.caller.send(self._connected_message(call, call.site.participant_id))
         self._tell_positions()
+        try:
+            stored = await self.writes.run(CallLog.record_answer, call.id, conn.principal.id,
+                                           desk_part, call.caller_participant(), now, first)
+        except Exception:
+            log.exception("could not write the answer of a call to the log; the call goes on")
+            return
+        if not stored:
+            log.error("the call log did not hold call %s as waiting when it was answered",
+                      call.id)
 
     async def _on_end(self, conn: Connection, call_id: str) -> None:
         call = self._call(call_id)
@@ -569,7 +571,7 @@ class Switchboard:
             return
         await self._end(call, p.EndReason.COMPLETED, pid)
 
-    def _on_relay(self, conn: Connection, msg: p.Offer | p.Answer) -> None:
+    def _on_relay(self, conn: Connection, msg: p.Offer | p.Answer | p.Renegotiate) -> None:
         call = self._call(msg.call_id)
         if call.state != "connected" or not call.is_participant(conn.pid):
             raise Refusal(ErrorCode.NOT_PARTICIPANT,

@@ -46,6 +46,9 @@ async def test_offer_and_answer_pass_only_between_the_caller_and_the_claiming_de
     await site.send(p.Answer(call_id=call_id, to=desk_pid, sdp=SDP + "a=site\r\n"))
     answer = await desk.expect(p.Answer)
     assert answer.sender == site_pid
+    # the answering end asks for a fresh offer when it sees the link die first
+    await site.send(p.Renegotiate(call_id=call_id, to=desk_pid))
+    assert (await desk.expect(p.Renegotiate)).sender == site_pid
     # the hub fills in "from" itself: a forged sender is overwritten
     await site.ws.send(p.Answer(call_id=call_id, to=desk_pid, sdp=SDP,
                                 sender="staff:999").to_json())
@@ -178,3 +181,27 @@ async def test_a_cancelled_invitation_stops_ringing(hub: ThreadedHub, hubdb: Hub
     # a specialist signing in later is not rung for a cancelled invitation
     late = await HubClient.connect(hub.ws, hubdb.staff("dr-late", "specialist").token)
     await late.nothing_of(p.SpecialistInvite)
+
+
+async def test_a_specialist_who_does_not_come_back_leaves_for_good(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    site, desk, call_id, *_ = await connected_call(hub, hubdb)
+    dr_acc = hubdb.staff("dr", "specialist")
+    dr = await HubClient.connect(hub.ws, dr_acc.token)
+    await desk.send(p.InviteSpecialist(call_id=call_id))
+    await dr.expect(p.SpecialistInvite)
+    await dr.send(p.InviteAccept(call_id=call_id))
+    await dr.expect(p.CallConnected)
+    await dr.ws.close()
+    pid = dr_acc.principal.participant_id
+    for other in (site, desk):
+        first = await other.expect(p.ParticipantLeft, participant_id=pid)
+        assert first.reason == "connection_lost"
+    for other in (site, desk):
+        final = await other.expect(p.ParticipantLeft, participant_id=pid, timeout=6)
+        assert final.reason == "grace_expired"
+    # the call itself goes on between the caller and the nurse
+    await desk.send(p.CallResume(call_id=call_id))
+    roles = {x.role for x in (await desk.expect(p.CallConnected)).participants}
+    assert roles == {"caller", "nurse"}
