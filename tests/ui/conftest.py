@@ -1,0 +1,204 @@
+"""Fixtures for desk tests: a real hub on loopback, a synthetic site caller on the real call
+engine, and desks built from real parts (the fail keyring unless a test says otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from keyring.backends import fail
+
+from calls import protocol as p
+from calls.engine import CallEngine, EngineEvent
+from calls.media import MediaSource
+from calls.session import CallSession, Role
+from calls.signaling import Backoff
+from hub.config import HubConfig
+from records.store import Store
+from records.sync import SyncClient
+from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from ui.desk import theme
+from ui.desk.auth import PasswordVault, SignedIn
+from ui.desk.media import LocalSwitches, media_factory
+from ui.desk.window import DeskParts, DeskWindow
+
+FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
+                        "reconnect_grace": 2.0}
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
+    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
+    server = ThreadedHub(HubConfig(db_url=hubdb.url, **FAST)).start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class People:
+    site: Seeded
+    nurse: Seeded
+    nurse2: Seeded
+    specialist: Seeded
+
+
+@pytest.fixture
+def people(hubdb: HubDatabase) -> People:
+    return People(site=hubdb.site("Beech House", "care_home"),
+                  nurse=hubdb.staff("nina", "nurse", PASSWORD),
+                  nurse2=hubdb.staff("nora", "nurse", PASSWORD),
+                  specialist=hubdb.staff("sam", "specialist", PASSWORD))
+
+
+class LoopThread:
+    """An asyncio loop in a thread, for engines the test drives (the site, a second nurse)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any, timeout: float = 20.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class SiteCaller:
+    """A care home's station: the real call engine with the synthetic pattern and tone."""
+
+    def __init__(self, loop: LoopThread, engine: CallEngine) -> None:
+        self.loop = loop
+        self.engine = engine
+        self.events: list[EngineEvent] = []
+        self.session: CallSession | None = None
+
+    def request(self, reason: str, **details: Any) -> CallSession:
+        async def go() -> CallSession:
+            return await self.engine.request_call(reason, **details)
+
+        self.session = self.loop.run(go())
+        return self.session
+
+
+@pytest.fixture
+def engine_loop() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.stop()
+
+
+@pytest.fixture
+def make_engine(engine_loop: LoopThread, hub: ThreadedHub
+                ) -> Iterator[Callable[[Seeded, Role], CallEngine]]:
+    made: list[CallEngine] = []
+
+    def make(who: Seeded, role: Role) -> CallEngine:
+        async def build() -> CallEngine:
+            engine = CallEngine(hub.ws, who.token, role,
+                                backoff=Backoff(initial=0.05, maximum=0.5),
+                                media=MediaSource.synthetic)
+            await engine.start()
+            return engine
+
+        engine: CallEngine = engine_loop.run(build())
+        made.append(engine)
+        return engine
+
+    yield make
+    for engine in made:
+        engine_loop.run(engine.close())
+
+
+@pytest.fixture
+def site_caller(make_engine: Callable[[Seeded, Role], CallEngine], engine_loop: LoopThread,
+                people: People) -> SiteCaller:
+    caller = SiteCaller(engine_loop, make_engine(people.site, Role.CALLER))
+    caller.engine.listen(caller.events.append)
+    return caller
+
+
+def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
+               sync_url: str | None = None) -> DeskParts:
+    http = httpx.Client(timeout=10)
+
+    def open_store(signed: SignedIn) -> Store:
+        return Store.open(f"sqlite:///{tmp_path / f'desk-{signed.username}.db'}")
+
+    def make_engine_for(signed: SignedIn, switches: LocalSwitches,
+                        emit: Callable[[EngineEvent], None]) -> CallEngine:
+        role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
+        return CallEngine(signed.ws_url, signed.token, role, emit,
+                          media=media_factory("synthetic", switches),
+                          backoff=Backoff(initial=0.05, maximum=0.5))
+
+    def make_sync(signed: SignedIn) -> SyncClient:
+        return SyncClient(httpx.Client(base_url=sync_url or signed.hub_url, timeout=5),
+                          signed.token)
+
+    return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
+                     make_engine_for, make_sync, sync_idle_s=0.5)
+
+
+@pytest.fixture
+def desk_factory(qtbot: Any, tmp_path: Path) -> Iterator[Callable[..., DeskWindow]]:
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    theme.apply(app)
+    made: list[DeskWindow] = []
+
+    def make(hub: str = "", user: str = "", **kw: Any) -> DeskWindow:
+        window = DeskWindow(desk_parts(tmp_path, **kw), hub, user)
+        qtbot.addWidget(window)
+        window.show()
+        made.append(window)
+        return window
+
+    yield make
+    for window in made:
+        window.shutdown()
+        window.parts.http.close()
+
+
+def signed_in(qtbot: Any, window: DeskWindow, hub: ThreadedHub, user: str) -> None:
+    """Signs in through the real sign-in screen, by keyboard."""
+    from PySide6.QtCore import Qt
+
+    window.activateWindow()  # window shortcuts (Ctrl+Return...) need the active window
+    qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
+    window.signin.hub.setText(hub.http)
+    window.signin.user.setText(user)
+    qtbot.keyClicks(window.signin.password, PASSWORD)
+    qtbot.keyClick(window.signin.password, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.bridge is not None and window.hub_up, timeout=15_000)
+
+
+PRE_CALL = p.PreCallObservations(respiration_rate=21, spo2=93, on_oxygen=False,
+                                 systolic_bp=120, pulse=95, consciousness="A",
+                                 temperature=37.5)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Qt's offscreen and xcb plugins warn that they cannot propagate a top-level window's
+    # size hints to a window manager; it is no fault of the desk.
+    for item in items:
+        if "tests/ui/" in str(item.fspath).replace("\\", "/"):
+            item.add_marker(pytest.mark.qt_log_ignore("does not support propagateSizeHints"))

@@ -1,0 +1,136 @@
+"""A whole call at the desk: it arrives and rings, the nurse answers by keyboard, the caller's
+frames are painted, the triage is filled and signed off, and the record reaches the hub."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from PySide6.QtCore import Qt
+
+from calls import protocol as p
+from calls.session import CallState, Role, StateChanged
+from tests.helpers.hubserver import ThreadedHub
+from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
+
+pytestmark = pytest.mark.slow
+
+
+def test_call_arrives_rings_is_answered_painted_triaged_signed_off_and_synced(
+        qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
+        desk_factory: Any) -> None:
+    desk = desk_factory()
+    signed_in(qtbot, desk, hub, "nina")
+    assert desk.queue.title.text() == "No calls waiting"
+    rings: list[str] = []
+    desk.ringer.rang.connect(rings.append)
+
+    site_caller.request("Fall, now confused", urgency=p.Urgency.URGENT,
+                        intended_action=p.IntendedAction.AMBULANCE_999,
+                        observations=PRE_CALL,
+                        patient=p.Patient(nhs_number="9434765919", name="Edith Test"))
+    qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 1, timeout=10_000)
+    model = desk.queue.model
+    row = [model.data(model.index(0, c)) for c in range(5)]
+    assert row[0] == "URGENT"
+    assert row[1] == "Beech House\ncare home"
+    assert row[2] == "Fall, now confused"
+    assert row[3] == "5 medium"  # the site's pre-call NEWS2, complete
+    qtbot.waitUntil(lambda: rings != [], timeout=5_000)
+    assert "Beech House" in rings[0] and desk.ringer.ringing
+    first_wait = row[4]
+    qtbot.waitUntil(lambda: model.data(model.index(0, 4)) != first_wait, timeout=3_000)
+
+    # Answer by keyboard.
+    answered: list[str] = []
+    desk.queue.answerRequested.connect(answered.append)
+    qtbot.keyClick(desk.queue.table, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert answered
+    qtbot.waitUntil(lambda: desk.current is not None, timeout=5_000)
+    qtbot.waitUntil(lambda: desk.call.started_at is not None, timeout=15_000)
+    assert not desk.ringer.ringing
+    assert desk.tabs.currentWidget() is desk.call
+    # The caller's frames are painted (the synthetic pattern: the top-left code block is
+    # a black or white block, never the grey background) and our self view too.
+    qtbot.waitUntil(lambda: desk.call.remote.painted >= 10, timeout=15_000)
+    image = desk.call.remote.image
+    assert image is not None and (image.width(), image.height()) == (640, 480)
+    qtbot.waitUntil(lambda: desk.call.selfview.painted >= 3, timeout=5_000)
+    assert site_caller.session is not None
+    assert site_caller.session.state is CallState.IN_CALL
+
+    # The triage was started from the call: problem, intended action, pre-call observations.
+    form = desk.triage
+    assert form.problem.text() == "Fall, now confused"
+    assert form.intended.currentData() == "ambulance_999"
+    assert form.total.text() == "NEWS2 5"
+    assert form.nhs_status.text() == "✓ valid 943 476 5919"
+    # The nurse re-takes the pulse: 131 scores 3 (total 7, high, emergency response).
+    form.obs["pulse"].clear()
+    qtbot.keyClicks(form.obs["pulse"], "131")
+    assert form.subscores["pulse"].text() == "3"
+    assert form.total.text() == "NEWS2 7"
+    assert "Emergency response" in form.band.text()
+    qtbot.keyClicks(form.sbard["situation"], "Found on floor, confused since morning")
+    form.signs["change_in_confusion"].setChecked(True)
+    qtbot.waitUntil(lambda: form.save_status.text().startswith("Saved"), timeout=5_000)
+
+    # The outcome by keyboard, then end the call with Ctrl+E.
+    form.outcome.setFocus()
+    form.outcome.setCurrentIndex(form.outcome.findData("advice_managed_in_place"))
+    assert "Admission avoided" in form.suggestion.text()
+    form.avoided["admission"].setChecked(True)
+    qtbot.keyClick(desk.call.end, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: desk.current is None, timeout=10_000)
+    qtbot.waitUntil(lambda: site_caller.session is not None
+                    and site_caller.session.state is CallState.ENDED, timeout=10_000)
+    assert any(isinstance(e, StateChanged) and e.new is CallState.ENDED
+               for e in site_caller.events)
+
+    # Sign off by keyboard; the record reaches the central store by itself.
+    signed: list[Any] = []
+    form.signedOff.connect(signed.append)
+    qtbot.keyClick(form.outcome, Qt.Key.Key_S,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: signed != [], timeout=10_000)
+    record = signed[0]
+
+    def stored() -> bool:
+        r = httpx.get(f"{hub.http}/api/v1/records/{record.uuid}",
+                      headers={"Authorization": f"Bearer {people.nurse.token}"})
+        return r.status_code == 200
+
+    qtbot.waitUntil(stored, timeout=15_000)
+    body = json.loads(httpx.get(f"{hub.http}/api/v1/records/{record.uuid}", headers={
+        "Authorization": f"Bearer {people.nurse.token}"}).content)
+    assert body["status"] == "signed_off"
+    assert body["outcome"] == "advice_managed_in_place"
+    assert body["intended_action"] == "ambulance_999"
+    assert body["news2"]["total"] == 7 and body["news2"]["band"] == "high"
+    assert body["patient"]["nhs_number"] == "9434765919"
+    assert body["avoided"]["admission"] is True and body["avoided"]["confirmed_by"] == "nina"
+    assert body["soft_signs"] == ["change_in_confusion"]
+    assert body["call_id"] == site_caller.session.call_id
+    assert body["nurse"] == "nina"
+    assert not form.sign_button.isEnabled()
+
+
+def test_a_call_taken_by_another_nurse_disappears_at_once(
+        qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
+        desk_factory: Any, make_engine: Any) -> None:
+    desk = desk_factory()
+    signed_in(qtbot, desk, hub, "nina")
+    other = make_engine(people.nurse2, Role.NURSE)
+    session = site_caller.request("Chest pain", urgency=p.Urgency.EMERGENCY)
+    qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: desk.ringer.ringing, timeout=5_000)
+    call_id = desk.queue.model.entries[0].call_id
+    assert desk.queue.model.data(desk.queue.model.index(0, 0)) == "EMERGENCY"
+    qtbot.waitUntil(lambda: call_id in other.sessions, timeout=5_000)
+    site_caller.loop.run(other.claim(call_id))
+    qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 0, timeout=3_000)
+    assert not desk.ringer.ringing
+    assert desk.queue.title.text() == "No calls waiting"
+    assert session.call_id == call_id

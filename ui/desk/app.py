@@ -1,0 +1,108 @@
+"""telehub-desk: the program's entry point (arguments, Qt application, theme, the window)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+_STARTED = time.perf_counter()
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "telehub" / "desk"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="telehub-desk", description=__doc__)
+    parser.add_argument("--hub", default=os.environ.get("TELEHUB_HUB", ""),
+                        help="hub address, e.g. hub.example.nhs.uk:8470")
+    parser.add_argument("--user", default=os.environ.get("TELEHUB_USER", ""),
+                        help="your user name on the hub")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="where the local record store lives (default: %(default)s)")
+    parser.add_argument("--media", choices=("devices", "synthetic"), default="devices",
+                        help="camera and microphone, or the test pattern and tone")
+    parser.add_argument("--camera", default=None, help="camera device (FFmpeg name)")
+    parser.add_argument("--microphone", default=None, help="microphone (FFmpeg name)")
+    parser.add_argument("--ready-and-quit", action="store_true",
+                        help="print the start-up time once the window is usable, then quit "
+                             "(for bench/desk_ui.py)")
+    return parser.parse_args(argv)
+
+
+def make_parts(args: argparse.Namespace) -> object:
+    """The real collaborators: the system keyring, httpx, an SQLite store per user."""
+    import httpx
+
+    from calls.engine import CallEngine, EngineEvent
+    from calls.session import Role
+    from records.store import Store
+    from records.sync import SyncClient
+    from ui.desk.auth import PasswordVault, SignedIn
+    from ui.desk.media import LocalSwitches, media_factory
+    from ui.desk.window import DeskParts
+
+    data_dir: Path = args.data_dir or default_data_dir()
+    http = httpx.Client(timeout=10)
+
+    def open_store(signed: SignedIn) -> Store:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return Store.open(f"sqlite:///{data_dir / f'records-{signed.username}.db'}")
+
+    def make_engine(signed: SignedIn, switches: LocalSwitches,
+                    emit: Callable[[EngineEvent], None]) -> CallEngine:
+        role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
+        return CallEngine(signed.ws_url, signed.token, role, emit,
+                          media=media_factory(args.media, switches, args.camera,
+                                              args.microphone))
+
+    def make_sync(signed: SignedIn) -> SyncClient:
+        return SyncClient(httpx.Client(base_url=signed.hub_url, timeout=15), signed.token)
+
+    return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QApplication
+
+    # Fractional scale factors as the screen asks (150% stays 150%, not rounded to 200%).
+    QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("telehub-desk")
+    app.setDesktopFileName("telehub-desk")
+    from ui.desk import theme
+    from ui.desk.window import DeskParts, DeskWindow
+
+    theme.apply(app)
+    parts = make_parts(args)
+    assert isinstance(parts, DeskParts)
+    window = DeskWindow(parts, args.hub, args.user)
+    window.show()
+    window.signin.focus_first_empty()
+
+    def ready() -> None:
+        # The first turn of the event loop after show: the window is painted and takes input.
+        print(f"desk usable after {(time.perf_counter() - _STARTED) * 1000:.0f} ms",
+              flush=True)
+        if args.ready_and_quit:
+            window.close()
+            app.quit()
+
+    QTimer.singleShot(0, ready)
+    code = app.exec()
+    window.shutdown()
+    parts.http.close()
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

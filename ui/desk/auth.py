@@ -1,0 +1,122 @@
+"""Signing in to the hub, and the password kept (only) in the system keyring.
+
+DESIGN.md: where no keyring backend exists the desk says so and does not remember the
+password; a secret is never written to a plain file, and never to a log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import httpx
+import keyring
+import keyring.errors
+from keyring.backend import KeyringBackend
+
+from calls.protocol import Principal
+
+SERVICE = "telehub-desk"
+
+
+class SignInError(Exception):
+    """Sign-in failed for a reason the nurse can act on; the message says it plainly."""
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    hub_url: str  # http(s)://host:port
+    username: str
+    token: str
+    principal: Principal
+
+    @property
+    def ws_url(self) -> str:
+        scheme, rest = self.hub_url.split("://", 1)
+        return ("wss" if scheme == "https" else "ws") + "://" + rest.rstrip("/") + "/ws"
+
+
+def normalise_hub(address: str) -> str:
+    """``hub.example:8470`` -> ``http://hub.example:8470`` (https is kept when given)."""
+    address = address.strip().rstrip("/")
+    if not address:
+        raise SignInError("Enter the hub address.")
+    if "://" not in address:
+        address = "http://" + address
+    if not address.startswith(("http://", "https://")):
+        raise SignInError("The hub address must start with http:// or https://.")
+    return address
+
+
+def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) -> SignedIn:
+    """POST /api/v1/auth/login; blocking, so the desk calls it on a worker thread."""
+    hub = normalise_hub(hub_address)
+    if not username.strip() or not password:
+        raise SignInError("Enter your user name and password.")
+    try:
+        response = http.post(f"{hub}/api/v1/auth/login",
+                             json={"username": username.strip(), "password": password})
+    except httpx.HTTPError as exc:
+        raise SignInError(f"Cannot reach the hub at {hub} ({type(exc).__name__}).") from None
+    if response.status_code == 401:
+        raise SignInError("Wrong user name or password.")
+    if response.status_code != 200:
+        raise SignInError(f"The hub refused the sign-in (HTTP {response.status_code}).")
+    body = response.json()
+    principal = Principal.model_validate(body["principal"])
+    if principal.kind != "staff" or principal.role not in ("nurse", "specialist"):
+        raise SignInError("This desk is for nurses and specialists; your account is "
+                          f"a {principal.role}.")
+    return SignedIn(hub, username.strip(), body["token"], principal)
+
+
+class PasswordVault:
+    """The desk's password in the OS keyring (Secret Service, Keychain, Credential Locker).
+
+    ``backend`` is passed in (tests hand in a real SecretService or the fail backend); the
+    default is whatever ``keyring`` chose for this machine.
+    """
+
+    def __init__(self, backend: KeyringBackend | None = None) -> None:
+        self.backend = backend if backend is not None else keyring.get_keyring()
+
+    @property
+    def available(self) -> bool:
+        from keyring.backends import fail
+
+        name = type(self.backend).__module__
+        return not isinstance(self.backend, fail.Keyring) and not name.endswith(".null")
+
+    @property
+    def unavailable_reason(self) -> str:
+        return ("No system keyring is available on this computer, so the desk cannot "
+                "remember your password. Type it each time you sign in.")
+
+    @staticmethod
+    def _service(hub_url: str) -> str:
+        return f"{SERVICE}:{hub_url}"
+
+    def recall(self, hub_url: str, username: str) -> str | None:
+        if not self.available or not username:
+            return None
+        try:
+            return self.backend.get_password(self._service(hub_url), username)
+        except keyring.errors.KeyringError:
+            return None
+
+    def remember(self, hub_url: str, username: str, password: str) -> bool:
+        """True if the keyring now holds it; False (and nothing written anywhere) if not."""
+        if not self.available:
+            return False
+        try:
+            self.backend.set_password(self._service(hub_url), username, password)
+        except keyring.errors.KeyringError:
+            return False
+        return True
+
+    def forget(self, hub_url: str, username: str) -> None:
+        if not self.available:
+            return
+        # KeyringError here means nothing was stored: already forgotten.
+        with contextlib.suppress(keyring.errors.KeyringError):
+            self.backend.delete_password(self._service(hub_url), username)

@@ -1,0 +1,271 @@
+"""The call screen: the caller large, a self view, call controls, quality and the timer."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from calls.peer import LinkQuality
+from calls.session import ModeChanged, QualityReport
+from ui.desk.media import LocalSwitches
+from ui.desk.triage import TriageForm
+from ui.desk.video import VideoView
+
+
+def quality_words(links: tuple[LinkQuality, ...], mode: str) -> tuple[str, str]:
+    """("Good"/"Fair"/"Poor", details) from the worst link of the last second."""
+    if not links:
+        return "Connecting", ""
+    rtt = max((q.rtt_ms for q in links if q.rtt_ms is not None), default=None)
+    losses = [x for q in links for x in (q.loss_in, q.loss_out) if x is not None]
+    loss = max(losses, default=0.0)
+    fps = min(q.fps_in for q in links)
+    if loss > 0.05 or (rtt is not None and rtt > 400):
+        level = "Poor"
+    elif loss > 0.02 or (rtt is not None and rtt > 150):
+        level = "Fair"
+    else:
+        level = "Good"
+    parts = [f"loss {loss:.0%}", f"{fps:.0f} fps in"]
+    if rtt is not None:
+        parts.insert(0, f"rtt {rtt:.0f} ms")
+    parts.append({"full": "full video", "low": "low bandwidth",
+                  "audio_only": "audio only"}.get(mode, mode))
+    return level, " · ".join(parts)
+
+
+_QUALITY_COLOURS = {"Good": "#7ee787", "Fair": "#ffd866", "Poor": "#ff6b6b",
+                    "Connecting": "#93a1b0"}
+
+
+class CallScreen(QWidget):
+    """One call in progress.
+
+    Signals:
+        endRequested(): the nurse ends the call (button or Ctrl+E).
+        modeRequested(str): "full", "low" or "audio_only" chosen by hand.
+        inviteRequested(str): invite a specialist, with a note.
+    """
+
+    endRequested = Signal()
+    modeRequested = Signal(str)
+    inviteRequested = Signal(str)
+
+    def __init__(self, switches: LocalSwitches, triage: TriageForm,
+                 specialist: bool = False, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.switches = switches
+        self.triage = triage
+        self.started_at: float | None = None
+        self.call_id: str | None = None
+
+        self.title = QLabel("No call")
+        self.title.setProperty("role", "heading")
+        self.title.setAccessibleName("Caller")
+        self.timer_label = QLabel("00:00")
+        self.timer_label.setProperty("role", "big")
+        self.timer_label.setAccessibleName("Call time")
+        self.quality = QLabel("●  —")
+        self.quality.setAccessibleName("Call quality")
+        self.people = QLabel("")
+        self.people.setProperty("role", "muted")
+        self.people.setAccessibleName("People in the call")
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.quality)
+        head.addSpacing(16)
+        head.addWidget(self.timer_label)
+
+        self.remote = VideoView("Caller video", "Waiting for the caller's video…")
+        self.guest = VideoView("Specialist video", "")
+        self.guest.setFixedSize(240, 180)
+        self.guest.setVisible(False)
+        self.selfview = VideoView("Your camera", "Your camera")
+        self.selfview.setFixedSize(240, 180)
+        side = QVBoxLayout()
+        side.addWidget(self.guest)
+        side.addStretch(1)
+        side.addWidget(self.selfview)
+        videos = QHBoxLayout()
+        videos.addWidget(self.remote, 1)
+        videos.addLayout(side)
+
+        def button(text: str, name: str, keys: str, checkable: bool = False) -> QPushButton:
+            b = QPushButton(f"{text}  ({keys})")
+            b.setAccessibleName(name)
+            b.setShortcut(QKeySequence(keys))
+            b.setCheckable(checkable)
+            return b
+
+        self.mute = button("Mute", "Mute microphone", "Ctrl+M", True)
+        self.camera = button("Camera off", "Turn camera off", "Ctrl+K", True)
+        self.hold = button("Hold", "Hold the call", "Ctrl+H", True)
+        self.low = button("Low bandwidth", "Low-bandwidth video", "Ctrl+L", True)
+        self.audio_only = button("Audio only", "Audio only", "Ctrl+U", True)
+        self.invite = button("Invite specialist", "Invite a specialist", "Ctrl+I")
+        self.end = button("Leave call" if specialist else "End call", "End the call",
+                          "Ctrl+E")
+        self.end.setProperty("kind", "danger")
+        controls = QHBoxLayout()
+        for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite):
+            controls.addWidget(b)
+        controls.addStretch(1)
+        controls.addWidget(self.end)
+        self.notice = QLabel("")
+        self.notice.setWordWrap(True)
+        self.notice.setAccessibleName("Call notices")
+
+        left = QWidget()
+        col = QVBoxLayout(left)
+        col.addLayout(head)
+        col.addWidget(self.people)
+        col.addLayout(videos, 1)
+        col.addWidget(self.notice)
+        col.addLayout(controls)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(triage)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(splitter)
+
+        self.mute.toggled.connect(self.on_mute_toggled)
+        self.camera.toggled.connect(self.on_camera_toggled)
+        self.hold.toggled.connect(self.on_hold_toggled)
+        self.low.toggled.connect(self.on_low_toggled)
+        self.audio_only.toggled.connect(self.on_audio_only_toggled)
+        self.invite.clicked.connect(self.on_invite_clicked)
+        self.end.clicked.connect(self.endRequested)
+        self._clock = QTimer(self)
+        self._clock.setInterval(500)
+        self._clock.timeout.connect(self.on_clock)
+        self.invite.setVisible(not specialist)  # after layout: a parentless widget would pop up
+        self.set_live(False)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    def begin(self, call_id: str, title: str) -> None:
+        self.call_id = call_id
+        self.title.setText(title)
+        self.started_at = None
+        self.timer_label.setText("00:00")
+        self.notice.setText("Connecting…")
+        self.remote.clear("Waiting for the caller's video…")
+        self.selfview.clear("Your camera")
+        self.guest.setVisible(False)
+        for b in (self.mute, self.camera, self.hold, self.low, self.audio_only):
+            b.blockSignals(True)
+            b.setChecked(False)
+            b.blockSignals(False)
+        self.switches.muted = self.switches.camera_off = False
+        self._set_quality("Connecting", "")
+        self.set_live(True)
+        self._clock.start()
+
+    def connected(self) -> None:
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+        self.notice.setText("")
+
+    def finish(self, reason: str) -> None:
+        self._clock.stop()
+        self.set_live(False)
+        self.switches.muted = self.switches.camera_off = False
+        self.notice.setText(f"Call ended ({reason}). Finish and sign off the triage record.")
+        self.remote.set_overlay("")
+        self.remote.clear("Call ended")
+        self.selfview.clear("")
+        self._set_quality("Connecting", "")
+        self.quality.setText("●  ended")
+
+    def set_live(self, live: bool) -> None:
+        for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite,
+                  self.end):
+            b.setEnabled(live)
+
+    # --- engine events ------------------------------------------------------------------------
+
+    def on_quality(self, report: QualityReport) -> None:
+        level, detail = quality_words(report.links, report.profile)
+        self._set_quality(level, detail)
+
+    def on_mode(self, event: ModeChanged) -> None:
+        for b, mode in ((self.low, "low"), (self.audio_only, "audio_only")):
+            b.blockSignals(True)
+            b.setChecked(event.mode == mode)
+            b.blockSignals(False)
+        if event.automatic:
+            words = {"full": "full video", "low": "low bandwidth",
+                     "audio_only": "audio only"}[event.mode]
+            self.notice.setText(f"Switched to {words} automatically ({event.reason}).")
+
+    def _set_quality(self, level: str, detail: str) -> None:
+        colour = _QUALITY_COLOURS[level]
+        self.quality.setText(f"<span style='color:{colour}'>●</span> {level}"
+                             + (f"  <span style='color:#93a1b0'>{detail}</span>"
+                                if detail else ""))
+        self.quality.setAccessibleDescription(f"{level} {detail}")
+
+    # --- controls -----------------------------------------------------------------------------
+
+    @Slot()
+    def on_clock(self) -> None:
+        if self.started_at is None:
+            return
+        seconds = int(time.monotonic() - self.started_at)
+        self.timer_label.setText(f"{seconds // 60:02d}:{seconds % 60:02d}")
+
+    @Slot(bool)
+    def on_mute_toggled(self, on: bool) -> None:
+        self.switches.muted = on or self.hold.isChecked()
+        self.mute.setText(("Unmute" if on else "Mute") + "  (Ctrl+M)")
+
+    @Slot(bool)
+    def on_camera_toggled(self, on: bool) -> None:
+        self.switches.camera_off = on or self.hold.isChecked()
+        self.camera.setText(("Camera on" if on else "Camera off") + "  (Ctrl+K)")
+
+    @Slot(bool)
+    def on_hold_toggled(self, on: bool) -> None:
+        # calls/ has no hold message: holding silences and blanks us, and hides the caller.
+        self.switches.muted = on or self.mute.isChecked()
+        self.switches.camera_off = on or self.camera.isChecked()
+        self.remote.set_overlay("On hold — the caller sees a black picture and hears "
+                                "nothing" if on else "")
+        self.hold.setText(("Resume" if on else "Hold") + "  (Ctrl+H)")
+
+    @Slot(bool)
+    def on_low_toggled(self, on: bool) -> None:
+        if on:
+            self.audio_only.blockSignals(True)
+            self.audio_only.setChecked(False)
+            self.audio_only.blockSignals(False)
+        self.modeRequested.emit("low" if on else "full")
+
+    @Slot(bool)
+    def on_audio_only_toggled(self, on: bool) -> None:
+        if on:
+            self.low.blockSignals(True)
+            self.low.setChecked(False)
+            self.low.blockSignals(False)
+        self.modeRequested.emit("audio_only" if on else "full")
+
+    @Slot()
+    def on_invite_clicked(self) -> None:
+        note, ok = QInputDialog.getText(self, "Invite a specialist",
+                                        "Note for the specialist (optional):")
+        if ok:
+            self.inviteRequested.emit(note)

@@ -1,0 +1,194 @@
+"""History: past encounters with search, filters and sync state; amendments and follow-ups."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from records import codes
+from records.store import SyncState
+from ui.desk import theme
+from ui.desk.recordkeeper import HistoryRow
+
+COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")
+SYNC_WORDS = {SyncState.PENDING: "waiting to sync", SyncState.SYNCED: "synced",
+              SyncState.CONFLICT: "conflict: newer version held",
+              SyncState.FAILED: "refused by the store"}
+SYNC_COLOURS = {SyncState.PENDING: "#ffd866", SyncState.SYNCED: "#7ee787",
+                SyncState.CONFLICT: "#ff6b6b", SyncState.FAILED: "#ff6b6b"}
+_Index = QModelIndex | QPersistentModelIndex
+
+
+class HistoryModel(QAbstractTableModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[HistoryRow] = []
+
+    def set_rows(self, rows: list[HistoryRow]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        row = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return row.updated_at.astimezone().strftime("%d %b %H:%M")
+            if col == 1:
+                return f"{row.site_id} ({row.setting.replace('_', ' ')})"
+            if col == 2:
+                return row.patient or "—"
+            if col == 3:
+                return row.problem
+            if col == 4:
+                if row.news2_total is None:
+                    return "—"
+                return f"{row.news2_total} {row.news2_band}" + (
+                    "" if row.news2_complete else " partial")
+            if col == 5:
+                return codes.outcomes()[row.outcome].label if row.outcome else "—"
+            if col == 6:
+                return ("draft" if row.status == "draft" else
+                        f"signed off v{row.version}")
+            if col == 7:
+                return SYNC_WORDS.get(row.sync, "not yet") if row.sync else "draft: local"
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if col == 7 and row.sync is not None:
+                return QBrush(QColor(SYNC_COLOURS[row.sync]))
+            if col == 4 and row.news2_band:
+                return QBrush(QColor(theme.BAND_COLOURS.get(row.news2_band, "#d6dde6")))
+        return None
+
+
+class HistoryView(QWidget):
+    """Signals:
+        refreshRequested(str, str, str): search text, status filter, sync filter.
+        amendRequested(object): the UUID of the record to amend.
+        followUpRequested(object): the UUID of the record to add a follow-up check to.
+    """
+
+    refreshRequested = Signal(str, str, str)
+    amendRequested = Signal(object)
+    followUpRequested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.model = HistoryModel()
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search site, patient, NHS number, problem, outcome")
+        self.search.setAccessibleName("Search history")
+        self.status = QComboBox()
+        self.status.setAccessibleName("Filter by status")
+        for code, label in (("", "all records"), ("draft", "drafts"),
+                            ("signed_off", "signed off")):
+            self.status.addItem(label, code)
+        self.sync = QComboBox()
+        self.sync.setAccessibleName("Filter by sync state")
+        self.sync.addItem("any sync state", "")
+        for state in SyncState:
+            self.sync.addItem(SYNC_WORDS[state], state.value)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Past encounters")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.amend = QPushButton("&Amend…")
+        self.amend.setAccessibleName("Amend the selected record")
+        self.follow = QPushButton("&Follow-up check…")
+        self.follow.setAccessibleName("Record a follow-up check for the selected record")
+        self.count = QLabel("")
+        self.count.setProperty("role", "muted")
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 1)
+        filters.addWidget(self.status)
+        filters.addWidget(self.sync)
+        actions = QHBoxLayout()
+        actions.addWidget(self.count, 1)
+        actions.addWidget(self.follow)
+        actions.addWidget(self.amend)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(actions)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(250)
+        self._debounce.timeout.connect(self.refresh)
+        self.search.textChanged.connect(self._debounce.start)
+        self.status.currentIndexChanged.connect(self.refresh)
+        self.sync.currentIndexChanged.connect(self.refresh)
+        self.amend.clicked.connect(self.on_amend_clicked)
+        self.follow.clicked.connect(self.on_follow_clicked)
+
+    @Slot()
+    def refresh(self) -> None:
+        self.refreshRequested.emit(self.search.text(), self.status.currentData(),
+                                   self.sync.currentData())
+
+    def set_rows(self, rows: list[HistoryRow]) -> None:
+        self.model.set_rows(rows)
+        self.count.setText(f"{len(rows)} records · refreshed "
+                           f"{datetime.now(UTC).astimezone():%H:%M:%S}")
+
+    def selected(self) -> HistoryRow | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.rows[rows[0].row()] if rows else None
+
+    @Slot()
+    def on_amend_clicked(self) -> None:
+        row = self.selected()
+        if row is not None and row.status == "signed_off":
+            self.amendRequested.emit(row.uuid)
+        elif row is not None:
+            self.count.setText("A draft is changed by typing, not amended; "
+                               "sign it off first.")
+
+    @Slot()
+    def on_follow_clicked(self) -> None:
+        row = self.selected()
+        if row is not None and row.status == "signed_off":
+            self.followUpRequested.emit(row.uuid)

@@ -1,0 +1,236 @@
+"""The desk's side of the record: drafts as typed, sign-off, amendments, history and sync.
+
+Every write runs on one serial worker thread (in the order typed) and is a committed
+transaction before the UI hears "saved" (DESIGN.md: data that must never be lost). Sync runs
+on a thread of its own with records.sync, and reports whether the hub's store is reachable
+and how many records wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import sqlalchemy as sa
+from PySide6.QtCore import QObject, Signal
+
+from records.models import OutboxRow, PatientRow, TriageRecordRow
+from records.schema import FollowUp, TriageRecord
+from records.store import Store, SyncState
+from records.sync import SyncClient, SyncRunner
+from ui.desk.work import Pending, Workers
+
+log = logging.getLogger("telehub.desk.records")
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    reachable: bool
+    pending: int
+    conflict: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One line of the history list (no live ORM object crosses to the UI)."""
+
+    uuid: UUID
+    version: int
+    status: str
+    updated_at: datetime
+    site_id: str
+    setting: str
+    patient: str
+    nhs_number: str | None
+    problem: str
+    news2_total: int | None
+    news2_band: str | None
+    news2_complete: bool | None
+    outcome: str | None
+    sync: SyncState | None
+
+
+def history_rows(store: Store, text: str = "", status: str = "", sync: str = "",
+                 limit: int = 500) -> list[HistoryRow]:
+    """Recent records, newest first, filtered by free text, status and sync state.
+
+    records/ has no listing query yet, so this reads its tables directly, read-only, in one
+    statement (not one audited ``get`` per row).
+    """
+    r, pt, ob = TriageRecordRow, PatientRow, OutboxRow
+    latest = (sa.select(ob.record_uuid, sa.func.max(ob.version).label("v"))
+              .group_by(ob.record_uuid).subquery())
+    state = (sa.select(ob.record_uuid, ob.state)
+             .join(latest, sa.and_(ob.record_uuid == latest.c.record_uuid,
+                                   ob.version == latest.c.v)).subquery())
+    query = (sa.select(r.uuid, r.version, r.status, r.updated_at, r.site_id, r.setting,
+                       pt.name, pt.nhs_number, r.presenting_problem, r.news2_total,
+                       r.news2_band, r.news2_complete, r.outcome, state.c.state)
+             .outerjoin(pt, r.patient_id == pt.id)
+             .outerjoin(state, state.c.record_uuid == r.uuid)
+             .order_by(r.updated_at.desc()).limit(limit))
+    if status:
+        query = query.where(r.status == status)
+    if sync:
+        query = query.where(state.c.state == sync)
+    words = text.strip()
+    if words:
+        like = f"%{words}%"
+        digits = words.replace(" ", "").replace("-", "")
+        query = query.where(sa.or_(r.site_id.ilike(like), r.presenting_problem.ilike(like),
+                                   pt.name.ilike(like), r.outcome.ilike(like),
+                                   pt.nhs_number.like(f"%{digits}%")))
+    with store.unit_of_work() as uow:
+        rows = uow.session.execute(query).all()
+    return [HistoryRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6] or "", row[7],
+                       row[8], row[9], row[10], row[11], row[12],
+                       SyncState(row[13]) if row[13] else None) for row in rows]
+
+
+class RecordKeeper(QObject):
+    """Drafts, sign-off, amendments and sync for one signed-in nurse or specialist.
+
+    Signals:
+        saved(object): a TriageRecord draft is committed (the "Saved" the nurse sees).
+        saveFailed(str): a write was refused; plain words, no patient data.
+        signedOff(object): a TriageRecord is signed off and queued for sync.
+        syncChanged(object): a :class:`SyncStatus` after each sync round.
+    """
+
+    saved = Signal(object)
+    saveFailed = Signal(str)
+    signedOff = Signal(object)
+    syncChanged = Signal(object)
+
+    def __init__(self, store: Store, actor: str, sync_client: SyncClient | None,
+                 parent: QObject | None = None, *, idle_interval: float = 5.0) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.actor = actor
+        self._writer = Workers(1, "desk-records", self)
+        self._readers = Workers(1, "desk-history", self)
+        self._runner = SyncRunner(store, sync_client) if sync_client is not None else None
+        self._idle = idle_interval
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._sync_thread: threading.Thread | None = None
+
+    # --- writes (serial) ------------------------------------------------------------------
+
+    def save_draft(self, record: TriageRecord) -> Pending:
+        return self._writer.run(self._save, record, on_done=self.saved.emit,
+                                on_failed=self._failed)
+
+    def _save(self, record: TriageRecord) -> TriageRecord:
+        with self.store.unit_of_work() as uow:
+            if record.patient is not None and record.patient.nhs_number:
+                known = uow.patients.by_nhs_number(record.patient.nhs_number)
+                if known is not None and known.id != record.patient.id:
+                    # The same person already has a row: use it, never a duplicate.
+                    record = record.model_copy(update={
+                        "patient": record.patient.model_copy(update={"id": known.id})})
+            return uow.records.save_draft(record, self.actor)
+
+    def sign_off(self, record: TriageRecord) -> Pending:
+        def run() -> TriageRecord:
+            self._save(record)
+            with self.store.unit_of_work() as uow:
+                return uow.records.sign_off(record.uuid, self.actor)
+
+        pending = self._writer.run(run, on_done=self._signed, on_failed=self._failed)
+        return pending
+
+    def amend(self, record: TriageRecord, reason: str) -> Pending:
+        def run() -> TriageRecord:
+            with self.store.unit_of_work() as uow:
+                return uow.records.amend(record, reason, self.actor)
+
+        return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
+
+    def follow_up(self, record_uuid: UUID, check: FollowUp) -> Pending:
+        def run() -> TriageRecord:
+            with self.store.unit_of_work() as uow:
+                return uow.records.record_follow_up(record_uuid, check, self.actor)
+
+        return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
+
+    def _signed(self, record: object) -> None:
+        self.signedOff.emit(record)
+        self._wake.set()
+
+    def _failed(self, exc: BaseException) -> None:
+        # Type only: validation messages can echo what was typed (patient data).
+        log.warning("record write refused: %s", type(exc).__name__)
+        self.saveFailed.emit(_plain(exc))
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def history(self, on_done: Callable[[list[HistoryRow]], None], text: str = "",
+                status: str = "", sync: str = "") -> Pending:
+        return self._readers.run(history_rows, self.store, text, status, sync,
+                                 on_done=on_done, on_failed=self._failed)
+
+    def load(self, record_uuid: UUID, on_done: Callable[[TriageRecord], None]) -> Pending:
+        def run() -> TriageRecord:
+            with self.store.unit_of_work() as uow:
+                return uow.records.get(record_uuid, self.actor)
+
+        return self._readers.run(run, on_done=on_done, on_failed=self._failed)
+
+    # --- sync -----------------------------------------------------------------------------
+
+    def start_sync(self) -> None:
+        if self._runner is None or self._sync_thread is not None:
+            return
+        self._sync_thread = threading.Thread(target=self._sync_loop, name="desk-sync",
+                                             daemon=True)
+        self._sync_thread.start()
+
+    def sync_now(self) -> None:
+        self._wake.set()
+
+    def _sync_loop(self) -> None:
+        assert self._runner is not None
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                result = self._runner.push_once()
+                with self.store.unit_of_work() as uow:
+                    counts = uow.outbox.counts()
+            except Exception as exc:  # a broken local database: say so, keep trying
+                log.error("sync round failed: %s", type(exc).__name__)
+                self._wake.wait(self._idle)
+                continue
+            self.syncChanged.emit(SyncStatus(
+                reachable=not result.unavailable, pending=counts[SyncState.PENDING],
+                conflict=counts[SyncState.CONFLICT], failed=counts[SyncState.FAILED]))
+            if result.settled and not result.unavailable:
+                continue  # more may be due
+            wait = self._runner.retry_after if result.unavailable else self._idle
+            self._wake.wait(wait)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join(15)
+        self._writer.shutdown()
+        self._readers.shutdown()
+
+
+def _plain(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    from records.store import RecordClosed, RecordNotFound
+
+    if isinstance(exc, ValidationError):
+        fields = sorted({".".join(str(x) for x in e["loc"]) or "record" for e in exc.errors()})
+        return "Not saved: check " + ", ".join(fields[:4]) + "."
+    if isinstance(exc, RecordClosed | RecordNotFound | ValueError):
+        return f"Not saved: {exc}"
+    return f"Not saved: the local store failed ({type(exc).__name__})."

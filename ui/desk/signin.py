@@ -1,0 +1,111 @@
+"""The sign-in screen: hub address, user name, password, and "remember in the keyring"."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFormLayout,
+    QFrame,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ui.desk.auth import PasswordVault
+
+
+class SignInView(QWidget):
+    """Signals:
+        submitted(str, str, str, bool): hub address, user name, password, remember it.
+    """
+
+    submitted = Signal(str, str, str, bool)
+
+    def __init__(self, vault: PasswordVault, hub: str = "", user: str = "",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.vault = vault
+        title = QLabel("telehub desk")
+        title.setProperty("role", "big")
+        subtitle = QLabel("Sign in to take calls")
+        subtitle.setProperty("role", "muted")
+        self.hub = QLineEdit(hub)
+        self.hub.setPlaceholderText("hub.example.nhs.uk:8470")
+        self.hub.setAccessibleName("Hub address")
+        self.user = QLineEdit(user)
+        self.user.setAccessibleName("User name")
+        self.password = QLineEdit()
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password.setAccessibleName("Password")
+        self.remember = QCheckBox("Remember my password in the system keyring")
+        self.remember.setAccessibleName("Remember password in the system keyring")
+        self.keyring_note = QLabel("")
+        self.keyring_note.setWordWrap(True)
+        self.keyring_note.setProperty("role", "muted")
+        self.keyring_note.setAccessibleName("Keyring status")
+        if vault.available:
+            self.remember.setChecked(True)
+            self.keyring_note.setText("Kept by the system keyring, never in a file.")
+        else:
+            self.remember.setChecked(False)
+            self.remember.setEnabled(False)
+            self.keyring_note.setText(vault.unavailable_reason)
+        self.button = QPushButton("Sign &in")
+        self.button.setProperty("kind", "primary")
+        self.button.setAccessibleName("Sign in")
+        self.button.setDefault(True)
+        self.error = QLabel("")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #ff6b6b;")
+        self.error.setAccessibleName("Sign-in problem")
+
+        card = QFrame()
+        card.setMaximumWidth(520)
+        form = QFormLayout()
+        form.addRow("&Hub address", self.hub)
+        form.addRow("&User name", self.user)
+        form.addRow("&Password", self.password)
+        col = QVBoxLayout(card)
+        col.addWidget(title)
+        col.addWidget(subtitle)
+        col.addSpacing(12)
+        col.addLayout(form)
+        col.addWidget(self.remember)
+        col.addWidget(self.keyring_note)
+        col.addWidget(self.error)
+        col.addWidget(self.button)
+        outer = QVBoxLayout(self)
+        outer.addStretch(1)
+        outer.addWidget(card, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addStretch(2)
+
+        self.button.clicked.connect(self.on_submit)
+        for edit in (self.hub, self.user, self.password):
+            edit.returnPressed.connect(self.on_submit)
+
+    def focus_first_empty(self) -> None:
+        for edit in (self.hub, self.user, self.password):
+            if not edit.text():
+                edit.setFocus()
+                return
+        self.button.setFocus()
+
+    def set_busy(self, busy: bool) -> None:
+        self.button.setEnabled(not busy)
+        self.button.setText("Signing in…" if busy else "Sign &in")
+
+    def show_error(self, text: str) -> None:
+        self.error.setText(text)
+        self.set_busy(False)
+
+    @Slot()
+    def on_submit(self) -> None:
+        if not self.button.isEnabled():
+            return
+        self.error.clear()
+        self.set_busy(True)
+        self.submitted.emit(self.hub.text(), self.user.text(), self.password.text(),
+                            self.remember.isChecked())

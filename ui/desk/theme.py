@@ -1,0 +1,89 @@
+"""The desk's dark theme: low glare for night shifts, strong focus rings for keyboard use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtGui import QColor, QFont, QIcon, QPalette
+from PySide6.QtWidgets import QApplication
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "desk"
+
+# Urgency and NEWS2 band colours: hue plus a word in every cell, never colour alone.
+URGENCY_COLOURS = {"emergency": "#ff6b6b", "urgent": "#ffb454", "routine": "#9aa7b4"}
+BAND_COLOURS = {"low": "#7ee787", "low-medium": "#ffd866", "medium": "#ffb454",
+                "high": "#ff6b6b"}
+
+_WINDOW, _BASE, _ALT, _TEXT = "#15191e", "#1d232a", "#232a32", "#d6dde6"
+_MUTED, _ACCENT, _DANGER = "#93a1b0", "#4c9aff", "#d9534f"
+
+STYLE = f"""
+QWidget {{ color: {_TEXT}; }}
+QMainWindow, QDialog {{ background: {_WINDOW}; }}
+QToolTip {{ color: {_TEXT}; background: {_ALT}; border: 1px solid {_MUTED}; }}
+QLabel[role="muted"] {{ color: {_MUTED}; }}
+QLabel[role="heading"] {{ font-size: 15pt; font-weight: 600; }}
+QLabel[role="big"] {{ font-size: 20pt; font-weight: 700; }}
+QGroupBox {{ border: 1px solid #323b46; border-radius: 6px; margin-top: 1.2em;
+             padding: 6px; font-weight: 600; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color: {_MUTED}; }}
+QLineEdit, QPlainTextEdit, QComboBox, QSpinBox, QDateEdit {{
+    background: {_BASE}; border: 1px solid #3a4450; border-radius: 4px; padding: 4px 6px;
+    selection-background-color: {_ACCENT}; }}
+QLineEdit[state="bad"] {{ border: 2px solid #ff6b6b; }}
+QLineEdit[state="good"] {{ border: 2px solid #3fb950; }}
+QPushButton {{ background: #2b3440; border: 1px solid #3d4856; border-radius: 6px;
+               padding: 7px 14px; min-height: 22px; }}
+QPushButton:hover {{ background: #34404e; }}
+QPushButton:checked {{ background: #5a4a1a; border-color: #ffb454; }}
+QPushButton:disabled {{ color: #5d6875; background: #20262d; }}
+QPushButton[kind="primary"] {{ background: #1f6feb; border-color: #4c9aff; color: white;
+                               font-weight: 600; }}
+QPushButton[kind="danger"] {{ background: {_DANGER}; border-color: #ff8a80; color: white;
+                              font-weight: 600; }}
+QPushButton:focus, QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus,
+QCheckBox:focus, QTableView:focus, QTabBar::tab:focus {{ outline: none;
+    border: 2px solid #ffd866; }}
+QCheckBox {{ spacing: 8px; padding: 2px; }}
+QTableView {{ background: {_BASE}; alternate-background-color: {_ALT};
+              gridline-color: #2c343e; selection-background-color: #1f4f8f; }}
+QHeaderView::section {{ background: {_ALT}; color: {_MUTED}; border: none;
+                        padding: 6px; font-weight: 600; }}
+QTabWidget::pane {{ border: none; }}
+QTabBar::tab {{ background: {_ALT}; padding: 8px 18px; border-top-left-radius: 6px;
+                border-top-right-radius: 6px; margin-right: 2px; }}
+QTabBar::tab:selected {{ background: #2f3a47; font-weight: 600; }}
+QFrame#banner {{ background: #5c1f1f; border: 1px solid #ff6b6b; border-radius: 6px; }}
+QFrame#ringing {{ background: #4a3a0c; border: 1px solid #ffb454; border-radius: 6px; }}
+QScrollArea {{ border: none; }}
+QStatusBar {{ color: {_MUTED}; }}
+"""
+
+
+def apply(app: QApplication) -> None:
+    """Fusion style, a dark palette and the style sheet; a slightly larger base font."""
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, _WINDOW), (QPalette.ColorRole.WindowText, _TEXT),
+        (QPalette.ColorRole.Base, _BASE), (QPalette.ColorRole.AlternateBase, _ALT),
+        (QPalette.ColorRole.Text, _TEXT), (QPalette.ColorRole.Button, "#2b3440"),
+        (QPalette.ColorRole.ButtonText, _TEXT), (QPalette.ColorRole.Highlight, "#1f4f8f"),
+        (QPalette.ColorRole.HighlightedText, "#ffffff"),
+        (QPalette.ColorRole.ToolTipBase, _ALT), (QPalette.ColorRole.ToolTipText, _TEXT),
+        (QPalette.ColorRole.PlaceholderText, "#6e7b89"), (QPalette.ColorRole.Link, _ACCENT),
+    ):
+        palette.setColor(role, QColor(colour))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#5d6875"))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText,
+                     QColor("#5d6875"))
+    app.setPalette(palette)
+    font = QFont(app.font())
+    font.setPointSizeF(max(font.pointSizeF(), 10.5))
+    app.setFont(font)
+    app.setStyleSheet(STYLE)
+
+
+def icon() -> QIcon:
+    path = RESOURCES / "telehub.svg"
+    return QIcon(str(path)) if path.exists() else QIcon()

@@ -1,0 +1,101 @@
+"""A video tile that paints the latest frame of one stream, scaled to fit, never queued."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import av
+from PySide6.QtCore import QRectF, QSize, Qt, Slot
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from ui.desk.bridge import LatestFrame
+
+
+class VideoView(QWidget):
+    """Paints the newest frame from a :class:`LatestFrame` when told one is waiting.
+
+    The YUV to RGB conversion happens here, at most once per painted frame: frames that
+    arrive between two paints are skipped, never converted.
+    """
+
+    def __init__(self, name: str, placeholder: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName(name)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.placeholder = placeholder
+        self.overlay = ""
+        self.source: LatestFrame | None = None
+        self.image: QImage | None = None
+        self._buffer = b""
+        self._arrived = 0.0
+        self.painted = 0
+        # Called with (arrival-to-paint seconds) after each paint of a new frame.
+        self.on_painted: Callable[[float], None] | None = None
+
+    def sizeHint(self) -> QSize:
+        return QSize(640, 480)
+
+    def set_source(self, source: LatestFrame | None) -> None:
+        self.source = source
+
+    def clear(self, placeholder: str | None = None) -> None:
+        self.image, self._buffer = None, b""
+        if placeholder is not None:
+            self.placeholder = placeholder
+        self.update()
+
+    def set_overlay(self, text: str) -> None:
+        self.overlay = text
+        self.update()
+
+    @Slot()
+    def on_frame_ready(self) -> None:
+        if self.source is None:
+            return
+        taken = self.source.take()
+        if taken is None:
+            return
+        frame, self._arrived = taken
+        self.image = _to_qimage(frame, self)
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor("#0b0e12"))
+        if self.image is not None and not self.image.isNull():
+            size = self.image.size().scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            x = (self.width() - size.width()) / 2
+            y = (self.height() - size.height()) / 2
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+            painter.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
+        elif self.placeholder:
+            self._caption(painter, self.placeholder, QColor("#93a1b0"))
+        if self.overlay:
+            painter.fillRect(self.rect(), QColor(0, 0, 0, 150))
+            self._caption(painter, self.overlay, QColor("#ffd866"))
+        painter.end()
+        if self._arrived:
+            delay, self._arrived = time.perf_counter() - self._arrived, 0.0
+            self.painted += 1
+            if self.on_painted is not None:
+                self.on_painted(delay)
+
+    def _caption(self, painter: QPainter, text: str, colour: QColor) -> None:
+        font = QFont(self.font())
+        font.setPointSizeF(max(10.0, min(18.0, self.height() / 22)))
+        painter.setFont(font)
+        painter.setPen(colour)
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                         text)
+
+
+def _to_qimage(frame: av.VideoFrame, owner: VideoView) -> QImage:
+    rgb = frame.reformat(format="rgb24")
+    plane = rgb.planes[0]
+    # QImage does not copy: the bytes live on the widget until the next frame replaces them.
+    owner._buffer = bytes(plane)
+    return QImage(owner._buffer, rgb.width, rgb.height, plane.line_size,
+                  QImage.Format.Format_RGB888)

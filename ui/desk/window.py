@@ -1,0 +1,515 @@
+"""The desk's main window: sign-in, then the queue, the call with triage, and history."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+import httpx
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from calls.engine import CallEngine, EngineEvent
+from calls.protocol import QueueEntry, Urgency
+from calls.session import (
+    CallSession,
+    CallState,
+    ModeChanged,
+    ParticipantsChanged,
+    QualityReport,
+    Role,
+    StateChanged,
+)
+from records.schema import FollowUp, TriageRecord, utc_now
+from records.store import Store
+from records.sync import SyncClient
+from ui.desk import theme
+from ui.desk.auth import PasswordVault, SignedIn, sign_in
+from ui.desk.bridge import CallBridge, EngineLoop
+from ui.desk.call import CallScreen
+from ui.desk.history import HistoryView
+from ui.desk.media import LocalSwitches
+from ui.desk.queue import KIND_LABELS, QueueView
+from ui.desk.recordkeeper import RecordKeeper, SyncStatus
+from ui.desk.ring import Ringer
+from ui.desk.signin import SignInView
+from ui.desk.triage import TriageContext, TriageForm
+from ui.desk.work import Workers
+
+log = logging.getLogger("telehub.desk")
+
+EngineMaker = Callable[[SignedIn, LocalSwitches, Callable[[EngineEvent], None]], CallEngine]
+
+
+@dataclass
+class DeskParts:
+    """What the desk is built from; tests hand in their own (a fail keyring, a test hub)."""
+
+    vault: PasswordVault
+    http: httpx.Client
+    open_store: Callable[[SignedIn], Store]
+    make_engine: EngineMaker
+    make_sync_client: Callable[[SignedIn], SyncClient]
+    sync_idle_s: float = 5.0
+
+
+class DeskWindow(QMainWindow):
+    """The whole desk for one nurse or specialist."""
+
+    def __init__(self, parts: DeskParts, hub: str = "", user: str = "") -> None:
+        super().__init__()
+        self.parts = parts
+        self.setWindowTitle("telehub desk")
+        self.setWindowIcon(theme.icon())
+        self.resize(1440, 900)
+        self.workers = Workers(2, "desk-io", self)
+        self.session: SignedIn | None = None
+        self.loop: EngineLoop | None = None
+        self.bridge: CallBridge | None = None
+        self.keeper: RecordKeeper | None = None
+        self.store: Store | None = None
+        self.switches = LocalSwitches()
+        self.current: str | None = None  # the call id on the call screen
+        self.invites: dict[str, QueueEntry] = {}
+
+        self.signin = SignInView(parts.vault, hub, user)
+        self.signin.submitted.connect(self.on_sign_in_submitted)
+        self.signin.user.editingFinished.connect(self.on_user_entered)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.signin)
+        self.setCentralWidget(self.stack)
+        self.ringer = Ringer(self, parent=self)
+        self.statusBar().showMessage(self.ringer.sound)
+        if hub and user:
+            self.on_user_entered()
+
+    # --- sign in ------------------------------------------------------------------------------
+
+    @Slot()
+    def on_user_entered(self) -> None:
+        hub, user = self.signin.hub.text().strip(), self.signin.user.text().strip()
+        if not hub or not user or self.signin.password.text() or not self.parts.vault.available:
+            return
+        from ui.desk.auth import normalise_hub
+
+        def recall() -> str | None:
+            return self.parts.vault.recall(normalise_hub(hub), user)
+
+        def fill(password: object) -> None:
+            if isinstance(password, str) and not self.signin.password.text():
+                self.signin.password.setText(password)
+                self.signin.keyring_note.setText("Password filled in from the system keyring.")
+
+        self.workers.run(recall, on_done=fill, on_failed=lambda _e: None)
+
+    @Slot(str, str, str, bool)
+    def on_sign_in_submitted(self, hub: str, user: str, password: str, remember: bool) -> None:
+        vault = self.parts.vault
+
+        def run() -> tuple[SignedIn, Store, bool | None]:
+            signed = sign_in(self.parts.http, hub, user, password)
+            kept: bool | None = None
+            if vault.available:
+                if remember:
+                    kept = vault.remember(signed.hub_url, signed.username, password)
+                else:
+                    vault.forget(signed.hub_url, signed.username)
+            store = self.parts.open_store(signed)
+            return signed, store, kept
+
+        def failed(exc: BaseException) -> None:
+            from ui.desk.auth import SignInError
+
+            self.signin.show_error(str(exc) if isinstance(exc, SignInError)
+                                   else f"Sign-in failed ({type(exc).__name__}).")
+
+        self.workers.run(run, on_done=self.on_signed_in, on_failed=failed)
+
+    @Slot(object)
+    def on_signed_in(self, result: tuple[SignedIn, Store, bool | None]) -> None:
+        signed, store, kept = result
+        self.signin.password.clear()
+        self.session, self.store = signed, store
+        specialist = signed.principal.role == "specialist"
+        self.keeper = RecordKeeper(store, signed.username,
+                                   self.parts.make_sync_client(signed), self,
+                                   idle_interval=self.parts.sync_idle_s)
+        self.loop = EngineLoop().start()
+        switches = self.switches
+        self.bridge = CallBridge(self.loop, lambda emit: self.parts.make_engine(
+            signed, switches, emit), self)
+        self._build_desk(specialist)
+        self.bridge.start()
+        self.keeper.start_sync()
+        note = {True: "password kept in the system keyring", False:
+                "the keyring refused to keep the password", None:
+                "password not remembered"}[kept]
+        who = f"{signed.principal.name} ({signed.principal.role})"
+        self.statusBar().showMessage(f"Signed in as {who} · {note} · {self.ringer.sound}")
+
+    # --- the desk -----------------------------------------------------------------------------
+
+    def _build_desk(self, specialist: bool) -> None:
+        assert self.bridge is not None and self.keeper is not None
+        bridge, keeper = self.bridge, self.keeper
+        page = QWidget()
+        self.banner = QFrame()
+        self.banner.setObjectName("banner")
+        self.banner_text = QLabel("")
+        self.banner_text.setWordWrap(True)
+        self.banner_text.setAccessibleName("Connection warning")
+        row = QHBoxLayout(self.banner)
+        row.addWidget(self.banner_text)
+        self.banner.setVisible(False)
+        self.hub_up = False
+        self.sync_status: SyncStatus | None = None
+
+        self.queue = QueueView(specialist)
+        self.triage = TriageForm(keeper)
+        self.call = CallScreen(self.switches, self.triage, specialist)
+        if specialist:
+            self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
+        self.history = HistoryView()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
+        self.tabs.addTab(self.call, "&Call")
+        self.tabs.addTab(self.history, "&History")
+        col = QVBoxLayout(page)
+        col.addWidget(self.banner)
+        col.addWidget(self.tabs, 1)
+        self.stack.addWidget(page)
+        self.stack.setCurrentWidget(page)
+        self.queue.table.setFocus()
+
+        bridge.queueChanged.connect(self.on_queue_changed)
+        bridge.invited.connect(self.on_invited)
+        bridge.stateChanged.connect(self.on_state_changed)
+        bridge.qualityReported.connect(self.on_quality)
+        bridge.modeChanged.connect(self.on_mode)
+        bridge.participantsChanged.connect(self.on_participants)
+        bridge.connectionChanged.connect(self.on_connection)
+        bridge.refused.connect(self.on_refused)
+        bridge.inviteDeclined.connect(self.on_invite_declined)
+        self.call.remote.set_source(bridge.remote)
+        self.call.selfview.set_source(bridge.local)
+        self.call.guest.set_source(bridge.guest)
+        bridge.remoteFrame.connect(self.call.remote.on_frame_ready)
+        bridge.selfFrame.connect(self.call.selfview.on_frame_ready)
+        bridge.guestFrame.connect(self.call.guest.on_frame_ready)
+        self.queue.answerRequested.connect(self.on_answer)
+        self.queue.decline_button.clicked.connect(self.on_decline)
+        self.call.endRequested.connect(self.on_end)
+        self.call.modeRequested.connect(self.on_mode_requested)
+        self.call.inviteRequested.connect(self.on_invite_requested)
+        self.triage.signedOff.connect(self.on_triage_signed_off)
+        keeper.syncChanged.connect(self.on_sync)
+        keeper.signedOff.connect(lambda _r: self.history.refresh())
+        self.history.refreshRequested.connect(self.on_history_refresh)
+        self.history.amendRequested.connect(self.on_amend_requested)
+        self.history.followUpRequested.connect(self.on_follow_up_requested)
+        self.tabs.currentChanged.connect(self.on_tab_changed)
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    # --- queue and ringing --------------------------------------------------------------------
+
+    @Slot(tuple)
+    def on_queue_changed(self, entries: tuple[QueueEntry, ...]) -> None:
+        self.queue.set_entries(entries)
+        self._ring_for(list(entries))
+
+    def _ring_for(self, entries: list[QueueEntry]) -> None:
+        if not entries or self.busy:
+            self.ringer.stop()
+            return
+        first = entries[0]
+        more = f" (+{len(entries) - 1} more)" if len(entries) > 1 else ""
+        self.ringer.ring(f"{first.urgency.value.upper()}: {first.site_name} — "
+                         f"{first.reason}{more}")
+
+    @Slot(object)
+    def on_invited(self, session: CallSession) -> None:
+        invite = session.invite
+        if invite is None or session.call_id is None:
+            return
+        note = f" — note: {invite.note}" if invite.note else ""
+        self.invites[session.call_id] = QueueEntry(
+            call_id=session.call_id, site_id=0, site_name=invite.site_name,
+            site_kind=invite.site_kind, urgency=Urgency.URGENT,
+            reason=f"{invite.reason} (from {invite.invited_by}){note}",
+            requested_at=datetime.now(UTC), position=len(self.invites) + 1)
+        self._show_invites()
+
+    def _show_invites(self) -> None:
+        entries = list(self.invites.values())
+        self.queue.set_entries(entries)
+        self._ring_for(entries)
+
+    @Slot(str)
+    def on_answer(self, call_id: str) -> None:
+        if self.busy or self.bridge is None or self.session is None:
+            self.statusBar().showMessage("Finish the call on screen before answering another.")
+            return
+        entry = self.queue.entry(call_id)
+        if entry is None:
+            return
+        self.ringer.stop()
+        self.current = call_id
+        self.bridge.answer(call_id)
+        kind = KIND_LABELS.get(entry.site_kind, entry.site_kind)
+        self.call.begin(call_id, f"{entry.site_name} · {kind} · {entry.urgency.value}")
+        if self.bridge.role is Role.NURSE:
+            obs = entry.observations.model_dump() if entry.observations else {}
+            self.triage.start(TriageContext(
+                site_id=entry.site_name, setting=entry.site_kind.value,
+                nurse=self.session.username, call_id=call_id, site_name=entry.site_name,
+                requested_at=entry.requested_at, answered_at=utc_now(),
+                presenting_problem=entry.reason,
+                intended_action=entry.intended_action.value if entry.intended_action
+                else None, observations=obs, soft_signs=tuple(entry.soft_signs),
+                nhs_number=entry.patient.nhs_number if entry.patient else None,
+                patient_name=entry.patient.name if entry.patient else None))
+        self.tabs.setCurrentWidget(self.call)
+        self.call.end.setFocus()
+
+    @Slot()
+    def on_decline(self) -> None:
+        call_id = self.queue.selected_call()
+        if call_id is not None and self.bridge is not None:
+            self.bridge.decline(call_id)
+
+    # --- the call -----------------------------------------------------------------------------
+
+    @Slot(object)
+    def on_state_changed(self, event: StateChanged) -> None:
+        if event.new in (CallState.ENDED, CallState.FAILED) and event.call_id in self.invites:
+            self.invites.pop(event.call_id)
+            if event.call_id != self.current:
+                self._show_invites()
+        if event.call_id != self.current:
+            return
+        if event.new is CallState.IN_CALL:
+            self.call.connected()
+        elif event.new is CallState.FAILED:
+            self.call.finish(event.reason)
+            self.current = None
+            self.call.notice.setText(f"Could not take this call: {event.reason}")
+            if not self.triage.closed and self.triage._edits == 0:
+                self.triage.closed = True
+            self.tabs.setCurrentWidget(self.queue)
+            self.statusBar().showMessage(f"Could not take the call: {event.reason}")
+        elif event.new is CallState.ENDED:
+            self.call.finish(event.reason)
+            self.current = None
+            self.triage.flush()
+            if self.bridge is not None and self.bridge.role is Role.SPECIALIST:
+                self._show_invites()
+            else:
+                self._ring_for(self.queue.model.entries)
+            if self.triage.isVisible():
+                self.triage.outcome.setFocus()
+
+    @Slot(object)
+    def on_quality(self, report: QualityReport) -> None:
+        if report.call_id == self.current:
+            self.call.on_quality(report)
+
+    @Slot(object)
+    def on_mode(self, event: ModeChanged) -> None:
+        if event.call_id == self.current:
+            self.call.on_mode(event)
+
+    @Slot(object)
+    def on_participants(self, event: ParticipantsChanged) -> None:
+        if event.call_id != self.current:
+            return
+        names = [f"{p.name} ({p.role})" for p in event.participants]
+        self.call.people.setText("In the call: " + ", ".join(names))
+        has_guest = any(p.role != "caller" and p.name != (self.session.principal.name
+                                                          if self.session else "")
+                        for p in event.participants)
+        self.call.guest.setVisible(has_guest)
+        if has_guest and self.session is not None and self.session.principal.role == "nurse":
+            specialist = next((p.name for p in event.participants if p.role == "specialist"),
+                              None)
+            if specialist and self.triage.context is not None:
+                self.triage.context.specialist = specialist
+
+    @Slot()
+    def on_end(self) -> None:
+        if self.current is not None and self.bridge is not None:
+            self.bridge.hang_up(self.current)
+
+    @Slot(str)
+    def on_mode_requested(self, mode: str) -> None:
+        if self.current is not None and self.bridge is not None:
+            self.bridge.set_mode(self.current, mode)
+
+    @Slot(str)
+    def on_invite_requested(self, note: str) -> None:
+        if self.current is not None and self.bridge is not None:
+            self.bridge.invite_specialist(self.current, note)
+            self.call.notice.setText("Specialists are being rung…")
+
+    @Slot(str)
+    def on_invite_declined(self, by: str) -> None:
+        self.call.notice.setText(f"{by} declined the invitation.")
+
+    @Slot(str)
+    def on_refused(self, message: str) -> None:
+        self.statusBar().showMessage(message, 15_000)
+        if self.busy:
+            self.call.notice.setText(message)
+
+    @Slot(object)
+    def on_triage_signed_off(self, record: TriageRecord) -> None:
+        self.statusBar().showMessage(
+            f"Record signed off (version {record.version}); it syncs to the hub by itself.",
+            15_000)
+        if not self.busy:
+            self.tabs.setCurrentWidget(self.queue)
+            self.queue.table.setFocus()
+
+    # --- hub reachability and sync ------------------------------------------------------------
+
+    @Slot(bool, str)
+    def on_connection(self, up: bool, reason: str) -> None:
+        self.hub_up = up
+        self._update_banner()
+
+    @Slot(object)
+    def on_sync(self, status: SyncStatus) -> None:
+        self.sync_status = status
+        self._update_banner()
+        if self.tabs.currentWidget() is self.history:
+            self.history.refresh()
+
+    def _update_banner(self) -> None:
+        status = self.sync_status
+        problems = []
+        if not self.hub_up:
+            problems.append("Not connected to the hub: new calls cannot reach this desk. "
+                            "Reconnecting…")
+        if status is not None and not status.reachable:
+            problems.append(f"The hub's record store cannot be reached: {status.pending} "
+                            f"record{'s' if status.pending != 1 else ''} waiting to sync "
+                            "(kept safely on this computer).")
+        if status is not None and (status.conflict or status.failed):
+            problems.append(f"{status.conflict + status.failed} record(s) need attention in "
+                            "History (conflict or refused).")
+        self.banner_text.setText("\n".join(problems))
+        self.banner.setVisible(bool(problems))
+
+    # --- history ------------------------------------------------------------------------------
+
+    @Slot(int)
+    def on_tab_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.history:
+            self.history.refresh()
+
+    @Slot(str, str, str)
+    def on_history_refresh(self, text: str, status: str, sync: str) -> None:
+        if self.keeper is not None:
+            self.keeper.history(self.history.set_rows, text, status, sync)
+
+    @Slot(object)
+    def on_amend_requested(self, record_uuid: UUID) -> None:
+        if self.keeper is not None:
+            self.keeper.load(record_uuid, self._open_amendment)
+
+    def _open_amendment(self, record: TriageRecord) -> None:
+        assert self.keeper is not None
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"Amend record (now version {record.version})")
+        dialog.resize(720, 860)
+        form = TriageForm(self.keeper, dialog)
+        form.load(record)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
+        buttons.rejected.connect(dialog.reject)
+        form.signedOff.connect(lambda _r: dialog.accept())
+        col = QVBoxLayout(dialog)
+        col.addWidget(form, 1)
+        col.addWidget(buttons)
+        self.amend_dialog = dialog
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        form.reason.setFocus()
+
+    @Slot(object)
+    def on_follow_up_requested(self, record_uuid: UUID) -> None:
+        if self.keeper is None or self.session is None:
+            return
+        keeper, who = self.keeper, self.session.username
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Follow-up check")
+        window = QComboBox()
+        window.setAccessibleName("Follow-up window")
+        window.addItem("72 hours", "72h")
+        window.addItem("7 days", "7d")
+        attended = QCheckBox("Unplanned A&E attendance since the call")
+        admitted = QCheckBox("Unplanned admission since the call")
+        form = QFormLayout(dialog)
+        form.addRow("&Window", window)
+        form.addRow(attended)
+        form.addRow(admitted)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        form.addRow(buttons)
+        buttons.rejected.connect(dialog.reject)
+
+        def save() -> None:
+            keeper.follow_up(record_uuid, FollowUp(
+                window=window.currentData(), checked_at=utc_now(), checked_by=who,
+                unplanned_attendance=attended.isChecked(),
+                unplanned_admission=admitted.isChecked()))
+            dialog.accept()
+
+        buttons.accepted.connect(save)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+
+    # --- shutdown -----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Hang up, stop the engine loop, flush drafts and sync, close the store. Idempotent."""
+        self.ringer.stop()
+        triage: TriageForm | None = getattr(self, "triage", None)
+        if self.keeper is not None and triage is not None:
+            triage.flush()
+        if self.bridge is not None:
+            self.bridge.close()
+            self.bridge = None
+        if self.loop is not None:
+            self.loop.stop()
+            self.loop = None
+        if self.keeper is not None:
+            self.keeper.close()
+            self.keeper = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.workers.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
+        super().closeEvent(event)
