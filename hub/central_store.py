@@ -5,6 +5,8 @@ Routes (all under ``/api/v1``; bodies and answers as in the records/sync.py cont
 * ``PUT /records/{uuid}`` and ``POST /records:batch``: idempotent upsert of signed-off
   versions. Every version is kept as pushed, never overwritten; a newer held version, or the
   same version with other content, is a 409 / ``"conflict"``. A batch is one transaction.
+  The decision is atomic per record: concurrent pushes of one record are decided one at a
+  time (``CentralStore._lock_latest``), so a lower version never lands after a higher one.
 * ``GET /records/{uuid}`` (latest, or ``?version=N``), ``GET /records/{uuid}/versions``.
 * ``GET /records?site_id=&from=&to=&nhs_number=&limit=&offset=``: latest versions by site,
   date range (UTC days, both ends included, on the time the call was requested) and patient.
@@ -47,7 +49,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -68,7 +70,7 @@ READERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.MANAGER.
 QUERIERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value)
 EXPORTERS = (StaffRole.MANAGER.value,)
 MAX_PAGE = 500
-_WRITE_RETRIES = 3  # a concurrent push of the same version loses the insert race; re-decide
+_WRITE_RETRIES = 5  # a push that loses a race to a concurrent one decides again (_write)
 
 # Core tables for executemany inserts (no ORM unit-of-work bookkeeping per row).
 _AUDIT = cast(sa.Table, RecordAuditEvent.__table__)
@@ -84,6 +86,10 @@ class Applied:
     version: int
     status: Status
     held_version: int | None
+
+
+class LostRace(Exception):
+    """The held state changed under a decision; the transaction is rolled back and redone."""
 
 
 class Invalid(Exception):
@@ -150,16 +156,30 @@ class CentralStore:
               "detail": d} for u, v, d in rows],
         )  # fmt: skip
 
+    def _lock_latest(self, uuids: Sequence[UUID]) -> dict[UUID, int]:
+        """The held latest version of each record, locked until this transaction ends.
+
+        The decision (store or conflict) and the write must be one atomic step, or two
+        versions pushed at once could both be stored, the lower one last. PostgreSQL: the
+        latest rows are locked (``FOR UPDATE``, in UUID order so two batches cannot deadlock
+        on them); a record not yet held has no row to lock, and there the primary key makes a
+        concurrent first insert fail, which :func:`_write` answers by deciding again. SQLite:
+        pysqlite would start its transaction only at the first write, after this read, so
+        the write lock is taken first (``BEGIN IMMEDIATE``; other writers wait their turn).
+        """
+        conn = self._session.connection()
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite and not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        t = central_records
+        query = sa.select(t.c.uuid, t.c.version).where(t.c.uuid.in_(sorted(set(uuids))))
+        if not sqlite:
+            query = query.order_by(t.c.uuid).with_for_update()
+        return {u: int(n) for u, n in self._session.execute(query)}
+
     def apply(self, records: Sequence[TriageRecord]) -> list[Applied]:
         """Store each record in order, in this transaction: stored, unchanged or conflict."""
-        uuids = list({r.uuid for r in records})
-        newest: dict[UUID, int] = dict(
-            self._session.execute(
-                sa.select(central_records.c.uuid, central_records.c.version).where(
-                    central_records.c.uuid.in_(uuids)
-                )
-            ).all()
-        )
+        newest = self._lock_latest([r.uuid for r in records])
         keys = [(r.uuid, r.version) for r in records if r.uuid in newest]
         held: dict[tuple[UUID, int], str] = {}
         if keys:
@@ -171,6 +191,7 @@ class CentralStore:
             ):
                 held[(u, n)] = payload
         known = set(newest)
+        # Taken after the lock: versions' stored_at follows the order they were decided in.
         now, by = utcnow(), self._principal.participant_id
         versions: list[dict[str, Any]] = []
         heads: dict[UUID, TriageRecord] = {}
@@ -201,14 +222,16 @@ class CentralStore:
         if updates:
             t = central_records
             columns = [c.name for c in t.c if c.name != "uuid"]
-            self._session.execute(
+            moved = self._session.execute(
                 sa.update(t)
-                # Never move the latest row back if a newer version landed meanwhile.
+                # Never move the latest row back; under the lock every row should match.
                 .where(t.c.uuid == sa.bindparam("b_uuid"),
                        t.c.version < sa.bindparam("b_version"))
                 .values({name: sa.bindparam(f"b_{name}") for name in columns}),
                 [{f"b_{k}": v for k, v in row.items()} for row in updates],
             )
+            if moved.rowcount != len(updates):  # type: ignore[attr-defined]
+                raise LostRace("a newer version landed between the decision and the write")
         self.audit("write", [(r.uuid, r.version, r.status) for r in results])
         return results
 
@@ -294,17 +317,29 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions  # type: ignore[no-any-return]
 
 
+def _lost_race(exc: Exception) -> bool:
+    """A concurrent write got there first (or PostgreSQL broke a deadlock): decide again."""
+    if isinstance(exc, IntegrityError | LostRace):
+        return True
+    return isinstance(exc, OperationalError) and getattr(exc.orig, "sqlstate", None) in (
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+    )
+
+
 def _write(sessions: sessionmaker[Session], principal: Principal,
            records: Sequence[TriageRecord]) -> list[Applied]:
     for attempt in range(_WRITE_RETRIES):
         try:
             with unit_of_work(sessions) as session:
                 return CentralStore(session, principal).apply(records)
-        except IntegrityError:
-            # Another request stored one of these versions between our read and our insert;
-            # the retry sees it and answers unchanged/conflict.
-            if attempt == _WRITE_RETRIES - 1:
+        except Exception as exc:
+            # E.g. another request stored the first version of a new record between our read
+            # and our insert; the rolled-back retry sees it and answers unchanged/conflict.
+            if not _lost_race(exc) or attempt == _WRITE_RETRIES - 1:
                 raise
+            log.info("records write by %s lost a race; deciding again",
+                     principal.participant_id)  # fmt: skip
     raise AssertionError("unreachable")
 
 

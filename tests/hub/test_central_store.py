@@ -9,7 +9,9 @@ import os
 import random
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -218,6 +220,73 @@ def test_the_real_sync_marks_a_conflict_and_leaves_the_store_as_it_was(
     assert entry.state is SyncState.CONFLICT and entry.held_version == 2
     got = nurse.http.get(f"/api/v1/records/{mine.uuid}", params={"version": 1}).json()
     assert got["nurse"] == "someone-else"
+
+
+def _contenders(base: TriageRecord, held: bool) -> list[TriageRecord]:
+    """Four different pushes of one record: two clashing takes of one version, two later ones."""
+    first = amended(base) if held else base
+    clash = first.model_copy(update={"presenting_problem": "the other desk's take"})
+    later = amended(first, presenting_problem="worse")
+    return [first, clash, later, amended(later, presenting_problem="worse still")]
+
+
+def test_concurrent_versions_of_one_record_are_decided_one_at_a_time(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    """Four desks push versions of one record at the same instant, many times over.
+
+    The decision (store or conflict) and the write must be one atomic step: a lower version
+    never lands after a higher one, every loser is told 409/conflict with the newer version,
+    and what the store holds is exactly what it answered "stored" for.
+    """
+    token = hubdb.staff("cas", "nurse").token
+    desks = [Desk(hub, token) for _ in range(4)]
+    barrier = threading.Barrier(len(desks))
+
+    def push(desk: Desk, record: TriageRecord, as_batch: bool) -> tuple[int, str, int | None]:
+        barrier.wait(10)
+        if as_batch:  # both routes share the decision; half the desks use each
+            answer = desk.batch([record])
+            assert answer.status_code == 200, answer.text
+            [result] = answer.json()["results"]
+            return record.version, result["status"], result["held_version"]
+        answer = desk.put(record)
+        assert answer.status_code in (201, 409), answer.text
+        status = "stored" if answer.status_code == 201 else "conflict"
+        return record.version, status, answer.json().get("held_version")
+
+    rounds = 16
+    try:
+        with ThreadPoolExecutor(len(desks)) as pool:
+            for n in range(rounds):
+                base = signed(n)
+                held = n % 2 == 0  # even rounds: v1 is held already; odd: a brand-new record
+                if held:
+                    assert desks[0].put(base).status_code == 201
+                contenders = _contenders(base, held)
+                answers = list(pool.map(push, desks, contenders, [k % 2 == 1 for k in range(4)]))
+                stored = sorted(v for v, status, _ in answers if status == "stored")
+                with hubdb.sessions() as s:
+                    v = CentralRecordVersion
+                    landed = [number for (number,) in s.execute(
+                        sa.select(v.version).where(v.record_uuid == base.uuid)
+                        .order_by(v.stored_at, v.version))]  # fmt: skip
+                    latest = s.scalar(sa.select(central_records.c.version)
+                                      .where(central_records.c.uuid == base.uuid))  # fmt: skip
+                # Held exactly what was answered "stored", and each landed after every lower one.
+                assert landed == sorted(([1] if held else []) + stored), (n, answers, landed)
+                assert latest == landed[-1]
+                assert len(stored) == len(set(stored))  # one take of a clashing version at most
+                for version, status, held_version in answers:
+                    if status == "conflict":
+                        assert held_version is not None and held_version >= version, answers
+                        assert held_version in landed
+    finally:
+        for desk in desks:
+            desk.http.close()
+    writes = [e.detail for e in audit(hubdb, "write")]
+    # Every push audited once with its answer: 4 contenders a round, plus the held v1s.
+    assert writes.count("stored") + writes.count("conflict") == rounds * 4 + rounds // 2
 
 
 # --- who may do what ------------------------------------------------------------------------
