@@ -462,8 +462,10 @@ class Switchboard:
         finally:
             call.saved.set()
         call.saved_ok = True
-        if call.state == "waiting" and call.caller is not None:
-            pos, wait = self._position(call)
+        if call.caller is not None:
+            # Sent even if a desk claimed the call while it was being saved: the caller learns
+            # its call id here, and the claim's call_connected (waiting on `saved`) follows.
+            pos, wait = self._position(call) if call.state == "waiting" else (1, 0)
             call.caller.send(p.CallQueued(call_id=call.id, request_id=msg.request_id,
                                           position=pos, estimated_wait_s=wait))
 

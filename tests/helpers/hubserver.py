@@ -6,7 +6,6 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from calls.protocol import Principal
 from hub import accounts, schema
 from hub.api import session_factory
 from hub.app import create_app
+from hub.cli import listen_socket
 from hub.config import HubConfig
 from hub.db import make_engine, unit_of_work
 
@@ -65,8 +65,7 @@ class ThreadedHub:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = listen_socket("127.0.0.1", 0)
         self.port = int(self.sock.getsockname()[1])
         self.server = uvicorn.Server(uvicorn.Config(
             create_app(config), log_level="warning", ws_max_size=1024 * 1024,

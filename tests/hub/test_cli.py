@@ -145,3 +145,19 @@ def test_serve_with_tls(db: str, tmp_path: Path) -> None:
             proc.stdout.close()
     r2 = hub_cli("serve", "--db", db, "--tls-cert", str(cert_file))
     assert r2.returncode == 2 and "both --tls-cert and --tls-key" in r2.stderr
+
+
+async def test_the_hub_turns_nagle_off_on_every_connection(hub: object) -> None:
+    """Without TCP_NODELAY the second of two small frames (queue update, then call_connected)
+    waits ~40 ms for the client's delayed ACK; asyncio sets it only for IPPROTO_TCP sockets."""
+    from tests.helpers.wsclient import HubClient
+
+    client = await HubClient.connect(hub.ws)  # type: ignore[attr-defined]
+    try:
+        conns = list(hub.server.server_state.connections)  # type: ignore[attr-defined]
+        assert conns
+        for proto in conns:
+            sock = proto.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        await client.close()

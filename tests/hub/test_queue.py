@@ -344,3 +344,24 @@ async def test_a_request_the_database_refuses_is_taken_back_and_the_caller_told(
     # once the database is back, the same request goes through
     await site.send(request("fall", rid="lost-1"))
     assert (await site.expect(p.CallQueued)).position == 1
+
+
+async def test_a_call_claimed_before_it_is_saved_still_reaches_the_caller_in_order(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    """A desk that answers the instant the queue update arrives (before the request's write
+    finished) must not leave the caller without its call id."""
+    desk = await HubClient.connect(hub.ws, hubdb.staff("quick", "nurse").token)
+    await desk.expect(p.QueueSnapshot)
+    site = await HubClient.connect(hub.ws, hubdb.site("Fast").token)
+    for i in range(10):
+        await site.send(request(f"r{i}", rid=f"r{i}"))
+        added = await desk.expect(p.QueueUpdate, op="added")
+        await desk.send(p.CallClaim(call_id=added.call_id))
+        queued = await site.next()
+        assert isinstance(queued, p.CallQueued) and queued.call_id == added.call_id
+        connected = await site.expect(p.CallConnected)
+        assert connected.call_id == added.call_id
+        await desk.expect(p.CallConnected, call_id=added.call_id)
+        await desk.send(p.CallEnd(call_id=added.call_id))
+        await site.expect(p.CallEnded, call_id=added.call_id)
