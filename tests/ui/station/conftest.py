@@ -1,0 +1,117 @@
+"""Fixtures for the site station: a real hub on loopback, an enrolled site, a station window."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from pytestqt.qtbot import QtBot
+
+from calls.engine import CallEngine, EngineEvent, QueueChanged
+from calls.session import Role
+from calls.signaling import Backoff
+from hub.config import HubConfig
+from records.store import Store
+from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from ui.station.bridge import StationBridge
+from ui.station.hubclient import StationHub, ws_url
+from ui.station.media import Switches, media_factory
+from ui.station.residents import ResidentList
+from ui.station.window import StationWindow
+
+T = TypeVar("T")
+SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
+    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
+    started = ThreadedHub(HubConfig(db_url=hubdb.url, heartbeat_interval=1.0,
+                                    heartbeat_timeout=6.0, reconnect_grace=5.0)).start()
+    yield started
+    started.stop()
+
+
+class Desk:
+    """A real aiortc nurse desk (the call engine) on a loop in its own thread."""
+
+    def __init__(self, hub: ThreadedHub, nurse: Seeded) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.queue: tuple[Any, ...] = ()
+        self.token = nurse.token
+        self.engine: CallEngine = self.run(self._make(hub, nurse))
+        self.run(self.engine.start())
+
+    async def _make(self, hub: ThreadedHub, nurse: Seeded) -> CallEngine:
+        engine = CallEngine(hub.ws, nurse.token, Role.NURSE,
+                            backoff=Backoff(initial=0.05, maximum=0.5))
+        engine.listen(self._on)
+        return engine
+
+    def _on(self, event: EngineEvent) -> None:
+        if isinstance(event, QueueChanged):
+            self.queue = event.entries
+
+    def run(self, coro: Coroutine[Any, Any, T], within: float = 20) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(within)
+
+    def close(self) -> None:
+        self.run(self.engine.close())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+@pytest.fixture
+def desk(hub: ThreadedHub, hubdb: HubDatabase) -> Iterator[Desk]:
+    made = Desk(hub, hubdb.staff("nina", "nurse"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def make_station(
+    hub: ThreadedHub, tmp_path: Path, qtbot: QtBot,
+) -> Iterator[Callable[[Seeded], StationWindow]]:
+    made: list[tuple[StationBridge, StationHub, Store]] = []
+
+    def make(site: Seeded) -> StationWindow:
+        assert site.credential is not None
+        client = StationHub(hub.http)
+        client.sign_in(site.credential)
+        assert client.token is not None
+        store = Store.open(f"sqlite:///{tmp_path / f'station{len(made)}.db'}")
+        switches = Switches()
+        bridge = StationBridge(ws_url(hub.http), client.token,
+                               media_factory("synthetic", switches), switches,
+                               backoff=Backoff(initial=0.05, maximum=0.5))
+        made.append((bridge, client, store))
+        window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"))
+        qtbot.addWidget(window)
+        window.resize(1280, 800)
+        window.show()
+        bridge.start()
+        qtbot.waitUntil(lambda: window.connected, timeout=10_000)
+        return window
+
+    yield make
+    for bridge, client, store in made:
+        bridge.close()
+        client.close()
+        store.close()

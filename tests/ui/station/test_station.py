@@ -1,0 +1,252 @@
+"""The site station's window against a real hub: the form, the queue, the call and the plan."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import keyring.backend
+import keyring.backends.fail
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from calls import protocol as p
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.ui.station.conftest import SHOTS, Desk
+from ui.station.credential import CredentialVault
+from ui.station.window import StationWindow, position_words, wait_words
+
+Station = Callable[..., StationWindow]
+
+
+def click(qtbot: QtBot, button: object) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)  # type: ignore[arg-type]
+
+
+def type_into(qtbot: QtBot, widget: object, text: str) -> None:
+    widget.clear()  # type: ignore[attr-defined]
+    qtbot.keyClicks(widget, text)  # type: ignore[arg-type]
+
+
+def fill_observations(qtbot: QtBot, w: StationWindow) -> None:
+    for name, value in (("respiration_rate", "22"), ("spo2", "94"), ("systolic_bp", "108"),
+                        ("pulse", "104"), ("temperature", "37.9")):
+        type_into(qtbot, w.obs[name], value)
+    w.oxygen.setCurrentIndex(w.oxygen.findData(False))
+    w.acvpu.setCurrentIndex(w.acvpu.findData("C"))
+
+
+def test_the_form_needs_only_a_reason_scores_news2_live_and_keeps_residents(
+    make_station: Station, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
+) -> None:
+    w = make_station(hubdb.site("Beech House"))
+    assert w.call_button.minimumSizeHint().height() >= 64 or w.call_button.height() >= 120
+    click(qtbot, w.call_button)
+    assert w.pages.currentWidget() is w.details_page
+    # No reason: the call is not made and the form says why.
+    click(qtbot, w.go_button)
+    assert w.pages.currentWidget() is w.details_page
+    assert "why you are calling" in w.reason_error.text()
+    assert desk.queue == ()
+
+    # NEWS2 as the observations are typed: partial, then complete, and bad values named.
+    type_into(qtbot, w.obs["respiration_rate"], "22")
+    assert w.news2_label.text().startswith("NEWS2 at least 2 (partial")
+    fill_observations(qtbot, w)
+    assert w.news2_label.text() == "NEWS2 8 – high"
+    type_into(qtbot, w.obs["pulse"], "900")
+    assert w.news2_label.text().startswith("Check Pulse / min")
+    type_into(qtbot, w.obs["pulse"], "104")
+
+    # A new resident goes into the local store and is chosen; a bad NHS number is refused.
+    type_into(qtbot, w.new_name, "Edith Brown")
+    type_into(qtbot, w.new_nhs, "9000000000")
+    w.on_add_resident()
+    assert "nhs number" in w.resident_error.text().lower()
+    assert w.residents.all() == []
+    type_into(qtbot, w.new_nhs, "943 476 5919")
+    type_into(qtbot, w.new_dob, "1936-04-02")
+    w.on_add_resident()
+    assert w.resident_error.text() == ""
+    assert [x.name for x in w.residents.all()] == ["Edith Brown"]
+    assert w.resident.currentText().startswith("Edith Brown")
+
+    w.signs["unsteadiness_or_falls"].setChecked(True)
+    w.intended.setCurrentIndex(w.intended.findData("ambulance_999"))
+    click(qtbot, w.urgency_buttons[p.Urgency.EMERGENCY])
+    qtbot.waitUntil(lambda: "640 x 480" in w.check_camera.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "✓ Network" in w.check_net.text(), timeout=10_000)
+    type_into(qtbot, w.reason, "Fall in the lounge, new confusion")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    w.grab().save(str(SHOTS / "station-details.png"))
+    click(qtbot, w.go_button)
+
+    # The hub's queue has everything the form said; the station shows its place.
+    qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
+    entry = desk.queue[0]
+    assert entry.reason == "Fall in the lounge, new confusion"
+    assert entry.urgency is p.Urgency.EMERGENCY
+    assert entry.intended_action is p.IntendedAction.AMBULANCE_999
+    assert entry.patient == p.Patient(name="Edith Brown", nhs_number="9434765919",
+                                      date_of_birth="1936-04-02")
+    assert entry.news2 is not None and entry.news2.total == 8 and entry.news2.complete
+    assert entry.soft_signs == ["unsteadiness_or_falls"]
+    qtbot.waitUntil(lambda: w.position.text() == "You are next", timeout=5000)
+    assert w.wait.text().startswith("Expected wait")
+    w.grab().save(str(SHOTS / "station-waiting.png"))
+
+    # Cancel while waiting: the call leaves the queue.
+    click(qtbot, w.cancel_button)
+    qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=5000)
+    assert w.after_title.text() == "The call was cancelled"
+    qtbot.waitUntil(lambda: desk.queue == (), timeout=5000)
+
+
+def test_the_reason_alone_is_enough(
+    make_station: Station, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
+) -> None:
+    w = make_station(hubdb.site("Oak Lodge"))
+    click(qtbot, w.call_button)
+    type_into(qtbot, w.reason, "Resident short of breath")
+    type_into(qtbot, w.obs["pulse"], "fast")  # a half-typed value never holds up a call
+    click(qtbot, w.go_button)
+    qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
+    entry = desk.queue[0]
+    assert entry.reason == "Resident short of breath" and entry.urgency is p.Urgency.URGENT
+    assert entry.patient is None and entry.observations is None and entry.soft_signs == []
+
+
+def test_a_prison_joins_its_booked_clinic_at_its_time(
+    make_station: Station, hub: ThreadedHub, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
+) -> None:
+    prison = hubdb.site("HMP Moorside", "prison")
+    admin, doctor = hubdb.staff("ada", "admin"), hubdb.staff("sam", "specialist")
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    later = now + timedelta(hours=3) if now.hour < 20 else now + timedelta(minutes=30)
+    soon = now + timedelta(minutes=2) if now.hour < 23 or now.minute < 50 else now
+    ids = []
+    for at, title in ((soon, "Dermatology clinic"), (later, "Diabetes review")):
+        r = httpx.post(f"{hub.http}/api/v1/clinics", headers={
+            "Authorization": f"Bearer {admin.token}"}, json={
+            "site_id": prison.principal.id, "specialist_id": doctor.principal.id,
+            "starts_at": at.isoformat(), "title": title, "patient": {"name": "A. Smith"}})
+        assert r.status_code == 201
+        ids.append(r.json()["id"])
+    w = make_station(prison)
+    qtbot.waitUntil(lambda: len(w.clinics) == 2, timeout=5000)
+    first = w.clinic_box.findChild(type(w.call_button), f"join-{ids[0]}")
+    second = w.clinic_box.findChild(type(w.call_button), f"join-{ids[1]}")
+    assert first is not None and second is not None
+    assert first.isEnabled() and not second.isEnabled()
+    if later > now + timedelta(minutes=20):
+        assert second.text().startswith("Join from")
+    w.grab().save(str(SHOTS / "station-prison-home.png"))
+    click(qtbot, first)
+    qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
+    entry = desk.queue[0]
+    assert entry.reason.startswith("Booked clinic: Dermatology clinic with Sam")
+    assert entry.urgency is p.Urgency.ROUTINE and entry.site_kind is p.SiteKind.PRISON
+
+    def attached() -> bool:
+        r = httpx.get(f"{hub.http}/api/v1/clinics",
+                      headers={"Authorization": f"Bearer {admin.token}"})
+        return bool(r.json()[0]["call_id"] == entry.call_id)
+
+    qtbot.waitUntil(attached, timeout=5000)
+    click(qtbot, w.cancel_button)
+    qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=5000)
+
+
+@pytest.mark.slow
+def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
+    make_station: Station, hub: ThreadedHub, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
+    tmp_path: Path,
+) -> None:
+    w = make_station(hubdb.site("Beech House"))
+    click(qtbot, w.call_button)
+    type_into(qtbot, w.reason, "Fall in the lounge, new confusion")
+    fill_observations(qtbot, w)
+    click(qtbot, w.go_button)
+    qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
+    call_id = desk.queue[0].call_id
+    session = desk.run(desk.engine.claim(call_id))
+    qtbot.waitUntil(lambda: w.pages.currentWidget() is w.call_page, timeout=10_000)
+    # The nurse's video reaches the station, the station's own camera shows in its self view,
+    # and the desk receives the station's video.
+    qtbot.waitUntil(lambda: w.remote_view.frames > 10 and w.self_view.frames > 5,
+                    timeout=20_000)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        links = list(session.links.values())
+        if links and links[0].video is not None and links[0].video.frames > 10:
+            break
+        qtbot.wait(100)
+    else:
+        raise AssertionError("the desk received no video from the station")
+    w.grab().save(str(SHOTS / "station-in-call.png"))
+    click(qtbot, w.mute_button)
+    click(qtbot, w.camera_button)
+    assert w.bridge.switches.muted and w.bridge.switches.camera_off
+    assert w.mute_button.text() == "Unmute" and w.camera_button.text() == "Camera on"
+
+    # The nurse writes the plan; the station ends the call and shows and prints it.
+    r = httpx.put(f"{hub.http}/api/v1/calls/{call_id}/plan",
+                  headers={"Authorization": f"Bearer {desk.token}"},
+                  json={"decision": "Paracetamol 1 g now; GP to review tomorrow morning.",
+                        "call_again": "If she becomes drowsy or the NEWS2 rises to 5."})
+    assert r.status_code == 200, r.text
+    click(qtbot, w.end_button)
+    qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=10_000)
+    qtbot.waitUntil(lambda: w.plan is not None, timeout=10_000)
+    assert "GP to review" in w.plan_view.toPlainText()
+    assert w.print_button.isEnabled() and w.pdf_button.isEnabled()
+    w.grab().save(str(SHOTS / "station-plan.png"))
+    pdf = tmp_path / "plan.pdf"
+    w.save_plan_pdf(pdf)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 1000
+
+
+# --- small pieces -------------------------------------------------------------------------
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.values.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.values[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.values.pop((service, username), None)
+
+
+def test_the_credential_lives_in_the_keyring_and_never_without_one() -> None:
+    memory = MemoryKeyring()
+    vault = CredentialVault(memory)
+    assert vault.available and vault.load("http://hub") is None
+    assert vault.save("http://hub", "ths_secret")
+    assert vault.load("http://hub") == "ths_secret"
+    assert memory.values == {("telehub-site", "http://hub"): "ths_secret"}
+    vault.forget("http://hub")
+    assert vault.load("http://hub") is None
+    none = CredentialVault(keyring.backends.fail.Keyring())
+    assert not none.available and not none.save("http://hub", "ths_secret")
+
+
+def test_queue_words() -> None:
+    assert position_words(1) == "You are next"
+    assert position_words(3) == "You are number 3 in the queue"
+    assert wait_words(30) == "Expected wait: less than a minute"
+    assert wait_words(61) == "Expected wait: about 2 minutes"
+    assert wait_words(60) == "Expected wait: about 1 minute"

@@ -1,0 +1,98 @@
+"""``telehub-site``: the site station's program (sign in with the keyring's credential, run)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
+
+from records.store import Store
+from ui.station.bridge import StationBridge
+from ui.station.credential import CredentialVault
+from ui.station.hubclient import HubUnavailable, StationHub, ws_url
+from ui.station.media import Switches, media_factory
+from ui.station.residents import ResidentList
+from ui.station.window import StationWindow
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="telehub-site", description=__doc__)
+    parser.add_argument("--hub", default=os.environ.get("TELEHUB_HUB", "http://127.0.0.1:8470"),
+                        help="the hub's address (default: %(default)s)")
+    parser.add_argument("--media", choices=("devices", "synthetic"), default="devices",
+                        help="the camera and microphone, or a test pattern and tone")
+    parser.add_argument("--camera", help="camera device (default: the system's first)")
+    parser.add_argument("--microphone", help="microphone device (default: the system's)")
+    parser.add_argument("--data-dir", type=Path, help="where the residents list is kept")
+    parser.add_argument("--enrol", action="store_true",
+                        help="ask for the site credential again and store it in the keyring")
+    parser.add_argument("--windowed", action="store_true", help="not full screen")
+    return parser.parse_args(argv)
+
+
+def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | None:
+    """Signs the station in; asks for the credential when the keyring has none (or it is
+    refused) and stores it there. Returns a plain problem, or None when signed in."""
+    credential = None if ask_again else vault.load(hub.url)
+    for _ in range(3):
+        if credential is None:
+            text, ok = QInputDialog.getText(
+                None, "Enrol this station",
+                "Paste the site credential the hub's administrator gave you\n"
+                "(it starts with ths_). It is kept in this computer's keyring.",
+                QLineEdit.EchoMode.Password)
+            if not ok:
+                return "the station needs its site credential to call the hub"
+            credential = text.strip()
+        try:
+            hub.sign_in(credential)
+        except HubUnavailable as exc:
+            if "credential" not in str(exc):
+                return str(exc)
+            QMessageBox.warning(None, "telehub", str(exc).capitalize() + ".")
+            credential = None
+            continue
+        if vault.load(hub.url) != credential and not vault.save(hub.url, credential):
+            QMessageBox.information(
+                None, "telehub", "This computer has no keyring, so the credential cannot be "
+                "remembered safely: the station will ask for it each time it starts.")
+        return None
+    return "the site credential was refused three times"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("telehub-site")
+    hub = StationHub(args.hub)
+    problem = sign_in(hub, CredentialVault(), args.enrol)
+    if problem is not None:
+        QMessageBox.critical(None, "telehub", problem.capitalize() + ".")
+        return 1
+    assert hub.principal is not None and hub.token is not None
+    data = args.data_dir or Path(QStandardPaths.writableLocation(
+        QStandardPaths.StandardLocation.AppDataLocation))
+    data.mkdir(parents=True, exist_ok=True)
+    store = Store.open(f"sqlite:///{data / 'station.db'}")
+    switches = Switches()
+    bridge = StationBridge(ws_url(hub.url), hub.token,
+                           media_factory(args.media, switches, args.camera, args.microphone),
+                           switches)
+    window = StationWindow(hub, bridge, ResidentList(store, f"site:{hub.principal.id}"))
+    if args.windowed:
+        window.resize(1280, 800)
+        window.show()
+    else:
+        window.showFullScreen()
+    bridge.start()
+    try:
+        return app.exec()
+    finally:
+        bridge.close()
+        store.close()
+        hub.close()
