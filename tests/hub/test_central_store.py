@@ -10,6 +10,8 @@ import random
 import subprocess
 import sys
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
@@ -27,7 +29,8 @@ from records.export import format_value
 from records.schema import MAX_BATCH, TriageRecord
 from records.store import Store, SyncState
 from records.sync import Backoff, SyncClient, SyncRunner
-from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.conftest import free_port
+from tests.helpers.hubserver import HubDatabase, ProcessHub, ThreadedHub
 from tests.records.builders import make_record
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -155,6 +158,73 @@ def test_sync_runner_pushes_a_backlog_to_the_hub_and_every_version_is_readable(
     assert sorted(e.detail or "" for e in writes).count("stored") == 121
     assert sorted(e.detail or "" for e in writes).count("unchanged") == 121
     assert {e.actor_name for e in writes} == {"Bob"}
+
+
+def test_a_hub_killed_mid_backlog_is_caught_up_once_it_returns(
+    hubdb: HubDatabase, tmp_path: Path
+) -> None:
+    """The hub process dies (SIGKILL) while a desk drains its backlog and comes back later on
+    the same database and port: every version arrives, each stored exactly once."""
+    store = Store.open(f"sqlite:///{tmp_path / 'desk.db'}")
+    token = hubdb.staff("dee", "nurse").token
+    with store.unit_of_work() as uow:
+        for n in range(150):
+            draft = make_record(call_id=f"call-{n}", patient=None, outcome="gp_referral")
+            uow.records.save_draft(draft, "nurse-dee")
+            signed_off = uow.records.sign_off(draft.uuid, "nurse-dee")
+            if n % 10 == 0:  # some records carry a second version, pushed after the first
+                uow.records.amend(signed_off.model_copy(update={"specialist": "dr-dee"}),
+                                  "specialist joined", "nurse-dee")  # fmt: skip
+    with store.unit_of_work() as uow:
+        wanted = {(e.record_uuid, e.version) for e in uow.outbox.entries()}
+    assert len(wanted) == 165
+
+    def synced() -> int:
+        with store.unit_of_work() as uow:
+            return uow.outbox.counts()[SyncState.SYNCED]
+
+    def wait_for(condition: Any, what: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+
+    port = free_port()
+    hub = ProcessHub(hubdb.url, "--port", str(port))
+    http = httpx.Client(base_url=hub.http, timeout=5)
+    runner = SyncRunner(store, SyncClient(http, token), batch_size=10,
+                        backoff=Backoff(base=0.05, cap=0.4, rng=random.Random(3)),
+                        idle_interval=0.05)  # fmt: skip
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), name="desk-sync")
+    thread.start()
+    try:
+        wait_for(lambda: synced() >= 30, "the first batches never synced")
+        hub.kill()  # mid-backlog, quite possibly mid-transaction or mid-answer
+        hub.stop()
+        assert synced() < len(wanted)
+        wait_for(lambda: runner.failures >= 2, "the desk never noticed the hub was gone")
+        assert synced() < len(wanted)  # nothing is marked synced while the hub is down
+        hub = ProcessHub(hubdb.url, "--port", str(port))
+        wait_for(lambda: synced() == len(wanted), "the backlog was not caught up")
+    finally:
+        stop.set()
+        thread.join(10)
+        http.close()
+        hub.stop()
+        store.close()
+
+    with hubdb.sessions() as s:
+        v = CentralRecordVersion
+        held = [(u, n) for u, n in s.execute(sa.select(v.record_uuid, v.version))]
+        latest = dict(s.execute(sa.select(central_records.c.uuid, central_records.c.version)).all())
+    assert len(held) == len(wanted) and set(held) == wanted
+    assert latest == {u: n for u, n in sorted(wanted, key=lambda k: k[1])}
+    writes = audit(hubdb, "write")
+    # Stored once each; a batch committed just before the kill was pushed again: "unchanged".
+    assert Counter((e.record_uuid, e.version) for e in writes if e.detail == "stored") == \
+        Counter(wanted)  # fmt: skip
+    assert {e.detail for e in writes} <= {"stored", "unchanged"}
 
 
 def test_put_is_idempotent_and_batch_answers_in_request_order(
