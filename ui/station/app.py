@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
@@ -65,15 +66,28 @@ def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | N
     return "the site credential was refused three times"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("telehub-site")
+@dataclass
+class Station:
+    """The running parts of the program, closed in order by :meth:`close`."""
+
+    hub: StationHub
+    bridge: StationBridge
+    store: Store
+    window: StationWindow
+
+    def close(self) -> None:
+        self.bridge.close()
+        self.store.close()
+        self.hub.close()
+
+
+def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | str:
+    """Signs in and builds the window (not shown yet); a plain problem when it cannot."""
     hub = StationHub(args.hub)
-    problem = sign_in(hub, CredentialVault(), args.enrol)
+    problem = sign_in(hub, vault, args.enrol)
     if problem is not None:
-        QMessageBox.critical(None, "telehub", problem.capitalize() + ".")
-        return 1
+        hub.close()
+        return problem
     assert hub.principal is not None and hub.token is not None
     data = args.data_dir or Path(QStandardPaths.writableLocation(
         QStandardPaths.StandardLocation.AppDataLocation))
@@ -84,15 +98,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                            media_factory(args.media, switches, args.camera, args.microphone),
                            switches)
     window = StationWindow(hub, bridge, ResidentList(store, f"site:{hub.principal.id}"))
+    return Station(hub, bridge, store, window)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("telehub-site")
+    station = open_station(args, CredentialVault())
+    if isinstance(station, str):
+        QMessageBox.critical(None, "telehub", station.capitalize() + ".")
+        return 1
     if args.windowed:
-        window.resize(1280, 800)
-        window.show()
+        station.window.resize(1280, 800)
+        station.window.show()
     else:
-        window.showFullScreen()
-    bridge.start()
+        station.window.showFullScreen()
+    station.bridge.start()
     try:
         return app.exec()
     finally:
-        bridge.close()
-        store.close()
-        hub.close()
+        station.close()

@@ -266,11 +266,11 @@ class StationWindow(QMainWindow):
         self.reason = QPlainTextEdit()
         self.reason.setPlaceholderText("For example: fall in the lounge, new confusion")
         self.reason.setFixedHeight(110)
-        self.reason.textChanged.connect(lambda: self.reason_error.setText(""))
         col.addWidget(self.reason)
         self.reason_error = QLabel("")
         self.reason_error.setObjectName("error")
         col.addWidget(self.reason_error)
+        self.reason.textChanged.connect(self.reason_error.clear)
 
         urgency_row = QHBoxLayout()
         urgency_row.addWidget(QLabel("<b>How urgent?</b>"))
