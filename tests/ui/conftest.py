@@ -148,9 +148,9 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
                           media=media_factory("synthetic", switches),
                           backoff=Backoff(initial=0.05, maximum=0.5))
 
-    def make_sync(signed: SignedIn) -> SyncClient:
-        return SyncClient(httpx.Client(base_url=sync_url or signed.hub_url, timeout=5),
-                          signed.token)
+    def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
+        http = httpx.Client(base_url=sync_url or signed.hub_url, timeout=5)
+        return SyncClient(http, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
                      make_engine_for, make_sync, sync_idle_s=0.5)

@@ -61,8 +61,9 @@ def make_parts(args: argparse.Namespace) -> object:
                           media=media_factory(args.media, switches, args.camera,
                                               args.microphone))
 
-    def make_sync(signed: SignedIn) -> SyncClient:
-        return SyncClient(httpx.Client(base_url=signed.hub_url, timeout=15), signed.token)
+    def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
+        http = httpx.Client(base_url=signed.hub_url, timeout=15)
+        return SyncClient(http, signed.token), http
 
     return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync)
 

@@ -102,7 +102,8 @@ class CallScreen(QWidget):
         videos.addLayout(side)
 
         def button(text: str, name: str, keys: str, checkable: bool = False) -> QPushButton:
-            b = QPushButton(f"{text}  ({keys})")
+            b = QPushButton(text)
+            b.setToolTip(f"{name} ({keys})")
             b.setAccessibleName(name)
             b.setShortcut(QKeySequence(keys))
             b.setCheckable(checkable)
@@ -116,6 +117,11 @@ class CallScreen(QWidget):
         self.invite = button("Invite specialist", "Invite a specialist", "Ctrl+I")
         self.end = button("Leave call" if specialist else "End call", "End the call",
                           "Ctrl+E")
+        self.keys = QLabel("Keys: Ctrl+M mute · Ctrl+K camera · Ctrl+H hold · Ctrl+L low "
+                           "bandwidth · Ctrl+U audio only · Ctrl+I invite · Ctrl+E end · "
+                           "Ctrl+Shift+S sign off")
+        self.keys.setProperty("role", "muted")
+        self.keys.setWordWrap(True)
         self.end.setProperty("kind", "danger")
         controls = QHBoxLayout()
         for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite):
@@ -133,6 +139,7 @@ class CallScreen(QWidget):
         col.addLayout(videos, 1)
         col.addWidget(self.notice)
         col.addLayout(controls)
+        col.addWidget(self.keys)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(triage)
@@ -231,12 +238,12 @@ class CallScreen(QWidget):
     @Slot(bool)
     def on_mute_toggled(self, on: bool) -> None:
         self.switches.muted = on or self.hold.isChecked()
-        self.mute.setText(("Unmute" if on else "Mute") + "  (Ctrl+M)")
+        self.mute.setText("Unmute" if on else "Mute")
 
     @Slot(bool)
     def on_camera_toggled(self, on: bool) -> None:
         self.switches.camera_off = on or self.hold.isChecked()
-        self.camera.setText(("Camera on" if on else "Camera off") + "  (Ctrl+K)")
+        self.camera.setText("Camera on" if on else "Camera off")
 
     @Slot(bool)
     def on_hold_toggled(self, on: bool) -> None:
@@ -245,7 +252,7 @@ class CallScreen(QWidget):
         self.switches.camera_off = on or self.camera.isChecked()
         self.remote.set_overlay("On hold — the caller sees a black picture and hears "
                                 "nothing" if on else "")
-        self.hold.setText(("Resume" if on else "Hold") + "  (Ctrl+H)")
+        self.hold.setText("Resume" if on else "Hold")
 
     @Slot(bool)
     def on_low_toggled(self, on: bool) -> None:

@@ -59,7 +59,8 @@ class QueueModel(QAbstractTableModel):
 
     def set_entries(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
         self.beginResetModel()
-        self.entries = list(entries)
+        # The hub's own rule, shown as such: most urgent first, then longest waiting.
+        self.entries = sorted(entries, key=lambda e: (e.urgency.rank, e.requested_at))
         self.endResetModel()
 
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008

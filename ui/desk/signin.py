@@ -63,7 +63,8 @@ class SignInView(QWidget):
         self.error.setAccessibleName("Sign-in problem")
 
         card = QFrame()
-        card.setMaximumWidth(520)
+        card.setMinimumWidth(480)
+        card.setMaximumWidth(560)
         form = QFormLayout()
         form.addRow("&Hub address", self.hub)
         form.addRow("&User name", self.user)

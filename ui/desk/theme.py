@@ -30,6 +30,7 @@ QGroupBox::title {{ subcontrol-origin: margin; left: 8px; padding: 0 4px; color:
 QLineEdit, QPlainTextEdit, QComboBox, QSpinBox, QDateEdit {{
     background: {_BASE}; border: 1px solid #3a4450; border-radius: 4px; padding: 4px 6px;
     selection-background-color: {_ACCENT}; }}
+QLineEdit, QComboBox {{ min-height: 26px; }}
 QLineEdit[state="bad"] {{ border: 2px solid #ff6b6b; }}
 QLineEdit[state="good"] {{ border: 2px solid #3fb950; }}
 QPushButton {{ background: #2b3440; border: 1px solid #3d4856; border-radius: 6px;

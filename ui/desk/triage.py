@@ -192,10 +192,8 @@ class TriageForm(QWidget):
         self.nhs_status = QLabel("10 digits")
         self.nhs_status.setProperty("role", "muted")
         self.nhs_status.setAccessibleName("NHS number check")
-        row = QHBoxLayout()
-        row.addWidget(self.nhs, 1)
-        row.addWidget(self.nhs_status)
-        form.addRow("NHS &number", row)
+        form.addRow(_buddy("NHS &number", self.nhs), self.nhs)
+        form.addRow("", self.nhs_status)
         self.name = self._line("Patient name")
         form.addRow("&Name", self.name)
         self.dob = self._line("Date of birth", "YYYY-MM-DD")
@@ -649,6 +647,14 @@ class TriageForm(QWidget):
         self.save_status.setText(f"Signed off (version {record.version}) "
                                  f"{datetime.now():%H:%M:%S}; queued to sync")
         self.signedOff.emit(record)
+
+
+def _buddy(text: str, widget: QWidget) -> QLabel:
+    """A label whose Alt+letter moves to ``widget`` (QFormLayout only does this for
+    rows it labels itself)."""
+    label = QLabel(text)
+    label.setBuddy(widget)
+    return label
 
 
 def _select(combo: QComboBox, code: str) -> None:

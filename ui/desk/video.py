@@ -25,6 +25,7 @@ class VideoView(QWidget):
         self.setAccessibleName(name)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setMinimumSize(160, 120)
         self.placeholder = placeholder
         self.overlay = ""
         self.source: LatestFrame | None = None
@@ -36,7 +37,7 @@ class VideoView(QWidget):
         self.on_painted: Callable[[float], None] | None = None
 
     def sizeHint(self) -> QSize:
-        return QSize(640, 480)
+        return QSize(480, 360)
 
     def set_source(self, source: LatestFrame | None) -> None:
         self.source = source

@@ -67,7 +67,8 @@ class DeskParts:
     http: httpx.Client
     open_store: Callable[[SignedIn], Store]
     make_engine: EngineMaker
-    make_sync_client: Callable[[SignedIn], SyncClient]
+    # The sync client and the HTTP client under it (closed by the desk at shutdown).
+    make_sync_client: Callable[[SignedIn], tuple[SyncClient, httpx.Client]]
     sync_idle_s: float = 5.0
 
 
@@ -86,6 +87,7 @@ class DeskWindow(QMainWindow):
         self.bridge: CallBridge | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
+        self.sync_http: httpx.Client | None = None
         self.switches = LocalSwitches()
         self.current: str | None = None  # the call id on the call screen
         self.invites: dict[str, QueueEntry] = {}
@@ -149,8 +151,8 @@ class DeskWindow(QMainWindow):
         self.signin.password.clear()
         self.session, self.store = signed, store
         specialist = signed.principal.role == "specialist"
-        self.keeper = RecordKeeper(store, signed.username,
-                                   self.parts.make_sync_client(signed), self,
+        sync_client, self.sync_http = self.parts.make_sync_client(signed)
+        self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
         self.loop = EngineLoop().start()
         switches = self.switches
@@ -505,6 +507,9 @@ class DeskWindow(QMainWindow):
         if self.keeper is not None:
             self.keeper.close()
             self.keeper = None
+        if self.sync_http is not None:
+            self.sync_http.close()
+            self.sync_http = None
         if self.store is not None:
             self.store.close()
             self.store = None

@@ -30,6 +30,7 @@ class Workers(QObject):
         super().__init__(parent)
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix=name)
         self._live: set[Pending] = set()
+        self.closed = False
 
     def run(self, fn: Callable[..., Any], *args: Any,
             on_done: Callable[[Any], None] | None = None,
@@ -42,6 +43,9 @@ class Workers(QObject):
         self._live.add(pending)
         pending.done.connect(lambda _r: self._forget(pending))
         pending.failed.connect(lambda _e: self._forget(pending))
+        if self.closed:
+            # The desk is closing and has flushed its work already; late timers do nothing.
+            return pending
         future = self._pool.submit(fn, *args)
 
         def finished(f: concurrent.futures.Future[Any]) -> None:
@@ -59,4 +63,5 @@ class Workers(QObject):
         pending.deleteLater()
 
     def shutdown(self) -> None:
+        self.closed = True
         self._pool.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,94 @@
+"""Every screen of the desk, driven to a realistic state and grabbed as a PNG.
+
+Run with TELEHUB_SCREENSHOTS=docs/screenshots to keep them (docs/desk.md shows them); under
+Xvfb with QT_QPA_PLATFORM=xcb the grabs are of real X11 windows.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QWidget
+
+from calls import protocol as p
+from tests.conftest import free_port
+from tests.helpers.hubserver import ThreadedHub
+from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
+
+pytestmark = pytest.mark.slow
+
+
+def shoot(widget: QWidget, name: str, tmp_path: Path) -> QImage:
+    keep = os.environ.get("TELEHUB_SCREENSHOTS")
+    image = widget.grab().toImage()
+    assert not image.isNull() and image.width() > 600
+    image.save(str(tmp_path / f"{name}.png"))
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        image.save(str(Path(keep) / f"desk-{name}.png"))
+    return image
+
+
+def dark(image: QImage) -> bool:
+    """The window background is the theme's dark grey, not Qt's light default."""
+    colour = QColor(image.pixel(3, image.height() - 3))
+    return colour.lightness() < 60
+
+
+def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
+                      desk_factory: Any, make_engine: Any, tmp_path: Path) -> None:
+    from calls.session import Role
+
+    dead = f"http://127.0.0.1:{free_port()}"  # the record store is unreachable: the banner
+    desk = desk_factory(sync_url=dead)
+    desk.resize(1440, 900)
+    desk.signin.hub.setText(hub.http)
+    desk.signin.user.setText("nina")
+    assert dark(shoot(desk, "signin", tmp_path))
+    signed_in(qtbot, desk, hub, "nina")
+
+    other = make_engine(people.site, Role.CALLER)  # a second care home call in the queue
+    site_caller.loop.run(other.request_call("Not eating or drinking for two days",
+                                            urgency=p.Urgency.ROUTINE,
+                                            intended_action=p.IntendedAction.GP))
+    site_caller.request("Fall, now confused", urgency=p.Urgency.URGENT,
+                        intended_action=p.IntendedAction.AMBULANCE_999, observations=PRE_CALL,
+                        patient=p.Patient(nhs_number="9434765919", name="Edith Test"))
+    qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 2, timeout=10_000)
+    qtbot.wait(1200)  # let the wait times tick
+    assert dark(shoot(desk, "queue", tmp_path))
+
+    desk.queue.table.selectRow(0)
+    desk.queue.on_answer_clicked()
+    qtbot.waitUntil(lambda: desk.call.remote.painted >= 15, timeout=15_000)
+    qtbot.waitUntil(lambda: "Good" in desk.call.quality.text()
+                    or "Fair" in desk.call.quality.text(), timeout=5_000)
+    form = desk.triage
+    form.obs["pulse"].clear()
+    qtbot.keyClicks(form.obs["pulse"], "131")
+    qtbot.keyClicks(form.sbard["situation"], "Found on floor at 02:40, confused since")
+    form.signs["change_in_confusion"].setChecked(True)
+    form.outcome.setCurrentIndex(form.outcome.findData("advice_managed_in_place"))
+    image = shoot(desk, "call", tmp_path)
+    assert dark(image)
+
+    desk.call.hold.setChecked(True)
+    qtbot.wait(100)
+    shoot(desk.call.remote, "call-hold", tmp_path)
+    desk.call.hold.setChecked(False)
+
+    desk.call.end.click()
+    qtbot.waitUntil(lambda: desk.current is None, timeout=10_000)
+    form.avoided["admission"].setChecked(True)
+    form.on_sign_off()
+    qtbot.waitUntil(lambda: form.closed, timeout=5_000)
+    qtbot.waitUntil(lambda: desk.banner.isVisible(), timeout=10_000)
+    assert "1 record waiting to sync" in desk.banner_text.text()
+    desk.tabs.setCurrentWidget(desk.history)
+    qtbot.waitUntil(lambda: desk.history.model.rowCount() == 1, timeout=5_000)
+    assert desk.history.model.data(desk.history.model.index(0, 7)) == "waiting to sync"
+    shoot(desk, "history-offline", tmp_path)
