@@ -93,6 +93,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         await browser.evaluate("document.getElementById('reason').value = "
                                "'Pain not controlled by the breakthrough dose'")
         await browser.screenshot(SHOTS / "caller-page-prepare.png", *TABLET)
+        await browser.screenshot(SHOTS / "caller-page-prepare-portrait.png", 768, 1024)
         await browser.evaluate("document.querySelector('input[value=emergency]').click();"
                                "document.getElementById('call-button').click()")
 
