@@ -15,6 +15,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
+import anyio.from_thread
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -162,10 +163,11 @@ def list_invitations(
 
 @router.delete("/api/v1/invitations/{invitation_id}", status_code=204)
 def revoke(
-    invitation_id: int, session: SessionDep,
+    invitation_id: int, session: SessionDep, request: Request,
     _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> None:
-    """Revoke an invitation: its code and every token signed in with it stop at once."""
+    """Revoke an invitation: its code, every token signed in with it and every open
+    connection of the patient's page stop at once."""
     inv = session.get(Invitation, invitation_id)
     if inv is None:
         raise HTTPException(404, "no invitation with that id")
@@ -174,6 +176,9 @@ def revoke(
     site = session.get(Site, inv.site_id)
     assert site is not None
     site.active = False
+    session.commit()  # before the page is cut off, so its reconnect is refused
+    switchboard = request.app.state.switchboard
+    anyio.from_thread.run_sync(switchboard.disconnect, "site", site.id, "access revoked")
 
 
 def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:

@@ -324,6 +324,15 @@ class Switchboard:
         conn.calls.clear()
         await conn.drain()
 
+    def disconnect(self, kind: str, principal_id: int, reason: str) -> int:
+        """Close every live connection of one account (its access was revoked); its calls
+        then follow the usual grace period, and a reconnect is refused at ``hello``."""
+        closing = [c for c in self.connections
+                   if c.principal.kind == kind and c.principal.id == principal_id]
+        for conn in closing:
+            conn.close(4403, reason)
+        return len(closing)
+
     async def _heartbeat(self) -> None:
         # Check often (at most a second apart) so a dead peer is noticed within
         # heartbeat_timeout plus one tick, but ping only every heartbeat_interval.

@@ -88,6 +88,24 @@ def test_revoking_stops_the_code_and_every_token_it_gave(
     assert listed[0]["revoked"] is True
 
 
+async def test_revoking_cuts_off_a_patient_page_that_is_connected(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    nurse = hubdb.staff("nina", "nurse")
+    inv = issue(hub, nurse.token).json()
+    token = httpx.post(f"{hub.http}/api/v1/auth/invitation-login",
+                       json={"code": inv["code"]}).json()["token"]
+    page = await HubClient.connect(hub.ws, token)
+    other = await HubClient.connect(hub.ws, hubdb.site("Unrelated Home").token)
+    r = httpx.delete(f"{hub.http}/api/v1/invitations/{inv['id']}", headers=bearer(nurse.token))
+    assert r.status_code == 204
+    assert await page.closed() == 4403
+    with pytest.raises(PermissionError):  # and it cannot come back
+        await HubClient.connect(hub.ws, token)
+    await other.send(p.Ping(t=1.0))
+    assert (await other.expect(p.Pong)).t == 1.0  # nobody else was touched
+
+
 @pytest.mark.parametrize("role,allowed", [("nurse", True), ("admin", True),
                                           ("specialist", False), ("manager", False),
                                           ("site", False)])
