@@ -2,8 +2,9 @@
 
 1. Save: ``save_draft`` in its own unit of work on the desk's SQLite store (WAL,
    ``synchronous=FULL``: every commit is durable before it returns); p50/p99 per save.
-2. Sync: signed-off records in a desk store pushed by the real SyncRunner (batches of 500)
-   to a real hub (uvicorn on loopback, in this process's thread, SQLite hub database), against
+2. Sync: signed-off records in a desk store pushed by the real SyncRunner (batches of 500,
+   pipelined) to a real hub (``telehub-hub serve`` in its own process on loopback, SQLite hub
+   database), against
    a raw bulk insert of the same rows (versions and log rows, precomputed, one transaction per
    500) into the same hub database, in the same run.
 3. Export: ``records.export`` CSV of the central store's log table with 1,000,000 rows, against
@@ -37,14 +38,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import sqlalchemy as sa
 
-from hub.config import HubConfig
 from hub.models import CentralRecordVersion, central_records
 from records import export
 from records.avoided_log import EXPORT_FIELDS, log_row
 from records.schema import ObservationSet, Patient, SbardNotes, TriageRecord
 from records.store import Store
 from records.sync import Backoff, SyncClient, SyncRunner
-from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, ProcessHub
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 RESIDENT = Patient(nhs_number="9000000009", name="Test Resident", site_id="site-1")
@@ -59,9 +59,11 @@ def draft(n: int) -> TriageRecord:
         setting="care_home",
         patient=RESIDENT,
         presenting_problem="More confused since this morning",
-        observations=ObservationSet(respiration_rate=21, spo2=95, on_oxygen=False,
-                                    systolic_bp=118, pulse=96, consciousness="C",
-                                    temperature=37.9),
+        # Every record's observations differ (the periods are coprime), so the hub scores
+        # each one afresh: no figure here rests on a cache of repeated observations.
+        observations=ObservationSet(respiration_rate=10 + n % 17, spo2=95, on_oxygen=False,
+                                    systolic_bp=90 + n % 97, pulse=50 + n % 79,
+                                    consciousness="C", temperature=35.5 + n % 41 / 10),
         soft_signs=("change_in_confusion",),
         sbard=SbardNotes(situation="New confusion", decision="Review in 4 hours"),
         intended_action="ambulance_999",
@@ -100,7 +102,8 @@ def bench_sync(tmp: Path, count: int, profile: str | None) -> dict[str, float]:
                 uow.records.sign_off(record.uuid, "nurse-ann")
     hubdb = HubDatabase(f"sqlite:///{tmp / 'hub.db'}")
     token = hubdb.staff("ann", "nurse").token
-    hub = ThreadedHub(HubConfig(db_url=hubdb.url)).start()
+    # The hub in its own process, as in service: desk and hub each get a core of their own.
+    hub = ProcessHub(hubdb.url)
     try:
         with httpx.Client(base_url=hub.http, timeout=60) as http:
             runner = SyncRunner(desk, SyncClient(http, token), batch_size=500,

@@ -7,6 +7,7 @@ returns these frozen models, never live ORM objects.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
@@ -80,8 +81,7 @@ class Patient(_Frozen):
     def _valid_nhs_number(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not nhs_number.is_valid(value):
-            raise ValueError("not a valid NHS number")
+        # normalise checks it (InvalidNhsNumber is a ValueError, worded without the value).
         return nhs_number.normalise(value)
 
 
@@ -99,11 +99,36 @@ class ObservationSet(_Frozen):
 
     @model_validator(mode="after")
     def _scorable(self) -> Self:
-        self.to_news2()  # ObservationError is a ValueError: pydantic reports it as invalid
+        self.news2_score()  # ObservationError is a ValueError: pydantic reports it as invalid
         return self
 
+    def values(self) -> ObservationValues:
+        """The fields as a tuple, in :class:`records.news2.Observations` order."""
+        return (self.respiration_rate, self.spo2, self.on_oxygen, self.systolic_bp, self.pulse,
+                self.consciousness, self.temperature, self.scale)  # fmt: skip
+
     def to_news2(self) -> news2.Observations:
-        return news2.Observations(**self.model_dump())
+        return news2.Observations(*self.values())
+
+    def news2_score(self) -> news2.News2Score:
+        """NEWS2 of these observations (records.news2.score), computed once per distinct set."""
+        return _scored(self.values())
+
+
+# (respiration_rate, spo2, on_oxygen, systolic_bp, pulse, consciousness, temperature, scale)
+ObservationValues = tuple[
+    float | None, float | None, bool | None, float | None, float | None,
+    news2.Consciousness | None, float | None, int,
+]  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _scored(values: ObservationValues) -> news2.News2Score:
+    # A memo of a pure function, keyed by the validated values themselves (never by a model
+    # instance, whose fields model_copy could have changed): validating a record checks the
+    # observations and then their NEWS2, and both now cost one scoring, not three. Refusals
+    # (ObservationError) are never cached, so a bad value is refused every time.
+    return news2.score(news2.Observations(*values))
 
 
 class News2Result(_Frozen):
@@ -116,12 +141,21 @@ class News2Result(_Frozen):
 
     @classmethod
     def of(cls, observations: ObservationSet) -> News2Result:
-        result = news2.score(observations.to_news2())
+        result = observations.news2_score()
         return cls(
             subscores=dict(result.subscores),
             total=result.total,
             complete=result.complete,
             band=result.band,
+        )
+
+    def matches(self, result: news2.News2Score) -> bool:
+        """Whether this is ``result`` (compared field by field: no model built to compare)."""
+        return (
+            self.total == result.total
+            and self.complete == result.complete
+            and self.band == result.band
+            and self.subscores == result.subscores
         )
 
 
@@ -225,8 +259,15 @@ class TriageRecord(_Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        expected = None if self.observations is None else News2Result.of(self.observations)
-        if self.news2 != expected:
+        # A clinical safety check, kept on every validation: a score that does not follow
+        # from the observations is refused, never stored.
+        if self.observations is None:
+            consistent = self.news2 is None
+        else:
+            consistent = self.news2 is not None and self.news2.matches(
+                self.observations.news2_score()
+            )
+        if not consistent:
             raise ValueError("news2 does not match the observations")
         if len(set(self.soft_signs)) != len(self.soft_signs):
             raise ValueError("soft_signs has a repeated sign")

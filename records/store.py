@@ -530,11 +530,14 @@ class SyncOutbox:
         )
         self._session.flush()
 
-    def due(self, limit: int, now: datetime | None = None) -> list[OutboxEntry]:
-        """Pending entries whose back-off has passed, oldest first.
+    def due(
+        self, limit: int, now: datetime | None = None, *, after_id: int = 0
+    ) -> list[OutboxEntry]:
+        """Pending entries whose back-off has passed, oldest first (ids above ``after_id``).
 
         An entry waits while an earlier version of the same record is still pending, so the
         store never sees version 2 before version 1 (it would then refuse 1 as a conflict).
+        ``after_id`` lets the sync read the next round while the one before is on the wire.
         """
         now = now or utc_now()
         earlier = sa.orm.aliased(OutboxRow)
@@ -553,6 +556,7 @@ class SyncOutbox:
             .where(
                 OutboxRow.state == SyncState.PENDING,
                 OutboxRow.next_attempt_at <= now,
+                OutboxRow.id > after_id,
                 ~blocked,
             )
             .order_by(OutboxRow.id)

@@ -42,6 +42,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -174,6 +175,12 @@ class SyncRunner:
     Each round reads due entries in one unit of work, pushes them, and records the answers
     in another. A crash between the two only means the next round pushes them again, which
     the store answers with 200 "unchanged": at-least-once delivery, stored exactly once.
+
+    A backlog is drained as a pipeline (:meth:`run`, :meth:`run_until_idle`): while one round
+    is on the wire, a second thread reads the next round and records the previous answers in
+    the desk's database. Only one request is ever in flight, so the store still sees a
+    record's versions in order; when the store turns out to be unreachable, the round read
+    ahead is dropped unsent and its entries simply stay pending.
     """
 
     def __init__(
@@ -193,12 +200,14 @@ class SyncRunner:
         self.failures = 0  # consecutive rounds the store was unreachable
         self.retry_after = 0.0  # seconds the last unreachable round postponed its entries
 
-    def push_once(self) -> RoundResult:
+    def _read(self, after_id: int = 0) -> _Round:
         with self._store.unit_of_work() as uow:
-            entries = uow.outbox.due(self._batch_size)
+            entries = uow.outbox.due(self._batch_size, after_id=after_id)
             payloads = uow.records.version_payloads([(e.record_uuid, e.version) for e in entries])
-        if not entries:
-            return RoundResult(0, unavailable=False)
+        return entries, payloads
+
+    def _send(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> _Marks | None:
+        """Push one round; its marks, or None (after postponing it) if the store is unreachable."""
         try:
             results = self._push(entries, payloads)
         except StoreUnavailable as exc:
@@ -209,9 +218,9 @@ class SyncRunner:
                     [e.id for e in entries], timedelta(seconds=self.retry_after), str(exc)
                 )
             log.info("central store unavailable (%s); %d records wait", exc, len(entries))
-            return RoundResult(0, unavailable=True)
+            return None
         self.failures = 0
-        marks: list[tuple[int, SyncState, str | None, int | None]] = []
+        marks: _Marks = []
         for entry, result in zip(entries, results, strict=True):
             if result.status in ("stored", "unchanged"):
                 marks.append((entry.id, SyncState.SYNCED, None, None))
@@ -223,10 +232,63 @@ class SyncRunner:
                 marks.append((entry.id, SyncState.FAILED, result.error, None))
                 log.warning("record %s v%d refused by the store: %s",
                             entry.record_uuid, entry.version, result.error)  # fmt: skip
+        return marks
+
+    def _mark(self, marks: _Marks) -> None:
         with self._store.unit_of_work() as uow:
             # One statement for the round: a backlog of 500 is one UPDATE, not 500 round trips.
             uow.outbox.mark_many(marks)
+
+    def push_once(self) -> RoundResult:
+        """One round, start to finish (read, push, record the answers)."""
+        entries, payloads = self._read()
+        if not entries:
+            return RoundResult(0, unavailable=False)
+        marks = self._send(entries, payloads)
+        if marks is None:
+            return RoundResult(0, unavailable=True)
+        self._mark(marks)
         return RoundResult(len(entries), unavailable=False)
+
+    def drain(
+        self,
+        max_rounds: int = 10_000,
+        *,
+        stop: threading.Event | None = None,
+        on_round: Callable[[RoundResult], None] | None = None,
+    ) -> RoundResult:
+        """Push everything due, pipelined; ``settled`` counts the entries that left pending.
+
+        Stops when nothing more is due, the store is unreachable (``unavailable``), after
+        ``max_rounds`` or once ``stop`` is set. Every answer is recorded before it returns.
+        """
+        settled = 0
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-outbox") as desk:
+            marking: Future[None] | None = None
+            try:
+                entries, payloads = self._read()
+                for _ in range(max_rounds):
+                    if not entries or (stop is not None and stop.is_set()):
+                        break
+                    # Read ahead only past this round: its entries are still pending.
+                    following = desk.submit(self._read, entries[-1].id)
+                    marks = self._send(entries, payloads)
+                    if marks is None:
+                        following.result()  # dropped unsent; its entries stay pending
+                        if on_round is not None:
+                            on_round(RoundResult(0, unavailable=True))
+                        return RoundResult(settled, unavailable=True)
+                    if marking is not None:
+                        marking.result()  # a failure to record answers stops the drain
+                    marking = desk.submit(self._mark, marks)
+                    settled += len(entries)
+                    if on_round is not None:
+                        on_round(RoundResult(len(entries), unavailable=False))
+                    entries, payloads = following.result()
+            finally:
+                if marking is not None:
+                    marking.result()
+        return RoundResult(settled, unavailable=False)
 
     def _push(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> list[PushResult]:
         items = [(e.record_uuid, e.version, p) for e, p in zip(entries, payloads, strict=True)]
@@ -242,20 +304,18 @@ class SyncRunner:
     ) -> None:
         """Push until ``stop`` is set, backing off while the store is unreachable."""
         while not stop.is_set():
-            result = self.push_once()
-            if on_round is not None:
-                on_round(result)
+            result = self.drain(stop=stop, on_round=on_round)
             if result.unavailable:
                 stop.wait(self.retry_after)
             elif result.settled == 0:
+                if on_round is not None:
+                    on_round(result)
                 stop.wait(self._idle_interval)
 
     def run_until_idle(self, max_rounds: int = 10_000) -> int:
         """Push everything due now (for tests and the command line); returns entries settled."""
-        settled = 0
-        for _ in range(max_rounds):
-            result = self.push_once()
-            if result.unavailable or result.settled == 0:
-                break
-            settled += result.settled
-        return settled
+        return self.drain(max_rounds).settled
+
+
+_Round = tuple[list[OutboxEntry], list[str]]
+_Marks = list[tuple[int, SyncState, str | None, int | None]]

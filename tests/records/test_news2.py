@@ -280,3 +280,21 @@ def test_result_is_read_only() -> None:
         result.subscores["pulse"] = 3  # type: ignore[index]
     with pytest.raises(AttributeError):
         result.total = 9  # type: ignore[misc]
+
+
+def test_a_record_scores_the_observations_it_holds_never_a_remembered_score() -> None:
+    """Scores are memoised by value; a changed copy of an observation set is scored anew."""
+    from pydantic import ValidationError
+
+    from records.schema import TriageRecord
+    from tests.records.builders import make_record
+
+    record = make_record()
+    assert record.observations is not None and record.news2 is not None
+    worse = record.observations.model_copy(update={"pulse": 135.0})  # skips validation
+    data = {**record.model_dump(exclude={"news2"}), "observations": worse}
+    rescored = TriageRecord.model_validate(data)
+    assert rescored.news2 is not None and rescored.news2.subscores["pulse"] == 3
+    assert rescored.news2.total == record.news2.total + 3 - record.news2.subscores["pulse"]
+    with pytest.raises(ValidationError, match="news2 does not match"):
+        TriageRecord.model_validate({**data, "news2": record.news2})

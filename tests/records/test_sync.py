@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from uuid import UUID
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from records.models import OutboxRow
 from records.store import Store, SyncState
-from records.sync import Backoff, SyncClient, SyncRunner
+from records.sync import Backoff, PushResult, StoreUnavailable, SyncClient, SyncRunner
 from tests.records.builders import make_record
 from tests.records.central_store import TOKEN, CentralStoreDouble
 
@@ -197,3 +197,48 @@ def test_store_down_for_a_while_is_caught_up_when_it_returns(
         thread.join(5)
     assert states(store)[SyncState.SYNCED] == 40
     assert set(central.held) == {(u, 1) for u in uuids}
+
+
+class FailingAfter(SyncClient):
+    """A real client that finds the store gone from its ``n``-th batch on (as if it died)."""
+
+    def __init__(self, http: httpx.Client, n: int) -> None:
+        super().__init__(http, TOKEN)
+        self.batches = 0
+        self._n = n
+
+    def put_batch(self, items: Sequence[tuple[UUID, int, str]]) -> list[PushResult] | None:
+        self.batches += 1
+        if self.batches >= self._n:
+            raise StoreUnavailable("HTTP 503")
+        return super().put_batch(items)
+
+
+def test_a_pipelined_drain_stops_at_the_first_unreachable_round_and_keeps_the_rest(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    uuids = sign_off_records(store, 120)
+    with store.unit_of_work() as uow:  # a second version, due in a later round than its first
+        first = uow.records.get(uuids[0], "x")
+        uow.records.amend(first.model_copy(update={"specialist": "dr-dee"}), "joined", "nurse-ann")
+    with httpx.Client(base_url=central.url, timeout=2.0) as http:
+        client = FailingAfter(http, 2)
+        runner = SyncRunner(store, client, batch_size=50, backoff=Backoff(base=60.0))
+        result = runner.drain()
+        # Round 1 synced and recorded; round 2 postponed; round 3, read ahead, never sent.
+        assert result.settled == 50 and result.unavailable and client.batches == 2
+        assert states(store) == {SyncState.SYNCED: 50, SyncState.PENDING: 71,
+                                 SyncState.CONFLICT: 0, SyncState.FAILED: 0}  # fmt: skip
+        assert set(central.held) == {(u, 1) for u in uuids[:50]}
+        with store.unit_of_work() as uow:
+            postponed = [e for e in uow.outbox.entries(SyncState.PENDING) if e.attempts]
+            assert len(postponed) == 50 and {e.last_error for e in postponed} == {"HTTP 503"}
+        # Back again: the round never sent is due at once; the postponed one after its wait.
+        back = SyncRunner(store, SyncClient(http, TOKEN), batch_size=50)
+        assert back.drain().settled == 21
+        assert (uuids[0], 2) in central.held and states(store)[SyncState.PENDING] == 50
+        with store.unit_of_work() as uow:
+            uow.session.execute(sa.update(OutboxRow).values(next_attempt_at=OutboxRow.created_at))
+        assert back.run_until_idle() == 50
+    assert states(store)[SyncState.SYNCED] == 121
+    assert set(central.held) == {(u, 1) for u in uuids} | {(uuids[0], 2)}
