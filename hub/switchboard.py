@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from calls import protocol as p
@@ -28,7 +29,7 @@ from hub import accounts, turn
 from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
 from hub.db import GroupCommit, unit_of_work, utcnow
-from hub.models import Call
+from hub.models import Call, Invitation
 
 log = logging.getLogger("telehub.hub")
 
@@ -281,6 +282,13 @@ class Switchboard:
 
         return await self.db(resolve)
 
+    def _invited_patient(self, site_id: int) -> p.Patient | None:
+        with unit_of_work(self.sessions) as s:
+            data = s.scalar(select(Invitation.patient).where(Invitation.site_id == site_id))
+        if not data:
+            return None
+        return p.Patient(**{k: v for k, v in data.items() if k in p.Patient.model_fields})
+
     def attach(self, conn: Connection) -> None:
         self.connections.add(conn)
         conn.send(p.Welcome(
@@ -434,10 +442,17 @@ class Switchboard:
             news2 = score_observations(msg.observations)
         except ValueError as exc:
             raise Refusal(ErrorCode.INVALID, f"observations refused: {exc}") from None
+        patient = msg.patient
+        if conn.principal.role == p.SiteKind.HOME.value:
+            # A home caller is one patient, enrolled by a nurse: who the call is about comes
+            # from the invitation, not from what the page says.
+            enrolled = await self.db(self._invited_patient, conn.principal.id)
+            if enrolled is not None:
+                patient = enrolled
         call = LiveCall(
             id=str(uuid.uuid4()), site=conn.principal, request_id=msg.request_id,
             reason=msg.reason, urgency=msg.urgency, intended_action=msg.intended_action,
-            observations=msg.observations, patient=msg.patient, soft_signs=list(msg.soft_signs),
+            observations=msg.observations, patient=patient, soft_signs=list(msg.soft_signs),
             news2=news2, requested_at=utcnow(), caller=conn,
         )
         row = Call(
@@ -445,7 +460,7 @@ class Switchboard:
             urgency=call.urgency.value,
             intended_action=call.intended_action.value if call.intended_action else None,
             observations=msg.observations.model_dump() if msg.observations else None,
-            patient=msg.patient.model_dump(exclude_none=True) if msg.patient else None,
+            patient=patient.model_dump(exclude_none=True) if patient else None,
             soft_signs=call.soft_signs,
             news2_total=news2.total if news2 else None,
             news2_band=news2.band if news2 else None,

@@ -61,11 +61,14 @@ async def test_an_invitation_code_signs_a_home_patient_into_the_same_queue(
     desk = await HubClient.connect(hub.ws, nurse.token)
     await desk.expect(p.QueueSnapshot)
     home = await HubClient.connect(hub.ws, body["token"])
+    # the page claims to be about someone else: the hub uses the enrolled patient
     await home.send(p.CallRequest(request_id="r1", reason="Pain",
-                                  patient=p.Patient(**body["patient"])))
+                                  patient=p.Patient(name="Someone Else",
+                                                    nhs_number="9434765919")))
     await home.expect(p.CallQueued)
     added = await desk.expect(p.QueueUpdate, op="added")
     assert added.entry is not None and added.entry.site_kind is p.SiteKind.HOME
+    assert added.entry.patient == p.Patient(**body["patient"])
     assert added.entry.site_name.startswith("Gold Line: M. Patel")
     listed = httpx.get(f"{hub.http}/api/v1/invitations", headers=bearer(nurse.token)).json()
     assert listed[0]["last_used_at"] is not None and "code" not in listed[0]
