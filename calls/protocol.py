@@ -453,6 +453,18 @@ class InviteDeclined(_Message):
     by: str
 
 
+class CallPlanReady(_Message):
+    """The plan agreed on a call (SBARD decision, when to call again), pushed to the site that
+    called as soon as the nurse writes or corrects it; it is also at GET /calls/{id}/plan."""
+
+    type: Literal["call_plan"] = "call_plan"
+    call_id: str
+    decision: str
+    call_again: str | None = None
+    written_by: str
+    written_at: datetime
+
+
 class ParticipantJoined(_Message):
     type: Literal["participant_joined"] = "participant_joined"
     call_id: str
@@ -485,7 +497,8 @@ ServerMessage = Annotated[
     | InviteWithdrawn
     | InviteDeclined
     | ParticipantJoined
-    | ParticipantLeft,
+    | ParticipantLeft
+    | CallPlanReady,
     Field(discriminator="type"),
 ]
 

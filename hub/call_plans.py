@@ -1,9 +1,9 @@
 """The plan agreed on a call (the SBARD decision and when to call again), for the caller.
 
 The nurse's desk writes it with ``PUT /api/v1/calls/{call_id}/plan`` once the plan is agreed
-(during the call or after it); the caller (the site station, the browser page) reads it with
-``GET`` and shows and prints it. The protocol has no push for it yet, so the caller asks
-after ``call_ended`` and again every few seconds until it is there.
+(during the call or after it); the hub pushes it at once (``call_plan``) to every connection
+of the site that called, and the caller (the site station, the browser page) can also read
+it with ``GET`` (after a reconnect, or to print it again).
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+import anyio.from_thread
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from calls.protocol import Principal, StaffRole
+from calls.protocol import CallPlanReady, Principal, StaffRole
 from hub.api import ANY_SITE, CALL_LOG_READERS, SessionDep, require
 from hub.db import utcnow
 from hub.models import Call, CallParticipant, CallPlan
@@ -46,7 +47,7 @@ def _out(plan: CallPlan) -> PlanOut:
 
 @router.put("/api/v1/calls/{call_id}/plan")
 def write_plan(
-    call_id: str, body: PlanBody, session: SessionDep,
+    call_id: str, body: PlanBody, session: SessionDep, request: Request,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> PlanOut:
     """The nurse or specialist who took part in the call writes (or corrects) its plan."""
@@ -63,8 +64,14 @@ def write_plan(
     plan.written_by, plan.written_by_name = principal.participant_id, principal.name
     plan.written_at = utcnow()
     session.add(plan)
-    session.flush()
-    return _out(plan)
+    session.commit()  # durable before the caller is shown it
+    out = _out(plan)
+    call = session.get(Call, call_id)
+    assert call is not None
+    push = CallPlanReady(call_id=call_id, decision=out.decision, call_again=out.call_again,
+                         written_by=out.written_by_name, written_at=out.written_at)
+    anyio.from_thread.run_sync(request.app.state.switchboard.tell_site, call.site_id, push)
+    return out
 
 
 @router.get("/api/v1/calls/{call_id}/plan")

@@ -332,6 +332,15 @@ class Switchboard:
         conn.calls.clear()
         await conn.drain()
 
+    def tell_site(self, site_id: int, msg: p._Message) -> int:
+        """Send ``msg`` to every live connection of one site; returns how many got it."""
+        text = msg.to_json()
+        conns = [c for c in self.connections
+                 if c.principal.kind == "site" and c.principal.id == site_id]
+        for conn in conns:
+            conn.send_text(text)
+        return len(conns)
+
     def disconnect(self, kind: str, principal_id: int, reason: str) -> int:
         """Close every live connection of one account (its access was revoked); its calls
         then follow the usual grace period, and a reconnect is refused at ``hello``."""

@@ -190,8 +190,14 @@ async def test_the_nurse_writes_the_plan_and_only_the_calling_site_reads_it(
     plan = {"decision": "Paracetamol; GP to review tomorrow", "call_again": "If she vomits"}
     assert httpx.put(url, json=plan, headers=bearer(other_nurse)).status_code == 403
     assert httpx.put(url, json=plan, headers=bearer(site)).status_code == 403
+    station = await HubClient.connect(hub.ws, site)
+    stranger_station = await HubClient.connect(hub.ws, hubdb.site("Nosy House").token)
     r = httpx.put(url, json=plan, headers=bearer(nurse))
     assert r.status_code == 200 and r.json()["written_by_name"] == "Nina"
+    pushed = await station.expect(p.CallPlanReady)  # pushed at once to the calling site
+    assert (pushed.call_id, pushed.decision, pushed.call_again, pushed.written_by) == (
+        call_id, plan["decision"], "If she vomits", "Nina")
+    await stranger_station.nothing_of(p.CallPlanReady)
     got = httpx.get(url, headers=bearer(site)).json()
     assert got["decision"] == plan["decision"] and got["call_again"] == "If she vomits"
     stranger = hubdb.site("Other House").token
