@@ -16,9 +16,10 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import IO, Any
 
@@ -36,6 +37,7 @@ from records.tables import load_table
 
 __all__ = [
     "CHUNK",
+    "LogRows",
     "count",
     "csv_chunks",
     "date_filter",
@@ -97,14 +99,77 @@ def _ordered(query: sa.Select[Any], start: date | None, end: date | None) -> sa.
     return query.where(*date_filter(_LOG, start, end)).order_by(_LOG.c.occurred_at, _LOG.c.uuid)
 
 
-def log_rows(conn: sa.Connection, start: date | None, end: date | None) -> Iterator[Row]:
-    """Rows in :data:`~records.avoided_log.EXPORT_FIELDS` order, oldest call first."""
-    columns = [_LOG.c[name] for name in EXPORT_FIELDS[1:]]
-    query = _ordered(sa.select(_LOG.c.uuid, *columns), start, end)
-    result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
-    for partition in result.partitions():
-        for row in partition:
+class LogRows:
+    """The log's rows in :data:`~records.avoided_log.EXPORT_FIELDS` order, oldest call first.
+
+    Iterating gives typed values (datetimes, booleans), a chunk at a time. :func:`csv_chunks`
+    reads it another way (:meth:`csv_values`): values as the driver gives them, turned into
+    CSV text with string slicing, which is several times faster than building datetimes only
+    to format them again.
+    """
+
+    def __init__(self, conn: sa.Connection, start: date | None, end: date | None) -> None:
+        self._conn, self._start, self._end = conn, start, end
+
+    def _fetch(self, columns: list[Any]) -> Iterator[Sequence[Any]]:
+        query = _ordered(sa.select(*columns), self._start, self._end)
+        result = self._conn.execution_options(stream_results=True, yield_per=CHUNK).execute(query)
+        for partition in result.partitions():
+            yield from partition
+
+    def __iter__(self) -> Iterator[Row]:
+        columns = [_LOG.c[name] for name in EXPORT_FIELDS[1:]]
+        for row in self._fetch([_LOG.c.uuid, *columns]):
             yield (str(row[0]), *row[1:])
+
+    def csv_values(self) -> Iterator[list[Any]]:
+        """Rows of CSV-ready values (what :func:`format_value` gives), straight from the driver."""
+        # Coerced types have no result processors: SQLite gives its stored text and 0/1,
+        # PostgreSQL its native values; the converters below take either.
+        columns: list[Any] = [sa.type_coerce(_LOG.c.uuid, sa.String())]
+        for name in EXPORT_FIELDS[1:]:
+            kind = column_kind(name)
+            coerce: sa.types.TypeEngine[Any] | None = (
+                sa.String() if kind is datetime else sa.Integer() if kind is bool else None
+            )
+            columns.append(_LOG.c[name] if coerce is None else sa.type_coerce(_LOG.c[name], coerce))
+        times = [n for n, name in enumerate(EXPORT_FIELDS) if column_kind(name) is datetime]
+        flags = [n for n, name in enumerate(EXPORT_FIELDS) if column_kind(name) is bool]
+        for row in self._fetch(columns):
+            out = list(row)
+            out[0] = _uuid_text(out[0])
+            for n in times:
+                if out[n] is not None:
+                    out[n] = _time_text(out[n])
+            for n in flags:
+                out[n] = _FLAG[out[n]]
+            yield out
+
+
+def log_rows(conn: sa.Connection, start: date | None, end: date | None) -> LogRows:
+    """Rows in :data:`~records.avoided_log.EXPORT_FIELDS` order, oldest call first."""
+    return LogRows(conn, start, end)
+
+
+_FLAG = {None: "", True: "true", False: "false"}  # 1 and 0 (SQLite) hash as True and False
+
+
+def _uuid_text(value: Any) -> str:
+    if isinstance(value, str) and len(value) == 32:  # SQLite keeps a UUID as 32 hex digits
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return str(uuid.UUID(str(value)))
+
+
+def _time_text(value: Any) -> str:
+    """:func:`format_value` of a stored time: SQLite's UTC text is re-punctuated, not parsed."""
+    if isinstance(value, str):
+        if len(value) == 26 and value[10] == " " and value[19] == ".":  # 2025-01-06 09:00:00.000000
+            fraction = "" if value.endswith(".000000") else value[19:]
+            return f"{value[:10]}T{value[11:19]}{fraction}Z"
+        value = datetime.fromisoformat(value)
+        if value.tzinfo is None:  # stored as UTC (records.models.UtcDateTime)
+            value = value.replace(tzinfo=UTC)
+    return format_value(value)
 
 
 def records(conn: sa.Connection, start: date | None, end: date | None) -> Iterator[TriageRecord]:
@@ -151,21 +216,27 @@ def csv_chunks(rows: Iterable[Row], progress: Progress | None = None) -> Iterato
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(EXPORT_FIELDS)
-    pending = 0
-    fmt = format_value
+    texts = rows.csv_values() if isinstance(rows, LogRows) else _formatted(rows)
+    while chunk := list(itertools.islice(texts, CHUNK)):
+        writer.writerows(chunk)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if progress is not None:
+            progress(len(chunk))
+    if buffer.tell():  # no rows at all: the header alone
+        yield buffer.getvalue()
+
+
+def _formatted(rows: Iterable[Row]) -> Iterator[list[Any]]:
+    """Typed rows as CSV-ready values; only times and flags need more than the csv module
+    does itself (it writes None as empty and numbers and text as they are)."""
+    fix = [n for n, name in enumerate(EXPORT_FIELDS) if column_kind(name) in (datetime, bool)]
     for row in rows:
-        writer.writerow([fmt(value) for value in row])
-        pending += 1
-        if pending == CHUNK:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-            if progress is not None:
-                progress(pending)
-            pending = 0
-    yield buffer.getvalue()
-    if progress is not None and pending:
-        progress(pending)
+        out = list(row)
+        for n in fix:
+            out[n] = format_value(out[n])
+        yield out
 
 
 def _cell(value: Any) -> Any:

@@ -197,3 +197,29 @@ def test_date_filter_takes_whole_utc_days() -> None:
     start, end = export.date_filter(table, date(2025, 1, 6), date(2025, 1, 6))
     assert start.right.value == datetime(2025, 1, 6, tzinfo=UTC)
     assert end.right.value == datetime(2025, 1, 7, tzinfo=UTC)
+
+
+def test_csv_from_the_database_is_the_csv_of_the_records(db_url: str) -> None:
+    """The database path formats from the driver's raw values (SQLite text and 0/1,
+    PostgreSQL native types); it must write exactly what format_value writes."""
+    import sqlalchemy as sa
+
+    from records.avoided_log import log_row, log_table
+    from records.store import create_engine
+
+    records = [*sample(), signed(4, answered_at=T0 + timedelta(hours=4, microseconds=123400),
+                                 ended_at=T0 + timedelta(hours=5, microseconds=1))]  # fmt: skip
+    table = log_table(sa.MetaData())
+    engine = create_engine(db_url)
+    try:
+        table.metadata.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(sa.insert(table), [log_row(r) for r in records])
+        with engine.connect() as conn:
+            from_db = "".join(export.csv_chunks(export.log_rows(conn, None, None)))
+            typed = list(export.log_rows(conn, None, None))
+    finally:
+        engine.dispose()
+    assert from_db == "".join(export.csv_chunks(export.rows_of(records)))
+    assert from_db.count("\r\n") == len(records) + 1 and ".123400Z" in from_db
+    assert "".join(export.csv_chunks(iter(typed))) == from_db  # the typed rows agree too
