@@ -116,8 +116,10 @@ class CallEngine:
         for session in list(self.sessions.values()) + list(self._requesting.values()):
             if session.state in (CallState.CONNECTING, CallState.IN_CALL, CallState.QUEUED,
                                  CallState.REQUESTING):
+                # hang_up bounds its own message to the hub; what it releases must not be
+                # cut short by a timeout here (a half-closed peer connection leaks sockets).
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(session.hang_up(), 5)
+                    await session.hang_up()
             await session.close()
         self.sessions.clear()
         self._requesting.clear()

@@ -7,12 +7,12 @@ call identity. The offer and answer carry every candidate, gathered before they 
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aiortc import (
     RTCConfiguration,
@@ -29,6 +29,11 @@ from calls.media import AudioSink, MediaSource, VideoSink
 log = logging.getLogger("telehub.calls.peer")
 
 SdpRewriter = Callable[[str], str]
+T = TypeVar("T")
+
+
+class LinkClosedError(Exception):
+    """The peer connection was closed while an offer or answer was being made for it."""
 
 
 def rtc_configuration(ice_servers: list[p.IceServer], relay_only: bool = False,
@@ -80,6 +85,8 @@ class PeerLink:
         self._rewrite = rewrite_sdp
         self._tracks: list[MediaStreamTrack] = []
         self._last: dict[str, Any] = {}
+        self._negotiating: set[asyncio.Task[Any]] = set()
+        self._closing: asyncio.Task[None] | None = None
         audio, video = media.subscribe()
         for kind, track in (("audio", audio), ("video", video)):
             if track is not None:
@@ -102,6 +109,8 @@ class PeerLink:
         return max([self.created_at, *times])
 
     def _on_track(self, track: MediaStreamTrack) -> None:
+        if self.closed:
+            return  # a late event: no sink (and no reader task) for a closed link
         if track.kind == "video":
             self.video = VideoSink(track)
         elif track.kind == "audio":
@@ -117,18 +126,52 @@ class PeerLink:
         sdp = self.pc.localDescription.sdp
         return self._rewrite(sdp) if self._rewrite else sdp
 
+    async def _negotiate(self, step: Callable[[], Awaitable[T]]) -> T:
+        """Runs one offer/answer step in a task of its own that the caller's cancellation
+        does not reach, and that :meth:`close` waits for.
+
+        setLocalDescription gathers ICE candidates: aioice binds a UDP socket per local
+        address and only then records them on its connection. Cancelled halfway, the sockets
+        bound so far are lost to every close (nothing refers to them); closed halfway, the
+        connection's close misses the sockets still being bound. Either way they leak. So a
+        step always runs to its end, and a link is closed only after its steps have ended.
+        """
+        if self.closed:
+            raise LinkClosedError(f"the link to {self.remote} is closed")
+        task = asyncio.ensure_future(step())
+        self._negotiating.add(task)
+        task.add_done_callback(self._step_done)
+        result = await asyncio.shield(task)
+        if self.closed:
+            raise LinkClosedError(f"the link to {self.remote} was closed while negotiating")
+        return result
+
+    def _step_done(self, task: asyncio.Task[Any]) -> None:
+        self._negotiating.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller cancelled meanwhile never will
+
     async def make_offer(self) -> str:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return self._local_sdp()
+        async def step() -> str:
+            await self.pc.setLocalDescription(await self.pc.createOffer())
+            return self._local_sdp()
+
+        return await self._negotiate(step)
 
     async def answer_offer(self, sdp: str) -> str:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
-        await self.pc.setLocalDescription(await self.pc.createAnswer())
-        return self._local_sdp()
+        async def step() -> str:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            return self._local_sdp()
+
+        return await self._negotiate(step)
 
     async def accept_answer(self, sdp: str) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-        self.answered = True
+        async def step() -> None:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+            self.answered = True
+
+        await self._negotiate(step)
 
     async def sample(self) -> LinkQuality:
         """Quality since the previous sample (call about once a second)."""
@@ -169,16 +212,31 @@ class PeerLink:
                       "frames": frames, "audio": audio_frames}
         return quality
 
+    def close_soon(self) -> asyncio.Task[None]:
+        """Starts closing (if not already) and returns the task that does it. Closing runs to
+        its end even if whoever awaits it is cancelled: a half-closed link leaks sockets."""
+        if self._closing is None:
+            self.closed = True
+            self._closing = asyncio.ensure_future(self._close())
+        return self._closing
+
     async def close(self) -> None:
-        """Sinks first (they read from the receivers), then the connection, then our track
-        subscriptions (so the shared source stops feeding this link)."""
-        if self.closed:
-            return
-        self.closed = True
+        """Closes the link and waits until it is closed (idempotent)."""
+        await asyncio.shield(self.close_soon())
+
+    async def _close(self) -> None:
+        """In order: the offer/answer steps still running finish (so every ICE socket they
+        bind is known to the connection), the sinks stop (they read from the receivers), the
+        connection closes (its ICE sockets with it), then our track subscriptions end (so
+        the shared source stops feeding this link)."""
+        while self._negotiating:
+            await asyncio.gather(*list(self._negotiating), return_exceptions=True)
         for sink in (self.video, self.audio):
             if sink is not None:
                 await sink.stop()
-        with contextlib.suppress(Exception):
+        try:
             await self.pc.close()
+        except Exception:  # closing must go on: the tracks below still need stopping
+            log.exception("closing the peer connection to %s failed", self.remote)
         for track in self._tracks:
             track.stop()

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from calls import protocol as p
 from calls.media import FULL, LOW, MediaSource, VideoProfile
-from calls.peer import LinkQuality, PeerLink, SdpRewriter, rtc_configuration
+from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
 
 log = logging.getLogger("telehub.calls.session")
 
@@ -191,6 +191,7 @@ class SessionOptions:
 
 
 MODES: tuple[str, ...] = ("full", "low", "audio_only")
+HANG_UP_SEND_TIMEOUT = 5.0  # seconds to tell the hub of a hang-up before ending anyway
 
 
 @dataclass
@@ -235,6 +236,7 @@ class CallSession:
         self._tasks: set[asyncio.Task[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one signaling step at a time per call
+        self._closed = False  # released (or being released): no new links or media
         self.ended = asyncio.Event()
 
     # --- state ----------------------------------------------------------------------------
@@ -317,8 +319,10 @@ class CallSession:
         if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
             msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is Role.CALLER
                                else p.CallEnd(call_id=self.call_id))
-            with contextlib.suppress(Exception):  # the hub may be unreachable: end here anyway
-                await self.ctx.send(msg)
+            # The hub may be unreachable or slow: end here anyway. Only the message is given
+            # a time limit; releasing the call's links and media always runs to its end.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ctx.send(msg), HANG_UP_SEND_TIMEOUT)
         await self._finish(S.ENDED, "hung up")
 
     def set_mode(self, mode: str, automatic: bool = False) -> None:
@@ -357,7 +361,13 @@ class CallSession:
             raise InvalidStateError(
                 f"{msg.type} is not expected by a {self.role} call that is {self.state}")
         async with self._lock:
-            await self._handle(msg)
+            if self._closed:
+                log.info("call %s is closed; ignoring %s", self.call_id, msg.type)
+                return
+            try:
+                await self._handle(msg)
+            except LinkClosedError as exc:  # the call ended while an offer/answer was made
+                log.info("call %s: %s", self.call_id, exc)
 
     async def _handle(self, msg: p.ServerMessage) -> None:
         match msg:
@@ -460,6 +470,8 @@ class CallSession:
     # --- peer connections -----------------------------------------------------------------
 
     def _new_link(self, remote: str, offerer: bool) -> PeerLink:
+        if self._closed:
+            raise LinkClosedError(f"call {self.call_id} is closed: no new link to {remote}")
         old = self.links.get(remote)
         generation = old.generation + 1 if old is not None else 1
         assert self.media is not None
@@ -471,7 +483,7 @@ class CallSession:
         )
         self.links[remote] = link
         if old is not None:
-            self._spawn(old.close())
+            self._track(old.close_soon())
         assert self.call_id is not None
         self.ctx.emit(LinkChanged(self.call_id, remote, generation, "new"))
         return link
@@ -479,9 +491,12 @@ class CallSession:
     async def _offer_to(self, remote: str) -> None:
         assert self.call_id is not None
         link = self._new_link(remote, offerer=True)
-        sdp = await link.make_offer()
-        if self.links.get(remote) is not link or self.state in FINAL:
+        try:
+            sdp = await link.make_offer()
+        except LinkClosedError:
             return  # replaced or ended while gathering
+        if self.links.get(remote) is not link or self.state in FINAL:
+            return
         await self.ctx.send(p.Offer(call_id=self.call_id, to=remote, sdp=sdp))
 
     async def _on_offer(self, msg: p.Offer) -> None:
@@ -490,7 +505,10 @@ class CallSession:
             self.media = self.ctx.make_media()
             self._configure_media()
         link = self._new_link(msg.sender, offerer=False)
-        sdp = await link.answer_offer(msg.sdp)
+        try:
+            sdp = await link.answer_offer(msg.sdp)
+        except LinkClosedError:
+            return  # replaced or ended while gathering
         if self.links.get(msg.sender) is link and self.state not in FINAL:
             await self.ctx.send(p.Answer(call_id=self.call_id, to=msg.sender, sdp=sdp))
 
@@ -576,15 +594,21 @@ class CallSession:
         async def run() -> None:
             await coro
 
-        task = asyncio.create_task(run())
+        self._track(asyncio.create_task(run()))
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        """Background work of this call, which :meth:`close` waits for."""
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _close_links(self) -> None:
+        # Every close starts before the first is awaited, and runs to its end even if this
+        # is cancelled: a link dropped from ``links`` half-closed would leak its sockets.
         links, self.links = list(self.links.values()), {}
         self._next_try.clear()
-        for link in links:
-            await link.close()
+        closing = [link.close_soon() for link in links]
+        if closing:
+            await asyncio.shield(asyncio.gather(*closing))
 
     async def _finish(self, state: CallState, reason: str) -> None:
         if self.state in FINAL:
@@ -599,6 +623,7 @@ class CallSession:
         """Releases everything of this call, in order: the monitor, the peer connections
         (sinks, then connections, then subscriptions), background closes, then the media
         source (capture threads). Safe to call twice."""
+        self._closed = True
         if self.call_id is not None:
             self.ctx.release(self.call_id)
         monitor, self._monitor = self._monitor, None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,15 @@ from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 # Short timings so heartbeat and grace-period tests take seconds, not minutes.
 FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
                         "reconnect_grace": 2.0}
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Collects garbage after each test (set up first, so torn down last: after its engines,
+    hub and event loop are gone). A socket, transport or peer connection the test left open
+    then warns (an error here) in this test's teardown, not in some later test's setup."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture

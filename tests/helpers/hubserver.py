@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +21,6 @@ from calls.protocol import Principal
 from hub import accounts, schema
 from hub.api import session_factory
 from hub.app import create_app
-from hub.cli import listen_socket
 from hub.config import HubConfig
 from hub.db import make_engine, unit_of_work
 
@@ -65,7 +65,12 @@ class ThreadedHub:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self.sock = listen_socket("127.0.0.1", 0)
+        # Bound (so the port is known) but not listening until start(): a client dialling
+        # before then is refused at once, as by a hub that is not running yet. The proto says
+        # TCP, as the hub's own socket does, so asyncio turns Nagle off on accepted sockets.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
         self.server = uvicorn.Server(uvicorn.Config(
             create_app(config), log_level="warning", ws_max_size=1024 * 1024,
@@ -85,6 +90,7 @@ class ThreadedHub:
         asyncio.run(self.server.serve(sockets=[self.sock]))
 
     def start(self) -> ThreadedHub:
+        self.sock.listen(128)
         self.thread.start()
         deadline = time.monotonic() + 15
         while not self.server.started:
@@ -95,7 +101,8 @@ class ThreadedHub:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(15)
+        if self.thread.is_alive():
+            self.thread.join(15)
         self.sock.close()
 
 
