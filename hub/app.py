@@ -100,6 +100,7 @@ def create_app(config: HubConfig) -> FastAPI:
     app.include_router(__import__("hub.call_plans").call_plans.router)  # issue 6
     app.include_router(__import__("hub.clinics").clinics.router)  # issue 6
     app.include_router(__import__("hub.caller_page").caller_page.router)  # issue 6
+    app.include_router(__import__("hub.reports").reports.router)  # issue 7
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     @app.websocket("/ws")

@@ -191,3 +191,16 @@ class ClinicBooking(Base):
     transfer_avoided: Mapped[bool | None] = mapped_column(Boolean)
     outcome_by: Mapped[str | None] = mapped_column(String(40))
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- the manager's report (records/report.py, issue 7) -------------------------------------
+
+# Covering indexes: the report's GROUP BY queries read these instead of the wide rows, and
+# "answered with no record" is an index probe per call.
+Index("ix_calls_report", Call.requested_at, Call.site_id, Call.answered_at, Call.ended_at,
+      Call.end_reason, Call.state, Call.id)  # fmt: skip
+Index("ix_central_records_report", central_records.c.occurred_at, central_records.c.setting,
+      central_records.c.outcome, central_records.c.site_id, central_records.c.intended_action,
+      central_records.c.admission_avoided, central_records.c.ae_attendance_avoided,
+      central_records.c.prison_transfer_avoided, central_records.c.follow_up_result)  # fmt: skip
+Index("ix_central_records_call_id", central_records.c.call_id)

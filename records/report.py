@@ -1,0 +1,639 @@
+"""The manager's report: calls, outcomes and avoided-activity claims by month and setting.
+
+Every figure is an aggregate query in the database (``GROUP BY`` month and site or setting,
+on covering indexes the hub's migration 0004 adds); Python only adds up the few hundred
+aggregate rows that come back. The same code serves the hub's ``/api/v1/reports`` routes and
+``telehub-export --db``; it reads the hub's ``calls`` and ``sites`` through reader views
+declared here (as :func:`records.avoided_log.versions_table` does), so records/ never
+imports the hub.
+
+Counting rules (shared/clinical/REFERENCE.md, "Avoided admissions" and "Service levels"):
+
+* A call counts in the month (UTC) it was requested. Time to answer is answered − requested;
+  the standards are 60 seconds (NHS 111: 95% within 60 s) and 5 minutes (the Airedale hub).
+  A call answered, requeued and answered again keeps its first answer time.
+* Abandoned: the caller hung up while waiting (``end_reason`` "abandoned"); the NHS 111
+  measure counts those who waited over 30 s. Caller lost: the caller's connection dropped
+  and did not come back. A call with no outcome was answered but has no signed-off record.
+* A record counts in the month of its call (its ``occurred_at``), in its setting. Claims are
+  the avoided flags the nurse confirmed; each is *confirmed* or *withdrawn* by the record's
+  latest follow-up check (an unplanned attendance or admission withdraws it) and *pending*
+  until one is recorded. An ambulance conveyance is claimed where the caller would have
+  called 999 and an admission or A&E attendance avoided is claimed.
+* Savings are estimates: claims times the unit costs in data/unit_costs.csv, each an
+  editable assumption with its source. The headline is confirmed claims only.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Dialect
+
+from records.avoided_log import log_table
+from records.tables import load_table
+
+__all__ = [
+    "CALL_FIGURES",
+    "CLAIMS",
+    "RECORD_FIGURES",
+    "SITE_KINDS",
+    "CallFigures",
+    "ClaimFigures",
+    "DrillPage",
+    "DrillRow",
+    "Filters",
+    "OutcomeFigures",
+    "Report",
+    "Saving",
+    "SiteFigures",
+    "UnitCost",
+    "build",
+    "drill",
+    "unit_costs",
+]
+
+SiteKind = Literal["care_home", "prison", "home"]
+SITE_KINDS: tuple[SiteKind, ...] = ("care_home", "prison", "home")
+Claim = Literal["admission", "ae_attendance", "prison_transfer", "ambulance_conveyance"]
+CLAIMS: tuple[Claim, ...] = ("admission", "ae_attendance", "prison_transfer",
+                             "ambulance_conveyance")  # fmt: skip
+ANSWER_60S = 60.0
+ANSWER_5MIN = 300.0
+ABANDON_AFTER_S = 30.0
+# Upper bounds (seconds) of the time-to-answer bands; the last band is open.
+WAIT_BANDS: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0)
+WAIT_BAND_LABELS = ("≤30 s", "30–60 s", "1–2 min", "2–5 min", ">5 min")
+
+CALL_FIGURES = ("calls", "answered", "within_60s", "over_60s", "within_5min", "over_5min",
+                "abandoned", "abandoned_after_30s", "caller_lost", "no_record", "open")  # fmt: skip
+RECORD_FIGURES = ("records", "outcome", "claimed", "confirmed", "withdrawn", "pending")
+MAX_PAGE = 500
+
+
+# --- reader views of the hub's tables ------------------------------------------------------
+
+
+class _AwareUtc(sa.TypeDecorator[datetime]):
+    """The hub's UTC timestamps (timestamptz on PostgreSQL), read and bound as aware UTC."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_META = sa.MetaData()
+LOG = log_table(_META)
+CALLS = sa.Table(
+    "calls", _META,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("site_id", sa.Integer),
+    sa.Column("state", sa.String(16)),
+    sa.Column("requested_at", _AwareUtc()),
+    sa.Column("answered_at", _AwareUtc()),
+    sa.Column("ended_at", _AwareUtc()),
+    sa.Column("end_reason", sa.String(16)),
+)  # fmt: skip
+SITES = sa.Table(
+    "sites", _META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(120)),
+    sa.Column("kind", sa.String(16)),
+)  # fmt: skip
+
+
+# --- the answer's shapes (shared with the desk, which reads them over HTTP) ----------------
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Filters(_Frozen):
+    """UTC days ``start``..``end`` (both included), optionally one site or one setting."""
+
+    start: date
+    end: date
+    site_id: int | None = None
+    site_kind: SiteKind | None = None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (datetime.combine(self.start, time(), UTC),
+                datetime.combine(self.end + timedelta(days=1), time(), UTC))  # fmt: skip
+
+    def narrowed(self, month: str | None) -> Filters:
+        """These filters within one month ("YYYY-MM"): a drill-down from a monthly figure."""
+        if month is None:
+            return self
+        first = date.fromisoformat(f"{month}-01")
+        after = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        return self.model_copy(update={
+            "start": max(self.start, first), "end": min(self.end, after - timedelta(days=1)),
+        })  # fmt: skip
+
+
+class CallFigures(_Frozen):
+    """The calls of one month from one setting."""
+
+    month: str
+    site_kind: str
+    calls: int = 0
+    answered: int = 0
+    within_60s: int = 0
+    within_5min: int = 0
+    answer_s_total: float = 0.0  # for the mean time to answer
+    abandoned: int = 0
+    abandoned_after_30s: int = 0
+    caller_lost: int = 0
+    open: int = 0  # still waiting or connected
+    no_record: int = 0  # answered, no signed-off record in the central store
+    wait_bands: tuple[int, ...] = (0, 0, 0, 0, 0)  # answered calls per WAIT_BANDS band
+
+
+class OutcomeFigures(_Frozen):
+    month: str
+    site_kind: str
+    outcome: str
+    records: int
+
+
+class ClaimFigures(_Frozen):
+    """Claims of one kind, one month, one setting: claimed = confirmed + withdrawn + pending."""
+
+    month: str
+    site_kind: str
+    claim: Claim
+    claimed: int = 0
+    confirmed: int = 0
+    withdrawn: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.claimed - self.confirmed - self.withdrawn
+
+
+class SiteFigures(_Frozen):
+    site_id: int
+    site_name: str
+    site_kind: str
+    calls: int
+    answered: int
+    within_5min: int
+    abandoned: int
+
+
+class UnitCost(_Frozen):
+    item: str
+    label: str
+    cost_gbp: float
+    year: str
+    claim: Claim
+    source: str
+
+
+class Saving(_Frozen):
+    """An estimate: claims of one kind times its unit cost (an editable assumption)."""
+
+    unit: UnitCost
+    claimed: int
+    confirmed: int
+
+    @property
+    def confirmed_gbp(self) -> float:
+        return self.confirmed * self.unit.cost_gbp
+
+    @property
+    def claimed_gbp(self) -> float:
+        return self.claimed * self.unit.cost_gbp
+
+
+class Report(_Frozen):
+    filters: Filters
+    generated_at: datetime
+    calls: tuple[CallFigures, ...]
+    outcomes: tuple[OutcomeFigures, ...]
+    claims: tuple[ClaimFigures, ...]
+    sites: tuple[SiteFigures, ...]
+    savings: tuple[Saving, ...]
+    elapsed_ms: float = 0.0
+
+    # Totals over whatever rows match: the dashboard's headline figures.
+    def total(self, figure: str, *, month: str | None = None,
+              site_kind: str | None = None) -> float:  # fmt: skip
+        return float(sum(getattr(c, figure) for c in self.calls
+                   if (month is None or c.month == month)
+                   and (site_kind is None or c.site_kind == site_kind)))  # fmt: skip
+
+    def claim_total(self, claim: str, figure: str, *, month: str | None = None,
+                    site_kind: str | None = None) -> int:  # fmt: skip
+        return sum(getattr(c, figure) for c in self.claims
+                   if c.claim == claim and (month is None or c.month == month)
+                   and (site_kind is None or c.site_kind == site_kind))  # fmt: skip
+
+    def outcome_totals(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for o in self.outcomes:
+            out[o.outcome] = out.get(o.outcome, 0) + o.records
+        return out
+
+    def months(self) -> list[str]:
+        return sorted({c.month for c in self.calls} | {c.month for c in self.claims}
+                      | {o.month for o in self.outcomes})  # fmt: skip
+
+    def wait_bands(self) -> list[int]:
+        totals = [0] * len(WAIT_BAND_LABELS)
+        for c in self.calls:
+            for n, v in enumerate(c.wait_bands):
+                totals[n] += v
+        return totals
+
+
+class DrillRow(_Frozen):
+    """One call or record behind a figure: identifiers, times and codes, no patient data."""
+
+    call_id: str | None
+    record_uuid: str | None
+    requested_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    answer_s: float | None
+    end_reason: str | None
+    site: str
+    site_kind: str
+    intended_action: str | None = None
+    outcome: str | None = None
+    claims: tuple[str, ...] = ()
+    follow_up: str | None = None  # confirmed, withdrawn; None while pending
+    nurse: str | None = None
+
+
+class DrillPage(_Frozen):
+    figure: str
+    total: int
+    offset: int
+    rows: tuple[DrillRow, ...] = Field(default=())
+    next_offset: int | None = None
+
+
+# --- unit costs ----------------------------------------------------------------------------
+
+
+@functools.cache
+def unit_costs() -> tuple[UnitCost, ...]:
+    """data/unit_costs.csv: editable assumptions, each with its source."""
+    return tuple(
+        UnitCost(item=r["item"], label=r["label"], cost_gbp=float(r["cost_gbp"]),
+                 year=r["year"], claim=r["claim"], source=r["source"])
+        for r in load_table("unit_costs")
+    )  # fmt: skip
+
+
+# --- SQL expressions per dialect ------------------------------------------------------------
+
+
+def _month(col: Any, dialect: str, aware: bool) -> Any:
+    """'YYYY-MM' (UTC) of a timestamp column, computed in the database."""
+    if dialect == "sqlite":  # stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]' in UTC
+        return sa.func.substr(col, 1, 7)
+    utc = sa.func.timezone("UTC", col) if aware else col
+    return sa.func.to_char(utc, "YYYY-MM")
+
+
+def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
+    if dialect == "sqlite":
+        return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
+    return sa.extract("epoch", later - earlier)
+
+
+def _count_if(*conditions: Any) -> Any:
+    return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
+
+
+def _site_clause(filters: Filters, site_col: Any) -> list[Any]:
+    """Calls of the chosen site or setting (by the site's id)."""
+    out: list[Any] = []
+    if filters.site_id is not None:
+        out.append(site_col == filters.site_id)
+    if filters.site_kind is not None:
+        out.append(site_col.in_(sa.select(SITES.c.id).where(SITES.c.kind == filters.site_kind)))
+    return out
+
+
+def _record_site_clause(conn: sa.Connection, filters: Filters) -> list[Any]:
+    """Records of the chosen site (the desk writes the site's name; older ones its id)."""
+    out: list[Any] = []
+    if filters.site_id is not None:
+        name = conn.scalar(sa.select(SITES.c.name).where(SITES.c.id == filters.site_id))
+        out.append(LOG.c.site_id.in_([n for n in (name, str(filters.site_id)) if n]))
+    if filters.site_kind is not None:
+        out.append(LOG.c.setting == filters.site_kind)
+    return out
+
+
+def _call_where(filters: Filters) -> list[Any]:
+    lo, hi = filters.bounds()
+    return [CALLS.c.requested_at >= lo, CALLS.c.requested_at < hi,
+            *_site_clause(filters, CALLS.c.site_id)]  # fmt: skip
+
+
+def record_where(conn: sa.Connection, filters: Filters) -> list[Any]:
+    lo, hi = filters.bounds()
+    return [LOG.c.occurred_at >= lo, LOG.c.occurred_at < hi, *_record_site_clause(conn, filters)]
+
+
+def _has_record(call_id: Any) -> Any:
+    return sa.exists(sa.select(sa.literal(1)).where(LOG.c.call_id == call_id))
+
+
+def _claim_flag(claim: Claim) -> Any:
+    if claim == "ambulance_conveyance":
+        return sa.and_(LOG.c.intended_action == "ambulance_999",
+                       sa.or_(LOG.c.admission_avoided, LOG.c.ae_attendance_avoided))
+    return LOG.c[f"{claim}_avoided"]
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _call_rows(conn: sa.Connection, filters: Filters) -> list[Any]:
+    d = conn.dialect.name
+    c = CALLS.c
+    month = _month(c.requested_at, d, aware=True).label("month")
+    wait = _seconds(c.answered_at, c.requested_at, d)
+    answered = c.answered_at.is_not(None)
+    bands = [
+        _count_if(answered, wait <= WAIT_BANDS[0]),
+        *(_count_if(answered, wait > lo, wait <= hi)
+          for lo, hi in itertools.pairwise(WAIT_BANDS)),
+        _count_if(answered, wait > WAIT_BANDS[-1]),
+    ]  # fmt: skip
+    query = (
+        sa.select(
+            month, c.site_id, sa.func.count(),
+            sa.func.count(c.answered_at),
+            _count_if(answered, wait <= ANSWER_60S),
+            _count_if(answered, wait <= ANSWER_5MIN),
+            sa.func.coalesce(sa.func.sum(wait), 0.0),
+            _count_if(c.end_reason == "abandoned"),
+            _count_if(c.end_reason == "abandoned",
+                      _seconds(c.ended_at, c.requested_at, d) > ABANDON_AFTER_S),
+            _count_if(c.end_reason == "caller_lost"),
+            _count_if(c.state != "ended"),
+            _count_if(answered, c.state == "ended", ~_has_record(c.id)),
+            *bands,
+        )
+        .where(*_call_where(filters))
+        .group_by(month, c.site_id)
+    )  # fmt: skip
+    return list(conn.execute(query))
+
+
+def _record_rows(conn: sa.Connection, filters: Filters) -> list[Any]:
+    d = conn.dialect.name
+    t = LOG.c
+    month = _month(t.occurred_at, d, aware=False).label("month")
+    sums = []
+    for claim in CLAIMS:
+        flag = _claim_flag(claim)
+        sums += [_count_if(flag), _count_if(flag, t.follow_up_result == "confirmed"),
+                 _count_if(flag, t.follow_up_result == "withdrawn")]  # fmt: skip
+    query = (
+        sa.select(month, t.setting, t.outcome, sa.func.count(), *sums)
+        .where(*record_where(conn, filters))
+        .group_by(month, t.setting, t.outcome)
+    )
+    return list(conn.execute(query))
+
+
+def build(conn: sa.Connection, filters: Filters) -> Report:
+    """The report for ``filters``: three aggregate queries and a look-up of the sites."""
+    import time as _time
+
+    started = _time.perf_counter()
+    sites = {sid: (name, kind) for sid, name, kind in conn.execute(sa.select(SITES))}
+    by_kind: dict[tuple[str, str], dict[str, Any]] = {}
+    by_site: dict[int, list[int]] = {}
+    names = ("calls", "answered", "within_60s", "within_5min", "answer_s_total", "abandoned",
+             "abandoned_after_30s", "caller_lost", "open", "no_record")  # fmt: skip
+    for row in _call_rows(conn, filters):
+        month, site_id, values = row[0], row[1], row[2:]
+        kind = sites.get(site_id, ("?", "unknown"))[1]
+        acc = by_kind.setdefault((month, kind), {n: 0 for n in names} | {"wait_bands": [0] * 5})
+        for name, value in zip(names, values, strict=False):
+            acc[name] += value or 0
+        for n, value in enumerate(values[len(names):]):
+            acc["wait_bands"][n] += value or 0
+        s = by_site.setdefault(site_id, [0, 0, 0, 0])
+        s[0] += values[0]
+        s[1] += values[1]
+        s[2] += values[3] or 0
+        s[3] += values[5] or 0
+    calls = tuple(
+        CallFigures(month=m, site_kind=k, **{n: (float(v) if n == "answer_s_total" else int(v))
+                                             for n, v in acc.items() if n != "wait_bands"},
+                    wait_bands=tuple(int(v) for v in acc["wait_bands"]))
+        for (m, k), acc in sorted(by_kind.items())
+    )  # fmt: skip
+    site_rows = tuple(sorted(
+        (SiteFigures(site_id=sid, site_name=sites.get(sid, ("?", "unknown"))[0],
+                     site_kind=sites.get(sid, ("?", "unknown"))[1], calls=v[0], answered=v[1],
+                     within_5min=v[2], abandoned=v[3]) for sid, v in by_site.items()),
+        key=lambda s: (-s.calls, s.site_name),
+    ))  # fmt: skip
+    outcomes: list[OutcomeFigures] = []
+    claims: dict[tuple[str, str, Claim], list[int]] = {}
+    for row in _record_rows(conn, filters):
+        month, kind, outcome, count, sums = row[0], row[1], row[2], row[3], row[4:]
+        outcomes.append(OutcomeFigures(month=month, site_kind=kind,
+                                       outcome=outcome or "none", records=int(count)))  # fmt: skip
+        for n, claim in enumerate(CLAIMS):
+            acc2 = claims.setdefault((month, kind, claim), [0, 0, 0])
+            for i in range(3):
+                acc2[i] += int(sums[3 * n + i] or 0)
+    claim_rows = tuple(
+        ClaimFigures(month=m, site_kind=k, claim=c, claimed=v[0], confirmed=v[1], withdrawn=v[2])
+        for (m, k, c), v in sorted(claims.items())
+    )
+    savings = tuple(
+        Saving(unit=u,
+               claimed=sum(c.claimed for c in claim_rows if c.claim == u.claim),
+               confirmed=sum(c.confirmed for c in claim_rows if c.claim == u.claim))
+        for u in unit_costs()
+    )  # fmt: skip
+    return Report(
+        filters=filters, generated_at=datetime.now(UTC), calls=calls,
+        outcomes=tuple(sorted(outcomes, key=lambda o: (o.month, o.site_kind, o.outcome))),
+        claims=claim_rows, sites=site_rows, savings=savings,
+        elapsed_ms=(_time.perf_counter() - started) * 1000,
+    )  # fmt: skip
+
+
+# --- drill-down ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A drill-down target: ``name`` from CALL_FIGURES or RECORD_FIGURES, with its argument
+    (an outcome code or a claim) where it takes one."""
+
+    name: str
+    arg: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Figure:
+        name, _, arg = text.partition(":")
+        if name in CALL_FIGURES and not arg:
+            return cls(name)
+        if name == "records" and not arg:
+            return cls(name)
+        if name == "outcome" and arg:
+            return cls(name, arg)
+        if name in ("claimed", "confirmed", "withdrawn", "pending") and arg in CLAIMS:
+            return cls(name, arg)
+        raise ValueError(f"unknown figure {text!r}")
+
+    @property
+    def of_calls(self) -> bool:
+        return self.name in CALL_FIGURES
+
+
+def _call_figure_clause(fig: Figure, dialect: str) -> list[Any]:
+    c = CALLS.c
+    wait = _seconds(c.answered_at, c.requested_at, dialect)
+    answered = c.answered_at.is_not(None)
+    return {
+        "calls": [],
+        "answered": [answered],
+        "within_60s": [answered, wait <= ANSWER_60S],
+        "over_60s": [answered, wait > ANSWER_60S],
+        "within_5min": [answered, wait <= ANSWER_5MIN],
+        "over_5min": [answered, wait > ANSWER_5MIN],
+        "abandoned": [c.end_reason == "abandoned"],
+        "abandoned_after_30s": [c.end_reason == "abandoned",
+                                _seconds(c.ended_at, c.requested_at, dialect) > ABANDON_AFTER_S],
+        "caller_lost": [c.end_reason == "caller_lost"],
+        "no_record": [answered, c.state == "ended", ~_has_record(c.id)],
+        "open": [c.state != "ended"],
+    }[fig.name]  # fmt: skip
+
+
+def _record_figure_clause(fig: Figure) -> list[Any]:
+    t = LOG.c
+    if fig.name == "records":
+        return []
+    if fig.name == "outcome":
+        return [t.outcome.is_(None)] if fig.arg == "none" else [t.outcome == fig.arg]
+    assert fig.arg is not None
+    flag = _claim_flag(fig.arg)  # type: ignore[arg-type]
+    result = {"claimed": None, "confirmed": "confirmed", "withdrawn": "withdrawn"}
+    if fig.name == "pending":
+        return [flag, sa.or_(t.follow_up_result.is_(None),
+                             t.follow_up_result.not_in(("confirmed", "withdrawn")))]
+    wanted = result[fig.name]
+    return [flag] if wanted is None else [flag, t.follow_up_result == wanted]
+
+
+def _claims_of(row: Any) -> tuple[str, ...]:
+    out = [c for c in ("admission", "ae_attendance", "prison_transfer", "gp_visit")
+           if getattr(row, f"{c}_avoided")]  # fmt: skip
+    if row.intended_action == "ambulance_999" and (row.admission_avoided
+                                                   or row.ae_attendance_avoided):
+        out.append("ambulance_conveyance")
+    return tuple(out)
+
+
+_RECORD_COLUMNS = ("uuid", "call_id", "requested_at", "answered_at", "ended_at", "site_id",
+                   "setting", "intended_action", "outcome", "admission_avoided",
+                   "ae_attendance_avoided", "prison_transfer_avoided", "gp_visit_avoided",
+                   "follow_up_result", "nurse", "occurred_at")  # fmt: skip
+
+
+def _seconds_between(later: datetime | None, earlier: datetime | None) -> float | None:
+    if later is None or earlier is None:
+        return None
+    return (later - earlier).total_seconds()
+
+
+def drill(conn: sa.Connection, filters: Filters, figure: str, *, month: str | None = None,
+          site_kind: str | None = None, limit: int = 100, offset: int = 0) -> DrillPage:
+    """The calls or records behind one figure, oldest first, a page at a time."""
+    fig = Figure.parse(figure)
+    f = filters.narrowed(month)
+    if site_kind is not None:
+        f = f.model_copy(update={"site_kind": site_kind})
+    d = conn.dialect.name
+    if fig.of_calls:
+        c = CALLS.c
+        where = [*_call_where(f), *_call_figure_clause(fig, d)]
+        total = int(conn.scalar(sa.select(sa.func.count()).select_from(CALLS).where(*where)) or 0)
+        rows = conn.execute(
+            sa.select(c.id, c.requested_at, c.answered_at, c.ended_at, c.end_reason,
+                      SITES.c.name, SITES.c.kind)
+            .join_from(CALLS, SITES, SITES.c.id == c.site_id)
+            .where(*where).order_by(c.requested_at, c.id).limit(limit).offset(offset)
+        ).all()  # fmt: skip
+        found = {r.call_id: r for r in _records_of_calls(conn, [r[0] for r in rows])}
+        out = []
+        for cid, req, ans, end, reason, name, kind in rows:
+            rec = found.get(cid)
+            out.append(DrillRow(
+                call_id=cid, record_uuid=str(rec.uuid) if rec else None, requested_at=req,
+                answered_at=ans, ended_at=end, answer_s=_seconds_between(ans, req),
+                end_reason=reason, site=name, site_kind=kind,
+                intended_action=rec.intended_action if rec else None,
+                outcome=rec.outcome if rec else None, claims=_claims_of(rec) if rec else (),
+                follow_up=rec.follow_up_result if rec else None,
+                nurse=rec.nurse if rec else None,
+            ))  # fmt: skip
+    else:
+        t = LOG.c
+        where = [*record_where(conn, f), *_record_figure_clause(fig)]
+        total = int(conn.scalar(sa.select(sa.func.count()).select_from(LOG).where(*where)) or 0)
+        recs = conn.execute(
+            sa.select(*(t[n] for n in _RECORD_COLUMNS)).where(*where)
+            .order_by(t.occurred_at, t.uuid).limit(limit).offset(offset)
+        ).all()  # fmt: skip
+        ends = _end_reasons(conn, [r.call_id for r in recs if r.call_id])
+        out = [DrillRow(
+            call_id=r.call_id, record_uuid=str(r.uuid), requested_at=r.requested_at,
+            answered_at=r.answered_at, ended_at=r.ended_at,
+            answer_s=_seconds_between(r.answered_at, r.requested_at),
+            end_reason=ends.get(r.call_id) if r.call_id else None, site=r.site_id,
+            site_kind=r.setting, intended_action=r.intended_action, outcome=r.outcome,
+            claims=_claims_of(r), follow_up=r.follow_up_result, nurse=r.nurse,
+        ) for r in recs]  # fmt: skip
+    more = offset + len(out) < total
+    return DrillPage(figure=figure, total=total, offset=offset, rows=tuple(out),
+                     next_offset=offset + len(out) if more else None)  # fmt: skip
+
+
+def _records_of_calls(conn: sa.Connection, call_ids: Sequence[str]) -> Iterable[Any]:
+    if not call_ids:
+        return []
+    t = LOG.c
+    # The latest-signed record of each call (a specialist may have written one as well).
+    return conn.execute(
+        sa.select(*(t[n] for n in _RECORD_COLUMNS)).where(t.call_id.in_(call_ids))
+        .order_by(t.occurred_at)
+    ).all()  # fmt: skip
+
+
+def _end_reasons(conn: sa.Connection, call_ids: Sequence[str]) -> dict[str, str | None]:
+    if not call_ids:
+        return {}
+    return {cid: reason for cid, reason in conn.execute(
+        sa.select(CALLS.c.id, CALLS.c.end_reason).where(CALLS.c.id.in_(call_ids)))}
