@@ -235,8 +235,8 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
 
     def watch() -> None:
         if not hub.running:
-            stop(f"the demo's hub stopped unexpectedly: {hub.last_error()} "
-                 f"(its log: {hub.log_path})")
+            stop(f"the demo's hub stopped unexpectedly ({hub.last_error()}); run "
+                 f"telehub-demo again (the hub's log: {hub.log_path})")
         elif callers.problem:
             stop(callers.problem)
         elif window.bridge is None and window.signin.error.text():

@@ -6,6 +6,7 @@ instead, so a newcomer never meets a Qt abort or a traceback for an ordinary gap
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import subprocess
 import sys
@@ -30,10 +31,14 @@ def display_problem() -> str | None:
     if done.returncode == 0:
         return None
     text = done.stderr
-    if "xcb-cursor" in text:
+    where = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or "the display"
+    if "could not connect to display" in text:
+        return (f"cannot connect to the display {where} (is its X server running? over ssh "
+                "use ssh -X, or unset DISPLAY)")
+    # Qt mentions libxcb-cursor0 whenever xcb fails to load; it is the cause only when absent.
+    if "xcb-cursor" in text and ctypes.util.find_library("xcb-cursor") is None:
         return ("Qt cannot use the display: it needs libxcb-cursor0 "
                 "(sudo apt-get install libxcb-cursor0)")
-    where = os.environ.get("WAYLAND_DISPLAY") or os.environ.get("DISPLAY") or "the display"
     detail = next((ln.strip() for ln in text.splitlines() if "Could not" in ln
                    or "cannot" in ln.lower()), "")
     return f"Qt cannot open {where}" + (f" ({detail})" if detail else "")

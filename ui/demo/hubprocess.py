@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -113,11 +114,17 @@ class DemoHub:
                         f"(its log: {self.log_path})")
 
     def last_error(self) -> str:
-        lines = [ln for ln in self._last_lines if ln.strip()]
+        """Why the hub process ended, in a few words (its own error line when it gave one)."""
+        lines = [ln for ln in self._last_lines if ln.strip() and not _LISTENING.search(ln)]
         for line in reversed(lines):
             if line.startswith("telehub-hub:"):
                 return line.removeprefix("telehub-hub:").strip()
-        return lines[-1] if lines else "it exited without a word"
+        code = self.proc.poll() if self.proc is not None else None
+        if code is not None and code < 0:
+            return f"killed by {signal.Signals(-code).name}"
+        if lines:
+            return lines[-1]
+        return f"exit code {code}" if code is not None else "it exited without a word"
 
     @property
     def running(self) -> bool:

@@ -57,7 +57,8 @@ def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) 
         response = http.post(f"{hub}/api/v1/auth/login",
                              json={"username": username.strip(), "password": password})
     except httpx.HTTPError as exc:
-        raise SignInError(f"Cannot reach the hub at {hub} ({type(exc).__name__}).") from None
+        raise SignInError(f"Cannot reach the hub at {hub} ({type(exc).__name__}): check the "
+                          "address, and that the hub is running.") from None
     if response.status_code == 401:
         raise SignInError("Wrong user name or password.")
     if response.status_code != 200:

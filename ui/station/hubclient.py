@@ -59,7 +59,8 @@ class StationHub:
             return self.http.request(method, path, headers=headers, **kw)
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"the hub at {self.url} cannot be reached "
-                                 f"({type(exc).__name__})") from None
+                                 f"({type(exc).__name__}): check the network and the address, "
+                                 "and that the hub is running") from None
 
     def sign_in(self, credential: str) -> Principal:
         r = self._call("POST", "/api/v1/auth/site-login", json={"credential": credential})
