@@ -139,6 +139,10 @@ class DemoNurse(QObject):
         if w.queue.model.rowCount() >= 2:
             self.screenshot("desk-queue.png", once=True)
         if not self.auto:
+            if self._all_done() and not self._done:
+                self._done = True
+                self.said.emit(f"all {len(self.plan)} calls answered, signed off and synced: "
+                               "close the desk (or press Ctrl+C here) to end the demo")
             return
         if w.busy:
             self._in_call()
