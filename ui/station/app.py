@@ -55,7 +55,7 @@ def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | N
         except HubUnavailable as exc:
             if "credential" not in str(exc):
                 return str(exc)
-            QMessageBox.warning(None, "telehub", str(exc).capitalize() + ".")
+            QMessageBox.warning(None, "telehub", _sentence(str(exc)) + ".")
             credential = None
             continue
         if vault.load(hub.url) != credential and not vault.save(hub.url, credential):
@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("telehub-site")
     station = open_station(args, CredentialVault())
     if isinstance(station, str):
-        QMessageBox.critical(None, "telehub", station.capitalize() + ".")
+        QMessageBox.critical(None, "telehub", _sentence(station) + ".")
         return 1
     if args.windowed:
         station.window.resize(1280, 800)
@@ -119,3 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return app.exec()
     finally:
         station.close()
+
+
+def _sentence(text: str) -> str:
+    """The first letter upper-cased; str.capitalize() would lower-case the rest (URLs too)."""
+    return text[:1].upper() + text[1:]

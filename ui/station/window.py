@@ -703,7 +703,7 @@ class StationWindow(QMainWindow):
         elif tag == "clinics" and isinstance(result, list):
             self.show_clinics(result)
         elif isinstance(result, HubUnavailable):
-            self.home_error.setText(str(result).capitalize())
+            self.home_error.setText(_sentence(str(result)))
 
     # --- after the call -------------------------------------------------------------------
 
@@ -813,3 +813,8 @@ class StationWindow(QMainWindow):
         self.plan_timer.stop()
         self.clinic_timer.stop()
         super().closeEvent(event)
+
+
+def _sentence(text: str) -> str:
+    """The first letter upper-cased; str.capitalize() would lower-case the rest (URLs too)."""
+    return text[:1].upper() + text[1:]
