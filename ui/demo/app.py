@@ -86,11 +86,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def fresh_data_dir(data: Path) -> None:
     """Removes what an earlier run left (only the demo's own files), keeps the folder."""
-    data.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for name in ("hub.db", "hub.db-wal", "hub.db-shm", "hub.log", "demo.log"):
-        (data / name).unlink(missing_ok=True)
-    for name in ("desk", "screenshots"):
-        shutil.rmtree(data / name, ignore_errors=True)
+    try:
+        data.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for name in ("hub.db", "hub.db-wal", "hub.db-shm", "hub.log", "demo.log"):
+            (data / name).unlink(missing_ok=True)
+        for name in ("desk", "screenshots"):
+            if (data / name).exists():
+                shutil.rmtree(data / name)
+        (data / "screenshots").mkdir()
+    except OSError as exc:
+        raise DemoError(f"cannot keep the demo's files in {data} ({exc.strerror}); choose "
+                        "another folder with --data-dir") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
