@@ -186,7 +186,6 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
     from ui.desk.auth import PasswordVault
     from ui.desk.window import DeskParts, DeskWindow
 
-    scenarios = plan
     qt_log = logging.getLogger("telehub.demo.qt")
 
     def qt_message(mode: QtMsgType, _context: object, message: str) -> None:
@@ -218,7 +217,7 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
     window.show()
     window.on_sign_in_submitted(url, enrolment.nurse, enrolment.nurse_password, False)
 
-    nurse = DemoNurse(window, scenarios, data / "screenshots" if auto else None, auto=auto,
+    nurse = DemoNurse(window, plan, data / "screenshots" if auto else None, auto=auto,
                       hold_s=args.hold)
     nurse.said.connect(event)
     night = Night()
@@ -232,7 +231,7 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
                   f"{s.reason} · NEWS2 {score.total}{'' if score.complete else ' (partial)'}")
 
     callers = SyntheticCallers(url.replace("http://", "ws://") + "/ws", enrolment.sites,
-                               scenarios, gap, placed)
+                               plan, gap, placed)
 
     def stop(problem: str | None = None) -> None:
         if problem and night.problem is None:
