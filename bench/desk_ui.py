@@ -78,7 +78,7 @@ def call_run(seconds: float) -> dict[str, Any]:
     from tests.helpers.hubserver import HubDatabase, ThreadedHub
     from ui.desk import theme
     from ui.desk.auth import PasswordVault, SignedIn
-    from ui.desk.media import LocalSwitches, media_factory
+    from ui.desk.media import media_factory
     from ui.desk.window import DeskParts, DeskWindow
 
     app = QApplication.instance() or QApplication([])
@@ -93,9 +93,9 @@ def call_run(seconds: float) -> dict[str, Any]:
     def open_store(signed: SignedIn) -> Store:
         return Store.open(f"sqlite:///{tmp / 'desk.db'}")
 
-    def make_engine(signed: SignedIn, switches: LocalSwitches, emit: Any) -> CallEngine:
+    def make_engine(signed: SignedIn, emit: Any) -> CallEngine:
         return CallEngine(signed.ws_url, signed.token, Role.NURSE, emit,
-                          media=media_factory("synthetic", switches))
+                          media=media_factory("synthetic"))
 
     def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
         http = httpx.Client(base_url=signed.hub_url, timeout=5)

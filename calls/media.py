@@ -198,6 +198,8 @@ class ProfiledVideoTrack(MediaStreamTrack):
         self._video_on = asyncio.Event()
         self._video_on.set()
         self._next_due = 0.0
+        self.blank = False  # camera off: black frames of the same size and rate
+        self._black: av.VideoFrame | None = None
 
     @property
     def audio_only(self) -> bool:
@@ -234,12 +236,59 @@ class ProfiledVideoTrack(MediaStreamTrack):
             if frame.width > self.profile.width or frame.height > self.profile.height:
                 scaled = frame.reformat(width=self.profile.width, height=self.profile.height)
                 scaled.pts, scaled.time_base = frame.pts, frame.time_base
-                return scaled
-            return frame
+                frame = scaled
+            return self._blanked(frame) if self.blank else frame
+
+    def _blanked(self, frame: av.VideoFrame) -> av.VideoFrame:
+        # Black, not nothing: the other end keeps receiving video, so it never takes a
+        # camera that is off for a dead link (the session replaces links without media).
+        black = self._black
+        if black is None or (black.width, black.height) != (frame.width, frame.height):
+            black = av.VideoFrame(frame.width, frame.height, "yuv420p")
+            for plane, level in zip(black.planes, (_BLACK, 128, 128), strict=True):
+                plane.update(bytes([level]) * plane.buffer_size)
+            self._black = black
+        out = av.VideoFrame(frame.width, frame.height, "yuv420p")
+        for dst, src in zip(out.planes, black.planes, strict=True):
+            dst.update(bytes(src))
+        out.pts, out.time_base = frame.pts, frame.time_base
+        return out
 
     def stop(self) -> None:
         super().stop()
         self._video_on.set()  # wake a held recv so it sees the track ended
+
+
+class MutableAudioTrack(MediaStreamTrack):
+    """The microphone, or silence of the same shape while muted (silence, not nothing, so
+    the other end never takes a muted party for a dead link)."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack) -> None:
+        super().__init__()
+        self.source = source
+        self.muted = False
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self.source.recv()
+        if not isinstance(frame, av.AudioFrame):
+            raise MediaStreamError  # an audio source gave something else: end the track
+        if not self.muted:
+            return frame
+        silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
+                               samples=frame.samples)
+        for plane in silent.planes:
+            plane.update(bytes(plane.buffer_size))
+        silent.sample_rate, silent.pts, silent.time_base = (
+            frame.sample_rate, frame.pts, frame.time_base)
+        return silent
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
 
 
 class Fanout:
@@ -316,11 +365,13 @@ class MediaSource:
 
     def __init__(self, audio: MediaStreamTrack | None, video: MediaStreamTrack | None,
                  players: list[MediaPlayer] | None = None, profile: VideoProfile = FULL) -> None:
-        self.audio = audio
+        self.audio = MutableAudioTrack(audio) if audio is not None else None
+        self._raw_audio = audio
         self.video = ProfiledVideoTrack(video, profile) if video is not None else None
         self._raw_video = video
         self._players = players or []
-        self._audio_out = Fanout(audio, latest_only=False) if audio is not None else None
+        self._audio_out = (Fanout(self.audio, latest_only=False) if self.audio is not None
+                           else None)
         self._video_out = Fanout(self.video, latest_only=True) if self.video is not None else None
         self._closed = False
 
@@ -391,12 +442,30 @@ class MediaSource:
         if self.video is not None:
             self.video.set_audio_only(audio_only)
 
+    @property
+    def muted(self) -> bool:
+        return self.audio is None or self.audio.muted
+
+    def set_muted(self, muted: bool) -> None:
+        """Every peer connection hears silence (the microphone is still read)."""
+        if self.audio is not None:
+            self.audio.muted = muted
+
+    @property
+    def camera_off(self) -> bool:
+        return self.video is None or self.video.blank
+
+    def set_camera_off(self, off: bool) -> None:
+        """Every peer connection (and the self view) sees black at the same size and rate."""
+        if self.video is not None:
+            self.video.blank = off
+
     async def close(self) -> None:
         """Stops every track, reader task and capture thread (idempotent)."""
         if self._closed:
             return
         self._closed = True
-        for track in (self.video, self._raw_video, self.audio):
+        for track in (self.video, self._raw_video, self.audio, self._raw_audio):
             if track is not None:
                 track.stop()
         for fanout in (self._video_out, self._audio_out):

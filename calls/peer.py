@@ -65,12 +65,17 @@ class LinkQuality:
 
 
 class PeerLink:
-    """An RTCPeerConnection to ``remote`` with our media on it and sinks for theirs."""
+    """An RTCPeerConnection to ``remote`` with our media on it and sinks for theirs.
+
+    ``on_change`` hears each connection state change; ``on_media`` hears each new sink
+    (``"audio"`` or ``"video"``), as soon as the remote track exists.
+    """
 
     def __init__(self, remote: str, *, offerer: bool, generation: int,
                  configuration: RTCConfiguration, media: MediaSource,
                  on_change: Callable[[PeerLink], None],
-                 rewrite_sdp: SdpRewriter | None = None) -> None:
+                 rewrite_sdp: SdpRewriter | None = None,
+                 on_media: Callable[[PeerLink, str], None] | None = None) -> None:
         self.remote = remote
         self.offerer = offerer
         self.generation = generation
@@ -82,6 +87,7 @@ class PeerLink:
         self.answered = not offerer  # an offerer waits for the answer
         self.closed = False
         self._on_change = on_change
+        self._on_media = on_media
         self._rewrite = rewrite_sdp
         self._tracks: list[MediaStreamTrack] = []
         self._last: dict[str, Any] = {}
@@ -115,6 +121,10 @@ class PeerLink:
             self.video = VideoSink(track)
         elif track.kind == "audio":
             self.audio = AudioSink(track)
+        else:
+            return
+        if self._on_media is not None:
+            self._on_media(self, track.kind)
 
     def _on_state(self) -> None:
         if self.pc.connectionState == "connected" and self.connected_at is None:

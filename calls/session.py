@@ -34,8 +34,10 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from aiortc.mediastreams import MediaStreamTrack
+
 from calls import protocol as p
-from calls.media import FULL, LOW, MediaSource, VideoProfile
+from calls.media import FULL, LOW, AudioSink, MediaSource, VideoProfile, VideoSink
 from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
 
 log = logging.getLogger("telehub.calls.session")
@@ -169,8 +171,33 @@ class InviteDeclinedBy:
     by: str
 
 
+@dataclass(frozen=True)
+class RemoteMediaAdded:
+    """A sink for one participant's audio or video exists (a new one after each link
+    replacement): get it with :meth:`CallSession.remote_video` / ``remote_audio``."""
+
+    call_id: str
+    participant_id: str
+    role: str  # the participant's role: "caller", "nurse" or "specialist"
+    generation: int
+    kind: str  # "audio" or "video"
+
+
+@dataclass(frozen=True)
+class LocalMediaChanged:
+    """Our own media: ``ready`` once the call's source exists (its self view can be read
+    with :meth:`CallSession.self_view`), and the switches the user set."""
+
+    call_id: str
+    ready: bool
+    muted: bool
+    camera_off: bool
+    on_hold: bool
+
+
 SessionEvent = (StateChanged | QueueMoved | ParticipantsChanged | LinkChanged | QualityReport
-                | ModeChanged | Refused | InviteDeclinedBy)
+                | ModeChanged | Refused | InviteDeclinedBy | RemoteMediaAdded
+                | LocalMediaChanged)
 
 
 @dataclass(frozen=True)
@@ -230,6 +257,9 @@ class CallSession:
         self.media: MediaSource | None = None
         self.mode = "full"
         self.auto_mode = ctx.options.auto_mode
+        self.muted = False
+        self.camera_off = False
+        self.on_hold = False
         self._bad = self._good = 0
         self._failures: dict[str, int] = {}
         self._next_try: dict[str, float] = {}
@@ -334,6 +364,53 @@ class CallSession:
             self.auto_mode = False
         self._apply_mode(mode, automatic, "chosen by hand" if not automatic else "")
 
+    def set_muted(self, muted: bool) -> None:
+        """Mute or unmute our microphone for everyone in the call (they hear silence)."""
+        self.muted = muted
+        self._local_changed()
+
+    def set_camera_off(self, off: bool) -> None:
+        """Turn our camera off or on for everyone in the call (they see black)."""
+        self.camera_off = off
+        self._local_changed()
+
+    def set_hold(self, on: bool) -> None:
+        """Hold: the others hear silence and see black until resumed, whatever mute and
+        camera say; both are as they were after resuming. (Held locally: the hub has no hold
+        message, and the peer connections stay up so resuming is instant.)"""
+        self.on_hold = on
+        self._local_changed()
+
+    def _local_changed(self) -> None:
+        if self.state in FINAL:
+            raise InvalidStateError(f"the call is {self.state}")
+        if self.media is not None:
+            self._configure_media()
+        if self.call_id is not None:
+            self.ctx.emit(LocalMediaChanged(self.call_id, self.media is not None,
+                                            self.muted, self.camera_off, self.on_hold))
+
+    # --- media for the UI -----------------------------------------------------------------
+
+    def remote_video(self, participant_id: str) -> VideoSink | None:
+        """The latest-frame sink of that participant's video (None until it arrives)."""
+        link = self.links.get(participant_id)
+        return link.video if link is not None else None
+
+    def remote_audio(self, participant_id: str) -> AudioSink | None:
+        link = self.links.get(participant_id)
+        return link.audio if link is not None else None
+
+    def self_view(self) -> MediaStreamTrack | None:
+        """A latest-only subscription to our own outgoing video (what the others see, black
+        when the camera is off). The caller stops it; None before the call has media."""
+        if self.media is None:
+            return None
+        audio, video = self.media.subscribe()
+        if audio is not None:
+            audio.stop()
+        return video
+
     def set_auto_mode(self, on: bool) -> None:
         self.auto_mode = on
         self._bad = self._good = 0
@@ -352,6 +429,8 @@ class CallSession:
         profile: VideoProfile = LOW if self.mode == "low" else FULL
         self.media.set_profile(profile)
         self.media.set_audio_only(self.mode == "audio_only")
+        self.media.set_muted(self.muted or self.on_hold)
+        self.media.set_camera_off(self.camera_off or self.on_hold)
 
     # --- hub messages ---------------------------------------------------------------------
 
@@ -446,8 +525,7 @@ class CallSession:
         if self.state is S.QUEUED:
             self._move(S.CONNECTING, "a nurse answered")
         if self.media is None:
-            self.media = self.ctx.make_media()
-            self._configure_media()
+            self._make_media()
         if self._monitor is None:
             self._monitor = asyncio.create_task(self._watch(), name=f"call-{self.call_id}")
         for part in msg.participants:
@@ -455,6 +533,13 @@ class CallSession:
                 link = self.links.get(part.participant_id)
                 if link is None or not self._healthy(link):
                     await self._offer_to(part.participant_id)
+
+    def _make_media(self) -> None:
+        self.media = self.ctx.make_media()
+        self._configure_media()
+        assert self.call_id is not None
+        self.ctx.emit(LocalMediaChanged(self.call_id, True, self.muted, self.camera_off,
+                                        self.on_hold))
 
     def _participants_changed(self) -> None:
         assert self.call_id is not None
@@ -479,7 +564,7 @@ class CallSession:
             remote, offerer=offerer, generation=generation,
             configuration=rtc_configuration(self.ice_servers, self.ctx.options.relay_only),
             media=self.media, on_change=self._on_link_change,
-            rewrite_sdp=self.ctx.options.rewrite_sdp,
+            rewrite_sdp=self.ctx.options.rewrite_sdp, on_media=self._on_link_media,
         )
         self.links[remote] = link
         if old is not None:
@@ -502,8 +587,7 @@ class CallSession:
     async def _on_offer(self, msg: p.Offer) -> None:
         assert self.call_id is not None and msg.sender is not None
         if self.media is None:  # an offer can overtake nothing, but be safe
-            self.media = self.ctx.make_media()
-            self._configure_media()
+            self._make_media()
         link = self._new_link(msg.sender, offerer=False)
         try:
             sdp = await link.answer_offer(msg.sdp)
@@ -511,6 +595,14 @@ class CallSession:
             return  # replaced or ended while gathering
         if self.links.get(msg.sender) is link and self.state not in FINAL:
             await self.ctx.send(p.Answer(call_id=self.call_id, to=msg.sender, sdp=sdp))
+
+    def _on_link_media(self, link: PeerLink, kind: str) -> None:
+        if self.links.get(link.remote) is not link or self.call_id is None:
+            return
+        part = self.participants.get(link.remote)
+        role = part.role if part is not None else "caller"
+        self.ctx.emit(RemoteMediaAdded(self.call_id, link.remote, str(role), link.generation,
+                                       kind))
 
     def _on_link_change(self, link: PeerLink) -> None:
         if self.links.get(link.remote) is not link or self.call_id is None:

@@ -16,7 +16,9 @@ from calls.session import (
     CallState,
     InvalidStateError,
     LinkChanged,
+    LocalMediaChanged,
     ParticipantsChanged,
+    RemoteMediaAdded,
     Role,
 )
 from tests.calls.conftest import EventLog, People, frame_where, stamps_of
@@ -176,3 +178,81 @@ async def test_desk_lost_requeues_the_caller_and_another_nurse_takes_it(
     assert link.video is not None
     await frame_where(link.video, lambda f: True)
     await desk.close()
+
+
+def _is_black(frame: av.VideoFrame) -> bool:
+    luma = bytes(frame.planes[0])
+    return read_pattern(frame) is None and max(luma[:: 97]) <= 40
+
+
+def _is_silent(frame: av.AudioFrame) -> bool:
+    return not any(bytes(frame.planes[0]))
+
+
+async def audio_where(session: CallSession, pid: str, fits: Callable[[av.AudioFrame], bool],
+                      within: float = 5.0) -> None:
+    sink = session.remote_audio(pid)
+    assert sink is not None
+    found = asyncio.get_running_loop().create_future()
+
+    def listen(frame: av.AudioFrame) -> None:
+        if not found.done() and fits(frame):
+            found.set_result(None)
+
+    sink.listeners.append(listen)
+    try:
+        await asyncio.wait_for(found, within)
+    finally:
+        sink.listeners.remove(listen)
+
+
+async def test_mute_camera_off_and_hold_reach_the_other_end(
+        hub: ThreadedHub, people: People, engines: Callable[..., CallEngine]) -> None:
+    """The desk's switches change what the caller receives (silence, black), and the
+    caller's link keeps carrying media throughout (never taken for a dead link)."""
+    _site, _desk, caller, answerer, site_log, desk_log = await answered_call(
+        hub, people, engines)
+    desk_pid = people.nurse.principal.participant_id
+    # the UI learns of each remote sink by an event, and gets it through the session
+    added = await site_log.wait(lambda e: isinstance(e, RemoteMediaAdded) and e.kind == "video")
+    assert isinstance(added, RemoteMediaAdded) and added.role == "nurse"
+    video = caller.remote_video(added.participant_id)
+    assert added.participant_id == desk_pid and video is caller.links[desk_pid].video
+    assert video is not None
+    await frame_where(video, lambda f: read_pattern(f) is not None)
+    await audio_where(caller, desk_pid, lambda f: not _is_silent(f))
+
+    answerer.set_camera_off(True)
+    await frame_where(video, _is_black)
+    answerer.set_muted(True)
+    await audio_where(caller, desk_pid, _is_silent)
+    changed = await desk_log.wait(lambda e: isinstance(e, LocalMediaChanged) and e.muted)
+    assert isinstance(changed, LocalMediaChanged) and changed.camera_off and changed.ready
+
+    # hold overrides both; resuming restores what the switches say (unmuted, camera on)
+    answerer.set_camera_off(False)
+    answerer.set_muted(False)
+    await frame_where(video, lambda f: read_pattern(f) is not None)
+    answerer.set_hold(True)
+    await frame_where(video, _is_black)
+    await audio_where(caller, desk_pid, _is_silent)
+    await asyncio.sleep(answerer.ctx.options.media_timeout + 0.5)  # longer than a dead link
+    assert caller.links[desk_pid] is not None and caller.links[desk_pid].generation == 1
+    assert answerer.links[people.site.principal.participant_id].generation == 1
+    answerer.set_hold(False)
+    await frame_where(video, lambda f: read_pattern(f) is not None)
+    await audio_where(caller, desk_pid, lambda f: not _is_silent(f))
+
+    # the self view is our outgoing video, black while the camera is off
+    own = answerer.self_view()
+    assert own is not None
+    try:
+        answerer.set_camera_off(True)
+        async with asyncio.timeout(5):
+            while not _is_black(await own.recv()):  # type: ignore[arg-type]
+                pass
+    finally:
+        own.stop()
+    await answerer.hang_up()
+    with pytest.raises(InvalidStateError):
+        answerer.set_muted(True)

@@ -25,7 +25,7 @@ from records.sync import SyncClient
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from ui.desk import theme
 from ui.desk.auth import PasswordVault, SignedIn
-from ui.desk.media import LocalSwitches, media_factory
+from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
 
 FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
@@ -135,17 +135,16 @@ def site_caller(make_engine: Callable[[Seeded, Role], CallEngine], engine_loop: 
 
 
 def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
-               sync_url: str | None = None) -> DeskParts:
+               sync_url: str | None = None, voice_output: Any = None) -> DeskParts:
     http = httpx.Client(timeout=10)
 
     def open_store(signed: SignedIn) -> Store:
         return Store.open(f"sqlite:///{tmp_path / f'desk-{signed.username}.db'}")
 
-    def make_engine_for(signed: SignedIn, switches: LocalSwitches,
-                        emit: Callable[[EngineEvent], None]) -> CallEngine:
+    def make_engine_for(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
         role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
         return CallEngine(signed.ws_url, signed.token, role, emit,
-                          media=media_factory("synthetic", switches),
+                          media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))
 
     def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
@@ -153,7 +152,7 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
         return SyncClient(http, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
-                     make_engine_for, make_sync, sync_idle_s=0.5)
+                     make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output)
 
 
 @pytest.fixture

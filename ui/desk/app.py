@@ -44,7 +44,7 @@ def make_parts(args: argparse.Namespace) -> object:
     from records.store import Store
     from records.sync import SyncClient
     from ui.desk.auth import PasswordVault, SignedIn
-    from ui.desk.media import LocalSwitches, media_factory
+    from ui.desk.media import media_factory
     from ui.desk.window import DeskParts
 
     data_dir: Path = args.data_dir or default_data_dir()
@@ -54,12 +54,10 @@ def make_parts(args: argparse.Namespace) -> object:
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return Store.open(f"sqlite:///{data_dir / f'records-{signed.username}.db'}")
 
-    def make_engine(signed: SignedIn, switches: LocalSwitches,
-                    emit: Callable[[EngineEvent], None]) -> CallEngine:
+    def make_engine(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
         role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
         return CallEngine(signed.ws_url, signed.token, role, emit,
-                          media=media_factory(args.media, switches, args.camera,
-                                              args.microphone))
+                          media=media_factory(args.media, args.camera, args.microphone))
 
     def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
         http = httpx.Client(base_url=signed.hub_url, timeout=15)

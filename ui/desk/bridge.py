@@ -19,23 +19,26 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import av
-from aiortc.mediastreams import MediaStreamError
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from PySide6.QtCore import QObject, Signal
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged, SignalingChanged
-from calls.media import MediaSource, VideoSink
+from calls.media import VideoSink
 from calls.session import (
     FINAL,
     CallSession,
     CallState,
     InviteDeclinedBy,
+    LocalMediaChanged,
     ModeChanged,
     ParticipantsChanged,
     QualityReport,
     Refused,
+    RemoteMediaAdded,
     Role,
     StateChanged,
 )
+from ui.desk.audio import VoiceQueue
 
 log = logging.getLogger("telehub.desk.bridge")
 T = TypeVar("T")
@@ -124,6 +127,7 @@ class CallBridge(QObject):
         connectionChanged(bool, str): the hub connection is up (True) or down, and why.
         refused(str): the hub (or the call's state) refused an action; plain words.
         inviteDeclined(str): a specialist declined the invitation (their name).
+        voiceAdded(str): a participant's audio now arrives in :attr:`voices` (by their id).
         remoteFrame(): a new caller frame waits in :attr:`remote`.
         guestFrame(): a new frame of the third party (specialist or nurse) in :attr:`guest`.
         selfFrame(): a new frame of our own camera waits in :attr:`local`.
@@ -138,6 +142,7 @@ class CallBridge(QObject):
     connectionChanged = Signal(bool, str)
     refused = Signal(str)
     inviteDeclined = Signal(str)
+    voiceAdded = Signal(str)
     remoteFrame = Signal()
     guestFrame = Signal()
     selfFrame = Signal()
@@ -150,7 +155,8 @@ class CallBridge(QObject):
         self.remote = LatestFrame(self.remoteFrame.emit)
         self.guest = LatestFrame(self.guestFrame.emit)
         self.local = LatestFrame(self.selfFrame.emit)
-        self._tapping: asyncio.Task[None] | None = None
+        self.voices: dict[str, VoiceQueue] = {}  # written on the engine thread only
+        self._selfview: asyncio.Task[None] | None = None
 
         async def build() -> CallEngine:
             return make_engine(self._on_event)
@@ -175,9 +181,14 @@ class CallBridge(QObject):
                 if (event.new is CallState.RINGING and session is not None
                         and session.invite is not None):
                     self.invited.emit(session)
-                if event.new is CallState.CONNECTING and session is not None:
-                    self._tap(session)
+                if event.new in FINAL:
+                    self._stop_self_view()
+                    self.voices.clear()
                 self.stateChanged.emit(event)
+            case RemoteMediaAdded():
+                self._on_remote_media(event)
+            case LocalMediaChanged() if event.ready:
+                self._start_self_view(event.call_id)
             case QualityReport():
                 self.qualityReported.emit(event)
             case ModeChanged():
@@ -191,35 +202,39 @@ class CallBridge(QObject):
             case _:
                 pass
 
-    def _tap(self, session: CallSession) -> None:
-        if self._tapping is not None:
-            self._tapping.cancel()
-        self._tapping = asyncio.get_running_loop().create_task(
-            self._tap_media(session), name="desk-frame-tap")
+    def _on_remote_media(self, event: RemoteMediaAdded) -> None:
+        """A participant's new sink (a new one after each link replacement): hook the
+        caller's video to the large view, anyone else's to the guest view, and every voice
+        to its queue for the speakers."""
+        session = self.engine.sessions.get(event.call_id)
+        if session is None:
+            return
+        if event.kind == "video":
+            sink = session.remote_video(event.participant_id)
+            if sink is not None:
+                _hook(sink, self.remote if event.role == "caller" else self.guest)
+        elif event.kind == "audio":
+            voice = session.remote_audio(event.participant_id)
+            if voice is not None:
+                queue = self.voices.get(event.participant_id)
+                if queue is None:
+                    queue = self.voices[event.participant_id] = VoiceQueue()
+                voice.listeners.append(queue.put)
+                self.voiceAdded.emit(event.participant_id)
 
-    async def _tap_media(self, session: CallSession) -> None:
-        """Hooks the latest-frame slots onto the call's sinks, and onto each new one when a
-        peer connection is replaced (aiortc's recovery is a new connection, new sinks)."""
-        hooked: set[int] = set()
-        selfview: asyncio.Task[None] | None = None
-        try:
-            while session.state not in FINAL:
-                for pid, link in list(session.links.items()):
-                    sink = link.video
-                    if sink is None or id(sink) in hooked:
-                        continue
-                    hooked.add(id(sink))
-                    part = session.participants.get(pid)
-                    slot = self.remote if part is None or part.role == "caller" else self.guest
-                    _hook(sink, slot)
-                if selfview is None and session.media is not None:
-                    selfview = asyncio.create_task(_read_self(session.media, self.local))
-                await asyncio.sleep(0.05)
-        finally:
-            if selfview is not None:
-                selfview.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await selfview
+    def _start_self_view(self, call_id: str) -> None:
+        session = self.engine.sessions.get(call_id)
+        track = session.self_view() if session is not None else None
+        if track is None:
+            return
+        self._stop_self_view()
+        self._selfview = asyncio.get_running_loop().create_task(
+            _read_self(track, self.local), name="desk-self-view")
+
+    def _stop_self_view(self) -> None:
+        if self._selfview is not None:
+            self._selfview.cancel()  # its finally stops the track
+            self._selfview = None
 
     # --- actions from the UI (never wait) --------------------------------------------------
 
@@ -279,6 +294,23 @@ class CallBridge(QObject):
 
         self._loop.call(apply)
 
+    def set_muted(self, call_id: str, muted: bool) -> None:
+        self._switch(call_id, lambda session: session.set_muted(muted))
+
+    def set_camera_off(self, call_id: str, off: bool) -> None:
+        self._switch(call_id, lambda session: session.set_camera_off(off))
+
+    def set_hold(self, call_id: str, on: bool) -> None:
+        self._switch(call_id, lambda session: session.set_hold(on))
+
+    def _switch(self, call_id: str, change: Callable[[CallSession], None]) -> None:
+        def apply() -> None:
+            session = self.engine.sessions.get(call_id)
+            if session is not None and session.state not in FINAL:
+                change(session)
+
+        self._loop.call(apply)
+
     def close(self, timeout: float = 10.0) -> None:
         """Hangs up and closes the engine (blocks: only at quit)."""
         with contextlib.suppress(Exception):
@@ -291,13 +323,8 @@ def _hook(sink: VideoSink, slot: LatestFrame) -> None:
     sink.listeners.append(slot.put)
 
 
-async def _read_self(media: MediaSource, slot: LatestFrame) -> None:
-    """The self view: one more latest-only subscriber of the call's own (profiled) video."""
-    audio, video = media.subscribe()
-    if audio is not None:
-        audio.stop()  # the self view has no use for our own microphone
-    if video is None:
-        return
+async def _read_self(video: MediaStreamTrack, slot: LatestFrame) -> None:
+    """The self view: a latest-only subscription to the call's own outgoing video."""
     try:
         while True:
             frame = await video.recv()

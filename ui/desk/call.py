@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
 
 from calls.peer import LinkQuality
 from calls.session import ModeChanged, QualityReport
-from ui.desk.media import LocalSwitches
 from ui.desk.triage import TriageForm
 from ui.desk.video import VideoView
 
@@ -56,16 +55,21 @@ class CallScreen(QWidget):
         endRequested(): the nurse ends the call (button or Ctrl+E).
         modeRequested(str): "full", "low" or "audio_only" chosen by hand.
         inviteRequested(str): invite a specialist, with a note.
+        muteRequested(bool): the microphone muted (True) or not.
+        cameraOffRequested(bool): the camera off (True) or on.
+        holdRequested(bool): the call held (True) or resumed.
     """
 
     endRequested = Signal()
     modeRequested = Signal(str)
     inviteRequested = Signal(str)
+    muteRequested = Signal(bool)
+    cameraOffRequested = Signal(bool)
+    holdRequested = Signal(bool)
 
-    def __init__(self, switches: LocalSwitches, triage: TriageForm,
-                 specialist: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(self, triage: TriageForm, specialist: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.switches = switches
         self.triage = triage
         self.started_at: float | None = None
         self.call_id: str | None = None
@@ -177,7 +181,9 @@ class CallScreen(QWidget):
             b.blockSignals(True)
             b.setChecked(False)
             b.blockSignals(False)
-        self.switches.muted = self.switches.camera_off = False
+        self.mute.setText("Mute")
+        self.camera.setText("Camera off")
+        self.hold.setText("Hold")
         self._set_quality("Connecting", "")
         self.set_live(True)
         self._clock.start()
@@ -190,7 +196,6 @@ class CallScreen(QWidget):
     def finish(self, reason: str) -> None:
         self._clock.stop()
         self.set_live(False)
-        self.switches.muted = self.switches.camera_off = False
         self.notice.setText(f"Call ended ({reason}). Finish and sign off the triage record.")
         self.remote.set_overlay("")
         self.remote.clear("Call ended")
@@ -237,19 +242,18 @@ class CallScreen(QWidget):
 
     @Slot(bool)
     def on_mute_toggled(self, on: bool) -> None:
-        self.switches.muted = on or self.hold.isChecked()
+        self.muteRequested.emit(on)
         self.mute.setText("Unmute" if on else "Mute")
 
     @Slot(bool)
     def on_camera_toggled(self, on: bool) -> None:
-        self.switches.camera_off = on or self.hold.isChecked()
+        self.cameraOffRequested.emit(on)
         self.camera.setText("Camera on" if on else "Camera off")
 
     @Slot(bool)
     def on_hold_toggled(self, on: bool) -> None:
-        # calls/ has no hold message: holding silences and blanks us, and hides the caller.
-        self.switches.muted = on or self.mute.isChecked()
-        self.switches.camera_off = on or self.camera.isChecked()
+        # The session holds (silence and black to the others); the desk covers the caller.
+        self.holdRequested.emit(on)
         self.remote.set_overlay("On hold — the caller sees a black picture and hears "
                                 "nothing" if on else "")
         self.hold.setText("Resume" if on else "Hold")

@@ -1,14 +1,13 @@
 """Ringing for a new call: a sound, a tray notification, and the window asking for attention.
 
-PySide6-Essentials has no QtMultimedia (checked: 6.12 ships it only in PySide6-Addons), so
-the sound comes from QSoundEffect when Addons is installed, else from the system's own
-player (paplay, pw-play or aplay) through QProcess, else the system beep; the desk's status
-bar says which, so a silent desk is never a surprise.
+The sound comes from QtMultimedia's QSoundEffect (PySide6-Addons, a dependency), else from
+the system's own player (paplay, pw-play or aplay) through QProcess, else the system beep.
+With no sound server at all (offscreen, CI) QtMultimedia is not even loaded and the desk
+beeps. The status bar says which, so a silent desk is never a surprise.
 """
 
 from __future__ import annotations
 
-import importlib
 import shutil
 from typing import Any
 
@@ -16,15 +15,15 @@ from PySide6.QtCore import QObject, QProcess, QTimer, QUrl, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
 from ui.desk import theme
+from ui.desk.audio import audio_output_problem, multimedia
 
 RING_WAV = theme.RESOURCES / "ring.wav"
 _PLAYERS = ("paplay", "pw-play", "aplay")
 
 
 def _sound_effect() -> Any | None:
-    try:
-        module = importlib.import_module("PySide6.QtMultimedia")
-    except ImportError:
+    module = multimedia()
+    if module is None or module.QMediaDevices.defaultAudioOutput().isNull():
         return None
     effect = module.QSoundEffect()
     effect.setSource(QUrl.fromLocalFile(str(RING_WAV)))
@@ -47,7 +46,9 @@ class Ringer(QObject):
         self._window = window
         self._text = ""
         self._effect = _sound_effect() if RING_WAV.exists() else None
-        self._player = next((p for p in _PLAYERS if shutil.which(p)), None)
+        self._problem = audio_output_problem()
+        self._player = (next((p for p in _PLAYERS if shutil.which(p)), None)
+                        if self._problem is None else None)
         self._process: QProcess | None = None
         self.tray: QSystemTrayIcon | None = None
         if QSystemTrayIcon.isSystemTrayAvailable():
@@ -65,7 +66,9 @@ class Ringer(QObject):
         if self._effect is not None:
             return "ring: QtMultimedia"
         if self._player is not None and RING_WAV.exists():
-            return f"ring: {self._player} (QtMultimedia not installed)"
+            return f"ring: {self._player} (QtMultimedia cannot play here)"
+        if self._problem is not None:
+            return f"ring: system beep only ({self._problem})"
         return "ring: system beep only (no QtMultimedia, no sound player)"
 
     @property

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -42,11 +42,11 @@ from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
 from records.sync import SyncClient
 from ui.desk import theme
+from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge, EngineLoop
 from ui.desk.call import CallScreen
 from ui.desk.history import HistoryView
-from ui.desk.media import LocalSwitches
 from ui.desk.queue import KIND_LABELS, QueueView
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
@@ -56,7 +56,7 @@ from ui.desk.work import Workers
 
 log = logging.getLogger("telehub.desk")
 
-EngineMaker = Callable[[SignedIn, LocalSwitches, Callable[[EngineEvent], None]], CallEngine]
+EngineMaker = Callable[[SignedIn, Callable[[EngineEvent], None]], CallEngine]
 
 
 @dataclass
@@ -70,6 +70,8 @@ class DeskParts:
     # The sync client and the HTTP client under it (closed by the desk at shutdown).
     make_sync_client: Callable[[SignedIn], tuple[SyncClient, httpx.Client]]
     sync_idle_s: float = 5.0
+    # Where the other parties' voices are played (None: the default audio output).
+    voice_output: Callable[[QObject], VoiceOutput | None] | None = None
 
 
 class DeskWindow(QMainWindow):
@@ -88,7 +90,6 @@ class DeskWindow(QMainWindow):
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
-        self.switches = LocalSwitches()
         self.current: str | None = None  # the call id on the call screen
         self.invites: dict[str, QueueEntry] = {}
 
@@ -99,7 +100,8 @@ class DeskWindow(QMainWindow):
         self.stack.addWidget(self.signin)
         self.setCentralWidget(self.stack)
         self.ringer = Ringer(self, parent=self)
-        self.statusBar().showMessage(self.ringer.sound)
+        self.voice_status = voice_status()
+        self.statusBar().showMessage(f"{self.ringer.sound} · {self.voice_status}")
         if hub and user:
             self.on_user_entered()
 
@@ -150,14 +152,17 @@ class DeskWindow(QMainWindow):
         signed, store, kept = result
         self.signin.password.clear()
         self.session, self.store = signed, store
+        if signed.principal.role == "manager":  # issue 7: the dashboard, no calls
+            from ui.desk.manager.view import show_manager_view
+            show_manager_view(self, signed)
+            return
         specialist = signed.principal.role == "specialist"
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
         self.loop = EngineLoop().start()
-        switches = self.switches
         self.bridge = CallBridge(self.loop, lambda emit: self.parts.make_engine(
-            signed, switches, emit), self)
+            signed, emit), self)
         self._build_desk(specialist)
         self.bridge.start()
         self.keeper.start_sync()
@@ -165,7 +170,8 @@ class DeskWindow(QMainWindow):
                 "the keyring refused to keep the password", None:
                 "password not remembered"}[kept]
         who = f"{signed.principal.name} ({signed.principal.role})"
-        self.statusBar().showMessage(f"Signed in as {who} · {note} · {self.ringer.sound}")
+        self.statusBar().showMessage(
+            f"Signed in as {who} · {note} · {self.ringer.sound} · {self.voice_status}")
 
     # --- the desk -----------------------------------------------------------------------------
 
@@ -186,7 +192,8 @@ class DeskWindow(QMainWindow):
 
         self.queue = QueueView(specialist)
         self.triage = TriageForm(keeper)
-        self.call = CallScreen(self.switches, self.triage, specialist)
+        self.call = CallScreen(self.triage, specialist)
+        self.voices = VoicePlayer(self.parts.voice_output, parent=self)
         if specialist:
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
         self.history = HistoryView()
@@ -216,6 +223,10 @@ class DeskWindow(QMainWindow):
         bridge.remoteFrame.connect(self.call.remote.on_frame_ready)
         bridge.selfFrame.connect(self.call.selfview.on_frame_ready)
         bridge.guestFrame.connect(self.call.guest.on_frame_ready)
+        bridge.voiceAdded.connect(self.on_voice_added)
+        self.call.muteRequested.connect(self.on_mute_requested)
+        self.call.cameraOffRequested.connect(self.on_camera_off_requested)
+        self.call.holdRequested.connect(self.on_hold_requested)
         self.queue.answerRequested.connect(self.on_answer)
         self.queue.decline_button.clicked.connect(self.on_decline)
         self.call.endRequested.connect(self.on_end)
@@ -313,6 +324,7 @@ class DeskWindow(QMainWindow):
         if event.new is CallState.IN_CALL:
             self.call.connected()
         elif event.new is CallState.FAILED:
+            self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
             self.call.notice.setText(f"Could not take this call: {event.reason}")
@@ -321,6 +333,7 @@ class DeskWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.queue)
             self.statusBar().showMessage(f"Could not take the call: {event.reason}")
         elif event.new is CallState.ENDED:
+            self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
             self.triage.flush()
@@ -366,6 +379,27 @@ class DeskWindow(QMainWindow):
     def on_mode_requested(self, mode: str) -> None:
         if self.current is not None and self.bridge is not None:
             self.bridge.set_mode(self.current, mode)
+
+    @Slot(bool)
+    def on_mute_requested(self, muted: bool) -> None:
+        if self.current is not None and self.bridge is not None:
+            self.bridge.set_muted(self.current, muted)
+
+    @Slot(bool)
+    def on_camera_off_requested(self, off: bool) -> None:
+        if self.current is not None and self.bridge is not None:
+            self.bridge.set_camera_off(self.current, off)
+
+    @Slot(bool)
+    def on_hold_requested(self, on: bool) -> None:
+        if self.current is not None and self.bridge is not None:
+            self.bridge.set_hold(self.current, on)
+
+    @Slot(str)
+    def on_voice_added(self, participant_id: str) -> None:
+        queue = self.bridge.voices.get(participant_id) if self.bridge is not None else None
+        if queue is not None and self.current is not None:
+            self.voices.play(participant_id, queue)
 
     @Slot(str)
     def on_invite_requested(self, note: str) -> None:
