@@ -65,9 +65,10 @@ def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) 
         raise SignInError(f"The hub refused the sign-in (HTTP {response.status_code}).")
     body = response.json()
     principal = Principal.model_validate(body["principal"])
-    if principal.kind != "staff" or principal.role not in ("nurse", "specialist"):
-        raise SignInError("This desk is for nurses and specialists; your account is "
-                          f"a {principal.role}.")
+    # Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
+    if principal.kind != "staff" or principal.role not in ("nurse", "specialist", "manager"):
+        raise SignInError("This desk is for nurses, specialists and managers; your account "
+                          f"is a {principal.role}.")
     return SignedIn(hub, username.strip(), body["token"], principal)
 
 
