@@ -2,6 +2,7 @@
 
     telehub-export --from 2025-01-01 --to 2025-03-31 --format csv --out q1.csv --hub URL
     telehub-export --from 2025-01-01 --to 2025-03-31 --format fhir --out q1.json --db URL
+    telehub-export --from 2025-01-01 --to 2025-03-31 --format pdf --out board.pdf --hub URL
 
 With ``--hub`` the token comes from ``$TELEHUB_TOKEN`` or a sign-in (user name, then the
 password asked without echo); the hub audits the export. ``--db`` reads the central store's
@@ -30,7 +31,9 @@ import httpx
 
 from records import export
 
-EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "fhir": "json"}
+EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "fhir": "json", "pdf": "pdf", "summary": "csv"}
+# The manager's report (records/report.py): the board paper and the figures by month.
+REPORT_FORMATS = ("pdf", "summary")
 
 
 class ExportFailed(Exception):
@@ -83,12 +86,27 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
         tmp.unlink(missing_ok=True)
 
 
+def _report_from_db(conn: Any, args: argparse.Namespace, handle: IO[bytes]) -> int:
+    from records import report, report_files
+
+    filters = report.Filters(start=args.start, end=args.end, site_id=args.site_id,
+                             site_kind=args.site_kind)
+    built = report.build(conn, filters)
+    if args.format == "pdf":
+        report_files.write_pdf(built, handle)
+    else:
+        report_files.write_summary_csv(built, handle)
+    return sum(built.outcome_totals().values())
+
+
 def _from_db(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
     from records.store import create_engine
 
     engine = create_engine(args.db)
     try:
         with export.snapshot(engine) as conn:
+            if args.format in REPORT_FORMATS:
+                return _report_from_db(conn, args, handle)
             total = export.count(conn, args.start, args.end)
             bar = ProgressBar(sys.stderr, total, "records", show)
             if args.format == "xlsx":
@@ -132,11 +150,17 @@ def _token(client: httpx.Client, user: str | None) -> str:
 
 
 def _from_hub(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
-    params = {"from": str(args.start), "to": str(args.end), "format": args.format}
+    params: dict[str, Any] = {"from": str(args.start), "to": str(args.end),
+                              "format": args.format}
+    path = "/api/v1/records:export"
+    if args.format in REPORT_FORMATS:
+        path = "/api/v1/reports:export"
+        params |= {k: v for k, v in (("site_id", args.site_id), ("site_kind", args.site_kind))
+                   if v is not None}
     try:
         with httpx.Client(base_url=args.hub, timeout=httpx.Timeout(30.0, read=300.0)) as client:
             headers = {"Authorization": f"Bearer {_token(client, args.user)}"}
-            with client.stream("GET", "/api/v1/records:export", params=params,
+            with client.stream("GET", path, params=params,
                                headers=headers) as response:  # fmt: skip
                 if response.status_code in (401, 403):
                     raise ExportFailed(f"the hub refused the export (HTTP {response.status_code}):"
@@ -163,7 +187,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="first day (YYYY-MM-DD, UTC) of calls to export")
     parser.add_argument("--to", dest="end", type=date.fromisoformat, required=True,
                         help="last day (YYYY-MM-DD, UTC), included")
-    parser.add_argument("--format", choices=sorted(EXTENSIONS), default="csv")
+    parser.add_argument("--format", choices=sorted(EXTENSIONS), default="csv",
+                        help="csv, xlsx or fhir: the log; pdf: the board paper with charts; "
+                             "summary: the report's figures by month and setting (CSV)")
+    parser.add_argument("--site-id", type=int, help="pdf and summary: one site only")
+    parser.add_argument("--site-kind", choices=("care_home", "prison", "home"),
+                        help="pdf and summary: one setting only")
     parser.add_argument("--out", type=Path, required=True, help="file to write")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--hub", help="the hub's URL, e.g. https://hub.example.nhs.uk")

@@ -258,3 +258,26 @@ def test_exports_read_back(served: tuple[ThreadedHub, str], tmp_path: Path,
     assert "Admissions avoided" in text and "assumption" in text
     assert "£1,800" in text  # one confirmed admission at the assumed unit cost
     assert "\f" in text.rstrip("\f")  # a second page
+
+
+def test_telehub_export_writes_the_board_paper_and_summary(
+    hubdb: HubDatabase, served: tuple[ThreadedHub, str], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from records.export_cli import main
+
+    hub, token = served
+    tmp_path = tmp_path / "out"
+    tmp_path.mkdir()
+    pdf = tmp_path / "board.pdf"
+    assert main(["--from", "2025-01-01", "--to", "2025-02-28", "--format", "pdf",
+                 "--out", str(pdf), "--db", hubdb.url, "--no-progress"]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF-") and b"/Count 2" in pdf.read_bytes()
+    monkeypatch.setenv("TELEHUB_TOKEN", token)
+    out = tmp_path / "prisons.csv"
+    assert main(["--from", "2025-01-01", "--to", "2025-02-28", "--format", "summary",
+                 "--site-kind", "prison", "--out", str(out), "--hub", hub.http,
+                 "--no-progress"]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert rows[-1]["calls"] == "2" and rows[-1]["caller_lost"] == "1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["board.pdf", "prisons.csv"]
