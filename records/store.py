@@ -53,6 +53,7 @@ __all__ = [
     "Patients",
     "RecordClosed",
     "RecordNotFound",
+    "RecordSummary",
     "Store",
     "SyncOutbox",
     "SyncState",
@@ -99,6 +100,27 @@ class AuditEvent:
     record_uuid: UUID | None
     version: int | None
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSummary:
+    """One record as a history list shows it: its latest version and where its sync is."""
+
+    uuid: UUID
+    version: int
+    status: str
+    updated_at: datetime
+    call_at: datetime  # when the call was made (requested; else answered; else last change)
+    site_id: str
+    setting: str
+    patient: str
+    nhs_number: str | None
+    problem: str
+    news2_total: int | None
+    news2_band: str | None
+    news2_complete: bool | None
+    outcome: str | None
+    sync: SyncState | None  # of the latest version queued (None: never signed off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,6 +530,64 @@ class TriageRecords:
 
     def uuids(self) -> list[UUID]:
         return list(self._session.scalars(sa.select(TriageRecordRow.uuid)))
+
+    def search(
+        self,
+        text: str = "",
+        *,
+        status: str | None = None,
+        sync: SyncState | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 500,
+    ) -> list[RecordSummary]:
+        """Records for a history list, most recently changed first, in one statement.
+
+        ``text`` matches the site, the problem, the patient's name and the outcome (case
+        aside) and the NHS number (spaces and dashes aside); ``status`` is ``draft`` or
+        ``signed_off``; ``sync`` the state of the latest version queued; ``since`` (included)
+        and ``until`` (excluded) bound when the call was made. A read: nothing is audited.
+        """
+        r, pt, ob = TriageRecordRow, PatientRow, OutboxRow
+        latest = (sa.select(ob.record_uuid, sa.func.max(ob.version).label("v"))
+                  .group_by(ob.record_uuid).subquery())
+        state = (sa.select(ob.record_uuid, ob.state)
+                 .join(latest, sa.and_(ob.record_uuid == latest.c.record_uuid,
+                                       ob.version == latest.c.v)).subquery())
+        call_at = sa.func.coalesce(r.requested_at, r.answered_at, r.updated_at)
+        query = (sa.select(r.uuid, r.version, r.status, r.updated_at, call_at, r.site_id,
+                           r.setting, pt.name, pt.nhs_number, r.presenting_problem,
+                           r.news2_total, r.news2_band, r.news2_complete, r.outcome,
+                           state.c.state)
+                 .outerjoin(pt, r.patient_id == pt.id)
+                 .outerjoin(state, state.c.record_uuid == r.uuid)
+                 .order_by(r.updated_at.desc(), r.uuid).limit(limit))
+        if status:
+            query = query.where(r.status == status)
+        if sync is not None:
+            query = query.where(state.c.state == sync.value)
+        if since is not None:
+            query = query.where(call_at >= since)
+        if until is not None:
+            query = query.where(call_at < until)
+        words = text.strip()
+        if words:
+            like = "%" + _escape_like(words) + "%"
+            matches = [column.ilike(like, escape="\\") for column in (
+                r.site_id, r.presenting_problem, pt.name, r.outcome)]
+            digits = "".join(ch for ch in words if ch not in " -")
+            if digits.isdigit():
+                matches.append(pt.nhs_number.like(f"%{digits}%"))
+            query = query.where(sa.or_(*matches))
+        return [RecordSummary(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                              row[7] or "", row[8], row[9], row[10], row[11], row[12], row[13],
+                              SyncState(row[14]) if row[14] else None)
+                for row in self._session.execute(query).all()]
+
+
+def _escape_like(text: str) -> str:
+    """``text`` matched literally by LIKE: a typed % or _ is not a wildcard."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class SyncOutbox:

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from records.store import Store, SyncState
 from records.sync import SyncClient
 from tests.conftest import free_port
-from ui.desk.recordkeeper import RecordKeeper, SyncStatus, history_rows
+from ui.desk.recordkeeper import RecordKeeper, SyncStatus, search_history
 from ui.desk.triage import TriageContext, TriageForm
 
 
@@ -163,10 +163,10 @@ def test_an_amendment_needs_a_reason_and_becomes_version_two(
         versions = uow.records.history(form.record_uuid, "test")
     assert [v.outcome for v in versions] == ["discharged_home", "gp_referral"]
     assert versions[1].amendment_reason == "GP confirmed a visit tomorrow"
-    rows = history_rows(store, text="Beech")
+    rows = search_history(store, text="Beech")
     assert [(r.version, r.sync) for r in rows] == [(2, SyncState.PENDING)]
-    assert history_rows(store, text="nothing like it") == []
-    assert history_rows(store, sync="synced") == []
+    assert search_history(store, text="nothing like it") == []
+    assert search_history(store, sync="synced") == []
 
 
 def test_an_unreachable_store_is_reported_with_the_count_waiting(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import (
     QAbstractTableModel,
@@ -28,9 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from records import codes
-from records.store import SyncState
+from records.store import RecordSummary, SyncState
 from ui.desk import theme
-from ui.desk.recordkeeper import HistoryRow
 
 COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")
 SYNC_WORDS = {SyncState.PENDING: "waiting to sync", SyncState.SYNCED: "synced",
@@ -44,9 +43,9 @@ _Index = QModelIndex | QPersistentModelIndex
 class HistoryModel(QAbstractTableModel):
     def __init__(self) -> None:
         super().__init__()
-        self.rows: list[HistoryRow] = []
+        self.rows: list[RecordSummary] = []
 
-    def set_rows(self, rows: list[HistoryRow]) -> None:
+    def set_rows(self, rows: list[RecordSummary]) -> None:
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
@@ -99,12 +98,13 @@ class HistoryModel(QAbstractTableModel):
 
 class HistoryView(QWidget):
     """Signals:
-        refreshRequested(str, str, str): search text, status filter, sync filter.
+        refreshRequested(str, str, str, object): search text, status filter, sync filter,
+            and the earliest call to show (a UTC datetime, or None for any time).
         amendRequested(object): the UUID of the record to amend.
         followUpRequested(object): the UUID of the record to add a follow-up check to.
     """
 
-    refreshRequested = Signal(str, str, str)
+    refreshRequested = Signal(str, str, str, object)
     amendRequested = Signal(object)
     followUpRequested = Signal(object)
 
@@ -124,6 +124,11 @@ class HistoryView(QWidget):
         self.sync.addItem("any sync state", "")
         for state in SyncState:
             self.sync.addItem(SYNC_WORDS[state], state.value)
+        self.period = QComboBox()
+        self.period.setAccessibleName("Filter by when the call was made")
+        for days, label in ((None, "any time"), (1, "last 24 hours"), (7, "last 7 days"),
+                            (30, "last 30 days")):
+            self.period.addItem(label, days)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAccessibleName("Past encounters")
@@ -145,6 +150,7 @@ class HistoryView(QWidget):
         filters.addWidget(self.search, 1)
         filters.addWidget(self.status)
         filters.addWidget(self.sync)
+        filters.addWidget(self.period)
         actions = QHBoxLayout()
         actions.addWidget(self.count, 1)
         actions.addWidget(self.follow)
@@ -161,20 +167,23 @@ class HistoryView(QWidget):
         self.search.textChanged.connect(self._debounce.start)
         self.status.currentIndexChanged.connect(self.refresh)
         self.sync.currentIndexChanged.connect(self.refresh)
+        self.period.currentIndexChanged.connect(self.refresh)
         self.amend.clicked.connect(self.on_amend_clicked)
         self.follow.clicked.connect(self.on_follow_clicked)
 
     @Slot()
     def refresh(self) -> None:
+        days = self.period.currentData()
+        since = datetime.now(UTC) - timedelta(days=days) if days else None
         self.refreshRequested.emit(self.search.text(), self.status.currentData(),
-                                   self.sync.currentData())
+                                   self.sync.currentData(), since)
 
-    def set_rows(self, rows: list[HistoryRow]) -> None:
+    def set_rows(self, rows: list[RecordSummary]) -> None:
         self.model.set_rows(rows)
         self.count.setText(f"{len(rows)} records · refreshed "
                            f"{datetime.now(UTC).astimezone():%H:%M:%S}")
 
-    def selected(self) -> HistoryRow | None:
+    def selected(self) -> RecordSummary | None:
         rows = self.table.selectionModel().selectedRows()
         return self.model.rows[rows[0].row()] if rows else None
 

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import sqlalchemy as sa
 from PySide6.QtCore import QObject, Signal
 
-from records.models import OutboxRow, PatientRow, TriageRecordRow
 from records.schema import FollowUp, TriageRecord
-from records.store import Store, SyncState
+from records.store import RecordSummary, Store, SyncState
 from records.sync import SyncClient, SyncRunner
 from ui.desk.work import Pending, Workers
 
@@ -35,61 +33,13 @@ class SyncStatus:
     failed: int
 
 
-@dataclass(frozen=True)
-class HistoryRow:
-    """One line of the history list (no live ORM object crosses to the UI)."""
-
-    uuid: UUID
-    version: int
-    status: str
-    updated_at: datetime
-    site_id: str
-    setting: str
-    patient: str
-    nhs_number: str | None
-    problem: str
-    news2_total: int | None
-    news2_band: str | None
-    news2_complete: bool | None
-    outcome: str | None
-    sync: SyncState | None
-
-
-def history_rows(store: Store, text: str = "", status: str = "", sync: str = "",
-                 limit: int = 500) -> list[HistoryRow]:
-    """Recent records, newest first, filtered by free text, status and sync state.
-
-    records/ has no listing query yet, so this reads its tables directly, read-only, in one
-    statement (not one audited ``get`` per row).
-    """
-    r, pt, ob = TriageRecordRow, PatientRow, OutboxRow
-    latest = (sa.select(ob.record_uuid, sa.func.max(ob.version).label("v"))
-              .group_by(ob.record_uuid).subquery())
-    state = (sa.select(ob.record_uuid, ob.state)
-             .join(latest, sa.and_(ob.record_uuid == latest.c.record_uuid,
-                                   ob.version == latest.c.v)).subquery())
-    query = (sa.select(r.uuid, r.version, r.status, r.updated_at, r.site_id, r.setting,
-                       pt.name, pt.nhs_number, r.presenting_problem, r.news2_total,
-                       r.news2_band, r.news2_complete, r.outcome, state.c.state)
-             .outerjoin(pt, r.patient_id == pt.id)
-             .outerjoin(state, state.c.record_uuid == r.uuid)
-             .order_by(r.updated_at.desc()).limit(limit))
-    if status:
-        query = query.where(r.status == status)
-    if sync:
-        query = query.where(state.c.state == sync)
-    words = text.strip()
-    if words:
-        like = f"%{words}%"
-        digits = words.replace(" ", "").replace("-", "")
-        query = query.where(sa.or_(r.site_id.ilike(like), r.presenting_problem.ilike(like),
-                                   pt.name.ilike(like), r.outcome.ilike(like),
-                                   pt.nhs_number.like(f"%{digits}%")))
+def search_history(store: Store, text: str = "", status: str = "", sync: str = "",
+                   since: datetime | None = None, limit: int = 500) -> list[RecordSummary]:
+    """The history list's records (one read, its own unit of work; plain values out)."""
     with store.unit_of_work() as uow:
-        rows = uow.session.execute(query).all()
-    return [HistoryRow(row[0], row[1], row[2], row[3], row[4], row[5], row[6] or "", row[7],
-                       row[8], row[9], row[10], row[11], row[12],
-                       SyncState(row[13]) if row[13] else None) for row in rows]
+        return uow.records.search(text, status=status or None,
+                                  sync=SyncState(sync) if sync else None, since=since,
+                                  limit=limit)
 
 
 class RecordKeeper(QObject):
@@ -170,9 +120,9 @@ class RecordKeeper(QObject):
 
     # --- reads ----------------------------------------------------------------------------
 
-    def history(self, on_done: Callable[[list[HistoryRow]], None], text: str = "",
-                status: str = "", sync: str = "") -> Pending:
-        return self._readers.run(history_rows, self.store, text, status, sync,
+    def history(self, on_done: Callable[[list[RecordSummary]], None], text: str = "",
+                status: str = "", sync: str = "", since: datetime | None = None) -> Pending:
+        return self._readers.run(search_history, self.store, text, status, sync, since,
                                  on_done=on_done, on_failed=self._failed)
 
     def load(self, record_uuid: UUID, on_done: Callable[[TriageRecord], None]) -> Pending:

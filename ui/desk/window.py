@@ -156,10 +156,6 @@ class DeskWindow(QMainWindow):
             from ui.desk.manager.view import show_manager_view
             show_manager_view(self, signed)
             return
-        if signed.principal.role == "manager":  # issue 7: the dashboard, no calls
-            from ui.desk.manager.view import show_manager_view
-            show_manager_view(self, signed)
-            return
         specialist = signed.principal.role == "specialist"
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
@@ -467,10 +463,11 @@ class DeskWindow(QMainWindow):
         if self.tabs.widget(index) is self.history:
             self.history.refresh()
 
-    @Slot(str, str, str)
-    def on_history_refresh(self, text: str, status: str, sync: str) -> None:
+    @Slot(str, str, str, object)
+    def on_history_refresh(self, text: str, status: str, sync: str,
+                           since: datetime | None) -> None:
         if self.keeper is not None:
-            self.keeper.history(self.history.set_rows, text, status, sync)
+            self.keeper.history(self.history.set_rows, text, status, sync, since)
 
     @Slot(object)
     def on_amend_requested(self, record_uuid: UUID) -> None:
