@@ -134,3 +134,69 @@ def test_a_call_taken_by_another_nurse_disappears_at_once(
     assert not desk.ringer.ringing
     assert desk.queue.title.text() == "No calls waiting"
     assert session.call_id == call_id
+
+
+def test_a_specialist_desk_is_rung_by_the_nurse_desk_and_joins_as_a_third_party(
+        qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
+        desk_factory: Any) -> None:
+    """Two desks, one program: the nurse invites from the call screen (the note typed into
+    its dialog), the specialist's desk rings with it, the specialist joins by keyboard, and
+    each desk paints frames from both others (the mesh)."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QInputDialog
+
+    nurse = desk_factory()
+    signed_in(qtbot, nurse, hub, "nina")
+    specialist = desk_factory()
+    signed_in(qtbot, specialist, hub, "sam")
+    assert specialist.tabs.tabText(0) == "&Invitations"
+    assert not specialist.call.invite.isVisibleTo(specialist.call)
+    rings: list[str] = []
+    specialist.ringer.rang.connect(rings.append)
+
+    site = site_caller.request("Wound not healing", urgency=p.Urgency.URGENT)
+    qtbot.waitUntil(lambda: nurse.queue.model.rowCount() == 1, timeout=10_000)
+    nurse.on_answer(nurse.queue.model.entries[0].call_id)
+    qtbot.waitUntil(lambda: nurse.call.started_at is not None, timeout=15_000)
+    assert specialist.queue.model.rowCount() == 0 and rings == []  # not rung for the queue
+
+    def fill_note() -> None:
+        dialog = QApplication.activeModalWidget()
+        assert isinstance(dialog, QInputDialog)
+        dialog.setTextValue("leg ulcer, please look")
+        dialog.accept()
+
+    QTimer.singleShot(0, fill_note)
+    qtbot.mouseClick(nurse.call.invite, Qt.MouseButton.LeftButton)
+    assert nurse.call.notice.text() == "Specialists are being rung…"
+
+    qtbot.waitUntil(lambda: specialist.queue.model.rowCount() == 1, timeout=10_000)
+    qtbot.waitUntil(lambda: rings != [], timeout=5_000)
+    assert "leg ulcer, please look" in rings[0] and "Nina" in rings[0]
+    invite = specialist.queue.model.entries[0]
+    assert invite.call_id == site.call_id and invite.site_name == "Beech House"
+
+    specialist.activateWindow()
+    qtbot.waitUntil(specialist.isActiveWindow, timeout=5_000)
+    qtbot.keyClick(specialist.queue.table, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: specialist.call.started_at is not None, timeout=15_000)
+    assert not specialist.ringer.ringing and specialist.call.end.text() == "Leave call"
+    assert not specialist.triage.isVisible()  # the nurse keeps the record
+
+    # The specialist sees the caller large and the nurse small; the nurse sees the caller
+    # large and the specialist small: frames from both others, painted, at each desk.
+    for desk in (specialist, nurse):
+        qtbot.waitUntil(lambda d=desk: d.call.guest.isVisible(), timeout=10_000)
+        qtbot.waitUntil(lambda d=desk: d.call.remote.painted >= 5
+                        and d.call.guest.painted >= 5, timeout=15_000)
+    assert "Sam (specialist)" in nurse.call.people.text()
+    assert "Nina (nurse)" in specialist.call.people.text()
+    assert len(site.participants) == 3 and len(site.links) == 2
+
+    # The specialist leaves; the call goes on between the caller and the nurse.
+    qtbot.mouseClick(specialist.call.end, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: specialist.current is None, timeout=10_000)
+    qtbot.waitUntil(lambda: len(site.links) == 1, timeout=10_000)
+    assert nurse.current is not None and site.state is CallState.IN_CALL
+    painted = nurse.call.remote.painted
+    qtbot.waitUntil(lambda: nurse.call.remote.painted > painted + 5, timeout=5_000)
