@@ -12,7 +12,8 @@ var TelehubCaller = (function () {
     token: null, patient: null, principal: null, ws: null, callId: null, requestId: null,
     heartbeatTimeout: 12, lastHeard: 0, local: null, pc: null, peer: null, me: null,
     iceServers: [], phase: "signin", muted: false, cameraOff: false, closing: false,
-    reconnectTimer: null, watchdog: null, planTimer: null, sent: []
+    reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
+    planFor: null, plans: {}, needsTap: false
   };
 
   function show(screen) {
@@ -182,8 +183,11 @@ var TelehubCaller = (function () {
     ws.onclose = function (ev) {
       if (ws !== state.ws || state.closing) { return; }
       if (ev.code === 4401) {
+        state.closing = true;
+        state.ws = null;
+        clearInterval(state.watchdog);
         notice("Your invitation is no longer valid. Ask the hub for a new one.", true);
-        finish("Your invitation is no longer valid");
+        if (state.phase !== "ended") { finish("Your invitation is no longer valid"); }
         return;
       }
       reconnectSoon();
@@ -192,7 +196,9 @@ var TelehubCaller = (function () {
 
   function reconnectSoon() {
     if (state.reconnectTimer || state.closing) { return; }
-    notice("The connection dropped. Reconnecting – please stay on this page…");
+    if (state.phase !== "ended") {
+      notice("The connection dropped. Reconnecting – please stay on this page…");
+    }
     state.reconnectTimer = setTimeout(function () {
       state.reconnectTimer = null;
       connect();
@@ -227,8 +233,13 @@ var TelehubCaller = (function () {
   var handlers = {
     welcome: function (msg) {
       state.heartbeatTimeout = msg.heartbeat_timeout;
+      state.signedIn += 1;
       notice("");
       startWatchdog();
+      // The hub pushes the plan (call_plan) to live connections only: after a reconnect,
+      // ask once for a plan written or corrected while this page was away.
+      var planCall = state.callId || state.planFor;
+      if (state.signedIn > 1 && planCall) { fetchPlan(planCall); }
       if (state.callId) {
         send(M.call_resume(state.callId));
       } else if (state.requestId) {
@@ -276,7 +287,12 @@ var TelehubCaller = (function () {
         $("remote-status").hidden = false;
       }
     },
+    call_plan: function (msg) {
+      state.plans[msg.call_id] = msg;
+      if (msg.call_id === state.planFor) { showPlan(msg); }
+    },
     call_ended: function (msg) {
+      if (msg.call_id !== state.callId && state.phase === "ended") { return; }  // our own end
       finish(msg.reason === "completed" ? "The call has ended" :
              msg.reason === "abandoned" ? "You cancelled the call" : "The call has ended");
     }
@@ -314,9 +330,11 @@ var TelehubCaller = (function () {
         var stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
         $("remote").srcObject = stream;
         $("remote-status").hidden = true;
+        playRemote();
       }
       if (ev.track.kind === "audio" && !$("remote").srcObject) {
         $("remote").srcObject = new MediaStream([ev.track]);
+        playRemote();
       }
     };
     pc.onconnectionstatechange = function () {
@@ -348,6 +366,21 @@ var TelehubCaller = (function () {
     send(M.answer(msg.call_id, msg.from, pc.localDescription.sdp));
   }
 
+  function playRemote() {
+    // Safari and Firefox may refuse to start sound without a tap (for example when the
+    // camera was refused, so nothing is being captured): then ask for one.
+    var started = $("remote").play();
+    if (started && started.catch) {
+      started.catch(function (err) {
+        if (err && err.name === "NotAllowedError") {
+          $("remote-status").textContent = "Tap here to see and hear the nurse";
+          $("remote-status").hidden = false;
+          state.needsTap = true;
+        }
+      });
+    }
+  }
+
   function setMuted(muted) {
     state.muted = muted;
     if (state.local) { state.local.getAudioTracks().forEach(function (t) { t.enabled = !muted; }); }
@@ -365,37 +398,38 @@ var TelehubCaller = (function () {
   // --- the end of a call ---------------------------------------------------------------
 
   function finish(title) {
+    // The hub connection stays open: the nurse's plan (call_plan) arrives on it.
     closePeer();
-    clearInterval(state.watchdog);
-    state.closing = true;
-    if (state.ws) { state.ws.close(); }
-    state.ws = null;
     $("ended-title").textContent = title;
     show("ended");
     var callId = state.callId;
     state.callId = null;
     state.requestId = null;
-    if (callId) { waitForPlan(callId, 0); }
+    state.planFor = callId;
+    if (callId && state.plans[callId]) { showPlan(state.plans[callId]); }
   }
 
-  async function waitForPlan(callId, attempt) {
+  function showPlan(plan) {
+    // From the push (written_by) or from GET /plan (written_by_name).
+    $("plan-decision").textContent = plan.decision;
+    $("plan-again").textContent = plan.call_again || "If you are worried, call again.";
+    $("plan-by").textContent = "Written by " + (plan.written_by || plan.written_by_name) +
+      " at " + new Date(plan.written_at).toLocaleString();
+    $("plan").hidden = false;
+    $("plan-waiting").hidden = true;
+  }
+
+  async function fetchPlan(callId) {
+    // Only after a reconnect (the push is the normal way): one GET, never a poll.
     try {
       var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/plan",
-                          { headers: { Authorization: "Bearer " + state.token } });
-      if (r.ok) {
-        var plan = await r.json();
-        $("plan-decision").textContent = plan.decision;
-        $("plan-again").textContent = plan.call_again || "If you are worried, call again.";
-        $("plan-by").textContent = "Written by " + plan.written_by_name + " at " +
-          new Date(plan.written_at).toLocaleString();
-        $("plan").hidden = false;
-        $("plan-waiting").hidden = true;
-        return;
-      }
-    } catch (e) { /* try again below */ }
-    if (attempt < 60 && state.phase === "ended") {
-      state.planTimer = setTimeout(function () { waitForPlan(callId, attempt + 1); }, 3000);
-    }
+                          { headers: { Authorization: "Bearer " + state.token },
+                            cache: "no-store" });
+      if (!r.ok) { return; }  // 404: not written yet; the push will bring it
+      var plan = await r.json();
+      state.plans[callId] = plan;
+      if (callId === state.planFor) { showPlan(plan); }
+    } catch (e) { /* the next reconnect asks again */ }
   }
 
   // --- wiring --------------------------------------------------------------------------
@@ -426,7 +460,13 @@ var TelehubCaller = (function () {
       $("position").textContent = "Calling…";
       $("wait").textContent = "";
       show("waiting");
-      connect();
+      if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+        send(M.call_request(state.requestId, state.reason, state.urgency, state.patient));
+      } else if (!state.ws || state.ws.readyState !== WebSocket.CONNECTING) {
+        if (state.reconnectTimer) { clearTimeout(state.reconnectTimer); }
+        state.reconnectTimer = null;
+        connect();
+      }  // else: connecting now; the welcome sends the request
     });
     $("cancel-button").addEventListener("click", function () {
       if (state.callId) { send(M.call_cancel(state.callId)); }
@@ -439,8 +479,15 @@ var TelehubCaller = (function () {
     $("mute-button").addEventListener("click", function () { setMuted(!state.muted); });
     $("camera-button").addEventListener("click", function () { setCameraOff(!state.cameraOff); });
     $("print-button").addEventListener("click", function () { window.print(); });
+    $("remote-status").addEventListener("click", function () {
+      if (state.needsTap) {
+        state.needsTap = false;
+        $("remote-status").hidden = true;
+        playRemote();
+      }
+    });
     $("again-button").addEventListener("click", function () {
-      clearTimeout(state.planTimer);
+      state.planFor = null;
       $("plan").hidden = true;
       $("plan-waiting").hidden = false;
       $("reason").value = "";

@@ -38,7 +38,7 @@ var TelehubMessages = (function () {
   // Every hub message type the page acts on; anything else is ignored.
   var HANDLED = ["welcome", "error", "ping", "pong", "call_queued", "queue_position",
                  "call_connected", "call_ended", "call_requeued", "offer",
-                 "participant_joined", "participant_left"];
+                 "participant_joined", "participant_left", "call_plan"];
 
   return { PROTOCOL_VERSION: PROTOCOL_VERSION, build: build, HANDLED: HANDLED };
 })();

@@ -1,4 +1,5 @@
-"""The browser caller page end to end: real hub, headless Chromium, an aiortc nurse desk."""
+"""The browser caller page end to end: real hub, headless Chromium and headless Firefox, an
+aiortc nurse desk."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from calls.signaling import Backoff
 from hub.config import HubConfig
 from tests.calls.conftest import EventLog
 from tests.conftest import need
+from tests.e2e.firefox import PREFS, Firefox, firefox_binary
 from tests.helpers.chromium import DENY_FLAGS, FLAGS, Chromium, chromium_binary
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 
@@ -54,6 +57,32 @@ def invite(hub: ThreadedHub, nurse: Seeded, name: str = "M. Patel") -> dict[str,
     return body
 
 
+class Browser(Protocol):
+    """What the tests need of a driven browser: Chromium (CDP) and Firefox (WebDriver BiDi)."""
+
+    console: list[str]
+
+    async def goto(self, url: str) -> None: ...
+    async def evaluate(self, expression: str) -> Any: ...
+    async def wait_for(self, expression: str, within: float = 15.0) -> Any: ...
+    async def screenshot(self, path: Path, width: int, height: int) -> None: ...
+    async def close(self) -> None: ...
+
+
+# Firefox with camera and microphone left to the user, who is not there: every request
+# is refused, as when a patient presses "Block".
+DENY_PREFS = {**PREFS, "media.navigator.permission.disabled": False,
+              "permissions.default.camera": 2, "permissions.default.microphone": 2}
+
+
+async def open_firefox(prefs: dict[str, bool | int | str] | None = None) -> Firefox:
+    binary = firefox_binary()
+    if binary is None:
+        need("Firefox is not installed (apt-get install firefox-esr)")
+    assert binary is not None
+    return await asyncio.wait_for(Firefox(binary, prefs=prefs or PREFS).start(), 45)
+
+
 async def open_browser(flags: tuple[str, ...] | None = None) -> Chromium:
     binary = chromium_binary()
     if binary is None:
@@ -70,13 +99,41 @@ async def browser() -> AsyncIterator[Chromium]:
     await b.close()
 
 
+@pytest.fixture(params=["chromium", "firefox"])
+async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+    """Each test using it runs once in headless Chromium and once in headless Firefox."""
+    b: Browser = await open_browser() if request.param == "chromium" else await open_firefox()
+    try:
+        yield b
+    finally:
+        await asyncio.wait_for(b.close(), 30)
+
+
+def shots(browser: Browser, tmp_path: Path) -> Path:
+    """Chromium's screenshots are the ones in the docs; Firefox's go beside the test."""
+    return SHOTS if isinstance(browser, Chromium) else tmp_path
+
+
 def visible(section: str) -> str:
     return f"!document.getElementById({json.dumps(section)}).hidden"
 
 
+PLAN_GETS = ("performance.getEntriesByType('resource')"
+             ".filter(e => e.name.endsWith('/plan')).length")
+
+
+async def write_plan(hub: ThreadedHub, nurse: Seeded, call_id: str, decision: str) -> None:
+    r = await asyncio.to_thread(
+        httpx.put, f"{hub.http}/api/v1/calls/{call_id}/plan",
+        json={"decision": decision, "call_again": "If the pain is not better within an hour."},
+        headers={"Authorization": f"Bearer {nurse.token}"})
+    assert r.status_code == 200, r.text
+
+
 async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
-    hub: ThreadedHub, nurse: Seeded, browser: Chromium,
+    hub: ThreadedHub, nurse: Seeded, any_browser: Browser, tmp_path: Path,
 ) -> None:
+    browser, shot_dir = any_browser, shots(any_browser, tmp_path)
     invitation = invite(hub, nurse)
     desk = CallEngine(hub.ws, nurse.token, Role.NURSE,
                       backoff=Backoff(initial=0.05, maximum=0.5))
@@ -92,8 +149,8 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         await browser.wait_for("document.getElementById('check-hub').className === 'ok'")
         await browser.evaluate("document.getElementById('reason').value = "
                                "'Pain not controlled by the breakthrough dose'")
-        await browser.screenshot(SHOTS / "caller-page-prepare.png", *TABLET)
-        await browser.screenshot(SHOTS / "caller-page-prepare-portrait.png", 768, 1024)
+        await browser.screenshot(shot_dir / "caller-page-prepare.png", *TABLET)
+        await browser.screenshot(shot_dir / "caller-page-prepare-portrait.png", 768, 1024)
         await browser.evaluate("document.querySelector('input[value=emergency]').click();"
                                "document.getElementById('call-button').click()")
 
@@ -108,7 +165,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
             "document.getElementById('position').textContent.includes('next') && "
             "document.getElementById('wait').textContent")
         assert "Expected wait" in text
-        await browser.screenshot(SHOTS / "caller-page-waiting.png", *TABLET)
+        await browser.screenshot(shot_dir / "caller-page-waiting.png", *TABLET)
 
         session = await desk.claim(entry.call_id)
         await events.state(CallState.IN_CALL, within=20)
@@ -125,7 +182,9 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         else:
             raise AssertionError("the desk received no video and audio from the page")
         await browser.wait_for("document.getElementById('remote-status').hidden")
-        await browser.screenshot(SHOTS / "caller-page-in-call.png", *TABLET)
+        # The nurse's video really plays on the page (not only decoded): it has a size.
+        await browser.wait_for("document.getElementById('remote').videoWidth > 0")
+        await browser.screenshot(shot_dir / "caller-page-in-call.png", *TABLET)
 
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
@@ -133,31 +192,89 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         assert await browser.evaluate(
             "TelehubCaller.state.local.getTracks().every(t => !t.enabled)")
 
-        # The nurse writes the plan and hangs up; the page shows the plan.
-        r = httpx.put(f"{hub.http}/api/v1/calls/{entry.call_id}/plan",
-                      json={"decision": "Take a second breakthrough dose now; the district "
-                                        "nurse visits by 14:00.",
-                            "call_again": "If the pain is not better within an hour."},
-                      headers={"Authorization": f"Bearer {nurse.token}"})
-        assert r.status_code == 200, r.text
+        # The nurse hangs up, then writes the plan: the hub pushes it (call_plan) and the
+        # page shows it at once, without asking for it.
         await desk.hang_up(entry.call_id)
         await browser.wait_for(visible("ended"))
-        await browser.wait_for(visible("plan"), within=10)
+        assert await browser.evaluate(visible("plan-waiting"))
+        await write_plan(hub, nurse, entry.call_id, "Take a second breakthrough dose now; "
+                                                    "the district nurse visits by 14:00.")
+        await browser.wait_for(visible("plan"), within=5)
         assert "district nurse" in await browser.evaluate(
             "document.getElementById('plan-decision').textContent")
-        await browser.screenshot(SHOTS / "caller-page-plan.png", *TABLET)
+        assert "Written by" in await browser.evaluate(
+            "document.getElementById('plan-by').textContent")
+        assert await browser.evaluate(PLAN_GETS) == 0  # pushed, never polled
+        await browser.screenshot(shot_dir / "caller-page-plan.png", *TABLET)
+
+        # A correction while the page is away: after the reconnect it asks once, and only once.
+        await browser.evaluate("TelehubCaller.state.ws.close()")
+        await browser.wait_for("TelehubCaller.state.ws.readyState === WebSocket.CLOSED")
+        await write_plan(hub, nurse, entry.call_id, "Corrected: the district nurse visits "
+                                                    "by 12:00.")
+        await browser.wait_for("document.getElementById('plan-decision').textContent"
+                               ".startsWith('Corrected')", within=10)
+        assert await browser.evaluate(PLAN_GETS) == 1
+        await asyncio.sleep(1)
+        assert await browser.evaluate(PLAN_GETS) == 1
 
         # Every frame the page sent is a valid protocol message.
         sent = await browser.evaluate("TelehubCaller.state.sent")
         types = [p.parse_client_message(json.dumps(frame)).type for frame in sent]
         assert {"hello", "call_request", "answer"} <= set(types), types
+        assert types.count("hello") == 2
+    finally:
+        await desk.close()
+
+
+async def test_a_plan_written_during_the_call_shows_when_it_ends_and_the_page_calls_again(
+    hub: ThreadedHub, nurse: Seeded, browser: Chromium,
+) -> None:
+    desk = CallEngine(hub.ws, nurse.token, Role.NURSE,
+                      backoff=Backoff(initial=0.05, maximum=0.5))
+    events = EventLog(desk)
+    await desk.start()
+    try:
+        await browser.goto(hub.http + invite(hub, nurse)["link"])
+        await browser.wait_for(visible("prepare"))
+        await browser.evaluate("document.getElementById('reason').value = 'Breathless';"
+                               "document.getElementById('call-button').click()")
+        queued = await events.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
+        assert isinstance(queued, QueueChanged)
+        call_id = queued.entries[0].call_id
+        await desk.claim(call_id)
+        await events.state(CallState.IN_CALL, within=20)
+        await browser.wait_for(visible("incall"))
+        await write_plan(hub, nurse, call_id, "Sit upright; oxygen as prescribed.")
+        await browser.wait_for(f"TelehubCaller.state.plans[{json.dumps(call_id)}]")
+        assert not await browser.evaluate(visible("ended"))  # the call goes on
+        await browser.evaluate("document.getElementById('end-button').click()")
+        await browser.wait_for(visible("plan"), within=5)
+        assert "oxygen" in await browser.evaluate(
+            "document.getElementById('plan-decision').textContent")
+        assert await browser.evaluate(PLAN_GETS) == 0
+
+        # Calling again uses the same connection and reaches the queue again.
+        await browser.evaluate("document.getElementById('again-button').click()")
+        await browser.wait_for(visible("prepare"))
+        assert await browser.evaluate(visible("plan")) is False
+        await browser.evaluate("document.getElementById('reason').value = 'Still breathless';"
+                               "document.getElementById('call-button').click()")
+        again = await events.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1
+                                  and e.entries[0].call_id != call_id)
+        assert isinstance(again, QueueChanged)
+        assert again.entries[0].reason == "Still breathless"
+        await browser.wait_for(visible("waiting"))
+        sent = await browser.evaluate("TelehubCaller.state.sent.map(m => m.type)")
+        assert sent.count("hello") == 1 and sent.count("call_request") == 2
     finally:
         await desk.close()
 
 
 async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
-    hub: ThreadedHub, nurse: Seeded, browser: Chromium,
+    hub: ThreadedHub, nurse: Seeded, any_browser: Browser, tmp_path: Path,
 ) -> None:
+    browser = any_browser
     await browser.goto(hub.http + "/call")
     await browser.wait_for(visible("signin"))
     examples = {
@@ -176,23 +293,28 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
     handled = await browser.evaluate("Object.keys(TelehubCaller.handlers)")
     assert set(handled) == set(await browser.evaluate("TelehubMessages.HANDLED"))
     assert set(handled) <= server_types
-    await browser.screenshot(SHOTS / "caller-page-sign-in.png", *TABLET)
+    assert "call_plan" in handled
+    await browser.screenshot(shots(browser, tmp_path) / "caller-page-sign-in.png", *TABLET)
 
 
+@pytest.mark.parametrize("name", ["chromium", "firefox"])
 async def test_refused_camera_and_microphone_are_explained_in_plain_words(
-    hub: ThreadedHub, nurse: Seeded,
+    hub: ThreadedHub, nurse: Seeded, name: str, tmp_path: Path,
 ) -> None:
-    browser = await open_browser(DENY_FLAGS)
+    browser: Browser = (await open_browser(DENY_FLAGS) if name == "chromium"
+                        else await open_firefox(DENY_PREFS))
     try:
         await browser.goto(hub.http + invite(hub, nurse)["link"])
         await browser.wait_for(visible("media-help"))
         problem = await browser.evaluate("document.getElementById('media-problem').textContent")
         assert "said no to the camera and microphone" in problem
         assert "You can still call" in problem
-        assert await browser.evaluate("document.getElementById('media-howto').textContent")
+        howto = await browser.evaluate("document.getElementById('media-howto').textContent")
+        assert ("In Firefox" in howto) is (name == "firefox")
         assert await browser.evaluate("document.getElementById('check-camera').className") \
             == "bad"
-        await browser.screenshot(SHOTS / "caller-page-permission-refused.png", *TABLET)
+        await browser.screenshot(shots(browser, tmp_path) / "caller-page-permission-refused.png",
+                                 *TABLET)
     finally:
         await browser.close()
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import av
 from PySide6.QtCore import QObject, Signal
 
+from calls import protocol as p
 from calls.engine import CallEngine, EngineEvent, SignalingChanged
 from calls.media import MediaSource
 from calls.session import (
@@ -58,6 +59,22 @@ class LatestFrame:
             return frame
 
 
+class PlanListeningEngine(CallEngine):
+    """The call engine, also handing on the hub's ``call_plan`` pushes (which belong to no
+    live call: the plan is usually written after the call has ended)."""
+
+    def __init__(self, *args: Any, on_plan: Callable[[p.CallPlanReady], None],
+                 **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._on_plan = on_plan
+
+    async def _dispatch(self, msg: p.ServerMessage) -> None:
+        if isinstance(msg, p.CallPlanReady):
+            self._on_plan(msg)
+            return
+        await super()._dispatch(msg)
+
+
 class StationBridge(QObject):
     """The station's one engine (role caller), as the widgets see it.
 
@@ -70,6 +87,8 @@ class StationBridge(QObject):
         remoteFrame(): a new frame of the nurse waits in :attr:`remote`.
         selfFrame(): a new frame of our own camera waits in :attr:`local`.
         fetched(str, object): the result (or the exception) of a :meth:`fetch`, by its tag.
+        planPushed(object): a :class:`calls.protocol.CallPlanReady` the hub pushed (the plan
+            of one of this site's calls, written or corrected).
     """
 
     connectionChanged = Signal(bool, str)
@@ -80,6 +99,7 @@ class StationBridge(QObject):
     remoteFrame = Signal()
     selfFrame = Signal()
     fetched = Signal(str, object)
+    planPushed = Signal(object)
 
     def __init__(self, hub_ws: str, token: str, media: Callable[[], MediaSource],
                  switches: Switches, backoff: Backoff | None = None,
@@ -100,7 +120,8 @@ class StationBridge(QObject):
         self._hooked: set[int] = set()
 
     async def _make(self, hub_ws: str, token: str, backoff: Backoff | None) -> CallEngine:
-        engine = CallEngine(hub_ws, token, Role.CALLER, media=self._media, backoff=backoff)
+        engine = PlanListeningEngine(hub_ws, token, Role.CALLER, media=self._media,
+                                     backoff=backoff, on_plan=self.planPushed.emit)
         engine.listen(self._on_event)
         return engine
 

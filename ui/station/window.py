@@ -87,7 +87,6 @@ OBSERVATIONS = (("respiration_rate", "Breaths / min", "12-20"), ("spo2", "SpO2 %
 URGENCIES = ((p.Urgency.EMERGENCY, "Emergency"), (p.Urgency.URGENT, "Urgent"),
              (p.Urgency.ROUTINE, "Routine"))
 CLINIC_JOIN_EARLY = timedelta(minutes=10)
-PLAN_POLL_MS = 3000
 
 
 def wait_words(seconds: int) -> str:
@@ -185,6 +184,7 @@ class StationWindow(QMainWindow):
         self.reason_sent = ""
         self.resident_sent: str | None = None
         self.plan: Plan | None = None
+        self.plans: dict[str, Plan] = {}  # by call id, as the hub pushed them (call_plan)
         self.clinic: PendingClinic | None = None
         self.clinics: list[Clinic] = []
         self.home_page = self._build_home()
@@ -195,8 +195,6 @@ class StationWindow(QMainWindow):
         for page in (self.home_page, self.details_page, self.waiting_page, self.call_page,
                      self.after_page):
             self.pages.addWidget(page)
-        self.plan_timer = QTimer(self, interval=PLAN_POLL_MS)
-        self.plan_timer.timeout.connect(self.on_plan_poll)
         self.clinic_timer = QTimer(self, interval=30_000)
         self.clinic_timer.timeout.connect(self.refresh_clinics)
         bridge.connectionChanged.connect(self.on_connection)
@@ -207,6 +205,7 @@ class StationWindow(QMainWindow):
         bridge.remoteFrame.connect(self.on_remote_frame)
         bridge.selfFrame.connect(self.on_self_frame)
         bridge.fetched.connect(self.on_fetched)
+        bridge.planPushed.connect(self.on_plan_pushed)
         self.reload_residents()
         if self.site.role == p.SiteKind.PRISON.value:
             self.refresh_clinics()
@@ -625,6 +624,11 @@ class StationWindow(QMainWindow):
         if up:
             self.status.setText("Connected to the hub. Nurses answer day and night.")
             self.home_error.setText("")
+            # The hub pushes the plan to live connections only: after a reconnect, ask once
+            # for a plan written or corrected while the station was away.
+            if why == "reconnected" and self.call_id and self.pages.currentWidget() in (
+                    self.call_page, self.after_page):
+                self.fetch_plan(self.call_id)
         else:
             self.status.setText("Not connected to the hub – trying again. In an emergency "
                                 "call 999.")
@@ -664,9 +668,8 @@ class StationWindow(QMainWindow):
         self.print_button.setEnabled(False)
         self.pdf_button.setEnabled(False)
         self.pages.setCurrentWidget(self.after_page)
-        if event.new is CallState.ENDED and self.call_id:
-            self.on_plan_poll()
-            self.plan_timer.start()
+        if event.new is CallState.ENDED and self.call_id in self.plans:
+            self.show_plan(self.plans[self.call_id])  # written during the call
 
     @Slot(int, int)
     def on_queue_moved(self, position: int, wait_s: int) -> None:
@@ -698,8 +701,8 @@ class StationWindow(QMainWindow):
             else:
                 self.check_net.setText("✗ Network: the hub cannot be reached. In an "
                                        "emergency call 999.")
-        elif tag == "plan" and isinstance(result, Plan):
-            self.show_plan(result)
+        elif tag.startswith("plan:") and isinstance(result, Plan):
+            self.take_plan(tag[5:], result)
         elif tag == "clinics" and isinstance(result, list):
             self.show_clinics(result)
         elif isinstance(result, HubUnavailable):
@@ -707,17 +710,23 @@ class StationWindow(QMainWindow):
 
     # --- after the call -------------------------------------------------------------------
 
-    @Slot()
-    def on_plan_poll(self) -> None:
-        call_id = self.call_id
-        if call_id is None or self.plan is not None:
-            self.plan_timer.stop()
-            return
-        self.bridge.fetch("plan", lambda: self.hub.plan(call_id))
+    @Slot(object)
+    def on_plan_pushed(self, msg: p.CallPlanReady) -> None:
+        self.take_plan(msg.call_id, Plan(msg.decision, msg.call_again, msg.written_by,
+                                         msg.written_at))
+
+    def take_plan(self, call_id: str, plan: Plan) -> None:
+        """A plan from the push or the after-reconnect GET: kept, and shown if it is the plan
+        of the call just ended (one written during the call shows when the call ends)."""
+        self.plans[call_id] = plan
+        if call_id == self.call_id and self.pages.currentWidget() is self.after_page:
+            self.show_plan(plan)
+
+    def fetch_plan(self, call_id: str) -> None:
+        self.bridge.fetch(f"plan:{call_id}", lambda: self.hub.plan(call_id))
 
     def show_plan(self, plan: Plan) -> None:
         self.plan = plan
-        self.plan_timer.stop()
         self.plan_view.setHtml(plan_html(self.site.name, plan, self.reason_sent,
                                          self.resident_sent))
         self.print_button.setEnabled(True)
@@ -755,7 +764,6 @@ class StationWindow(QMainWindow):
 
     @Slot()
     def on_done(self) -> None:
-        self.plan_timer.stop()
         self.waiting_note.setText("Stay with the resident. A nurse will answer as soon as "
                                   "they can.")
         self.pages.setCurrentWidget(self.home_page)
@@ -810,7 +818,6 @@ class StationWindow(QMainWindow):
         self.start_call(request)
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.plan_timer.stop()
         self.clinic_timer.stop()
         super().closeEvent(event)
 

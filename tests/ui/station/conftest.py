@@ -91,7 +91,7 @@ def make_station(
 ) -> Iterator[Callable[[Seeded], StationWindow]]:
     made: list[tuple[StationBridge, StationHub, Store]] = []
 
-    def make(site: Seeded) -> StationWindow:
+    def make(site: Seeded, backoff: Backoff | None = None) -> StationWindow:
         assert site.credential is not None
         client = StationHub(hub.http)
         client.sign_in(site.credential)
@@ -100,7 +100,7 @@ def make_station(
         switches = Switches()
         bridge = StationBridge(ws_url(hub.http), client.token,
                                media_factory("synthetic", switches), switches,
-                               backoff=Backoff(initial=0.05, maximum=0.5))
+                               backoff=backoff or Backoff(initial=0.05, maximum=0.5))
         made.append((bridge, client, store))
         window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"))
         qtbot.addWidget(window)

@@ -15,9 +15,11 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from calls import protocol as p
+from calls.signaling import Backoff
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.station.conftest import SHOTS, Desk
 from ui.station.credential import CredentialVault
+from ui.station.hubclient import Plan
 from ui.station.window import StationWindow, position_words, wait_words
 
 Station = Callable[..., StationWindow]
@@ -172,6 +174,7 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
     tmp_path: Path,
 ) -> None:
     w = make_station(hubdb.site("Beech House"))
+    gets = count_plan_gets(w)
     click(qtbot, w.call_button)
     type_into(qtbot, w.reason, "Fall in the lounge, new confusion")
     fill_observations(qtbot, w)
@@ -198,22 +201,82 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
     assert w.bridge.switches.muted and w.bridge.switches.camera_off
     assert w.mute_button.text() == "Unmute" and w.camera_button.text() == "Camera on"
 
-    # The nurse writes the plan; the station ends the call and shows and prints it.
-    r = httpx.put(f"{hub.http}/api/v1/calls/{call_id}/plan",
-                  headers={"Authorization": f"Bearer {desk.token}"},
-                  json={"decision": "Paracetamol 1 g now; GP to review tomorrow morning.",
-                        "call_again": "If she becomes drowsy or the NEWS2 rises to 5."})
-    assert r.status_code == 200, r.text
+    # The nurse writes the plan during the call: the hub pushes it, the station keeps it for
+    # the end of the call (the call goes on), then shows and prints it.
+    write_plan(hub, desk, call_id, "Paracetamol 1 g now; GP to review tomorrow morning.")
+    qtbot.waitUntil(lambda: call_id in w.plans, timeout=5000)
+    assert w.pages.currentWidget() is w.call_page and w.plan is None
     click(qtbot, w.end_button)
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=10_000)
-    qtbot.waitUntil(lambda: w.plan is not None, timeout=10_000)
-    assert "GP to review" in w.plan_view.toPlainText()
+    assert w.plan is not None and "GP to review" in w.plan_view.toPlainText()
+    assert gets == []  # pushed, never asked for
     assert w.print_button.isEnabled() and w.pdf_button.isEnabled()
     w.grab().save(str(SHOTS / "station-plan.png"))
     pdf = tmp_path / "plan.pdf"
     w.save_plan_pdf(pdf)
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 1000
+
+
+def write_plan(hub: ThreadedHub, desk: Desk, call_id: str, decision: str) -> None:
+    r = httpx.put(f"{hub.http}/api/v1/calls/{call_id}/plan",
+                  headers={"Authorization": f"Bearer {desk.token}"},
+                  json={"decision": decision,
+                        "call_again": "If she becomes drowsy or the NEWS2 rises to 5."})
+    assert r.status_code == 200, r.text
+
+
+def count_plan_gets(w: StationWindow) -> list[str]:
+    """Records every GET of a plan the station makes (the real one still runs)."""
+    gets: list[str] = []
+    real = w.hub.plan
+
+    def plan(call_id: str) -> Plan | None:
+        gets.append(call_id)
+        return real(call_id)
+
+    w.hub.plan = plan  # type: ignore[method-assign]
+    return gets
+
+
+@pytest.mark.slow
+def test_the_plan_is_pushed_after_the_call_and_asked_for_once_after_a_reconnect(
+    make_station: Station, hub: ThreadedHub, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
+) -> None:
+    # A slow, fixed reconnect, so the nurse's correction surely lands while the station is away.
+    w = make_station(hubdb.site("Larch Court"), Backoff(initial=1.5, maximum=1.5, jitter=0))
+    gets = count_plan_gets(w)
+    click(qtbot, w.call_button)
+    type_into(qtbot, w.reason, "Catheter blocked")
+    click(qtbot, w.go_button)
+    qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
+    call_id = desk.queue[0].call_id
+    desk.run(desk.engine.claim(call_id))
+    qtbot.waitUntil(lambda: w.pages.currentWidget() is w.call_page, timeout=10_000)
+    desk.run(desk.engine.hang_up(call_id))
+    qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=10_000)
+    assert w.after_title.text() == "The call has ended"
+    assert w.plan is None and not w.print_button.isEnabled()
+    assert "will show here" in w.plan_view.toPlainText()
+
+    # Written after the call: pushed to the station, shown at once, never polled.
+    write_plan(hub, desk, call_id, "District nurse visits by 11:00 to change the catheter.")
+    qtbot.waitUntil(lambda: w.plan is not None, timeout=3000)
+    assert "District nurse" in w.plan_view.toPlainText() and w.print_button.isEnabled()
+    qtbot.wait(500)
+    assert gets == []
+
+    # The connection drops; the nurse corrects the plan meanwhile; the station asks once.
+    ws = w.bridge.engine.signaling._ws
+    assert ws is not None
+    w.bridge.loop.call_soon_threadsafe(lambda: w.bridge.loop.create_task(ws.close()))
+    qtbot.waitUntil(lambda: not w.connected, timeout=3000)
+    write_plan(hub, desk, call_id, "Corrected: the district nurse visits by 10:00.")
+    qtbot.waitUntil(lambda: w.connected, timeout=10_000)
+    qtbot.waitUntil(lambda: "Corrected" in w.plan_view.toPlainText(), timeout=5000)
+    assert gets == [call_id]
+    qtbot.wait(500)
+    assert gets == [call_id]
 
 
 # --- small pieces -------------------------------------------------------------------------
