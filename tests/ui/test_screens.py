@@ -39,6 +39,19 @@ def dark(image: QImage) -> bool:
     return colour.lightness() < 60
 
 
+def assert_form_not_clipped(form: Any) -> None:
+    """The triage form fits its scroll area's viewport: nothing runs under the scroll bar."""
+    from PySide6.QtWidgets import QGroupBox
+
+    viewport, inner = form.form_scroll.viewport(), form.form_scroll.widget()
+    assert inner.width() <= viewport.width(), (inner.width(), viewport.width())
+    boxes = inner.findChildren(QGroupBox)
+    assert boxes
+    for box in boxes:
+        right = box.mapTo(viewport, box.rect().topRight()).x()
+        assert right < viewport.width(), (box.title(), right, viewport.width())
+
+
 def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
                       desk_factory: Any, make_engine: Any, tmp_path: Path) -> None:
     from calls.session import Role
@@ -75,6 +88,11 @@ def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller:
     form.outcome.setCurrentIndex(form.outcome.findData("advice_managed_in_place"))
     image = shoot(desk, "call", tmp_path)
     assert dark(image)
+    assert_form_not_clipped(form)
+    desk.resize(1100, 760)  # a smaller window: the video gives way, the form still fits
+    qtbot.wait(50)
+    assert_form_not_clipped(form)
+    desk.resize(1440, 900)
 
     desk.call.hold.setChecked(True)
     qtbot.wait(100)
@@ -92,3 +110,6 @@ def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller:
     qtbot.waitUntil(lambda: desk.history.model.rowCount() == 1, timeout=5_000)
     assert desk.history.model.data(desk.history.model.index(0, 7)) == "waiting to sync"
     shoot(desk, "history-offline", tmp_path)
+    bar = desk.tabs.tabBar()
+    assert all(bar.rect().contains(bar.tabRect(i)) for i in range(bar.count())), (
+        bar.rect(), [bar.tabRect(i) for i in range(bar.count())], bar.sizeHint())

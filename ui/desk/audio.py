@@ -61,7 +61,7 @@ def multimedia() -> ModuleType | None:
 def voice_status() -> str:
     problem = audio_output_problem()
     if problem is not None:
-        return f"voices: not played ({problem})"
+        return f"voices not played: {problem}"
     module = multimedia()
     if module is None:
         return "voices: not played (QtMultimedia is not installed: PySide6-Addons)"

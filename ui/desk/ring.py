@@ -68,7 +68,7 @@ class Ringer(QObject):
         if self._player is not None and RING_WAV.exists():
             return f"ring: {self._player} (QtMultimedia cannot play here)"
         if self._problem is not None:
-            return f"ring: system beep only ({self._problem})"
+            return "ring: system beep only"  # the voices' status says why (no sound server)
         return "ring: system beep only (no QtMultimedia, no sound player)"
 
     @property

@@ -53,7 +53,7 @@ QHeaderView::section {{ background: {_ALT}; color: {_MUTED}; border: none;
 QTabWidget::pane {{ border: none; }}
 QTabBar::tab {{ background: {_ALT}; padding: 8px 18px; border-top-left-radius: 6px;
                 border-top-right-radius: 6px; margin-right: 2px; }}
-QTabBar::tab:selected {{ background: #2f3a47; font-weight: 600; }}
+QTabBar::tab:selected {{ background: #2f3a47; border-bottom: 2px solid {_ACCENT}; }}
 QFrame#banner {{ background: #5c1f1f; border: 1px solid #ff6b6b; border-radius: 6px; }}
 QFrame#ringing {{ background: #4a3a0c; border: 1px solid #ffb454; border-radius: 6px; }}
 QScrollArea {{ border: none; }}

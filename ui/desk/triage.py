@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -128,10 +128,11 @@ class TriageForm(QWidget):
         col.addWidget(self._sbard_box())
         col.addWidget(self._outcome_box())
         col.addStretch(1)
-        scroll = QScrollArea()
+        scroll = _FormScroll()
         scroll.setWidget(inner)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll = scroll
 
         self.save_status = QLabel("Nothing typed yet")
         self.save_status.setProperty("role", "muted")
@@ -673,3 +674,19 @@ def _first_error(exc: ValueError) -> str:
         err = exc.errors()[0]
         return ".".join(str(x) for x in err["loc"]) + " is not valid"
     return "a field is not valid"
+
+
+class _FormScroll(QScrollArea):
+    """Scrolls the form up and down only, and is never narrower than the form plus its
+    scroll bar: with no horizontal scroll bar, a narrower viewport would clip the form's
+    right edge (fields and group frames cut off under the vertical scroll bar)."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        inner = self.widget()
+        if inner is None:
+            return hint
+        width = (inner.minimumSizeHint().width() + self.verticalScrollBar().sizeHint().width()
+                 + 2 * self.frameWidth())
+        return QSize(max(hint.width(), width), hint.height())
+
