@@ -112,7 +112,7 @@ class Chromium:
             raise CdpError(f"{expression[:80]}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def wait_for(self, expression: str, within: float = 15.0) -> Any:
+    async def wait_for(self, expression: str, within: float = 30.0) -> Any:
         """Polls a page expression until it is truthy; returns its value."""
         deadline = time.monotonic() + within
         while True:
