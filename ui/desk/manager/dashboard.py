@@ -168,9 +168,9 @@ class ManagerView(QWidget):
             value.setStyleSheet("font-size: 16pt; font-weight: 700;")
             caption.setProperty("role", "muted")
             caption.setWordWrap(True)
-            for label in (value, caption):
-                label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-                inside.addWidget(label)
+            for part in (value, caption):
+                part.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+                inside.addWidget(part)
             self.tile_values[figure] = value
             tile.clicked.connect(lambda _=False, f=figure: self.drill(f))
             self.tiles[figure] = tile
