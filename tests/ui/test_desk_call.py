@@ -30,8 +30,10 @@ def test_call_arrives_rings_is_answered_painted_triaged_signed_off_and_synced(
     site_caller.request("Fall, now confused", urgency=p.Urgency.URGENT,
                         intended_action=p.IntendedAction.AMBULANCE_999,
                         observations=PRE_CALL,
-                        patient=p.Patient(nhs_number="9434765919", name="Edith Test"))
+                        patient=p.Patient(nhs_number="9434765919", name="Edith Test",
+                                          date_of_birth="1931-04-02"))
     qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 1, timeout=10_000)
+    assert desk.queue.title.text() == "1 call waiting"
     model = desk.queue.model
     row = [model.data(model.index(0, c)) for c in range(5)]
     assert row[0] == "URGENT"
@@ -110,6 +112,9 @@ def test_call_arrives_rings_is_answered_painted_triaged_signed_off_and_synced(
     assert body["intended_action"] == "ambulance_999"
     assert body["news2"]["total"] == 7 and body["news2"]["band"] == "high"
     assert body["patient"]["nhs_number"] == "9434765919"
+    assert body["patient"]["date_of_birth"] == "1931-04-02"  # carried over from the call
+    # the call's times, as the avoided-admission log reports them
+    assert body["requested_at"] < body["answered_at"] < body["ended_at"]
     assert body["avoided"]["admission"] is True and body["avoided"]["confirmed_by"] == "nina"
     assert body["soft_signs"] == ["change_in_confusion"]
     assert body["call_id"] == site_caller.session.call_id

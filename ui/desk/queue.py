@@ -172,11 +172,20 @@ class QueueView(QWidget):
         self._ticker.timeout.connect(self.model.tick)
         self._ticker.start()
 
+    def _count(self, n: int) -> str:
+        """'No calls waiting', '1 call waiting', '3 calls waiting' (likewise invitations)."""
+        if n == 0:
+            return f"No {self._what}"
+        if n == 1:
+            return "1 " + self._what.replace("calls", "call").replace("invitations",
+                                                                      "invitation")
+        return f"{n} {self._what}"
+
     def set_entries(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
         selected = self.selected_call()
         self.model.set_entries(entries)
         n = len(entries)
-        self.title.setText(f"{n} {self._what}" if n else f"No {self._what}")
+        self.title.setText(self._count(n))
         self.answer_button.setEnabled(n > 0)
         self.decline_button.setEnabled(n > 0)
         ids = [e.call_id for e in entries]

@@ -72,12 +72,14 @@ class TriageContext:
     site_name: str = ""
     requested_at: datetime | None = None
     answered_at: datetime | None = None
+    ended_at: datetime | None = None
     presenting_problem: str = ""
     intended_action: str | None = None
     observations: dict[str, Any] = field(default_factory=dict)
     soft_signs: tuple[str, ...] = ()
     nhs_number: str | None = None
     patient_name: str | None = None
+    date_of_birth: str | None = None
     specialist: str | None = None
 
 
@@ -343,6 +345,7 @@ class TriageForm(QWidget):
                 self.signs[sign].setChecked(True)
         self.nhs.setText(context.nhs_number or "")
         self.name.setText(context.patient_name or "")
+        self.dob.setText(context.date_of_birth or "")
         self.reason.setVisible(False)
         self.sign_button.setText("&Sign off  (Ctrl+Shift+S)")
         self._loading = False
@@ -358,6 +361,7 @@ class TriageForm(QWidget):
                                      nurse=record.nurse, call_id=record.call_id,
                                      requested_at=record.requested_at,
                                      answered_at=record.answered_at,
+                                     ended_at=record.ended_at,
                                      specialist=record.specialist)
         self.record_uuid = record.uuid
         self._clear()
@@ -475,6 +479,7 @@ class TriageForm(QWidget):
             "call_id": ctx.call_id,
             "requested_at": ctx.requested_at,
             "answered_at": ctx.answered_at,
+            "ended_at": ctx.ended_at,
             "site_id": ctx.site_id,
             "setting": ctx.setting,
             "patient": self.patient(),
@@ -590,6 +595,17 @@ class TriageForm(QWidget):
         self._submitted = self._edits
         self.save_status.setText("Saving…")
         self.keeper.save_draft(record)
+
+    def call_ended(self, at: datetime) -> None:
+        """The call is over: its end time goes into the record (the avoided-admission log
+        reports requested, answered and ended), saved now with whatever was typed."""
+        if self.context is None or self.closed or self.base is not None:
+            return
+        if self.context.ended_at is None:
+            self.context.ended_at = at
+            self._edits += 1
+            self._debounce.stop()
+            self.on_save_due()
 
     def flush(self) -> None:
         """Save now what the debounce timer would have saved shortly."""

@@ -301,7 +301,8 @@ class DeskWindow(QMainWindow):
                 intended_action=entry.intended_action.value if entry.intended_action
                 else None, observations=obs, soft_signs=tuple(entry.soft_signs),
                 nhs_number=entry.patient.nhs_number if entry.patient else None,
-                patient_name=entry.patient.name if entry.patient else None))
+                patient_name=entry.patient.name if entry.patient else None,
+                date_of_birth=entry.patient.date_of_birth if entry.patient else None))
         self.tabs.setCurrentWidget(self.call)
         self.call.end.setFocus()
 
@@ -336,6 +337,8 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
+            if self.bridge is not None and self.bridge.role is Role.NURSE:
+                self.triage.call_ended(utc_now())
             self.triage.flush()
             if self.bridge is not None and self.bridge.role is Role.SPECIALIST:
                 self._show_invites()
