@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -28,7 +29,11 @@ from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
 
 T = TypeVar("T")
-SHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
+# Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
+# TELEHUB_SCREENSHOTS=docs/screenshots to refresh the ones the docs show.
+SHOTS = Path(os.environ.get("TELEHUB_SCREENSHOTS")
+             or Path(tempfile.gettempdir()) / "telehub-screenshots")
+SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
