@@ -5,9 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -30,6 +27,7 @@ from PySide6.QtWidgets import (
 from records import codes
 from records.store import RecordSummary, SyncState
 from ui.desk import theme
+from ui.desk.tables import ColumnsModel, Index
 
 COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")
 SYNC_WORDS = {SyncState.PENDING: "waiting to sync", SyncState.SYNCED: "synced",
@@ -37,10 +35,11 @@ SYNC_WORDS = {SyncState.PENDING: "waiting to sync", SyncState.SYNCED: "synced",
               SyncState.FAILED: "refused by the store"}
 SYNC_COLOURS = {SyncState.PENDING: "#ffd866", SyncState.SYNCED: "#7ee787",
                 SyncState.CONFLICT: "#ff6b6b", SyncState.FAILED: "#ff6b6b"}
-_Index = QModelIndex | QPersistentModelIndex
 
 
-class HistoryModel(QAbstractTableModel):
+class HistoryModel(ColumnsModel):
+    columns = COLUMNS
+
     def __init__(self) -> None:
         super().__init__()
         self.rows: list[RecordSummary] = []
@@ -50,19 +49,10 @@ class HistoryModel(QAbstractTableModel):
         self.rows = rows
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
+    def row_total(self) -> int:
+        return len(self.rows)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
         row = self.rows[index.row()]

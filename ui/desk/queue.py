@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
-    QPersistentModelIndex,
     Qt,
     QTimer,
     Signal,
@@ -27,10 +25,10 @@ from PySide6.QtWidgets import (
 
 from calls.protocol import QueueEntry
 from ui.desk import theme
+from ui.desk.tables import ColumnsModel, Index
 
 KIND_LABELS = {"care_home": "care home", "prison": "prison", "home": "home (Gold Line)"}
 COLUMNS = ("Urgency", "Site", "Reason", "NEWS2", "Waiting")
-_Index = QModelIndex | QPersistentModelIndex
 
 
 def wait_text(seconds: float) -> str:
@@ -49,8 +47,10 @@ def news2_text(entry: QueueEntry) -> str:
     return f"{entry.news2.total} {band}{partial}"
 
 
-class QueueModel(QAbstractTableModel):
+class QueueModel(ColumnsModel):
     """The waiting calls (or, for a specialist, the invitations) as table rows."""
+
+    columns = COLUMNS
 
     def __init__(self, now: type[datetime] = datetime) -> None:
         super().__init__()
@@ -63,19 +63,10 @@ class QueueModel(QAbstractTableModel):
         self.entries = sorted(entries, key=lambda e: (e.urgency.rank, e.requested_at))
         self.endResetModel()
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.entries)
+    def row_total(self) -> int:
+        return len(self.entries)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> object:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
             return None
         entry = self.entries[index.row()]
