@@ -16,8 +16,7 @@ from calls.engine import CallEngine, EngineEvent
 from calls.media import VideoSink, read_pattern
 from calls.session import CallState, Role, StateChanged
 from calls.signaling import Backoff
-from hub.config import HubConfig
-from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
 
 # Short timings so heartbeat and grace-period tests take seconds, not minutes.
 FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
@@ -42,16 +41,9 @@ def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
 
 @pytest.fixture
 def start_hub(hubdb: HubDatabase) -> Iterator[Callable[..., ThreadedHub]]:
-    started: list[ThreadedHub] = []
-
-    def start(**overrides: Any) -> ThreadedHub:
-        hub = ThreadedHub(HubConfig(db_url=hubdb.url, **{**FAST, **overrides})).start()
-        started.append(hub)
-        return hub
-
-    yield start
-    for hub in started:
-        hub.stop()
+    starter = HubStarter(hubdb.url, FAST)
+    yield starter
+    starter.stop_all()
 
 
 @pytest.fixture

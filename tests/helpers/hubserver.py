@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
@@ -175,3 +176,21 @@ class ProcessHub:
         self._drainer.join(5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+
+
+class HubStarter:
+    """Starts test hubs on one database with shared default timings; stops them all after."""
+
+    def __init__(self, db_url: str, defaults: dict[str, Any]) -> None:
+        self.db_url, self.defaults = db_url, defaults
+        self.started: list[ThreadedHub] = []
+
+    def __call__(self, **overrides: Any) -> ThreadedHub:
+        settings: dict[str, Any] = {**self.defaults, **overrides}
+        hub = ThreadedHub(HubConfig(db_url=self.db_url, **settings)).start()
+        self.started.append(hub)
+        return hub
+
+    def stop_all(self) -> None:
+        while self.started:
+            self.started.pop().stop()

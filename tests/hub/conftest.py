@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import pytest
 
-from hub.config import HubConfig
-from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, HubStarter, ThreadedHub
 from tests.helpers.wsclient import HubClient
 
 
@@ -32,17 +30,9 @@ FAST = {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0, "reconnect_grace": 
 
 @pytest.fixture
 def start_hub(hubdb: HubDatabase) -> Iterator[Callable[..., ThreadedHub]]:
-    started: list[ThreadedHub] = []
-
-    def start(**overrides: Any) -> ThreadedHub:
-        settings: dict[str, Any] = {**FAST, **overrides}
-        hub = ThreadedHub(HubConfig(db_url=hubdb.url, **settings)).start()
-        started.append(hub)
-        return hub
-
-    yield start
-    for hub in started:
-        hub.stop()
+    starter = HubStarter(hubdb.url, FAST)
+    yield starter
+    starter.stop_all()
 
 
 @pytest.fixture
