@@ -383,16 +383,21 @@ async def put_batch(
     """Store up to 500 signed-off versions in order, in one transaction."""
     body = await request.body()
     try:
-        records = await run_in_threadpool(parse_batch, body)
+        # One hand-over to the thread pool for the whole batch: validate, write, answer.
+        answer = await run_in_threadpool(_apply_batch, _sessions(request), principal, body)
     except Invalid as exc:
         return _refusal(exc, principal)
-    applied = await run_in_threadpool(_write, _sessions(request), principal, records)
-    answer = BatchResponse(results=[
+    return Response(answer, media_type="application/json")
+
+
+def _apply_batch(sessions: sessionmaker[Session], principal: Principal, body: bytes) -> bytes:
+    """Validate a batch body, store it in one transaction, and serialise the answer."""
+    applied = _write(sessions, principal, parse_batch(body))
+    # Serialised here: FastAPI would validate the 500 results against the model once more.
+    return BatchResponse(results=[
         BatchItemResult(uuid=a.uuid, version=a.version, status=a.status,
                         held_version=a.held_version) for a in applied
-    ])  # fmt: skip
-    # Serialised here: FastAPI would validate the 500 results against the model once more.
-    return Response(answer.model_dump_json(), media_type="application/json")
+    ]).model_dump_json().encode()  # fmt: skip
 
 
 def _not_found(record_uuid: UUID) -> HTTPException:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import getpass
 import logging
 import socket
@@ -116,6 +117,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # Frames are small JSON; compressing each one for 300 sites costs more than it saves.
         ws_per_message_deflate=False,
     ))
+    # The app's import-time and start-up objects live as long as the process: move them out
+    # of the collector's sight, so a full collection walks only what requests allocate (a
+    # 500-record batch allocates enough to trigger several, each walking the whole heap).
+    # A larger first generation: validating a batch allocates tens of thousands of objects
+    # that all live until its answer, and every young collection would walk them again.
+    # Measured on a 500-record batch push: garbage collection went from ~50 to ~2 µs/record.
+    gc.freeze()
+    gc.set_threshold(20_000, 10, 10)
     server.run(sockets=[sock])
     return 0
 

@@ -210,10 +210,15 @@ def _rounded(name: str, value: object) -> Decimal | None:
     if isinstance(value, float) and not math.isfinite(value):
         raise ObservationError(name, f"must be a finite number, not {value!r}")
     limit = _limits()[name]
-    try:
-        reading = Decimal(str(value)).quantize(limit.quantum, rounding=ROUND_HALF_UP)
-    except InvalidOperation as exc:
-        raise ObservationError(name, f"cannot be read as a number: {value!r}") from exc
+    kind = type(value)
+    if kind is int or (kind is float and value.is_integer()):  # type: ignore[union-attr]
+        # A whole number is its own rounding at any quantum (exactly: no str() round trip).
+        reading = Decimal(int(value))
+    else:
+        try:
+            reading = Decimal(str(value)).quantize(limit.quantum, rounding=ROUND_HALF_UP)
+        except InvalidOperation as exc:
+            raise ObservationError(name, f"cannot be read as a number: {value!r}") from exc
     if not limit.minimum <= reading <= limit.maximum:
         raise ObservationError(
             name, f"{value} is outside the plausible range {limit.minimum}-{limit.maximum}"
@@ -221,17 +226,35 @@ def _rounded(name: str, value: object) -> Decimal | None:
     return reading
 
 
+_ANY_LOW, _ANY_HIGH = Decimal("-Infinity"), Decimal("Infinity")
+# A chart row as the lookup reads it: (low, high, oxygen, score), open ends as infinities.
+_Span = tuple[Decimal, Decimal, bool | None, int]
+
+
+@functools.cache
+def _scale_rows(name: str, scale: int) -> tuple[_Span, ...]:
+    """The chart rows of ``name`` that apply on SpO2 scale ``scale``, as spans."""
+    return tuple(
+        (
+            _ANY_LOW if row.low is None else row.low,
+            _ANY_HIGH if row.high is None else row.high,
+            row.oxygen,
+            row.score,
+        )
+        for row in _chart()[name]
+        if row.scale in (None, scale)
+    )
+
+
 def _lookup(name: str, reading: Decimal, scale: int, on_oxygen: bool | None) -> int | None:
-    candidates = [
-        row for row in _chart()[name] if row.scale in (None, scale) and row.matches(reading)
-    ]
-    if any(row.oxygen is not None for row in candidates):
+    candidates = [row for row in _scale_rows(name, scale) if row[0] <= reading <= row[1]]
+    if any(row[2] is not None for row in candidates):
         if on_oxygen is None:
             return None  # scale 2, SpO2 >= 93: the score depends on air or oxygen
-        candidates = [row for row in candidates if row.oxygen in (None, on_oxygen)]
+        candidates = [row for row in candidates if row[2] in (None, on_oxygen)]
     if len(candidates) != 1:
         raise AssertionError(f"news2_chart.csv: {len(candidates)} rows match {name}={reading}")
-    return candidates[0].score
+    return candidates[0][3]
 
 
 def _categorical(name: str, value: str | None) -> int | None:

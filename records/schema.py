@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID, uuid4
 
 from pydantic import (
@@ -244,25 +244,16 @@ class TriageRecord(_Frozen):
     amendment_reason: LongText | None = None
     updated_at: AwareTime = Field(default_factory=utc_now)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _compute_news2(cls, data: Any) -> Any:
-        # NEWS2 is derived: filled in when absent, checked against the observations when given.
-        if (
-            isinstance(data, dict)
-            and data.get("observations") is not None
-            and not data.get("news2")
-        ):
-            observations = ObservationSet.model_validate(data["observations"])
-            data = {**data, "news2": News2Result.of(observations)}
-        return data
-
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         # A clinical safety check, kept on every validation: a score that does not follow
         # from the observations is refused, never stored.
         if self.observations is None:
             consistent = self.news2 is None
+        elif self.news2 is None:
+            # NEWS2 is derived: filled in when absent, checked against the observations when given.
+            self.__dict__["news2"] = News2Result.of(self.observations)
+            consistent = True
         else:
             consistent = self.news2 is not None and self.news2.matches(
                 self.observations.news2_score()

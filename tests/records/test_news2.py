@@ -298,3 +298,40 @@ def test_a_record_scores_the_observations_it_holds_never_a_remembered_score() ->
     assert rescored.news2.total == record.news2.total + 3 - record.news2.subscores["pulse"]
     with pytest.raises(ValidationError, match="news2 does not match"):
         TriageRecord.model_validate({**data, "news2": record.news2})
+
+
+@pytest.mark.parametrize(
+    "name", ["respiration_rate", "spo2", "systolic_bp", "pulse", "temperature"]
+)
+def test_whole_numbers_score_as_their_decimal_text_does(name: str) -> None:
+    """Whole numbers skip the str()/quantize round trip; they must land in the same row."""
+    limit = next(row for row in load_table("news2_limits") if row["parameter"] == name)
+    for value in range(int(Decimal(limit["minimum"])), int(Decimal(limit["maximum"])) + 1):
+        as_int, as_float = score(obs(**{name: value})), score(obs(**{name: float(value)}))
+        as_text = score(obs(**{name: Decimal(f"{value}.04")}))  # rounds down to the same value
+        assert as_int.subscores == as_float.subscores == as_text.subscores, value
+    with pytest.raises(ObservationError):
+        obs(**{name: float(int(Decimal(limit["maximum"])) + 1)})
+    with pytest.raises(ObservationError):
+        obs(**{name: 10**30})
+
+
+def test_a_record_from_the_wire_without_news2_gets_it_from_its_observations() -> None:
+    from pydantic import ValidationError
+
+    from records.schema import TriageRecord
+    from tests.records.builders import make_record
+
+    record = make_record()
+    assert record.observations is not None and record.news2 is not None
+    wire = record.model_dump_json(exclude={"news2"})
+    derived = TriageRecord.model_validate_json(wire)
+    assert derived.news2 == record.news2
+    assert derived.model_dump_json() == record.model_dump_json()
+    bad = record.news2.model_copy(update={"total": record.news2.total + 1})
+    with pytest.raises(ValidationError, match="news2 does not match"):
+        TriageRecord.model_validate_json(record.model_copy(update={"news2": bad}).model_dump_json())
+    with pytest.raises(ValidationError, match="news2 does not match"):
+        TriageRecord.model_validate_json(
+            record.model_copy(update={"observations": None}).model_dump_json()
+        )
