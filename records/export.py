@@ -250,13 +250,23 @@ def write_xlsx(rows: Iterable[Row], out: IO[bytes], progress: Progress | None = 
     """The log as an XLSX workbook (write-only mode: rows go to disk as they come)."""
     from openpyxl import Workbook
 
-    header = [f"{name} (UTC)" if column_kind(name) is datetime else name for name in EXPORT_FIELDS]
     book = Workbook(write_only=True)
+    left = append_log_sheets(book, rows, "avoided admissions", progress)
+    book.save(out)
+    if progress is not None and left:
+        progress(left)
+
+
+def append_log_sheets(book: Any, rows: Iterable[Row], first_title: str,
+                      progress: Progress | None = None) -> int:
+    """The log's rows into as many sheets of a write-only workbook as it needs (a sheet holds
+    at most XLSX_MAX_ROWS); progress every CHUNK rows; returns the rows not yet reported."""
+    header = [f"{name} (UTC)" if column_kind(name) is datetime else name for name in EXPORT_FIELDS]
     sheet, used, number, done = None, XLSX_MAX_ROWS, 0, 0
     for row in rows:
         if used == XLSX_MAX_ROWS:  # a full sheet: continue on the next one
             number += 1
-            sheet = book.create_sheet(f"log {number}" if number > 1 else "avoided admissions")
+            sheet = book.create_sheet(f"log {number}" if number > 1 else first_title)
             sheet.append(header)
             used = 1
         assert sheet is not None
@@ -267,10 +277,8 @@ def write_xlsx(rows: Iterable[Row], out: IO[bytes], progress: Progress | None = 
             progress(done)
             done = 0
     if sheet is None:
-        book.create_sheet("avoided admissions").append(header)
-    book.save(out)
-    if progress is not None and done:
-        progress(done)
+        book.create_sheet(first_title).append(header)
+    return done
 
 
 @functools.cache

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from records import codes
 from records.avoided_log import EXPORT_FIELDS, versions_table
-from records.export import CHUNK, XLSX_MAX_ROWS, column_kind
+from records.export import CHUNK, append_log_sheets
 from records.pdf import Canvas, bars
 from records.report import (
     ANSWER_5MIN,
@@ -180,29 +180,17 @@ def write_xlsx(report: Report, log: Iterator[tuple[Any, ...]], out: IO[bytes],
     claims_sheet.append(["record_uuid", "call_id", "requested_at (UTC)", "site", "site_kind",
                          "claim", "intended_action", "outcome", "follow_up_result",
                          "follow_up_window", "follow_up_checked_at (UTC)"])  # fmt: skip
-    header = [f"{n} (UTC)" if column_kind(n).__name__ == "datetime" else n
-              for n in EXPORT_FIELDS]  # fmt: skip
-    sheet, used, number, done = None, XLSX_MAX_ROWS, 0, 0
-    for claims, entry in claim_rows(log):
-        for claim in claims:
-            claims_sheet.append(claim)
-        if used == XLSX_MAX_ROWS:
-            number += 1
-            sheet = book.create_sheet("log" if number == 1 else f"log {number}")
-            sheet.append(header)
-            used = 1
-        assert sheet is not None
-        sheet.append([_cell(v) for v in entry])
-        used += 1
-        done += 1
-        if progress is not None and done == CHUNK:
-            progress(done)
-            done = 0
-    if sheet is None:
-        book.create_sheet("log").append(header)
+
+    def entries() -> Iterator[tuple[Any, ...]]:
+        for claims, entry in claim_rows(log):
+            for claim in claims:  # each claim goes to its sheet as its record passes
+                claims_sheet.append(claim)
+            yield entry
+
+    left = append_log_sheets(book, entries(), "log", progress)
     book.save(out)
-    if progress is not None and done:
-        progress(done)
+    if progress is not None and left:
+        progress(left)
 
 
 # --- the board paper -----------------------------------------------------------------------
