@@ -14,7 +14,16 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from calls import protocol as p
-from hub import api, schema
+from hub import (
+    api,
+    call_plans,
+    caller_page,
+    central_store,
+    clinics,
+    invitations,
+    reports,
+    schema,
+)
 from hub.config import HubConfig
 from hub.db import make_engine
 from hub.switchboard import Connection, Refusal, Switchboard
@@ -94,13 +103,8 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     app.state.config = config
     app.state.sessions = api.session_factory(engine)
-    app.include_router(api.router)
-    app.include_router(__import__("hub.central_store").central_store.router)  # issue 3
-    app.include_router(__import__("hub.invitations").invitations.router)  # issue 6
-    app.include_router(__import__("hub.call_plans").call_plans.router)  # issue 6
-    app.include_router(__import__("hub.clinics").clinics.router)  # issue 6
-    app.include_router(__import__("hub.caller_page").caller_page.router)  # issue 6
-    app.include_router(__import__("hub.reports").reports.router)  # issue 7
+    for module in (api, central_store, invitations, call_plans, clinics, caller_page, reports):
+        app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     @app.websocket("/ws")
