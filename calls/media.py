@@ -59,6 +59,25 @@ CODE_COLS, CODE_ROWS = 16, 6  # 96 bits: 32 counter + 48 timestamp (ms) + 16 CRC
 _BLACK, _WHITE, _GREY = 16, 235, 96  # video-range luma
 
 
+def silence_like(frame: av.AudioFrame) -> av.AudioFrame:
+    """Silence of the same format, layout, length and timing as ``frame`` (muted audio)."""
+    silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
+                           samples=frame.samples)
+    for plane in silent.planes:
+        plane.update(bytes(plane.buffer_size))
+    silent.sample_rate, silent.pts, silent.time_base = (
+        frame.sample_rate, frame.pts, frame.time_base)
+    return silent
+
+
+def black_like(frame: av.VideoFrame) -> av.VideoFrame:
+    """A black yuv420p frame of the same size and timing as ``frame`` (camera off)."""
+    black = av.VideoFrame(frame.width, frame.height, "yuv420p")
+    for plane, level in zip(black.planes, (_BLACK, 128, 128), strict=True):
+        plane.update(bytes([level]) * plane.buffer_size)
+    black.pts, black.time_base = frame.pts, frame.time_base
+    return black
+
 @dataclass(frozen=True)
 class PatternStamp:
     counter: int
@@ -244,10 +263,7 @@ class ProfiledVideoTrack(MediaStreamTrack):
         # camera that is off for a dead link (the session replaces links without media).
         black = self._black
         if black is None or (black.width, black.height) != (frame.width, frame.height):
-            black = av.VideoFrame(frame.width, frame.height, "yuv420p")
-            for plane, level in zip(black.planes, (_BLACK, 128, 128), strict=True):
-                plane.update(bytes([level]) * plane.buffer_size)
-            self._black = black
+            black = self._black = black_like(frame)
         out = av.VideoFrame(frame.width, frame.height, "yuv420p")
         for dst, src in zip(out.planes, black.planes, strict=True):
             dst.update(bytes(src))
@@ -276,15 +292,7 @@ class MutableAudioTrack(MediaStreamTrack):
         frame = await self.source.recv()
         if not isinstance(frame, av.AudioFrame):
             raise MediaStreamError  # an audio source gave something else: end the track
-        if not self.muted:
-            return frame
-        silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
-                               samples=frame.samples)
-        for plane in silent.planes:
-            plane.update(bytes(plane.buffer_size))
-        silent.sample_rate, silent.pts, silent.time_base = (
-            frame.sample_rate, frame.pts, frame.time_base)
-        return silent
+        return silence_like(frame) if self.muted else frame
 
     def stop(self) -> None:
         super().stop()

@@ -1,8 +1,9 @@
 """The station's camera and microphone with mute and camera-off switches, and the pre-call check.
 
-calls/ has no mute or camera-off API, so the station hands the engine a media factory whose
-tracks it can silence or blank. Silence and black frames keep both streams flowing, so the
-nurse's engine never takes a muted station for a dead link. Every captured frame is also
+The station hands the engine a media factory whose tracks it can silence or blank, with the
+same frames the session's own mute uses (calls.media.silence_like and black_like). Silence
+and black frames keep both streams flowing, so the nurse's engine never takes a muted
+station for a dead link. Every captured frame is also
 offered to ``on_frame`` (the self view).
 """
 
@@ -16,7 +17,14 @@ from dataclasses import dataclass, field
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from calls.media import FULL, MediaSource, SyntheticVideoTrack, ToneAudioTrack
+from calls.media import (
+    FULL,
+    MediaSource,
+    SyntheticVideoTrack,
+    ToneAudioTrack,
+    black_like,
+    silence_like,
+)
 
 
 @dataclass
@@ -41,15 +49,7 @@ class SwitchedAudio(MediaStreamTrack):
         frame = await self.source.recv()
         if not isinstance(frame, av.AudioFrame):
             raise MediaStreamError
-        if not self.switches.muted:
-            return frame
-        silent = av.AudioFrame(format=frame.format.name, layout=frame.layout.name,
-                               samples=frame.samples)
-        for plane in silent.planes:
-            plane.update(bytes(plane.buffer_size))
-        silent.sample_rate, silent.pts, silent.time_base = (
-            frame.sample_rate, frame.pts, frame.time_base)
-        return silent
+        return silence_like(frame) if self.switches.muted else frame
 
     def stop(self) -> None:
         super().stop()
@@ -70,11 +70,7 @@ class SwitchedVideo(MediaStreamTrack):
         if not isinstance(frame, av.VideoFrame):
             raise MediaStreamError
         if self.switches.camera_off:
-            black = av.VideoFrame(frame.width, frame.height, "yuv420p")
-            for plane, level in zip(black.planes, (16, 128, 128), strict=True):
-                plane.update(bytes([level]) * plane.buffer_size)
-            black.pts, black.time_base = frame.pts, frame.time_base
-            frame = black
+            frame = black_like(frame)
         if self.switches.on_frame is not None:
             self.switches.on_frame(frame)
         return frame
