@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -176,11 +177,13 @@ class SyncRunner:
     in another. A crash between the two only means the next round pushes them again, which
     the store answers with 200 "unchanged": at-least-once delivery, stored exactly once.
 
-    A backlog is drained as a pipeline (:meth:`run`, :meth:`run_until_idle`): while one round
-    is on the wire, a second thread reads the next round and records the previous answers in
-    the desk's database. Only one request is ever in flight, so the store still sees a
-    record's versions in order; when the store turns out to be unreachable, the round read
-    ahead is dropped unsent and its entries simply stay pending.
+    A backlog is drained as a pipeline (:meth:`run`, :meth:`run_until_idle`): two rounds are
+    on the wire at once (``in_flight``), so the store validates one while it commits the
+    other, and a desk thread reads the next round and records earlier answers meanwhile. The
+    store must still see each record's versions in order, so a round read ahead stops before
+    the first record that a round in flight holds. When the store turns out to be
+    unreachable, the rounds in flight get their answers recorded (or are postponed too) and
+    the round read ahead is dropped unsent; its entries simply stay pending.
     """
 
     def __init__(
@@ -191,25 +194,39 @@ class SyncRunner:
         batch_size: int = 200,
         backoff: Backoff | None = None,
         idle_interval: float = 5.0,
+        in_flight: int = 2,
     ) -> None:
         self._store = store
         self._client = client
         self._batch_size = batch_size
         self._backoff = backoff or Backoff()
         self._idle_interval = idle_interval
+        self._in_flight = max(1, in_flight)
         self.failures = 0  # consecutive rounds the store was unreachable
         self.retry_after = 0.0  # seconds the last unreachable round postponed its entries
 
-    def _read(self, after_id: int = 0) -> _Round:
+    def _read(self, after_id: int = 0, busy: frozenset[UUID] = frozenset()) -> _Round:
+        """The next round: due entries above ``after_id``, cut short before the first entry
+        of a record in ``busy`` (a round still on the wire may hold its earlier version, and
+        the store must see a record's versions in order). ``blocked`` says it was cut to
+        nothing: the rounds in flight must settle before that record can go."""
         with self._store.unit_of_work() as uow:
             entries = uow.outbox.due(self._batch_size, after_id=after_id)
+            for n, entry in enumerate(entries):
+                if entry.record_uuid in busy:
+                    entries = entries[:n]
+                    break
+            else:
+                busy = frozenset()  # nothing cut: not blocked
             payloads = uow.records.version_payloads([(e.record_uuid, e.version) for e in entries])
-        return entries, payloads
+        return entries, payloads, bool(busy) and not entries
 
-    def _send(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> _Marks | None:
-        """Push one round; its marks, or None (after postponing it) if the store is unreachable."""
+    def _answers(self, entries: Sequence[OutboxEntry],
+                 pushed: Callable[[], list[PushResult]]) -> _Marks | None:
+        """A round's marks from its answers, or None (after postponing the round) when the
+        store was unreachable. ``pushed`` returns the answers or raises StoreUnavailable."""
         try:
-            results = self._push(entries, payloads)
+            results = pushed()
         except StoreUnavailable as exc:
             self.failures += 1
             self.retry_after = self._backoff.delay(self.failures)
@@ -241,10 +258,10 @@ class SyncRunner:
 
     def push_once(self) -> RoundResult:
         """One round, start to finish (read, push, record the answers)."""
-        entries, payloads = self._read()
+        entries, payloads, _ = self._read()
         if not entries:
             return RoundResult(0, unavailable=False)
-        marks = self._send(entries, payloads)
+        marks = self._answers(entries, lambda: self._push(entries, payloads))
         if marks is None:
             return RoundResult(0, unavailable=True)
         self._mark(marks)
@@ -263,32 +280,72 @@ class SyncRunner:
         ``max_rounds`` or once ``stop`` is set. Every answer is recorded before it returns.
         """
         settled = 0
-        with ThreadPoolExecutor(1, thread_name_prefix="sync-outbox") as desk:
+        unavailable = False
+        # Rounds on the wire, oldest first; answers are recorded in this order.
+        flight: deque[tuple[list[OutboxEntry], Future[list[PushResult]]]] = deque()
+        with ThreadPoolExecutor(1, thread_name_prefix="sync-outbox") as desk, \
+                ThreadPoolExecutor(self._in_flight, thread_name_prefix="sync-push") as wire:
             marking: Future[None] | None = None
-            try:
-                entries, payloads = self._read()
-                for _ in range(max_rounds):
-                    if not entries or (stop is not None and stop.is_set()):
-                        break
-                    # Read ahead only past this round: its entries are still pending.
-                    following = desk.submit(self._read, entries[-1].id)
-                    marks = self._send(entries, payloads)
-                    if marks is None:
-                        following.result()  # dropped unsent; its entries stay pending
-                        if on_round is not None:
-                            on_round(RoundResult(0, unavailable=True))
-                        return RoundResult(settled, unavailable=True)
-                    if marking is not None:
-                        marking.result()  # a failure to record answers stops the drain
-                    marking = desk.submit(self._mark, marks)
-                    settled += len(entries)
+
+            def settle_oldest() -> None:
+                nonlocal marking, settled, unavailable
+                entries, pushing = flight.popleft()
+                marks = self._answers(entries, pushing.result)
+                if marks is None:
+                    unavailable = True
                     if on_round is not None:
-                        on_round(RoundResult(len(entries), unavailable=False))
-                    entries, payloads = following.result()
+                        on_round(RoundResult(0, unavailable=True))
+                    return
+                if marking is not None:
+                    marking.result()  # a failure to record answers stops the drain
+                marking = desk.submit(self._mark, marks)
+                settled += len(entries)
+                if on_round is not None:
+                    on_round(RoundResult(len(entries), unavailable=False))
+
+            reading: Future[_Round] | None = None
+            try:
+                after, rounds = 0, 0
+                reading = desk.submit(self._read)
+                while not unavailable:
+                    entries, payloads, blocked = reading.result()
+                    reading = None
+                    if rounds >= max_rounds or (stop is not None and stop.is_set()):
+                        break
+                    if entries:
+                        flight.append((entries, wire.submit(self._push, entries, payloads)))
+                        rounds += 1
+                        after = entries[-1].id
+                        # Read ahead past the rounds in flight; their entries are still
+                        # pending, and their records may not go again until they settle.
+                        busy = frozenset(e.record_uuid for round_, _ in flight for e in round_)
+                        reading = desk.submit(self._read, after, busy)
+                        while len(flight) >= self._in_flight and not unavailable:
+                            settle_oldest()
+                    elif blocked:
+                        while flight and not unavailable:
+                            settle_oldest()
+                        reading = desk.submit(self._read, after)
+                    else:
+                        break
+                while flight and not unavailable:
+                    settle_oldest()
             finally:
+                # Rounds still on the wire when the store turned out unreachable (or on an
+                # error) still get their answers recorded, or postponed like the failed one.
+                while flight:
+                    entries, pushing = flight.popleft()
+                    marks = self._answers(entries, pushing.result)
+                    if marks is not None:
+                        if marking is not None:
+                            marking.result()
+                        marking = desk.submit(self._mark, marks)
+                        settled += len(entries)
+                if reading is not None:
+                    reading.result()  # read ahead, dropped unsent; its entries stay pending
                 if marking is not None:
                     marking.result()
-        return RoundResult(settled, unavailable=False)
+        return RoundResult(settled, unavailable=unavailable)
 
     def _push(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> list[PushResult]:
         items = [(e.record_uuid, e.version, p) for e, p in zip(entries, payloads, strict=True)]
@@ -317,5 +374,5 @@ class SyncRunner:
         return self.drain(max_rounds).settled
 
 
-_Round = tuple[list[OutboxEntry], list[str]]
+_Round = tuple[list[OutboxEntry], list[str], bool]
 _Marks = list[tuple[int, SyncState, str | None, int | None]]

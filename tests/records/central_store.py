@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,6 +28,14 @@ class CentralStoreDouble:
         # Records refused as invalid, as a store with stricter validation might; the
         # detail echoes patient data the way pydantic's errors do, to prove it is not logged.
         self.refuse: set[UUID] = set()
+        # To prove pipelining: each request waits ``delay`` s before it is decided; records
+        # that arrived while another request holding the same record was still being decided
+        # are listed in ``overlapping``; ``most_at_once`` is the most requests in progress.
+        self.delay = 0.0
+        self.overlapping: list[str] = []
+        self.most_at_once = 0
+        self._deciding: Counter[str] = Counter()
+        self._at_once = 0
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -89,6 +98,22 @@ class CentralStoreDouble:
             return _reply(request, self.fail_with, {"detail": "injected"})
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _reply(request, 401, {"detail": "no valid token"})
+        uuids = _uuids_in(body)
+        with self._lock:
+            self.overlapping += [u for u in uuids if self._deciding[u]]
+            self._deciding.update(uuids)
+            self._at_once += 1
+            self.most_at_once = max(self.most_at_once, self._at_once)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            self._decide(request, body)
+        finally:
+            with self._lock:
+                self._deciding.subtract(uuids)
+                self._at_once -= 1
+
+    def _decide(self, request: BaseHTTPRequestHandler, body: bytes) -> None:
         with self._lock:
             if request.command == "PUT" and request.path.startswith("/api/v1/records/"):
                 try:
@@ -124,6 +149,16 @@ class CentralStoreDouble:
                     )  # fmt: skip
                 return _reply(request, 200, {"results": results})
             return _reply(request, 404, {"detail": "not found"})
+
+
+def _uuids_in(body: bytes) -> list[str]:
+    """The record UUIDs a PUT or batch body carries (none if it is not JSON of that shape)."""
+    try:
+        raw = json.loads(body)
+    except ValueError:
+        return []
+    items = raw.get("records", []) if isinstance(raw, dict) and "records" in raw else [raw]
+    return [str(r["uuid"]) for r in items if isinstance(r, dict) and "uuid" in r]
 
 
 def _reply(request: BaseHTTPRequestHandler, code: int, body: dict[str, Any]) -> None:

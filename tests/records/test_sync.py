@@ -214,7 +214,7 @@ class FailingAfter(SyncClient):
         return super().put_batch(items)
 
 
-def test_a_pipelined_drain_stops_at_the_first_unreachable_round_and_keeps_the_rest(
+def test_one_round_in_flight_stops_at_the_first_unreachable_round_and_keeps_the_rest(
     store: Store, central: CentralStoreDouble
 ) -> None:
     uuids = sign_off_records(store, 120)
@@ -223,7 +223,8 @@ def test_a_pipelined_drain_stops_at_the_first_unreachable_round_and_keeps_the_re
         uow.records.amend(first.model_copy(update={"specialist": "dr-dee"}), "joined", "nurse-ann")
     with httpx.Client(base_url=central.url, timeout=2.0) as http:
         client = FailingAfter(http, 2)
-        runner = SyncRunner(store, client, batch_size=50, backoff=Backoff(base=60.0))
+        runner = SyncRunner(store, client, batch_size=50, backoff=Backoff(base=60.0),
+                            in_flight=1)  # fmt: skip
         result = runner.drain()
         # Round 1 synced and recorded; round 2 postponed; round 3, read ahead, never sent.
         assert result.settled == 50 and result.unavailable and client.batches == 2
@@ -242,3 +243,57 @@ def test_a_pipelined_drain_stops_at_the_first_unreachable_round_and_keeps_the_re
         assert back.run_until_idle() == 50
     assert states(store)[SyncState.SYNCED] == 121
     assert set(central.held) == {(u, 1) for u in uuids} | {(uuids[0], 2)}
+
+
+def test_two_rounds_in_flight_when_the_store_goes_record_every_answer(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    """Rounds 2 and 3 are on the wire together when the store goes: both are postponed,
+    round 1's answers are kept, and the amended record's second version (held back while
+    its first was in flight) goes once the store is back."""
+    uuids = sign_off_records(store, 120)
+    with store.unit_of_work() as uow:
+        first = uow.records.get(uuids[0], "x")
+        uow.records.amend(first.model_copy(update={"specialist": "dr-dee"}), "joined", "nurse-ann")
+    with httpx.Client(base_url=central.url, timeout=2.0) as http:
+        client = FailingAfter(http, 2)
+        runner = SyncRunner(store, client, batch_size=50, backoff=Backoff(base=60.0))
+        result = runner.drain()
+        assert result.settled == 50 and result.unavailable and client.batches == 3
+        assert set(central.held) == {(u, 1) for u in uuids[:50]}
+        with store.unit_of_work() as uow:
+            pending = uow.outbox.entries(SyncState.PENDING)
+        postponed = [e for e in pending if e.attempts]
+        assert len(pending) == 71 and len(postponed) == 70
+        assert {e.last_error for e in postponed} == {"HTTP 503"}
+        assert [(e.record_uuid, e.version) for e in pending if not e.attempts] == [(uuids[0], 2)]
+        back = SyncRunner(store, SyncClient(http, TOKEN), batch_size=50)
+        assert back.drain().settled == 1 and (uuids[0], 2) in central.held
+        with store.unit_of_work() as uow:
+            uow.session.execute(sa.update(OutboxRow).values(next_attempt_at=OutboxRow.created_at))
+        assert back.run_until_idle() == 70
+    assert states(store)[SyncState.SYNCED] == 121 and not central.overlapping
+
+
+def test_two_rounds_in_flight_never_carry_one_record_at_once(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    """Every record amended twice, the versions spread over many rounds: with two rounds
+    on the wire at once (the store is slow), no record is ever in both, so every version
+    arrives after the one before it and none is refused as a conflict."""
+    uuids = sign_off_records(store, 60)
+    rng = random.Random(7)
+    for reason in ("first look", "second look"):
+        with store.unit_of_work() as uow:
+            for u in rng.sample(uuids, len(uuids)):
+                latest = uow.records.get(u, "x")
+                uow.records.amend(latest.model_copy(update={"presenting_problem": reason}),
+                                  reason, "nurse-ann")  # fmt: skip
+    central.delay = 0.05
+    runner = runner_for(store, central)
+    runner._batch_size = 25  # 180 versions: rounds of 25, cut short where a record is busy
+    assert runner.run_until_idle() == 180
+    assert central.most_at_once == 2 and not central.overlapping
+    assert states(store) == {SyncState.SYNCED: 180, SyncState.PENDING: 0,
+                             SyncState.CONFLICT: 0, SyncState.FAILED: 0}  # fmt: skip
+    assert set(central.held) == {(u, v) for u in uuids for v in (1, 2, 3)}
