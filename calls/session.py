@@ -492,7 +492,7 @@ class CallSession:
                     self.absent.discard(pid)
                     link = self.links.pop(pid, None)
                     if link is not None:
-                        await link.close()
+                        await asyncio.shield(self._release(link))
                 self._participants_changed()
             case p.Renegotiate():
                 # The answering end saw our link die first: replace it as if we had.
@@ -568,7 +568,7 @@ class CallSession:
         )
         self.links[remote] = link
         if old is not None:
-            self._track(old.close_soon())
+            self._release(old)
         assert self.call_id is not None
         self.ctx.emit(LinkChanged(self.call_id, remote, generation, "new"))
         return link
@@ -693,12 +693,20 @@ class CallSession:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _release(self, link: PeerLink) -> asyncio.Task[None]:
+        """Starts closing a link dropped from ``links``, as background work :meth:`close`
+        waits for: whoever awaits the close may be cancelled (the engine stops the message
+        handler last), and a link closed halfway leaks its ICE sockets."""
+        closing = link.close_soon()
+        self._track(closing)
+        return closing
+
     async def _close_links(self) -> None:
         # Every close starts before the first is awaited, and runs to its end even if this
         # is cancelled: a link dropped from ``links`` half-closed would leak its sockets.
         links, self.links = list(self.links.values()), {}
         self._next_try.clear()
-        closing = [link.close_soon() for link in links]
+        closing = [self._release(link) for link in links]
         if closing:
             await asyncio.shield(asyncio.gather(*closing))
 

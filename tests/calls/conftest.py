@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,13 +24,38 @@ FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
                         "reconnect_grace": 2.0}
 
 
+def udp_sockets() -> set[str]:
+    """Inodes of this process's open UDP sockets (IPv4 and IPv6), from /proc (empty where
+    there is no /proc: the check is then only the garbage collector's)."""
+    if not Path("/proc/self/net/udp").exists():
+        return set()
+    ours = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(Path("/proc/self/fd") / fd)
+        except OSError:  # closed meanwhile (listdir's own fd)
+            continue
+        if target.startswith("socket:["):
+            ours.add(target[8:-1])
+    udp = set()
+    for table in ("udp", "udp6"):
+        path = Path("/proc/self/net") / table
+        if path.exists():
+            for line in path.read_text().splitlines()[1:]:
+                udp.add(line.split()[9])
+    return ours & udp
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """Collects garbage after each test (set up first, so torn down last: after its engines,
     hub and event loop are gone). A socket, transport or peer connection the test left open
     then warns (an error here) in this test's teardown, not in some later test's setup."""
+    before = udp_sockets()
     yield
     gc.collect()
+    left = udp_sockets() - before
+    assert not left, f"UDP sockets left open by this test: {sorted(left)}"
 
 
 @pytest.fixture

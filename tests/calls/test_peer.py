@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -11,29 +10,14 @@ import pytest
 
 from calls.media import MediaSource
 from calls.peer import LinkClosedError, PeerLink, rtc_configuration
+from tests.calls.conftest import udp_sockets as open_udp_sockets
 from tests.conftest import need
 
 
 def udp_sockets() -> set[str]:
-    """Inodes of this process's open UDP sockets (IPv4 and IPv6), from /proc."""
     if not Path("/proc/self/net/udp").exists():
         need("/proc/self/net/udp (Linux) to count this process's UDP sockets")
-    ours = set()
-    for fd in os.listdir("/proc/self/fd"):
-        with_target = Path("/proc/self/fd") / fd
-        try:
-            target = os.readlink(with_target)
-        except OSError:  # closed meanwhile (listdir's own fd)
-            continue
-        if target.startswith("socket:["):
-            ours.add(target[8:-1])
-    udp = set()
-    for table in ("udp", "udp6"):
-        path = Path("/proc/self/net") / table
-        if path.exists():
-            for line in path.read_text().splitlines()[1:]:
-                udp.add(line.split()[9])
-    return ours & udp
+    return open_udp_sockets()
 
 
 @pytest.fixture
