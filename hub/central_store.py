@@ -55,7 +55,7 @@ from starlette.concurrency import run_in_threadpool
 
 from calls.protocol import Principal, StaffRole
 from hub.api import require
-from hub.db import unit_of_work, utcnow
+from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from records import export, nhs_number
 from records.avoided_log import log_row
@@ -72,7 +72,7 @@ EXPORTERS = (StaffRole.MANAGER.value,)
 MAX_PAGE = 500
 _WRITE_RETRIES = 5  # a push that loses a race to a concurrent one decides again (_write)
 
-# Core tables for executemany inserts (no ORM unit-of-work bookkeeping per row).
+# Core tables for executemany inserts (no ORM or per-row parameter machinery).
 _AUDIT = cast(sa.Table, RecordAuditEvent.__table__)
 _VERSIONS = cast(sa.Table, CentralRecordVersion.__table__)
 
@@ -149,8 +149,8 @@ class CentralStore:
             return
         now = utcnow()
         p = self._principal
-        self._session.execute(
-            sa.insert(_AUDIT),  # Core executemany: no ORM bookkeeping
+        insert_many(
+            self._session.connection(), _AUDIT,
             [{"at": now, "actor": p.participant_id, "actor_name": p.name[:120],
               "actor_role": p.role, "action": action, "record_uuid": u, "version": v,
               "detail": d} for u, v, d in rows],
@@ -214,11 +214,11 @@ class CentralStore:
             results.append(Applied(record.uuid, record.version, state,
                                    newest[record.uuid] if state == "conflict" else None))
         if versions:
-            self._session.execute(sa.insert(_VERSIONS), versions)
+            insert_many(self._session.connection(), _VERSIONS, versions)
         inserts = [log_row(r) for u, r in heads.items() if u not in known]
         updates = [log_row(r) for u, r in heads.items() if u in known]
         if inserts:
-            self._session.execute(sa.insert(central_records), inserts)
+            insert_many(self._session.connection(), central_records, inserts)
         if updates:
             t = central_records
             columns = [c.name for c in t.c if c.name != "uuid"]
