@@ -187,5 +187,6 @@ class OutboxRow(Base):
             ["triage_record_versions.record_uuid", "triage_record_versions.version"],
         ),
         sa.CheckConstraint("state IN ('pending', 'synced', 'conflict', 'failed')", name="state"),
-        sa.Index("ix_sync_outbox_due", "state", "next_attempt_at"),
+        # Rounds read pending entries in id order (see migration 0002).
+        sa.Index("ix_sync_outbox_pending", "state", "id"),
     )

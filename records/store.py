@@ -518,8 +518,12 @@ class TriageRecords:
         found = {
             (u, n): payload
             for u, n, payload in self._session.execute(
+                # Not a row-value IN over (uuid, version): SQLite answers that by scanning
+                # every version ever stored, each round. IN on the key's first column is a
+                # search of the primary key; a few other versions may come back, unused.
                 sa.select(v.record_uuid, v.version, v.payload).where(
-                    sa.tuple_(v.record_uuid, v.version).in_(list(keys))
+                    v.record_uuid.in_({u for u, _ in keys}),
+                    v.version.in_({n for _, n in keys}),
                 )
             )
         }
@@ -631,18 +635,23 @@ class SyncOutbox:
             )
             .exists()
         )
-        rows = self._session.scalars(
-            sa.select(OutboxRow)
+        o = OutboxRow
+        # Columns, not ORM objects: a sync round reads 500 of them (ORM loading was most of
+        # the desk's time per record while draining a backlog).
+        rows = self._session.execute(
+            sa.select(o.id, o.record_uuid, o.version, o.state, o.attempts, o.next_attempt_at,
+                      o.last_error, o.held_version)
             .where(
-                OutboxRow.state == SyncState.PENDING,
-                OutboxRow.next_attempt_at <= now,
-                OutboxRow.id > after_id,
+                o.state == SyncState.PENDING,
+                o.next_attempt_at <= now,
+                o.id > after_id,
                 ~blocked,
             )
-            .order_by(OutboxRow.id)
+            .order_by(o.id)
             .limit(limit)
-        )
-        return [_entry(row) for row in rows]
+        )  # fmt: skip
+        return [OutboxEntry(i, u, v, SyncState(st), a, at, err, held)
+                for i, u, v, st, a, at, err, held in rows]
 
     def mark(
         self,
