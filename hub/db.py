@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,16 +114,24 @@ def insert_many(conn: sa.Connection, table: sa.Table,
     if not rows:
         return
     sql, positional, convert = _insert_plan(conn.dialect, table, tuple(rows[0]))
+    values = itemgetter(*(name for name, _ in convert))
+    tuples = [values(row) for row in rows] if len(convert) > 1 else [(values(row),) for row in rows]
+    # Only the columns whose type converts (UUIDs, timestamps on SQLite) cost a call a row.
+    converting = [(i, fn) for i, (_, fn) in enumerate(convert) if fn is not None]
+    if converting:
+        lists = [list(t) for t in tuples]
+        for params in lists:
+            for i, fn in converting:
+                value = params[i]
+                if value is not None:
+                    params[i] = fn(value)
+        tuples = [tuple(p) for p in lists]
     if positional:
-        params: list[Any] = [
-            tuple(value if fn is None or value is None else fn(value)
-                  for name, fn in convert for value in (row[name],))
-            for row in rows
-        ]
+        final: list[Any] = tuples
     else:
-        params = [{name: row[name] if fn is None or row[name] is None else fn(row[name])
-                   for name, fn in convert} for row in rows]  # fmt: skip
-    conn.exec_driver_sql(sql, params)
+        names = [name for name, _ in convert]
+        final = [dict(zip(names, t, strict=True)) for t in tuples]
+    conn.exec_driver_sql(sql, final)
 
 
 @contextmanager

@@ -246,7 +246,11 @@ def _scale_rows(name: str, scale: int) -> tuple[_Span, ...]:
     )
 
 
+@functools.lru_cache(maxsize=8192)
 def _lookup(name: str, reading: Decimal, scale: int, on_oxygen: bool | None) -> int | None:
+    # Memoised: the chart is fixed and readings repeat (a pulse is one of some 200 whole
+    # numbers), so a hub checking a backlog's NEWS2 reads each chart row once, not per record.
+    # A chart error (AssertionError) is raised every time, never remembered.
     candidates = [row for row in _scale_rows(name, scale) if row[0] <= reading <= row[1]]
     if any(row[2] is not None for row in candidates):
         if on_oxygen is None:
@@ -266,6 +270,7 @@ def _categorical(name: str, value: str | None) -> int | None:
     raise AssertionError(f"news2_chart.csv: no row for {name}={value}")
 
 
+@functools.lru_cache(maxsize=64)
 def _band(total: int, single_three: bool) -> _BandRow:
     for row in _bands():
         if row.min_total <= total <= row.max_total and row.single_three in (None, single_three):
