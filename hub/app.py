@@ -26,6 +26,7 @@ from hub import (
 )
 from hub.config import HubConfig
 from hub.db import make_engine
+from hub.record_checks import RecordChecker
 from hub.switchboard import Connection, Refusal, Switchboard
 
 log = logging.getLogger("telehub.hub")
@@ -87,10 +88,13 @@ def create_app(config: HubConfig) -> FastAPI:
         switchboard = Switchboard(config, api.session_factory(engine))
         await switchboard.start()
         app.state.switchboard = switchboard
+        if config.record_checkers_at_start:
+            app.state.record_checker.start()
         try:
             yield
         finally:
             await switchboard.stop()
+            await asyncio.to_thread(app.state.record_checker.close)
             engine.dispose()
 
     app = FastAPI(
@@ -103,6 +107,7 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     app.state.config = config
     app.state.sessions = api.session_factory(engine)
+    app.state.record_checker = RecordChecker(config.record_check_processes)
     for module in (api, central_store, invitations, call_plans, clinics, caller_page, reports):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)

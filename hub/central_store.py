@@ -48,7 +48,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -57,9 +57,9 @@ from calls.protocol import Principal, StaffRole
 from hub.api import require
 from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
+from hub.record_checks import Checked, Invalid, RecordChecker, check_record, checked
 from records import export, nhs_number
-from records.avoided_log import log_row
-from records.schema import MAX_BATCH, BatchItemResult, BatchRequest, BatchResponse, TriageRecord
+from records.schema import BatchItemResult, BatchResponse, TriageRecord
 
 __all__ = ["CentralStore", "router"]
 
@@ -90,50 +90,6 @@ class Applied:
 
 class LostRace(Exception):
     """The held state changed under a decision; the transaction is rolled back and redone."""
-
-
-class Invalid(Exception):
-    """The request body does not follow the contract; ``detail`` is FastAPI's error form."""
-
-    def __init__(self, status_code: int, detail: Any) -> None:
-        super().__init__(status_code)
-        self.status_code = status_code
-        self.detail = detail
-
-
-def _errors(exc: ValidationError) -> Any:
-    # No "input": it may echo patient data into client logs and proxies.
-    return json.loads(exc.json(include_input=False, include_url=False))
-
-
-def parse_record(body: bytes, path_uuid: UUID) -> TriageRecord:
-    try:
-        record = TriageRecord.model_validate_json(body)
-    except ValidationError as exc:
-        raise Invalid(422, _errors(exc)) from None
-    if record.uuid != path_uuid:
-        raise Invalid(422, [{"type": "uuid_mismatch", "loc": ["body", "uuid"],
-                             "msg": "the body's uuid differs from the path's"}])
-    _only_signed_off([record])
-    return record
-
-
-def parse_batch(body: bytes) -> list[TriageRecord]:
-    try:
-        records = BatchRequest.model_validate_json(body).records
-    except ValidationError as exc:
-        if any(e["type"] == "too_long" and tuple(e["loc"]) == ("records",) for e in exc.errors()):
-            raise Invalid(413, f"a batch holds at most {MAX_BATCH} records") from None
-        raise Invalid(422, _errors(exc)) from None
-    return _only_signed_off(records)
-
-
-def _only_signed_off(records: list[TriageRecord]) -> list[TriageRecord]:
-    drafts = [n for n, r in enumerate(records) if r.status != "signed_off"]
-    if drafts:
-        raise Invalid(422, [{"type": "draft_record", "loc": ["body", "records", n, "status"],
-                             "msg": "only signed-off versions are stored"} for n in drafts])
-    return records
 
 
 class CentralStore:
@@ -178,7 +134,12 @@ class CentralStore:
         return {u: int(n) for u, n in self._session.execute(query)}
 
     def apply(self, records: Sequence[TriageRecord]) -> list[Applied]:
-        """Store each record in order, in this transaction: stored, unchanged or conflict."""
+        """Store each signed-off record in order, in this transaction (see apply_checked)."""
+        return self.apply_checked([checked(r) for r in records])
+
+    def apply_checked(self, records: Sequence[Checked]) -> list[Applied]:
+        """Store each checked version in order, in this transaction: stored, unchanged or
+        conflict."""
         newest = self._lock_latest([r.uuid for r in records])
         keys = [(r.uuid, r.version) for r in records if r.uuid in newest]
         held: dict[tuple[UUID, int], str] = {}
@@ -194,11 +155,11 @@ class CentralStore:
         # Taken after the lock: versions' stored_at follows the order they were decided in.
         now, by = utcnow(), self._principal.participant_id
         versions: list[dict[str, Any]] = []
-        heads: dict[UUID, TriageRecord] = {}
+        heads: dict[UUID, Checked] = {}
         results: list[Applied] = []
         for record in records:
             key = (record.uuid, record.version)
-            payload = record.model_dump_json()
+            payload = record.payload
             top = newest.get(record.uuid)
             if key in held:
                 state: Status = "unchanged" if held[key] == payload else "conflict"
@@ -215,8 +176,8 @@ class CentralStore:
                                    newest[record.uuid] if state == "conflict" else None))
         if versions:
             insert_many(self._session.connection(), _VERSIONS, versions)
-        inserts = [log_row(r) for u, r in heads.items() if u not in known]
-        updates = [log_row(r) for u, r in heads.items() if u in known]
+        inserts = [r.log for u, r in heads.items() if u not in known]
+        updates = [r.log for u, r in heads.items() if u in known]
         if inserts:
             insert_many(self._session.connection(), central_records, inserts)
         if updates:
@@ -328,11 +289,11 @@ def _lost_race(exc: Exception) -> bool:
 
 
 def _write(sessions: sessionmaker[Session], principal: Principal,
-           records: Sequence[TriageRecord]) -> list[Applied]:
+           records: Sequence[Checked]) -> list[Applied]:
     for attempt in range(_WRITE_RETRIES):
         try:
             with unit_of_work(sessions) as session:
-                return CentralStore(session, principal).apply(records)
+                return CentralStore(session, principal).apply_checked(records)
         except Exception as exc:
             # E.g. another request stored the first version of a new record between our read
             # and our insert; the rolled-back retry sees it and answers unchanged/conflict.
@@ -361,7 +322,7 @@ async def put_record(
     """Store one signed-off version (body: a TriageRecord); idempotent by (uuid, version)."""
     body = await request.body()
     try:
-        record = await run_in_threadpool(parse_record, body, record_uuid)
+        record = await run_in_threadpool(check_record, body, record_uuid)
     except Invalid as exc:
         return _refusal(exc, principal)
     [applied] = await run_in_threadpool(_write, _sessions(request), principal, [record])
@@ -382,17 +343,21 @@ async def put_batch(
 ) -> Response:
     """Store up to 500 signed-off versions in order, in one transaction."""
     body = await request.body()
+    checker: RecordChecker = request.app.state.record_checker
     try:
-        # One hand-over to the thread pool for the whole batch: validate, write, answer.
-        answer = await run_in_threadpool(_apply_batch, _sessions(request), principal, body)
+        # Checked in a checker process: the switchboard keeps the interpreter meanwhile.
+        records = await checker.check_batch(body)
     except Invalid as exc:
         return _refusal(exc, principal)
+    # One hand-over to the thread pool for the write and the answer.
+    answer = await run_in_threadpool(_store_batch, _sessions(request), principal, records)
     return Response(answer, media_type="application/json")
 
 
-def _apply_batch(sessions: sessionmaker[Session], principal: Principal, body: bytes) -> bytes:
-    """Validate a batch body, store it in one transaction, and serialise the answer."""
-    applied = _write(sessions, principal, parse_batch(body))
+def _store_batch(sessions: sessionmaker[Session], principal: Principal,
+                 records: Sequence[Checked]) -> bytes:
+    """Store a checked batch in one transaction, and serialise the answer."""
+    applied = _write(sessions, principal, records)
     # Serialised here: FastAPI would validate the 500 results against the model once more.
     return BatchResponse(results=[
         BatchItemResult(uuid=a.uuid, version=a.version, status=a.status,

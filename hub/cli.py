@@ -93,6 +93,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         db_url=args.db, heartbeat_interval=args.heartbeat_interval,
         heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
         stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
+        # A service's first backlog usually comes just after a start (desks catching up):
+        # the record checkers are ready for it rather than started by it.
+        record_checkers_at_start=True,
     )
     try:
         app = create_app(config)

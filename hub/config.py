@@ -30,6 +30,11 @@ class HubConfig:
     # Before the first call of a shift there is no history; these seed the wait estimate.
     default_handle_s: float = 600.0
     default_answer_s: float = 60.0
+    # Processes that check pushed record batches (hub/record_checks.py); 0 checks them on a
+    # thread of the hub's own process. TELEHUB_RECORD_CHECKERS overrides.
+    record_check_processes: int = 1
+    # Start them with the hub (the service) rather than on the first batch (tests' hubs).
+    record_checkers_at_start: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> HubConfig:
@@ -39,5 +44,7 @@ class HubConfig:
             "turn_urls": _split(env.get("TELEHUB_TURN_URLS")),
             "turn_secret": env.get("TELEHUB_TURN_SECRET") or None,
         }
+        if env.get("TELEHUB_RECORD_CHECKERS"):
+            values["record_check_processes"] = int(env["TELEHUB_RECORD_CHECKERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

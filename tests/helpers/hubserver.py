@@ -173,7 +173,12 @@ class ProcessHub:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        self._drainer.join(5)
+        # The output pipe ends when every process holding it has gone: the hub and anything
+        # it started (record checkers). One still running after the hub would hang close().
+        self._drainer.join(10)
+        if self._drainer.is_alive():
+            raise AssertionError("a process started by the hub outlived it (its output "
+                                 "pipe is still open 10 s after the hub ended)")
         if self.proc.stdout is not None:
             self.proc.stdout.close()
 
