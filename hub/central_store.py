@@ -57,7 +57,7 @@ from calls.protocol import Principal, StaffRole
 from hub.api import require
 from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
-from records import export, nhs_number
+from records import export, nhs_number, rollup
 from records.avoided_log import log_row
 from records.schema import MAX_BATCH, BatchItemResult, BatchRequest, BatchResponse, TriageRecord
 
@@ -217,6 +217,8 @@ class CentralStore:
             insert_many(self._session.connection(), _VERSIONS, versions)
         inserts = [log_row(r) for u, r in heads.items() if u not in known]
         updates = [log_row(r) for u, r in heads.items() if u in known]
+        # The report's roll-ups: mark the days these change (reads the held rows: first).
+        rollup.mark_records(self._session, inserts, updates)
         if inserts:
             insert_many(self._session.connection(), central_records, inserts)
         if updates:
