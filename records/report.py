@@ -511,9 +511,9 @@ class _Plan:
     live: tuple[Span, ...] = ()  # from the calls and records themselves
 
 
-def _plan(conn: sa.Connection, filters: Filters) -> _Plan:
+def _plan(conn: sa.Connection, filters: Filters, live: bool) -> _Plan:
     whole = _Plan(live=((filters.start, filters.end),))
-    if filters.site_id is not None:
+    if live or filters.site_id is not None:
         return whole  # records match a site by its name: there is no roll-up by site
     t = ROLLUPS
     in_range = sa.and_(t.days.c.day >= filters.start, t.days.c.day <= filters.end)
@@ -525,7 +525,7 @@ def _plan(conn: sa.Connection, filters: Filters) -> _Plan:
                                        t.dirty.c.day <= filters.end).distinct()))  # fmt: skip
     months: list[date] = []
     days: list[date] = []
-    live: list[date] = []
+    unrolled: list[date] = []
     day = filters.start
     while day <= filters.end:
         first = day.replace(day=1)
@@ -536,9 +536,9 @@ def _plan(conn: sa.Connection, filters: Filters) -> _Plan:
             months.append(first)
         else:
             for d in span:
-                (days if d in clean else live).append(d)
+                (days if d in clean else unrolled).append(d)
         day = last + timedelta(days=1)
-    return _Plan(tuple(months), runs(days), runs(live))
+    return _Plan(tuple(months), runs(days), runs(unrolled))
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -655,12 +655,13 @@ def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> l
     return out
 
 
-def build(conn: sa.Connection, filters: Filters) -> Report:
-    """The report for ``filters``: whole days from the roll-ups, the rest live (same figures)."""
+def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Report:
+    """The report for ``filters``: whole days from the roll-ups, the rest live; ``live``
+    reads every day live (the reference the roll-ups are tested against: same figures)."""
     import time as _time
 
     started = _time.perf_counter()
-    plan = _plan(conn, filters)
+    plan = _plan(conn, filters, live)
     sites = {sid: (name, kind) for sid, name, kind in conn.execute(sa.select(SITES))}
     by_kind: dict[tuple[str, str], list[Any]] = {}
     by_site: dict[int, list[int]] = {}
@@ -803,11 +804,11 @@ def _rolled_figure(fig: Figure, t: sa.Table) -> tuple[Any, list[Any]]:
     return c[f"{fig.arg}_{fig.name}"], []
 
 
-def count(conn: sa.Connection, filters: Filters, figure: str) -> int:
+def count(conn: sa.Connection, filters: Filters, figure: str, *, live: bool = False) -> int:
     """How many calls or records are behind one figure (a drill-down's total), as build()
-    counts them: whole days from the roll-ups, the rest live."""
+    counts them: whole days from the roll-ups, the rest (or with ``live``, all) live."""
     fig = Figure.parse(figure)
-    plan = _plan(conn, filters)
+    plan = _plan(conn, filters, live)
     total = 0
     if plan.live:
         if fig.of_calls:
