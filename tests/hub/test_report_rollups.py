@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from calls.protocol import EndReason, Participant, Principal
+from hub import schema
 from hub.calllog import CallLog
 from hub.central_store import CentralStore
-from hub.db import unit_of_work
-from hub.models import Call
+from hub.db import make_engine, unit_of_work
+from hub.models import Call, Site
 from records import report, rollup
 from records.schema import AvoidedFlags, FollowUp, TriageRecord
 from tests.helpers.hubserver import HubDatabase
@@ -274,3 +275,41 @@ def test_a_write_marks_its_days_and_the_month_is_read_again(hubdb: HubDatabase) 
     with engine.connect() as conn:
         assert report._plan(conn, feb, False) == report._Plan(months=(date(2025, 2, 1),))
         assert figures(report.build(conn, feb)) == figures(after)
+
+
+def test_migration_0005_rolls_up_the_calls_and_records_already_held(db_url: str) -> None:
+    """A hub upgraded from 0004 with history reads it from the roll-ups, figures unchanged."""
+    engine = make_engine(db_url)
+    schema.upgrade(engine, "0004")
+    times = [datetime(2025, 1, 30, 23, 59, 59, tzinfo=UTC), datetime(2025, 2, 3, 8, tzinfo=UTC),
+             datetime(2025, 2, 3, 9, tzinfo=UTC), datetime(2025, 2, 27, tzinfo=UTC)]
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Site.__table__), [{
+            "id": 1, "name": "Moor View", "kind": "care_home", "credential_hash": "0" * 64,
+            "active": True, "created_at": times[0]}])  # fmt: skip
+        conn.execute(sa.insert(Call.__table__), [
+            {"id": f"c{n}", "site_id": 1, "request_id": f"r{n}", "reason": "fall",
+             "urgency": "urgent", "state": "ended", "requeued": False, "requested_at": at,
+             "answered_at": at + timedelta(seconds=40 * n), "ended_at": at + timedelta(hours=1),
+             "end_reason": "completed"} for n, at in enumerate(times)
+        ])  # fmt: skip
+        conn.execute(sa.insert(report.LOG), [
+            {"uuid": UUID(int=n + 1), "occurred_at": times[n], "call_id": f"c{n}", "version": 1,
+             "site_id": "Moor View", "setting": "care_home", "nurse": "nina",
+             "outcome": "gp_referral", "intended_action": "ae", "admission_avoided": False,
+             "ae_attendance_avoided": n == 1, "prison_transfer_avoided": False,
+             "gp_visit_avoided": False, "follow_up_result": "confirmed"} for n in (0, 1)
+        ])  # fmt: skip
+    schema.upgrade(engine)
+    year = report.Filters(start=date(2025, 1, 1), end=date(2025, 12, 31))
+    with engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(report.ROLLUPS.dirty)) == 0
+        # Every day of the months with history is rolled up, the days without calls too.
+        assert report._plan(conn, year, False) == report._Plan(
+            months=(date(2025, 1, 1), date(2025, 2, 1)),
+            live=((date(2025, 3, 1), date(2025, 12, 31)),))  # fmt: skip
+        r = report.build(conn, year)
+        assert figures(r) == figures(report.build(conn, year, live=True))
+        assert (r.total("calls"), r.total("no_record"), r.claim_total("ae_attendance", "confirmed"),
+                [c.month for c in r.calls]) == (4, 2, 1, ["2025-01", "2025-02"])  # fmt: skip
+    engine.dispose()
