@@ -3,7 +3,7 @@
 A hub database (migrated to head) is filled with N calls over twelve months from 400 sites
 and a record for nine in ten answered calls, written with executemany (SQLite) or COPY
 (PostgreSQL). That goes around the hub's writers, so the report's roll-ups are then built
-as after a bulk load (``records.rollup.mark_all`` and ``refresh``; timed on its own), after
+as after a bulk load (``records.rollup.rebuild_all``; timed on its own), after
 one live refresh of the year (timed; the roll-up refresh must give the same figures). Then:
 
 1. Refresh: ``records.report.build`` (every figure of the dashboard) for the whole year, all
@@ -252,9 +252,7 @@ def roll_up(engine: sa.Engine) -> dict[str, Any]:
         live = report.build(conn, YEAR)
         live_ms = round((time.perf_counter() - t) * 1000, 1)
     t = time.perf_counter()
-    with engine.begin() as conn:
-        rollup.mark_all(conn)
-        days = rollup.refresh(conn)
+    days = rollup.rebuild_all(engine)  # telehub-hub db rollup
     rollup_s = round(time.perf_counter() - t, 1)
     with engine.connect() as conn:
         rolled = report.build(conn, YEAR)

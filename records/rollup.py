@@ -12,8 +12,8 @@ writer's own transaction so that a change and its mark commit together:
   version the held one's day too (an amendment may move it); and the day of its call, whose
   "answered, no record" a new record changes (:meth:`hub.central_store.CentralStore.apply`).
 
-Anything that writes calls or records another way (a bulk load, bench/reports.py) calls
-:func:`mark_all`, then :func:`refresh`.
+Anything that writes calls or records another way (a bulk load, a restore, bench/reports.py)
+must then rebuild: :func:`rebuild_all` (``telehub-hub db rollup``).
 
 :func:`refresh` reads the marks, rebuilds their days from the calls and records with the
 live queries, and deletes exactly the marks it read: a mark committed meanwhile stays, and
@@ -26,6 +26,7 @@ today (written all day) to be read live.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -47,8 +48,8 @@ from records.report import (
     within,
 )
 
-__all__ = ["day_of", "mark_all", "mark_calls", "mark_days", "mark_records", "refresh",
-           "refresh_now"]
+__all__ = ["day_of", "mark_all", "mark_calls", "mark_days", "mark_records", "rebuild_all",
+           "refresh", "refresh_now"]
 
 _MARKED = "telehub.report_days_marked"  # Session.info: days marked in this transaction
 _LOCK = 0x7E1E_0007  # PostgreSQL advisory lock: one roll-up rebuilder at a time
@@ -206,6 +207,19 @@ def refresh(conn: sa.Connection, *, before: date | None = None) -> int:
     return len(todo)
 
 
+@contextmanager
+def _rebuilder(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that holds the rebuilder's lock, committed when the block ends."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # The write lock before the first read: the marks read are the marks deleted.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK)))
+        yield conn
+        conn.commit()
+
+
 def refresh_now(engine: sa.Engine, *, before: date | None) -> int:
     """:func:`refresh` in a transaction of its own, one rebuilder at a time; when nothing is
     marked it only reads."""
@@ -215,12 +229,12 @@ def refresh_now(engine: sa.Engine, *, before: date | None) -> int:
     with engine.connect() as conn:
         if conn.scalar(probe) is None:
             return 0
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            # The write lock before the first read: the marks read are the marks deleted.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_LOCK)))
-        done = refresh(conn, before=before)
-        conn.commit()
-    return done
+    with _rebuilder(engine) as conn:
+        return refresh(conn, before=before)
+
+
+def rebuild_all(engine: sa.Engine) -> int:
+    """Mark every day with calls or records and rebuild them (``telehub-hub db rollup``)."""
+    with _rebuilder(engine) as conn:
+        mark_all(conn)
+        return refresh(conn)
