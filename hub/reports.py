@@ -13,6 +13,10 @@ included, on when the call was requested; ``site_id``; ``site_kind``):
   the report's records as CSV, an XLSX workbook (summary, claims and log sheets), a FHIR R4
   Bundle, or the PDF board paper. ``X-Record-Count`` gives the records behind it.
 
+The figures come from the report's roll-ups where they can (records/report.py); before it
+answers, each route rebuilds the days marked since (records/rollup.py; today is left to be
+read live), so the first report of a day pays for bringing the day before up to date.
+
 Who: managers only. The figures are aggregates, but a drill-down names calls and records and
 the files carry the log, which is clinical data; the administrator runs the service and gets
 no clinical data (as in hub/central_store.py), so admin is refused here too. Nurses,
@@ -67,7 +71,7 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions  # type: ignore[no-any-return]
 
 
-def _engine(request: Request) -> sa.Engine:
+def _refreshed(request: Request) -> sa.Engine:
     """The database, its report roll-ups first rebuilt for days marked before today.
 
     Today is written all day, so it is read live. Rebuilding is only quicker reading: a
@@ -110,7 +114,7 @@ def _describe(f: report.Filters) -> str:
 @router.get("/reports/summary")
 def summary(request: Request, principal: Manager, f: FiltersDep) -> Response:
     """Every figure of the dashboard for these filters, from one database snapshot."""
-    with export.snapshot(_engine(request)) as conn:
+    with export.snapshot(_refreshed(request)) as conn:
         built = report.build(conn, f)
     _audit(request, principal, "report", _describe(f))
     return Response(built.model_dump_json(), media_type="application/json")
@@ -131,7 +135,7 @@ def drill(
         report.Figure.parse(figure)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with export.snapshot(_engine(request)) as conn:
+    with export.snapshot(_refreshed(request)) as conn:
         page = report.drill(conn, f, figure, month=month, limit=limit, offset=offset)
     _audit(request, principal, "read", f"report drill figure={figure} month={month or 'all'} "
            f"{_describe(f)} offset={offset} rows={len(page.rows)}")  # fmt: skip
@@ -146,7 +150,7 @@ def _record_count(conn: sa.Connection, f: report.Filters) -> int:
 def export_report(request: Request, principal: Manager, f: FiltersDep,
                   format: Format = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""
-    conn = export.snapshot(_engine(request))
+    conn = export.snapshot(_refreshed(request))
     try:
         count = _record_count(conn, f)
         _audit(request, principal, "export", f"report {_describe(f)} format={format} "

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -18,11 +19,12 @@ from calls.protocol import EndReason, Participant, Principal
 from hub import schema
 from hub.calllog import CallLog
 from hub.central_store import CentralStore
+from hub.config import HubConfig
 from hub.db import make_engine, unit_of_work
 from hub.models import Call, Site
 from records import report, rollup
 from records.schema import AvoidedFlags, FollowUp, TriageRecord
-from tests.helpers.hubserver import HubDatabase
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
 FIRST_DAY = date(2025, 1, 27)  # the history crosses two month ends
 DAYS = 40
@@ -338,3 +340,34 @@ def test_calls_written_around_the_writers_count_after_rebuild_all(hubdb: HubData
     assert rollup.rebuild_all(engine) > 0
     with engine.connect() as conn:
         assert figures(report.build(conn, feb)) == figures(live)
+
+
+def test_the_summary_route_rebuilds_marked_days_first(hubdb: HubDatabase) -> None:
+    rnd = random.Random(5)
+    hub = Hub(hubdb, rnd, staff_id=hubdb.staff("nina", "nurse").principal.id)
+    hub.sites = {name: hubdb.site(name, kind).principal.id for name, kind in SITES.items()}
+    with unit_of_work(hubdb.sessions) as s:
+        hub.calls(s, 30)
+        hub.progress(s, 40)
+    with unit_of_work(hubdb.sessions) as s:
+        hub.record_batch(s, 10)
+    engine = hubdb.sessions.kw["bind"]
+    dirty = sa.select(sa.func.count()).select_from(report.ROLLUPS.dirty)
+    with engine.connect() as conn:
+        assert conn.scalar(dirty) and not conn.scalar(
+            sa.select(sa.func.count()).select_from(report.ROLLUPS.days))  # fmt: skip
+        want = report.build(conn, report.Filters(start=date(2025, 1, 1), end=date(2025, 12, 31)),
+                            live=True)  # fmt: skip
+    served = ThreadedHub(HubConfig(db_url=hubdb.url)).start()
+    try:
+        token = hubdb.staff("meg", "manager").token
+        r = httpx.get(f"{served.http}/api/v1/reports/summary",
+                      params={"from": "2025-01-01", "to": "2025-12-31"},
+                      headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        assert r.status_code == 200, r.text
+    finally:
+        served.stop()
+    with engine.connect() as conn:
+        assert conn.scalar(dirty) == 0
+        assert report._plan(conn, want.filters, False).months  # now read from the roll-ups
+    assert figures(report.Report.model_validate_json(r.content)) == figures(want)
