@@ -2,10 +2,13 @@
 
 A hub database (migrated to head) is filled with N calls over twelve months from 400 sites
 and a record for nine in ten answered calls, written with executemany (SQLite) or COPY
-(PostgreSQL). Then:
+(PostgreSQL). That goes around the hub's writers, so the report's roll-ups are then built
+as after a bulk load (``records.rollup.rebuild_all``; timed on its own), after
+one live refresh of the year (timed; the roll-up refresh must give the same figures). Then:
 
 1. Refresh: ``records.report.build`` (every figure of the dashboard) for the whole year, all
-   sites; for one setting; for one site; p50/p99 over repeated runs.
+   sites; for one setting; for one site (live: no roll-up by site); for one month; for 40
+   days across two months (day rows); p50/p99 over repeated runs.
 2. Drill-down: the first page of "answered, no outcome" for the year.
 3. Exports: the PDF board paper and the summary CSV for the year; the log as CSV and XLSX
    (summary, claims and log sheets) for one month.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import math
 import random
 import shutil
 import sqlite3
@@ -44,11 +48,12 @@ import sqlalchemy as sa
 
 from hub import schema
 from hub.db import make_engine
-from records import export, report, report_files
+from records import export, report, report_files, rollup
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR = report.Filters(start=date(2025, 1, 1), end=date(2025, 12, 31))
 MONTH = report.Filters(start=date(2025, 6, 1), end=date(2025, 6, 30))
+DAYS_40 = report.Filters(start=date(2025, 6, 10), end=date(2025, 7, 19))
 KINDS = ["care_home"] * 300 + ["prison"] * 20 + ["home"] * 80
 OUTCOMES = ["advice_managed_in_place"] * 6 + ["gp_referral"] * 2 + ["ae_referral",
             "hospital_admission", "specialist_referral", "ambulance_requested"]  # fmt: skip
@@ -226,6 +231,42 @@ def private_postgres() -> Iterator[str | None]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def same_figures(a: report.Report, b: report.Report) -> bool:
+    """Two builds give the same figures (the float sums of seconds to within 1e-9)."""
+    def figures(r: report.Report) -> dict[str, Any]:
+        out = r.model_dump(exclude={"generated_at", "elapsed_ms"})
+        for c in out["calls"]:
+            c.pop("answer_s_total")
+        return out
+
+    if figures(a) != figures(b):
+        return False
+    return all(math.isclose(x.answer_s_total, y.answer_s_total, rel_tol=1e-9, abs_tol=1e-6)
+               for x, y in zip(a.calls, b.calls, strict=True))  # fmt: skip
+
+
+def roll_up(engine: sa.Engine) -> dict[str, Any]:
+    """Build the roll-ups after the bulk load, checked against a live refresh of the year."""
+    with engine.connect() as conn:
+        t = time.perf_counter()
+        live = report.build(conn, YEAR)
+        live_ms = round((time.perf_counter() - t) * 1000, 1)
+    t = time.perf_counter()
+    days = rollup.rebuild_all(engine)  # telehub-hub db rollup
+    rollup_s = round(time.perf_counter() - t, 1)
+    with engine.connect() as conn:
+        rolled = report.build(conn, YEAR)
+        tables = ("call_days", "call_months", "record_days", "record_months")
+        counts = {n: conn.scalar(sa.select(sa.func.count())
+                                 .select_from(getattr(report.ROLLUPS, n))) for n in tables}
+    same = same_figures(rolled, live)
+    print(f"{engine.dialect.name}: roll-ups of {days} days built in {rollup_s} s {counts}; "
+          f"live refresh of the year {live_ms} ms; same figures: {same}", file=sys.stderr)
+    if not same:
+        raise SystemExit("the roll-ups disagree with the live figures")
+    return {"rollup_s": rollup_s, "rollup_rows": counts, "refresh_year_all_live_ms": live_ms}
+
+
 def _times(fn: Callable[[], object], runs: int) -> dict[str, float]:
     fn()  # warm the cache: a dashboard refresh follows earlier ones
     samples = []
@@ -250,6 +291,7 @@ def measure(engine: sa.Engine, runs: int, tmp: Path) -> dict[str, Any]:
         one = YEAR.model_copy(update={"site_id": 5})
         out["refresh_year_one_site"] = _times(lambda: report.build(conn, one), runs)
         out["refresh_month_all"] = _times(lambda: report.build(conn, MONTH), runs)
+        out["refresh_40_days_all"] = _times(lambda: report.build(conn, DAYS_40), runs)
         out["drill_no_outcome_page"] = _times(
             lambda: report.drill(conn, YEAR, "no_record", limit=100), runs)
         t = time.perf_counter()
@@ -289,7 +331,8 @@ def main() -> None:
         fill_s = round(time.perf_counter() - t, 1)
         print(f"sqlite: {n:,} calls written in {fill_s} s", file=sys.stderr)
         engine = make_engine(f"sqlite:///{tmp / 'hub.db'}")
-        result["sqlite"] = {"fill_s": fill_s, **measure(engine, runs, tmp)}
+        built = roll_up(engine)
+        result["sqlite"] = {"fill_s": fill_s, **built, **measure(engine, runs, tmp)}
         engine.dispose()
         print(json.dumps(result["sqlite"]), file=sys.stderr)
         if not args.no_pg:
@@ -303,7 +346,9 @@ def main() -> None:
                     fill_s = round(time.perf_counter() - t, 1)
                     print(f"postgresql: {n:,} calls written in {fill_s} s", file=sys.stderr)
                     engine = make_engine(url)
-                    result["postgresql"] = {"fill_s": fill_s, **measure(engine, runs, tmp)}
+                    built = roll_up(engine)
+                    result["postgresql"] = {"fill_s": fill_s, **built,
+                                            **measure(engine, runs, tmp)}
                     engine.dispose()
     print(json.dumps(result))
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from calls.protocol import EndReason, Participant
 from hub.db import unit_of_work
 from hub.models import Call, CallParticipant, Site
+from records import rollup
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,8 @@ class CallLog:
     """Writes and reads the call log.
 
     The ``record_*`` writers take the session of the caller's transaction (the hub groups
-    them with :class:`hub.db.GroupCommit`); the readers open their own.
+    them with :class:`hub.db.GroupCommit`); the readers open their own. Writers that change
+    a report figure mark the call's day in the same transaction (records/rollup.py).
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
@@ -76,6 +78,7 @@ class CallLog:
     def record_request(s: Session, call: Call) -> None:
         s.add(call)
         s.flush()  # so a later write in the same group transaction sees the row
+        rollup.mark_days(s, [rollup.day_of(call.requested_at)])
 
     @staticmethod
     def record_answer(
@@ -88,9 +91,11 @@ class CallLog:
             values["answered_at"] = at
         done = s.execute(
             update(Call).where(Call.id == call_id, Call.state == "waiting").values(**values)
-        )
-        if done.rowcount != 1:  # type: ignore[attr-defined]
+            .returning(Call.requested_at)
+        ).all()
+        if len(done) != 1:
             return False
+        rollup.mark_days(s, [rollup.day_of(done[0][0])])
         for p in (caller, desk) if first_answer else (desk,):
             s.add(CallParticipant(
                 call_id=call_id, participant_id=p.participant_id, name=p.name,
@@ -120,10 +125,12 @@ class CallLog:
 
     @staticmethod
     def record_requeue(s: Session, call_id: str, desk_participant_id: str, at: datetime) -> None:
-        s.execute(
+        requested = s.scalars(
             update(Call).where(Call.id == call_id)
             .values(state="waiting", requeued=True, answered_by=None)
-        )
+            .returning(Call.requested_at)
+        ).all()
+        rollup.mark_days(s, [rollup.day_of(at) for at in requested])
         s.execute(
             update(CallParticipant)
             .where(
@@ -137,10 +144,12 @@ class CallLog:
     @staticmethod
     def record_end(s: Session, call_id: str, reason: EndReason, by: str | None,
                    at: datetime) -> None:
-        s.execute(
+        requested = s.scalars(
             update(Call).where(Call.id == call_id)
             .values(state="ended", end_reason=reason.value, ended_by=by, ended_at=at)
-        )
+            .returning(Call.requested_at)
+        ).all()
+        rollup.mark_days(s, [rollup.day_of(at) for at in requested])
         s.execute(
             update(CallParticipant)
             .where(CallParticipant.call_id == call_id, CallParticipant.left_at.is_(None))

@@ -58,7 +58,7 @@ from hub.api import require
 from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from hub.record_checks import Checked, Invalid, RecordChecker, check_record, checked
-from records import export, nhs_number
+from records import export, nhs_number, rollup
 from records.schema import BatchItemResult, BatchResponse, TriageRecord
 
 __all__ = ["CentralStore", "router"]
@@ -178,6 +178,8 @@ class CentralStore:
             insert_many(self._session.connection(), _VERSIONS, versions)
         inserts = [r.log for u, r in heads.items() if u not in known]
         updates = [r.log for u, r in heads.items() if u in known]
+        # The report's roll-ups: mark the days these change (reads the held rows: first).
+        rollup.mark_records(self._session, inserts, updates)
         if inserts:
             insert_many(self._session.connection(), central_records, inserts)
         if updates:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from hub import accounts, schema
 from hub.config import HubConfig
 from hub.db import default_db_url, make_engine, unit_of_work
+from records import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
 
@@ -45,6 +46,10 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "upgrade":
         schema.upgrade(engine)
         print(f"database is at revision {schema.current_revision(engine)} (head)")
+    elif args.action == "rollup":
+        schema.check_current(engine)
+        days = rollup.rebuild_all(engine)
+        print(f"report roll-ups rebuilt: {days} days")
     else:
         current, head = schema.current_revision(engine), schema.head_revision()
         print(f"current: {current or 'empty'}; head: {head}")
@@ -140,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     db = sub.add_parser("db", parents=[common], help="database schema")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("action", choices=["upgrade", "current", "rollup"],
+                    help="rollup: rebuild the report's roll-ups from every call and record "
+                         "(after loading calls or records other than through the hub)")
     db.set_defaults(func=cmd_db)
 
     st = sub.add_parser("add-staff", parents=[common],

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
 from records.avoided_log import CENTRAL_VERSIONS, log_table
+from records.report import rollup_tables
 
 
 class Staff(Base):
@@ -204,3 +205,7 @@ Index("ix_central_records_report", central_records.c.occurred_at, central_record
       central_records.c.admission_avoided, central_records.c.ae_attendance_avoided,
       central_records.c.prison_transfer_avoided, central_records.c.follow_up_result)  # fmt: skip
 Index("ix_central_records_call_id", central_records.c.call_id)
+
+# Roll-ups of the report's figures by day and month (records/rollup.py keeps them exact: the
+# writers in hub/calllog.py and hub/central_store.py mark the days they change).
+report_rollups = rollup_tables(Base.metadata)

@@ -13,6 +13,10 @@ included, on when the call was requested; ``site_id``; ``site_kind``):
   the report's records as CSV, an XLSX workbook (summary, claims and log sheets), a FHIR R4
   Bundle, or the PDF board paper. ``X-Record-Count`` gives the records behind it.
 
+The figures come from the report's roll-ups where they can (records/report.py); before it
+answers, each route rebuilds the days marked since (records/rollup.py; today is left to be
+read live), so the first report of a day pays for bringing the day before up to date.
+
 Who: managers only. The figures are aggregates, but a drill-down names calls and records and
 the files carry the log, which is clinical data; the administrator runs the service and gets
 no clinical data (as in hub/central_store.py), so admin is refused here too. Nurses,
@@ -25,6 +29,7 @@ format, record count). Details hold filters and counts, never patient data.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Iterator
 from datetime import date
@@ -33,15 +38,18 @@ from typing import Annotated, Literal
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from calls.protocol import Principal, StaffRole
 from hub.api import require
 from hub.central_store import CentralStore
 from hub.db import unit_of_work, utcnow
-from records import export, report, report_files
+from records import export, report, report_files, rollup
 
 __all__ = ["REPORTERS", "router"]
+
+log = logging.getLogger("telehub.hub.reports")
 
 REPORTERS = (StaffRole.MANAGER.value,)
 Format = Literal["summary", "csv", "xlsx", "fhir", "pdf"]
@@ -63,8 +71,18 @@ def _sessions(request: Request) -> sessionmaker[Session]:
     return request.app.state.sessions  # type: ignore[no-any-return]
 
 
-def _engine(request: Request) -> sa.Engine:
-    return _sessions(request).kw["bind"]  # type: ignore[no-any-return]
+def _refreshed(request: Request) -> sa.Engine:
+    """The database, its report roll-ups first rebuilt for days marked before today.
+
+    Today is written all day, so it is read live. Rebuilding is only quicker reading: a
+    day still marked is read live, so a failed rebuild (the database busy) is only logged.
+    """
+    engine: sa.Engine = _sessions(request).kw["bind"]
+    try:
+        rollup.refresh_now(engine, before=utcnow().date())
+    except OperationalError:
+        log.warning("report roll-ups not rebuilt (database busy); reading those days live")
+    return engine
 
 
 def filters(
@@ -96,7 +114,7 @@ def _describe(f: report.Filters) -> str:
 @router.get("/reports/summary")
 def summary(request: Request, principal: Manager, f: FiltersDep) -> Response:
     """Every figure of the dashboard for these filters, from one database snapshot."""
-    with export.snapshot(_engine(request)) as conn:
+    with export.snapshot(_refreshed(request)) as conn:
         built = report.build(conn, f)
     _audit(request, principal, "report", _describe(f))
     return Response(built.model_dump_json(), media_type="application/json")
@@ -117,7 +135,7 @@ def drill(
         report.Figure.parse(figure)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with export.snapshot(_engine(request)) as conn:
+    with export.snapshot(_refreshed(request)) as conn:
         page = report.drill(conn, f, figure, month=month, limit=limit, offset=offset)
     _audit(request, principal, "read", f"report drill figure={figure} month={month or 'all'} "
            f"{_describe(f)} offset={offset} rows={len(page.rows)}")  # fmt: skip
@@ -125,15 +143,14 @@ def drill(
 
 
 def _record_count(conn: sa.Connection, f: report.Filters) -> int:
-    query = sa.select(sa.func.count()).select_from(report.LOG).where(*report.record_where(conn, f))
-    return int(conn.scalar(query) or 0)
+    return report.count(conn, f, "records")
 
 
 @router.get("/reports:export")
 def export_report(request: Request, principal: Manager, f: FiltersDep,
                   format: Format = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""
-    conn = export.snapshot(_engine(request))
+    conn = export.snapshot(_refreshed(request))
     try:
         count = _record_count(conn, f)
         _audit(request, principal, "export", f"report {_describe(f)} format={format} "

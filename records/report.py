@@ -1,11 +1,14 @@
 """The manager's report: calls, outcomes and avoided-activity claims by month and setting.
 
-Every figure is an aggregate query in the database (``GROUP BY`` month and site or setting,
-on covering indexes the hub's migration 0004 adds); Python only adds up the few hundred
-aggregate rows that come back. The same code serves the hub's ``/api/v1/reports`` routes and
-``telehub-export --db``; it reads the hub's ``calls`` and ``sites`` through reader views
-declared here (as :func:`records.avoided_log.versions_table` does), so records/ never
-imports the hub.
+Every figure is an aggregate query in the database; Python only adds up the few thousand
+aggregate rows that come back. Whole days are read from roll-ups (sums by day and by month,
+per site for calls and per setting and outcome for records, kept by records/rollup.py);
+what they cannot answer is read live from the calls and records (``GROUP BY`` month and site
+or setting, on covering indexes the hub's migration 0004 adds): one site's report, and days
+not rolled up or marked dirty by a write since (today, always). Both give the same figures.
+The same code serves the hub's ``/api/v1/reports`` routes and ``telehub-export --db``; it
+reads the hub's ``calls`` and ``sites`` and the roll-ups through reader views declared here
+(as :func:`records.avoided_log.versions_table` does), so records/ never imports the hub.
 
 Counting rules (shared/clinical/REFERENCE.md, "Avoided admissions" and "Service levels"):
 
@@ -42,8 +45,11 @@ from records.tables import load_table
 
 __all__ = [
     "CALL_FIGURES",
+    "CALL_SUMS",
     "CLAIMS",
     "RECORD_FIGURES",
+    "RECORD_SUMS",
+    "ROLLUPS",
     "SITE_KINDS",
     "CallFigures",
     "ClaimFigures",
@@ -52,12 +58,22 @@ __all__ = [
     "Filters",
     "OutcomeFigures",
     "Report",
+    "RollupTables",
     "Saving",
     "SiteFigures",
     "UnitCost",
     "build",
+    "call_sums",
+    "count",
     "drill",
+    "first_of_month",
+    "next_month",
+    "record_sums",
+    "rollup_tables",
+    "runs",
     "unit_costs",
+    "utc_day",
+    "within",
 ]
 
 SiteKind = Literal["care_home", "prison", "home"]
@@ -114,6 +130,70 @@ SITES = sa.Table(
     sa.Column("name", sa.String(120)),
     sa.Column("kind", sa.String(16)),
 )  # fmt: skip
+
+# The roll-ups' figures, in the order the live queries give them (records/rollup.py rebuilds
+# the roll-ups with those same queries): CallFigures' sums, then records and their claims.
+CALL_SUMS: tuple[str, ...] = (
+    "calls", "answered", "within_60s", "within_5min", "answer_s_total", "abandoned",
+    "abandoned_after_30s", "caller_lost", "open", "no_record",
+    *(f"wait_band_{n}" for n in range(len(WAIT_BAND_LABELS))),
+)  # fmt: skip
+RECORD_SUMS: tuple[str, ...] = (
+    "records", *(f"{c}_{w}" for c in CLAIMS for w in ("claimed", "confirmed", "withdrawn")),
+)  # fmt: skip
+_CALL_FIELDS = 10  # CALL_SUMS up to no_record are CallFigures fields; then the wait bands
+_ANSWER_S = CALL_SUMS.index("answer_s_total")
+
+
+@dataclass(frozen=True)
+class RollupTables:
+    """The report's roll-ups in the hub database (migration 0005; hub/models.py builds them).
+
+    Calls by day and site and by month and site; records by day and by month, setting and
+    outcome (records name their site in free text, so one site's report stays live). ``days``
+    lists the days rolled up, empty ones too; a row in ``dirty`` marks a day a write changed
+    since (rows, not a flag, so concurrent writers never wait on each other): such a day is
+    read live until records/rollup.py rebuilds it. A month row holds the sums of its days'
+    rows and is read only while every day of its month is rolled up and clean.
+    """
+
+    call_days: sa.Table
+    call_months: sa.Table
+    record_days: sa.Table
+    record_months: sa.Table
+    days: sa.Table
+    dirty: sa.Table
+
+
+def rollup_tables(metadata: sa.MetaData) -> RollupTables:
+    def sums(names: Sequence[str]) -> list[sa.Column[Any]]:
+        return [sa.Column(n, sa.Float if n == "answer_s_total" else sa.Integer, nullable=False)
+                for n in names]  # fmt: skip
+
+    def calls(name: str, key: str) -> sa.Table:
+        return sa.Table(name, metadata, sa.Column(key, sa.Date, primary_key=True),
+                        sa.Column("site_id", sa.Integer, primary_key=True),
+                        *sums(CALL_SUMS))  # fmt: skip
+
+    def records(name: str, key: str) -> sa.Table:
+        # No primary key: outcome may be NULL; a day's rows are replaced whole.
+        return sa.Table(name, metadata, sa.Column(key, sa.Date, nullable=False, index=True),
+                        sa.Column("setting", sa.String(32), nullable=False),
+                        sa.Column("outcome", sa.String(32)), *sums(RECORD_SUMS))  # fmt: skip
+
+    return RollupTables(
+        call_days=calls("report_call_days", "day"),
+        call_months=calls("report_call_months", "month"),  # month: its first day
+        record_days=records("report_record_days", "day"),
+        record_months=records("report_record_months", "month"),
+        days=sa.Table("report_days", metadata, sa.Column("day", sa.Date, primary_key=True)),
+        dirty=sa.Table("report_dirty_days", metadata,
+                       sa.Column("id", sa.Integer, primary_key=True),
+                       sa.Column("day", sa.Date, nullable=False)),
+    )  # fmt: skip
+
+
+ROLLUPS = rollup_tables(_META)
 
 
 # --- the answer's shapes (shared with the desk, which reads them over HTTP) ----------------
@@ -313,6 +393,28 @@ def _month(col: Any, dialect: str, aware: bool) -> Any:
     return sa.func.to_char(utc, "YYYY-MM")
 
 
+def utc_day(col: Any, dialect: str, aware: bool) -> Any:
+    """The UTC day of a timestamp column as a DATE, computed in the database (labelled "day":
+    PostgreSQL must see GROUP BY name the selected expression, bound 'UTC' and all)."""
+    if dialect == "sqlite":  # 'YYYY-MM-DD', as SQLAlchemy stores a Date there
+        return sa.type_coerce(sa.func.substr(col, 1, 10), sa.Date).label("day")
+    return sa.cast(sa.func.timezone("UTC", col) if aware else col, sa.Date).label("day")
+
+
+def _month_of_day(col: Any, dialect: str) -> Any:
+    """'YYYY-MM' of a DATE column (labelled, as :func:`utc_day`)."""
+    if dialect == "sqlite":
+        return sa.func.substr(col, 1, 7).label("month")
+    return sa.func.to_char(col, "YYYY-MM").label("month")
+
+
+def first_of_month(col: Any, dialect: str) -> Any:
+    """The first day of a DATE column's month, as a DATE (labelled "month")."""
+    if dialect == "sqlite":
+        return sa.type_coerce(sa.func.substr(col, 1, 7).op("||")("-01"), sa.Date).label("month")
+    return sa.cast(sa.func.to_char(col, "YYYY-MM-01"), sa.Date).label("month")
+
+
 def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
     if dialect == "sqlite":
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
@@ -366,14 +468,86 @@ def _claim_flag(claim: Claim) -> Any:
     return LOG.c[f"{claim}_avoided"]
 
 
+# --- which days come from the roll-ups -----------------------------------------------------
+
+Span = tuple[date, date]  # UTC days, first and last included
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def within(col: Any, spans: Sequence[Span]) -> Any:
+    """A timestamp column within any of these spans of UTC days."""
+    return sa.or_(*(sa.and_(col >= _midnight(a), col < _midnight(b + timedelta(days=1)))
+                    for a, b in spans))  # fmt: skip
+
+
+def _day_within(col: Any, spans: Sequence[Span]) -> Any:
+    return sa.or_(*(col.between(a, b) for a, b in spans))
+
+
+def runs(days: Iterable[date]) -> tuple[Span, ...]:
+    """Consecutive days as spans: [1, 2, 3, 5] -> [(1, 3), (5, 5)]."""
+    out: list[Span] = []
+    for day in sorted(days):
+        if out and out[-1][1] + timedelta(days=1) == day:
+            out[-1] = (out[-1][0], day)
+        else:
+            out.append((day, day))
+    return tuple(out)
+
+
+def next_month(first: date) -> date:
+    return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where each day of a report's range is read from."""
+
+    months: tuple[date, ...] = ()  # whole months from month rows (their first days)
+    days: tuple[Span, ...] = ()  # from day rows
+    live: tuple[Span, ...] = ()  # from the calls and records themselves
+
+
+def _plan(conn: sa.Connection, filters: Filters, live: bool) -> _Plan:
+    whole = _Plan(live=((filters.start, filters.end),))
+    if live or filters.site_id is not None:
+        return whole  # records match a site by its name: there is no roll-up by site
+    t = ROLLUPS
+    in_range = sa.and_(t.days.c.day >= filters.start, t.days.c.day <= filters.end)
+    clean = set(conn.scalars(sa.select(t.days.c.day).where(in_range)))
+    if not clean:
+        return whole
+    clean -= set(conn.scalars(
+        sa.select(t.dirty.c.day).where(t.dirty.c.day >= filters.start,
+                                       t.dirty.c.day <= filters.end).distinct()))  # fmt: skip
+    months: list[date] = []
+    days: list[date] = []
+    unrolled: list[date] = []
+    day = filters.start
+    while day <= filters.end:
+        first = day.replace(day=1)
+        last_of_month = next_month(first) - timedelta(days=1)
+        last = min(filters.end, last_of_month)
+        span = [day + timedelta(days=n) for n in range((last - day).days + 1)]
+        if day == first and last == last_of_month and clean.issuperset(span):
+            months.append(first)
+        else:
+            for d in span:
+                (days if d in clean else unrolled).append(d)
+        day = last + timedelta(days=1)
+    return _Plan(tuple(months), runs(days), runs(unrolled))
+
+
 # --- the report ----------------------------------------------------------------------------
 
 
-def _call_rows(conn: sa.Connection, filters: Filters) -> list[Any]:
-    d = conn.dialect.name
+def call_sums(dialect: str) -> list[Any]:
+    """The sums of CALL_SUMS over rows of ``calls``, in that order."""
     c = CALLS.c
-    month = _month(c.requested_at, d, aware=True).label("month")
-    wait = _seconds(c.answered_at, c.requested_at, d)
+    wait = _seconds(c.answered_at, c.requested_at, dialect)
     answered = c.answered_at.is_not(None)
     bands = [
         _count_if(answered, wait <= WAIT_BANDS[0]),
@@ -381,71 +555,133 @@ def _call_rows(conn: sa.Connection, filters: Filters) -> list[Any]:
           for lo, hi in itertools.pairwise(WAIT_BANDS)),
         _count_if(answered, wait > WAIT_BANDS[-1]),
     ]  # fmt: skip
-    query = (
-        sa.select(
-            month, c.site_id, sa.func.count(),
-            sa.func.count(c.answered_at),
-            _count_if(answered, wait <= ANSWER_60S),
-            _count_if(answered, wait <= ANSWER_5MIN),
-            sa.func.coalesce(sa.func.sum(wait), 0.0),
-            _count_if(c.end_reason == "abandoned"),
-            _count_if(c.end_reason == "abandoned",
-                      _seconds(c.ended_at, c.requested_at, d) > ABANDON_AFTER_S),
-            _count_if(c.end_reason == "caller_lost"),
-            _count_if(c.state != "ended"),
-            _count_if(answered, c.state == "ended", ~_has_record(c.id)),
-            *bands,
-        )
-        .where(*_call_where(filters))
-        .group_by(month, c.site_id)
-    )  # fmt: skip
-    return list(conn.execute(query))
+    return [
+        sa.func.count(),
+        sa.func.count(c.answered_at),
+        _count_if(answered, wait <= ANSWER_60S),
+        _count_if(answered, wait <= ANSWER_5MIN),
+        sa.func.coalesce(sa.func.sum(wait), 0.0),
+        _count_if(c.end_reason == "abandoned"),
+        _count_if(c.end_reason == "abandoned",
+                  _seconds(c.ended_at, c.requested_at, dialect) > ABANDON_AFTER_S),
+        _count_if(c.end_reason == "caller_lost"),
+        _count_if(c.state != "ended"),
+        _count_if(answered, c.state == "ended", ~_has_record(c.id)),
+        *bands,
+    ]  # fmt: skip
 
 
-def _record_rows(conn: sa.Connection, filters: Filters) -> list[Any]:
-    d = conn.dialect.name
+def record_sums() -> list[Any]:
+    """The sums of RECORD_SUMS over rows of the log, in that order."""
     t = LOG.c
-    month = _month(t.occurred_at, d, aware=False).label("month")
-    sums = []
+    sums: list[Any] = [sa.func.count()]
     for claim in CLAIMS:
         flag = _claim_flag(claim)
         sums += [_count_if(flag), _count_if(flag, t.follow_up_result == "confirmed"),
                  _count_if(flag, t.follow_up_result == "withdrawn")]  # fmt: skip
+    return sums
+
+
+def _call_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -> list[Any]:
+    """(month, site_id, *CALL_SUMS) of the calls requested within ``spans``, read live."""
+    if not spans:
+        return []
+    c = CALLS.c
+    month = _month(c.requested_at, conn.dialect.name, aware=True).label("month")
     query = (
-        sa.select(month, t.setting, t.outcome, sa.func.count(), *sums)
-        .where(*record_where(conn, filters))
+        sa.select(month, c.site_id, *call_sums(conn.dialect.name))
+        .where(within(c.requested_at, spans), *_site_clause(filters, c.site_id))
+        .group_by(month, c.site_id)
+    )
+    return list(conn.execute(query))
+
+
+def _rolled_call_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> list[Any]:
+    """The same rows as :func:`_call_rows`, from the roll-ups."""
+    d = conn.dialect.name
+    out: list[Any] = []
+    if plan.months:
+        m = ROLLUPS.call_months
+        out += conn.execute(
+            sa.select(_month_of_day(m.c.month, d), m.c.site_id, *(m.c[n] for n in CALL_SUMS))
+            .where(m.c.month.in_(plan.months), *_site_clause(filters, m.c.site_id))
+        )  # fmt: skip
+    if plan.days:
+        t = ROLLUPS.call_days
+        month = _month_of_day(t.c.day, d)
+        out += conn.execute(
+            sa.select(month, t.c.site_id, *(sa.func.sum(t.c[n]) for n in CALL_SUMS))
+            .where(_day_within(t.c.day, plan.days), *_site_clause(filters, t.c.site_id))
+            .group_by(month, t.c.site_id)
+        )  # fmt: skip
+    return out
+
+
+def _record_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -> list[Any]:
+    """(month, setting, outcome, *RECORD_SUMS) of the records within ``spans``, read live."""
+    if not spans:
+        return []
+    t = LOG.c
+    month = _month(t.occurred_at, conn.dialect.name, aware=False).label("month")
+    query = (
+        sa.select(month, t.setting, t.outcome, *record_sums())
+        .where(within(t.occurred_at, spans), *_record_site_clause(conn, filters))
         .group_by(month, t.setting, t.outcome)
     )
     return list(conn.execute(query))
 
 
-def build(conn: sa.Connection, filters: Filters) -> Report:
-    """The report for ``filters``: three aggregate queries and a look-up of the sites."""
+def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> list[Any]:
+    """The same rows as :func:`_record_rows`, from the roll-ups."""
+    d = conn.dialect.name
+    out: list[Any] = []
+    if plan.months:
+        m = ROLLUPS.record_months
+        kind = [] if filters.site_kind is None else [m.c.setting == filters.site_kind]
+        out += conn.execute(
+            sa.select(_month_of_day(m.c.month, d), m.c.setting, m.c.outcome,
+                      *(m.c[n] for n in RECORD_SUMS))
+            .where(m.c.month.in_(plan.months), *kind)
+        )  # fmt: skip
+    if plan.days:
+        t = ROLLUPS.record_days
+        kind = [] if filters.site_kind is None else [t.c.setting == filters.site_kind]
+        month = _month_of_day(t.c.day, d)
+        out += conn.execute(
+            sa.select(month, t.c.setting, t.c.outcome, *(sa.func.sum(t.c[n]) for n in RECORD_SUMS))
+            .where(_day_within(t.c.day, plan.days), *kind)
+            .group_by(month, t.c.setting, t.c.outcome)
+        )  # fmt: skip
+    return out
+
+
+def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Report:
+    """The report for ``filters``: whole days from the roll-ups, the rest live; ``live``
+    reads every day live (the reference the roll-ups are tested against: same figures)."""
     import time as _time
 
     started = _time.perf_counter()
+    plan = _plan(conn, filters, live)
     sites = {sid: (name, kind) for sid, name, kind in conn.execute(sa.select(SITES))}
-    by_kind: dict[tuple[str, str], dict[str, Any]] = {}
+    by_kind: dict[tuple[str, str], list[Any]] = {}
     by_site: dict[int, list[int]] = {}
-    names = ("calls", "answered", "within_60s", "within_5min", "answer_s_total", "abandoned",
-             "abandoned_after_30s", "caller_lost", "open", "no_record")  # fmt: skip
-    for row in _call_rows(conn, filters):
+    call_rows = [*_call_rows(conn, filters, plan.live), *_rolled_call_rows(conn, filters, plan)]
+    for row in call_rows:
         month, site_id, values = row[0], row[1], row[2:]
         kind = sites.get(site_id, ("?", "unknown"))[1]
-        acc = by_kind.setdefault((month, kind), {n: 0 for n in names} | {"wait_bands": [0] * 5})
-        for name, value in zip(names, values, strict=False):
-            acc[name] += value or 0
-        for n, value in enumerate(values[len(names):]):
-            acc["wait_bands"][n] += value or 0
+        acc = by_kind.setdefault((month, kind), [0] * len(CALL_SUMS))
+        for n, value in enumerate(values):
+            # float: PostgreSQL's live sum of seconds is a numeric, the roll-up's a double
+            acc[n] += float(value or 0) if n == _ANSWER_S else int(value or 0)
         s = by_site.setdefault(site_id, [0, 0, 0, 0])
-        s[0] += values[0]
-        s[1] += values[1]
-        s[2] += values[3] or 0
-        s[3] += values[5] or 0
+        s[0] += int(values[0])
+        s[1] += int(values[1])
+        s[2] += int(values[3] or 0)
+        s[3] += int(values[5] or 0)
     calls = tuple(
-        CallFigures(month=m, site_kind=k, **{n: (float(v) if n == "answer_s_total" else int(v))
-                                             for n, v in acc.items() if n != "wait_bands"},
-                    wait_bands=tuple(int(v) for v in acc["wait_bands"]))
+        CallFigures(month=m, site_kind=k,
+                    **{n: v for n, v in zip(CALL_SUMS[:_CALL_FIELDS], acc, strict=False)},
+                    wait_bands=tuple(acc[_CALL_FIELDS:]))
         for (m, k), acc in sorted(by_kind.items())
     )  # fmt: skip
     site_rows = tuple(sorted(
@@ -454,16 +690,20 @@ def build(conn: sa.Connection, filters: Filters) -> Report:
                      within_5min=v[2], abandoned=v[3]) for sid, v in by_site.items()),
         key=lambda s: (-s.calls, s.site_name),
     ))  # fmt: skip
-    outcomes: list[OutcomeFigures] = []
+    per_outcome: dict[tuple[str, str, str | None], int] = {}
     claims: dict[tuple[str, str, Claim], list[int]] = {}
-    for row in _record_rows(conn, filters):
+    record_rows = [*_record_rows(conn, filters, plan.live),
+                   *_rolled_record_rows(conn, filters, plan)]  # fmt: skip
+    for row in record_rows:
         month, kind, outcome, count, sums = row[0], row[1], row[2], row[3], row[4:]
-        outcomes.append(OutcomeFigures(month=month, site_kind=kind,
-                                       outcome=outcome or "none", records=int(count)))  # fmt: skip
+        key = (month, kind, outcome)
+        per_outcome[key] = per_outcome.get(key, 0) + int(count)
         for n, claim in enumerate(CLAIMS):
             acc2 = claims.setdefault((month, kind, claim), [0, 0, 0])
             for i in range(3):
                 acc2[i] += int(sums[3 * n + i] or 0)
+    outcomes = [OutcomeFigures(month=m, site_kind=k, outcome=o or "none", records=n)
+                for (m, k, o), n in per_outcome.items()]  # fmt: skip
     claim_rows = tuple(
         ClaimFigures(month=m, site_kind=k, claim=c, claimed=v[0], confirmed=v[1], withdrawn=v[2])
         for (m, k, c), v in sorted(claims.items())
@@ -547,6 +787,58 @@ def _record_figure_clause(fig: Figure) -> list[Any]:
     return [flag] if wanted is None else [flag, t.follow_up_result == wanted]
 
 
+def _rolled_figure(fig: Figure, t: sa.Table) -> tuple[Any, list[Any]]:
+    """A figure as a sum over roll-up rows: the summed expression and the rows' condition."""
+    c = t.c
+    if fig.name in ("over_60s", "over_5min"):
+        return c.answered - c[fig.name.replace("over", "within")], []
+    if fig.of_calls:
+        return c[fig.name], []
+    if fig.name == "records":
+        return c.records, []
+    if fig.name == "outcome":
+        return c.records, [c.outcome.is_(None) if fig.arg == "none" else c.outcome == fig.arg]
+    if fig.name == "pending":
+        return (c[f"{fig.arg}_claimed"] - c[f"{fig.arg}_confirmed"]
+                - c[f"{fig.arg}_withdrawn"]), []  # fmt: skip
+    return c[f"{fig.arg}_{fig.name}"], []
+
+
+def count(conn: sa.Connection, filters: Filters, figure: str, *, live: bool = False) -> int:
+    """How many calls or records are behind one figure (a drill-down's total), as build()
+    counts them: whole days from the roll-ups, the rest (or with ``live``, all) live."""
+    fig = Figure.parse(figure)
+    plan = _plan(conn, filters, live)
+    total = 0
+    if plan.live:
+        if fig.of_calls:
+            where = [within(CALLS.c.requested_at, plan.live),
+                     *_site_clause(filters, CALLS.c.site_id),
+                     *_call_figure_clause(fig, conn.dialect.name)]  # fmt: skip
+            query = sa.select(sa.func.count()).select_from(CALLS).where(*where)
+        else:
+            where = [within(LOG.c.occurred_at, plan.live), *_record_site_clause(conn, filters),
+                     *_record_figure_clause(fig)]  # fmt: skip
+            query = sa.select(sa.func.count()).select_from(LOG).where(*where)
+        total += int(conn.scalar(query) or 0)
+    r = ROLLUPS
+    months, days = ((r.call_months, r.call_days) if fig.of_calls
+                    else (r.record_months, r.record_days))  # fmt: skip
+    parts: list[tuple[sa.Table, Any]] = []
+    if plan.months:
+        parts.append((months, months.c.month.in_(plan.months)))
+    if plan.days:
+        parts.append((days, _day_within(days.c.day, plan.days)))
+    for table, in_range in parts:
+        summed, where = _rolled_figure(fig, table)
+        if filters.site_kind is not None:
+            where += (_site_clause(filters, table.c.site_id) if fig.of_calls
+                      else [table.c.setting == filters.site_kind])  # fmt: skip
+        query = sa.select(sa.func.coalesce(sa.func.sum(summed), 0)).where(in_range, *where)
+        total += int(conn.scalar(query) or 0)
+    return total
+
+
 def _claims_of(row: Any) -> tuple[str, ...]:
     out = [c for c in ("admission", "ae_attendance", "prison_transfer", "gp_visit")
            if getattr(row, f"{c}_avoided")]  # fmt: skip
@@ -579,7 +871,7 @@ def drill(conn: sa.Connection, filters: Filters, figure: str, *, month: str | No
     if fig.of_calls:
         c = CALLS.c
         where = [*_call_where(f), *_call_figure_clause(fig, d)]
-        total = int(conn.scalar(sa.select(sa.func.count()).select_from(CALLS).where(*where)) or 0)
+        total = count(conn, f, figure)
         rows = conn.execute(
             sa.select(c.id, c.requested_at, c.answered_at, c.ended_at, c.end_reason,
                       SITES.c.name, SITES.c.kind)
@@ -602,7 +894,7 @@ def drill(conn: sa.Connection, filters: Filters, figure: str, *, month: str | No
     else:
         t = LOG.c
         where = [*record_where(conn, f), *_record_figure_clause(fig)]
-        total = int(conn.scalar(sa.select(sa.func.count()).select_from(LOG).where(*where)) or 0)
+        total = count(conn, f, figure)
         recs = conn.execute(
             sa.select(*(t[n] for n in _RECORD_COLUMNS)).where(*where)
             .order_by(t.occurred_at, t.uuid).limit(limit).offset(offset)

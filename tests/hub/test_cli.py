@@ -161,3 +161,9 @@ async def test_the_hub_turns_nagle_off_on_every_connection(hub: object) -> None:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
         await client.close()
+
+
+def test_db_rollup_rebuilds_the_report_rollups(db: str) -> None:
+    r = hub_cli("db", "rollup", "--db", db)
+    assert r.returncode == 0, r.stderr
+    assert "report roll-ups rebuilt: 0 days" in r.stdout
