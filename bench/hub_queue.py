@@ -11,6 +11,13 @@ baseline. The last line printed is one JSON object with the figures.
     python bench/hub_queue.py           # full run (1500 calls)
     python bench/hub_queue.py --quick   # within 60 s on a 2-core machine
     python bench/hub_queue.py --profile /tmp/hub.prof   # the hub runs under cProfile
+    python bench/hub_queue.py --backlog  # ... while a desk pushes record batches all along
+
+``--backlog``: a desk process pushes 500-record batches of signed-off records
+(``POST /api/v1/records:batch``, two at a time, as the SyncRunner drains a backlog) for as long
+as the calls run, so the figures show what record checking costs the call queue.
+``TELEHUB_RECORD_CHECKERS=0`` in the environment makes the hub check them on its own threads
+instead of its record checker process, for comparison.
 """
 
 from __future__ import annotations
@@ -301,9 +308,44 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _push_records(url: str, token: str, seconds: float) -> None:
+    """The backlog desk (a process of its own): push batches of new signed-off records, two
+    requests at a time, for ``seconds``; prints how many were stored."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from bench.records_sync import draft
+
+    template = [draft(n) for n in range(500)]
+    stored = 0
+    deadline = time.monotonic() + seconds
+
+    def push(http: httpx.Client, round_: int) -> int:
+        records = [r.model_copy(update={"uuid": uuid.uuid4(), "status": "signed_off",
+                                        "signed_off_at": r.requested_at,
+                                        "signed_off_by": "bench-nurse-0",
+                                        "call_id": f"backlog-{round_}-{n}"})
+                   for n, r in enumerate(template)]  # fmt: skip
+        body = ('{"records":[' + ",".join(r.model_dump_json() for r in records) + "]}").encode()
+        answer = http.post("/api/v1/records:batch", content=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        answer.raise_for_status()
+        return sum(r["status"] == "stored" for r in answer.json()["results"])
+
+    with httpx.Client(base_url=url, timeout=60) as http, ThreadPoolExecutor(2) as pool:
+        rounds = 0
+        while time.monotonic() < deadline:
+            futures = [pool.submit(push, http, rounds + k) for k in range(2)]
+            rounds += 2
+            stored += sum(f.result() for f in futures)
+    print(f"backlog pushed {stored} records", flush=True)
+
+
 async def _measure(hub_pid: int, hub_port: int, echo_port: int, site_tokens: list[str],
                    desk_tokens: list[str], n_calls: int, interval_s: float,
-                   baseline_samples: int) -> dict[str, Any]:
+                   baseline_samples: int, backlog: bool = False) -> dict[str, Any]:
     run = Run()
     url = f"ws://127.0.0.1:{hub_port}/ws"
     t0 = time.perf_counter()
@@ -313,9 +355,23 @@ async def _measure(hub_pid: int, hub_port: int, echo_port: int, site_tokens: lis
           f"{time.perf_counter() - t0:.1f} s", flush=True)
     try:
         baseline = await _baseline(echo_port, baseline_samples)
+        pusher: subprocess.Popen[str] | None = None
+        if backlog:
+            pusher = subprocess.Popen(
+                [sys.executable, __file__, "--push-records", f"http://127.0.0.1:{hub_port}",
+                 desk_tokens[0], str(n_calls * interval_s + 1.0)],
+                stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+            await asyncio.sleep(1.0)  # its first batches are on the wire
         t1, hub_cpu, own_cpu = time.perf_counter(), _cpu_s(hub_pid), time.process_time()
         await _calls(sites, run, n_calls, interval_s)
         elapsed = time.perf_counter() - t1
+        if pusher is not None:
+            out, _ = await asyncio.to_thread(pusher.communicate, timeout=120)
+            pushed = re.search(r"backlog pushed (\d+)", out or "")
+            if pusher.returncode != 0 or pushed is None:
+                raise RuntimeError(f"the backlog desk failed: {out}")
+            print(f"backlog: {int(pushed.group(1)) / (elapsed + 1.0):,.0f} records/s stored "
+                  f"while the calls ran", flush=True)
         print(f"CPU while calling: hub {(_cpu_s(hub_pid) - hub_cpu) / elapsed:.0%} of a core, "
               f"this client process {(time.process_time() - own_cpu) / elapsed:.0%}", flush=True)
     finally:
@@ -371,10 +427,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hub-arg", action="append", default=[], metavar="ARG",
                         help="extra argument for 'hub serve' (repeatable), for experiments "
                         "such as --hub-arg=--heartbeat-interval=60")
+    parser.add_argument("--backlog", action="store_true",
+                        help="a desk pushes record batches while the calls run")
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--push-records", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.echo_server:
         asyncio.run(_echo_server())
+        return 0
+    if args.push_records:
+        url, token, seconds = args.push_records
+        _push_records(url, token, float(seconds))
         return 0
     n_calls = args.calls or (400 if args.quick else 1500)
     started = time.monotonic()
@@ -396,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"setup {time.monotonic() - started:.1f} s", flush=True)
             figures = asyncio.run(_measure(hub.pid, hub_port, echo_port, site_tokens, desk_tokens,
                                            n_calls, args.interval_ms / 1000,
-                                           baseline_samples=300))
+                                           baseline_samples=300, backlog=args.backlog))
         finally:
             for proc in procs:
                 _stop(proc)
@@ -410,6 +473,8 @@ def main(argv: list[str] | None = None) -> int:
           f"total {time.monotonic() - started:.1f} s")
     print(json.dumps({
         "bench": "hub_queue", "sites": SITES, "desks": DESKS, "calls": len(timed),
+        "backlog": args.backlog,
+        "record_checkers": os.environ.get("TELEHUB_RECORD_CHECKERS", "1"),
         "p50_ms": round(p50, 2), "p99_ms": round(p99, 2),
         "baseline_rtt_p50_ms": round(b50, 3), "baseline_rtt_p99_ms": round(b99, 3),
         "ratio_p50": round(p50 / b50, 1), "ratio_p99": round(p99 / b99, 1),
