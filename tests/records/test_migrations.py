@@ -59,3 +59,28 @@ def test_a_record_round_trips_on_each_backend(db_url: str) -> None:
             assert uow.records.history(draft.uuid, "nurse-ann") == [signed]
     finally:
         store.close()
+
+
+def test_a_desk_store_upgraded_to_the_outbox_index_keeps_its_backlog(db_url: str) -> None:
+    """0001 -> head (0002 swaps the outbox's index): the entries waiting to sync survive and
+    are read in their order, on each backend."""
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+        store = Store(engine)
+        uuids = []
+        with store.unit_of_work() as uow:
+            for n in range(5):
+                draft = make_record(call_id=f"call-{n}", outcome="gp_referral", patient=None)
+                uow.records.save_draft(draft, "nurse-ann")
+                uow.records.sign_off(draft.uuid, "nurse-ann")
+                uuids.append(draft.uuid)
+        store.upgrade()
+        assert _differences(engine) == []
+        with store.unit_of_work() as uow:
+            due = uow.outbox.due(10)
+        assert [e.record_uuid for e in due] == uuids
+        assert [e.id for e in due] == sorted(e.id for e in due)
+    finally:
+        engine.dispose()
