@@ -46,6 +46,21 @@ def udp_sockets() -> set[str]:
     return ours & udp
 
 
+def udp_addresses(inodes: set[str]) -> list[str]:
+    """Each socket's local address as /proc shows it (hex address:port), to tell an ICE host
+    socket from a TURN allocation or the test's own relay when one is left open."""
+    found = []
+    for table in ("udp", "udp6"):
+        path = Path("/proc/self/net") / table
+        if path.exists():
+            for line in path.read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[9] in inodes:
+                    address, port = fields[1].rsplit(":", 1)
+                    found.append(f"{table} {address}:{int(port, 16)} (inode {fields[9]})")
+    return sorted(found)
+
+
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     """Collects garbage after each test (set up first, so torn down last: after its engines,
@@ -55,7 +70,7 @@ def no_leaks() -> Iterator[None]:
     yield
     gc.collect()
     left = udp_sockets() - before
-    assert not left, f"UDP sockets left open by this test: {sorted(left)}"
+    assert not left, f"UDP sockets left open by this test: {udp_addresses(left)}"
 
 
 @pytest.fixture
