@@ -194,16 +194,9 @@ def private_postgres() -> Iterator[str | None]:
     import os
     import socket
 
-    def find(name: str) -> str | None:
-        found = shutil.which(name)
-        if found:
-            return found
-        for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-            if (base / name).exists():
-                return str(base / name)
-        return None
+    from tests.helpers.postgres import pg_bin
 
-    initdb, pg_ctl = find("initdb"), find("pg_ctl")
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         yield None
         return

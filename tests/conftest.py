@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.postgres import pg_bin
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -39,16 +41,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (base / name).exists():
-            return str(base / name)
-    return None
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A private PostgreSQL cluster on loopback for this test run; yields its admin URL."""
@@ -56,7 +48,7 @@ def postgres_server() -> Iterator[str]:
     if url:
         yield url
         return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         need("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     assert initdb and pg_ctl
