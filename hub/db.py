@@ -114,23 +114,21 @@ def insert_many(conn: sa.Connection, table: sa.Table,
     if not rows:
         return
     sql, positional, convert = _insert_plan(conn.dialect, table, tuple(rows[0]))
-    values = itemgetter(*(name for name, _ in convert))
-    tuples = [values(row) for row in rows] if len(convert) > 1 else [(values(row),) for row in rows]
+    names = [name for name, _ in convert]
+    values = itemgetter(*names)
+    params = ([list(values(row)) for row in rows] if len(names) > 1
+              else [[values(row)] for row in rows])  # fmt: skip
     # Only the columns whose type converts (UUIDs, timestamps on SQLite) cost a call a row.
     converting = [(i, fn) for i, (_, fn) in enumerate(convert) if fn is not None]
-    if converting:
-        lists = [list(t) for t in tuples]
-        for params in lists:
-            for i, fn in converting:
-                value = params[i]
-                if value is not None:
-                    params[i] = fn(value)
-        tuples = [tuple(p) for p in lists]
-    if positional:
-        final: list[Any] = tuples
-    else:
-        names = [name for name, _ in convert]
-        final = [dict(zip(names, t, strict=True)) for t in tuples]
+    for row_params in params if converting else ():
+        for i, fn in converting:
+            value = row_params[i]
+            if value is not None:
+                row_params[i] = fn(value)
+    # Rows as tuples (positional parameters: SQLAlchemy takes a list of lists for one row's
+    # values) or mappings (named parameters).
+    final: list[Any] = ([tuple(p) for p in params] if positional
+                        else [dict(zip(names, p, strict=True)) for p in params])  # fmt: skip
     conn.exec_driver_sql(sql, final)
 
 

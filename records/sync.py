@@ -287,20 +287,22 @@ class SyncRunner:
                 ThreadPoolExecutor(self._in_flight, thread_name_prefix="sync-push") as wire:
             marking: Future[None] | None = None
 
-            def settle_oldest() -> None:
+            def settle_oldest(report: bool = True) -> None:
+                """Record the oldest round's answers (or postpone it); ``report`` tells
+                ``on_round``, which rounds settled after the store went unreachable skip."""
                 nonlocal marking, settled, unavailable
                 entries, pushing = flight.popleft()
                 marks = self._answers(entries, pushing.result)
                 if marks is None:
                     unavailable = True
-                    if on_round is not None:
+                    if report and on_round is not None:
                         on_round(RoundResult(0, unavailable=True))
                     return
                 if marking is not None:
                     marking.result()  # a failure to record answers stops the drain
                 marking = desk.submit(self._mark, marks)
                 settled += len(entries)
-                if on_round is not None:
+                if report and on_round is not None:
                     on_round(RoundResult(len(entries), unavailable=False))
 
             reading: Future[_Round] | None = None
@@ -334,13 +336,7 @@ class SyncRunner:
                 # Rounds still on the wire when the store turned out unreachable (or on an
                 # error) still get their answers recorded, or postponed like the failed one.
                 while flight:
-                    entries, pushing = flight.popleft()
-                    marks = self._answers(entries, pushing.result)
-                    if marks is not None:
-                        if marking is not None:
-                            marking.result()
-                        marking = desk.submit(self._mark, marks)
-                        settled += len(entries)
+                    settle_oldest(report=False)
                 if reading is not None:
                     reading.result()  # read ahead, dropped unsent; its entries stay pending
                 if marking is not None:
