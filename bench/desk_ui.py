@@ -68,11 +68,11 @@ def call_run(seconds: float) -> dict[str, Any]:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from calls import protocol as p
     from calls.engine import CallEngine
     from calls.media import MediaSource
     from calls.session import Role
     from hub.config import HubConfig
+    from hub.contract import signaling as p
     from records.store import Store
     from records.sync import SyncClient
     from tests.helpers.hubserver import HubDatabase, ThreadedHub

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from calls import protocol as p  # noqa: E402
+from hub.contract import signaling as p  # noqa: E402
 
 SITES = 300
 DESKS = 10

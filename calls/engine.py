@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from calls import protocol as p
 from calls.media import MediaSource
 from calls.session import (
     FINAL,
@@ -38,6 +37,7 @@ from calls.signaling import (
     SignalingClient,
     SignalingEvent,
 )
+from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.engine")
 

@@ -23,8 +23,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-from calls import protocol as p
 from calls.media import AudioSink, MediaSource, VideoSink
+from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.peer")
 

@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 
 from aiortc.mediastreams import MediaStreamTrack
 
-from calls import protocol as p
 from calls.media import FULL, LOW, AudioSink, MediaSource, VideoProfile, VideoSink
 from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
+from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.session")
 

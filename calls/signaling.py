@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from calls import protocol as p
+from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.signaling")
 

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from calls.protocol import Principal, SiteKind, StaffRole
+from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.db import utcnow
 from hub.models import AuthToken, Site, Staff
 

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from calls import protocol as p
-from calls.protocol import Principal, SiteKind, StaffRole
 from hub import accounts
 from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.db import unit_of_work
 from hub.switchboard import Switchboard
 

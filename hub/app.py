@@ -13,7 +13,6 @@ from fastapi import FastAPI, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from calls import protocol as p
 from hub import (
     api,
     call_plans,
@@ -25,6 +24,8 @@ from hub import (
     schema,
 )
 from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal
 from hub.db import make_engine
 from hub.record_checks import RecordChecker
 from hub.switchboard import Connection, Refusal, Switchboard
@@ -119,7 +120,7 @@ def create_app(config: HubConfig) -> FastAPI:
     return app
 
 
-async def _hello(websocket: WebSocket, switchboard: Switchboard) -> p.Principal | None:
+async def _hello(websocket: WebSocket, switchboard: Switchboard) -> Principal | None:
     """Wait for a valid ``hello``; refuse (error + close) anything else."""
 
     async def refuse(code: p.ErrorCode, message: str, close_code: int) -> None:

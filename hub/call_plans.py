@@ -16,8 +16,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from calls.protocol import CallPlanReady, Principal, StaffRole
 from hub.api import ANY_SITE, CALL_LOG_READERS, SessionDep, require
+from hub.contract.identity import Principal, StaffRole
+from hub.contract.signaling import CallPlanReady
 from hub.db import utcnow
 from hub.models import Call, CallParticipant, CallPlan
 

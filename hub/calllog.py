@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from calls.protocol import EndReason, Participant
+from hub.contract.signaling import EndReason, Participant
 from hub.db import unit_of_work
 from hub.models import Call, CallParticipant, Site
 from records import rollup

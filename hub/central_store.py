@@ -53,8 +53,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from calls.protocol import Principal, StaffRole
 from hub.api import require
+from hub.contract.identity import Principal, StaffRole
 from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from hub.record_checks import Checked, Invalid, RecordChecker, check_record, checked

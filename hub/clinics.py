@@ -17,9 +17,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from calls import protocol as p
-from calls.protocol import Principal, SiteKind, StaffRole
 from hub.api import ANY_SITE, SessionDep, require
+from hub.contract import signaling as p
+from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.db import utcnow
 from hub.models import Call, ClinicBooking, Site, Staff
 

@@ -21,11 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from calls import protocol as p
-from calls.protocol import Principal, StaffRole
 from hub import accounts
 from hub.api import SessionDep, require
 from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.db import utcnow
 from hub.models import Invitation, Site
 from records import nhs_number
@@ -132,7 +132,7 @@ def issue(
     now = utcnow()
     # Each invitation is its own caller in the queue, so revoking one stops only that one.
     site = Site(
-        name=f"Gold Line: {patient.name} #{secrets.token_hex(3)}", kind=p.SiteKind.HOME.value,
+        name=f"Gold Line: {patient.name} #{secrets.token_hex(3)}", kind=SiteKind.HOME.value,
         credential_hash=hashlib.sha256(secrets.token_bytes(32)).hexdigest(), active=True,
         created_at=now,
     )

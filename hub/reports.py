@@ -41,9 +41,9 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from calls.protocol import Principal, StaffRole
 from hub.api import require
 from hub.central_store import CentralStore
+from hub.contract.identity import Principal, StaffRole
 from hub.db import unit_of_work, utcnow
 from records import export, report, report_files, rollup
 

@@ -23,11 +23,12 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from calls import protocol as p
-from calls.protocol import ErrorCode, Principal, StaffRole
 from hub import accounts, turn
 from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.signaling import ErrorCode
 from hub.db import GroupCommit, unit_of_work, utcnow
 from hub.models import Call, Invitation
 
@@ -452,7 +453,7 @@ class Switchboard:
         except ValueError as exc:
             raise Refusal(ErrorCode.INVALID, f"observations refused: {exc}") from None
         patient = msg.patient
-        if conn.principal.role == p.SiteKind.HOME.value:
+        if conn.principal.role == SiteKind.HOME.value:
             # A home caller is one patient, enrolled by a nurse: who the call is about comes
             # from the invitation, not from what the page says.
             enrolled = await self.db(self._invited_patient, conn.principal.id)
@@ -778,7 +779,7 @@ class Switchboard:
     def entry(self, call: LiveCall) -> p.QueueEntry:
         return p.QueueEntry(
             call_id=call.id, site_id=call.site.id, site_name=call.site.name,
-            site_kind=p.SiteKind(call.site.role), urgency=call.urgency, reason=call.reason,
+            site_kind=SiteKind(call.site.role), urgency=call.urgency, reason=call.reason,
             intended_action=call.intended_action, requested_at=call.requested_at,
             position=self.waiting.index(call) + 1, requeued=call.requeued,
             caller_connected=call.caller is not None, news2=call.news2,
@@ -820,7 +821,7 @@ class Switchboard:
 
     def _invite_message(self, call: LiveCall) -> p.SpecialistInvite:
         return p.SpecialistInvite(
-            call_id=call.id, site_name=call.site.name, site_kind=p.SiteKind(call.site.role),
+            call_id=call.id, site_name=call.site.name, site_kind=SiteKind(call.site.role),
             reason=call.reason, invited_by=call.desk.name if call.desk else "",
             note=call.invite_note,
         )

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import time
 
-from calls.protocol import IceServer
+from hub.contract.signaling import IceServer
 
 
 def turn_credentials(

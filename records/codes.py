@@ -105,7 +105,7 @@ def soft_signs() -> CodeTable:
 
 @functools.cache
 def settings() -> CodeTable:
-    """Where the patient is: care home, prison or home (the calls protocol's SiteKind)."""
+    """Where the patient is: care home, prison or home (the contract's SiteKind)."""
     return CodeTable("settings", load_table("settings"))
 
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from calls import protocol as p
 from calls.media import MediaSource
 from calls.peer import LinkQuality
 from calls.session import (
@@ -21,6 +20,8 @@ from calls.session import (
     SessionOptions,
     StateChanged,
 )
+from hub.contract import signaling as p
+from hub.contract.identity import SiteKind
 
 
 class Harness:
@@ -72,7 +73,7 @@ async def test_refused_request_fails_the_call() -> None:
 
 async def test_nurse_rings_claims_and_a_lost_race_fails_clearly() -> None:
     h = Harness()
-    entry = p.QueueEntry(call_id="c1", site_id=1, site_name="Beech", site_kind=p.SiteKind.PRISON,
+    entry = p.QueueEntry(call_id="c1", site_id=1, site_name="Beech", site_kind=SiteKind.PRISON,
                          urgency=p.Urgency.URGENT, reason="chest pain",
                          requested_at=datetime.now(UTC), position=1)
     s = CallSession(h.ctx, Role.NURSE, call_id="c1", entry=entry)

@@ -10,7 +10,6 @@ from typing import TypeVar
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
 
-from calls import protocol as p
 from calls.signaling import (
     AuthenticationError,
     Backoff,
@@ -23,6 +22,8 @@ from calls.signaling import (
     SignalingEvent,
 )
 from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal
 from tests.calls.conftest import FAST, People
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
@@ -120,7 +121,7 @@ async def test_silent_hub_is_declared_dead_and_redialled(
         nonlocal accepted
         await ws.recv()  # hello
         accepted += 1
-        principal = p.Principal(kind="site", id=1, name="x", role="care_home")
+        principal = Principal(kind="site", id=1, name="x", role="care_home")
         await ws.send(p.Welcome(principal=principal, heartbeat_interval=0.1,
                                 heartbeat_timeout=0.4).to_json())
         await ws.wait_closed()

@@ -14,11 +14,12 @@ from typing import Any, Protocol
 import httpx
 import pytest
 
-from calls import protocol as p
 from calls.engine import CallEngine, QueueChanged
 from calls.session import CallState, Role
 from calls.signaling import Backoff
 from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import SiteKind
 from tests.calls.conftest import EventLog
 from tests.conftest import need
 from tests.e2e.firefox import PREFS, Firefox, firefox_binary
@@ -164,7 +165,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         queued = await events.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
         assert isinstance(queued, QueueChanged)
         entry = queued.entries[0]
-        assert entry.site_kind is p.SiteKind.HOME and entry.urgency is p.Urgency.EMERGENCY
+        assert entry.site_kind is SiteKind.HOME and entry.urgency is p.Urgency.EMERGENCY
         assert entry.patient is not None and entry.patient.name == "M. Patel"
         assert entry.reason == "Pain not controlled by the breakthrough dose"
         text = await browser.wait_for(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from calls import protocol as p
+from hub.contract import signaling as p
 from hub.models import CentralRecordVersion
 from records import nhs_number
 from records.schema import TriageRecord

@@ -18,11 +18,11 @@ from typing import Any
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from calls.protocol import Principal
 from hub import accounts, schema
 from hub.api import session_factory
 from hub.app import create_app
 from hub.config import HubConfig
+from hub.contract.identity import Principal
 from hub.db import make_engine, unit_of_work
 
 

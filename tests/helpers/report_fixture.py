@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from calls.protocol import Principal
 from hub.central_store import CentralStore
+from hub.contract.identity import Principal
 from hub.db import unit_of_work
 from hub.models import Call
 from records.schema import AvoidedFlags, FollowUp, TriageRecord

@@ -1,4 +1,4 @@
-"""A plain test client for the hub's WebSocket protocol, built on calls.protocol's messages."""
+"""A plain test client for the hub's WebSocket protocol, built on the contract's messages."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, ClassVar, TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from calls import protocol as p
+from hub.contract import signaling as p
 
 M = TypeVar("M")
 

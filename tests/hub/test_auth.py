@@ -7,8 +7,8 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from calls import protocol as p
 from hub import accounts
+from hub.contract import signaling as p
 from hub.db import unit_of_work
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from calls import protocol as p
+from hub.contract import signaling as p
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
 

@@ -15,11 +15,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from calls.protocol import EndReason, Participant, Principal
 from hub import schema
 from hub.calllog import CallLog
 from hub.central_store import CentralStore
 from hub.config import HubConfig
+from hub.contract.identity import Principal
+from hub.contract.signaling import EndReason, Participant
 from hub.db import make_engine, unit_of_work
 from hub.models import Call, Site
 from records import report, rollup

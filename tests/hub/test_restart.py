@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from calls import protocol as p
+from hub.contract import signaling as p
 from tests.helpers.hubserver import HubDatabase, ProcessHub
 from tests.helpers.wsclient import HubClient
 

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from calls import protocol as p
+from hub.contract import signaling as p
 from hub.turn import turn_credentials
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient

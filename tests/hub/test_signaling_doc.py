@@ -1,4 +1,4 @@
-"""docs/signaling.md matches calls/protocol.py: an example of every message, and each parses."""
+"""docs/signaling.md matches hub/contract/signaling.py: an example of every message, each parses."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from calls import protocol as p
 from hub.config import HubConfig
+from hub.contract import signaling as p
 from hub.turn import turn_credentials
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "signaling.md"

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from calls import protocol as p
+from hub.contract import signaling as p
+from hub.contract.identity import SiteKind
 from hub.invitations import normalise_code
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
@@ -67,7 +68,7 @@ async def test_an_invitation_code_signs_a_home_patient_into_the_same_queue(
                                                     nhs_number="9434765919")))
     await home.expect(p.CallQueued)
     added = await desk.expect(p.QueueUpdate, op="added")
-    assert added.entry is not None and added.entry.site_kind is p.SiteKind.HOME
+    assert added.entry is not None and added.entry.site_kind is SiteKind.HOME
     assert added.entry.patient == p.Patient(**body["patient"])
     assert added.entry.site_name.startswith("Gold Line: M. Patel")
     listed = httpx.get(f"{hub.http}/api/v1/invitations", headers=bearer(nurse.token)).json()

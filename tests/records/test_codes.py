@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from calls.protocol import IntendedAction, SiteKind
+from hub.contract.identity import SiteKind
+from hub.contract.signaling import IntendedAction
 from records import codes
 from records.tables import TableError, load_table
 

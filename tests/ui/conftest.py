@@ -14,12 +14,12 @@ import httpx
 import pytest
 from keyring.backends import fail
 
-from calls import protocol as p
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
 from calls.session import CallSession, Role
 from calls.signaling import Backoff
 from hub.config import HubConfig
+from hub.contract import signaling as p
 from records.store import Store
 from records.sync import SyncClient
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from PySide6.QtCore import Qt
 
-from calls import protocol as p
 from calls.session import CallState, Role, StateChanged
+from hub.contract import signaling as p
 from tests.helpers.hubserver import ThreadedHub
 from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
 

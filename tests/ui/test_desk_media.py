@@ -11,9 +11,9 @@ import av
 import pytest
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt
 
-from calls import protocol as p
 from calls.media import read_pattern
 from calls.session import CallState
+from hub.contract import signaling as p
 from tests.helpers.hubserver import ThreadedHub
 from tests.ui.conftest import People, SiteCaller, signed_in
 from ui.desk.audio import (

@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QWidget
 
-from calls import protocol as p
+from hub.contract import signaling as p
 from tests.conftest import free_port
 from tests.helpers.hubserver import ThreadedHub
 from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from calls import protocol as p
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
 from calls.session import FINAL, CallState, Role, StateChanged
+from hub.contract import signaling as p
 from ui.demo.enrol import SignedInSite
 from ui.demo.scenarios import Scenario
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
-from calls import protocol as p
+from hub.contract import signaling as p
+from hub.contract.identity import Principal
 from ui.demo.errors import DemoError
 from ui.demo.scenarios import CARE_HOME, HOME, MARGARET, PRISON, DemoSite
 
@@ -87,7 +88,7 @@ class DemoHubApi:
             "name": MARGARET.name, "nhs_number": MARGARET.nhs_number,
             "date_of_birth": MARGARET.date_of_birth}, "valid_days": 1}, admin)
         home = self._post("/api/v1/auth/invitation-login", {"code": invitation["code"]})
-        principal = p.Principal.model_validate(home["principal"])
+        principal = Principal.model_validate(home["principal"])
         sites[HOME.key] = SignedInSite(HOME, principal.name, str(home["token"]),
                                        p.Patient.model_validate(home["patient"]))
         return Enrolment(NURSE, nurse_password, sites)

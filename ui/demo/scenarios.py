@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import cycle, islice
 
-from calls import protocol as p
+from hub.contract import signaling as p
+from hub.contract.identity import SiteKind
 
 
 @dataclass(frozen=True)
 class DemoSite:
     key: str
     name: str
-    kind: p.SiteKind
+    kind: SiteKind
 
     @property
     def kind_label(self) -> str:
@@ -54,9 +55,9 @@ class Scenario:
     referral: str = ""
 
 
-CARE_HOME = DemoSite("care_home", "Beech House Care Home (demo)", p.SiteKind.CARE_HOME)
-PRISON = DemoSite("prison", "HMP Moorgate healthcare (demo)", p.SiteKind.PRISON)
-HOME = DemoSite("home", "Gold Line", p.SiteKind.HOME)
+CARE_HOME = DemoSite("care_home", "Beech House Care Home (demo)", SiteKind.CARE_HOME)
+PRISON = DemoSite("prison", "HMP Moorgate healthcare (demo)", SiteKind.PRISON)
+HOME = DemoSite("home", "Gold Line", SiteKind.HOME)
 SITES = (CARE_HOME, PRISON, HOME)
 
 EDITH = Resident("Edith Harrow", "9000000017", "1934-03-12")

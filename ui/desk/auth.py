@@ -14,7 +14,7 @@ import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
-from calls.protocol import Principal
+from hub.contract.identity import Principal
 
 SERVICE = "telehub-desk"
 

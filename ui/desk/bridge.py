@@ -118,7 +118,7 @@ class CallBridge(QObject):
     """One signed-in engine, as the desk's widgets see it.
 
     Signals:
-        queueChanged(tuple): the waiting calls (``calls.protocol.QueueEntry``), queue order.
+        queueChanged(tuple): the waiting calls (``hub.contract.signaling.QueueEntry``), queue order.
         stateChanged(StateChanged): a call moved (ringing, connecting, in_call, ended...).
         invited(CallSession): a specialist's desk is rung for a call (its ``invite``).
         qualityReported(QualityReport): about once a second during a call.

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from calls.protocol import QueueEntry
+from hub.contract.signaling import QueueEntry
 from ui.desk import theme
 from ui.desk.tables import ColumnsModel, Index
 

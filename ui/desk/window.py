@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from calls.engine import CallEngine, EngineEvent
-from calls.protocol import QueueEntry, Urgency
 from calls.session import (
     CallSession,
     CallState,
@@ -38,6 +37,7 @@ from calls.session import (
     Role,
     StateChanged,
 )
+from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
 from records.sync import SyncClient

@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 import av
 from PySide6.QtCore import QObject, Signal
 
-from calls import protocol as p
 from calls.engine import CallEngine, EngineEvent, SignalingChanged
 from calls.media import MediaSource
 from calls.session import (
@@ -31,6 +30,7 @@ from calls.session import (
     StateChanged,
 )
 from calls.signaling import Backoff
+from hub.contract import signaling as p
 from ui.station.media import Switches, check_devices
 
 T = TypeVar("T")
@@ -87,7 +87,7 @@ class StationBridge(QObject):
         remoteFrame(): a new frame of the nurse waits in :attr:`remote`.
         selfFrame(): a new frame of our own camera waits in :attr:`local`.
         fetched(str, object): the result (or the exception) of a :meth:`fetch`, by its tag.
-        planPushed(object): a :class:`calls.protocol.CallPlanReady` the hub pushed (the plan
+        planPushed(object): a :class:`hub.contract.signaling.CallPlanReady` the hub pushed (the plan
             of one of this site's calls, written or corrected).
     """
 

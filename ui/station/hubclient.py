@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from calls.protocol import Principal
+from hub.contract.identity import Principal
 
 
 class HubUnavailable(Exception):

@@ -43,8 +43,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from calls import protocol as p
 from calls.session import CallState, StateChanged
+from hub.contract import signaling as p
+from hub.contract.identity import SiteKind
 from records import codes, news2
 from records.schema import Patient
 from ui.station.bridge import StationBridge
@@ -207,7 +208,7 @@ class StationWindow(QMainWindow):
         bridge.fetched.connect(self.on_fetched)
         bridge.planPushed.connect(self.on_plan_pushed)
         self.reload_residents()
-        if self.site.role == p.SiteKind.PRISON.value:
+        if self.site.role == SiteKind.PRISON.value:
             self.refresh_clinics()
             self.clinic_timer.start()
 
@@ -239,7 +240,7 @@ class StationWindow(QMainWindow):
         col.addWidget(self.home_error)
         self.clinic_box = QGroupBox("Today's booked clinics")
         self.clinic_rows = QVBoxLayout(self.clinic_box)
-        self.clinic_box.setVisible(self.site.role == p.SiteKind.PRISON.value)
+        self.clinic_box.setVisible(self.site.role == SiteKind.PRISON.value)
         col.addWidget(self.clinic_box)
         col.addStretch(1)
         return page

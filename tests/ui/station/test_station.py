@@ -14,8 +14,9 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from calls import protocol as p
 from calls.signaling import Backoff
+from hub.contract import signaling as p
+from hub.contract.identity import SiteKind
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.station.conftest import SHOTS, Desk
 from ui.station.credential import CredentialVault
@@ -156,7 +157,7 @@ def test_a_prison_joins_its_booked_clinic_at_its_time(
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
     entry = desk.queue[0]
     assert entry.reason.startswith("Booked clinic: Dermatology clinic with Sam")
-    assert entry.urgency is p.Urgency.ROUTINE and entry.site_kind is p.SiteKind.PRISON
+    assert entry.urgency is p.Urgency.ROUTINE and entry.site_kind is SiteKind.PRISON
 
     def attached() -> bool:
         r = httpx.get(f"{hub.http}/api/v1/clinics",

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from hub.contract.identity import Principal, SiteKind
+
 PROTOCOL_VERSION = 1
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
 # 3-10 KB); anything bigger is refused with an error rather than parsed.
@@ -48,19 +50,6 @@ class IntendedAction(enum.StrEnum):
     NHS_111 = "nhs_111"
     AMBULANCE_999 = "ambulance_999"
     AE = "ae"
-
-
-class SiteKind(enum.StrEnum):
-    CARE_HOME = "care_home"
-    PRISON = "prison"
-    HOME = "home"
-
-
-class StaffRole(enum.StrEnum):
-    NURSE = "nurse"
-    SPECIALIST = "specialist"
-    MANAGER = "manager"
-    ADMIN = "admin"
 
 
 class EndReason(enum.StrEnum):
@@ -139,21 +128,6 @@ class IceServer(BaseModel):
     urls: list[str]
     username: str | None = None
     credential: str | None = None
-
-
-class Principal(BaseModel):
-    """Who is on the other end of a connection: a member of staff or a site."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["staff", "site"]
-    id: int
-    name: str
-    role: str  # a StaffRole value for staff, a SiteKind value for sites
-
-    @property
-    def participant_id(self) -> str:
-        return f"{self.kind}:{self.id}"
 
 
 class QueueEntry(BaseModel):
