@@ -29,6 +29,7 @@ from typing import Literal, get_args
 from records.tables import load_table
 
 __all__ = [
+    "ACVPU",
     "BANDS",
     "PARAMETERS",
     "Band",
@@ -40,6 +41,16 @@ __all__ = [
 ]
 
 Consciousness = Literal["A", "C", "V", "P", "U"]
+#: The one ACVPU vocabulary: each level in the NEWS2 chart's order with what it means
+#: (clinical/REFERENCE.md: Alert; new Confusion, Voice, Pain, Unresponsive). The hub's
+#: messages, the record, the desk's triage form and the station's form all use it.
+ACVPU: tuple[tuple[Consciousness, str], ...] = (
+    ("A", "Alert"),
+    ("C", "New confusion"),
+    ("V", "Responds to voice"),
+    ("P", "Responds to pain"),
+    ("U", "Unresponsive"),
+)
 Band = Literal["low", "low-medium", "medium", "high"]
 BANDS: tuple[Band, ...] = get_args(Band)
 PARAMETERS = (
@@ -52,7 +63,7 @@ PARAMETERS = (
     "temperature",
 )
 _NUMERIC = ("respiration_rate", "spo2", "systolic_bp", "pulse", "temperature")
-_ACVPU: tuple[str, ...] = get_args(Consciousness)
+_ACVPU: tuple[str, ...] = tuple(level for level, _ in ACVPU)
 
 
 class ObservationError(ValueError):

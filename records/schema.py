@@ -93,7 +93,7 @@ class ObservationSet(_Frozen):
     on_oxygen: bool | None = None
     systolic_bp: float | None = None
     pulse: float | None = None
-    consciousness: Literal["A", "C", "V", "P", "U"] | None = None
+    consciousness: news2.Consciousness | None = None
     temperature: float | None = None
     scale: Literal[1, 2] = 1
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from hub.contract.identity import Principal, SiteKind
+from records.news2 import Consciousness
 
 PROTOCOL_VERSION = 1
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
@@ -97,7 +98,7 @@ class PreCallObservations(BaseModel):
     on_oxygen: bool | None = None
     systolic_bp: int | None = Field(default=None, ge=40, le=300)
     pulse: int | None = Field(default=None, ge=20, le=250)
-    consciousness: Literal["A", "C", "V", "P", "U"] | None = None
+    consciousness: Consciousness | None = None
     temperature: float | None = Field(default=None, ge=25.0, le=45.0)
     scale: Literal[1, 2] = 1
 

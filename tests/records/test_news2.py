@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 
+from records import news2
 from records.news2 import PARAMETERS, ObservationError, Observations, score
 from records.tables import load_table
 
@@ -335,3 +336,23 @@ def test_a_record_from_the_wire_without_news2_gets_it_from_its_observations() ->
         TriageRecord.model_validate_json(
             record.model_copy(update={"observations": None}).model_dump_json()
         )
+
+
+def test_one_acvpu_vocabulary_serves_the_record_the_wire_and_the_fhir_codes() -> None:
+    from pydantic import ValidationError
+
+    from hub.contract.signaling import PreCallObservations
+    from records.schema import ObservationSet
+
+    levels = [level for level, _ in news2.ACVPU]
+    assert levels == ["A", "C", "V", "P", "U"]
+    snomed = {row["parameter"] for row in load_table("news2_snomed")}
+    for level in levels:
+        assert PreCallObservations(consciousness=level).consciousness == level
+        assert ObservationSet(consciousness=level).consciousness == level
+        assert f"acvpu_{level}" in snomed  # every level exports with its SNOMED code
+    for bad in ("X", "a", ""):
+        with pytest.raises(ValidationError, match="consciousness"):
+            PreCallObservations.model_validate({"consciousness": bad})
+        with pytest.raises(ValidationError, match="consciousness"):
+            ObservationSet.model_validate({"consciousness": bad})

@@ -49,9 +49,8 @@ NUMERIC = (
 SUBSCORE_LABELS = {"respiration_rate": "Resp.", "spo2": "SpO₂", "air_or_oxygen": "Air/O₂",
                    "systolic_bp": "BP", "pulse": "Pulse", "consciousness": "ACVPU",
                    "temperature": "Temp."}
-ACVPU = (("", "not recorded"), ("A", "A — alert"), ("C", "C — new confusion"),
-         ("V", "V — responds to voice"), ("P", "P — responds to pain"),
-         ("U", "U — unresponsive"))
+ACVPU = (("", "not recorded"),
+         *((level, f"{level} — {meaning.lower()}") for level, meaning in news2.ACVPU))
 AVOIDED = (("admission", "admission_avoided", "Admission avoided"),
            ("ae_attendance", "ae_attendance_avoided", "A&E attendance avoided"),
            ("prison_transfer", "prison_transfer_avoided", "Prison transfer avoided"),
