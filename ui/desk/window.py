@@ -37,10 +37,10 @@ from calls.session import (
     Role,
     StateChanged,
 )
+from hub.client import HubClient
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
-from records.sync import SyncClient
 from ui.desk import theme
 from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
@@ -68,7 +68,7 @@ class DeskParts:
     open_store: Callable[[SignedIn], Store]
     make_engine: EngineMaker
     # The sync client and the HTTP client under it (closed by the desk at shutdown).
-    make_sync_client: Callable[[SignedIn], tuple[SyncClient, httpx.Client]]
+    make_sync_client: Callable[[SignedIn], tuple[HubClient, httpx.Client]]
     sync_idle_s: float = 5.0
     # Where the other parties' voices are played (None: the default audio output).
     voice_output: Callable[[QObject], VoiceOutput | None] | None = None
