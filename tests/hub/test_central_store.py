@@ -24,9 +24,10 @@ import pytest
 import sqlalchemy as sa
 from fhir.resources.R4B.bundle import Bundle
 
+from hub.contract.rest import MAX_BATCH
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from records.export import format_value
-from records.schema import MAX_BATCH, TriageRecord
+from records.schema import TriageRecord
 from records.store import Store, SyncState
 from records.sync import Backoff, SyncClient, SyncRunner
 from tests.conftest import free_port
