@@ -23,7 +23,7 @@ from uuid import UUID
 import httpx
 from pydantic import ValidationError
 
-from records.schema import BatchItemResult, BatchResponse
+from hub.contract.rest import BatchItemResult, BatchResponse
 
 __all__ = [
     "Backoff",

@@ -12,7 +12,8 @@ Only signed-off versions are pushed; the desk pushes a record's versions in orde
 ``PUT /api/v1/records/{uuid}`` -- body: one TriageRecord whose ``uuid`` equals the path's.
 
 * ``201`` -- stored (the store did not hold this ``(uuid, version)``).
-  Body: ``{"uuid": ..., "version": n, "status": "stored"}`` (:class:`~records.schema.PutResponse`).
+  Body: ``{"uuid": ..., "version": n, "status": "stored"}``
+  (:class:`~hub.contract.rest.PutResponse`).
 * ``200`` -- already held with identical content (a retry): nothing changes.
   Body: ``{"uuid": ..., "version": n, "status": "unchanged"}``.
 * ``409`` -- conflict: the store holds a newer version of the record, or this version with
@@ -23,10 +24,10 @@ Only signed-off versions are pushed; the desk pushes a record's versions in orde
 * ``5xx``, ``408``, ``429`` or no answer -- unavailable: the desk retries later.
 
 ``POST /api/v1/records:batch`` -- body: ``{"records": [TriageRecord, ...]}``, 1 to 500
-(:data:`~records.schema.MAX_BATCH`) records, applied in the order given.
+(:data:`~hub.contract.rest.MAX_BATCH`) records, applied in the order given.
 
 * ``200`` -- body ``{"results": [{"uuid", "version", "status", "held_version"}...]}``
-  (:class:`~records.schema.BatchResponse`), one result per record in request order, status
+  (:class:`~hub.contract.rest.BatchResponse`), one result per record in request order, status
   ``"stored"``, ``"unchanged"`` or ``"conflict"`` with the meanings above.
 * ``422`` -- any record is invalid: the whole batch changes nothing; the desk then sends
   that batch's records one by one with PUT to find the invalid one.

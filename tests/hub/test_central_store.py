@@ -25,9 +25,10 @@ import sqlalchemy as sa
 from fhir.resources.R4B.bundle import Bundle
 
 from hub.client import Backoff, HubClient
+from hub.contract.rest import MAX_BATCH
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from records.export import format_value
-from records.schema import MAX_BATCH, TriageRecord
+from records.schema import TriageRecord
 from records.store import Store, SyncState
 from records.sync import SyncRunner
 from tests.conftest import free_port

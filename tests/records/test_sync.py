@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.client import Backoff, HubClient, HubFailed
+from hub.contract.rest import BatchResponse
 from records.models import OutboxRow
-from records.schema import BatchResponse
 from records.store import Store, SyncState
 from records.sync import SyncRunner
 from tests.records.builders import make_record

@@ -17,7 +17,7 @@ import pytest
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import QApplication
 
-from records.report import Filters, Report
+from hub.contract.rest import Filters, Report
 from tests.helpers import report_fixture as fx
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.conftest import PASSWORD

@@ -9,8 +9,8 @@ from typing import Any
 
 import httpx
 
+from hub.contract.rest import DrillPage, Filters, Report
 from records.export_cli import atomic_output
-from records.report import DrillPage, Filters, Report
 
 __all__ = ["Cancelled", "HubRefused", "ReportClient"]
 

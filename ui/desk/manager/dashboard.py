@@ -44,16 +44,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from records import codes
-from records.report import (
+from hub.contract.rest import (
     CLAIMS,
-    SITE_KINDS,
     WAIT_BAND_LABELS,
     DrillPage,
     DrillRow,
     Filters,
     Report,
 )
+from hub.contract.rest import SETTINGS as SITE_KINDS
+from records import codes
 from ui.desk.manager.client import Cancelled, ReportClient
 from ui.desk.work import Workers
 
