@@ -15,18 +15,38 @@ of error are kept (pydantic's messages may echo the value sent).
 from __future__ import annotations
 
 import random
-from collections.abc import Collection, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from hub.contract.rest import BatchItemResult, BatchResponse
+from hub.contract.identity import Principal
+from hub.contract.rest import (
+    BatchItemResult,
+    BatchResponse,
+    BookingOut,
+    DrillPage,
+    DrillQuery,
+    Filters,
+    Health,
+    JoinBody,
+    LoginBody,
+    PlanOut,
+    RecordExportQuery,
+    Report,
+    ReportFormat,
+    SiteLoginBody,
+    TokenOut,
+)
 
 __all__ = [
     "Backoff",
+    "Download",
     "HubClient",
     "HubConflict",
     "HubError",
@@ -34,9 +54,25 @@ __all__ = [
     "HubNotFound",
     "HubRefused",
     "HubUnreachable",
+    "ws_url",
 ]
 
+T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
+
 _JSON = {"Content-Type": "application/json"}
+# Figures are computed on the hub: allow them a minute; an export streams for minutes.
+_REPORT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+_EXPORT_TIMEOUT = httpx.Timeout(10.0, read=300.0)
+_TOKEN = TypeAdapter(TokenOut)
+_HEALTH = TypeAdapter(Health)
+_BOOKINGS = TypeAdapter(list[BookingOut])
+_BOOKING = TypeAdapter(BookingOut)
+_PLAN = TypeAdapter(PlanOut)
+_SITES = TypeAdapter(list[Principal])
+_REPORT = TypeAdapter(Report)
+_DRILL = TypeAdapter(DrillPage)
+_BATCH = TypeAdapter(BatchResponse)
 # Answers that mean "not now" rather than "no": the request may well succeed later.
 _BUSY = {408, 425, 429}
 
@@ -61,7 +97,9 @@ class HubUnreachable(HubError):
 
 class HubRefused(HubError):
     """The hub answered no: not signed in (401), not allowed (403), bad input (400, 422),
-    too large (413) or another 4xx. The message carries the hub's reason."""
+    too large (413) or another 4xx. The message carries the hub's reason. Without a
+    ``status``, the request was refused here, before it was sent: it does not follow the
+    contract (``summary`` names the fields)."""
 
 
 class HubConflict(HubError):
@@ -123,6 +161,12 @@ def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
                      status=code)  # fmt: skip
 
 
+def ws_url(hub_url: str) -> str:
+    """The hub's signaling WebSocket (ws:// beside http://, wss:// beside https://)."""
+    scheme, rest = hub_url.rstrip("/").split("://", 1)
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
+
+
 def _origin(url: httpx.URL) -> str:
     """``scheme://host:port`` of a URL: never a user name, password or query in a message."""
     port = f":{url.port}" if url.port is not None else ""
@@ -143,6 +187,7 @@ class HubClient:
         self._where = _origin(httpx.URL(self.url))
         self._headers: dict[str, str] = {}
         self.token = token
+        self.principal: Principal | None = None
 
     @property
     def token(self) -> str | None:
@@ -155,9 +200,90 @@ class HubClient:
 
     @property
     def ws_url(self) -> str:
-        """The hub's signaling WebSocket (ws:// beside http://, wss:// beside https://)."""
-        scheme, rest = self.url.split("://", 1)
-        return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
+        return ws_url(self.url)
+
+    # --- signing in -----------------------------------------------------------------------
+
+    def sign_in(self, username: str, password: str) -> TokenOut:
+        """Staff sign-in; a wrong user name or password is :class:`HubRefused` (401)."""
+        body = _body(LoginBody, "sign in", username=username, password=password)
+        return self._signed_in(self._send("POST", "/api/v1/auth/login", "sign in", json=body))
+
+    def sign_in_site(self, credential: str) -> TokenOut:
+        """A site station's sign-in with its credential (refused: :class:`HubRefused`)."""
+        body = _body(SiteLoginBody, "sign the station in", credential=credential)
+        return self._signed_in(self._send("POST", "/api/v1/auth/site-login",
+                                          "sign the station in", json=body))
+
+    def _signed_in(self, response: httpx.Response) -> TokenOut:
+        answer = self._parse(_TOKEN, response, "the sign-in")
+        self.token, self.principal = answer.token, answer.principal
+        return answer
+
+    def round_trip_ms(self) -> float:
+        """Milliseconds for the hub to answer its health check (no token needed)."""
+        started = time.perf_counter()
+        self._parse(_HEALTH, self._send("GET", "/health", "answer"), "the health check")
+        return (time.perf_counter() - started) * 1000
+
+    # --- prison clinics and call plans (the station) --------------------------------------
+
+    def clinics(self) -> list[BookingOut]:
+        """Today's clinic bookings (a site sees its own)."""
+        return self._parse(_BOOKINGS, self._send("GET", "/api/v1/clinics", "list the clinics"),
+                           "the clinic list")  # fmt: skip
+
+    def join_clinic(self, booking_id: int, call_id: str) -> BookingOut:
+        """Attach the call this site asked for to its booking (cancelled: HubConflict)."""
+        r = self._send("POST", f"/api/v1/clinics/{booking_id}/join", "join the clinic",
+                       json=_body(JoinBody, "join the clinic", call_id=call_id))
+        return self._parse(_BOOKING, r, "joining the clinic")
+
+    def call_plan(self, call_id: str) -> PlanOut | None:
+        """The call's agreed plan, or None while nobody has written it."""
+        try:
+            r = self._send("GET", f"/api/v1/calls/{call_id}/plan", "give the plan")
+        except HubNotFound:
+            return None
+        return self._parse(_PLAN, r, "the plan")
+
+    # --- the manager's report -------------------------------------------------------------
+
+    def sites(self) -> list[Principal]:
+        return self._parse(_SITES, self._send("GET", "/api/v1/sites", "list the sites"),
+                           "the site list")  # fmt: skip
+
+    def report(self, filters: Filters) -> Report:
+        r = self._send("GET", "/api/v1/reports/summary", "give the figures",
+                       params=filters.params(), timeout=_REPORT_TIMEOUT)
+        return self._parse(_REPORT, r, "the figures")
+
+    def drill(self, filters: Filters, query: DrillQuery) -> DrillPage:
+        r = self._send("GET", "/api/v1/reports/drill", "give the calls behind the figure",
+                       params={**filters.params(), **query.params()}, timeout=_REPORT_TIMEOUT)
+        return self._parse(_DRILL, r, "the drill-down")
+
+    def export_report(self, filters: Filters,
+                      fmt: ReportFormat) -> AbstractContextManager[Download]:
+        """The report in one of its formats, streamed (``with ... as download:``)."""
+        return self._download("/api/v1/reports:export", {**filters.params(), "format": fmt})
+
+    def export_records(self, query: RecordExportQuery) -> AbstractContextManager[Download]:
+        """The avoided-admission log or a FHIR Bundle, streamed (``with ... as download:``)."""
+        return self._download("/api/v1/records:export", query.params())
+
+    @contextmanager
+    def _download(self, path: str, params: Mapping[str, str]) -> Iterator[Download]:
+        try:
+            with self.http.stream("GET", self.url + path, params=params, headers=self._headers,
+                                  timeout=_EXPORT_TIMEOUT) as r:  # fmt: skip
+                if r.status_code != 200:
+                    r.read()
+                    raise _error(r, "export", self._token)
+                yield Download(_count(r.headers.get("Content-Length")),
+                               _count(r.headers.get("X-Record-Count")), r.iter_bytes())
+        except httpx.HTTPError as exc:  # also mid-stream, while the caller reads the blocks
+            raise self._unreachable(exc) from None
 
     # --- the one place a request is made --------------------------------------------------
 
@@ -203,19 +329,53 @@ class HubClient:
         body = ('{"records":[' + ",".join(payloads) + "]}").encode()
         r = self._send("POST", "/api/v1/records:batch", "store the records", content=body,
                        headers=_JSON)
+        return self._parse(_BATCH, r, "a batch of records")
+
+    def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
         try:
-            return BatchResponse.model_validate_json(r.content)
+            return adapter.validate_json(response.content)
         except ValidationError:
-            raise self._malformed("a batch of records", r.status_code) from None
+            raise self._malformed(what, response.status_code) from None
 
     def _unreachable(self, exc: httpx.HTTPError) -> HubUnreachable:
         kind = type(exc).__name__
-        return HubUnreachable(f"the hub at {self._where} cannot be reached ({kind})",
-                              summary=kind)
+        return HubUnreachable(f"the hub at {self._where} cannot be reached ({kind}): check "
+                              "the network and the address, and that the hub is running",
+                              summary=kind)  # fmt: skip
 
     def _malformed(self, what: str, status: int | None = None) -> HubFailed:
         return HubFailed(f"the hub's answer to {what} does not follow the contract",
                          status=status, summary="answer does not follow the contract")
+
+
+@dataclass(frozen=True)
+class Download:
+    """An export on its way from the hub, inside ``with hub.export_...() as download:``.
+
+    ``length`` is the Content-Length (0 for a file the hub streams as it builds it),
+    ``records`` the X-Record-Count the hub announced, and ``blocks`` the file's bytes.
+    """
+
+    length: int
+    records: int
+    blocks: Iterator[bytes]
+
+
+def _count(header: str | None) -> int:
+    try:
+        return max(0, int(header or 0))
+    except ValueError:
+        return 0
+
+
+def _body(model: type[B], what: str, **values: Any) -> dict[str, Any]:
+    """A request body as JSON, checked against the contract before it is sent; a value that
+    does not fit is refused here, naming its field only (the value may be a password)."""
+    try:
+        return model(**values).model_dump(mode="json")
+    except ValidationError as exc:
+        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
+        raise HubRefused(f"cannot {what}: check {fields}", summary=fields) from None
 
 
 def _held_version(response: httpx.Response) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from datetime import date
 from uuid import UUID, uuid4
 
 import httpx
@@ -22,6 +23,7 @@ from hub.client import (
     HubRefused,
     HubUnreachable,
 )
+from hub.contract.rest import Filters, RecordExportQuery
 
 HUB = "http://hub.test:8470"
 TOKEN = "tht_secret-token-never-shown"
@@ -127,8 +129,9 @@ def test_each_kind_of_trouble_raises_its_error(
 
 
 def test_a_conflict_elsewhere_is_hub_conflict_with_the_hubs_reason() -> None:
-    with pytest.raises(HubConflict, match="this clinic was cancelled"):
-        client(answer(409, {"detail": "this clinic was cancelled"})).put_records(["{}"])
+    with pytest.raises(HubConflict, match="this clinic was cancelled") as caught:
+        client(answer(409, {"detail": "this clinic was cancelled"})).join_clinic(3, "c-1")
+    assert caught.value.status == 409
 
 
 def test_unreachable_names_the_hub_and_the_kind_of_failure_only() -> None:
@@ -136,7 +139,9 @@ def test_unreachable_names_the_hub_and_the_kind_of_failure_only() -> None:
                     "http://nurse:pa55word@hub.test:8470/", TOKEN)  # fmt: skip
     with pytest.raises(HubUnreachable) as caught:
         put(hub)
-    assert str(caught.value) == "the hub at http://hub.test:8470 cannot be reached (ConnectError)"
+    assert str(caught.value) == (
+        "the hub at http://hub.test:8470 cannot be reached (ConnectError): check the network "
+        "and the address, and that the hub is running")
     assert caught.value.summary == "ConnectError"
 
 
@@ -175,6 +180,98 @@ def test_no_error_text_holds_the_token_or_what_was_sent(handler: Handler) -> Non
     texts = f"{caught.value} {caught.value.summary} {caught.value!r}"
     for secret in ("tht_secret", "pa55word", PATIENT_DATA):
         assert secret not in texts
+
+
+# --- each route's answer as the contract's body -------------------------------------------
+
+PRINCIPAL = {"kind": "staff", "id": 4, "name": "Nina Shah", "role": "nurse"}
+EXPIRES = "2026-12-01T20:00:00Z"
+
+
+def test_sign_in_sends_the_body_and_keeps_the_token_and_principal() -> None:
+    seen: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"token": TOKEN, "expires_at": EXPIRES,
+                                         "principal": PRINCIPAL})  # fmt: skip
+
+    hub = client(handle, token=None)
+    answer_ = hub.sign_in("nina", "pa55word-long")
+    assert json.loads(seen[0].content) == {"username": "nina", "password": "pa55word-long"}
+    assert seen[0].url == f"{HUB}/api/v1/auth/login"
+    assert answer_.token == hub.token == TOKEN
+    assert hub.principal == answer_.principal and hub.principal.name == "Nina Shah"
+    put(hub)
+    assert seen[1].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+def test_a_value_that_cannot_be_sent_is_refused_naming_the_field_only() -> None:
+    hub = client(answer(200, {}))
+    with pytest.raises(HubRefused) as caught:
+        hub.sign_in("nina", "x" * 2000)
+    assert caught.value.status is None and caught.value.summary == "password"
+    assert "xxxx" not in str(caught.value)
+
+
+def test_a_sign_in_answer_without_a_token_is_hub_failed() -> None:
+    with pytest.raises(HubFailed):
+        client(answer(200, {"principal": PRINCIPAL})).sign_in_site("ths_credential")
+
+
+def test_clinics_plans_and_sites_come_as_contract_bodies() -> None:
+    booking = {"id": 3, "site_id": 2, "site_name": "HMP Leeds", "specialist_id": 5,
+               "specialist_name": "Dr Dee", "starts_at": "2026-12-01T10:30:00Z", "minutes": 20,
+               "title": "Wound review", "patient": {"name": "A. Prisoner"}, "cancelled": False,
+               "call_id": None, "transfer_avoided": None}  # fmt: skip
+    plan = {"call_id": "c-1", "decision": "Dress it daily", "call_again": None,
+            "written_by_name": "Nina Shah", "written_at": "2026-12-01T11:00:00Z"}
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        routes = {"/api/v1/clinics": [booking], "/api/v1/calls/c-1/plan": plan,
+                  "/api/v1/sites": [{**PRINCIPAL, "kind": "site", "role": "prison"}]}
+        if request.url.path in routes:
+            return httpx.Response(200, json=routes[request.url.path])
+        return httpx.Response(404, json={"detail": "no plan has been written for this call yet"})
+
+    hub = client(handle)
+    [clinic] = hub.clinics()
+    assert clinic.title == "Wound review" and clinic.patient is not None
+    assert clinic.patient.name == "A. Prisoner" and clinic.starts_at.tzinfo is not None
+    got = hub.call_plan("c-1")
+    assert got is not None and got.decision == "Dress it daily"
+    assert hub.call_plan("c-2") is None  # not written yet: no plan, no error
+    [site] = hub.sites()
+    assert site.kind == "site" and site.role == "prison"
+
+
+def test_a_download_streams_with_its_counts_and_a_refusal_raises_before_any_byte() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.params["format"] == "pdf":
+            return httpx.Response(403, json={"detail": "this needs one of the roles: manager"})
+        return httpx.Response(200, content=b"a,b\n1,2\n", headers={"X-Record-Count": "1"})
+
+    hub = client(handle)
+    query = RecordExportQuery(start=date(2025, 1, 1), end=date(2025, 1, 31))
+    with hub.export_records(query) as download:
+        assert download.records == 1
+        assert b"".join(download.blocks) == b"a,b\n1,2\n"
+    with pytest.raises(HubRefused, match="manager"), \
+            hub.export_report(Filters(start=date(2025, 1, 1), end=date(2025, 1, 31)), "pdf"):
+        pytest.fail("a refused download is never entered")
+
+
+def test_a_download_cut_off_midway_is_hub_unreachable() -> None:
+    class Broken(httpx.SyncByteStream):
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            yield b"a,b\n"
+            raise httpx.ReadError("connection reset")
+
+    hub = client(lambda r: httpx.Response(200, stream=Broken()))
+    query = RecordExportQuery(start=date(2025, 1, 1), end=date(2025, 1, 31))
+    with pytest.raises(HubUnreachable, match="ReadError"), hub.export_records(query) as d:
+        for _ in d.blocks:
+            pass
 
 
 # --- Backoff ------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from calls.session import (
     Role,
     StateChanged,
 )
-from hub.client import HubClient
+from hub.client import HubClient, HubError
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
@@ -140,9 +140,7 @@ class DeskWindow(QMainWindow):
             return signed, store, kept
 
         def failed(exc: BaseException) -> None:
-            from ui.desk.auth import SignInError
-
-            self.signin.show_error(str(exc) if isinstance(exc, SignInError)
+            self.signin.show_error(str(exc) if isinstance(exc, HubError)
                                    else f"Sign-in failed ({type(exc).__name__}).")
 
         self.workers.run(run, on_done=self.on_signed_in, on_failed=failed)
