@@ -157,8 +157,7 @@ def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
     if 400 <= code < 500:
         return HubRefused(f"the hub refused to {what} (HTTP {code}){tail}", status=code,
                           summary=summary)  # fmt: skip
-    return HubFailed(f"the hub gave an answer it should not have to {what} (HTTP {code})",
-                     status=code)  # fmt: skip
+    return HubFailed(f"the hub answered HTTP {code} when asked to {what}", status=code)
 
 
 def ws_url(hub_url: str) -> str:
