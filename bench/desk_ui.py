@@ -71,10 +71,10 @@ def call_run(seconds: float) -> dict[str, Any]:
     from calls.engine import CallEngine
     from calls.media import MediaSource
     from calls.session import Role
+    from hub.client import HubClient
     from hub.config import HubConfig
     from hub.contract import signaling as p
     from records.store import Store
-    from records.sync import SyncClient
     from tests.helpers.hubserver import HubDatabase, ThreadedHub
     from ui.desk import theme
     from ui.desk.auth import PasswordVault, SignedIn
@@ -97,9 +97,9 @@ def call_run(seconds: float) -> dict[str, Any]:
         return CallEngine(signed.ws_url, signed.token, Role.NURSE, emit,
                           media=media_factory("synthetic"))
 
-    def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
-        http = httpx.Client(base_url=signed.hub_url, timeout=5)
-        return SyncClient(http, signed.token), http
+    def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
+        http = httpx.Client(timeout=5)
+        return HubClient(http, signed.hub_url, signed.token), http
 
     parts = DeskParts(PasswordVault(fail.Keyring()), httpx.Client(timeout=10), open_store,
                       make_engine, make_sync)

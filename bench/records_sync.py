@@ -40,12 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import sqlalchemy as sa
 
+from hub.client import Backoff, HubClient
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from records import export
 from records.avoided_log import EXPORT_FIELDS, log_row
 from records.schema import ObservationSet, Patient, SbardNotes, TriageRecord
 from records.store import Store
-from records.sync import Backoff, SyncClient, SyncRunner
+from records.sync import SyncRunner
 from tests.helpers.hubserver import HubDatabase, ProcessHub
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -111,8 +112,8 @@ def bench_sync(tmp: Path, count: int, profile: str | None) -> dict[str, float]:
     hub = ProcessHub(hubdb.url)
     try:
         with httpx.Client(base_url=hub.http, timeout=60) as http:
-            runner = SyncRunner(desk, SyncClient(http, token), batch_size=500,
-                                backoff=Backoff(base=0.1, cap=1.0))  # fmt: skip
+            runner = SyncRunner(desk, HubClient(http, hub.http, token), batch_size=500,
+                                backoff=Backoff(initial=0.1, maximum=1.0))  # fmt: skip
             # Throughput of a running hub: one round first, off the clock, so the figure
             # is not the hub's first-request costs (its record checker spawning, statements
             # compiling) spread over a few seconds of work. A service hub runs for weeks.

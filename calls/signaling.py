@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from hub.client import Backoff as Backoff  # the one back-off; callers pass one in
 from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.signaling")
@@ -85,20 +85,6 @@ EventConsumer = (
 )
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential back-off with full jitter: a fleet of sites must not reconnect in step."""
-
-    initial: float = 0.5
-    maximum: float = 15.0
-    factor: float = 2.0
-    jitter: float = 0.5  # the delay is drawn from [d*(1-jitter), d]
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        d = min(self.maximum, self.initial * self.factor ** max(0, attempt))
-        return d * (1.0 - self.jitter * rng.random())
-
-
 class SignalingClient:
     """One hub connection kept alive: ``start()``, ``send()``, events out, ``close()``.
 
@@ -116,7 +102,6 @@ class SignalingClient:
         client_name: str = "telehub-calls",
         backoff: Backoff | None = None,
         open_timeout: float = 10.0,
-        rng: random.Random | None = None,
     ) -> None:
         self.url = url
         self.token = token
@@ -124,7 +109,6 @@ class SignalingClient:
         self.backoff = backoff or Backoff()
         self.open_timeout = open_timeout
         self._consumer = consumer
-        self._rng = rng or random.Random()
         self._ws: ClientConnection | None = None
         self._runner: asyncio.Task[None] | None = None
         self._first: asyncio.Future[p.Welcome] | None = None
@@ -224,7 +208,7 @@ class SignalingClient:
                     why = f"{type(exc).__name__}: {exc}"
                 if self._closing:
                     break
-                delay = self.backoff.delay(attempt, self._rng)
+                delay = self.backoff.delay(attempt)
                 attempt += 1
                 log.info("signaling lost (%s); reconnecting in %.2f s", why, delay)
                 await self._emit(Disconnected(why, delay))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.rest import MIN_PASSWORD
 from hub.db import utcnow
 from hub.models import AuthToken, Site, Staff
 
@@ -24,7 +25,6 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 _DUMMY_HASH = _hasher.hash("telehub-no-such-user")
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
-MIN_PASSWORD = 10
 SITE_CREDENTIAL_PREFIX = "ths_"
 
 

@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +16,17 @@ from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.rest import (
+    CallOut,
+    Health,
+    LoginBody,
+    NewSiteBody,
+    NewSiteOut,
+    NewStaffBody,
+    ParticipantOut,
+    SiteLoginBody,
+    TokenOut,
+)
 from hub.db import unit_of_work
 from hub.switchboard import Switchboard
 
@@ -74,84 +84,9 @@ ANY_SITE = tuple(k.value for k in SiteKind)
 CALL_LOG_READERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value, StaffRole.ADMIN.value)
 
 
-# --- bodies -------------------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class LoginBody(_Body):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
-
-
-class SiteLoginBody(_Body):
-    credential: Annotated[str, Field(min_length=1, max_length=256)]
-
-
-class TokenOut(BaseModel):
-    token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_at: datetime
-    principal: Principal
-
-
-class NewStaffBody(_Body):
-    username: str
-    role: StaffRole
-    password: Annotated[str, Field(min_length=accounts.MIN_PASSWORD, max_length=1024)]
-    display_name: Annotated[str, Field(max_length=120)] | None = None
-
-
-class NewSiteBody(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=120)]
-    kind: SiteKind
-
-
-class NewSiteOut(BaseModel):
-    site: Principal
-    credential: str = Field(description="Shown once; the hub keeps only its hash")
-
-
-class ParticipantOut(BaseModel):
-    participant_id: str
-    name: str
-    role: str
-    joined_at: datetime
-    left_at: datetime | None
-    left_reason: str | None
-
-
-class CallOut(BaseModel):
-    """One entry of the call log."""
-
-    id: str
-    site_id: int
-    site_name: str
-    site_kind: str
-    reason: str
-    urgency: str
-    intended_action: str | None
-    news2_total: int | None
-    news2_band: str | None
-    state: str
-    requested_at: datetime
-    answered_at: datetime | None
-    ended_at: datetime | None
-    end_reason: str | None
-    ended_by: str | None
-    participants: list[ParticipantOut]
-
-    @classmethod
-    def of(cls, c: StoredCall) -> CallOut:
-        return cls(**{k: getattr(c, k) for k in cls.model_fields if k != "participants"},
+def _call_out(c: StoredCall) -> CallOut:
+    return CallOut(**{k: getattr(c, k) for k in CallOut.model_fields if k != "participants"},
                    participants=[ParticipantOut(**x) for x in c.participants])
-
-
-class Health(BaseModel):
-    status: Literal["ok"] = "ok"
-    protocol: int = p.PROTOCOL_VERSION
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -242,7 +177,7 @@ def calls(
         if t is not None and t.tzinfo is None:
             raise HTTPException(422, "give times with a zone, e.g. 2026-11-23T00:00:00Z")
     log = CallLog(_sessions(request))
-    return [CallOut.of(c) for c in log.query(start, end, site_id, state, limit, offset)]
+    return [_call_out(c) for c in log.query(start, end, site_id, state, limit, offset)]
 
 
 @router.get("/api/v1/calls/{call_id}", tags=["call log"])
@@ -253,7 +188,7 @@ def call(
     found = CallLog(_sessions(request)).get(call_id)
     if found is None:
         raise HTTPException(404, "no call with that id")
-    return CallOut.of(found)
+    return _call_out(found)
 
 
 @router.get("/api/v1/staff", tags=["accounts"])

@@ -8,37 +8,21 @@ it with ``GET`` (after a reconnect, or to print it again).
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hub.api import ANY_SITE, CALL_LOG_READERS, SessionDep, require
 from hub.contract.identity import Principal, StaffRole
+from hub.contract.rest import PlanBody, PlanOut
 from hub.contract.signaling import CallPlanReady
 from hub.db import utcnow
 from hub.models import Call, CallParticipant, CallPlan
 
 router = APIRouter(tags=["call plans"])
 WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
-
-
-class PlanBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    decision: Annotated[str, Field(min_length=1, max_length=4000)]
-    call_again: Annotated[str, Field(max_length=1000)] | None = None
-
-
-class PlanOut(BaseModel):
-    call_id: str
-    decision: str
-    call_again: str | None
-    written_by_name: str
-    written_at: datetime
 
 
 def _out(plan: CallPlan) -> PlanOut:

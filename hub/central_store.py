@@ -41,25 +41,33 @@ import logging
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any, Literal, cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from hub.api import require
 from hub.contract.identity import Principal, StaffRole
+from hub.contract.rest import (
+    MAX_PAGE,
+    BatchItemResult,
+    BatchResponse,
+    PutConflict,
+    PutResponse,
+    RecordExportFormat,
+    VersionOut,
+)
 from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from hub.record_checks import Checked, Invalid, RecordChecker, check_record, checked
 from records import export, nhs_number, rollup
-from records.schema import BatchItemResult, BatchResponse, TriageRecord
+from records.schema import TriageRecord
 
 __all__ = ["CentralStore", "router"]
 
@@ -69,7 +77,6 @@ WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
 READERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.MANAGER.value)
 QUERIERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value)
 EXPORTERS = (StaffRole.MANAGER.value,)
-MAX_PAGE = 500
 _WRITE_RETRIES = 5  # a push that loses a race to a concurrent one decides again (_write)
 
 # Core tables for executemany inserts (no ORM or per-row parameter machinery).
@@ -264,15 +271,6 @@ class CentralStore:
         return [payload for _, _, payload in rows], more
 
 
-class VersionOut(BaseModel):
-    version: int
-    stored_at: datetime
-    stored_by: str
-    signed_off_at: datetime | None
-    signed_off_by: str | None
-    amendment_reason: str | None
-
-
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
 
@@ -328,13 +326,17 @@ async def put_record(
     except Invalid as exc:
         return _refusal(exc, principal)
     [applied] = await run_in_threadpool(_write, _sessions(request), principal, [record])
-    answer: dict[str, Any] = {"uuid": str(applied.uuid), "version": applied.version}
     if applied.status == "conflict":
-        detail = "the store holds a newer version, or this version with other content"
-        return JSONResponse({**answer, "detail": detail, "held_version": applied.held_version},
-                            status_code=409)
+        conflict = PutConflict(
+            uuid=applied.uuid, version=applied.version, held_version=applied.held_version,
+            detail="the store holds a newer version, or this version with other content",
+        )  # fmt: skip
+        return Response(conflict.model_dump_json(), status_code=409,
+                        media_type="application/json")
     code = 201 if applied.status == "stored" else 200
-    return JSONResponse({**answer, "status": applied.status}, status_code=code)
+    stored = PutResponse(uuid=applied.uuid, version=applied.version,
+                         status="stored" if applied.status == "stored" else "unchanged")
+    return Response(stored.model_dump_json(), status_code=code, media_type="application/json")
 
 
 @router.post("/records:batch", response_model=BatchResponse,
@@ -422,7 +424,7 @@ def query_records(
 ) -> Response:
     """Latest versions by site, date range (UTC days, inclusive) and patient, a page at a time.
 
-    Answer: ``{"records": [TriageRecord...], "next_offset": n or null}``.
+    Answer: a :class:`~hub.contract.rest.RecordPage`.
     """
     if start is not None and end is not None and end < start:
         raise HTTPException(422, "'to' is before 'from'")
@@ -450,7 +452,7 @@ def export_records(
     principal: Annotated[Principal, Depends(require(*EXPORTERS))],
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
-    format: Literal["csv", "xlsx", "fhir"] = "csv",
+    format: RecordExportFormat = "csv",
 ) -> StreamingResponse:
     """The avoided-admission log for calls requested between two UTC days, streamed.
 

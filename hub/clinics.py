@@ -14,12 +14,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from hub.api import ANY_SITE, SessionDep, require
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.rest import BookingOut, JoinBody, NewBookingBody, OutcomeBody
 from hub.db import utcnow
 from hub.models import Call, ClinicBooking, Site, Staff
 
@@ -27,42 +27,6 @@ router = APIRouter(tags=["clinics"])
 BOOKERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.ADMIN.value)
 STAFF_READERS = (*BOOKERS, StaffRole.MANAGER.value)
 OUTCOME_WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NewBookingBody(_Body):
-    site_id: int
-    specialist_id: int
-    starts_at: datetime
-    minutes: Annotated[int, Field(ge=5, le=240)] = 20
-    title: Annotated[str, Field(min_length=1, max_length=120)]
-    patient: p.Patient | None = None
-
-
-class JoinBody(_Body):
-    call_id: Annotated[str, Field(min_length=1, max_length=36)]
-
-
-class OutcomeBody(_Body):
-    transfer_avoided: bool
-
-
-class BookingOut(BaseModel):
-    id: int
-    site_id: int
-    site_name: str
-    specialist_id: int
-    specialist_name: str
-    starts_at: datetime
-    minutes: int
-    title: str
-    patient: p.Patient | None
-    cancelled: bool
-    call_id: str | None
-    transfer_avoided: bool | None
 
 
 def _out(b: ClinicBooking, site: Site, specialist: Staff) -> BookingOut:

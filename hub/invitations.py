@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from datetime import timedelta
+from typing import Annotated
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +25,14 @@ from hub.api import SessionDep, require
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.rest import (
+    HomeTokenOut,
+    InvitationLoginBody,
+    InvitationOut,
+    InvitedPatient,
+    IssuedInvitationOut,
+    NewInvitationBody,
+)
 from hub.db import utcnow
 from hub.models import Invitation, Site
 from records import nhs_number
@@ -58,51 +65,6 @@ def normalise_code(text: str) -> str:
 
 def _hash(code: str) -> str:
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()
-
-
-# --- bodies -------------------------------------------------------------------------------
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InvitedPatient(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    nhs_number: Annotated[str, Field(max_length=16)] | None = None
-    date_of_birth: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
-
-
-class NewInvitationBody(_Body):
-    patient: InvitedPatient
-    valid_days: Annotated[int, Field(ge=1, le=90)] = 30
-
-
-class InvitationOut(BaseModel):
-    id: int
-    site: Principal
-    patient: InvitedPatient
-    issued_at: datetime
-    expires_at: datetime
-    revoked: bool
-    last_used_at: datetime | None
-
-
-class IssuedInvitationOut(InvitationOut):
-    code: str = Field(description="Shown once; the hub keeps only its hash")
-    link: str = Field(description="Path of the caller page with the code in its fragment")
-
-
-class InvitationLoginBody(_Body):
-    code: Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class HomeTokenOut(BaseModel):
-    token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_at: datetime
-    principal: Principal
-    patient: p.Patient = Field(description="Who is calling, to send with the call request")
 
 
 def _out(inv: Invitation, site: Site) -> InvitationOut:

@@ -29,8 +29,9 @@ from uuid import UUID
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from hub.contract.rest import MAX_BATCH, BatchRequest
 from records.avoided_log import log_row
-from records.schema import MAX_BATCH, BatchRequest, TriageRecord
+from records.schema import TriageRecord
 
 __all__ = ["Checked", "Invalid", "RecordChecker", "check_batch", "check_record", "checked"]
 

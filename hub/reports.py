@@ -33,7 +33,7 @@ import logging
 import tempfile
 from collections.abc import Iterator
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -44,6 +44,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.api import require
 from hub.central_store import CentralStore
 from hub.contract.identity import Principal, StaffRole
+from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
 from hub.db import unit_of_work, utcnow
 from records import export, report, report_files, rollup
 
@@ -52,7 +53,6 @@ __all__ = ["REPORTERS", "router"]
 log = logging.getLogger("telehub.hub.reports")
 
 REPORTERS = (StaffRole.MANAGER.value,)
-Format = Literal["summary", "csv", "xlsx", "fhir", "pdf"]
 _MEDIA = {
     "summary": "text/csv; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
@@ -89,7 +89,7 @@ def filters(
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
     site_id: Annotated[int | None, Query(ge=1)] = None,
-    site_kind: report.SiteKind | None = None,
+    site_kind: Setting | None = None,
 ) -> report.Filters:
     if end < start:
         raise HTTPException(422, "'to' is before 'from'")
@@ -127,7 +127,7 @@ def drill(
     f: FiltersDep,
     figure: Annotated[str, Query(max_length=60)],
     month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
-    limit: Annotated[int, Query(ge=1, le=report.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """The calls or records behind one figure (no patient data), a page at a time."""
@@ -148,7 +148,7 @@ def _record_count(conn: sa.Connection, f: report.Filters) -> int:
 
 @router.get("/reports:export")
 def export_report(request: Request, principal: Manager, f: FiltersDep,
-                  format: Format = "pdf") -> StreamingResponse:  # fmt: skip
+                  format: ReportFormat = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""
     conn = export.snapshot(_refreshed(request))
     try:

@@ -29,6 +29,8 @@ from typing import IO, Any, TextIO
 
 import httpx
 
+from hub.client import HubClient, HubError, HubRefused, HubUnreachable
+from hub.contract.rest import Filters, RecordExportQuery
 from records import export
 
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "fhir": "json", "pdf": "pdf", "summary": "csv"}
@@ -37,7 +39,8 @@ REPORT_FORMATS = ("pdf", "summary")
 
 
 class ExportFailed(Exception):
-    """Known trouble (hub unreachable, refused, bad arguments): shown in plain words."""
+    """Known trouble on this side (the database, the arguments): shown in plain words. The
+    hub's trouble comes as a :class:`hub.client.HubError`, in plain words too."""
 
 
 class ProgressBar:
@@ -134,48 +137,48 @@ def _from_db(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
     return total
 
 
-def _token(client: httpx.Client, user: str | None) -> str:
+def _sign_in(hub: HubClient, user: str | None) -> None:
+    """The token from $TELEHUB_TOKEN, or a sign-in (user name, then the password unechoed)."""
     token = os.environ.get("TELEHUB_TOKEN")
     if token:
-        return token
+        hub.token = token
+        return
     if not sys.stdin.isatty() and user is None:
         raise ExportFailed("set TELEHUB_TOKEN, or run in a terminal to sign in")
     username = user or input("user name: ")
     password = getpass.getpass("password: ")
-    response = client.post("/api/v1/auth/login", json={"username": username,
-                                                      "password": password})  # fmt: skip
-    if response.status_code != 200:
-        raise ExportFailed("sign-in refused: wrong user name or password")
-    return str(response.json()["token"])
+    try:
+        hub.sign_in(username, password)
+    except HubRefused:
+        raise ExportFailed("sign-in refused: wrong user name or password") from None
 
 
 def _from_hub(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
-    params: dict[str, Any] = {"from": str(args.start), "to": str(args.end),
-                              "format": args.format}
-    path = "/api/v1/records:export"
-    if args.format in REPORT_FORMATS:
-        path = "/api/v1/reports:export"
-        params |= {k: v for k, v in (("site_id", args.site_id), ("site_kind", args.site_kind))
-                   if v is not None}
-    try:
-        with httpx.Client(base_url=args.hub, timeout=httpx.Timeout(30.0, read=300.0)) as client:
-            headers = {"Authorization": f"Bearer {_token(client, args.user)}"}
-            with client.stream("GET", path, params=params,
-                               headers=headers) as response:  # fmt: skip
-                if response.status_code in (401, 403):
-                    raise ExportFailed(f"the hub refused the export (HTTP {response.status_code}):"
-                                       " it needs a signed-in manager")  # fmt: skip
-                if response.status_code != 200:
-                    raise ExportFailed(f"the hub answered HTTP {response.status_code}")
-                total = int(response.headers.get("X-Record-Count", "0"))
+    with httpx.Client() as http:
+        hub = HubClient(http, args.hub)
+        try:
+            _sign_in(hub, args.user)
+            if args.format in REPORT_FORMATS:
+                filters = Filters(start=args.start, end=args.end, site_id=args.site_id,
+                                  site_kind=args.site_kind)  # fmt: skip
+                exporting = hub.export_report(filters, args.format)
+            else:
+                exporting = hub.export_records(
+                    RecordExportQuery(start=args.start, end=args.end, format=args.format))
+            with exporting as download:
                 bar = ProgressBar(sys.stderr, None, "bytes", show)
-                for data in response.iter_bytes():
+                for data in download.blocks:
                     handle.write(data)
                     bar(len(data))
                 bar.finish()
-    except httpx.HTTPError as exc:
-        raise ExportFailed(f"cannot reach the hub at {args.hub} ({type(exc).__name__})") from None
-    return total
+        except HubUnreachable as exc:
+            raise ExportFailed(f"cannot reach the hub at {args.hub} ({exc.summary})") from None
+        except HubRefused as exc:
+            if exc.status not in (401, 403):
+                raise
+            raise ExportFailed(f"the hub refused the export (HTTP {exc.status}): it needs a "
+                               "signed-in manager") from None  # fmt: skip
+    return download.records
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -220,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with atomic_output(args.out) as handle:
             count = (_from_hub if args.hub else _from_db)(args, handle, show)
-    except ExportFailed as exc:
+    except (ExportFailed, HubError) as exc:
         print(f"telehub-export: {exc}; nothing was written", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

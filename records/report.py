@@ -34,12 +34,27 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Dialect
 
+from hub.contract.rest import (
+    CLAIMS,
+    WAIT_BAND_LABELS,
+    CallFigures,
+    Claim,
+    ClaimFigures,
+    DrillPage,
+    DrillRow,
+    Filters,
+    OutcomeFigures,
+    Report,
+    Saving,
+    SiteFigures,
+    UnitCost,
+)
+from hub.contract.rest import SETTINGS as SITE_KINDS
 from records.avoided_log import log_table
 from records.tables import load_table
 
@@ -76,22 +91,15 @@ __all__ = [
     "within",
 ]
 
-SiteKind = Literal["care_home", "prison", "home"]
-SITE_KINDS: tuple[SiteKind, ...] = ("care_home", "prison", "home")
-Claim = Literal["admission", "ae_attendance", "prison_transfer", "ambulance_conveyance"]
-CLAIMS: tuple[Claim, ...] = ("admission", "ae_attendance", "prison_transfer",
-                             "ambulance_conveyance")  # fmt: skip
 ANSWER_60S = 60.0
 ANSWER_5MIN = 300.0
 ABANDON_AFTER_S = 30.0
-# Upper bounds (seconds) of the time-to-answer bands; the last band is open.
+# Upper bounds (seconds) of the time-to-answer bands (WAIT_BAND_LABELS); the last is open.
 WAIT_BANDS: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0)
-WAIT_BAND_LABELS = ("≤30 s", "30–60 s", "1–2 min", "2–5 min", ">5 min")
 
 CALL_FIGURES = ("calls", "answered", "within_60s", "over_60s", "within_5min", "over_5min",
                 "abandoned", "abandoned_after_30s", "caller_lost", "no_record", "open")  # fmt: skip
 RECORD_FIGURES = ("records", "outcome", "claimed", "confirmed", "withdrawn", "pending")
-MAX_PAGE = 500
 
 
 # --- reader views of the hub's tables ------------------------------------------------------
@@ -194,179 +202,6 @@ def rollup_tables(metadata: sa.MetaData) -> RollupTables:
 
 
 ROLLUPS = rollup_tables(_META)
-
-
-# --- the answer's shapes (shared with the desk, which reads them over HTTP) ----------------
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Filters(_Frozen):
-    """UTC days ``start``..``end`` (both included), optionally one site or one setting."""
-
-    start: date
-    end: date
-    site_id: int | None = None
-    site_kind: SiteKind | None = None
-
-    def bounds(self) -> tuple[datetime, datetime]:
-        return (datetime.combine(self.start, time(), UTC),
-                datetime.combine(self.end + timedelta(days=1), time(), UTC))  # fmt: skip
-
-    def narrowed(self, month: str | None) -> Filters:
-        """These filters within one month ("YYYY-MM"): a drill-down from a monthly figure."""
-        if month is None:
-            return self
-        first = date.fromisoformat(f"{month}-01")
-        after = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-        return self.model_copy(update={
-            "start": max(self.start, first), "end": min(self.end, after - timedelta(days=1)),
-        })  # fmt: skip
-
-
-class CallFigures(_Frozen):
-    """The calls of one month from one setting."""
-
-    month: str
-    site_kind: str
-    calls: int = 0
-    answered: int = 0
-    within_60s: int = 0
-    within_5min: int = 0
-    answer_s_total: float = 0.0  # for the mean time to answer
-    abandoned: int = 0
-    abandoned_after_30s: int = 0
-    caller_lost: int = 0
-    open: int = 0  # still waiting or connected
-    no_record: int = 0  # answered, no signed-off record in the central store
-    wait_bands: tuple[int, ...] = (0, 0, 0, 0, 0)  # answered calls per WAIT_BANDS band
-
-
-class OutcomeFigures(_Frozen):
-    month: str
-    site_kind: str
-    outcome: str
-    records: int
-
-
-class ClaimFigures(_Frozen):
-    """Claims of one kind, one month, one setting: claimed = confirmed + withdrawn + pending."""
-
-    month: str
-    site_kind: str
-    claim: Claim
-    claimed: int = 0
-    confirmed: int = 0
-    withdrawn: int = 0
-
-    @property
-    def pending(self) -> int:
-        return self.claimed - self.confirmed - self.withdrawn
-
-
-class SiteFigures(_Frozen):
-    site_id: int
-    site_name: str
-    site_kind: str
-    calls: int
-    answered: int
-    within_5min: int
-    abandoned: int
-
-
-class UnitCost(_Frozen):
-    item: str
-    label: str
-    cost_gbp: float
-    year: str
-    claim: Claim
-    source: str
-
-
-class Saving(_Frozen):
-    """An estimate: claims of one kind times its unit cost (an editable assumption)."""
-
-    unit: UnitCost
-    claimed: int
-    confirmed: int
-
-    @property
-    def confirmed_gbp(self) -> float:
-        return self.confirmed * self.unit.cost_gbp
-
-    @property
-    def claimed_gbp(self) -> float:
-        return self.claimed * self.unit.cost_gbp
-
-
-class Report(_Frozen):
-    filters: Filters
-    generated_at: datetime
-    calls: tuple[CallFigures, ...]
-    outcomes: tuple[OutcomeFigures, ...]
-    claims: tuple[ClaimFigures, ...]
-    sites: tuple[SiteFigures, ...]
-    savings: tuple[Saving, ...]
-    elapsed_ms: float = 0.0
-
-    # Totals over whatever rows match: the dashboard's headline figures.
-    def total(self, figure: str, *, month: str | None = None,
-              site_kind: str | None = None) -> float:  # fmt: skip
-        return float(sum(getattr(c, figure) for c in self.calls
-                   if (month is None or c.month == month)
-                   and (site_kind is None or c.site_kind == site_kind)))  # fmt: skip
-
-    def claim_total(self, claim: str, figure: str, *, month: str | None = None,
-                    site_kind: str | None = None) -> int:  # fmt: skip
-        return sum(getattr(c, figure) for c in self.claims
-                   if c.claim == claim and (month is None or c.month == month)
-                   and (site_kind is None or c.site_kind == site_kind))  # fmt: skip
-
-    def outcome_totals(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for o in self.outcomes:
-            out[o.outcome] = out.get(o.outcome, 0) + o.records
-        return out
-
-    def months(self) -> list[str]:
-        return sorted({c.month for c in self.calls} | {c.month for c in self.claims}
-                      | {o.month for o in self.outcomes})  # fmt: skip
-
-    def wait_bands(self) -> list[int]:
-        totals = [0] * len(WAIT_BAND_LABELS)
-        for c in self.calls:
-            for n, v in enumerate(c.wait_bands):
-                totals[n] += v
-        return totals
-
-
-class DrillRow(_Frozen):
-    """One call or record behind a figure: identifiers, times and codes, no patient data."""
-
-    call_id: str | None
-    record_uuid: str | None
-    requested_at: datetime | None
-    answered_at: datetime | None
-    ended_at: datetime | None
-    answer_s: float | None
-    end_reason: str | None
-    site: str
-    site_kind: str
-    intended_action: str | None = None
-    outcome: str | None = None
-    claims: tuple[str, ...] = ()
-    follow_up: str | None = None  # confirmed, withdrawn; None while pending
-    nurse: str | None = None
-
-
-class DrillPage(_Frozen):
-    figure: str
-    total: int
-    offset: int
-    rows: tuple[DrillRow, ...] = Field(default=())
-    next_offset: int | None = None
 
 
 # --- unit costs ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
+from hub.contract.rest import WAIT_BAND_LABELS, Filters, Report
 from records import codes
 from records.avoided_log import EXPORT_FIELDS, versions_table
 from records.export import CHUNK, append_log_sheets
@@ -31,9 +32,6 @@ from records.report import (
     CLAIMS,
     LOG,
     SITE_KINDS,
-    WAIT_BAND_LABELS,
-    Filters,
-    Report,
     record_where,
 )
 from records.schema import TriageRecord

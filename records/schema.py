@@ -24,23 +24,17 @@ from pydantic import (
 from records import codes, news2, nhs_number
 
 __all__ = [
-    "MAX_BATCH",
     "AvoidedFlags",
-    "BatchItemResult",
-    "BatchRequest",
-    "BatchResponse",
     "FollowUp",
     "News2Result",
     "ObservationSet",
     "Patient",
-    "PutResponse",
     "SbardNotes",
     "TriageRecord",
     "utc_now",
 ]
 
 # The most records one batch request may carry; the hub refuses larger batches with 413.
-MAX_BATCH = 500
 
 ShortText = Annotated[str, Field(max_length=200)]
 LongText = Annotated[str, Field(max_length=10_000)]
@@ -273,26 +267,3 @@ class TriageRecord(_Frozen):
         if self.version > 1 and not (self.amendment_reason or "").strip():
             raise ValueError("version 2 onwards is an amendment and needs its reason")
         return self
-
-
-class PutResponse(_Frozen):
-    """Body of 200/201 from ``PUT /api/v1/records/{uuid}``."""
-
-    uuid: UUID
-    version: int
-    status: Literal["stored", "unchanged"]
-
-
-class BatchRequest(_Frozen):
-    records: list[TriageRecord] = Field(min_length=1, max_length=MAX_BATCH)
-
-
-class BatchItemResult(_Frozen):
-    uuid: UUID
-    version: int
-    status: Literal["stored", "unchanged", "conflict"]
-    held_version: int | None = None  # with "conflict": the newest version the store holds
-
-
-class BatchResponse(_Frozen):
-    results: list[BatchItemResult]

@@ -1,5 +1,8 @@
 """Pushes the SyncOutbox to the hub's central store over HTTP, idempotently, with back-off.
 
+The requests are :class:`hub.client.HubClient`'s ``put_record`` and ``put_records``; what
+the runner makes of each answer is decided here.
+
 The HTTP contract (the hub implements the server side of exactly this)
 -------------------------------------------------------------------------
 Every request carries ``Authorization: Bearer <token>``. Bodies are JSON; a record is
@@ -9,7 +12,8 @@ Only signed-off versions are pushed; the desk pushes a record's versions in orde
 ``PUT /api/v1/records/{uuid}`` -- body: one TriageRecord whose ``uuid`` equals the path's.
 
 * ``201`` -- stored (the store did not hold this ``(uuid, version)``).
-  Body: ``{"uuid": ..., "version": n, "status": "stored"}`` (:class:`~records.schema.PutResponse`).
+  Body: ``{"uuid": ..., "version": n, "status": "stored"}``
+  (:class:`~hub.contract.rest.PutResponse`).
 * ``200`` -- already held with identical content (a retry): nothing changes.
   Body: ``{"uuid": ..., "version": n, "status": "unchanged"}``.
 * ``409`` -- conflict: the store holds a newer version of the record, or this version with
@@ -20,10 +24,10 @@ Only signed-off versions are pushed; the desk pushes a record's versions in orde
 * ``5xx``, ``408``, ``429`` or no answer -- unavailable: the desk retries later.
 
 ``POST /api/v1/records:batch`` -- body: ``{"records": [TriageRecord, ...]}``, 1 to 500
-(:data:`~records.schema.MAX_BATCH`) records, applied in the order given.
+(:data:`~hub.contract.rest.MAX_BATCH`) records, applied in the order given.
 
 * ``200`` -- body ``{"results": [{"uuid", "version", "status", "held_version"}...]}``
-  (:class:`~records.schema.BatchResponse`), one result per record in request order, status
+  (:class:`~hub.contract.rest.BatchResponse`), one result per record in request order, status
   ``"stored"``, ``"unchanged"`` or ``"conflict"`` with the meanings above.
 * ``422`` -- any record is invalid: the whole batch changes nothing; the desk then sends
   that batch's records one by one with PUT to find the invalid one.
@@ -39,38 +43,25 @@ store's validation messages may echo patient data.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
 from uuid import UUID
 
-import httpx
-from pydantic import ValidationError
-
-from records.schema import BatchResponse
+from hub.client import Backoff, HubClient, HubConflict, HubError, HubFailed, HubRefused
 from records.store import OutboxEntry, Store, SyncState
 
-__all__ = [
-    "Backoff",
-    "PushResult",
-    "RoundResult",
-    "StoreUnavailable",
-    "SyncClient",
-    "SyncRunner",
-]
+__all__ = ["PushResult", "RoundResult", "SyncRunner"]
 
 log = logging.getLogger(__name__)
 
-_UNAVAILABLE = {404, 408, 425, 429}  # 404: the hub does not serve the endpoint (yet)
-
-
-class StoreUnavailable(Exception):
-    """The central store did not answer usefully (network, 5xx, auth): try again later."""
+# Refusals that say "not now" to the desk rather than "never" to the record: a token that
+# lapsed, or a principal the store does not (yet) let write. The entries wait.
+_NOT_NOW = {401, 403}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,88 +71,6 @@ class PushResult:
     status: Literal["stored", "unchanged", "conflict", "invalid"]
     held_version: int | None = None
     error: str | None = None
-
-
-def _error_summary(response: httpx.Response) -> str:
-    """Status code and pydantic error types only: the detail may echo patient data."""
-    kinds: list[str] = []
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = None
-    if isinstance(detail, list):
-        kinds = sorted({str(item.get("type")) for item in detail if isinstance(item, dict)})
-    return f"HTTP {response.status_code}" + (f" ({', '.join(kinds)})" if kinds else "")
-
-
-class SyncClient:
-    """Talks to the central store; ``http`` is an :class:`httpx.Client` with ``base_url`` set."""
-
-    def __init__(self, http: httpx.Client, token: str) -> None:
-        self._http = http
-        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-    def _send(self, method: str, url: str, body: bytes) -> httpx.Response:
-        try:
-            response = self._http.request(method, url, content=body, headers=self._headers)
-        except httpx.HTTPError as exc:
-            raise StoreUnavailable(type(exc).__name__) from exc
-        if (
-            response.status_code >= 500
-            or response.status_code in _UNAVAILABLE
-            or response.status_code in (401, 403)
-        ):
-            raise StoreUnavailable(f"HTTP {response.status_code}")
-        return response
-
-    def put(self, record_uuid: UUID, version: int, payload: str) -> PushResult:
-        response = self._send("PUT", f"/api/v1/records/{record_uuid}", payload.encode())
-        code = response.status_code
-        if code == 201:
-            return PushResult(record_uuid, version, "stored")
-        if code == 200:
-            return PushResult(record_uuid, version, "unchanged")
-        if code == 409:
-            return PushResult(record_uuid, version, "conflict", _held_version(response))
-        return PushResult(record_uuid, version, "invalid", error=_error_summary(response))
-
-    def put_batch(self, items: Sequence[tuple[UUID, int, str]]) -> list[PushResult] | None:
-        """Push many; None when the store refused the batch as a whole (422/413/400)."""
-        # The payloads are already JSON; splice them rather than parse and re-serialise.
-        body = ('{"records":[' + ",".join(payload for _, _, payload in items) + "]}").encode()
-        response = self._send("POST", "/api/v1/records:batch", body)
-        if response.status_code != 200:
-            return None
-        try:
-            results = BatchResponse.model_validate_json(response.content).results
-        except ValidationError as exc:
-            raise StoreUnavailable("batch response does not follow the contract") from exc
-        if [(r.uuid, r.version) for r in results] != [(u, v) for u, v, _ in items]:
-            raise StoreUnavailable("batch response does not match the request")
-        return [PushResult(r.uuid, r.version, r.status, r.held_version) for r in results]
-
-
-def _held_version(response: httpx.Response) -> int | None:
-    try:
-        held = response.json().get("held_version")
-    except (ValueError, AttributeError):
-        return None
-    return held if isinstance(held, int) else None
-
-
-@dataclass(slots=True)
-class Backoff:
-    """Exponential back-off with jitter: attempt n waits between half and all of base*2^(n-1)."""
-
-    base: float = 1.0
-    cap: float = 300.0
-    rng: random.Random = field(default_factory=random.Random)
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
-        # "Equal jitter": desks that lost the hub together do not all come back together,
-        # yet none retries sooner than half the back-off.
-        return self.rng.uniform(ceiling / 2, ceiling)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +98,7 @@ class SyncRunner:
     def __init__(
         self,
         store: Store,
-        client: SyncClient,
+        hub: HubClient,
         *,
         batch_size: int = 200,
         backoff: Backoff | None = None,
@@ -197,9 +106,9 @@ class SyncRunner:
         in_flight: int = 2,
     ) -> None:
         self._store = store
-        self._client = client
+        self._hub = hub
         self._batch_size = batch_size
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or Backoff(initial=1.0, maximum=300.0)
         self._idle_interval = idle_interval
         self._in_flight = max(1, in_flight)
         self.failures = 0  # consecutive rounds the store was unreachable
@@ -224,17 +133,18 @@ class SyncRunner:
     def _answers(self, entries: Sequence[OutboxEntry],
                  pushed: Callable[[], list[PushResult]]) -> _Marks | None:
         """A round's marks from its answers, or None (after postponing the round) when the
-        store was unreachable. ``pushed`` returns the answers or raises StoreUnavailable."""
+        store was unreachable. ``pushed`` returns the answers or raises a HubError."""
         try:
             results = pushed()
-        except StoreUnavailable as exc:
+        except HubError as exc:
             self.failures += 1
-            self.retry_after = self._backoff.delay(self.failures)
+            self.retry_after = self._backoff.delay(self.failures - 1)
             with self._store.unit_of_work() as uow:
                 uow.outbox.postpone(
-                    [e.id for e in entries], timedelta(seconds=self.retry_after), str(exc)
+                    [e.id for e in entries], timedelta(seconds=self.retry_after), exc.summary
                 )
-            log.info("central store unavailable (%s); %d records wait", exc, len(entries))
+            log.info("central store unavailable (%s); %d records wait", exc.summary,
+                     len(entries))  # fmt: skip
             return None
         self.failures = 0
         marks: _Marks = []
@@ -344,13 +254,36 @@ class SyncRunner:
         return RoundResult(settled, unavailable=unavailable)
 
     def _push(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> list[PushResult]:
-        items = [(e.record_uuid, e.version, p) for e, p in zip(entries, payloads, strict=True)]
-        if len(items) > 1:
-            batch = self._client.put_batch(items)
-            if batch is not None:
-                return batch
-        # One record, or a batch the store refused whole: one by one finds the bad record.
-        return [self._client.put(u, v, p) for u, v, p in items]
+        """The store's answer for each entry; raises a HubError when the store is
+        unavailable (every answer but one about the records themselves)."""
+        if len(entries) > 1:
+            try:
+                answer = self._hub.put_records(payloads)
+            except (HubRefused, HubConflict) as exc:
+                if exc.status in _NOT_NOW:
+                    raise
+                # Refused whole (an invalid record, too many): one by one finds the bad one.
+            else:
+                results = answer.results
+                if [(r.uuid, r.version) for r in results] != [
+                        (e.record_uuid, e.version) for e in entries]:  # fmt: skip
+                    raise HubFailed("the store's answer does not match the batch sent",
+                                    summary="batch response does not match the request")
+                return [PushResult(r.uuid, r.version, r.status, r.held_version)
+                        for r in results]  # fmt: skip
+        return [self._put_one(e.record_uuid, e.version, p)
+                for e, p in zip(entries, payloads, strict=True)]  # fmt: skip
+
+    def _put_one(self, record_uuid: UUID, version: int, payload: str) -> PushResult:
+        try:
+            r = self._hub.put_record(record_uuid, version, payload)
+        except HubRefused as exc:
+            if exc.status in _NOT_NOW:
+                raise
+            # The summary holds the status and the kinds of error only: the store's
+            # validation messages may echo patient data.
+            return PushResult(record_uuid, version, "invalid", error=exc.summary)
+        return PushResult(r.uuid, r.version, r.status, r.held_version)
 
     def run(
         self, stop: threading.Event, *, on_round: Callable[[RoundResult], None] | None = None

@@ -24,11 +24,13 @@ import pytest
 import sqlalchemy as sa
 from fhir.resources.R4B.bundle import Bundle
 
+from hub.client import Backoff, HubClient
+from hub.contract.rest import MAX_BATCH
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from records.export import format_value
-from records.schema import MAX_BATCH, TriageRecord
+from records.schema import TriageRecord
 from records.store import Store, SyncState
-from records.sync import Backoff, SyncClient, SyncRunner
+from records.sync import SyncRunner
 from tests.conftest import free_port
 from tests.helpers.hubserver import HubDatabase, ProcessHub, ThreadedHub
 from tests.records.builders import make_record
@@ -126,8 +128,8 @@ def test_sync_runner_pushes_a_backlog_to_the_hub_and_every_version_is_readable(
             uow.records.sign_off(draft.uuid, "nurse-bob")
             uuids.append(draft.uuid)
     with httpx.Client(base_url=hub.http, timeout=10) as http:
-        runner = SyncRunner(store, SyncClient(http, token), batch_size=50,
-                            backoff=Backoff(base=0.05, cap=0.2, rng=random.Random(1)))
+        runner = SyncRunner(store, HubClient(http, hub.http, token), batch_size=50,
+                            backoff=Backoff(initial=0.05, maximum=0.2, rng=random.Random(1)))
         assert runner.run_until_idle() == 120
         # An amendment after sync is a new version, pushed alone with PUT.
         with store.unit_of_work() as uow:
@@ -192,8 +194,8 @@ def test_a_hub_killed_mid_backlog_is_caught_up_once_it_returns(
     port = free_port()
     hub = ProcessHub(hubdb.url, "--port", str(port))
     http = httpx.Client(base_url=hub.http, timeout=5)
-    runner = SyncRunner(store, SyncClient(http, token), batch_size=10,
-                        backoff=Backoff(base=0.05, cap=0.4, rng=random.Random(3)),
+    runner = SyncRunner(store, HubClient(http, hub.http, token), batch_size=10,
+                        backoff=Backoff(initial=0.05, maximum=0.4, rng=random.Random(3)),
                         idle_interval=0.05)  # fmt: skip
     stop = threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), name="desk-sync")
@@ -282,8 +284,8 @@ def test_the_real_sync_marks_a_conflict_and_leaves_the_store_as_it_was(
     assert nurse.batch([mine.model_copy(update={"nurse": "someone-else"}), theirs]
                        ).status_code == 200  # fmt: skip
     with httpx.Client(base_url=hub.http, timeout=10) as http:
-        assert SyncRunner(store, SyncClient(http, hubdb.staff("cy", "specialist").token)
-                          ).run_until_idle() == 1  # fmt: skip
+        specialist = hubdb.staff("cy", "specialist").token
+        assert SyncRunner(store, HubClient(http, hub.http, specialist)).run_until_idle() == 1
     with store.unit_of_work() as uow:
         [entry] = uow.outbox.entries()
     store.close()

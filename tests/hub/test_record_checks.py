@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from hub.contract.rest import MAX_BATCH
 from hub.record_checks import Checked, Invalid, RecordChecker, check_batch
-from records.schema import MAX_BATCH
 from tests.helpers.hubserver import HubDatabase, ProcessHub
 from tests.hub.test_central_store import signed
 

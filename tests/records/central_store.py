@@ -12,7 +12,8 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from records.schema import MAX_BATCH, BatchRequest, TriageRecord
+from hub.contract.rest import MAX_BATCH, BatchRequest
+from records.schema import TriageRecord
 
 TOKEN = "test-token"
 _REFUSAL = {"detail": [{"type": "value_error", "loc": ["body"], "input": "9000000009"}]}

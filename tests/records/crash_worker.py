@@ -15,8 +15,9 @@ import uuid
 
 import httpx
 
+from hub.client import Backoff, HubClient
 from records.store import Store
-from records.sync import Backoff, SyncClient, SyncRunner
+from records.sync import SyncRunner
 from tests.records.builders import make_record
 from tests.records.central_store import TOKEN
 
@@ -32,9 +33,9 @@ def main() -> None:
     store = Store.open(db_url)
     runner = SyncRunner(
         store,
-        SyncClient(httpx.Client(base_url=central_url, timeout=2.0), TOKEN),
+        HubClient(httpx.Client(timeout=2.0), central_url, TOKEN),
         batch_size=7,
-        backoff=Backoff(base=0.01, cap=0.05),
+        backoff=Backoff(initial=0.01, maximum=0.05),
         idle_interval=0.005,
     )
     threading.Thread(target=runner.run, args=(threading.Event(),), daemon=True).start()

@@ -16,8 +16,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from hub.client import HubClient
 from records.store import Store, SyncState
-from records.sync import SyncClient, SyncRunner
+from records.sync import SyncRunner
 from tests.records.central_store import TOKEN, CentralStoreDouble
 from tests.records.crash_worker import record_uuid
 
@@ -99,7 +100,7 @@ def test_sigkill_while_saving_and_syncing_loses_and_duplicates_nothing(
         assert sum("signed" in s for s in reported.values()) >= KILLS  # the test did real work
 
         with httpx.Client(base_url=central.url) as http:
-            SyncRunner(store, SyncClient(http, TOKEN)).run_until_idle()
+            SyncRunner(store, HubClient(http, central.url, TOKEN)).run_until_idle()
         with store.unit_of_work() as uow:
             counts = uow.outbox.counts()
             assert counts[SyncState.SYNCED] == len(versions)

@@ -13,9 +13,11 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from hub.client import Backoff, HubClient, HubFailed
+from hub.contract.rest import BatchResponse
 from records.models import OutboxRow
 from records.store import Store, SyncState
-from records.sync import Backoff, PushResult, StoreUnavailable, SyncClient, SyncRunner
+from records.sync import SyncRunner
 from tests.records.builders import make_record
 from tests.records.central_store import TOKEN, CentralStoreDouble
 
@@ -28,12 +30,12 @@ def central() -> Iterator[CentralStoreDouble]:
 
 
 def runner_for(store: Store, central: CentralStoreDouble, token: str = TOKEN) -> SyncRunner:
-    http = httpx.Client(base_url=central.url, timeout=2.0)
+    http = httpx.Client(timeout=2.0)
     return SyncRunner(
         store,
-        SyncClient(http, token),
+        HubClient(http, central.url, token),
         batch_size=50,
-        backoff=Backoff(base=0.05, cap=0.2, rng=random.Random(1)),
+        backoff=Backoff(initial=0.05, maximum=0.2, rng=random.Random(1)),
         idle_interval=0.02,
     )
 
@@ -167,12 +169,26 @@ def test_a_later_version_waits_for_an_earlier_one(store: Store) -> None:
         assert uow.outbox.state(record_uuid) is SyncState.PENDING
 
 
-def test_backoff_grows_exponentially_with_jitter_up_to_the_cap() -> None:
-    backoff = Backoff(base=1.0, cap=30.0, rng=random.Random(7))
-    for failures, ceiling in [(1, 1), (2, 2), (3, 4), (5, 16), (6, 30), (40, 30)]:
-        delays = [backoff.delay(failures) for _ in range(200)]
-        assert all(ceiling / 2 <= d <= ceiling for d in delays)
-        assert len(set(delays)) > 1  # jittered
+def test_consecutive_failures_back_off_exponentially(
+    store: Store, central: CentralStoreDouble
+) -> None:
+    """The runner's n-th unreachable round in a row waits the Backoff's n-th delay
+    (tests/hub/test_client.py tests the Backoff itself)."""
+    sign_off_records(store, 1)
+    central.fail_with = 503
+    runner = runner_for(store, central)
+    runner._backoff = Backoff(initial=1.0, maximum=8.0, jitter=0)
+    waits = []
+    for _ in range(5):
+        with store.engine.begin() as connection:  # due again at once
+            connection.execute(sa.update(OutboxRow).values(next_attempt_at=OutboxRow.created_at))
+        assert runner.push_once().unavailable
+        waits.append(runner.retry_after)
+    assert waits == [1.0, 2.0, 4.0, 8.0, 8.0] and runner.failures == 5
+    central.fail_with = None
+    with store.engine.begin() as connection:
+        connection.execute(sa.update(OutboxRow).values(next_attempt_at=OutboxRow.created_at))
+    assert runner.push_once().settled == 1 and runner.failures == 0
 
 
 def test_store_down_for_a_while_is_caught_up_when_it_returns(
@@ -199,19 +215,19 @@ def test_store_down_for_a_while_is_caught_up_when_it_returns(
     assert set(central.held) == {(u, 1) for u in uuids}
 
 
-class FailingAfter(SyncClient):
+class FailingAfter(HubClient):
     """A real client that finds the store gone from its ``n``-th batch on (as if it died)."""
 
-    def __init__(self, http: httpx.Client, n: int) -> None:
-        super().__init__(http, TOKEN)
+    def __init__(self, http: httpx.Client, url: str, n: int) -> None:
+        super().__init__(http, url, TOKEN)
         self.batches = 0
         self._n = n
 
-    def put_batch(self, items: Sequence[tuple[UUID, int, str]]) -> list[PushResult] | None:
+    def put_records(self, payloads: Sequence[str]) -> BatchResponse:
         self.batches += 1
         if self.batches >= self._n:
-            raise StoreUnavailable("HTTP 503")
-        return super().put_batch(items)
+            raise HubFailed("the hub failed", status=503)
+        return super().put_records(payloads)
 
 
 def test_one_round_in_flight_stops_at_the_first_unreachable_round_and_keeps_the_rest(
@@ -221,10 +237,10 @@ def test_one_round_in_flight_stops_at_the_first_unreachable_round_and_keeps_the_
     with store.unit_of_work() as uow:  # a second version, due in a later round than its first
         first = uow.records.get(uuids[0], "x")
         uow.records.amend(first.model_copy(update={"specialist": "dr-dee"}), "joined", "nurse-ann")
-    with httpx.Client(base_url=central.url, timeout=2.0) as http:
-        client = FailingAfter(http, 2)
-        runner = SyncRunner(store, client, batch_size=50, backoff=Backoff(base=60.0),
-                            in_flight=1)  # fmt: skip
+    with httpx.Client(timeout=2.0) as http:
+        client = FailingAfter(http, central.url, 2)
+        runner = SyncRunner(store, client, batch_size=50, in_flight=1,
+                            backoff=Backoff(initial=60.0, maximum=60.0))  # fmt: skip
         result = runner.drain()
         # Round 1 synced and recorded; round 2 postponed; round 3, read ahead, never sent.
         assert result.settled == 50 and result.unavailable and client.batches == 2
@@ -235,7 +251,7 @@ def test_one_round_in_flight_stops_at_the_first_unreachable_round_and_keeps_the_
             postponed = [e for e in uow.outbox.entries(SyncState.PENDING) if e.attempts]
             assert len(postponed) == 50 and {e.last_error for e in postponed} == {"HTTP 503"}
         # Back again: the round never sent is due at once; the postponed one after its wait.
-        back = SyncRunner(store, SyncClient(http, TOKEN), batch_size=50)
+        back = SyncRunner(store, HubClient(http, central.url, TOKEN), batch_size=50)
         assert back.drain().settled == 21
         assert (uuids[0], 2) in central.held and states(store)[SyncState.PENDING] == 50
         with store.unit_of_work() as uow:
@@ -255,9 +271,10 @@ def test_two_rounds_in_flight_when_the_store_goes_record_every_answer(
     with store.unit_of_work() as uow:
         first = uow.records.get(uuids[0], "x")
         uow.records.amend(first.model_copy(update={"specialist": "dr-dee"}), "joined", "nurse-ann")
-    with httpx.Client(base_url=central.url, timeout=2.0) as http:
-        client = FailingAfter(http, 2)
-        runner = SyncRunner(store, client, batch_size=50, backoff=Backoff(base=60.0))
+    with httpx.Client(timeout=2.0) as http:
+        client = FailingAfter(http, central.url, 2)
+        runner = SyncRunner(store, client, batch_size=50,
+                            backoff=Backoff(initial=60.0, maximum=60.0))  # fmt: skip
         result = runner.drain()
         assert result.settled == 50 and result.unavailable and client.batches == 3
         assert set(central.held) == {(u, 1) for u in uuids[:50]}
@@ -267,7 +284,7 @@ def test_two_rounds_in_flight_when_the_store_goes_record_every_answer(
         assert len(pending) == 71 and len(postponed) == 70
         assert {e.last_error for e in postponed} == {"HTTP 503"}
         assert [(e.record_uuid, e.version) for e in pending if not e.attempts] == [(uuids[0], 2)]
-        back = SyncRunner(store, SyncClient(http, TOKEN), batch_size=50)
+        back = SyncRunner(store, HubClient(http, central.url, TOKEN), batch_size=50)
         assert back.drain().settled == 1 and (uuids[0], 2) in central.held
         with store.unit_of_work() as uow:
             uow.session.execute(sa.update(OutboxRow).values(next_attempt_at=OutboxRow.created_at))

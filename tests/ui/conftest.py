@@ -18,10 +18,10 @@ from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
 from calls.session import CallSession, Role
 from calls.signaling import Backoff
+from hub.client import HubClient
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from records.store import Store
-from records.sync import SyncClient
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from ui.desk import theme
 from ui.desk.auth import PasswordVault, SignedIn
@@ -147,9 +147,9 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
                           media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))
 
-    def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
-        http = httpx.Client(base_url=sync_url or signed.hub_url, timeout=5)
-        return SyncClient(http, signed.token), http
+    def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
+        http = httpx.Client(timeout=5)
+        return HubClient(http, sync_url or signed.hub_url, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
                      make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output)

@@ -17,13 +17,15 @@ import pytest
 from PySide6.QtCore import QDate, Qt
 from PySide6.QtWidgets import QApplication
 
-from records.report import Filters, Report
+from hub.client import HubClient, HubRefused
+from hub.contract.rest import Filters, Report
 from tests.helpers import report_fixture as fx
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.conftest import PASSWORD
 from ui.desk import theme
-from ui.desk.manager.client import Cancelled, ReportClient
+from ui.desk.manager import dashboard
 from ui.desk.manager.dashboard import ManagerView
+from ui.desk.manager.download import Cancelled, download
 from ui.desk.work import Workers
 
 
@@ -45,7 +47,7 @@ def view(qtbot: Any, hub: ThreadedHub, history: fx.History,
     theme.apply(app)
     http = httpx.Client()
     workers = Workers(2, "manager-test")
-    v = ManagerView(ReportClient(http, hub.http, manager), workers, today=date(2025, 2, 28))
+    v = ManagerView(HubClient(http, hub.http, manager), workers, today=date(2025, 2, 28))
     qtbot.addWidget(v)
     v.start.setDate(QDate(2025, 1, 1))
     v.resize(1440, 900)
@@ -123,19 +125,18 @@ def test_figures_drill_down_and_exports(qtbot: Any, view: ManagerView, history: 
     assert book.stat().st_size > 1000
 
 
-def test_a_cancelled_export_leaves_no_file(qtbot: Any, view: ManagerView,
-                                           tmp_path: Path) -> None:  # fmt: skip
-    real = view.client.download
+def test_a_cancelled_export_leaves_no_file(qtbot: Any, view: ManagerView, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     started = threading.Event()
 
-    def held(f: Filters, fmt: str, out: Path, cancel: threading.Event,
+    def held(hub: HubClient, f: Filters, fmt: str, out: Path, cancel: threading.Event,
              progress: Callable[[int, int], None]) -> int:
         started.set()
         progress(1, 4)  # the bar moves while the manager decides
         cancel.wait(5)
-        return real(f, fmt, out, cancel, progress)
+        return download(hub, f, fmt, out, cancel, progress)
 
-    view.client.download = held  # type: ignore[method-assign]
+    monkeypatch.setattr(dashboard, "download", held)
     folder = tmp_path / "exports"
     folder.mkdir()
     out = folder / "log.csv"
@@ -155,21 +156,19 @@ def test_client_cancel_and_refusal(hub: ThreadedHub, history: fx.History, manage
     tmp_path = tmp_path / "exports"
     tmp_path.mkdir()
     with httpx.Client() as http:
-        client = ReportClient(http, hub.http, manager)
+        client = HubClient(http, hub.http, manager)
         cancel = threading.Event()
         cancel.set()
         with pytest.raises(Cancelled):
-            client.download(f, "csv", tmp_path / "x.csv", cancel, lambda d, t: None)
+            download(client, f, "csv", tmp_path / "x.csv", cancel, lambda d, t: None)
         assert list(tmp_path.iterdir()) == []
         seen: list[tuple[int, int]] = []
-        client.download(f, "csv", tmp_path / "x.csv", threading.Event(),
-                        lambda d, t: seen.append((d, t)))  # fmt: skip
+        download(client, f, "csv", tmp_path / "x.csv", threading.Event(),
+                 lambda d, t: seen.append((d, t)))  # fmt: skip
         assert seen[-1] == (1, 1) and (tmp_path / "x.csv").read_text().count("\n") == 7
         nurse = hubdb.staff("nina", "nurse", password=PASSWORD).token
-        from ui.desk.manager.client import HubRefused
-
         with pytest.raises(HubRefused, match="403"):
-            ReportClient(http, hub.http, nurse).summary(f)
+            HubClient(http, hub.http, nurse).report(f)
 
 
 def test_a_manager_signing_in_gets_the_dashboard(qtbot: Any, hub: ThreadedHub,

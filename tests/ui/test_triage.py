@@ -11,8 +11,8 @@ import httpx
 import pytest
 from PySide6.QtCore import Qt
 
+from hub.client import HubClient
 from records.store import Store, SyncState
-from records.sync import SyncClient
 from tests.conftest import free_port
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus, search_history
 from ui.desk.triage import TriageContext, TriageForm
@@ -171,8 +171,7 @@ def test_an_amendment_needs_a_reason_and_becomes_version_two(
 
 def test_an_unreachable_store_is_reported_with_the_count_waiting(
         qtbot: Any, store: Store, form: TriageForm) -> None:
-    dead = SyncClient(httpx.Client(base_url=f"http://127.0.0.1:{free_port()}", timeout=1),
-                      "token")
+    dead = HubClient(httpx.Client(timeout=1), f"http://127.0.0.1:{free_port()}", "token")
     offline = RecordKeeper(store, "nina", dead, idle_interval=0.2)
     statuses: list[SyncStatus] = []
     offline.syncChanged.connect(statuses.append)

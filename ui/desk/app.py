@@ -41,8 +41,8 @@ def make_parts(args: argparse.Namespace) -> object:
 
     from calls.engine import CallEngine, EngineEvent
     from calls.session import Role
+    from hub.client import HubClient
     from records.store import Store
-    from records.sync import SyncClient
     from ui.desk.auth import PasswordVault, SignedIn
     from ui.desk.media import media_factory
     from ui.desk.window import DeskParts
@@ -59,9 +59,9 @@ def make_parts(args: argparse.Namespace) -> object:
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
 
-    def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
-        http = httpx.Client(base_url=signed.hub_url, timeout=15)
-        return SyncClient(http, signed.token), http
+    def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
+        http = httpx.Client(timeout=15)
+        return HubClient(http, signed.hub_url, signed.token), http
 
     return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync)
 

@@ -2,6 +2,10 @@
 
 DESIGN.md: where no keyring backend exists the desk says so and does not remember the
 password; a secret is never written to a plain file, and never to a log.
+
+The sign-in goes through :class:`hub.client.HubClient`; what it raises is a
+:class:`hub.client.HubError` whose text is the sentence the sign-in form shows (a
+:class:`~hub.client.HubRefused` without a status when what was typed cannot be sent).
 """
 
 from __future__ import annotations
@@ -14,13 +18,13 @@ import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
+from hub.client import HubClient, HubError, HubRefused, HubUnreachable
+from hub.client import ws_url as _ws_url
 from hub.contract.identity import Principal
 
 SERVICE = "telehub-desk"
-
-
-class SignInError(Exception):
-    """Sign-in failed for a reason the nurse can act on; the message says it plainly."""
+# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
+DESK_ROLES = ("nurse", "specialist", "manager")
 
 
 @dataclass(frozen=True)
@@ -32,44 +36,48 @@ class SignedIn:
 
     @property
     def ws_url(self) -> str:
-        scheme, rest = self.hub_url.split("://", 1)
-        return ("wss" if scheme == "https" else "ws") + "://" + rest.rstrip("/") + "/ws"
+        return _ws_url(self.hub_url)
 
 
 def normalise_hub(address: str) -> str:
     """``hub.example:8470`` -> ``http://hub.example:8470`` (https is kept when given)."""
     address = address.strip().rstrip("/")
     if not address:
-        raise SignInError("Enter the hub address.")
+        raise HubRefused("Enter the hub address.")
     if "://" not in address:
         address = "http://" + address
     if not address.startswith(("http://", "https://")):
-        raise SignInError("The hub address must start with http:// or https://.")
+        raise HubRefused("The hub address must start with http:// or https://.")
     return address
 
 
 def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) -> SignedIn:
-    """POST /api/v1/auth/login; blocking, so the desk calls it on a worker thread."""
+    """Sign in at the hub; blocking, so the desk calls it on a worker thread."""
     hub = normalise_hub(hub_address)
     if not username.strip() or not password:
-        raise SignInError("Enter your user name and password.")
+        raise HubRefused("Enter your user name and password.")
     try:
-        response = http.post(f"{hub}/api/v1/auth/login",
-                             json={"username": username.strip(), "password": password})
-    except httpx.HTTPError as exc:
-        raise SignInError(f"Cannot reach the hub at {hub} ({type(exc).__name__}): check the "
-                          "address, and that the hub is running.") from None
-    if response.status_code == 401:
-        raise SignInError("Wrong user name or password.")
-    if response.status_code != 200:
-        raise SignInError(f"The hub refused the sign-in (HTTP {response.status_code}).")
-    body = response.json()
-    principal = Principal.model_validate(body["principal"])
-    # Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
-    if principal.kind != "staff" or principal.role not in ("nurse", "specialist", "manager"):
-        raise SignInError("This desk is for nurses, specialists and managers; your account "
-                          f"is a {principal.role}.")
-    return SignedIn(hub, username.strip(), body["token"], principal)
+        answer = HubClient(http, hub).sign_in(username.strip(), password)
+    except HubUnreachable as exc:
+        raise HubUnreachable(f"Cannot reach the hub at {hub} ({exc.summary}): check the "
+                             "address, and that the hub is running.",
+                             summary=exc.summary) from None  # fmt: skip
+    except HubRefused as exc:
+        if exc.status is None:  # too long to be sent: the hub would refuse it too
+            raise HubRefused(f"Check your {exc.summary}.") from None
+        if exc.status == 401:
+            raise HubRefused("Wrong user name or password.", status=401) from None
+        raise HubRefused(f"The hub refused the sign-in (HTTP {exc.status}).",
+                         status=exc.status) from None  # fmt: skip
+    except HubError as exc:
+        raise type(exc)(f"The hub could not sign you in ({exc.summary}); try again.",
+                        status=exc.status, summary=exc.summary) from None  # fmt: skip
+    principal = answer.principal
+    if principal.kind != "staff" or principal.role not in DESK_ROLES:
+        # The hub signed the account in; this desk is not where it works.
+        raise HubRefused("This desk is for nurses, specialists and managers; your account "
+                         f"is a {principal.role}.")
+    return SignedIn(hub, username.strip(), answer.token, principal)
 
 
 class PasswordVault:

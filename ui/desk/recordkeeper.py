@@ -17,9 +17,10 @@ from uuid import UUID
 
 from PySide6.QtCore import QObject, Signal
 
+from hub.client import HubClient
 from records.schema import FollowUp, TriageRecord
 from records.store import RecordSummary, Store, SyncState
-from records.sync import SyncClient, SyncRunner
+from records.sync import SyncRunner
 from ui.desk.work import Pending, Workers
 
 log = logging.getLogger("telehub.desk.records")
@@ -57,14 +58,14 @@ class RecordKeeper(QObject):
     signedOff = Signal(object)
     syncChanged = Signal(object)
 
-    def __init__(self, store: Store, actor: str, sync_client: SyncClient | None,
+    def __init__(self, store: Store, actor: str, hub: HubClient | None,
                  parent: QObject | None = None, *, idle_interval: float = 5.0) -> None:
         super().__init__(parent)
         self.store = store
         self.actor = actor
         self._writer = Workers(1, "desk-records", self)
         self._readers = Workers(1, "desk-history", self)
-        self._runner = SyncRunner(store, sync_client) if sync_client is not None else None
+        self._runner = SyncRunner(store, hub) if hub is not None else None
         self._idle = idle_interval
         self._stop = threading.Event()
         self._wake = threading.Event()

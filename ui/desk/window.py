@@ -37,10 +37,10 @@ from calls.session import (
     Role,
     StateChanged,
 )
+from hub.client import HubClient, HubError
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
-from records.sync import SyncClient
 from ui.desk import theme
 from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
@@ -68,7 +68,7 @@ class DeskParts:
     open_store: Callable[[SignedIn], Store]
     make_engine: EngineMaker
     # The sync client and the HTTP client under it (closed by the desk at shutdown).
-    make_sync_client: Callable[[SignedIn], tuple[SyncClient, httpx.Client]]
+    make_sync_client: Callable[[SignedIn], tuple[HubClient, httpx.Client]]
     sync_idle_s: float = 5.0
     # Where the other parties' voices are played (None: the default audio output).
     voice_output: Callable[[QObject], VoiceOutput | None] | None = None
@@ -140,9 +140,7 @@ class DeskWindow(QMainWindow):
             return signed, store, kept
 
         def failed(exc: BaseException) -> None:
-            from ui.desk.auth import SignInError
-
-            self.signin.show_error(str(exc) if isinstance(exc, SignInError)
+            self.signin.show_error(str(exc) if isinstance(exc, HubError)
                                    else f"Sign-in failed ({type(exc).__name__}).")
 
         self.workers.run(run, on_done=self.on_signed_in, on_failed=failed)

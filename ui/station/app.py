@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
+from hub.client import HubClient, HubError, HubRefused
 from records.store import Store
 from ui.station.bridge import StationBridge
 from ui.station.credential import CredentialVault
-from ui.station.hubclient import HubUnavailable, StationHub, ws_url
 from ui.station.media import Switches, media_factory
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
@@ -36,7 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | None:
+def sign_in(hub: HubClient, vault: CredentialVault, ask_again: bool) -> str | None:
     """Signs the station in; asks for the credential when the keyring has none (or it is
     refused) and stores it there. Returns a plain problem, or None when signed in."""
     credential = None if ask_again else vault.load(hub.url)
@@ -51,13 +52,17 @@ def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | N
                 return "the station needs its site credential to call the hub"
             credential = text.strip()
         try:
-            hub.sign_in(credential)
-        except HubUnavailable as exc:
-            if "credential" not in str(exc):
-                return str(exc)
-            QMessageBox.warning(None, "telehub", _sentence(str(exc)) + ".")
+            hub.sign_in_site(credential)
+        except HubRefused as exc:
+            if exc.status != 401:
+                return f"the hub refused to sign in ({exc.summary})"
+            QMessageBox.warning(None, "telehub", "The hub does not accept this station's "
+                                "credential; ask the hub's administrator to enrol the site "
+                                "again.")  # fmt: skip
             credential = None
             continue
+        except HubError as exc:
+            return str(exc)
         if vault.load(hub.url) != credential and not vault.save(hub.url, credential):
             QMessageBox.information(
                 None, "telehub", "This computer has no keyring, so the credential cannot be "
@@ -70,7 +75,7 @@ def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | N
 class Station:
     """The running parts of the program, closed in order by :meth:`close`."""
 
-    hub: StationHub
+    hub: HubClient
     bridge: StationBridge
     store: Store
     window: StationWindow
@@ -78,15 +83,15 @@ class Station:
     def close(self) -> None:
         self.bridge.close()
         self.store.close()
-        self.hub.close()
+        self.hub.http.close()
 
 
 def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | str:
     """Signs in and builds the window (not shown yet); a plain problem when it cannot."""
-    hub = StationHub(args.hub)
+    hub = HubClient(httpx.Client(timeout=10.0), args.hub)
     problem = sign_in(hub, vault, args.enrol)
     if problem is not None:
-        hub.close()
+        hub.http.close()
         return problem
     assert hub.principal is not None and hub.token is not None
     data = args.data_dir or Path(QStandardPaths.writableLocation(
@@ -94,7 +99,7 @@ def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | 
     data.mkdir(parents=True, exist_ok=True)
     store = Store.open(f"sqlite:///{data / 'station.db'}")
     switches = Switches()
-    bridge = StationBridge(ws_url(hub.url), hub.token,
+    bridge = StationBridge(hub.ws_url, hub.token,
                            media_factory(args.media, switches, args.camera, args.microphone),
                            switches)
     window = StationWindow(hub, bridge, ResidentList(store, f"site:{hub.principal.id}"))

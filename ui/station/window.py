@@ -44,12 +44,14 @@ from PySide6.QtWidgets import (
 )
 
 from calls.session import CallState, StateChanged
+from hub.client import HubClient, HubError
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
+from hub.contract.rest import BookingOut as Clinic
+from hub.contract.rest import PlanOut as Plan
 from records import codes, news2
 from records.schema import Patient
 from ui.station.bridge import StationBridge
-from ui.station.hubclient import Clinic, HubUnavailable, Plan, StationHub
 from ui.station.media import DeviceCheck
 from ui.station.residents import ResidentList
 
@@ -170,7 +172,7 @@ class PendingClinic:
 class StationWindow(QMainWindow):
     """One site's station. Collaborators are passed in, so a test hands in its own."""
 
-    def __init__(self, hub: StationHub, bridge: StationBridge, residents: ResidentList,
+    def __init__(self, hub: HubClient, bridge: StationBridge, residents: ResidentList,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         assert hub.principal is not None
@@ -706,15 +708,17 @@ class StationWindow(QMainWindow):
             self.take_plan(tag[5:], result)
         elif tag == "clinics" and isinstance(result, list):
             self.show_clinics(result)
-        elif isinstance(result, HubUnavailable):
+        elif isinstance(result, HubError):
             self.home_error.setText(_sentence(str(result)))
 
     # --- after the call -------------------------------------------------------------------
 
     @Slot(object)
     def on_plan_pushed(self, msg: p.CallPlanReady) -> None:
-        self.take_plan(msg.call_id, Plan(msg.decision, msg.call_again, msg.written_by,
-                                         msg.written_at))
+        self.take_plan(msg.call_id, Plan(call_id=msg.call_id, decision=msg.decision,
+                                         call_again=msg.call_again,
+                                         written_by_name=msg.written_by,
+                                         written_at=msg.written_at))
 
     def take_plan(self, call_id: str, plan: Plan) -> None:
         """A plan from the push or the after-reconnect GET: kept, and shown if it is the plan
@@ -724,7 +728,7 @@ class StationWindow(QMainWindow):
             self.show_plan(plan)
 
     def fetch_plan(self, call_id: str) -> None:
-        self.bridge.fetch(f"plan:{call_id}", lambda: self.hub.plan(call_id))
+        self.bridge.fetch(f"plan:{call_id}", lambda: self.hub.call_plan(call_id))
 
     def show_plan(self, plan: Plan) -> None:
         self.plan = plan
@@ -789,7 +793,7 @@ class StationWindow(QMainWindow):
             row = QWidget()
             line = QHBoxLayout(row)
             line.setContentsMargins(0, 0, 0, 0)
-            who = f" – {clinic.patient_name}" if clinic.patient_name else ""
+            who = f" – {clinic.patient.name}" if clinic.patient and clinic.patient.name else ""
             text = QLabel(f"<b>{clinic.starts_at.astimezone():%H:%M}</b> {clinic.title} with "
                           f"{clinic.specialist_name}{who}")
             text.setWordWrap(True)
@@ -813,8 +817,8 @@ class StationWindow(QMainWindow):
             "request_id": uuid.uuid4().hex, "urgency": p.Urgency.ROUTINE,
             "reason": f"Booked clinic: {clinic.title} with {clinic.specialist_name} at {when}",
         }
-        if clinic.patient_name:
-            request["patient"] = p.Patient(name=clinic.patient_name)
+        if clinic.patient is not None and clinic.patient.name:
+            request["patient"] = p.Patient(name=clinic.patient.name)
         self.clinic = PendingClinic(clinic)
         self.start_call(request)
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -19,11 +20,11 @@ from pytestqt.qtbot import QtBot
 from calls.engine import CallEngine, EngineEvent, QueueChanged
 from calls.session import Role
 from calls.signaling import Backoff
+from hub.client import HubClient
 from hub.config import HubConfig
 from records.store import Store
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from ui.station.bridge import StationBridge
-from ui.station.hubclient import StationHub, ws_url
 from ui.station.media import Switches, media_factory
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
@@ -94,16 +95,16 @@ def desk(hub: ThreadedHub, hubdb: HubDatabase) -> Iterator[Desk]:
 def make_station(
     hub: ThreadedHub, tmp_path: Path, qtbot: QtBot,
 ) -> Iterator[Callable[[Seeded], StationWindow]]:
-    made: list[tuple[StationBridge, StationHub, Store]] = []
+    made: list[tuple[StationBridge, HubClient, Store]] = []
 
     def make(site: Seeded, backoff: Backoff | None = None) -> StationWindow:
         assert site.credential is not None
-        client = StationHub(hub.http)
-        client.sign_in(site.credential)
+        client = HubClient(httpx.Client(timeout=10.0), hub.http)
+        client.sign_in_site(site.credential)
         assert client.token is not None
         store = Store.open(f"sqlite:///{tmp_path / f'station{len(made)}.db'}")
         switches = Switches()
-        bridge = StationBridge(ws_url(hub.http), client.token,
+        bridge = StationBridge(client.ws_url, client.token,
                                media_factory("synthetic", switches), switches,
                                backoff=backoff or Backoff(initial=0.05, maximum=0.5))
         made.append((bridge, client, store))
@@ -118,5 +119,5 @@ def make_station(
     yield make
     for bridge, client, store in made:
         bridge.close()
-        client.close()
+        client.http.close()
         store.close()

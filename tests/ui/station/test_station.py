@@ -17,10 +17,10 @@ from pytestqt.qtbot import QtBot
 from calls.signaling import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
+from hub.contract.rest import PlanOut as Plan
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.station.conftest import SHOTS, Desk
 from ui.station.credential import CredentialVault
-from ui.station.hubclient import Plan
 from ui.station.window import StationWindow, position_words, wait_words
 
 Station = Callable[..., StationWindow]
@@ -230,13 +230,13 @@ def write_plan(hub: ThreadedHub, desk: Desk, call_id: str, decision: str) -> Non
 def count_plan_gets(w: StationWindow) -> list[str]:
     """Records every GET of a plan the station makes (the real one still runs)."""
     gets: list[str] = []
-    real = w.hub.plan
+    real = w.hub.call_plan
 
     def plan(call_id: str) -> Plan | None:
         gets.append(call_id)
         return real(call_id)
 
-    w.hub.plan = plan  # type: ignore[method-assign]
+    w.hub.call_plan = plan  # type: ignore[method-assign]
     return gets
 
 

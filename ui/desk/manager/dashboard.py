@@ -44,17 +44,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from records import codes
-from records.report import (
+from hub.client import HubClient
+from hub.contract.rest import (
     CLAIMS,
-    SITE_KINDS,
     WAIT_BAND_LABELS,
     DrillPage,
+    DrillQuery,
     DrillRow,
     Filters,
     Report,
 )
-from ui.desk.manager.client import Cancelled, ReportClient
+from hub.contract.rest import SETTINGS as SITE_KINDS
+from records import codes
+from ui.desk.manager.download import Cancelled, download
 from ui.desk.work import Workers
 
 __all__ = ["ManagerView"]
@@ -105,7 +107,7 @@ class ManagerView(QWidget):
     exported = Signal(str)
     failed = Signal(str)
 
-    def __init__(self, client: ReportClient, workers: Workers, today: date | None = None,
+    def __init__(self, client: HubClient, workers: Workers, today: date | None = None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.client, self.workers = client, workers
@@ -316,9 +318,8 @@ class ManagerView(QWidget):
     def load_sites(self) -> None:
         def fill(sites: object) -> None:
             assert isinstance(sites, list)
-            for s in sorted(sites, key=lambda s: s["name"]):
-                self.site.addItem(f"{s['name']} ({KIND_LABELS.get(s['role'], s['role'])})",
-                                  s["id"])
+            for s in sorted(sites, key=lambda s: s.name):
+                self.site.addItem(f"{s.name} ({KIND_LABELS.get(s.role, s.role)})", s.id)
 
         self.workers.run(self.client.sites, on_done=fill, on_failed=self._trouble)
 
@@ -338,7 +339,7 @@ class ManagerView(QWidget):
                 assert isinstance(report, Report)
                 self.show_report(report)
 
-        self.workers.run(self.client.summary, f, on_done=done, on_failed=self._trouble)
+        self.workers.run(self.client.report, f, on_done=done, on_failed=self._trouble)
 
     def _trouble(self, exc: BaseException) -> None:
         self.refresh_button.setEnabled(True)
@@ -510,7 +511,8 @@ class ManagerView(QWidget):
                 assert isinstance(page, DrillPage)
                 self.show_drill(page)
 
-        self.workers.run(self.client.drill, f, figure, month, offset, on_done=done,
+        query = DrillQuery(figure=figure, month=month, offset=offset, limit=200)
+        self.workers.run(self.client.drill, f, query, on_done=done,
                          on_failed=self._trouble)  # fmt: skip
 
     @Slot()
@@ -559,7 +561,7 @@ class ManagerView(QWidget):
         moved = self.progress_signal.moved
 
         def run() -> str:
-            self.client.download(f, fmt, path, cancel, lambda d, t: moved.emit(d, t))
+            download(self.client, f, fmt, path, cancel, lambda d, t: moved.emit(d, t))
             return str(path)
 
         def finished(message: str, ok: str | None = None) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hub.client import HubClient
 from ui.desk.auth import SignedIn
-from ui.desk.manager.client import ReportClient
 from ui.desk.manager.dashboard import ManagerView
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def show_manager_view(window: DeskWindow, signed: SignedIn) -> ManagerView:
 
     A manager takes no calls: no call engine, no ringing, no record sync are started.
     """
-    view = ManagerView(ReportClient(window.parts.http, signed.hub_url, signed.token),
+    view = ManagerView(HubClient(window.parts.http, signed.hub_url, signed.token),
                        window.workers)
     window.manager = view  # type: ignore[attr-defined]
     window.stack.addWidget(view)

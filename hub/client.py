@@ -1,0 +1,409 @@
+"""The hub's REST API as its clients see it: one HubClient, its errors, and one Backoff.
+
+Every program that talks to the hub over HTTP (the desk, the station, the manager view, the
+sync runner, ``telehub-export``) does it through :class:`HubClient`. Like hub/contract, this
+module imports nothing of the hub's service code (no FastAPI, SQLAlchemy or hub.models): the
+bodies it sends and returns are the contract's (hub/contract/rest.py).
+
+Errors come in one small family under :class:`HubError`, named after what went wrong, so a
+caller decides by kind, never by parsing text. Their messages are plain words a person can
+act on and never hold a token, a password or patient data: the hub's own reason is quoted
+when it is a sentence the hub wrote, but of a validation error only the fields and the kinds
+of error are kept (pydantic's messages may echo the value sent).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from uuid import UUID
+
+import httpx
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from hub.contract.identity import Principal
+from hub.contract.rest import (
+    BatchItemResult,
+    BatchResponse,
+    BookingOut,
+    DrillPage,
+    DrillQuery,
+    Filters,
+    Health,
+    JoinBody,
+    LoginBody,
+    PlanOut,
+    RecordExportQuery,
+    Report,
+    ReportFormat,
+    SiteLoginBody,
+    TokenOut,
+)
+
+__all__ = [
+    "Backoff",
+    "Download",
+    "HubClient",
+    "HubConflict",
+    "HubError",
+    "HubFailed",
+    "HubNotFound",
+    "HubRefused",
+    "HubUnreachable",
+    "ws_url",
+]
+
+T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
+
+_JSON = {"Content-Type": "application/json"}
+# Figures are computed on the hub: allow them a minute; an export streams for minutes.
+_REPORT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
+_EXPORT_TIMEOUT = httpx.Timeout(10.0, read=300.0)
+_TOKEN = TypeAdapter(TokenOut)
+_HEALTH = TypeAdapter(Health)
+_BOOKINGS = TypeAdapter(list[BookingOut])
+_BOOKING = TypeAdapter(BookingOut)
+_PLAN = TypeAdapter(PlanOut)
+_SITES = TypeAdapter(list[Principal])
+_REPORT = TypeAdapter(Report)
+_DRILL = TypeAdapter(DrillPage)
+_BATCH = TypeAdapter(BatchResponse)
+# Answers that mean "not now" rather than "no": the request may well succeed later.
+_BUSY = {408, 425, 429}
+
+
+class HubError(Exception):
+    """Known trouble with the hub, in plain words.
+
+    ``status`` is the HTTP status of the answer (None when there was none); ``summary`` is a
+    short label of codes only ("HTTP 503", "HTTP 422 (missing)", "ConnectError"), safe for a
+    log line or the sync outbox.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, summary: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.summary = summary or (f"HTTP {status}" if status is not None else message)
+
+
+class HubUnreachable(HubError):
+    """No answer: the hub could not be reached, or did not answer in time."""
+
+
+class HubRefused(HubError):
+    """The hub answered no: not signed in (401), not allowed (403), bad input (400, 422),
+    too large (413) or another 4xx. The message carries the hub's reason. Without a
+    ``status``, the request was refused here, before it was sent: it does not follow the
+    contract (``summary`` names the fields)."""
+
+
+class HubConflict(HubError):
+    """409: the request clashes with what the hub holds (a cancelled clinic, a newer version)."""
+
+
+class HubNotFound(HubError):
+    """404: the hub holds no such thing (or does not serve the route)."""
+
+
+class HubFailed(HubError):
+    """The hub failed: a 5xx, a busy answer (408, 425, 429), or an answer that does not
+    follow the contract. Worth trying again later."""
+
+
+def _reason(response: httpx.Response) -> tuple[str, list[str]]:
+    """The hub's reason for a refusal, and the kinds of validation error in it.
+
+    A string ``detail`` is a sentence the hub wrote for people and is quoted. A list is
+    FastAPI's validation errors: only where (``loc``) and what kind (``type``) are kept.
+    """
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return "", []
+    if isinstance(detail, str):
+        return detail, []
+    if isinstance(detail, list):
+        items = [item for item in detail if isinstance(item, dict)]
+        places = sorted({".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                         for item in items} - {""})  # fmt: skip
+        kinds = sorted({str(item.get("type")) for item in items if item.get("type")})
+        return ("check " + ", ".join(places[:6]) if places else "the request is not valid"), kinds
+    return "", []
+
+
+def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
+    """The error for an answer that is not what ``what`` (e.g. "list the clinics") wanted."""
+    code = response.status_code
+    if code >= 500 or code in _BUSY:
+        words = "is busy" if code in _BUSY else "failed"
+        return HubFailed(f"the hub {words} and could not {what} (HTTP {code}); try again later",
+                         status=code)  # fmt: skip
+    reason, kinds = _reason(response)
+    if token and token in reason:  # the hub never echoes a token; should one ever, hide it
+        reason = reason.replace(token, "…")
+    summary = f"HTTP {code}" + (f" ({', '.join(kinds)})" if kinds else "")
+    tail = f": {reason}" if reason else ""
+    if code == 404:
+        return HubNotFound(f"the hub has nothing of that kind (HTTP 404){tail}", status=code,
+                           summary=summary)  # fmt: skip
+    if code == 409:
+        return HubConflict(f"the hub could not {what} (HTTP 409){tail}", status=code,
+                           summary=summary)  # fmt: skip
+    if 400 <= code < 500:
+        return HubRefused(f"the hub refused to {what} (HTTP {code}){tail}", status=code,
+                          summary=summary)  # fmt: skip
+    return HubFailed(f"the hub answered HTTP {code} when asked to {what}", status=code)
+
+
+def ws_url(hub_url: str) -> str:
+    """The hub's signaling WebSocket (ws:// beside http://, wss:// beside https://)."""
+    scheme, rest = hub_url.rstrip("/").split("://", 1)
+    return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
+
+
+def _origin(url: httpx.URL) -> str:
+    """``scheme://host:port`` of a URL: never a user name, password or query in a message."""
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
+class HubClient:
+    """One hub's REST API, blocking: run it off the UI thread.
+
+    ``http`` is passed in (tests hand in one built on ``httpx.MockTransport``); its owner
+    closes it. ``token`` is the bearer token sent with every request once known; the
+    sign-in methods set it, with :attr:`principal`, from the hub's answer.
+    """
+
+    def __init__(self, http: httpx.Client, hub_url: str, token: str | None = None) -> None:
+        self.http = http
+        self.url = hub_url.rstrip("/")
+        self._where = _origin(httpx.URL(self.url))
+        self._headers: dict[str, str] = {}
+        self.token = token
+        self.principal: Principal | None = None
+
+    @property
+    def token(self) -> str | None:
+        return self._token
+
+    @token.setter
+    def token(self, token: str | None) -> None:
+        self._token = token
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    @property
+    def ws_url(self) -> str:
+        return ws_url(self.url)
+
+    # --- signing in -----------------------------------------------------------------------
+
+    def sign_in(self, username: str, password: str) -> TokenOut:
+        """Staff sign-in; a wrong user name or password is :class:`HubRefused` (401)."""
+        body = _body(LoginBody, "sign in", username=username, password=password)
+        return self._signed_in(self._send("POST", "/api/v1/auth/login", "sign in", json=body))
+
+    def sign_in_site(self, credential: str) -> TokenOut:
+        """A site station's sign-in with its credential (refused: :class:`HubRefused`)."""
+        body = _body(SiteLoginBody, "sign the station in", credential=credential)
+        return self._signed_in(self._send("POST", "/api/v1/auth/site-login",
+                                          "sign the station in", json=body))
+
+    def _signed_in(self, response: httpx.Response) -> TokenOut:
+        answer = self._parse(_TOKEN, response, "the sign-in")
+        self.token, self.principal = answer.token, answer.principal
+        return answer
+
+    def round_trip_ms(self) -> float:
+        """Milliseconds for the hub to answer its health check (no token needed)."""
+        started = time.perf_counter()
+        self._parse(_HEALTH, self._send("GET", "/health", "answer"), "the health check")
+        return (time.perf_counter() - started) * 1000
+
+    # --- prison clinics and call plans (the station) --------------------------------------
+
+    def clinics(self) -> list[BookingOut]:
+        """Today's clinic bookings (a site sees its own)."""
+        return self._parse(_BOOKINGS, self._send("GET", "/api/v1/clinics", "list the clinics"),
+                           "the clinic list")  # fmt: skip
+
+    def join_clinic(self, booking_id: int, call_id: str) -> BookingOut:
+        """Attach the call this site asked for to its booking (cancelled: HubConflict)."""
+        r = self._send("POST", f"/api/v1/clinics/{booking_id}/join", "join the clinic",
+                       json=_body(JoinBody, "join the clinic", call_id=call_id))
+        return self._parse(_BOOKING, r, "joining the clinic")
+
+    def call_plan(self, call_id: str) -> PlanOut | None:
+        """The call's agreed plan, or None while nobody has written it."""
+        try:
+            r = self._send("GET", f"/api/v1/calls/{call_id}/plan", "give the plan")
+        except HubNotFound:
+            return None
+        return self._parse(_PLAN, r, "the plan")
+
+    # --- the manager's report -------------------------------------------------------------
+
+    def sites(self) -> list[Principal]:
+        return self._parse(_SITES, self._send("GET", "/api/v1/sites", "list the sites"),
+                           "the site list")  # fmt: skip
+
+    def report(self, filters: Filters) -> Report:
+        r = self._send("GET", "/api/v1/reports/summary", "give the figures",
+                       params=filters.params(), timeout=_REPORT_TIMEOUT)
+        return self._parse(_REPORT, r, "the figures")
+
+    def drill(self, filters: Filters, query: DrillQuery) -> DrillPage:
+        r = self._send("GET", "/api/v1/reports/drill", "give the calls behind the figure",
+                       params={**filters.params(), **query.params()}, timeout=_REPORT_TIMEOUT)
+        return self._parse(_DRILL, r, "the drill-down")
+
+    def export_report(self, filters: Filters,
+                      fmt: ReportFormat) -> AbstractContextManager[Download]:
+        """The report in one of its formats, streamed (``with ... as download:``)."""
+        return self._download("/api/v1/reports:export", {**filters.params(), "format": fmt})
+
+    def export_records(self, query: RecordExportQuery) -> AbstractContextManager[Download]:
+        """The avoided-admission log or a FHIR Bundle, streamed (``with ... as download:``)."""
+        return self._download("/api/v1/records:export", query.params())
+
+    @contextmanager
+    def _download(self, path: str, params: Mapping[str, str]) -> Iterator[Download]:
+        try:
+            with self.http.stream("GET", self.url + path, params=params, headers=self._headers,
+                                  timeout=_EXPORT_TIMEOUT) as r:  # fmt: skip
+                if r.status_code != 200:
+                    r.read()
+                    raise _error(r, "export", self._token)
+                yield Download(_count(r.headers.get("Content-Length")),
+                               _count(r.headers.get("X-Record-Count")), r.iter_bytes())
+        except httpx.HTTPError as exc:  # also mid-stream, while the caller reads the blocks
+            raise self._unreachable(exc) from None
+
+    # --- the one place a request is made --------------------------------------------------
+
+    def _send(self, method: str, path: str, what: str, *, ok: Collection[int] = (200,),
+              params: Mapping[str, Any] | None = None, json: Any = None,
+              content: bytes | None = None, headers: Mapping[str, str] | None = None,
+              timeout: httpx.Timeout | None = None) -> httpx.Response:
+        """Make one request; an answer whose status is not in ``ok`` raises its HubError."""
+        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        try:
+            response = self.http.request(
+                method, self.url + path, params=params, json=json, content=content,
+                headers={**self._headers, **headers} if headers else self._headers, **extra)
+        except httpx.HTTPError as exc:
+            raise self._unreachable(exc) from None
+        if response.status_code not in ok:
+            raise _error(response, what, self._token)
+        return response
+
+    # --- the central store: records/sync.py pushes the SyncOutbox with these ---------------
+
+    def put_record(self, record_uuid: UUID, version: int, payload: str) -> BatchItemResult:
+        """PUT one signed-off version; ``payload`` is its TriageRecord JSON, sent as it is.
+
+        The store's decision comes back as a result, a conflict (409) included: that is an
+        answer about this record, not trouble with the hub.
+        """
+        r = self._send("PUT", f"/api/v1/records/{record_uuid}", "store the record",
+                       ok=(200, 201, 409), content=payload.encode(), headers=_JSON)
+        if r.status_code == 409:
+            return BatchItemResult(uuid=record_uuid, version=version, status="conflict",
+                                   held_version=_held_version(r))  # fmt: skip
+        return BatchItemResult(uuid=record_uuid, version=version,
+                               status="stored" if r.status_code == 201 else "unchanged")
+
+    def put_records(self, payloads: Sequence[str]) -> BatchResponse:
+        """POST a batch (TriageRecord JSONs, 1 to MAX_BATCH), one result per record in order.
+
+        A batch refused as a whole (422 for any invalid record, 413 when too many) raises
+        :class:`HubRefused`; the sync runner then sends its records one by one.
+        """
+        # The payloads are already JSON: splice them rather than parse and re-serialise.
+        body = ('{"records":[' + ",".join(payloads) + "]}").encode()
+        r = self._send("POST", "/api/v1/records:batch", "store the records", content=body,
+                       headers=_JSON)
+        return self._parse(_BATCH, r, "a batch of records")
+
+    def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
+        try:
+            return adapter.validate_json(response.content)
+        except ValidationError:
+            raise self._malformed(what, response.status_code) from None
+
+    def _unreachable(self, exc: httpx.HTTPError) -> HubUnreachable:
+        kind = type(exc).__name__
+        return HubUnreachable(f"the hub at {self._where} cannot be reached ({kind}): check "
+                              "the network and the address, and that the hub is running",
+                              summary=kind)  # fmt: skip
+
+    def _malformed(self, what: str, status: int | None = None) -> HubFailed:
+        return HubFailed(f"the hub's answer to {what} does not follow the contract",
+                         status=status, summary="answer does not follow the contract")
+
+
+@dataclass(frozen=True)
+class Download:
+    """An export on its way from the hub, inside ``with hub.export_...() as download:``.
+
+    ``length`` is the Content-Length (0 for a file the hub streams as it builds it),
+    ``records`` the X-Record-Count the hub announced, and ``blocks`` the file's bytes.
+    """
+
+    length: int
+    records: int
+    blocks: Iterator[bytes]
+
+
+def _count(header: str | None) -> int:
+    try:
+        return max(0, int(header or 0))
+    except ValueError:
+        return 0
+
+
+def _body(model: type[B], what: str, **values: Any) -> dict[str, Any]:
+    """A request body as JSON, checked against the contract before it is sent; a value that
+    does not fit is refused here, naming its field only (the value may be a password)."""
+    try:
+        return model(**values).model_dump(mode="json")
+    except ValidationError as exc:
+        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
+        raise HubRefused(f"cannot {what}: check {fields}", summary=fields) from None
+
+
+def _held_version(response: httpx.Response) -> int | None:
+    try:
+        held = response.json().get("held_version")
+    except (ValueError, AttributeError):
+        return None
+    return held if isinstance(held, int) else None
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off with jitter and a cap, for anything that retries the hub.
+
+    Retry ``n`` (0 for the first) waits between ``1 - jitter`` and all of
+    ``min(maximum, initial * factor**n)``: a fleet of desks and sites that lost the hub
+    together does not come back in step, yet none retries sooner than half the back-off
+    (with the default jitter). ``rng`` is passed in so tests can make it deterministic.
+    """
+
+    initial: float = 0.5
+    maximum: float = 15.0
+    factor: float = 2.0
+    jitter: float = 0.5
+    rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+
+    def delay(self, attempt: int) -> float:
+        try:
+            grown = self.initial * self.factor ** max(0, attempt)
+        except OverflowError:  # a client that has retried for days: long past the cap
+            grown = self.maximum
+        return min(self.maximum, grown) * (1.0 - self.jitter * self.rng.random())

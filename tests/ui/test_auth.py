@@ -1,0 +1,56 @@
+"""The desk's sign-in (ui/desk/auth.py) against a real hub: each trouble said in the words the
+sign-in form shows, as a HubError, and never with the password in it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from hub.client import HubError, HubRefused, HubUnreachable
+from tests.conftest import free_port
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.ui.conftest import PASSWORD, People
+from ui.desk.auth import sign_in
+
+
+@pytest.fixture
+def http() -> Iterator[httpx.Client]:
+    with httpx.Client(timeout=5) as client:
+        yield client
+
+
+def test_a_nurse_signs_in_with_the_address_as_typed(hub: ThreadedHub, people: People,
+                                                    http: httpx.Client) -> None:  # fmt: skip
+    address = hub.http.removeprefix("http://") + "/"
+    signed = sign_in(http, address, " nina ", PASSWORD)
+    assert signed.hub_url == hub.http and signed.username == "nina"
+    assert signed.principal.role == "nurse" and signed.token
+    assert signed.ws_url == "ws://" + hub.http.removeprefix("http://") + "/ws"
+
+
+def test_a_wrong_password_an_admin_and_empty_fields_are_refused_in_plain_words(
+    hub: ThreadedHub, people: People, hubdb: HubDatabase, http: httpx.Client
+) -> None:
+    hubdb.staff("ada", "admin", PASSWORD)
+    cases = [("nina", "not it", "Wrong user name or password."),
+             ("ada", PASSWORD, "This desk is for nurses, specialists and managers; your "
+                               "account is a admin."),
+             ("nina", "", "Enter your user name and password."),
+             ("nina", "x" * 2000, "Check your password.")]  # fmt: skip
+    for user, password, words in cases:
+        with pytest.raises(HubRefused) as caught:
+            sign_in(http, hub.http, user, password)
+        assert str(caught.value) == words
+        assert not password or password not in str(caught.value)
+
+
+def test_an_unreachable_hub_is_named_with_what_to_check(http: httpx.Client) -> None:
+    address = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(HubUnreachable) as caught:
+        sign_in(http, address, "nina", PASSWORD)
+    assert str(caught.value) == (f"Cannot reach the hub at {address} (ConnectError): check "
+                                 "the address, and that the hub is running.")  # fmt: skip
+    with pytest.raises(HubError, match="must start with http:// or https://"):
+        sign_in(http, "ftp://hub.example", "nina", PASSWORD)
