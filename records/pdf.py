@@ -28,9 +28,10 @@ _FONTS = {  # family: (regular, bold) in resources/fonts
 }
 _ARABIC = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"
 # A run of Arabic script: its letters with the spaces, digits and punctuation between them,
-# and the figures just after (a house number), which stay with it when it is put right to left.
+# the figures just after (a house number) and the bracket that closes one it opened, which
+# stay with it when it is put right to left.
 _ARABIC_RUN = re.compile(
-    rf"[{_ARABIC}](?:[\s\d.,:;'()/\-{_ARABIC}]*[{_ARABIC}])?(?:\s*\d+)*")
+    rf"[{_ARABIC}](?:[\s\d.,:;'()/\-{_ARABIC}]*[{_ARABIC}])?(?:\s*\d+)*\)?")
 _STRONG = re.compile(rf"[{_ARABIC}]|[^\W\d_]")
 
 
@@ -43,10 +44,13 @@ def _runs(text: str) -> list[tuple[str, str]]:
     runs: list[tuple[str, str]] = []
     at = 0
     for match in _ARABIC_RUN.finditer(text):
+        run = match.group()
+        if run.endswith(")") and run.count("(") < run.count(")"):
+            run = run[:-1]  # a bracket opened before the run closes outside it
         if match.start() > at:
             runs.append(("sans", text[at:match.start()]))
-        runs.append(("naskh", match.group()))
-        at = match.end()
+        runs.append(("naskh", run))
+        at = match.start() + len(run)
     if at < len(text):
         runs.append(("sans", text[at:]))
     first = _STRONG.search(text)
@@ -92,11 +96,15 @@ class Canvas:
 
     def _font(self, family: str, size: float, bold: bool) -> None:
         """Selects a shipped font, loading it on first use (Naskh only when a text needs it)."""
-        if family not in self._loaded:
-            regular, heavy = _FONTS[family]
-            self._pdf.add_font(family, "", resources.path("fonts", regular))
-            self._pdf.add_font(family, "B", resources.path("fonts", heavy))
-            self._loaded.add(family)
+        for needed in ("sans", family):
+            if needed not in self._loaded:
+                regular, heavy = _FONTS[needed]
+                self._pdf.add_font(needed, "", resources.path("fonts", regular))
+                self._pdf.add_font(needed, "B", resources.path("fonts", heavy))
+                self._loaded.add(needed)
+                # Naskh has the Arabic script's own punctuation but not brackets, slashes
+                # or hyphens: those come from DejaVu.
+                self._pdf.set_fallback_fonts(["sans"])
         self._pdf.set_font(family, "B" if bold else "", size)
         # Shaping is what Arabic script needs (joined letter forms, right to left); Latin
         # text is set as it is, so ligatures never change what pdftotext reads back.
