@@ -8,12 +8,11 @@ no build step, no CDN, and a content security policy that allows nothing else.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
-CALLER_DIR = Path(__file__).resolve().parent.parent / "resources" / "caller"
+import resources
+
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _HEADERS = {
@@ -31,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _file(name: str) -> FileResponse:
-    path = CALLER_DIR / name
+    path = resources.path("caller") / name
     # Only plain file names in the directory itself: no sub-paths, no dot files.
     if ("/" in name or name.startswith(".") or path.suffix not in _TYPES
             or not path.is_file()):

@@ -20,18 +20,14 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from records import store as records_store
+from records.data_home import data_home
 
 T = TypeVar("T")
 
 
-def default_data_dir() -> Path:
-    """Where the embedded database lives when no URL is given (XDG data directory)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(base) / "telehub"
-
-
 def default_db_url() -> str:
-    return os.environ.get("TELEHUB_DB") or f"sqlite:///{default_data_dir() / 'hub.db'}"
+    """$TELEHUB_DB, else the embedded SQLite file in the user's data folder."""
+    return os.environ.get("TELEHUB_DB") or f"sqlite:///{data_home() / 'hub.db'}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

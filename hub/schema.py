@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from importlib.resources import files
 
 from alembic import command
 from alembic.config import Config
@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from records import rollup
 
-MIGRATIONS = Path(__file__).with_name("migrations")
+MIGRATIONS = files("hub").joinpath("migrations")  # package data, also in a wheel
 
 
 def alembic_config(url: str) -> Config:

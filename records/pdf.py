@@ -1,45 +1,71 @@
-"""A small vector PDF writer (text, lines, filled boxes) for the board-paper summary.
+"""The board paper's pages (text, lines, filled boxes) as PDF, drawn through fpdf2.
 
 The summary is written by the hub, by ``telehub-export`` on a server with no display and by
-the desk, so it cannot depend on Qt (records/ never imports it) and matplotlib is not
-installed. Pages use the PDF base-14 Helvetica fonts in WinAnsi encoding (so "£" and "–"
-print, and ``pdftotext`` reads the text back); content streams are deflated.
+the desk, so it cannot depend on Qt (records/ never imports it). Text is set in fonts that
+ship with telehub (resources/fonts, subset into each PDF): DejaVu Sans Condensed for Latin,
+Greek and Cyrillic (about Helvetica's widths, which the layout was made for), Noto Naskh
+Arabic for each run of Arabic script (Urdu, Arabic), shaped and put right to left by
+HarfBuzz (fpdf2's text shaping, uharfbuzz). So "Łąka House" or a site named in Urdu prints
+as itself, and ``pdftotext`` reads it back.
 """
 
 from __future__ import annotations
 
-import zlib
+import re
 from collections.abc import Sequence
 from typing import IO
 
-__all__ = ["A4", "Canvas", "Colour", "text_width"]
+import resources
+
+__all__ = ["A4", "Canvas", "Colour"]
 
 A4 = (595.0, 842.0)
 Colour = tuple[float, float, float]
 
-# Helvetica glyph widths (1/1000 em) for ASCII 32..126, from the font's AFM metrics.
-_WIDTHS = (
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278,
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556,
-    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778,
-    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556,
-    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556,
-    556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,
-)  # fmt: skip
+_FONTS = {  # family: (regular, bold) in resources/fonts
+    "sans": ("DejaVuSansCondensed.ttf", "DejaVuSansCondensed-Bold.ttf"),
+    "naskh": ("NotoNaskhArabic-Regular.ttf", "NotoNaskhArabic-Bold.ttf"),
+}
+_ARABIC = "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"
+# A run of Arabic script: its letters with the spaces, digits and punctuation between them,
+# the figures just after (a house number) and the bracket that closes one it opened, which
+# stay with it when it is put right to left.
+_ARABIC_RUN = re.compile(
+    rf"[{_ARABIC}](?:[\s\d.,:;'()/\-{_ARABIC}]*[{_ARABIC}])?(?:\s*\d+)*\)?")
+_STRONG = re.compile(rf"[{_ARABIC}]|[^\W\d_]")
 
 
-def text_width(text: str, size: float, bold: bool = False) -> float:
-    units = sum(_WIDTHS[ord(ch) - 32] if 32 <= ord(ch) <= 126 else 556 for ch in text)
-    return units * size / 1000 * (1.06 if bold else 1.0)
+def _runs(text: str) -> list[tuple[str, str]]:
+    """(family, text) runs left to right as they are set on the line.
+
+    A run of Arabic script is one right-to-left piece inside a left-to-right line; a line
+    that starts with Arabic script reads right to left, so its runs go in reverse order.
+    """
+    runs: list[tuple[str, str]] = []
+    at = 0
+    for match in _ARABIC_RUN.finditer(text):
+        run = match.group()
+        if run.endswith(")") and run.count("(") < run.count(")"):
+            run = run[:-1]  # a bracket opened before the run closes outside it
+        if match.start() > at:
+            runs.append(("sans", text[at:match.start()]))
+        runs.append(("naskh", run))
+        at = match.start() + len(run)
+    if at < len(text):
+        runs.append(("sans", text[at:]))
+    first = _STRONG.search(text)
+    if first is not None and re.match(rf"[{_ARABIC}]", first.group()):
+        # The spaces between runs stay between them when the order turns round.
+        runs = [(family, _mirror_spaces(part)) for family, part in reversed(runs)]
+    return runs
 
 
-def _escape(text: str) -> bytes:
-    raw = text.encode("cp1252", errors="replace")
-    return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
-
-
-def _num(value: float) -> bytes:
-    return f"{value:.2f}".rstrip("0").rstrip(".").encode()
+def _mirror_spaces(text: str) -> str:
+    core = text.strip()
+    if not core:
+        return text
+    lead, trail = text[: text.index(core)], text[text.index(core) + len(core):]
+    return trail + core + lead
 
 
 class Canvas:
@@ -48,42 +74,75 @@ class Canvas:
     def __init__(self, size: tuple[float, float] = A4, title: str = "") -> None:
         self.width, self.height = size
         self.title = title
-        self._pages: list[list[bytes]] = []
-        self.new_page()
+        # Imported here: fpdf2 with fontTools and Pillow takes ~0.5 s to import, which the
+        # hub and telehub-export should not pay at start for a paper they may never write.
+        from fpdf import FPDF
+
+        self._pdf = FPDF(unit="pt", format=size)
+        self._pdf.set_margins(0, 0, 0)
+        self._pdf.set_auto_page_break(False)
+        self._pdf.c_margin = 0  # a cell's text starts at its x, as a Canvas text does
+        self._pdf.set_title(title)
+        self._pdf.set_producer("telehub")
+        self._loaded: set[str] = set()
+        self._pdf.add_page()
 
     @property
     def page_count(self) -> int:
-        return len(self._pages)
+        return self._pdf.pages_count
 
     def new_page(self) -> None:
-        self._pages.append([])
+        self._pdf.add_page()
 
-    def _op(self, *parts: bytes) -> None:
-        self._pages[-1].append(b" ".join(parts))
+    def _font(self, family: str, size: float, bold: bool) -> None:
+        """Selects a shipped font, loading it on first use (Naskh only when a text needs it)."""
+        for needed in ("sans", family):
+            if needed not in self._loaded:
+                regular, heavy = _FONTS[needed]
+                self._pdf.add_font(needed, "", resources.path("fonts", regular))
+                self._pdf.add_font(needed, "B", resources.path("fonts", heavy))
+                self._loaded.add(needed)
+                # Naskh has the Arabic script's own punctuation but not brackets, slashes
+                # or hyphens: those come from DejaVu.
+                self._pdf.set_fallback_fonts(["sans"])
+        self._pdf.set_font(family, "B" if bold else "", size)
+        # Shaping is what Arabic script needs (joined letter forms, right to left); Latin
+        # text is set as it is, so ligatures never change what pdftotext reads back.
+        self._pdf.set_text_shaping(family == "naskh")
+
+    def text_width(self, text: str, size: float, bold: bool = False) -> float:
+        width = 0.0
+        for family, part in _runs(text):
+            self._font(family, size, bold)
+            width += self._pdf.get_string_width(part)
+        return width
 
     def text(self, x: float, y: float, text: str, size: float = 10, bold: bool = False,
              colour: Colour = (0, 0, 0), align: str = "left") -> None:  # fmt: skip
         """Text whose baseline is at ``y``; ``align`` right or centre puts its end or middle
         at ``x``."""
-        width = text_width(text, size, bold)
-        if align == "right":
-            x -= width
-        elif align == "centre":
-            x -= width / 2
-        r, g, b = colour
-        self._op(_num(r), _num(g), _num(b), b"rg BT", b"/F2" if bold else b"/F1", _num(size),
-                 b"Tf", _num(x), _num(self.height - y), b"Td (" + _escape(text) + b") Tj ET")
+        if align != "left":
+            width = self.text_width(text, size, bold)
+            x -= width if align == "right" else width / 2
+        self._pdf.set_text_color(*(round(c * 255) for c in colour))
+        for family, part in _runs(text):
+            self._font(family, size, bold)
+            width = self._pdf.get_string_width(part)
+            # A cell's baseline is 0.8 of its height below its top when the height is the
+            # font size (fpdf2 puts it at half the height plus 0.3 of the size).
+            self._pdf.set_xy(x, y - 0.8 * size)
+            self._pdf.cell(width, size, part)
+            x += width
 
     def box(self, x: float, y: float, w: float, h: float, fill: Colour) -> None:
-        r, g, b = fill
-        self._op(_num(r), _num(g), _num(b), b"rg", _num(x), _num(self.height - y - h),
-                 _num(w), _num(h), b"re f")  # fmt: skip
+        self._pdf.set_fill_color(*(round(c * 255) for c in fill))
+        self._pdf.rect(x, y, w, h, style="F")
 
     def line(self, x1: float, y1: float, x2: float, y2: float, colour: Colour = (0, 0, 0),
              width: float = 0.5) -> None:  # fmt: skip
-        r, g, b = colour
-        self._op(_num(width), b"w", _num(r), _num(g), _num(b), b"RG", _num(x1),
-                 _num(self.height - y1), b"m", _num(x2), _num(self.height - y2), b"l S")
+        self._pdf.set_draw_color(*(round(c * 255) for c in colour))
+        self._pdf.set_line_width(width)
+        self._pdf.line(x1, y1, x2, y2)
 
     def wrap(self, x: float, y: float, width: float, text: str, size: float = 8,
              colour: Colour = (0.25, 0.25, 0.25), leading: float = 1.3) -> float:  # fmt: skip
@@ -91,7 +150,7 @@ class Canvas:
         line = ""
         for word in text.split():
             trial = f"{line} {word}".strip()
-            if line and text_width(trial, size) > width:
+            if line and self.text_width(trial, size) > width:
                 self.text(x, y, line, size, colour=colour)
                 y += size * leading
                 line = word
@@ -103,48 +162,8 @@ class Canvas:
         return y
 
     def write(self, out: IO[bytes]) -> None:
-        """The document: catalog, pages, two fonts, one deflated content stream a page."""
-        objects: list[bytes] = []
-
-        def add(body: bytes) -> int:
-            objects.append(body)
-            return len(objects)
-
-        catalog = add(b"")  # filled in once the pages object's number is known
-        pages = add(b"")
-        font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica "
-                   b"/Encoding /WinAnsiEncoding >>")  # fmt: skip
-        bold = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold "
-                   b"/Encoding /WinAnsiEncoding >>")  # fmt: skip
-        kids: list[int] = []
-        for ops in self._pages:
-            data = zlib.compress(b"\n".join(ops))
-            content = add(b"<< /Length " + str(len(data)).encode() + b" /Filter /FlateDecode >>\n"
-                          b"stream\n" + data + b"\nendstream")  # fmt: skip
-            kids.append(add(
-                b"<< /Type /Page /Parent " + str(pages).encode() + b" 0 R /MediaBox [0 0 "
-                + _num(self.width) + b" " + _num(self.height) + b"] /Resources << /Font << /F1 "
-                + str(font).encode() + b" 0 R /F2 " + str(bold).encode() + b" 0 R >> >> "
-                b"/Contents " + str(content).encode() + b" 0 R >>"
-            ))  # fmt: skip
-        objects[catalog - 1] = b"<< /Type /Catalog /Pages " + str(pages).encode() + b" 0 R >>"
-        objects[pages - 1] = (b"<< /Type /Pages /Kids [" + b" ".join(
-            str(k).encode() + b" 0 R" for k in kids) + b"] /Count " + str(len(kids)).encode()
-            + b" >>")  # fmt: skip
-        info = add(b"<< /Title (" + _escape(self.title) + b") /Producer (telehub) >>")
-        buf = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for number, body in enumerate(objects, start=1):
-            offsets.append(len(buf))
-            buf += str(number).encode() + b" 0 obj\n" + body + b"\nendobj\n"
-        xref = len(buf)
-        buf += b"xref\n0 " + str(len(objects) + 1).encode() + b"\n0000000000 65535 f \n"
-        for off in offsets:
-            buf += f"{off:010d} 00000 n \n".encode()
-        buf += (b"trailer\n<< /Size " + str(len(objects) + 1).encode() + b" /Root "
-                + str(catalog).encode() + b" 0 R /Info " + str(info).encode() + b" 0 R >>\n"
-                b"startxref\n" + str(xref).encode() + b"\n%%EOF\n")  # fmt: skip
-        out.write(bytes(buf))
+        """The document, its fonts embedded (only the glyphs it uses), content deflated."""
+        out.write(bytes(self._pdf.output()))
 
 
 def bars(canvas: Canvas, x: float, y: float, w: float, h: float, labels: Sequence[str],
@@ -186,7 +205,7 @@ def bars(canvas: Canvas, x: float, y: float, w: float, h: float, labels: Sequenc
     for name, colour, _values in series:
         canvas.box(lx, y + 15, 7, 7, colour)
         canvas.text(lx + 10, y + 21.5, name, 7)
-        lx += 18 + text_width(name, 7)
+        lx += 18 + canvas.text_width(name, 7)
 
 
 def _nice(raw: float) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from hub.config import HubConfig
+from hub.db import unit_of_work
 from records import report
 from records.report_files import SUMMARY_HEADER
 from tests.helpers import report_fixture as fx
@@ -258,6 +260,37 @@ def test_exports_read_back(served: tuple[ThreadedHub, str], tmp_path: Path,
     assert "Admissions avoided" in text and "assumption" in text
     assert "£1,800" in text  # one confirmed admission at the assumed unit cost
     assert "\f" in text.rstrip("\f")  # a second page
+
+
+# Site names as their sites spell them: Polish, and Urdu (Arabic script, right to left).
+LAKA, HARIPUR = "Łąka House", "ہری پور جیل"
+# pdftotext marks a right-to-left run with embedding controls (RLE ... PDF); not the name's.
+_BIDI_MARKS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f"))
+
+
+def test_the_board_paper_prints_every_site_name_as_itself(
+        hubdb: HubDatabase, history: fx.History, tmp_path: Path) -> None:
+    from hub.models import Site
+    from records.report_files import write_pdf
+
+    with unit_of_work(hubdb.sessions) as s:
+        s.get_one(Site, history.sites["Moor View"]).name = LAKA
+        s.get_one(Site, history.sites["Hawthorn Prison"]).name = HARIPUR
+    out = tmp_path / "board.pdf"
+    with out.open("wb") as f:
+        write_pdf(_build(hubdb), f)
+    if shutil.which("pdftotext") is None:
+        pytest.skip("poppler-utils (pdftotext) is not installed")
+    text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True,
+                          text=True, check=True).stdout.translate(_BIDI_MARKS)  # fmt: skip
+    assert LAKA in text and HARIPUR in text
+    assert "£1,800" in text and "Calls per site (busiest 20)" in text
+    # Each name in its row, with its figures (6 calls at Łąka House, 2 at the prison).
+    rows = {name: [line for line in text.splitlines() if name in line]
+            for name in (LAKA, HARIPUR)}
+    assert re.search(r"Care homes\s+6\s", rows[LAKA][0]), rows[LAKA]
+    assert re.search(r"Prisons\s+2\s", rows[HARIPUR][0]), rows[HARIPUR]
+    assert "?" not in "".join(rows[LAKA] + rows[HARIPUR])  # the old writer's stand-in
 
 
 def test_telehub_export_writes_the_board_paper_and_summary(

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+import resources
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
 from hub.invitations import normalise_code
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -288,7 +286,7 @@ def test_the_caller_page_is_served_without_a_token_and_allows_nothing_foreign(
 
 def test_the_pages_message_builders_state_only_types_the_protocol_defines() -> None:
     """A quick check without a browser (the browser test validates real frames)."""
-    js = (ROOT / "resources" / "caller" / "messages.js").read_text()
+    js = resources.file("caller", "messages.js").read_text()
     sent = set(re.findall(r'type: "([a-z_]+)"', js))
     assert sent and sent <= p.CLIENT_TYPES
     handled = re.search(r"HANDLED = \[([^\]]*)\]", js)
@@ -297,6 +295,6 @@ def test_the_pages_message_builders_state_only_types_the_protocol_defines() -> N
               for m in p.ServerMessage.__args__[0].__args__}
     names = set(re.findall(r'"([a-z_]+)"', handled.group(1)))
     assert names and names <= server
-    page = (ROOT / "resources" / "caller" / "caller.js").read_text()
+    page = resources.file("caller", "caller.js").read_text()
     # The page sends only through the builders: no message literal of its own.
     assert not re.search(r'type:\s*"', page)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from records.data_home import data_home
 from ui.demo import environment
 from ui.demo.callers import PlacedCall, SyntheticCallers
 from ui.demo.enrol import ADMIN, DemoHubApi, Enrolment, new_password
@@ -42,11 +43,6 @@ def say(line: str, *, stream: TextIO | None = None) -> None:
 
 def event(line: str) -> None:
     say(f"  {time.strftime('%H:%M:%S')}  {line}")
-
-
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "telehub" / "demo"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -119,7 +115,7 @@ class Night:
 
 
 def run(args: argparse.Namespace) -> int:
-    data: Path = args.data_dir or default_data_dir()
+    data: Path = args.data_dir or data_home("demo")
     # --- what this computer offers ---------------------------------------------------------
     why_headless = "--headless" if args.headless else environment.display_problem()
     headless = why_headless is not None

@@ -12,11 +12,6 @@ from pathlib import Path
 _STARTED = time.perf_counter()
 
 
-def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "telehub" / "desk"
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="telehub-desk", description=__doc__)
     parser.add_argument("--hub", default=os.environ.get("TELEHUB_HUB", ""),
@@ -42,12 +37,13 @@ def make_parts(args: argparse.Namespace) -> object:
     from calls.engine import CallEngine, EngineEvent
     from calls.session import Role
     from hub.client import HubClient
+    from records.data_home import data_home
     from records.store import Store
     from ui.desk.auth import PasswordVault, SignedIn
     from ui.desk.media import media_factory
     from ui.desk.window import DeskParts
 
-    data_dir: Path = args.data_dir or default_data_dir()
+    data_dir: Path = args.data_dir or data_home("desk")
     http = httpx.Client(timeout=10)
 
     def open_store(signed: SignedIn) -> Store:

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 from ui.desk import theme
 from ui.desk.audio import audio_output_problem, multimedia
 
-RING_WAV = theme.RESOURCES / "ring.wav"
+RING_WAV = theme.resource("ring.wav")
 _PLAYERS = ("paplay", "pw-play", "aplay")
 
 

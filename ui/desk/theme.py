@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtGui import QColor, QFont, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources" / "desk"
+import resources
 
 # Urgency and NEWS2 band colours: hue plus a word in every cell, never colour alone.
 URGENCY_COLOURS = {"emergency": "#ff6b6b", "urgent": "#ffb454", "routine": "#9aa7b4"}
@@ -85,6 +85,11 @@ def apply(app: QApplication) -> None:
     app.setStyleSheet(STYLE)
 
 
+def resource(name: str) -> Path:
+    """One of the desk's shipped files (resources/desk, package data) as a path for Qt."""
+    return resources.path("desk", name)
+
+
 def icon() -> QIcon:
-    path = RESOURCES / "telehub.svg"
+    path = resource("telehub.svg")
     return QIcon(str(path)) if path.exists() else QIcon()

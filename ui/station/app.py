@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from PySide6.QtCore import QStandardPaths
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from hub.client import HubClient, HubError, HubRefused
+from records.data_home import data_home
 from records.store import Store
 from ui.station.bridge import StationBridge
 from ui.station.credential import CredentialVault
@@ -94,8 +94,7 @@ def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | 
         hub.http.close()
         return problem
     assert hub.principal is not None and hub.token is not None
-    data = args.data_dir or Path(QStandardPaths.writableLocation(
-        QStandardPaths.StandardLocation.AppDataLocation))
+    data = args.data_dir or data_home("station")
     data.mkdir(parents=True, exist_ok=True)
     store = Store.open(f"sqlite:///{data / 'station.db'}")
     switches = Switches()
