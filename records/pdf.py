@@ -11,6 +11,7 @@ as itself, and ``pdftotext`` reads it back.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from typing import IO
@@ -20,6 +21,21 @@ import resources
 __all__ = ["A4", "Canvas", "Colour"]
 
 A4 = (595.0, 842.0)
+
+
+class _NoGlyphsInLogs(logging.Filter):
+    """fpdf2 logs the letters a font lacks, which are letters of a site's or patient's name:
+    keep the warning, drop the letters (no patient data in logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "missing the following glyphs" in str(record.msg) and record.args:
+            font = record.args[0] if isinstance(record.args, tuple) else "?"
+            record.msg, record.args = "font %s lacks some letters of a text (not printed)", (
+                font,)
+        return True
+
+
+logging.getLogger("fpdf.output").addFilter(_NoGlyphsInLogs())
 Colour = tuple[float, float, float]
 
 _FONTS = {  # family: (regular, bold) in resources/fonts

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -62,3 +63,15 @@ def test_right_aligned_text_ends_where_asked_in_either_direction(tmp_path: Path)
     assert sorted(right_ends) == list(range(len(NAMES)))
     for line, end in right_ends.items():
         assert end == pytest.approx(500, abs=1.5), NAMES[line]
+
+
+def test_letters_a_font_lacks_never_reach_the_logs(tmp_path: Path,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    name = "রহিম কেয়ার হোম"  # Bengali: no shipped font has these letters
+    canvas = Canvas(title="names")
+    canvas.text(40, 60, name, 12)
+    with caplog.at_level(logging.DEBUG), (tmp_path / "bengali.pdf").open("wb") as f:
+        canvas.write(f)
+    assert any("lacks some letters" in r.getMessage() for r in caplog.records)
+    for record in caplog.records:
+        assert not set(record.getMessage()) & set(name.replace(" ", ""))
