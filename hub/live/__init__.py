@@ -1,0 +1,1 @@
+"""The live side of the hub: connections, the call queue, claims, escalation and signal relay."""
