@@ -18,7 +18,7 @@ from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.db import unit_of_work
-from hub.live.dispatch import Switchboard
+from hub.live import Switchboard
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False)

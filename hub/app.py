@@ -27,7 +27,7 @@ from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
 from hub.db import make_engine
-from hub.live.dispatch import Connection, Refusal, Switchboard
+from hub.live import Connection, Refusal, Switchboard
 from hub.record_checks import RecordChecker
 
 log = logging.getLogger("telehub.hub")
