@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import assert_never
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -136,3 +137,5 @@ class Switchboard:
                 await self.escalation.accept(conn, msg.call_id)
             case p.InviteDecline():
                 self.escalation.decline(conn, msg.call_id)
+            case _:  # mypy checks that every client message has a part that owns it
+                assert_never(msg)
