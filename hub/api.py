@@ -28,7 +28,7 @@ from hub.contract.rest import (
     TokenOut,
 )
 from hub.db import unit_of_work
-from hub.switchboard import Switchboard
+from hub.live import Switchboard
 
 router = APIRouter()
 _bearer = HTTPBearer(auto_error=False)

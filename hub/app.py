@@ -27,8 +27,8 @@ from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
 from hub.db import make_engine
+from hub.live import Connection, Refusal, Switchboard
 from hub.record_checks import RecordChecker
-from hub.switchboard import Connection, Refusal, Switchboard
 
 log = logging.getLogger("telehub.hub")
 HELLO_TIMEOUT_S = 10.0

@@ -66,8 +66,9 @@ def _stored(call: Call, site: Site) -> StoredCall:
 class CallLog:
     """Writes and reads the call log.
 
-    The ``record_*`` writers take the session of the caller's transaction (the hub groups
-    them with :class:`hub.db.GroupCommit`); the readers open their own. Writers that change
+    The ``record_*`` writers take the session of the caller's transaction (the live side
+    groups them with :class:`hub.db.GroupCommit`, in hub/live/log_writer.py); the readers
+    open their own. Writers that change
     a report figure mark the call's day in the same transaction (records/rollup.py).
     """
 

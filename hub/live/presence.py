@@ -1,0 +1,185 @@
+"""Presence: the live WebSocket connections of this hub, who they are, and the heartbeat.
+
+A connection only knows its socket, its principal and which calls it is in; what a lost
+connection means for those calls is the dispatch's business (``on_silent`` below).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal, StaffRole
+
+log = logging.getLogger("telehub.hub")
+
+OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
+QUEUE_WATCHERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value)
+_NURSE = StaffRole.NURSE.value
+_SPECIALIST = StaffRole.SPECIALIST.value
+
+
+class Socket(Protocol):
+    async def send_text(self, data: str) -> None: ...
+    async def close(self, code: int = 1000, reason: str | None = None) -> None: ...
+
+
+class Connection:
+    """One authenticated WebSocket. Frames go out through a bounded outbox and a writer task,
+    so a slow or dead client never holds up a broadcast to everyone else."""
+
+    def __init__(self, socket: Socket, principal: Principal) -> None:
+        self.socket = socket
+        self.principal = principal
+        self.id = uuid.uuid4().hex[:12]
+        self.last_seen = time.monotonic()
+        self.calls: set[str] = set()
+        self.closed = False
+        self._close_args: tuple[int, str] = (1000, "")
+        self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
+
+    @property
+    def pid(self) -> str:
+        return self.principal.participant_id
+
+    @property
+    def watches_queue(self) -> bool:
+        """Nurse and manager desks are shown the queue and every change to it."""
+        return self.principal.kind == "staff" and self.principal.role in QUEUE_WATCHERS
+
+    def send(self, message: p._Message) -> None:
+        self.send_text(message.to_json())
+
+    def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self._outbox.put_nowait(text)
+        except asyncio.QueueFull:
+            log.warning("connection %s fell %d frames behind; closing it", self.id, OUTBOX_LIMIT)
+            self.close(4008, "too far behind")
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._close_args = (code, reason)
+        if self._outbox.full():  # a client this far behind gets the close, not the backlog
+            while not self._outbox.empty():
+                self._outbox.get_nowait()
+        self._outbox.put_nowait(None)
+
+    async def _write(self) -> None:
+        try:
+            while (text := await self._outbox.get()) is not None:
+                await self.socket.send_text(text)
+        except Exception:  # the peer went away mid-send: the reader notices and cleans up
+            self.closed = True
+            return
+        code, reason = self._close_args
+        with contextlib.suppress(Exception):
+            await self.socket.close(code, reason)
+
+    async def drain(self) -> None:
+        """Wait until the writer has sent what was queued and closed (used on disconnect)."""
+        self.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._writer), 2.0)
+        self._writer.cancel()
+
+
+class Presence:
+    """Who is connected to this hub process right now."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.connections: set[Connection] = set()
+
+    def add(self, conn: Connection) -> None:
+        self.connections.add(conn)
+        conn.send(p.Welcome(
+            principal=conn.principal,
+            heartbeat_interval=self.config.heartbeat_interval,
+            heartbeat_timeout=self.config.heartbeat_timeout,
+        ))
+
+    def remove(self, conn: Connection) -> bool:
+        """Forget ``conn``; False if it was already gone (detach runs once per connection)."""
+        if conn not in self.connections:
+            return False
+        self.connections.discard(conn)
+        return True
+
+    def to_queue_watchers(self, text: str) -> None:
+        for conn in self.connections:
+            if conn.watches_queue:
+                conn.send_text(text)
+
+    def specialists(self) -> list[Connection]:
+        return [c for c in self.connections if c.principal.role == _SPECIALIST]
+
+    def nurse_ids(self) -> set[int]:
+        """Staff ids of the nurses signed in (one nurse may have several desks open)."""
+        return {c.principal.id for c in self.connections if c.principal.role == _NURSE}
+
+    def tell_site(self, site_id: int, msg: p._Message) -> int:
+        """Send ``msg`` to every live connection of one site; returns how many got it."""
+        text = msg.to_json()
+        conns = [c for c in self.connections
+                 if c.principal.kind == "site" and c.principal.id == site_id]
+        for conn in conns:
+            conn.send_text(text)
+        return len(conns)
+
+    def disconnect(self, kind: str, principal_id: int, reason: str) -> int:
+        """Close every live connection of one account (its access was revoked); its calls
+        then follow the usual grace period, and a reconnect is refused at ``hello``."""
+        closing = [c for c in self.connections
+                   if c.principal.kind == kind and c.principal.id == principal_id]
+        for conn in closing:
+            conn.close(4403, reason)
+        return len(closing)
+
+    async def close_all(self) -> None:
+        for conn in list(self.connections):
+            conn.close(1001, "hub shutting down")
+            await conn.drain()
+
+    async def heartbeat(
+        self,
+        on_silent: Callable[[Connection], Awaitable[None]],
+        on_tick: Callable[[float], Awaitable[None]],
+    ) -> None:
+        """Ping everyone, close the silent (then ``on_silent``), and ``on_tick`` every tick."""
+        # Check often (at most a second apart) so a dead peer is noticed within
+        # heartbeat_timeout plus one tick, but ping only every heartbeat_interval.
+        cfg = self.config
+        tick = min(1.0, cfg.heartbeat_interval / 2, cfg.reconnect_grace / 4)
+        last_ping = 0.0
+        while True:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            ping = p.Ping(t=time.time()).to_json() if now - last_ping >= cfg.heartbeat_interval \
+                else None
+            if ping is not None:
+                last_ping = now
+            for conn in list(self.connections):
+                if now - conn.last_seen > cfg.heartbeat_timeout:
+                    log.info("connection %s silent for %.1f s: dead", conn.id,
+                             now - conn.last_seen)
+                    conn.close(4408, "heartbeat timeout")
+                    await on_silent(conn)
+                elif ping is not None:
+                    conn.send_text(ping)
+            try:
+                await on_tick(now)
+            except Exception:
+                log.exception("expiring lost participants failed; will try again")

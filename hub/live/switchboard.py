@@ -1,0 +1,141 @@
+"""The switchboard: builds the live side of one hub process and routes each message to its part.
+
+The parts (this package): presence (connections, heartbeat), the call queue and its board
+(what desks and callers are shown), dispatch (request, claim, end, requeue), escalation
+(specialists), the signal relay and the call-log writer. Everything runs on the hub's one
+asyncio loop; each part checks the role of the connection that sent a message it handles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import assert_never
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import accounts
+from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal
+from hub.contract.signaling import ErrorCode
+from hub.db import unit_of_work
+from hub.live.board import QueueBoard
+from hub.live.call import LiveCall
+from hub.live.dispatch import Dispatch
+from hub.live.escalation import Escalation
+from hub.live.log_writer import CallLogWriter
+from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
+from hub.live.queue import CallQueue, MemoryCallQueue
+from hub.live.refusal import Refusal, require_role
+from hub.live.relay import Relay
+
+
+class Switchboard:
+    """Presence, the call queue and signaling for one hub process."""
+
+    def __init__(
+        self, config: HubConfig, sessions: sessionmaker[Session],
+        queue: CallQueue | None = None,
+    ) -> None:
+        self.config = config
+        self.sessions = sessions
+        calls: dict[str, LiveCall] = {}  # the open calls, shared by the parts that act on them
+        self.log = CallLogWriter(sessions)
+        self.presence = Presence(config)
+        self.queue: CallQueue = queue if queue is not None else MemoryCallQueue()
+        self.board = QueueBoard(config, self.queue, calls, self.presence)
+        self.relay = Relay(config, calls)
+        self.escalation = Escalation(calls, self.presence, self.relay, self.log)
+        self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
+                                 self.escalation, self.log)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await self.dispatch.start()
+        self._tasks.append(asyncio.create_task(
+            self.presence.heartbeat(self.detach, self.dispatch.expire_lost),
+            name="hub-heartbeat"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.presence.close_all()
+        self.log.close()
+
+    # --- connections ----------------------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Principal | None:
+        def resolve() -> Principal | None:
+            with unit_of_work(self.sessions) as s:
+                return accounts.resolve_token(s, token)
+
+        return await self.log.read(resolve)
+
+    def attach(self, conn: Connection) -> None:
+        self.presence.add(conn)
+        if conn.watches_queue:
+            conn.send(self.board.snapshot())
+        self.escalation.offer_open(conn)
+
+    async def detach(self, conn: Connection) -> None:
+        """The connection closed or went silent: start the grace period of its calls."""
+        if not self.presence.remove(conn):
+            return
+        self.dispatch.lost(conn)
+        await conn.drain()
+
+    # --- what routes use ------------------------------------------------------------------
+
+    def tell_site(self, site_id: int, msg: p._Message) -> int:
+        return self.presence.tell_site(site_id, msg)
+
+    def disconnect(self, kind: str, principal_id: int, reason: str) -> int:
+        return self.presence.disconnect(kind, principal_id, reason)
+
+    def ice_servers(self, pid: str) -> list[p.IceServer]:
+        return self.relay.ice_servers(pid)
+
+    def snapshot(self) -> p.QueueSnapshot:
+        return self.board.snapshot()
+
+    # --- messages -------------------------------------------------------------------------
+
+    async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
+        conn.last_seen = time.monotonic()
+        match msg:
+            case p.Pong():
+                return
+            case p.Ping():
+                conn.send(p.Pong(t=msg.t))
+            case p.Hello():
+                raise Refusal(ErrorCode.WRONG_STATE, "this connection is already signed in")
+            case p.QueueSync():
+                require_role(conn, *QUEUE_WATCHERS)
+                conn.send(self.board.snapshot())
+            case p.CallRequest():
+                await self.dispatch.request(conn, msg)
+            case p.CallCancel():
+                await self.dispatch.cancel(conn, msg.call_id)
+            case p.CallResume():
+                self.dispatch.resume(conn, msg.call_id)
+            case p.CallClaim():
+                await self.dispatch.claim(conn, msg.call_id)
+            case p.CallEnd():
+                await self.dispatch.end(conn, msg.call_id)
+            case p.Offer() | p.Answer() | p.Renegotiate():
+                self.relay.relay(conn, msg)
+            case p.InviteSpecialist():
+                self.escalation.invite(conn, msg)
+            case p.InviteCancel():
+                self.escalation.cancel(conn, msg.call_id)
+            case p.InviteAccept():
+                await self.escalation.accept(conn, msg.call_id)
+            case p.InviteDecline():
+                self.escalation.decline(conn, msg.call_id)
+            case _:  # mypy checks that every client message has a part that owns it
+                assert_never(msg)

@@ -1,0 +1,189 @@
+"""The CallQueue contract, run against every implementation (today the in-memory one).
+
+An implementation joins by adding a factory to IMPLEMENTATIONS that yields two handles on
+one queue: for the in-memory queue the same object twice, for a shared queue two hubs on
+one database. Decisions made through both handles (claims, removes) must still have exactly
+one winner. Reads (``waiting``, ``position``) are checked on the handle that made the
+change, since a shared queue may serve them from a local view (see hub/live/queue.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hub.contract.identity import Principal
+from hub.contract.signaling import Urgency
+from hub.live.queue import CallQueue, MemoryCallQueue, QueuedCall
+
+Handles = tuple[CallQueue, CallQueue]
+
+
+@asynccontextmanager
+async def _memory() -> AsyncIterator[Handles]:
+    queue = MemoryCallQueue()
+    yield queue, queue
+
+
+IMPLEMENTATIONS: dict[str, Callable[[], AbstractAsyncContextManager[Handles]]] = {
+    "memory": _memory,
+}
+
+
+@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+async def handles(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
+    async with IMPLEMENTATIONS[request.param]() as pair:
+        yield pair
+
+
+@pytest.fixture
+def queue(handles: Handles) -> CallQueue:
+    return handles[0]
+
+
+SITE = Principal(kind="site", id=7, name="Łąka House", role="care_home")
+NURSE_A = Principal(kind="staff", id=1, name="Nurse A", role="nurse")
+NURSE_B = Principal(kind="staff", id=2, name="Nurse B", role="nurse")
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def call(n: int, urgency: Urgency = Urgency.ROUTINE, at_s: float | None = None) -> QueuedCall:
+    return QueuedCall(
+        id=f"call-{n}", site=SITE, request_id=f"req-{n}", reason=f"reason {n}",
+        urgency=urgency, intended_action=None, observations=None, patient=None,
+        soft_signs=("new confusion",), news2=None,
+        requested_at=T0 + timedelta(seconds=n if at_s is None else at_s),
+    )
+
+
+def ids(queue: CallQueue) -> list[str]:
+    return [c.id for c in queue.waiting()]
+
+
+async def test_waiting_calls_are_in_urgency_then_arrival_order(queue: CallQueue) -> None:
+    for c in (call(1), call(2, Urgency.URGENT), call(3), call(4, Urgency.EMERGENCY),
+              call(5, Urgency.URGENT)):
+        assert await queue.add(c) is True
+    assert ids(queue) == ["call-4", "call-2", "call-5", "call-1", "call-3"]
+    assert [queue.position(i) for i in ids(queue)] == [1, 2, 3, 4, 5]
+    assert queue.position("call-404") is None
+    assert queue.waiting()[0] == call(4, Urgency.EMERGENCY)  # plain data, as it was added
+
+
+async def test_calls_of_one_instant_keep_the_order_they_were_added(queue: CallQueue) -> None:
+    for n in (3, 1, 2):
+        await queue.add(call(n, at_s=0))
+    assert ids(queue) == ["call-3", "call-1", "call-2"]
+
+
+async def test_adding_a_known_call_again_changes_nothing(queue: CallQueue) -> None:
+    await queue.add(call(1))
+    await queue.add(call(2))
+    assert await queue.add(call(1, Urgency.EMERGENCY)) is False
+    assert ids(queue) == ["call-1", "call-2"]
+    assert await queue.claim("call-1", NURSE_A) is not None
+    assert await queue.add(call(1)) is False  # nor while it is claimed
+    assert ids(queue) == ["call-2"]
+
+
+async def test_a_claim_takes_the_call_out_of_the_queue_once(queue: CallQueue) -> None:
+    for n in (1, 2, 3):
+        await queue.add(call(n))
+    assert await queue.claim("call-2", NURSE_A) == call(2)
+    assert ids(queue) == ["call-1", "call-3"]
+    assert queue.position("call-2") is None
+    assert queue.position("call-3") == 2
+    assert await queue.claim("call-2", NURSE_B) is None
+    assert await queue.claim("call-404", NURSE_B) is None
+
+
+async def test_of_two_concurrent_claims_exactly_one_wins(handles: Handles) -> None:
+    a, b = handles
+    await a.add(call(1))
+    won = await asyncio.gather(a.claim("call-1", NURSE_A), b.claim("call-1", NURSE_B))
+    assert sorted(w is not None for w in won) == [False, True]
+    assert next(w for w in won if w is not None).id == "call-1"
+    assert await a.claim("call-1", NURSE_A) is None
+    assert await b.claim("call-1", NURSE_B) is None
+
+
+async def test_every_call_of_a_burst_goes_to_exactly_one_of_many_desks(
+    handles: Handles,
+) -> None:
+    a, b = handles
+    for n in range(20):
+        await a.add(call(n, Urgency.URGENT if n % 3 else Urgency.ROUTINE))
+    desks = [Principal(kind="staff", id=10 + i, name=f"Desk {i}", role="nurse")
+             for i in range(8)]
+    # Every desk tries every call, the desks spread over both handles.
+    attempts = [((a, b)[i % 2], d, f"call-{n}") for n in range(20) for i, d in enumerate(desks)]
+    results = await asyncio.gather(*(q.claim(cid, d) for q, d, cid in attempts))
+    winners: dict[str, int] = {}
+    for (_q, _d, cid), got in zip(attempts, results, strict=True):
+        if got is not None:
+            assert got.id == cid
+            winners[cid] = winners.get(cid, 0) + 1
+    assert winners == {f"call-{n}": 1 for n in range(20)}
+    assert a.waiting() == []
+
+
+async def test_a_claim_racing_a_removal_has_one_winner(handles: Handles) -> None:
+    a, b = handles
+    for n in range(10):
+        await a.add(call(n))
+
+    async def race(n: int) -> tuple[QueuedCall | None, bool]:
+        claim, remove = a.claim(f"call-{n}", NURSE_A), b.remove(f"call-{n}")
+        if n % 2:  # either one asked first
+            claimed, removed = await asyncio.gather(claim, remove)
+        else:
+            removed, claimed = await asyncio.gather(remove, claim)
+        return claimed, removed
+
+    for claimed, removed in await asyncio.gather(*(race(n) for n in range(10))):
+        assert (claimed is not None) != removed
+    assert a.waiting() == []
+
+
+async def test_a_requeued_call_goes_before_the_others_of_its_urgency(queue: CallQueue) -> None:
+    for c in (call(1), call(2, Urgency.URGENT), call(3), call(4, Urgency.URGENT)):
+        await queue.add(c)
+    assert await queue.claim("call-3", NURSE_A) is not None
+    again = await queue.requeue("call-3")
+    assert again is not None and again.requeued and again.id == "call-3"
+    assert ids(queue) == ["call-2", "call-4", "call-3", "call-1"]
+    assert queue.waiting()[2] == again
+    # It can be claimed again, and a second requeue puts it back in the same place.
+    assert await queue.claim("call-3", NURSE_B) == again
+    assert await queue.requeue("call-3") == again
+    assert ids(queue) == ["call-2", "call-4", "call-3", "call-1"]
+
+
+async def test_only_a_claimed_call_can_be_requeued(queue: CallQueue) -> None:
+    await queue.add(call(1))
+    assert await queue.requeue("call-1") is None  # waiting, not claimed
+    assert await queue.requeue("call-404") is None
+    assert ids(queue) == ["call-1"]
+    assert queue.waiting()[0].requeued is False
+    await queue.claim("call-1", NURSE_A)
+    await queue.remove("call-1")  # ended while its desk was away
+    assert await queue.requeue("call-1") is None
+    assert ids(queue) == []
+
+
+async def test_removal_says_whether_the_call_was_waiting(queue: CallQueue) -> None:
+    for n in (1, 2, 3):
+        await queue.add(call(n))
+    assert await queue.remove("call-2") is True
+    assert ids(queue) == ["call-1", "call-3"]
+    assert await queue.remove("call-2") is False
+    assert await queue.claim("call-2", NURSE_A) is None
+    await queue.claim("call-1", NURSE_A)
+    assert await queue.remove("call-1") is False  # claimed, not waiting: desks were told
+    assert await queue.remove("call-404") is False
+    assert ids(queue) == ["call-3"]
+    assert queue.position("call-3") == 1
