@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hub.contract.identity import Principal, SiteKind
+from hub.contract.identity import CallRole, Principal, SiteKind
 
 PROTOCOL_VERSION = 1
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
@@ -157,7 +157,7 @@ class Participant(BaseModel):
 
     participant_id: str  # "site:<id>" or "staff:<id>"
     name: str
-    role: Literal["caller", "nurse", "specialist"]
+    role: CallRole
 
 
 # --- client to hub ------------------------------------------------------------------------

@@ -16,14 +16,15 @@ from keyring.backends import fail
 
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
-from calls.session import CallSession, Role
+from calls.session import CallSession
 from calls.signaling import Backoff
 from hub.config import HubConfig
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole, StaffRole
 from records.store import Store
 from records.sync import SyncClient
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
-from ui.desk import theme
+from ui import theme
 from ui.desk.auth import PasswordVault, SignedIn
 from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
@@ -106,10 +107,10 @@ def engine_loop() -> Iterator[LoopThread]:
 
 @pytest.fixture
 def make_engine(engine_loop: LoopThread, hub: ThreadedHub
-                ) -> Iterator[Callable[[Seeded, Role], CallEngine]]:
+                ) -> Iterator[Callable[[Seeded, CallRole], CallEngine]]:
     made: list[CallEngine] = []
 
-    def make(who: Seeded, role: Role) -> CallEngine:
+    def make(who: Seeded, role: CallRole) -> CallEngine:
         async def build() -> CallEngine:
             engine = CallEngine(hub.ws, who.token, role,
                                 backoff=Backoff(initial=0.05, maximum=0.5),
@@ -127,9 +128,9 @@ def make_engine(engine_loop: LoopThread, hub: ThreadedHub
 
 
 @pytest.fixture
-def site_caller(make_engine: Callable[[Seeded, Role], CallEngine], engine_loop: LoopThread,
+def site_caller(make_engine: Callable[[Seeded, CallRole], CallEngine], engine_loop: LoopThread,
                 people: People) -> SiteCaller:
-    caller = SiteCaller(engine_loop, make_engine(people.site, Role.CALLER))
+    caller = SiteCaller(engine_loop, make_engine(people.site, CallRole.CALLER))
     caller.engine.listen(caller.events.append)
     return caller
 
@@ -142,7 +143,8 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
         return Store.open(f"sqlite:///{tmp_path / f'desk-{signed.username}.db'}")
 
     def make_engine_for(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
-        role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
+        role = (CallRole.SPECIALIST if signed.principal.role is StaffRole.SPECIALIST
+                else CallRole.NURSE)
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))

@@ -21,7 +21,7 @@ from records.report import Filters, Report
 from tests.helpers import report_fixture as fx
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.conftest import PASSWORD
-from ui.desk import theme
+from ui import theme
 from ui.desk.manager.client import Cancelled, ReportClient
 from ui.desk.manager.dashboard import ManagerView
 from ui.desk.work import Workers

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
-from calls.session import FINAL, CallState, Role, StateChanged
+from calls.session import FINAL, CallState, StateChanged
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 from ui.demo.enrol import SignedInSite
 from ui.demo.scenarios import Scenario
 
@@ -68,7 +69,7 @@ class SyntheticCallers:
     async def _night(self) -> None:
         try:
             for key, site in self.sites.items():
-                engine = CallEngine(self.ws_url, site.token, Role.CALLER,
+                engine = CallEngine(self.ws_url, site.token, CallRole.CALLER,
                                     media=MediaSource.synthetic)
                 await engine.start()
                 self.engines[key] = engine

@@ -40,7 +40,7 @@ def make_parts(args: argparse.Namespace) -> object:
     import httpx
 
     from calls.engine import CallEngine, EngineEvent
-    from calls.session import Role
+    from hub.contract.identity import CallRole, StaffRole
     from records.store import Store
     from records.sync import SyncClient
     from ui.desk.auth import PasswordVault, SignedIn
@@ -55,7 +55,8 @@ def make_parts(args: argparse.Namespace) -> object:
         return Store.open(f"sqlite:///{data_dir / f'records-{signed.username}.db'}")
 
     def make_engine(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
-        role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
+        role = (CallRole.SPECIALIST if signed.principal.role is StaffRole.SPECIALIST
+                else CallRole.NURSE)
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
 
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("telehub-desk")
     app.setDesktopFileName("telehub-desk")
-    from ui.desk import theme
+    from ui import theme
     from ui.desk.window import DeskParts, DeskWindow
 
     theme.apply(app)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from records import codes
 from records.store import RecordSummary, SyncState
-from ui.desk import theme
+from ui import theme
 from ui.desk.tables import ColumnsModel, Index
 
 COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")

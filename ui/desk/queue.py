@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from hub.contract.signaling import QueueEntry
-from ui.desk import theme
+from ui import theme
 from ui.desk.tables import ColumnsModel, Index
 
 KIND_LABELS = {"care_home": "care home", "prison": "prison", "home": "home (Gold Line)"}

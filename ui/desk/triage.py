@@ -35,7 +35,7 @@ from records.schema import (
     TriageRecord,
     utc_now,
 )
-from ui.desk import theme
+from ui import theme
 from ui.desk.recordkeeper import RecordKeeper
 
 # (field, label, unit, accessible name)

@@ -34,17 +34,17 @@ from calls.session import (
     ModeChanged,
     ParticipantsChanged,
     QualityReport,
-    Role,
     StateChanged,
 )
+from hub.contract.identity import CallRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
 from records.sync import SyncClient
-from ui.desk import theme
+from ui import theme
 from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
-from ui.desk.bridge import CallBridge, EngineLoop
+from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView
@@ -85,7 +85,6 @@ class DeskWindow(QMainWindow):
         self.resize(1440, 900)
         self.workers = Workers(2, "desk-io", self)
         self.session: SignedIn | None = None
-        self.loop: EngineLoop | None = None
         self.bridge: CallBridge | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
@@ -160,9 +159,7 @@ class DeskWindow(QMainWindow):
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
-        self.loop = EngineLoop().start()
-        self.bridge = CallBridge(self.loop, lambda emit: self.parts.make_engine(
-            signed, emit), self)
+        self.bridge = CallBridge(lambda emit: self.parts.make_engine(signed, emit), self)
         self._build_desk(specialist)
         self.bridge.start()
         self.keeper.start_sync()
@@ -217,12 +214,9 @@ class DeskWindow(QMainWindow):
         bridge.connectionChanged.connect(self.on_connection)
         bridge.refused.connect(self.on_refused)
         bridge.inviteDeclined.connect(self.on_invite_declined)
-        self.call.remote.set_source(bridge.remote)
-        self.call.selfview.set_source(bridge.local)
-        self.call.guest.set_source(bridge.guest)
-        bridge.remoteFrame.connect(self.call.remote.on_frame_ready)
-        bridge.selfFrame.connect(self.call.selfview.on_frame_ready)
-        bridge.guestFrame.connect(self.call.guest.on_frame_ready)
+        self.call.remote.follow(bridge.remote, bridge.remoteFrame)
+        self.call.selfview.follow(bridge.local, bridge.selfFrame)
+        self.call.guest.follow(bridge.guest, bridge.guestFrame)
         bridge.voiceAdded.connect(self.on_voice_added)
         self.call.muteRequested.connect(self.on_mute_requested)
         self.call.cameraOffRequested.connect(self.on_camera_off_requested)
@@ -291,7 +285,7 @@ class DeskWindow(QMainWindow):
         self.bridge.answer(call_id)
         kind = KIND_LABELS.get(entry.site_kind, entry.site_kind)
         self.call.begin(call_id, f"{entry.site_name} · {kind} · {entry.urgency.value}")
-        if self.bridge.role is Role.NURSE:
+        if self.bridge.role is CallRole.NURSE:
             obs = entry.observations.model_dump() if entry.observations else {}
             self.triage.start(TriageContext(
                 site_id=entry.site_name, setting=entry.site_kind.value,
@@ -337,10 +331,10 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
-            if self.bridge is not None and self.bridge.role is Role.NURSE:
+            if self.bridge is not None and self.bridge.role is CallRole.NURSE:
                 self.triage.call_ended(utc_now())
             self.triage.flush()
-            if self.bridge is not None and self.bridge.role is Role.SPECIALIST:
+            if self.bridge is not None and self.bridge.role is CallRole.SPECIALIST:
                 self._show_invites()
             else:
                 self._ring_for(self.queue.model.entries)
@@ -539,9 +533,6 @@ class DeskWindow(QMainWindow):
         if self.bridge is not None:
             self.bridge.close()
             self.bridge = None
-        if self.loop is not None:
-            self.loop.stop()
-            self.loop = None
         if self.keeper is not None:
             self.keeper.close()
             self.keeper = None

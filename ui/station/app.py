@@ -17,6 +17,7 @@ from ui.station.bridge import StationBridge
 from ui.station.credential import CredentialVault
 from ui.station.hubclient import HubUnavailable, StationHub, ws_url
 from ui.station.media import Switches, media_factory
+from ui.station.page import sentence
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
 
@@ -55,7 +56,7 @@ def sign_in(hub: StationHub, vault: CredentialVault, ask_again: bool) -> str | N
         except HubUnavailable as exc:
             if "credential" not in str(exc):
                 return str(exc)
-            QMessageBox.warning(None, "telehub", _sentence(str(exc)) + ".")
+            QMessageBox.warning(None, "telehub", sentence(str(exc)) + ".")
             credential = None
             continue
         if vault.load(hub.url) != credential and not vault.save(hub.url, credential):
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("telehub-site")
     station = open_station(args, CredentialVault())
     if isinstance(station, str):
-        QMessageBox.critical(None, "telehub", _sentence(station) + ".")
+        QMessageBox.critical(None, "telehub", sentence(station) + ".")
         return 1
     if args.windowed:
         station.window.resize(1280, 800)
@@ -119,8 +120,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return app.exec()
     finally:
         station.close()
-
-
-def _sentence(text: str) -> str:
-    """The first letter upper-cased; str.capitalize() would lower-case the rest (URLs too)."""
-    return text[:1].upper() + text[1:]

@@ -12,12 +12,13 @@ from typing import Any, TypeVar
 
 import pytest
 
+from hub.contract.identity import CallRole
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from pytestqt.qtbot import QtBot
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged
-from calls.session import Role
 from calls.signaling import Backoff
 from hub.config import HubConfig
 from records.store import Store
@@ -64,7 +65,7 @@ class Desk:
         self.run(self.engine.start())
 
     async def _make(self, hub: ThreadedHub, nurse: Seeded) -> CallEngine:
-        engine = CallEngine(hub.ws, nurse.token, Role.NURSE,
+        engine = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
                             backoff=Backoff(initial=0.05, maximum=0.5))
         engine.listen(self._on)
         return engine
