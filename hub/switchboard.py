@@ -27,7 +27,7 @@ from hub import accounts, turn
 from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
 from hub.contract import signaling as p
-from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.identity import CallRole, Principal, SiteKind, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.db import GroupCommit, unit_of_work, utcnow
 from hub.models import Call, Invitation
@@ -36,8 +36,7 @@ log = logging.getLogger("telehub.hub")
 
 T = TypeVar("T")
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
-QUEUE_WATCHERS = {StaffRole.NURSE.value, StaffRole.MANAGER.value}
-_NURSE = StaffRole.NURSE.value
+QUEUE_WATCHERS = {StaffRole.NURSE, StaffRole.MANAGER}
 
 
 class Refusal(Exception):
@@ -256,11 +255,11 @@ class Switchboard:
                 if part["left_at"] is not None:
                     continue
                 _kind, _, ident = part["participant_id"].partition(":")
-                if part["role"] == "nurse":
+                if part["role"] == CallRole.NURSE:
                     call.desk = Principal(kind="staff", id=int(ident), name=part["name"],
                                           role=StaffRole.NURSE.value)
                     call.desk_lost_at = now
-                elif part["role"] == "specialist":
+                elif part["role"] == CallRole.SPECIALIST:
                     pid = part["participant_id"]
                     call.specialist_principals[pid] = Principal(
                         kind="staff", id=int(ident), name=part["name"],
@@ -299,7 +298,7 @@ class Switchboard:
         ))
         if self._watches_queue(conn):
             conn.send(self.snapshot())
-        if conn.principal.role == StaffRole.SPECIALIST.value:
+        if conn.principal.role is StaffRole.SPECIALIST:
             for call in self.calls.values():
                 if call.invite_open:
                     conn.send(self._invite_message(call))
@@ -427,7 +426,7 @@ class Switchboard:
             case p.InviteDecline():
                 self._on_invite_decline(conn, msg.call_id)
 
-    def _require_role(self, conn: Connection, *roles: str) -> None:
+    def _require_role(self, conn: Connection, *roles: StaffRole) -> None:
         if conn.principal.role not in roles:
             raise Refusal(ErrorCode.FORBIDDEN, f"only {' or '.join(roles)} connections may do this")
 
@@ -453,7 +452,7 @@ class Switchboard:
         except ValueError as exc:
             raise Refusal(ErrorCode.INVALID, f"observations refused: {exc}") from None
         patient = msg.patient
-        if conn.principal.role == SiteKind.HOME.value:
+        if conn.principal.role is SiteKind.HOME:
             # A home caller is one patient, enrolled by a nurse: who the call is about comes
             # from the invitation, not from what the page says.
             enrolled = await self.db(self._invited_patient, conn.principal.id)
@@ -552,7 +551,7 @@ class Switchboard:
         self._tell_others(call, pid, p.ParticipantJoined(call_id=call.id, participant=me))
 
     async def _on_claim(self, conn: Connection, call_id: str) -> None:
-        self._require_role(conn, StaffRole.NURSE.value)
+        self._require_role(conn, StaffRole.NURSE)
         call = self.calls.get(call_id)
         if call is None or call.state != "waiting":
             who = call.desk.name if call is not None and call.desk is not None else None
@@ -647,7 +646,7 @@ class Switchboard:
         self._withdraw_invite(call, "cancelled")
 
     async def _on_invite_accept(self, conn: Connection, call_id: str) -> None:
-        self._require_role(conn, StaffRole.SPECIALIST.value)
+        self._require_role(conn, StaffRole.SPECIALIST)
         call = self._call(call_id)
         if not call.invite_open or call.state != "connected":
             raise Refusal(ErrorCode.ALREADY_CLAIMED,
@@ -666,7 +665,7 @@ class Switchboard:
         self._tell_others(call, pid, p.ParticipantJoined(call_id=call.id, participant=me))
 
     def _on_invite_decline(self, conn: Connection, call_id: str) -> None:
-        self._require_role(conn, StaffRole.SPECIALIST.value)
+        self._require_role(conn, StaffRole.SPECIALIST)
         call = self._call(call_id)
         if not call.invite_open:
             raise Refusal(ErrorCode.WRONG_STATE, "there is no open invitation", call_id)
@@ -743,7 +742,7 @@ class Switchboard:
         self.waiting.insert(i, call)
 
     def _free_desks(self) -> tuple[int, int]:
-        nurses = {c.principal.id for c in self.connections if c.principal.role == _NURSE}
+        nurses = {c.principal.id for c in self.connections if c.principal.role is StaffRole.NURSE}
         busy = {c.desk.id for c in self.calls.values()
                 if c.state == "connected" and c.desk is not None}
         return len(nurses), len(nurses - busy)
@@ -810,7 +809,7 @@ class Switchboard:
         return conn.principal.kind == "staff" and conn.principal.role in QUEUE_WATCHERS
 
     def _specialist_connections(self) -> list[Connection]:
-        return [c for c in self.connections if c.principal.role == StaffRole.SPECIALIST.value]
+        return [c for c in self.connections if c.principal.role is StaffRole.SPECIALIST]
 
     def _tell_others(self, call: LiveCall, pid: str, msg: p._Message) -> None:
         for part in call.participants():

@@ -14,7 +14,7 @@ import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
-from hub.contract.identity import Principal
+from hub.contract.identity import Principal, StaffRole
 
 SERVICE = "telehub-desk"
 
@@ -66,7 +66,7 @@ def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) 
     body = response.json()
     principal = Principal.model_validate(body["principal"])
     # Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
-    if principal.kind != "staff" or principal.role not in ("nurse", "specialist", "manager"):
+    if principal.role not in (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER):
         raise SignInError("This desk is for nurses, specialists and managers; your account "
                           f"is a {principal.role}.")
     return SignedIn(hub, username.strip(), body["token"], principal)

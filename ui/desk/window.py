@@ -36,7 +36,7 @@ from calls.session import (
     QualityReport,
     StateChanged,
 )
-from hub.contract.identity import CallRole
+from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store
@@ -151,11 +151,11 @@ class DeskWindow(QMainWindow):
         signed, store, kept = result
         self.signin.password.clear()
         self.session, self.store = signed, store
-        if signed.principal.role == "manager":  # issue 7: the dashboard, no calls
+        if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
             from ui.desk.manager.view import show_manager_view
             show_manager_view(self, signed)
             return
-        specialist = signed.principal.role == "specialist"
+        specialist = signed.principal.role is StaffRole.SPECIALIST
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
@@ -357,13 +357,14 @@ class DeskWindow(QMainWindow):
             return
         names = [f"{p.name} ({p.role})" for p in event.participants]
         self.call.people.setText("In the call: " + ", ".join(names))
-        has_guest = any(p.role != "caller" and p.name != (self.session.principal.name
+        has_guest = any(p.role is not CallRole.CALLER and p.name != (self.session.principal.name
                                                           if self.session else "")
                         for p in event.participants)
         self.call.guest.setVisible(has_guest)
-        if has_guest and self.session is not None and self.session.principal.role == "nurse":
-            specialist = next((p.name for p in event.participants if p.role == "specialist"),
-                              None)
+        if (has_guest and self.session is not None
+                and self.session.principal.role is StaffRole.NURSE):
+            specialist = next((p.name for p in event.participants
+                               if p.role is CallRole.SPECIALIST), None)
             if specialist and self.triage.context is not None:
                 self.triage.context.specialist = specialist
 
