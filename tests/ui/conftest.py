@@ -4,6 +4,7 @@ engine, and desks built from real parts (the fail keyring unless a test says oth
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from records.sync import SyncClient
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from ui import theme
 from ui.desk.auth import PasswordVault, SignedIn
+from ui.desk.manager.view import manager_view
 from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
 
@@ -154,7 +156,8 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
         return SyncClient(http, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
-                     make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output)
+                     make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output,
+                     open_manager=functools.partial(manager_view, http))
 
 
 @pytest.fixture

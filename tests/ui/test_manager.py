@@ -180,7 +180,8 @@ def test_a_manager_signing_in_gets_the_dashboard(qtbot: Any, hub: ThreadedHub,
     desk.signin.user.setText("meg")
     qtbot.keyClicks(desk.signin.password, PASSWORD)
     qtbot.keyClick(desk.signin.password, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: getattr(desk, "manager", None) is not None, timeout=10_000)
-    view: ManagerView = desk.manager
+    qtbot.waitUntil(lambda: desk.manager is not None, timeout=10_000)
+    view = desk.manager
+    assert isinstance(view, ManagerView)
     assert desk.stack.currentWidget() is view and desk.bridge is None  # no call engine
     qtbot.waitUntil(lambda: view.report is not None, timeout=10_000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -44,6 +45,7 @@ def make_parts(args: argparse.Namespace) -> object:
     from records.store import Store
     from records.sync import SyncClient
     from ui.desk.auth import PasswordVault, SignedIn
+    from ui.desk.manager.view import manager_view
     from ui.desk.media import media_factory
     from ui.desk.window import DeskParts
 
@@ -64,7 +66,8 @@ def make_parts(args: argparse.Namespace) -> object:
         http = httpx.Client(base_url=signed.hub_url, timeout=15)
         return SyncClient(http, signed.token), http
 
-    return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync)
+    return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync,
+                     open_manager=functools.partial(manager_view, http))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -72,6 +72,8 @@ class DeskParts:
     sync_idle_s: float = 5.0
     # Where the other parties' voices are played (None: the default audio output).
     voice_output: Callable[[QObject], VoiceOutput | None] | None = None
+    # The manager's dashboard, shown instead of the queue (None: this desk has none).
+    open_manager: Callable[[SignedIn, Workers], QWidget] | None = None
 
 
 class DeskWindow(QMainWindow):
@@ -86,6 +88,7 @@ class DeskWindow(QMainWindow):
         self.workers = Workers(2, "desk-io", self)
         self.session: SignedIn | None = None
         self.bridge: CallBridge | None = None
+        self.manager: QWidget | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
@@ -152,8 +155,7 @@ class DeskWindow(QMainWindow):
         self.signin.password.clear()
         self.session, self.store = signed, store
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
-            from ui.desk.manager.view import show_manager_view
-            show_manager_view(self, signed)
+            self._show_manager(signed)
             return
         specialist = signed.principal.role is StaffRole.SPECIALIST
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
@@ -169,6 +171,16 @@ class DeskWindow(QMainWindow):
         who = f"{signed.principal.name} ({signed.principal.role})"
         self.statusBar().showMessage(
             f"Signed in as {who} · {note} · {self.ringer.sound} · {self.voice_status}")
+
+    def _show_manager(self, signed: SignedIn) -> None:
+        if self.parts.open_manager is None:
+            self.signin.show_error("This desk has no manager view.")
+            return
+        self.manager = self.parts.open_manager(signed, self.workers)
+        self.stack.addWidget(self.manager)
+        self.stack.setCurrentWidget(self.manager)
+        self.setWindowTitle("telehub desk — manager")
+        self.statusBar().showMessage(f"Signed in as {signed.principal.name} (manager)")
 
     # --- the desk -----------------------------------------------------------------------------
 
