@@ -3,13 +3,11 @@ engine, and desks built from real parts (the fail keyring unless a test says oth
 
 from __future__ import annotations
 
-import asyncio
 import functools
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -30,10 +28,13 @@ from ui.desk.auth import PasswordVault, SignedIn
 from ui.desk.manager.view import manager_view
 from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
+from ui.engine.loop import EngineLoop
 
 FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
                         "reconnect_grace": 2.0}
 PASSWORD = "correct horse battery"
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -66,21 +67,15 @@ def people(hubdb: HubDatabase) -> People:
                   specialist=hubdb.staff("sam", "specialist", PASSWORD))
 
 
-class LoopThread:
-    """An asyncio loop in a thread, for engines the test drives (the site, a second nurse)."""
+class LoopThread(EngineLoop):
+    """The programs' engine loop, for engines the test drives (the site, a second nurse)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__("test-engines")
+        self.start()
 
-    def run(self, coro: Any, timeout: float = 20.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        return self.submit(coro).result(timeout)
 
 
 class SiteCaller:

@@ -96,11 +96,11 @@ class TriageForm(QWidget):
 
     Signals:
         news2Changed(object): the live :class:`records.news2.News2Score`, or None.
-        signedOff(object): the signed-off :class:`TriageRecord`.
+        signedOff(TriageRecord): the record, signed off.
     """
 
     news2Changed = Signal(object)
-    signedOff = Signal(object)
+    signedOff = Signal(TriageRecord)
 
     def __init__(self, keeper: RecordKeeper | None, parent: QWidget | None = None, *,
                  debounce_ms: int = 400) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +21,7 @@ from calls.signaling import Backoff
 from hub.config import HubConfig
 from records.store import Store
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from ui.engine.loop import EngineLoop
 from ui.station.bridge import StationBridge
 from ui.station.hubclient import StationHub, ws_url
 from ui.station.media import Switches, media_factory
@@ -56,9 +55,7 @@ class Desk:
     """A real aiortc nurse desk (the call engine) on a loop in its own thread."""
 
     def __init__(self, hub: ThreadedHub, nurse: Seeded) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        self.loop = EngineLoop("test-desk").start()
         self.queue: tuple[Any, ...] = ()
         self.token = nurse.token
         self.engine: CallEngine = self.run(self._make(hub, nurse))
@@ -75,13 +72,11 @@ class Desk:
             self.queue = event.entries
 
     def run(self, coro: Coroutine[Any, Any, T], within: float = 20) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(within)
+        return self.loop.submit(coro).result(within)
 
     def close(self) -> None:
         self.run(self.engine.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self.loop.stop()
 
 
 @pytest.fixture
