@@ -91,7 +91,7 @@ class StationWindow(QMainWindow):
     def on_call_clicked(self) -> None:
         self.clinic = None
         self.pages.setCurrentWidget(self.details_page)
-        self.details_page.begin()
+        self.details_page.reason.begin()
         self.run_checks()
 
     @Slot()
@@ -100,13 +100,13 @@ class StationWindow(QMainWindow):
 
     @Slot()
     def run_checks(self) -> None:
-        self.details_page.checking()
+        self.details_page.check.checking()
         self.bridge.check_devices()
         self.bridge.fetch("network", self.hub.round_trip_ms)
 
     @Slot(DeviceCheck)
     def on_device_check(self, check: DeviceCheck) -> None:
-        self.details_page.show_devices(check)
+        self.details_page.check.show_devices(check)
 
     @Slot(dict)
     def start_call(self, request: dict[str, Any]) -> None:
@@ -170,7 +170,7 @@ class StationWindow(QMainWindow):
     @Slot(str, object)
     def on_fetched(self, tag: str, result: object) -> None:
         if tag == "network":
-            self.details_page.show_network(result)
+            self.details_page.check.show_network(result)
         elif tag.startswith("plan:") and isinstance(result, Plan):
             self.take_plan(tag[5:], result)
         elif tag == "clinics" and isinstance(result, list):

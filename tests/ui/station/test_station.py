@@ -41,9 +41,10 @@ def type_into(qtbot: QtBot, widget: object, text: str) -> None:
 def fill_observations(qtbot: QtBot, w: StationWindow) -> None:
     for name, value in (("respiration_rate", "22"), ("spo2", "94"), ("systolic_bp", "108"),
                         ("pulse", "104"), ("temperature", "37.9")):
-        type_into(qtbot, w.details_page.obs[name], value)
-    w.details_page.oxygen.setCurrentIndex(w.details_page.oxygen.findData(False))
-    w.details_page.acvpu.setCurrentIndex(w.details_page.acvpu.findData("C"))
+        type_into(qtbot, w.details_page.observations.obs[name], value)
+    form = w.details_page.observations
+    form.oxygen.setCurrentIndex(form.oxygen.findData(False))
+    form.acvpu.setCurrentIndex(form.acvpu.findData("C"))
 
 
 def test_the_form_needs_only_a_reason_scores_news2_live_and_keeps_residents(
@@ -57,37 +58,39 @@ def test_the_form_needs_only_a_reason_scores_news2_live_and_keeps_residents(
     # No reason: the call is not made and the form says why.
     click(qtbot, w.details_page.go_button)
     assert w.pages.currentWidget() is w.details_page
-    assert "why you are calling" in w.details_page.reason_error.text()
+    assert "why you are calling" in w.details_page.reason.reason_error.text()
     assert desk.queue == ()
 
     # NEWS2 as the observations are typed: partial, then complete, and bad values named.
-    type_into(qtbot, w.details_page.obs["respiration_rate"], "22")
-    assert w.details_page.news2_label.text().startswith("NEWS2 at least 2 (partial")
+    type_into(qtbot, w.details_page.observations.obs["respiration_rate"], "22")
+    news2 = w.details_page.observations.news2_label
+    assert news2.text().startswith("NEWS2 at least 2 (partial")
     fill_observations(qtbot, w)
-    assert w.details_page.news2_label.text() == "NEWS2 8 – high"
-    type_into(qtbot, w.details_page.obs["pulse"], "900")
-    assert w.details_page.news2_label.text().startswith("Check Pulse / min")
-    type_into(qtbot, w.details_page.obs["pulse"], "104")
+    assert w.details_page.observations.news2_label.text() == "NEWS2 8 – high"
+    type_into(qtbot, w.details_page.observations.obs["pulse"], "900")
+    assert w.details_page.observations.news2_label.text().startswith("Check Pulse / min")
+    type_into(qtbot, w.details_page.observations.obs["pulse"], "104")
 
     # A new resident goes into the local store and is chosen; a bad NHS number is refused.
-    type_into(qtbot, w.details_page.new_name, "Edith Brown")
-    type_into(qtbot, w.details_page.new_nhs, "9000000000")
-    w.details_page.on_add_resident()
-    assert "nhs number" in w.details_page.resident_error.text().lower()
+    type_into(qtbot, w.details_page.resident.new_name, "Edith Brown")
+    type_into(qtbot, w.details_page.resident.new_nhs, "9000000000")
+    w.details_page.resident.on_add_resident()
+    assert "nhs number" in w.details_page.resident.resident_error.text().lower()
     assert w.residents.all() == []
-    type_into(qtbot, w.details_page.new_nhs, "943 476 5919")
-    type_into(qtbot, w.details_page.new_dob, "1936-04-02")
-    w.details_page.on_add_resident()
-    assert w.details_page.resident_error.text() == ""
+    type_into(qtbot, w.details_page.resident.new_nhs, "943 476 5919")
+    type_into(qtbot, w.details_page.resident.new_dob, "1936-04-02")
+    w.details_page.resident.on_add_resident()
+    assert w.details_page.resident.resident_error.text() == ""
     assert [x.name for x in w.residents.all()] == ["Edith Brown"]
-    assert w.details_page.resident.currentText().startswith("Edith Brown")
+    assert w.details_page.resident.resident.currentText().startswith("Edith Brown")
 
-    w.details_page.signs["unsteadiness_or_falls"].setChecked(True)
+    w.details_page.soft_signs.signs["unsteadiness_or_falls"].setChecked(True)
     w.details_page.intended.setCurrentIndex(w.details_page.intended.findData("ambulance_999"))
-    click(qtbot, w.details_page.urgency_buttons[p.Urgency.EMERGENCY])
-    qtbot.waitUntil(lambda: "640 x 480" in w.details_page.check_camera.text(), timeout=10_000)
-    qtbot.waitUntil(lambda: "✓ Network" in w.details_page.check_net.text(), timeout=10_000)
-    type_into(qtbot, w.details_page.reason, "Fall in the lounge, new confusion")
+    click(qtbot, w.details_page.reason.urgency_buttons[p.Urgency.EMERGENCY])
+    check = w.details_page.check
+    qtbot.waitUntil(lambda: "640 x 480" in check.check_camera.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "✓ Network" in check.check_net.text(), timeout=10_000)
+    type_into(qtbot, w.details_page.reason.reason, "Fall in the lounge, new confusion")
     SHOTS.mkdir(parents=True, exist_ok=True)
     w.grab().save(str(SHOTS / "station-details.png"))
     click(qtbot, w.details_page.go_button)
@@ -118,9 +121,9 @@ def test_the_reason_alone_is_enough(
 ) -> None:
     w = make_station(hubdb.site("Oak Lodge"))
     click(qtbot, w.home_page.call_button)
-    type_into(qtbot, w.details_page.reason, "Resident short of breath")
+    type_into(qtbot, w.details_page.reason.reason, "Resident short of breath")
     # A half-typed value never holds up a call.
-    type_into(qtbot, w.details_page.obs["pulse"], "fast")
+    type_into(qtbot, w.details_page.observations.obs["pulse"], "fast")
     click(qtbot, w.details_page.go_button)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
     entry = desk.queue[0]
@@ -157,6 +160,7 @@ def test_a_prison_joins_its_booked_clinic_at_its_time(
         second = w.home_page.clinic_box.findChild(QPushButton, f"join-{ids[1]}")
         assert second is not None and not second.isEnabled()
         assert second.text().startswith("Join from")
+    qtbot.waitUntil(first.isVisible, timeout=5000)  # rows added to a shown box show soon after
     w.grab().save(str(SHOTS / "station-prison-home.png"))
     click(qtbot, first)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
@@ -182,7 +186,7 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
     w = make_station(hubdb.site("Beech House"))
     gets = count_plan_gets(w)
     click(qtbot, w.home_page.call_button)
-    type_into(qtbot, w.details_page.reason, "Fall in the lounge, new confusion")
+    type_into(qtbot, w.details_page.reason.reason, "Fall in the lounge, new confusion")
     fill_observations(qtbot, w)
     click(qtbot, w.details_page.go_button)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
@@ -255,7 +259,7 @@ def test_the_plan_is_pushed_after_the_call_and_asked_for_once_after_a_reconnect(
     w = make_station(hubdb.site("Larch Court"), Backoff(initial=1.5, maximum=1.5, jitter=0))
     gets = count_plan_gets(w)
     click(qtbot, w.home_page.call_button)
-    type_into(qtbot, w.details_page.reason, "Catheter blocked")
+    type_into(qtbot, w.details_page.reason.reason, "Catheter blocked")
     click(qtbot, w.details_page.go_button)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
     call_id = desk.queue[0].call_id
