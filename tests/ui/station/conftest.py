@@ -37,14 +37,8 @@ SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
 def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
+    """The hub of tests/ui/conftest.py, with the station's slower heartbeat and grace."""
     started = ThreadedHub(HubConfig(db_url=hubdb.url, heartbeat_interval=1.0,
                                     heartbeat_timeout=6.0, reconnect_grace=5.0)).start()
     yield started
