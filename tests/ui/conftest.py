@@ -19,7 +19,7 @@ from calls.session import CallSession
 from calls.signaling import Backoff
 from hub.config import HubConfig
 from hub.contract import signaling as p
-from hub.contract.identity import CallRole, StaffRole
+from hub.contract.identity import CallRole
 from records.store import Store
 from records.sync import SyncClient
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
@@ -140,8 +140,8 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
         return Store.open(f"sqlite:///{tmp_path / f'desk-{signed.username}.db'}")
 
     def make_engine_for(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
-        role = (CallRole.SPECIALIST if signed.principal.role is StaffRole.SPECIALIST
-                else CallRole.NURSE)
+        role = signed.principal.call_role
+        assert role is not None  # the window makes no engine for a manager
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))

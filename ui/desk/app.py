@@ -41,7 +41,6 @@ def make_parts(args: argparse.Namespace) -> object:
     import httpx
 
     from calls.engine import CallEngine, EngineEvent
-    from hub.contract.identity import CallRole, StaffRole
     from records.store import Store
     from records.sync import SyncClient
     from ui.desk.auth import PasswordVault, SignedIn
@@ -57,8 +56,8 @@ def make_parts(args: argparse.Namespace) -> object:
         return Store.open(f"sqlite:///{data_dir / f'records-{signed.username}.db'}")
 
     def make_engine(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
-        role = (CallRole.SPECIALIST if signed.principal.role is StaffRole.SPECIALIST
-                else CallRole.NURSE)
+        role = signed.principal.call_role
+        assert role is not None  # the window makes no engine for a manager
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
 
