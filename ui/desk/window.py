@@ -9,14 +9,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -38,7 +33,7 @@ from calls.session import (
 )
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
-from records.schema import FollowUp, TriageRecord, utc_now
+from records.schema import TriageRecord, utc_now
 from records.store import Store
 from records.sync import SyncClient
 from ui import theme
@@ -46,6 +41,7 @@ from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
+from ui.desk.followup import AmendDialog, FollowUpDialog
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
@@ -479,61 +475,22 @@ class DeskWindow(QMainWindow):
         if self.keeper is not None:
             self.keeper.history(self.history.set_rows, text, status, sync, since)
 
-    @Slot(object)
+    @Slot(UUID)
     def on_amend_requested(self, record_uuid: UUID) -> None:
         if self.keeper is not None:
             self.keeper.load(record_uuid, self._open_amendment)
 
     def _open_amendment(self, record: TriageRecord) -> None:
         assert self.keeper is not None
-        dialog = QDialog(self)
-        dialog.setWindowTitle(f"Amend record (now version {record.version})")
-        dialog.resize(720, 860)
-        form = TriageForm(self.keeper, dialog)
-        form.load(record)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        buttons.rejected.connect(dialog.reject)
-        form.signedOff.connect(lambda _r: dialog.accept())
-        col = QVBoxLayout(dialog)
-        col.addWidget(form, 1)
-        col.addWidget(buttons)
-        self.amend_dialog = dialog
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        form.reason.setFocus()
+        self.amend_dialog = AmendDialog(self.keeper, record, self)
+        self.amend_dialog.open()
+        self.amend_dialog.form.reason.setFocus()
 
-    @Slot(object)
+    @Slot(UUID)
     def on_follow_up_requested(self, record_uuid: UUID) -> None:
         if self.keeper is None or self.session is None:
             return
-        keeper, who = self.keeper, self.session.username
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Follow-up check")
-        window = QComboBox()
-        window.setAccessibleName("Follow-up window")
-        window.addItem("72 hours", "72h")
-        window.addItem("7 days", "7d")
-        attended = QCheckBox("Unplanned A&E attendance since the call")
-        admitted = QCheckBox("Unplanned admission since the call")
-        form = QFormLayout(dialog)
-        form.addRow("&Window", window)
-        form.addRow(attended)
-        form.addRow(admitted)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        form.addRow(buttons)
-        buttons.rejected.connect(dialog.reject)
-
-        def save() -> None:
-            keeper.follow_up(record_uuid, FollowUp(
-                window=window.currentData(), checked_at=utc_now(), checked_by=who,
-                unplanned_attendance=attended.isChecked(),
-                unplanned_admission=admitted.isChecked()))
-            dialog.accept()
-
-        buttons.accepted.connect(save)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        FollowUpDialog(self.keeper, record_uuid, self.session.username, self).open()
 
     # --- shutdown -----------------------------------------------------------------------------
 
