@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sys
 import time
@@ -39,14 +38,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def make_parts(args: argparse.Namespace) -> object:
     """The real collaborators: the system keyring, httpx, an SQLite store per user."""
     import httpx
+    from PySide6.QtWidgets import QWidget
 
     from calls.engine import CallEngine, EngineEvent
     from records.store import Store
     from records.sync import SyncClient
     from ui.desk.auth import PasswordVault, SignedIn
-    from ui.desk.manager.view import manager_view
     from ui.desk.media import media_factory
     from ui.desk.window import DeskParts
+    from ui.desk.work import Workers
 
     data_dir: Path = args.data_dir or default_data_dir()
     http = httpx.Client(timeout=10)
@@ -61,12 +61,18 @@ def make_parts(args: argparse.Namespace) -> object:
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
 
+    def open_manager(signed: SignedIn, workers: Workers) -> QWidget:
+        # Imported when a manager signs in: QtCharts is no part of a nurse's start-up.
+        from ui.desk.manager.view import manager_view
+
+        return manager_view(http, signed, workers)
+
     def make_sync(signed: SignedIn) -> tuple[SyncClient, httpx.Client]:
         http = httpx.Client(base_url=signed.hub_url, timeout=15)
         return SyncClient(http, signed.token), http
 
     return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync,
-                     open_manager=functools.partial(manager_view, http))
+                     open_manager=open_manager)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
