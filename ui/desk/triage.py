@@ -607,6 +607,11 @@ class TriageForm(QWidget):
             self._debounce.stop()
             self.on_save_due()
 
+    @property
+    def untouched(self) -> bool:
+        """Nothing has been typed or saved in this record yet."""
+        return self._edits == 0
+
     def flush(self) -> None:
         """Save now what the debounce timer would have saved shortly."""
         if self._debounce.isActive():

@@ -331,7 +331,7 @@ class DeskWindow(QMainWindow):
             self.call.finish(event.reason)
             self.current = None
             self.call.notice.setText(f"Could not take this call: {event.reason}")
-            if not self.triage.closed and self.triage._edits == 0:
+            if not self.triage.closed and self.triage.untouched:
                 self.triage.closed = True
             self.tabs.setCurrentWidget(self.queue)
             self.statusBar().showMessage(f"Could not take the call: {event.reason}")
