@@ -291,7 +291,7 @@ class DeskWindow(QMainWindow):
         self.ringer.stop()
         self.current = call_id
         self.bridge.answer(call_id)
-        kind = KIND_LABELS.get(entry.site_kind, entry.site_kind)
+        kind = KIND_LABELS[entry.site_kind]
         self.call.begin(call_id, f"{entry.site_name} · {kind} · {entry.urgency.value}")
         if self.bridge.role is CallRole.NURSE:
             obs = entry.observations.model_dump() if entry.observations else {}
