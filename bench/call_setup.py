@@ -25,13 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hub.contract.identity import CallRole
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiortc import RTCPeerConnection
 
 from calls.engine import CallEngine
 from calls.media import FULL, MediaSource, VideoSink, read_pattern
-from calls.session import CallSession, CallState, Role, SessionOptions
+from calls.session import CallSession, CallState, SessionOptions
 from hub.config import HubConfig
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
@@ -120,8 +122,8 @@ async def run(runs: int, seconds: float) -> dict[str, Any]:
         if isinstance(event, StateChanged) and event.new is CallState.RINGING and event.call_id:
             queued.put_nowait(event.call_id)
 
-    site = CallEngine(hub.ws, site_p.token, Role.CALLER, options=opts)
-    desk = CallEngine(hub.ws, nurse_p.token, Role.NURSE, on_desk, options=opts)
+    site = CallEngine(hub.ws, site_p.token, CallRole.CALLER, options=opts)
+    desk = CallEngine(hub.ws, nurse_p.token, CallRole.NURSE, on_desk, options=opts)
     try:
         await site.start()
         await desk.start()

@@ -70,13 +70,13 @@ def call_run(seconds: float) -> dict[str, Any]:
 
     from calls.engine import CallEngine
     from calls.media import MediaSource
-    from calls.session import Role
     from hub.client import HubClient
     from hub.config import HubConfig
     from hub.contract import signaling as p
+    from hub.contract.identity import CallRole
     from records.store import Store
     from tests.helpers.hubserver import HubDatabase, ThreadedHub
-    from ui.desk import theme
+    from ui import theme
     from ui.desk.auth import PasswordVault, SignedIn
     from ui.desk.media import media_factory
     from ui.desk.window import DeskParts, DeskWindow
@@ -94,7 +94,7 @@ def call_run(seconds: float) -> dict[str, Any]:
         return Store.open(f"sqlite:///{tmp / 'desk.db'}")
 
     def make_engine(signed: SignedIn, emit: Any) -> CallEngine:
-        return CallEngine(signed.ws_url, signed.token, Role.NURSE, emit,
+        return CallEngine(signed.ws_url, signed.token, CallRole.NURSE, emit,
                           media=media_factory("synthetic"))
 
     def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
@@ -122,7 +122,7 @@ def call_run(seconds: float) -> dict[str, Any]:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(20)
 
     async def make_caller() -> CallEngine:
-        engine = CallEngine(hub.ws, site.token, Role.CALLER, media=MediaSource.synthetic)
+        engine = CallEngine(hub.ws, site.token, CallRole.CALLER, media=MediaSource.synthetic)
         await engine.start()
         return engine
 

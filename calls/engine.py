@@ -2,8 +2,8 @@
 
 ``CallEngine`` runs on one asyncio loop (the desk gives it a thread of its own) and reports
 everything as events to one consumer: the session events of :mod:`calls.session` plus
-:class:`SignalingChanged` and :class:`QueueChanged`. The UI acts through the coroutine
-methods (``request_call``, ``claim``, ``accept_invite``, ``hang_up``...).
+:class:`SignalingChanged`, :class:`QueueChanged` and :class:`PlanPushed`. The UI acts
+through the coroutine methods (``request_call``, ``claim``, ``accept_invite``, ``hang_up``...).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from calls.session import (
     CallState,
     InvalidStateError,
     Refused,
-    Role,
     SessionContext,
     SessionEvent,
     SessionOptions,
@@ -38,6 +37,7 @@ from calls.signaling import (
     SignalingEvent,
 )
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 
 log = logging.getLogger("telehub.calls.engine")
 
@@ -55,14 +55,24 @@ class QueueChanged:
     entries: tuple[p.QueueEntry, ...]
 
 
-EngineEvent = SessionEvent | SignalingChanged | QueueChanged
+@dataclass(frozen=True)
+class PlanPushed:
+    """The hub pushed the plan agreed on one of this site's calls (written or corrected).
+
+    It belongs to no live call: the plan is usually written after the call has ended.
+    """
+
+    plan: p.CallPlanReady
+
+
+EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
 class CallEngine:
     """Calls for one signed-in party (a site, a nurse or a specialist)."""
 
-    def __init__(self, hub_url: str, token: str, role: Role,
+    def __init__(self, hub_url: str, token: str, role: CallRole,
                  consumer: EngineConsumer | None = None, *,
                  media: Callable[[], MediaSource] | None = None,
                  options: SessionOptions | None = None,
@@ -127,22 +137,22 @@ class CallEngine:
 
     # --- actions --------------------------------------------------------------------------
 
-    def _need(self, role: Role, action: str) -> None:
+    def _need(self, role: CallRole, action: str) -> None:
         if self.role is not role:
             raise InvalidStateError(f"a {self.role} cannot {action}")
 
     async def request_call(self, reason: str, **details: Any) -> CallSession:
         """A site asks for a nurse; returns the session (requesting, then queued)."""
-        self._need(Role.CALLER, "request a call")
+        self._need(CallRole.CALLER, "request a call")
         request = p.CallRequest(request_id=details.pop("request_id", uuid.uuid4().hex),
                                 reason=reason, **details)
-        session = CallSession(self._context(), Role.CALLER)
+        session = CallSession(self._context(), CallRole.CALLER)
         self._requesting[request.request_id] = session
         await session.request(request)
         return session
 
     async def claim(self, call_id: str) -> CallSession:
-        self._need(Role.NURSE, "answer a call")
+        self._need(CallRole.NURSE, "answer a call")
         session = self.sessions.get(call_id)
         if session is None:
             raise InvalidStateError(f"call {call_id} is not waiting in the queue")
@@ -150,7 +160,7 @@ class CallEngine:
         return session
 
     async def accept_invite(self, call_id: str) -> CallSession:
-        self._need(Role.SPECIALIST, "accept an invitation")
+        self._need(CallRole.SPECIALIST, "accept an invitation")
         session = self.sessions.get(call_id)
         if session is None:
             raise InvalidStateError(f"there is no invitation for call {call_id}")
@@ -202,8 +212,8 @@ class CallEngine:
                     queue[msg.call_id] = msg.entry
                 await self._set_queue(queue, msg.reason, msg.claimed_by)
             case p.SpecialistInvite():
-                if self.role is Role.SPECIALIST and msg.call_id not in self.sessions:
-                    invited = CallSession(self._context(), Role.SPECIALIST,
+                if self.role is CallRole.SPECIALIST and msg.call_id not in self.sessions:
+                    invited = CallSession(self._context(), CallRole.SPECIALIST,
                                           call_id=msg.call_id, invite=msg)
                     self.sessions[msg.call_id] = invited
                     invited.ring()
@@ -211,6 +221,8 @@ class CallEngine:
                 requested = self._requesting.pop(msg.request_id)
                 self.sessions[msg.call_id] = requested
                 await requested.handle(msg)
+            case p.CallPlanReady():
+                self._emit(PlanPushed(msg))
             case p.Error():
                 await self._on_error(msg)
             case _:
@@ -244,10 +256,10 @@ class CallEngine:
                          claimed_by: str | None = None) -> None:
         gone = set(self.queue) - set(queue)
         self.queue = queue
-        if self.role is Role.NURSE:
+        if self.role is CallRole.NURSE:
             for call_id, entry in queue.items():
                 if call_id not in self.sessions:
-                    ringing = CallSession(self._context(), Role.NURSE, call_id=call_id,
+                    ringing = CallSession(self._context(), CallRole.NURSE, call_id=call_id,
                                           entry=entry)
                     self.sessions[call_id] = ringing
                     ringing.ring()

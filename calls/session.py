@@ -39,6 +39,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from calls.media import FULL, LOW, AudioSink, MediaSource, VideoProfile, VideoSink
 from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 
 log = logging.getLogger("telehub.calls.session")
 
@@ -54,31 +55,25 @@ class CallState(enum.StrEnum):
     FAILED = "failed"
 
 
-class Role(enum.StrEnum):
-    CALLER = "caller"
-    NURSE = "nurse"
-    SPECIALIST = "specialist"
-
-
-RANK = {Role.CALLER: 0, Role.NURSE: 1, Role.SPECIALIST: 2}
+RANK = {CallRole.CALLER: 0, CallRole.NURSE: 1, CallRole.SPECIALIST: 2}
 FINAL = frozenset({CallState.ENDED, CallState.FAILED})
 
 S = CallState
-TRANSITIONS: dict[Role, dict[CallState, frozenset[CallState]]] = {
-    Role.CALLER: {
+TRANSITIONS: dict[CallRole, dict[CallState, frozenset[CallState]]] = {
+    CallRole.CALLER: {
         S.IDLE: frozenset({S.REQUESTING}),
         S.REQUESTING: frozenset({S.QUEUED, S.ENDED, S.FAILED}),
         S.QUEUED: frozenset({S.CONNECTING, S.ENDED, S.FAILED}),
         S.CONNECTING: frozenset({S.IN_CALL, S.QUEUED, S.ENDED, S.FAILED}),
         S.IN_CALL: frozenset({S.QUEUED, S.ENDED, S.FAILED}),
     },
-    Role.NURSE: {
+    CallRole.NURSE: {
         S.IDLE: frozenset({S.RINGING}),
         S.RINGING: frozenset({S.CONNECTING, S.ENDED}),
         S.CONNECTING: frozenset({S.IN_CALL, S.ENDED, S.FAILED}),
         S.IN_CALL: frozenset({S.ENDED, S.FAILED}),
     },
-    Role.SPECIALIST: {
+    CallRole.SPECIALIST: {
         S.IDLE: frozenset({S.RINGING}),
         S.RINGING: frozenset({S.CONNECTING, S.ENDED}),
         S.CONNECTING: frozenset({S.IN_CALL, S.ENDED, S.FAILED}),
@@ -178,7 +173,7 @@ class RemoteMediaAdded:
 
     call_id: str
     participant_id: str
-    role: str  # the participant's role: "caller", "nurse" or "specialist"
+    role: CallRole
     generation: int
     kind: str  # "audio" or "video"
 
@@ -238,7 +233,7 @@ class CallSession:
     """One call for one party. The engine feeds it hub messages (:meth:`handle`); the UI
     calls the action methods; both see :class:`SessionEvent` events."""
 
-    def __init__(self, ctx: SessionContext, role: Role, *, call_id: str | None = None,
+    def __init__(self, ctx: SessionContext, role: CallRole, *, call_id: str | None = None,
                  request_id: str | None = None, entry: p.QueueEntry | None = None,
                  invite: p.SpecialistInvite | None = None) -> None:
         self.ctx = ctx
@@ -308,7 +303,7 @@ class CallSession:
         self._move(S.RINGING)
 
     async def claim(self) -> None:
-        if self.role is not Role.NURSE:
+        if self.role is not CallRole.NURSE:
             raise InvalidStateError("only a nurse desk answers calls")
         self._require("answer", S.RINGING)
         assert self.call_id is not None
@@ -316,7 +311,7 @@ class CallSession:
         await self.ctx.send(p.CallClaim(call_id=self.call_id))
 
     async def accept(self) -> None:
-        if self.role is not Role.SPECIALIST:
+        if self.role is not CallRole.SPECIALIST:
             raise InvalidStateError("only a specialist accepts an invitation")
         self._require("accept", S.RINGING)
         assert self.call_id is not None
@@ -335,7 +330,7 @@ class CallSession:
         await self._finish(S.ENDED, reason)
 
     async def invite_specialist(self, note: str | None = None) -> None:
-        if self.role is not Role.NURSE:
+        if self.role is not CallRole.NURSE:
             raise InvalidStateError("only the nurse in the call invites a specialist")
         self._require("invite a specialist", S.IN_CALL, S.CONNECTING)
         assert self.call_id is not None
@@ -347,7 +342,7 @@ class CallSession:
         if self.state in FINAL:
             return
         if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
-            msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is Role.CALLER
+            msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is CallRole.CALLER
                                else p.CallEnd(call_id=self.call_id))
             # The hub may be unreachable or slow: end here anyway. Only the message is given
             # a time limit; releasing the call's links and media always runs to its end.
@@ -546,7 +541,7 @@ class CallSession:
         self.ctx.emit(ParticipantsChanged(self.call_id, tuple(self.participants.values())))
 
     def _i_offer_to(self, other: p.Participant) -> bool:
-        return RANK[self.role] > RANK[Role(other.role)]
+        return RANK[self.role] > RANK[other.role]
 
     def _healthy(self, link: PeerLink) -> bool:
         return (link.state == "connected"
@@ -600,8 +595,8 @@ class CallSession:
         if self.links.get(link.remote) is not link or self.call_id is None:
             return
         part = self.participants.get(link.remote)
-        role = part.role if part is not None else "caller"
-        self.ctx.emit(RemoteMediaAdded(self.call_id, link.remote, str(role), link.generation,
+        role = part.role if part is not None else CallRole.CALLER
+        self.ctx.emit(RemoteMediaAdded(self.call_id, link.remote, role, link.generation,
                                        kind))
 
     def _on_link_change(self, link: PeerLink) -> None:

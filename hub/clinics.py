@@ -52,10 +52,10 @@ def book(
     """Book a specialist clinic at a prison."""
     starts_at = _aware(body.starts_at)
     site = session.get(Site, body.site_id)
-    if site is None or not site.active or site.kind != SiteKind.PRISON.value:
+    if site is None or not site.active or site.kind != SiteKind.PRISON:
         raise HTTPException(422, "site_id must be an enrolled prison")
     specialist = session.get(Staff, body.specialist_id)
-    if specialist is None or not specialist.active or specialist.role != "specialist":
+    if specialist is None or not specialist.active or specialist.role != StaffRole.SPECIALIST:
         raise HTTPException(422, "specialist_id must be a specialist's account")
     booking = ClinicBooking(
         site_id=site.id, specialist_id=specialist.id, starts_at=starts_at,

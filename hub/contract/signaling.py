@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hub.contract.identity import Principal, SiteKind
+from hub.contract.identity import CallRole, Principal, SiteKind
 from records.news2 import Consciousness
 
 PROTOCOL_VERSION = 1
@@ -158,7 +158,7 @@ class Participant(BaseModel):
 
     participant_id: str  # "site:<id>" or "staff:<id>"
     name: str
-    role: Literal["caller", "nurse", "specialist"]
+    role: CallRole
 
 
 # --- client to hub ------------------------------------------------------------------------

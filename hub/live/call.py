@@ -10,7 +10,7 @@ from datetime import datetime
 
 from hub.calllog import StoredCall
 from hub.contract import signaling as p
-from hub.contract.identity import Principal, StaffRole
+from hub.contract.identity import CallRole, Principal, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.live.presence import Connection
 from hub.live.queue import QueuedCall
@@ -55,10 +55,10 @@ class LiveCall:
         out = [self.caller_participant()]
         if self.desk is not None:
             out.append(p.Participant(
-                participant_id=self.desk.participant_id, name=self.desk.name, role="nurse"
+                participant_id=self.desk.participant_id, name=self.desk.name, role=CallRole.NURSE
             ))
         out.extend(
-            p.Participant(participant_id=pid, name=sp.name, role="specialist")
+            p.Participant(participant_id=pid, name=sp.name, role=CallRole.SPECIALIST)
             for pid, sp in self.specialist_principals.items()
         )
         return out
@@ -122,15 +122,15 @@ def restore(sc: StoredCall, now: float) -> LiveCall:
             if part["left_at"] is not None:
                 continue
             _kind, _, ident = part["participant_id"].partition(":")
-            if part["role"] == "nurse":
+            if part["role"] == CallRole.NURSE:
                 call.desk = Principal(kind="staff", id=int(ident), name=part["name"],
-                                      role=StaffRole.NURSE.value)
+                                      role=StaffRole.NURSE)
                 call.desk_lost_at = now
-            elif part["role"] == "specialist":
+            elif part["role"] == CallRole.SPECIALIST:
                 pid = part["participant_id"]
                 call.specialist_principals[pid] = Principal(
                     kind="staff", id=int(ident), name=part["name"],
-                    role=StaffRole.SPECIALIST.value)
+                    role=StaffRole.SPECIALIST)
                 call.specialists[pid] = None
                 call.specialist_lost_at[pid] = now
         if call.desk is None:  # the log lost the desk's row: safest is back to the queue

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.config import HubConfig
 from hub.contract import signaling as p
-from hub.contract.identity import SiteKind, StaffRole
+from hub.contract.identity import CallRole, SiteKind, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work, utcnow
 from hub.live.board import QueueBoard
@@ -84,7 +84,7 @@ class Dispatch:
         except ValueError as exc:
             raise Refusal(ErrorCode.INVALID, f"observations refused: {exc}") from None
         patient = msg.patient
-        if conn.principal.role == SiteKind.HOME.value:
+        if conn.principal.role is SiteKind.HOME:
             # A home caller is one patient, enrolled by a nurse: who the call is about comes
             # from the invitation, not from what the page says.
             enrolled = await self.log.read(self._invited_patient, conn.principal.id)
@@ -186,7 +186,7 @@ class Dispatch:
     # --- from the desk --------------------------------------------------------------------
 
     async def claim(self, conn: Connection, call_id: str) -> None:
-        require_role(conn, StaffRole.NURSE.value)
+        require_role(conn, StaffRole.NURSE)
         call = self.calls.get(call_id)
         if call is None or call.state != "waiting" or (
             await self.queue.claim(call_id, conn.principal) is None
@@ -202,7 +202,8 @@ class Dispatch:
         call.ever_answered = True
         conn.calls.add(call.id)
         now = utcnow()
-        desk_part = p.Participant(participant_id=conn.pid, name=conn.principal.name, role="nurse")
+        desk_part = p.Participant(participant_id=conn.pid, name=conn.principal.name,
+                                  role=CallRole.NURSE)
         if first:
             call.answered_at = now
         if not call.saved.is_set():

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hub.contract import signaling as p
-from hub.contract.identity import SiteKind, StaffRole
+from hub.contract.identity import CallRole, SiteKind, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.db import utcnow
 from hub.live.call import LiveCall, find_call
@@ -32,7 +32,7 @@ class Escalation:
 
     def offer_open(self, conn: Connection) -> None:
         """A specialist just signed in: show it every invitation still open."""
-        if conn.principal.role == StaffRole.SPECIALIST.value:
+        if conn.principal.role is StaffRole.SPECIALIST:
             for call in self._calls.values():
                 if call.invite_open:
                     conn.send(self._invite_message(call))
@@ -62,7 +62,7 @@ class Escalation:
         self.withdraw(call, "cancelled")
 
     async def accept(self, conn: Connection, call_id: str) -> None:
-        require_role(conn, StaffRole.SPECIALIST.value)
+        require_role(conn, StaffRole.SPECIALIST)
         call = find_call(self._calls, call_id)
         if not call.invite_open or call.state != "connected":
             raise Refusal(ErrorCode.ALREADY_CLAIMED,
@@ -72,7 +72,7 @@ class Escalation:
         call.specialist_principals[pid] = conn.principal
         call.specialists[pid] = conn
         conn.calls.add(call.id)
-        me = p.Participant(participant_id=pid, name=conn.principal.name, role="specialist")
+        me = p.Participant(participant_id=pid, name=conn.principal.name, role=CallRole.SPECIALIST)
         await self._log.join(call.id, me, utcnow())
         for other in self._presence.specialists():
             if other is not conn:
@@ -81,7 +81,7 @@ class Escalation:
         call.tell_others(pid, p.ParticipantJoined(call_id=call.id, participant=me))
 
     def decline(self, conn: Connection, call_id: str) -> None:
-        require_role(conn, StaffRole.SPECIALIST.value)
+        require_role(conn, StaffRole.SPECIALIST)
         call = find_call(self._calls, call_id)
         if not call.invite_open:
             raise Refusal(ErrorCode.WRONG_STATE, "there is no open invitation", call_id)

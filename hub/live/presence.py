@@ -21,9 +21,9 @@ from hub.contract.identity import Principal, StaffRole
 log = logging.getLogger("telehub.hub")
 
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
-QUEUE_WATCHERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value)
-_NURSE = StaffRole.NURSE.value
-_SPECIALIST = StaffRole.SPECIALIST.value
+QUEUE_WATCHERS = (StaffRole.NURSE, StaffRole.MANAGER)
+_NURSE = StaffRole.NURSE
+_SPECIALIST = StaffRole.SPECIALIST
 
 
 class Socket(Protocol):

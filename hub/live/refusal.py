@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hub.contract.identity import StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.live.presence import Connection
 
@@ -14,6 +15,6 @@ class Refusal(Exception):
         self.code, self.message, self.call_id = code, message, call_id
 
 
-def require_role(conn: Connection, *roles: str) -> None:
+def require_role(conn: Connection, *roles: StaffRole) -> None:
     if conn.principal.role not in roles:
         raise Refusal(ErrorCode.FORBIDDEN, f"only {' or '.join(roles)} connections may do this")

@@ -15,8 +15,9 @@ import pytest
 
 from calls.engine import CallEngine, EngineEvent
 from calls.media import VideoSink, read_pattern
-from calls.session import CallState, Role, StateChanged
+from calls.session import CallState, StateChanged
 from calls.signaling import Backoff
+from hub.contract.identity import CallRole
 from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
 
 # Short timings so heartbeat and grace-period tests take seconds, not minutes.
@@ -184,7 +185,7 @@ async def engines() -> AsyncIterator[Callable[..., CallEngine]]:
     """Makes engines that are closed (and checked closed) at the end of the test."""
     made: list[CallEngine] = []
 
-    def make(url: str, token: str, role: Role, **kw: Any) -> CallEngine:
+    def make(url: str, token: str, role: CallRole, **kw: Any) -> CallEngine:
         kw.setdefault("backoff", Backoff(initial=0.05, maximum=0.5))
         engine = CallEngine(url, token, role, **kw)
         made.append(engine)

@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from calls.engine import CallEngine, QueueChanged
-from calls.session import CallState, Role
+from calls.session import CallState
+from hub.contract.identity import CallRole
 from tests.calls.conftest import EventLog, People, frame_where
 from tests.conftest import need
 from tests.helpers.hubserver import ThreadedHub
@@ -130,7 +131,7 @@ async def test_browser_caller_reaches_an_aiortc_desk(
         hub: ThreadedHub, people: People, engines: Callable[..., CallEngine],
         page_server: tuple[str, asyncio.Queue[dict[str, object]]],
         chromium: Callable[[str], subprocess.Popen[bytes]]) -> None:
-    desk = engines(hub.ws, people.nurse.token, Role.NURSE)
+    desk = engines(hub.ws, people.nurse.token, CallRole.NURSE)
     desk_log = EventLog(desk)
     await desk.start()
     url, reports = page_server

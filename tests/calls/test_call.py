@@ -19,8 +19,8 @@ from calls.session import (
     LocalMediaChanged,
     ParticipantsChanged,
     RemoteMediaAdded,
-    Role,
 )
+from hub.contract.identity import CallRole
 from tests.calls.conftest import EventLog, People, frame_where, stamps_of
 from tests.helpers.hubserver import ThreadedHub
 
@@ -32,8 +32,8 @@ async def answered_call(hub: ThreadedHub, people: People,
                         ) -> tuple[CallEngine, CallEngine, CallSession, CallSession, EventLog,
                                    EventLog]:
     """A site calls, a nurse answers; returns both engines and sessions once in call."""
-    site = engines(hub.ws, people.site.token, Role.CALLER, **kw)
-    desk = engines(hub.ws, people.nurse.token, Role.NURSE, **kw)
+    site = engines(hub.ws, people.site.token, CallRole.CALLER, **kw)
+    desk = engines(hub.ws, people.nurse.token, CallRole.NURSE, **kw)
     site_log, desk_log = EventLog(site), EventLog(desk)
     await site.start()
     await desk.start()
@@ -92,7 +92,7 @@ async def test_two_engines_exchange_video_in_order(
 async def test_specialist_joins_as_third_party_in_a_mesh(
         hub: ThreadedHub, people: People, engines: Callable[..., CallEngine]) -> None:
     _site, _desk, caller, answerer, site_log, desk_log = await answered_call(hub, people, engines)
-    spec = engines(hub.ws, people.specialist.token, Role.SPECIALIST)
+    spec = engines(hub.ws, people.specialist.token, CallRole.SPECIALIST)
     spec_log = EventLog(spec)
     await spec.start()
     assert caller.call_id is not None
@@ -166,7 +166,7 @@ async def test_desk_lost_requeues_the_caller_and_another_nurse_takes_it(
     moved = await site_log.state(CallState.QUEUED, within=15, since=mark)
     assert "back at the front" in moved.reason
     assert caller.links == {}
-    second = engines(hub.ws, people.nurse2.token, Role.NURSE)
+    second = engines(hub.ws, people.nurse2.token, CallRole.NURSE)
     second_log = EventLog(second)
     await second.start()
     await second_log.wait(lambda e: isinstance(e, QueueChanged) and any(

@@ -14,14 +14,13 @@ from calls.session import (
     CallState,
     InvalidStateError,
     ModeChanged,
-    Role,
     SessionContext,
     SessionEvent,
     SessionOptions,
     StateChanged,
 )
 from hub.contract import signaling as p
-from hub.contract.identity import SiteKind
+from hub.contract.identity import CallRole, SiteKind
 
 
 class Harness:
@@ -45,7 +44,7 @@ class Harness:
 
 async def test_caller_requests_queues_and_refuses_what_does_not_fit() -> None:
     h = Harness()
-    s = CallSession(h.ctx, Role.CALLER)
+    s = CallSession(h.ctx, CallRole.CALLER)
     await s.request(p.CallRequest(request_id="r1", reason="fall"))
     assert s.state is CallState.REQUESTING and isinstance(h.sent[-1], p.CallRequest)
     await s.handle(p.CallQueued(call_id="c1", request_id="r1", position=2, estimated_wait_s=60))
@@ -64,7 +63,7 @@ async def test_caller_requests_queues_and_refuses_what_does_not_fit() -> None:
 
 async def test_refused_request_fails_the_call() -> None:
     h = Harness()
-    s = CallSession(h.ctx, Role.CALLER)
+    s = CallSession(h.ctx, CallRole.CALLER)
     await s.request(p.CallRequest(request_id="r1", reason="fall"))
     await s.handle(p.Error(code=p.ErrorCode.INVALID, message="observations refused",
                            ref="call_request"))
@@ -76,7 +75,7 @@ async def test_nurse_rings_claims_and_a_lost_race_fails_clearly() -> None:
     entry = p.QueueEntry(call_id="c1", site_id=1, site_name="Beech", site_kind=SiteKind.PRISON,
                          urgency=p.Urgency.URGENT, reason="chest pain",
                          requested_at=datetime.now(UTC), position=1)
-    s = CallSession(h.ctx, Role.NURSE, call_id="c1", entry=entry)
+    s = CallSession(h.ctx, CallRole.NURSE, call_id="c1", entry=entry)
     s.ring()
     await s.claim()
     assert s.state is CallState.CONNECTING and h.sent == [p.CallClaim(call_id="c1")]
@@ -87,7 +86,7 @@ async def test_nurse_rings_claims_and_a_lost_race_fails_clearly() -> None:
 
 async def test_specialist_invitation_withdrawn_ends_the_ringing() -> None:
     h = Harness()
-    s = CallSession(h.ctx, Role.SPECIALIST, call_id="c1")
+    s = CallSession(h.ctx, CallRole.SPECIALIST, call_id="c1")
     s.ring()
     with pytest.raises(InvalidStateError, match="only a nurse"):
         await s.claim()
@@ -109,7 +108,7 @@ def _sample(loss: float) -> LinkQuality:
 
 async def test_sustained_loss_steps_down_then_recovers_and_a_hand_choice_sticks() -> None:
     h = Harness(SessionOptions(down_after=3, up_after=4))
-    s = CallSession(h.ctx, Role.NURSE, call_id="c1")
+    s = CallSession(h.ctx, CallRole.NURSE, call_id="c1")
     for _ in range(2):
         s._auto([_sample(0.12)])
     assert s.mode == "full"  # two bad seconds are not yet sustained

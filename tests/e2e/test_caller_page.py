@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from calls.engine import CallEngine, QueueChanged
-from calls.session import CallState, Role
+from calls.session import CallState
 from calls.signaling import Backoff
 from hub.config import HubConfig
 from hub.contract import signaling as p
-from hub.contract.identity import SiteKind
+from hub.contract.identity import CallRole, SiteKind
 from tests.calls.conftest import EventLog
 from tests.conftest import need
 from tests.e2e.firefox import PREFS, Firefox, firefox_binary
@@ -142,7 +142,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
 ) -> None:
     browser, shot_dir = any_browser, shots(any_browser, tmp_path)
     invitation = invite(hub, nurse)
-    desk = CallEngine(hub.ws, nurse.token, Role.NURSE,
+    desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
                       backoff=Backoff(initial=0.05, maximum=0.5))
     events = EventLog(desk)
     await desk.start()
@@ -237,7 +237,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
 async def test_a_plan_written_during_the_call_shows_when_it_ends_and_the_page_calls_again(
     hub: ThreadedHub, nurse: Seeded, browser: Chromium,
 ) -> None:
-    desk = CallEngine(hub.ws, nurse.token, Role.NURSE,
+    desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
                       backoff=Backoff(initial=0.05, maximum=0.5))
     events = EventLog(desk)
     await desk.start()

@@ -3,12 +3,11 @@ engine, and desks built from real parts (the fail keyring unless a test says oth
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -16,21 +15,26 @@ from keyring.backends import fail
 
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
-from calls.session import CallSession, Role
+from calls.session import CallSession
 from calls.signaling import Backoff
 from hub.client import HubClient
 from hub.config import HubConfig
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 from records.store import Store
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
-from ui.desk import theme
+from ui import theme
 from ui.desk.auth import PasswordVault, SignedIn
+from ui.desk.manager.view import manager_view
 from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
+from ui.engine.loop import EngineLoop
 
 FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
                         "reconnect_grace": 2.0}
 PASSWORD = "correct horse battery"
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -63,21 +67,15 @@ def people(hubdb: HubDatabase) -> People:
                   specialist=hubdb.staff("sam", "specialist", PASSWORD))
 
 
-class LoopThread:
-    """An asyncio loop in a thread, for engines the test drives (the site, a second nurse)."""
+class LoopThread(EngineLoop):
+    """The programs' engine loop, for engines the test drives (the site, a second nurse)."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__("test-engines")
+        self.start()
 
-    def run(self, coro: Any, timeout: float = 20.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
+        return self.submit(coro).result(timeout)
 
 
 class SiteCaller:
@@ -106,10 +104,10 @@ def engine_loop() -> Iterator[LoopThread]:
 
 @pytest.fixture
 def make_engine(engine_loop: LoopThread, hub: ThreadedHub
-                ) -> Iterator[Callable[[Seeded, Role], CallEngine]]:
+                ) -> Iterator[Callable[[Seeded, CallRole], CallEngine]]:
     made: list[CallEngine] = []
 
-    def make(who: Seeded, role: Role) -> CallEngine:
+    def make(who: Seeded, role: CallRole) -> CallEngine:
         async def build() -> CallEngine:
             engine = CallEngine(hub.ws, who.token, role,
                                 backoff=Backoff(initial=0.05, maximum=0.5),
@@ -127,9 +125,9 @@ def make_engine(engine_loop: LoopThread, hub: ThreadedHub
 
 
 @pytest.fixture
-def site_caller(make_engine: Callable[[Seeded, Role], CallEngine], engine_loop: LoopThread,
+def site_caller(make_engine: Callable[[Seeded, CallRole], CallEngine], engine_loop: LoopThread,
                 people: People) -> SiteCaller:
-    caller = SiteCaller(engine_loop, make_engine(people.site, Role.CALLER))
+    caller = SiteCaller(engine_loop, make_engine(people.site, CallRole.CALLER))
     caller.engine.listen(caller.events.append)
     return caller
 
@@ -142,7 +140,8 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
         return Store.open(f"sqlite:///{tmp_path / f'desk-{signed.username}.db'}")
 
     def make_engine_for(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
-        role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
+        role = signed.principal.call_role
+        assert role is not None  # the window makes no engine for a manager
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))
@@ -152,7 +151,8 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
         return HubClient(http, sync_url or signed.hub_url, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
-                     make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output)
+                     make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output,
+                     open_manager=functools.partial(manager_view, http))
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import httpx
 import pytest
 from PySide6.QtCore import Qt
 
-from calls.session import CallState, Role, StateChanged
+from calls.session import CallState, StateChanged
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 from tests.helpers.hubserver import ThreadedHub
 from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
 
@@ -127,7 +128,7 @@ def test_a_call_taken_by_another_nurse_disappears_at_once(
         desk_factory: Any, make_engine: Any) -> None:
     desk = desk_factory()
     signed_in(qtbot, desk, hub, "nina")
-    other = make_engine(people.nurse2, Role.NURSE)
+    other = make_engine(people.nurse2, CallRole.NURSE)
     session = site_caller.request("Chest pain", urgency=p.Urgency.EMERGENCY)
     qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 1, timeout=10_000)
     qtbot.waitUntil(lambda: desk.ringer.ringing, timeout=5_000)

@@ -22,7 +22,7 @@ from hub.contract.rest import Filters, Report
 from tests.helpers import report_fixture as fx
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.conftest import PASSWORD
-from ui.desk import theme
+from ui import theme
 from ui.desk.manager import dashboard
 from ui.desk.manager.dashboard import ManagerView
 from ui.desk.manager.download import Cancelled, download
@@ -179,7 +179,8 @@ def test_a_manager_signing_in_gets_the_dashboard(qtbot: Any, hub: ThreadedHub,
     desk.signin.user.setText("meg")
     qtbot.keyClicks(desk.signin.password, PASSWORD)
     qtbot.keyClick(desk.signin.password, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: getattr(desk, "manager", None) is not None, timeout=10_000)
-    view: ManagerView = desk.manager
+    qtbot.waitUntil(lambda: desk.manager is not None, timeout=10_000)
+    view = desk.manager
+    assert isinstance(view, ManagerView)
     assert desk.stack.currentWidget() is view and desk.bridge is None  # no call engine
     qtbot.waitUntil(lambda: view.report is not None, timeout=10_000)

@@ -15,6 +15,7 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtWidgets import QWidget
 
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 from tests.conftest import free_port
 from tests.helpers.hubserver import ThreadedHub
 from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
@@ -54,8 +55,6 @@ def assert_form_not_clipped(form: Any) -> None:
 
 def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
                       desk_factory: Any, make_engine: Any, tmp_path: Path) -> None:
-    from calls.session import Role
-
     dead = f"http://127.0.0.1:{free_port()}"  # the record store is unreachable: the banner
     desk = desk_factory(sync_url=dead)
     desk.resize(1440, 900)
@@ -64,7 +63,7 @@ def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller:
     assert dark(shoot(desk, "signin", tmp_path))
     signed_in(qtbot, desk, hub, "nina")
 
-    other = make_engine(people.site, Role.CALLER)  # a second care home call in the queue
+    other = make_engine(people.site, CallRole.CALLER)  # a second care home call in the queue
     site_caller.loop.run(other.request_call("Not eating or drinking for two days",
                                             urgency=p.Urgency.ROUTINE,
                                             intended_action=p.IntendedAction.GP))

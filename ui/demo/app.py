@@ -177,8 +177,8 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
 
     from calls.session import CallState
     from records import news2
+    from ui import theme
     from ui.desk import app as desk_app
-    from ui.desk import theme
     from ui.desk.auth import PasswordVault
     from ui.desk.window import DeskParts, DeskWindow
 

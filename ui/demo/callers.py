@@ -3,7 +3,8 @@
 Each site signs in to the hub with its own token and calls through the real call engine
 (signaling, aiortc, the synthetic test pattern and tone), one call at a time per site, a call
 every ``gap_s`` seconds across sites. The engines run on an asyncio loop in a thread of their
-own (no Qt here); what happens comes back through ``on_change`` on that thread.
+own (:class:`ui.engine.loop.EngineLoop`, no Qt); what happens comes back through
+``on_change`` on that thread.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
-from calls.session import FINAL, CallState, Role, StateChanged
+from calls.session import FINAL, CallState, StateChanged
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 from ui.demo.enrol import SignedInSite
 from ui.demo.scenarios import Scenario
+from ui.engine.loop import EngineLoop
 
 log = logging.getLogger("telehub.demo.callers")
 
@@ -51,15 +53,13 @@ class SyntheticCallers:
         self.calls = [PlacedCall(i + 1, s, sites[s.site].name) for i, s in enumerate(plan)]
         self.on_change = on_change
         self.engines: dict[str, CallEngine] = {}
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="demo-callers",
-                                       daemon=True)
+        self.loop = EngineLoop("demo-callers")
         self._task: concurrent.futures.Future[None] | None = None
         self.problem: str | None = None
 
     def start(self) -> None:
-        self.thread.start()
-        self._task = asyncio.run_coroutine_threadsafe(self._night(), self.loop)
+        self.loop.start()
+        self._task = self.loop.submit(self._night())
 
     @property
     def finished(self) -> bool:
@@ -68,7 +68,7 @@ class SyntheticCallers:
     async def _night(self) -> None:
         try:
             for key, site in self.sites.items():
-                engine = CallEngine(self.ws_url, site.token, Role.CALLER,
+                engine = CallEngine(self.ws_url, site.token, CallRole.CALLER,
                                     media=MediaSource.synthetic)
                 await engine.start()
                 self.engines[key] = engine
@@ -129,11 +129,8 @@ class SyntheticCallers:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(engine.close(), 10)
 
-        if self.thread.is_alive():
+        if self.loop.thread.is_alive():
             with contextlib.suppress(Exception):
-                asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout)
-        if not self.loop.is_running():
-            self.loop.close()
+                self.loop.submit(close()).result(timeout)
+        self.loop.stop(timeout)
 

@@ -33,15 +33,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def make_parts(args: argparse.Namespace) -> object:
     """The real collaborators: the system keyring, httpx, an SQLite store per user."""
     import httpx
+    from PySide6.QtWidgets import QWidget
 
     from calls.engine import CallEngine, EngineEvent
-    from calls.session import Role
     from hub.client import HubClient
     from records.data_home import data_home
     from records.store import Store
     from ui.desk.auth import PasswordVault, SignedIn
     from ui.desk.media import media_factory
     from ui.desk.window import DeskParts
+    from ui.desk.work import Workers
 
     data_dir: Path = args.data_dir or data_home("desk")
     http = httpx.Client(timeout=10)
@@ -51,15 +52,23 @@ def make_parts(args: argparse.Namespace) -> object:
         return Store.open(f"sqlite:///{data_dir / f'records-{signed.username}.db'}")
 
     def make_engine(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
-        role = Role.SPECIALIST if signed.principal.role == "specialist" else Role.NURSE
+        role = signed.principal.call_role
+        assert role is not None  # the window makes no engine for a manager
         return CallEngine(signed.ws_url, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
+
+    def open_manager(signed: SignedIn, workers: Workers) -> QWidget:
+        # Imported when a manager signs in: QtCharts is no part of a nurse's start-up.
+        from ui.desk.manager.view import manager_view
+
+        return manager_view(http, signed, workers)
 
     def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
         http = httpx.Client(timeout=15)
         return HubClient(http, signed.hub_url, signed.token), http
 
-    return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync)
+    return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync,
+                     open_manager=open_manager)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -74,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("telehub-desk")
     app.setDesktopFileName("telehub-desk")
-    from ui.desk import theme
+    from ui import theme
     from ui.desk.window import DeskParts, DeskWindow
 
     theme.apply(app)

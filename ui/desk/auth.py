@@ -20,11 +20,11 @@ from keyring.backend import KeyringBackend
 
 from hub.client import HubClient, HubError, HubRefused, HubUnreachable
 from hub.client import ws_url as _ws_url
-from hub.contract.identity import Principal
+from hub.contract.identity import Principal, StaffRole
 
 SERVICE = "telehub-desk"
 # Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
-DESK_ROLES = ("nurse", "specialist", "manager")
+DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from calls.peer import LinkQuality
 from calls.session import ModeChanged, QualityReport
 from ui.desk.triage import TriageForm
-from ui.desk.video import VideoView
+from ui.engine.video import VideoView
 
 
 def quality_words(links: tuple[LinkQuality, ...], mode: str) -> tuple[str, str]:

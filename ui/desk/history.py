@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 from PySide6.QtCore import (
     Qt,
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from records import codes
 from records.store import RecordSummary, SyncState
-from ui.desk import theme
+from ui import theme
 from ui.desk.tables import ColumnsModel, Index
 
 COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")
@@ -90,13 +91,13 @@ class HistoryView(QWidget):
     """Signals:
         refreshRequested(str, str, str, object): search text, status filter, sync filter,
             and the earliest call to show (a UTC datetime, or None for any time).
-        amendRequested(object): the UUID of the record to amend.
-        followUpRequested(object): the UUID of the record to add a follow-up check to.
+        amendRequested(UUID): the record to amend.
+        followUpRequested(UUID): the record to add a follow-up check to.
     """
 
     refreshRequested = Signal(str, str, str, object)
-    amendRequested = Signal(object)
-    followUpRequested = Signal(object)
+    amendRequested = Signal(UUID)
+    followUpRequested = Signal(UUID)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

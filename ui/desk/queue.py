@@ -23,11 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from hub.contract.identity import SiteKind
 from hub.contract.signaling import QueueEntry
-from ui.desk import theme
+from ui import theme
 from ui.desk.tables import ColumnsModel, Index
 
-KIND_LABELS = {"care_home": "care home", "prison": "prison", "home": "home (Gold Line)"}
+KIND_LABELS = {SiteKind.CARE_HOME: "care home", SiteKind.PRISON: "prison",
+               SiteKind.HOME: "home (Gold Line)"}
 COLUMNS = ("Urgency", "Site", "Reason", "NEWS2", "Waiting")
 
 
@@ -75,7 +77,7 @@ class QueueModel(ColumnsModel):
             if col == 0:
                 return entry.urgency.value.upper() + (" (requeued)" if entry.requeued else "")
             if col == 1:
-                return f"{entry.site_name}\n{KIND_LABELS.get(entry.site_kind, entry.site_kind)}"
+                return f"{entry.site_name}\n{KIND_LABELS[entry.site_kind]}"
             if col == 2:
                 return entry.reason
             if col == 3:

@@ -47,16 +47,16 @@ class RecordKeeper(QObject):
     """Drafts, sign-off, amendments and sync for one signed-in nurse or specialist.
 
     Signals:
-        saved(object): a TriageRecord draft is committed (the "Saved" the nurse sees).
+        saved(TriageRecord): a draft is committed (the "Saved" the nurse sees).
         saveFailed(str): a write was refused; plain words, no patient data.
-        signedOff(object): a TriageRecord is signed off and queued for sync.
-        syncChanged(object): a :class:`SyncStatus` after each sync round.
+        signedOff(TriageRecord): a record is signed off and queued for sync.
+        syncChanged(SyncStatus): how the sync stands, after each sync round.
     """
 
-    saved = Signal(object)
+    saved = Signal(TriageRecord)
     saveFailed = Signal(str)
-    signedOff = Signal(object)
-    syncChanged = Signal(object)
+    signedOff = Signal(TriageRecord)
+    syncChanged = Signal(SyncStatus)
 
     def __init__(self, store: Store, actor: str, hub: HubClient | None,
                  parent: QObject | None = None, *, idle_interval: float = 5.0) -> None:

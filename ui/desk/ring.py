@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QProcess, QTimer, QUrl, Signal, Slot
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QWidget
 
-from ui.desk import theme
+from ui import theme
 from ui.desk.audio import audio_output_problem, multimedia
 
 RING_WAV = theme.resource("ring.wav")

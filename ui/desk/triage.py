@@ -35,7 +35,7 @@ from records.schema import (
     TriageRecord,
     utc_now,
 )
-from ui.desk import theme
+from ui import theme
 from ui.desk.recordkeeper import RecordKeeper
 
 # (field, label, unit, accessible name)
@@ -95,11 +95,11 @@ class TriageForm(QWidget):
 
     Signals:
         news2Changed(object): the live :class:`records.news2.News2Score`, or None.
-        signedOff(object): the signed-off :class:`TriageRecord`.
+        signedOff(TriageRecord): the record, signed off.
     """
 
     news2Changed = Signal(object)
-    signedOff = Signal(object)
+    signedOff = Signal(TriageRecord)
 
     def __init__(self, keeper: RecordKeeper | None, parent: QWidget | None = None, *,
                  debounce_ms: int = 400) -> None:
@@ -605,6 +605,11 @@ class TriageForm(QWidget):
             self._edits += 1
             self._debounce.stop()
             self.on_save_due()
+
+    @property
+    def untouched(self) -> bool:
+        """Nothing has been typed or saved in this record yet."""
+        return self._edits == 0
 
     def flush(self) -> None:
         """Save now what the debounce timer would have saved shortly."""

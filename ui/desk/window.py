@@ -9,14 +9,9 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import httpx
-from PySide6.QtCore import QObject, Qt, Slot
+from PySide6.QtCore import QObject, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
-    QDialog,
-    QDialogButtonBox,
-    QFormLayout,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -34,18 +29,19 @@ from calls.session import (
     ModeChanged,
     ParticipantsChanged,
     QualityReport,
-    Role,
     StateChanged,
 )
 from hub.client import HubClient, HubError
+from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
-from records.schema import FollowUp, TriageRecord, utc_now
+from records.schema import TriageRecord, utc_now
 from records.store import Store
-from ui.desk import theme
+from ui import theme
 from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
-from ui.desk.bridge import CallBridge, EngineLoop
+from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
+from ui.desk.followup import AmendDialog, FollowUpDialog
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
@@ -72,6 +68,8 @@ class DeskParts:
     sync_idle_s: float = 5.0
     # Where the other parties' voices are played (None: the default audio output).
     voice_output: Callable[[QObject], VoiceOutput | None] | None = None
+    # The manager's dashboard, shown instead of the queue (None: this desk has none).
+    open_manager: Callable[[SignedIn, Workers], QWidget] | None = None
 
 
 class DeskWindow(QMainWindow):
@@ -85,8 +83,8 @@ class DeskWindow(QMainWindow):
         self.resize(1440, 900)
         self.workers = Workers(2, "desk-io", self)
         self.session: SignedIn | None = None
-        self.loop: EngineLoop | None = None
         self.bridge: CallBridge | None = None
+        self.manager: QWidget | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
@@ -150,17 +148,14 @@ class DeskWindow(QMainWindow):
         signed, store, kept = result
         self.signin.password.clear()
         self.session, self.store = signed, store
-        if signed.principal.role == "manager":  # issue 7: the dashboard, no calls
-            from ui.desk.manager.view import show_manager_view
-            show_manager_view(self, signed)
+        if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
+            self._show_manager(signed)
             return
-        specialist = signed.principal.role == "specialist"
+        specialist = signed.principal.role is StaffRole.SPECIALIST
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
-        self.loop = EngineLoop().start()
-        self.bridge = CallBridge(self.loop, lambda emit: self.parts.make_engine(
-            signed, emit), self)
+        self.bridge = CallBridge(lambda emit: self.parts.make_engine(signed, emit), self)
         self._build_desk(specialist)
         self.bridge.start()
         self.keeper.start_sync()
@@ -170,6 +165,16 @@ class DeskWindow(QMainWindow):
         who = f"{signed.principal.name} ({signed.principal.role})"
         self.statusBar().showMessage(
             f"Signed in as {who} · {note} · {self.ringer.sound} · {self.voice_status}")
+
+    def _show_manager(self, signed: SignedIn) -> None:
+        if self.parts.open_manager is None:
+            self.signin.show_error("This desk has no manager view.")
+            return
+        self.manager = self.parts.open_manager(signed, self.workers)
+        self.stack.addWidget(self.manager)
+        self.stack.setCurrentWidget(self.manager)
+        self.setWindowTitle("telehub desk — manager")
+        self.statusBar().showMessage(f"Signed in as {signed.principal.name} (manager)")
 
     # --- the desk -----------------------------------------------------------------------------
 
@@ -215,12 +220,9 @@ class DeskWindow(QMainWindow):
         bridge.connectionChanged.connect(self.on_connection)
         bridge.refused.connect(self.on_refused)
         bridge.inviteDeclined.connect(self.on_invite_declined)
-        self.call.remote.set_source(bridge.remote)
-        self.call.selfview.set_source(bridge.local)
-        self.call.guest.set_source(bridge.guest)
-        bridge.remoteFrame.connect(self.call.remote.on_frame_ready)
-        bridge.selfFrame.connect(self.call.selfview.on_frame_ready)
-        bridge.guestFrame.connect(self.call.guest.on_frame_ready)
+        self.call.remote.follow(bridge.remote, bridge.remoteFrame)
+        self.call.selfview.follow(bridge.local, bridge.selfFrame)
+        self.call.guest.follow(bridge.guest, bridge.guestFrame)
         bridge.voiceAdded.connect(self.on_voice_added)
         self.call.muteRequested.connect(self.on_mute_requested)
         self.call.cameraOffRequested.connect(self.on_camera_off_requested)
@@ -287,9 +289,9 @@ class DeskWindow(QMainWindow):
         self.ringer.stop()
         self.current = call_id
         self.bridge.answer(call_id)
-        kind = KIND_LABELS.get(entry.site_kind, entry.site_kind)
+        kind = KIND_LABELS[entry.site_kind]
         self.call.begin(call_id, f"{entry.site_name} · {kind} · {entry.urgency.value}")
-        if self.bridge.role is Role.NURSE:
+        if self.bridge.role is CallRole.NURSE:
             obs = entry.observations.model_dump() if entry.observations else {}
             self.triage.start(TriageContext(
                 site_id=entry.site_name, setting=entry.site_kind.value,
@@ -327,7 +329,7 @@ class DeskWindow(QMainWindow):
             self.call.finish(event.reason)
             self.current = None
             self.call.notice.setText(f"Could not take this call: {event.reason}")
-            if not self.triage.closed and self.triage._edits == 0:
+            if not self.triage.closed and self.triage.untouched:
                 self.triage.closed = True
             self.tabs.setCurrentWidget(self.queue)
             self.statusBar().showMessage(f"Could not take the call: {event.reason}")
@@ -335,10 +337,10 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
-            if self.bridge is not None and self.bridge.role is Role.NURSE:
+            if self.bridge is not None and self.bridge.role is CallRole.NURSE:
                 self.triage.call_ended(utc_now())
             self.triage.flush()
-            if self.bridge is not None and self.bridge.role is Role.SPECIALIST:
+            if self.bridge is not None and self.bridge.role is CallRole.SPECIALIST:
                 self._show_invites()
             else:
                 self._ring_for(self.queue.model.entries)
@@ -361,13 +363,14 @@ class DeskWindow(QMainWindow):
             return
         names = [f"{p.name} ({p.role})" for p in event.participants]
         self.call.people.setText("In the call: " + ", ".join(names))
-        has_guest = any(p.role != "caller" and p.name != (self.session.principal.name
+        has_guest = any(p.role is not CallRole.CALLER and p.name != (self.session.principal.name
                                                           if self.session else "")
                         for p in event.participants)
         self.call.guest.setVisible(has_guest)
-        if has_guest and self.session is not None and self.session.principal.role == "nurse":
-            specialist = next((p.name for p in event.participants if p.role == "specialist"),
-                              None)
+        if (has_guest and self.session is not None
+                and self.session.principal.role is StaffRole.NURSE):
+            specialist = next((p.name for p in event.participants
+                               if p.role is CallRole.SPECIALIST), None)
             if specialist and self.triage.context is not None:
                 self.triage.context.specialist = specialist
 
@@ -470,61 +473,22 @@ class DeskWindow(QMainWindow):
         if self.keeper is not None:
             self.keeper.history(self.history.set_rows, text, status, sync, since)
 
-    @Slot(object)
+    @Slot(UUID)
     def on_amend_requested(self, record_uuid: UUID) -> None:
         if self.keeper is not None:
             self.keeper.load(record_uuid, self._open_amendment)
 
     def _open_amendment(self, record: TriageRecord) -> None:
         assert self.keeper is not None
-        dialog = QDialog(self)
-        dialog.setWindowTitle(f"Amend record (now version {record.version})")
-        dialog.resize(720, 860)
-        form = TriageForm(self.keeper, dialog)
-        form.load(record)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        buttons.rejected.connect(dialog.reject)
-        form.signedOff.connect(lambda _r: dialog.accept())
-        col = QVBoxLayout(dialog)
-        col.addWidget(form, 1)
-        col.addWidget(buttons)
-        self.amend_dialog = dialog
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        form.reason.setFocus()
+        self.amend_dialog = AmendDialog(self.keeper, record, self)
+        self.amend_dialog.open()
+        self.amend_dialog.form.reason.setFocus()
 
-    @Slot(object)
+    @Slot(UUID)
     def on_follow_up_requested(self, record_uuid: UUID) -> None:
         if self.keeper is None or self.session is None:
             return
-        keeper, who = self.keeper, self.session.username
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Follow-up check")
-        window = QComboBox()
-        window.setAccessibleName("Follow-up window")
-        window.addItem("72 hours", "72h")
-        window.addItem("7 days", "7d")
-        attended = QCheckBox("Unplanned A&E attendance since the call")
-        admitted = QCheckBox("Unplanned admission since the call")
-        form = QFormLayout(dialog)
-        form.addRow("&Window", window)
-        form.addRow(attended)
-        form.addRow(admitted)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                   | QDialogButtonBox.StandardButton.Cancel)
-        form.addRow(buttons)
-        buttons.rejected.connect(dialog.reject)
-
-        def save() -> None:
-            keeper.follow_up(record_uuid, FollowUp(
-                window=window.currentData(), checked_at=utc_now(), checked_by=who,
-                unplanned_attendance=attended.isChecked(),
-                unplanned_admission=admitted.isChecked()))
-            dialog.accept()
-
-        buttons.accepted.connect(save)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        FollowUpDialog(self.keeper, record_uuid, self.session.username, self).open()
 
     # --- shutdown -----------------------------------------------------------------------------
 
@@ -537,9 +501,6 @@ class DeskWindow(QMainWindow):
         if self.bridge is not None:
             self.bridge.close()
             self.bridge = None
-        if self.loop is not None:
-            self.loop.stop()
-            self.loop = None
         if self.keeper is not None:
             self.keeper.close()
             self.keeper = None

@@ -13,12 +13,12 @@ class Pending(QObject):
     """One piece of work on a worker thread.
 
     Signals:
-        done(object): its result, delivered on the UI thread.
-        failed(object): the exception it raised, delivered on the UI thread.
+        done(object): its result (whatever the work returns), delivered on the UI thread.
+        failed(BaseException): the exception it raised, delivered on the UI thread.
     """
 
     done = Signal(object)
-    failed = Signal(object)
+    failed = Signal(BaseException)
 
 
 class Workers(QObject):

@@ -18,6 +18,7 @@ from records.store import Store
 from ui.station.bridge import StationBridge
 from ui.station.credential import CredentialVault
 from ui.station.media import Switches, media_factory
+from ui.station.page import sentence
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
 
@@ -111,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setApplicationName("telehub-site")
     station = open_station(args, CredentialVault())
     if isinstance(station, str):
-        QMessageBox.critical(None, "telehub", _sentence(station) + ".")
+        QMessageBox.critical(None, "telehub", sentence(station) + ".")
         return 1
     if args.windowed:
         station.window.resize(1280, 800)
@@ -123,8 +124,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return app.exec()
     finally:
         station.close()
-
-
-def _sentence(text: str) -> str:
-    """The first letter upper-cased; str.capitalize() would lower-case the rest (URLs too)."""
-    return text[:1].upper() + text[1:]

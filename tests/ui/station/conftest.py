@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import tempfile
-import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,17 +11,19 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from hub.contract.identity import CallRole
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from pytestqt.qtbot import QtBot
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged
-from calls.session import Role
 from calls.signaling import Backoff
 from hub.client import HubClient
 from hub.config import HubConfig
 from records.store import Store
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from ui.engine.loop import EngineLoop
 from ui.station.bridge import StationBridge
 from ui.station.media import Switches, media_factory
 from ui.station.residents import ResidentList
@@ -38,14 +38,8 @@ SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
 def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
+    """The hub of tests/ui/conftest.py, with the station's slower heartbeat and grace."""
     started = ThreadedHub(HubConfig(db_url=hubdb.url, heartbeat_interval=1.0,
                                     heartbeat_timeout=6.0, reconnect_grace=5.0)).start()
     yield started
@@ -56,16 +50,14 @@ class Desk:
     """A real aiortc nurse desk (the call engine) on a loop in its own thread."""
 
     def __init__(self, hub: ThreadedHub, nurse: Seeded) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        self.loop = EngineLoop("test-desk").start()
         self.queue: tuple[Any, ...] = ()
         self.token = nurse.token
         self.engine: CallEngine = self.run(self._make(hub, nurse))
         self.run(self.engine.start())
 
     async def _make(self, hub: ThreadedHub, nurse: Seeded) -> CallEngine:
-        engine = CallEngine(hub.ws, nurse.token, Role.NURSE,
+        engine = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
                             backoff=Backoff(initial=0.05, maximum=0.5))
         engine.listen(self._on)
         return engine
@@ -75,13 +67,11 @@ class Desk:
             self.queue = event.entries
 
     def run(self, coro: Coroutine[Any, Any, T], within: float = 20) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(within)
+        return self.loop.submit(coro).result(within)
 
     def close(self) -> None:
         self.run(self.engine.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self.loop.stop()
 
 
 @pytest.fixture

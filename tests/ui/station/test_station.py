@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ import keyring.backend
 import keyring.backends.fail
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from calls.signaling import Backoff
@@ -21,7 +23,8 @@ from hub.contract.rest import PlanOut as Plan
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.station.conftest import SHOTS, Desk
 from ui.station.credential import CredentialVault
-from ui.station.window import StationWindow, position_words, wait_words
+from ui.station.waiting import position_words, wait_words
+from ui.station.window import StationWindow
 
 Station = Callable[..., StationWindow]
 
@@ -38,55 +41,59 @@ def type_into(qtbot: QtBot, widget: object, text: str) -> None:
 def fill_observations(qtbot: QtBot, w: StationWindow) -> None:
     for name, value in (("respiration_rate", "22"), ("spo2", "94"), ("systolic_bp", "108"),
                         ("pulse", "104"), ("temperature", "37.9")):
-        type_into(qtbot, w.obs[name], value)
-    w.oxygen.setCurrentIndex(w.oxygen.findData(False))
-    w.acvpu.setCurrentIndex(w.acvpu.findData("C"))
+        type_into(qtbot, w.details_page.observations.obs[name], value)
+    form = w.details_page.observations
+    form.oxygen.setCurrentIndex(form.oxygen.findData(False))
+    form.acvpu.setCurrentIndex(form.acvpu.findData("C"))
 
 
 def test_the_form_needs_only_a_reason_scores_news2_live_and_keeps_residents(
     make_station: Station, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
 ) -> None:
     w = make_station(hubdb.site("Beech House"))
-    assert w.call_button.minimumSizeHint().height() >= 64 or w.call_button.height() >= 120
-    click(qtbot, w.call_button)
+    call = w.home_page.call_button
+    assert call.minimumSizeHint().height() >= 64 or call.height() >= 120
+    click(qtbot, w.home_page.call_button)
     assert w.pages.currentWidget() is w.details_page
     # No reason: the call is not made and the form says why.
-    click(qtbot, w.go_button)
+    click(qtbot, w.details_page.go_button)
     assert w.pages.currentWidget() is w.details_page
-    assert "why you are calling" in w.reason_error.text()
+    assert "why you are calling" in w.details_page.reason.reason_error.text()
     assert desk.queue == ()
 
     # NEWS2 as the observations are typed: partial, then complete, and bad values named.
-    type_into(qtbot, w.obs["respiration_rate"], "22")
-    assert w.news2_label.text().startswith("NEWS2 at least 2 (partial")
+    type_into(qtbot, w.details_page.observations.obs["respiration_rate"], "22")
+    news2 = w.details_page.observations.news2_label
+    assert news2.text().startswith("NEWS2 at least 2 (partial")
     fill_observations(qtbot, w)
-    assert w.news2_label.text() == "NEWS2 8 – high"
-    type_into(qtbot, w.obs["pulse"], "900")
-    assert w.news2_label.text().startswith("Check Pulse / min")
-    type_into(qtbot, w.obs["pulse"], "104")
+    assert w.details_page.observations.news2_label.text() == "NEWS2 8 – high"
+    type_into(qtbot, w.details_page.observations.obs["pulse"], "900")
+    assert w.details_page.observations.news2_label.text().startswith("Check Pulse / min")
+    type_into(qtbot, w.details_page.observations.obs["pulse"], "104")
 
     # A new resident goes into the local store and is chosen; a bad NHS number is refused.
-    type_into(qtbot, w.new_name, "Edith Brown")
-    type_into(qtbot, w.new_nhs, "9000000000")
-    w.on_add_resident()
-    assert "nhs number" in w.resident_error.text().lower()
+    type_into(qtbot, w.details_page.resident.new_name, "Edith Brown")
+    type_into(qtbot, w.details_page.resident.new_nhs, "9000000000")
+    w.details_page.resident.on_add_resident()
+    assert "nhs number" in w.details_page.resident.resident_error.text().lower()
     assert w.residents.all() == []
-    type_into(qtbot, w.new_nhs, "943 476 5919")
-    type_into(qtbot, w.new_dob, "1936-04-02")
-    w.on_add_resident()
-    assert w.resident_error.text() == ""
+    type_into(qtbot, w.details_page.resident.new_nhs, "943 476 5919")
+    type_into(qtbot, w.details_page.resident.new_dob, "1936-04-02")
+    w.details_page.resident.on_add_resident()
+    assert w.details_page.resident.resident_error.text() == ""
     assert [x.name for x in w.residents.all()] == ["Edith Brown"]
-    assert w.resident.currentText().startswith("Edith Brown")
+    assert w.details_page.resident.resident.currentText().startswith("Edith Brown")
 
-    w.signs["unsteadiness_or_falls"].setChecked(True)
-    w.intended.setCurrentIndex(w.intended.findData("ambulance_999"))
-    click(qtbot, w.urgency_buttons[p.Urgency.EMERGENCY])
-    qtbot.waitUntil(lambda: "640 x 480" in w.check_camera.text(), timeout=10_000)
-    qtbot.waitUntil(lambda: "✓ Network" in w.check_net.text(), timeout=10_000)
-    type_into(qtbot, w.reason, "Fall in the lounge, new confusion")
+    w.details_page.soft_signs.signs["unsteadiness_or_falls"].setChecked(True)
+    w.details_page.intended.setCurrentIndex(w.details_page.intended.findData("ambulance_999"))
+    click(qtbot, w.details_page.reason.urgency_buttons[p.Urgency.EMERGENCY])
+    check = w.details_page.check
+    qtbot.waitUntil(lambda: "640 x 480" in check.check_camera.text(), timeout=10_000)
+    qtbot.waitUntil(lambda: "✓ Network" in check.check_net.text(), timeout=10_000)
+    type_into(qtbot, w.details_page.reason.reason, "Fall in the lounge, new confusion")
     SHOTS.mkdir(parents=True, exist_ok=True)
     w.grab().save(str(SHOTS / "station-details.png"))
-    click(qtbot, w.go_button)
+    click(qtbot, w.details_page.go_button)
 
     # The hub's queue has everything the form said; the station shows its place.
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
@@ -98,14 +105,14 @@ def test_the_form_needs_only_a_reason_scores_news2_live_and_keeps_residents(
                                       date_of_birth="1936-04-02")
     assert entry.news2 is not None and entry.news2.total == 8 and entry.news2.complete
     assert entry.soft_signs == ["unsteadiness_or_falls"]
-    qtbot.waitUntil(lambda: w.position.text() == "You are next", timeout=5000)
-    assert w.wait.text().startswith("Expected wait")
+    qtbot.waitUntil(lambda: w.waiting_page.position.text() == "You are next", timeout=5000)
+    assert w.waiting_page.wait.text().startswith("Expected wait")
     w.grab().save(str(SHOTS / "station-waiting.png"))
 
     # Cancel while waiting: the call leaves the queue.
-    click(qtbot, w.cancel_button)
+    click(qtbot, w.waiting_page.cancel_button)
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=5000)
-    assert w.after_title.text() == "The call was cancelled"
+    assert w.after_page.after_title.text() == "The call was cancelled"
     qtbot.waitUntil(lambda: desk.queue == (), timeout=5000)
 
 
@@ -113,10 +120,11 @@ def test_the_reason_alone_is_enough(
     make_station: Station, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
 ) -> None:
     w = make_station(hubdb.site("Oak Lodge"))
-    click(qtbot, w.call_button)
-    type_into(qtbot, w.reason, "Resident short of breath")
-    type_into(qtbot, w.obs["pulse"], "fast")  # a half-typed value never holds up a call
-    click(qtbot, w.go_button)
+    click(qtbot, w.home_page.call_button)
+    type_into(qtbot, w.details_page.reason.reason, "Resident short of breath")
+    # A half-typed value never holds up a call.
+    type_into(qtbot, w.details_page.observations.obs["pulse"], "fast")
+    click(qtbot, w.details_page.go_button)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
     entry = desk.queue[0]
     assert entry.reason == "Resident short of breath" and entry.urgency is p.Urgency.URGENT
@@ -146,12 +154,13 @@ def test_a_prison_joins_its_booked_clinic_at_its_time(
         ids.append(r.json()["id"])
     w = make_station(prison)
     qtbot.waitUntil(lambda: len(w.clinics) == len(bookings), timeout=5000)
-    first = w.clinic_box.findChild(type(w.call_button), f"join-{ids[0]}")
+    first = w.home_page.clinic_box.findChild(QPushButton, f"join-{ids[0]}")
     assert first is not None and first.isEnabled() and first.text() == "Join"
     if len(ids) == 2:
-        second = w.clinic_box.findChild(type(w.call_button), f"join-{ids[1]}")
+        second = w.home_page.clinic_box.findChild(QPushButton, f"join-{ids[1]}")
         assert second is not None and not second.isEnabled()
         assert second.text().startswith("Join from")
+    qtbot.waitUntil(first.isVisible, timeout=5000)  # rows added to a shown box show soon after
     w.grab().save(str(SHOTS / "station-prison-home.png"))
     click(qtbot, first)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
@@ -165,7 +174,7 @@ def test_a_prison_joins_its_booked_clinic_at_its_time(
         return bool(r.json()[0]["call_id"] == entry.call_id)
 
     qtbot.waitUntil(attached, timeout=5000)
-    click(qtbot, w.cancel_button)
+    click(qtbot, w.waiting_page.cancel_button)
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=5000)
 
 
@@ -176,17 +185,18 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
 ) -> None:
     w = make_station(hubdb.site("Beech House"))
     gets = count_plan_gets(w)
-    click(qtbot, w.call_button)
-    type_into(qtbot, w.reason, "Fall in the lounge, new confusion")
+    click(qtbot, w.home_page.call_button)
+    type_into(qtbot, w.details_page.reason.reason, "Fall in the lounge, new confusion")
     fill_observations(qtbot, w)
-    click(qtbot, w.go_button)
+    click(qtbot, w.details_page.go_button)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
     call_id = desk.queue[0].call_id
     session = desk.run(desk.engine.claim(call_id))
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.call_page, timeout=10_000)
     # The nurse's video reaches the station, the station's own camera shows in its self view,
     # and the desk receives the station's video.
-    qtbot.waitUntil(lambda: w.remote_view.frames > 10 and w.self_view.frames > 5,
+    call = w.call_page
+    qtbot.waitUntil(lambda: call.remote_view.frames > 10 and call.self_view.frames > 5,
                     timeout=20_000)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -197,24 +207,25 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
     else:
         raise AssertionError("the desk received no video from the station")
     w.grab().save(str(SHOTS / "station-in-call.png"))
-    click(qtbot, w.mute_button)
-    click(qtbot, w.camera_button)
+    click(qtbot, call.mute_button)
+    click(qtbot, call.camera_button)
     assert w.bridge.switches.muted and w.bridge.switches.camera_off
-    assert w.mute_button.text() == "Unmute" and w.camera_button.text() == "Camera on"
+    assert call.mute_button.text() == "Unmute" and call.camera_button.text() == "Camera on"
 
     # The nurse writes the plan during the call: the hub pushes it, the station keeps it for
     # the end of the call (the call goes on), then shows and prints it.
     write_plan(hub, desk, call_id, "Paracetamol 1 g now; GP to review tomorrow morning.")
     qtbot.waitUntil(lambda: call_id in w.plans, timeout=5000)
-    assert w.pages.currentWidget() is w.call_page and w.plan is None
-    click(qtbot, w.end_button)
+    assert w.pages.currentWidget() is w.call_page and w.after_page.plan is None
+    click(qtbot, w.call_page.end_button)
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=10_000)
-    assert w.plan is not None and "GP to review" in w.plan_view.toPlainText()
+    after = w.after_page
+    assert after.plan is not None and "GP to review" in after.plan_view.toPlainText()
     assert gets == []  # pushed, never asked for
-    assert w.print_button.isEnabled() and w.pdf_button.isEnabled()
+    assert after.print_button.isEnabled() and after.pdf_button.isEnabled()
     w.grab().save(str(SHOTS / "station-plan.png"))
     pdf = tmp_path / "plan.pdf"
-    w.save_plan_pdf(pdf)
+    after.save_plan_pdf(pdf)
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF") and len(data) > 1000
 
@@ -247,34 +258,35 @@ def test_the_plan_is_pushed_after_the_call_and_asked_for_once_after_a_reconnect(
     # A slow, fixed reconnect, so the nurse's correction surely lands while the station is away.
     w = make_station(hubdb.site("Larch Court"), Backoff(initial=1.5, maximum=1.5, jitter=0))
     gets = count_plan_gets(w)
-    click(qtbot, w.call_button)
-    type_into(qtbot, w.reason, "Catheter blocked")
-    click(qtbot, w.go_button)
+    click(qtbot, w.home_page.call_button)
+    type_into(qtbot, w.details_page.reason.reason, "Catheter blocked")
+    click(qtbot, w.details_page.go_button)
     qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)
     call_id = desk.queue[0].call_id
     desk.run(desk.engine.claim(call_id))
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.call_page, timeout=10_000)
     desk.run(desk.engine.hang_up(call_id))
     qtbot.waitUntil(lambda: w.pages.currentWidget() is w.after_page, timeout=10_000)
-    assert w.after_title.text() == "The call has ended"
-    assert w.plan is None and not w.print_button.isEnabled()
-    assert "will show here" in w.plan_view.toPlainText()
+    assert w.after_page.after_title.text() == "The call has ended"
+    assert w.after_page.plan is None and not w.after_page.print_button.isEnabled()
+    assert "will show here" in w.after_page.plan_view.toPlainText()
 
     # Written after the call: pushed to the station, shown at once, never polled.
     write_plan(hub, desk, call_id, "District nurse visits by 11:00 to change the catheter.")
-    qtbot.waitUntil(lambda: w.plan is not None, timeout=3000)
-    assert "District nurse" in w.plan_view.toPlainText() and w.print_button.isEnabled()
+    qtbot.waitUntil(lambda: w.after_page.plan is not None, timeout=3000)
+    assert "District nurse" in w.after_page.plan_view.toPlainText()
+    assert w.after_page.print_button.isEnabled()
     qtbot.wait(500)
     assert gets == []
 
     # The connection drops; the nurse corrects the plan meanwhile; the station asks once.
     ws = w.bridge.engine.signaling._ws
     assert ws is not None
-    w.bridge.loop.call_soon_threadsafe(lambda: w.bridge.loop.create_task(ws.close()))
+    w.bridge.loop.call(lambda: asyncio.get_running_loop().create_task(ws.close()))
     qtbot.waitUntil(lambda: not w.connected, timeout=3000)
     write_plan(hub, desk, call_id, "Corrected: the district nurse visits by 10:00.")
     qtbot.waitUntil(lambda: w.connected, timeout=10_000)
-    qtbot.waitUntil(lambda: "Corrected" in w.plan_view.toPlainText(), timeout=5000)
+    qtbot.waitUntil(lambda: "Corrected" in w.after_page.plan_view.toPlainText(), timeout=5000)
     assert gets == [call_id]
     qtbot.wait(500)
     assert gets == [call_id]

@@ -96,14 +96,14 @@ class ManagerView(QWidget):
     """The dashboard for one signed-in manager.
 
     Signals:
-        refreshed(object): a :class:`Report` has been drawn.
-        drilled(object): a :class:`DrillPage` has been listed.
+        refreshed(Report): the figures have been drawn.
+        drilled(DrillPage): the calls behind a figure have been listed.
         exported(str): the path of a finished export.
         failed(str): known trouble (hub unreachable, refused), in plain words.
     """
 
-    refreshed = Signal(object)
-    drilled = Signal(object)
+    refreshed = Signal(Report)
+    drilled = Signal(DrillPage)
     exported = Signal(str)
     failed = Signal(str)
 

@@ -1,11 +1,13 @@
-"""The desk's dark theme: low glare for night shifts, strong focus rings for keyboard use."""
+"""The programs' looks, in one place: the desk's dark theme (low glare for night shifts,
+strong focus rings for keyboard use) and the station's light kiosk (large type and buttons
+for a shared touch screen)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtGui import QColor, QFont, QIcon, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 import resources
 
@@ -17,7 +19,7 @@ BAND_COLOURS = {"low": "#7ee787", "low-medium": "#ffd866", "medium": "#ffb454",
 _WINDOW, _BASE, _ALT, _TEXT = "#15191e", "#1d232a", "#232a32", "#d6dde6"
 _MUTED, _ACCENT, _DANGER = "#93a1b0", "#4c9aff", "#d9534f"
 
-STYLE = f"""
+DESK_STYLE = f"""
 QWidget {{ color: {_TEXT}; }}
 QMainWindow, QDialog {{ background: {_WINDOW}; }}
 QToolTip {{ color: {_TEXT}; background: {_ALT}; border: 1px solid {_MUTED}; }}
@@ -60,9 +62,39 @@ QScrollArea {{ border: none; }}
 QStatusBar {{ color: {_MUTED}; }}
 """
 
+# The station: NHS blue titles, green call buttons, 17 pt type, 64 px touch targets.
+STATION_STYLE = """
+QWidget { font-size: 17pt; }
+QMainWindow, QStackedWidget > QWidget { background: #f5f6f8; }
+QLabel#title { font-size: 26pt; font-weight: bold; color: #003087; }
+QLabel#status { color: #4c6272; }
+QLabel#big { font-size: 30pt; font-weight: bold; }
+QLabel#error { color: #c0182b; font-weight: bold; }
+QLabel#news2 { font-weight: bold; padding: 6px; border-radius: 6px; background: #e8edee; }
+QPushButton { min-height: 64px; padding: 6px 22px; border: 2px solid #425563;
+              border-radius: 10px; background: white; }
+QPushButton:checked { background: #005eb8; color: white; border-color: #005eb8; }
+QPushButton:disabled { color: #8c9ba5; border-color: #c8d0d5; }
+QPushButton#call { min-height: 150px; font-size: 34pt; font-weight: bold; color: white;
+                   background: #007f3b; border-color: #007f3b; }
+QPushButton#call:disabled { background: #9fc8ad; border-color: #9fc8ad; }
+QPushButton#go { font-size: 22pt; font-weight: bold; color: white; background: #007f3b;
+                 border-color: #007f3b; min-height: 84px; }
+QPushButton#danger { font-weight: bold; color: white; background: #c0182b;
+                     border-color: #c0182b; }
+QLineEdit, QPlainTextEdit, QComboBox { padding: 8px; border: 2px solid #425563;
+                                       border-radius: 6px; background: white; min-height: 40px; }
+QGroupBox { font-weight: bold; border: 1px solid #aeb7bd; border-radius: 8px;
+            margin-top: 18px; padding: 14px 10px 10px; background: white; }
+QGroupBox::title { subcontrol-origin: margin; left: 12px; padding: 0 4px; }
+QCheckBox { min-height: 40px; }
+QCheckBox::indicator { width: 30px; height: 30px; }
+"""
+
 
 def apply(app: QApplication) -> None:
-    """Fusion style, a dark palette and the style sheet; a slightly larger base font."""
+    """The desk: Fusion style, a dark palette and its style sheet; a slightly larger base
+    font."""
     app.setStyle("Fusion")
     palette = QPalette()
     for role, colour in (
@@ -82,7 +114,12 @@ def apply(app: QApplication) -> None:
     font = QFont(app.font())
     font.setPointSizeF(max(font.pointSizeF(), 10.5))
     app.setFont(font)
-    app.setStyleSheet(STYLE)
+    app.setStyleSheet(DESK_STYLE)
+
+
+def kiosk(window: QWidget) -> None:
+    """The station: its style sheet on its window (the rest of the program keeps Qt's)."""
+    window.setStyleSheet(STATION_STYLE)
 
 
 def resource(name: str) -> Path:

@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 
 import av
-from PySide6.QtCore import QRectF, QSize, Qt, Slot
+from PySide6.QtCore import QRectF, QSize, Qt, SignalInstance, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ui.desk.bridge import LatestFrame
+from ui.engine.frames import LatestFrame
 
 
 class VideoView(QWidget):
@@ -32,6 +32,7 @@ class VideoView(QWidget):
         self.image: QImage | None = None
         self._buffer = b""
         self._arrived = 0.0
+        self.frames = 0  # frames taken from the source (each converted once)
         self.painted = 0
         # Called with (arrival-to-paint seconds) after each paint of a new frame.
         self.on_painted: Callable[[float], None] | None = None
@@ -39,8 +40,10 @@ class VideoView(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(480, 360)
 
-    def set_source(self, source: LatestFrame | None) -> None:
+    def follow(self, source: LatestFrame, ready: SignalInstance) -> None:
+        """Paints ``source``'s frames, each when ``ready`` says one waits."""
         self.source = source
+        ready.connect(self.on_frame_ready)
 
     def clear(self, placeholder: str | None = None) -> None:
         self.image, self._buffer = None, b""
@@ -61,6 +64,7 @@ class VideoView(QWidget):
             return
         frame, self._arrived = taken
         self.image = _to_qimage(frame, self)
+        self.frames += 1
         self.update()
 
     def paintEvent(self, event: QPaintEvent) -> None:

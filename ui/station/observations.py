@@ -1,0 +1,112 @@
+"""The pre-call observations with their NEWS2 as they are typed, and the soft signs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QWidget,
+)
+
+from records import codes, news2
+
+# What the chart calls each observation, in the form's order, with a typical range as a hint.
+OBSERVATIONS = (("respiration_rate", "Breaths / min", "12-20"), ("spo2", "SpO2 %", "96"),
+                ("systolic_bp", "Systolic BP", "120"), ("pulse", "Pulse / min", "70"),
+                ("temperature", "Temperature °C", "37.0"))
+
+
+def news2_words(result: news2.News2Score) -> str:
+    if not any(v is not None for v in result.subscores.values()):
+        return "NEWS2: enter observations to see the score"
+    if result.complete:
+        return f"NEWS2 {result.total} – {result.band.replace('-', '–')}"
+    return (f"NEWS2 at least {result.total} (partial: {len(result.missing)} of 7 missing) – "
+            f"{result.band.replace('-', '–')} or higher")
+
+
+class ObservationsBox(QGroupBox):
+    """The five numbers, air or oxygen, ACVPU and the SpO2 scale; NEWS2 below, live."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Observations (optional)", parent)
+        form = QGridLayout(self)
+        self.obs: dict[str, QLineEdit] = {}
+        for i, (name, label, hint_text) in enumerate(OBSERVATIONS):
+            edit = QLineEdit(placeholderText=hint_text)
+            edit.textChanged.connect(self.on_observations_changed)
+            self.obs[name] = edit
+            form.addWidget(QLabel(label), i // 2, (i % 2) * 2)
+            form.addWidget(edit, i // 2, (i % 2) * 2 + 1)
+        self.oxygen = QComboBox()
+        for text, data in (("Air or oxygen?", None), ("Air", False), ("Oxygen", True)):
+            self.oxygen.addItem(text, data)
+        self.acvpu = QComboBox()
+        for level_text, level in (("Alert / confused?", None), ("Alert", "A"),
+                                  ("New confusion", "C"), ("Responds to voice", "V"),
+                                  ("Responds to pain", "P"), ("Unresponsive", "U")):
+            self.acvpu.addItem(level_text, level)
+        self.scale = QComboBox()
+        self.scale.addItem("SpO2 scale 1", 1)
+        self.scale.addItem("SpO2 scale 2 (only if a clinician chose it)", 2)
+        for i, combo in enumerate((self.oxygen, self.acvpu, self.scale)):
+            combo.currentIndexChanged.connect(self.on_observations_changed)
+            form.addWidget(combo, 3 + i // 2, (i % 2) * 2, 1, 2)
+        self.news2_label = QLabel("")
+        self.news2_label.setObjectName("news2")
+        self.news2_label.setWordWrap(True)
+        form.addWidget(self.news2_label, 5, 0, 1, 4)
+        self.on_observations_changed()
+
+    def observation_values(self) -> dict[str, Any]:
+        """The typed observations; raises ``news2.ObservationError`` naming a bad one."""
+        values: dict[str, Any] = {}
+        for name, edit in self.obs.items():
+            text = edit.text().strip().replace(",", ".")
+            if text:
+                try:
+                    values[name] = float(text) if name == "temperature" else int(text)
+                except ValueError:
+                    raise news2.ObservationError(name, "type a number") from None
+        for key, combo in (("on_oxygen", self.oxygen), ("consciousness", self.acvpu)):
+            if combo.currentData() is not None:
+                values[key] = combo.currentData()
+        values["scale"] = self.scale.currentData() or 1
+        return values
+
+    @Slot()
+    def on_observations_changed(self) -> None:
+        for edit in self.obs.values():
+            edit.setStyleSheet("")
+        try:
+            result = news2.score(news2.Observations(**self.observation_values()))
+        except news2.ObservationError as exc:
+            if exc.field in self.obs:
+                self.obs[exc.field].setStyleSheet("border-color: #c0182b;")
+            label = dict((n, t) for n, t, _ in OBSERVATIONS).get(exc.field, exc.field)
+            self.news2_label.setText(f"Check {label}: {str(exc).split(': ', 1)[-1]}")
+            return
+        self.news2_label.setText(news2_words(result))
+
+
+class SoftSignsBox(QGroupBox):
+    """A tick for each soft sign that is new (records.codes' soft-sign table)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Soft signs (tick any that are new)", parent)
+        grid = QGridLayout(self)
+        self.signs: dict[str, QCheckBox] = {}
+        for i, code in enumerate(codes.soft_signs().codes):
+            box = QCheckBox(codes.soft_signs()[code].label)
+            self.signs[code] = box
+            grid.addWidget(box, i // 2, i % 2)
+
+    def ticked(self) -> list[str]:
+        return [c for c, box in self.signs.items() if box.isChecked()]

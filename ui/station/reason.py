@@ -1,0 +1,69 @@
+"""The reason for the call (the one thing the station must say) and how urgent it is."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from hub.contract import signaling as p
+
+URGENCIES = ((p.Urgency.EMERGENCY, "Emergency"), (p.Urgency.URGENT, "Urgent"),
+             (p.Urgency.ROUTINE, "Routine"))
+
+
+class ReasonBox(QWidget):
+    """The reason, in a few words, and emergency / urgent (the default) / routine."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(QLabel("<b>Reason for the call</b> (needed)"))
+        self.reason = QPlainTextEdit()
+        self.reason.setPlaceholderText("For example: fall in the lounge, new confusion")
+        self.reason.setFixedHeight(110)
+        col.addWidget(self.reason)
+        self.reason_error = QLabel("")
+        self.reason_error.setObjectName("error")
+        col.addWidget(self.reason_error)
+        self.reason.textChanged.connect(self.reason_error.clear)
+
+        urgency_row = QHBoxLayout()
+        urgency_row.addWidget(QLabel("<b>How urgent?</b>"))
+        self.urgency = QButtonGroup(self)
+        self.urgency_buttons: dict[p.Urgency, QPushButton] = {}
+        for value, text in URGENCIES:
+            button = QPushButton(text)
+            button.setCheckable(True)
+            button.setChecked(value is p.Urgency.URGENT)
+            self.urgency.addButton(button)
+            self.urgency_buttons[value] = button
+            urgency_row.addWidget(button, 1)
+        col.addLayout(urgency_row)
+
+    def begin(self) -> None:
+        """A new call: an empty reason, with the cursor in it."""
+        self.reason.clear()
+        self.reason_error.setText("")
+        self.reason.setFocus()
+
+    def text(self) -> str | None:
+        """The reason, or None (with the box saying it is needed)."""
+        reason = self.reason.toPlainText().strip()
+        if not reason:
+            self.reason_error.setText("Say in a few words why you are calling.")
+            self.reason.setFocus()
+            return None
+        return reason
+
+    def chosen_urgency(self) -> p.Urgency:
+        checked = self.urgency.checkedButton()
+        return next((u for u, b in self.urgency_buttons.items() if b is checked),
+                    p.Urgency.URGENT)

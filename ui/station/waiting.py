@@ -1,0 +1,70 @@
+"""The station's waiting page: its place in the hub's queue, the expected wait, "Cancel"."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+
+from ui.station.page import Page, title
+
+STAY = "Stay with the resident. A nurse will answer as soon as they can."
+
+
+def wait_words(seconds: int) -> str:
+    if seconds < 60:
+        return "Expected wait: less than a minute"
+    minutes = -(-seconds // 60)
+    return f"Expected wait: about {minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def position_words(position: int) -> str:
+    return "You are next" if position == 1 else f"You are number {position} in the queue"
+
+
+class WaitingPage(Page):
+    """From the request until a nurse answers.
+
+    Signals:
+        cancelRequested(): "Cancel the call" was pressed.
+    """
+
+    cancelRequested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(40, 40, 40, 40)
+        col.addWidget(title("Calling the hub"))
+        col.addStretch(1)
+        self.position = QLabel("Asking for a nurse…")
+        self.position.setObjectName("big")
+        self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.wait = QLabel("")
+        self.wait.setStyleSheet("font-size: 22pt;")
+        self.wait.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting_note = QLabel(STAY)
+        self.waiting_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting_note.setWordWrap(True)
+        for w in (self.position, self.wait, self.waiting_note):
+            col.addWidget(w)
+        col.addStretch(1)
+        self.cancel_button = QPushButton("Cancel the call")
+        self.cancel_button.setObjectName("danger")
+        self.cancel_button.setMinimumWidth(360)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        col.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignCenter)
+
+    def asking(self) -> None:
+        self.position.setText("Asking for a nurse…")
+        self.wait.setText("")
+
+    def show_place(self, position: int, wait_s: int) -> None:
+        self.position.setText(position_words(position))
+        self.wait.setText(wait_words(wait_s))
+
+    def nurse_lost(self) -> None:
+        self.waiting_note.setText("The nurse's connection was lost. You are at the front of "
+                                  "the queue again.")
+
+    def reset(self) -> None:
+        self.waiting_note.setText(STAY)
