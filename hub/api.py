@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from hub import accounts
 from hub.calllog import CallLog, StoredCall
 from hub.config import HubConfig
 from hub.contract import signaling as p
-from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import (
     CallOut,
     Health,
@@ -27,61 +23,20 @@ from hub.contract.rest import (
     SiteLoginBody,
     TokenOut,
 )
-from hub.db import unit_of_work
-from hub.switchboard import Switchboard
+from hub.routes.deps import (
+    ANY_SITE,
+    ANY_STAFF,
+    CALL_LOG_READERS,
+    BearerDep,
+    ConfigDep,
+    PrincipalDep,
+    SessionDep,
+    SessionsDep,
+    SwitchboardDep,
+    require,
+)
 
 router = APIRouter()
-_bearer = HTTPBearer(auto_error=False)
-
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
-
-
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
-
-
-def get_session(request: Request) -> Iterator[Session]:
-    with unit_of_work(_sessions(request)) as session:
-        yield session
-
-
-# scope="function": the transaction commits before the response leaves, so a client that
-# is told "saved" (or handed a token) can rely on it at once.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
-
-
-def current_principal(
-    session: SessionDep,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    if creds is None or creds.scheme.lower() != "bearer":
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
-    principal = accounts.resolve_token(session, creds.credentials)
-    if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "the token is unknown, expired or revoked",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return principal
-
-
-def require(*roles: str) -> Callable[..., Principal]:
-    """A dependency that lets through staff (or sites) whose role is one of ``roles``."""
-
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if principal.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"this needs one of the roles: {', '.join(roles)}")
-        return principal
-
-    return check
-
-
-ANY_STAFF = tuple(r.value for r in StaffRole)
-ANY_SITE = tuple(k.value for k in SiteKind)
-CALL_LOG_READERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value, StaffRole.ADMIN.value)
 
 
 def _call_out(c: StoredCall) -> CallOut:
@@ -98,36 +53,33 @@ def health() -> Health:
     return Health()
 
 
-def _ttl(request: Request) -> timedelta:
-    config: HubConfig = request.app.state.config
+def _ttl(config: HubConfig) -> timedelta:
     return timedelta(seconds=config.token_ttl_s)
 
 
 @router.post("/api/v1/auth/login", tags=["auth"])
-def login(body: LoginBody, session: SessionDep, request: Request) -> TokenOut:
+def login(body: LoginBody, session: SessionDep, config: ConfigDep) -> TokenOut:
     """Staff sign-in with user name and password; returns a bearer token for one shift."""
     principal = accounts.authenticate_staff(session, body.username, body.password)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong user name or password")
-    issued = accounts.issue_token(session, principal, _ttl(request))
+    issued = accounts.issue_token(session, principal, _ttl(config))
     return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
 
 
 @router.post("/api/v1/auth/site-login", tags=["auth"])
-def site_login(body: SiteLoginBody, session: SessionDep, request: Request) -> TokenOut:
+def site_login(body: SiteLoginBody, session: SessionDep, config: ConfigDep) -> TokenOut:
     """A site station or caller signs in with the credential printed when it was enrolled."""
     principal = accounts.authenticate_site(session, body.credential)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "unknown or disabled site credential")
-    issued = accounts.issue_token(session, principal, _ttl(request))
+    issued = accounts.issue_token(session, principal, _ttl(config))
     return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
 
 
 @router.post("/api/v1/auth/logout", tags=["auth"], status_code=204)
 def logout(
-    session: SessionDep,
-    _: Annotated[Principal, Depends(current_principal)],
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: SessionDep, _: PrincipalDep, creds: BearerDep,
 ) -> None:
     """Revokes the token that made this request."""
     assert creds is not None
@@ -135,34 +87,32 @@ def logout(
 
 
 @router.get("/api/v1/me", tags=["auth"])
-def me(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def me(principal: PrincipalDep) -> Principal:
     return principal
 
 
 @router.get("/api/v1/ice-servers", tags=["calls"])
 def ice_servers(
-    request: Request,
+    switchboard: SwitchboardDep,
     principal: Annotated[Principal, Depends(require(*ANY_STAFF, *ANY_SITE))],
 ) -> list[p.IceServer]:
     """STUN/TURN servers for this principal, with short-lived TURN credentials."""
-    switchboard: Switchboard = request.app.state.switchboard
     return switchboard.ice_servers(principal.participant_id)
 
 
 @router.get("/api/v1/queue", tags=["calls"])
 def queue(
-    request: Request,
+    switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(StaffRole.NURSE.value, StaffRole.MANAGER.value,
                                             StaffRole.ADMIN.value))],
 ) -> p.QueueSnapshot:
     """The waiting calls, in the order they will be answered."""
-    switchboard: Switchboard = request.app.state.switchboard
     return switchboard.snapshot()
 
 
 @router.get("/api/v1/calls", tags=["call log"])
 def calls(
-    request: Request,
+    sessions: SessionsDep,
     _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
@@ -176,16 +126,16 @@ def calls(
     for t in (start, end):
         if t is not None and t.tzinfo is None:
             raise HTTPException(422, "give times with a zone, e.g. 2026-11-23T00:00:00Z")
-    log = CallLog(_sessions(request))
+    log = CallLog(sessions)
     return [_call_out(c) for c in log.query(start, end, site_id, state, limit, offset)]
 
 
 @router.get("/api/v1/calls/{call_id}", tags=["call log"])
 def call(
-    call_id: str, request: Request,
+    call_id: str, sessions: SessionsDep,
     _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
 ) -> CallOut:
-    found = CallLog(_sessions(request)).get(call_id)
+    found = CallLog(sessions).get(call_id)
     if found is None:
         raise HTTPException(404, "no call with that id")
     return _call_out(found)

@@ -26,8 +26,9 @@ from hub import (
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from hub.db import make_engine
+from hub.db import make_engine, session_factory
 from hub.record_checks import RecordChecker
+from hub.routes.deps import HubServices, SwitchboardDep, install
 from hub.switchboard import Connection, Refusal, Switchboard
 
 log = logging.getLogger("telehub.hub")
@@ -83,19 +84,23 @@ def create_app(config: HubConfig) -> FastAPI:
     engine = make_engine(config.db_url)
     # Refuse to run on a schema this code was not written for (the CLI says what to run).
     schema.check_current(engine)
+    services = HubServices(
+        config=config, engine=engine, sessions=session_factory(engine),
+        record_checker=RecordChecker(config.record_check_processes),
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        switchboard = Switchboard(config, api.session_factory(engine))
+        switchboard = Switchboard(config, services.sessions)
         await switchboard.start()
-        app.state.switchboard = switchboard
+        services.started(switchboard)
         if config.record_checkers_at_start:
-            app.state.record_checker.start()
+            services.record_checker.start()
         try:
             yield
         finally:
             await switchboard.stop()
-            await asyncio.to_thread(app.state.record_checker.close)
+            await asyncio.to_thread(services.record_checker.close)
             engine.dispose()
 
     app = FastAPI(
@@ -106,16 +111,14 @@ def create_app(config: HubConfig) -> FastAPI:
         docs_url=None,  # the Swagger page needs a CDN; /openapi.json describes the API
         redoc_url=None,
     )
-    app.state.config = config
-    app.state.sessions = api.session_factory(engine)
-    app.state.record_checker = RecordChecker(config.record_check_processes)
+    install(app, services)
     for module in (api, central_store, invitations, call_plans, clinics, caller_page, reports):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     @app.websocket("/ws")
-    async def signaling(websocket: WebSocket) -> None:
-        await serve_connection(websocket, websocket.app.state.switchboard)
+    async def signaling(websocket: WebSocket, switchboard: SwitchboardDep) -> None:
+        await serve_connection(websocket, switchboard)
 
     return app
 

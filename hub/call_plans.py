@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Annotated
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import select
 
-from hub.api import ANY_SITE, CALL_LOG_READERS, SessionDep, require
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import PlanBody, PlanOut
 from hub.contract.signaling import CallPlanReady
 from hub.db import utcnow
 from hub.models import Call, CallParticipant, CallPlan
+from hub.routes.deps import ANY_SITE, CALL_LOG_READERS, SessionDep, SwitchboardDep, require
 
 router = APIRouter(tags=["call plans"])
 WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
@@ -32,7 +32,7 @@ def _out(plan: CallPlan) -> PlanOut:
 
 @router.put("/api/v1/calls/{call_id}/plan")
 def write_plan(
-    call_id: str, body: PlanBody, session: SessionDep, request: Request,
+    call_id: str, body: PlanBody, session: SessionDep, switchboard: SwitchboardDep,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> PlanOut:
     """The nurse or specialist who took part in the call writes (or corrects) its plan."""
@@ -55,7 +55,7 @@ def write_plan(
     assert call is not None
     push = CallPlanReady(call_id=call_id, decision=out.decision, call_again=out.call_again,
                          written_by=out.written_by_name, written_at=out.written_at)
-    anyio.from_thread.run_sync(request.app.state.switchboard.tell_site, call.site_id, push)
+    anyio.from_thread.run_sync(switchboard.tell_site, call.site_id, push)
     return out
 
 

@@ -52,7 +52,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from hub.api import require
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import (
     MAX_PAGE,
@@ -65,7 +64,8 @@ from hub.contract.rest import (
 )
 from hub.db import insert_many, unit_of_work, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
-from hub.record_checks import Checked, Invalid, RecordChecker, check_record, checked
+from hub.record_checks import Checked, Invalid, check_record, checked
+from hub.routes.deps import EngineDep, RecordCheckerDep, SessionsDep, require
 from records import export, nhs_number, rollup
 from records.schema import TriageRecord
 
@@ -274,10 +274,6 @@ class CentralStore:
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
 
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
-
-
 def _lost_race(exc: Exception) -> bool:
     """A concurrent write got there first (or PostgreSQL broke a deadlock): decide again."""
     if isinstance(exc, IntegrityError | LostRace):
@@ -317,6 +313,7 @@ def _refusal(exc: Invalid, principal: Principal) -> JSONResponse:
 async def put_record(
     record_uuid: UUID,
     request: Request,
+    sessions: SessionsDep,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> Response:
     """Store one signed-off version (body: a TriageRecord); idempotent by (uuid, version)."""
@@ -325,7 +322,7 @@ async def put_record(
         record = await run_in_threadpool(check_record, body, record_uuid)
     except Invalid as exc:
         return _refusal(exc, principal)
-    [applied] = await run_in_threadpool(_write, _sessions(request), principal, [record])
+    [applied] = await run_in_threadpool(_write, sessions, principal, [record])
     if applied.status == "conflict":
         conflict = PutConflict(
             uuid=applied.uuid, version=applied.version, held_version=applied.held_version,
@@ -343,18 +340,19 @@ async def put_record(
              responses={413: {"description": "too many records"}})  # fmt: skip
 async def put_batch(
     request: Request,
+    sessions: SessionsDep,
+    checker: RecordCheckerDep,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> Response:
     """Store up to 500 signed-off versions in order, in one transaction."""
     body = await request.body()
-    checker: RecordChecker = request.app.state.record_checker
     try:
         # Checked in a checker process: the switchboard keeps the interpreter meanwhile.
         records = await checker.check_batch(body)
     except Invalid as exc:
         return _refusal(exc, principal)
     # One hand-over to the thread pool for the write and the answer.
-    answer = await run_in_threadpool(_store_batch, _sessions(request), principal, records)
+    answer = await run_in_threadpool(_store_batch, sessions, principal, records)
     return Response(answer, media_type="application/json")
 
 
@@ -376,12 +374,12 @@ def _not_found(record_uuid: UUID) -> HTTPException:
 @router.get("/records/{record_uuid}")
 def get_record(
     record_uuid: UUID,
-    request: Request,
+    sessions: SessionsDep,
     principal: Annotated[Principal, Depends(require(*READERS))],
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """The record's latest version, or ``?version=N``, as a TriageRecord."""
-    with unit_of_work(_sessions(request)) as session:
+    with unit_of_work(sessions) as session:
         payload = CentralStore(session, principal).get(record_uuid, version)
     if payload is None:
         raise _not_found(record_uuid)
@@ -391,11 +389,11 @@ def get_record(
 @router.get("/records/{record_uuid}/versions")
 def get_versions(
     record_uuid: UUID,
-    request: Request,
+    sessions: SessionsDep,
     principal: Annotated[Principal, Depends(require(*READERS))],
 ) -> list[VersionOut]:
     """Every version the store holds, oldest first (who signed it off, and why amended)."""
-    with unit_of_work(_sessions(request)) as session:
+    with unit_of_work(sessions) as session:
         out = CentralStore(session, principal).versions(record_uuid)
     if not out:
         raise _not_found(record_uuid)
@@ -413,7 +411,7 @@ def _nhs(value: str | None) -> str | None:
 
 @router.get("/records")
 def query_records(
-    request: Request,
+    sessions: SessionsDep,
     principal: Annotated[Principal, Depends(require(*QUERIERS))],
     site_id: Annotated[str | None, Query(max_length=200)] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
@@ -429,7 +427,7 @@ def query_records(
     if start is not None and end is not None and end < start:
         raise HTTPException(422, "'to' is before 'from'")
     nhs = _nhs(nhs_number)
-    with unit_of_work(_sessions(request)) as session:
+    with unit_of_work(sessions) as session:
         payloads, more = CentralStore(session, principal).query(
             site_id=site_id, start=start, end=end, nhs=nhs, limit=limit, offset=offset
         )
@@ -448,7 +446,8 @@ _MEDIA = {
 
 @router.get("/records:export")
 def export_records(
-    request: Request,
+    sessions: SessionsDep,
+    engine: EngineDep,
     principal: Annotated[Principal, Depends(require(*EXPORTERS))],
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
@@ -460,11 +459,10 @@ def export_records(
     """
     if end < start:
         raise HTTPException(422, "'to' is before 'from'")
-    engine = _sessions(request).kw["bind"]
     conn = export.snapshot(engine)
     try:
         count = export.count(conn, start, end)
-        with unit_of_work(_sessions(request)) as session:
+        with unit_of_work(sessions) as session:
             CentralStore(session, principal).audit(
                 "export", [(None, None, f"from={start} to={end} format={format} "
                                         f"records={count} as_of={utcnow().isoformat()}")],

@@ -34,7 +34,7 @@ def _read_password(confirm: bool) -> str:
 
 
 def _sessions(url: str):  # type: ignore[no-untyped-def]
-    from hub.api import session_factory
+    from hub.db import session_factory
 
     engine = make_engine(url)
     schema.check_current(engine)

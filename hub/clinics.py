@@ -16,12 +16,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
-from hub.api import ANY_SITE, SessionDep, require
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import BookingOut, JoinBody, NewBookingBody, OutcomeBody
 from hub.db import utcnow
 from hub.models import Call, ClinicBooking, Site, Staff
+from hub.routes.deps import ANY_SITE, SessionDep, require
 
 router = APIRouter(tags=["clinics"])
 BOOKERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.ADMIN.value)

@@ -36,16 +36,16 @@ from datetime import date
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.api import require
 from hub.central_store import CentralStore
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
 from hub.db import unit_of_work, utcnow
+from hub.routes.deps import EngineDep, SessionsDep, require
 from records import export, report, report_files, rollup
 
 __all__ = ["REPORTERS", "router"]
@@ -67,17 +67,12 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 Manager = Annotated[Principal, Depends(require(*REPORTERS))]
 
 
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
-
-
-def _refreshed(request: Request) -> sa.Engine:
+def _refreshed(engine: sa.Engine) -> sa.Engine:
     """The database, its report roll-ups first rebuilt for days marked before today.
 
     Today is written all day, so it is read live. Rebuilding is only quicker reading: a
     day still marked is read live, so a failed rebuild (the database busy) is only logged.
     """
-    engine: sa.Engine = _sessions(request).kw["bind"]
     try:
         rollup.refresh_now(engine, before=utcnow().date())
     except OperationalError:
@@ -101,8 +96,9 @@ def filters(
 FiltersDep = Annotated[report.Filters, Depends(filters)]
 
 
-def _audit(request: Request, principal: Principal, action: str, detail: str) -> None:
-    with unit_of_work(_sessions(request)) as session:
+def _audit(sessions: sessionmaker[Session], principal: Principal, action: str,
+           detail: str) -> None:  # fmt: skip
+    with unit_of_work(sessions) as session:
         CentralStore(session, principal).audit(action, [(None, None, detail[:500])])
 
 
@@ -112,17 +108,19 @@ def _describe(f: report.Filters) -> str:
 
 
 @router.get("/reports/summary")
-def summary(request: Request, principal: Manager, f: FiltersDep) -> Response:
+def summary(sessions: SessionsDep, engine: EngineDep, principal: Manager,
+            f: FiltersDep) -> Response:  # fmt: skip
     """Every figure of the dashboard for these filters, from one database snapshot."""
-    with export.snapshot(_refreshed(request)) as conn:
+    with export.snapshot(_refreshed(engine)) as conn:
         built = report.build(conn, f)
-    _audit(request, principal, "report", _describe(f))
+    _audit(sessions, principal, "report", _describe(f))
     return Response(built.model_dump_json(), media_type="application/json")
 
 
 @router.get("/reports/drill")
 def drill(
-    request: Request,
+    sessions: SessionsDep,
+    engine: EngineDep,
     principal: Manager,
     f: FiltersDep,
     figure: Annotated[str, Query(max_length=60)],
@@ -135,9 +133,9 @@ def drill(
         report.Figure.parse(figure)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with export.snapshot(_refreshed(request)) as conn:
+    with export.snapshot(_refreshed(engine)) as conn:
         page = report.drill(conn, f, figure, month=month, limit=limit, offset=offset)
-    _audit(request, principal, "read", f"report drill figure={figure} month={month or 'all'} "
+    _audit(sessions, principal, "read", f"report drill figure={figure} month={month or 'all'} "
            f"{_describe(f)} offset={offset} rows={len(page.rows)}")  # fmt: skip
     return Response(page.model_dump_json(), media_type="application/json")
 
@@ -147,13 +145,13 @@ def _record_count(conn: sa.Connection, f: report.Filters) -> int:
 
 
 @router.get("/reports:export")
-def export_report(request: Request, principal: Manager, f: FiltersDep,
+def export_report(sessions: SessionsDep, engine: EngineDep, principal: Manager, f: FiltersDep,
                   format: ReportFormat = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""
-    conn = export.snapshot(_refreshed(request))
+    conn = export.snapshot(_refreshed(engine))
     try:
         count = _record_count(conn, f)
-        _audit(request, principal, "export", f"report {_describe(f)} format={format} "
+        _audit(sessions, principal, "export", f"report {_describe(f)} format={format} "
                f"records={count} as_of={utcnow().isoformat()}")  # fmt: skip
         headers = {
             "X-Record-Count": str(count),
