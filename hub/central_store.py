@@ -47,9 +47,9 @@ from uuid import UUID
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from hub.contract.identity import Principal, StaffRole
@@ -62,10 +62,10 @@ from hub.contract.rest import (
     RecordExportFormat,
     VersionOut,
 )
-from hub.db import insert_many, unit_of_work, utcnow
+from hub.db import insert_many, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from hub.record_checks import Checked, Invalid, check_record, checked
-from hub.routes.deps import EngineDep, RecordCheckerDep, SessionsDep, require
+from hub.routes.deps import EngineDep, RecordCheckerDep, SessionDep, require
 from records import export, nhs_number, rollup
 from records.schema import TriageRecord
 
@@ -284,12 +284,17 @@ def _lost_race(exc: Exception) -> bool:
     )
 
 
-def _write(sessions: sessionmaker[Session], principal: Principal,
-           records: Sequence[Checked]) -> list[Applied]:
+def _write(session: Session, principal: Principal, records: Sequence[Checked]) -> list[Applied]:
+    """Store checked versions in the request's transaction, deciding again on a lost race."""
+    store = CentralStore(session, principal)
+    if session.get_bind().dialect.name == "sqlite":
+        # BEGIN IMMEDIATE (CentralStore._lock_latest): writers take turns, none loses a race.
+        return store.apply_checked(records)
     for attempt in range(_WRITE_RETRIES):
         try:
-            with unit_of_work(sessions) as session:
-                return CentralStore(session, principal).apply_checked(records)
+            # Each attempt in a savepoint: a lost race rolls back that attempt only.
+            with session.begin_nested():
+                return store.apply_checked(records)
         except Exception as exc:
             # E.g. another request stored the first version of a new record between our read
             # and our insert; the rolled-back retry sees it and answers unchanged/conflict.
@@ -300,9 +305,29 @@ def _write(sessions: sessionmaker[Session], principal: Principal,
     raise AssertionError("unreachable")
 
 
-def _refusal(exc: Invalid, principal: Principal) -> JSONResponse:
+def _refusal(exc: Invalid, principal: Principal) -> HTTPException:
     log.info("records write by %s refused: HTTP %d", principal.participant_id, exc.status_code)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+    return HTTPException(exc.status_code, exc.detail)
+
+
+Writer = Annotated[Principal, Depends(require(*WRITERS))]
+
+
+async def _checked_record(record_uuid: UUID, request: Request, principal: Writer) -> Checked:
+    """A PUT body, checked on a thread (one record: quicker than a checker process)."""
+    try:
+        return await run_in_threadpool(check_record, await request.body(), record_uuid)
+    except Invalid as exc:
+        raise _refusal(exc, principal) from None
+
+
+async def _checked_batch(request: Request, checker: RecordCheckerDep,
+                         principal: Writer) -> list[Checked]:  # fmt: skip
+    """A batch body, checked in a checker process: the switchboard keeps the interpreter."""
+    try:
+        return await checker.check_batch(await request.body())
+    except Invalid as exc:
+        raise _refusal(exc, principal) from None
 
 
 @router.put("/records/{record_uuid}", status_code=201, responses={
@@ -310,24 +335,19 @@ def _refusal(exc: Invalid, principal: Principal) -> JSONResponse:
     409: {"description": "a newer version is held, or this version with other content"},
     422: {"description": "invalid record, or the path and body UUIDs differ"},
 })  # fmt: skip
-async def put_record(
-    record_uuid: UUID,
-    request: Request,
-    sessions: SessionsDep,
-    principal: Annotated[Principal, Depends(require(*WRITERS))],
+def put_record(
+    record: Annotated[Checked, Depends(_checked_record)],
+    session: SessionDep,
+    principal: Writer,
 ) -> Response:
     """Store one signed-off version (body: a TriageRecord); idempotent by (uuid, version)."""
-    body = await request.body()
-    try:
-        record = await run_in_threadpool(check_record, body, record_uuid)
-    except Invalid as exc:
-        return _refusal(exc, principal)
-    [applied] = await run_in_threadpool(_write, sessions, principal, [record])
+    [applied] = _write(session, principal, [record])
     if applied.status == "conflict":
         conflict = PutConflict(
             uuid=applied.uuid, version=applied.version, held_version=applied.held_version,
             detail="the store holds a newer version, or this version with other content",
         )  # fmt: skip
+        # A conflict stores nothing, but its audit event is kept: the transaction commits.
         return Response(conflict.model_dump_json(), status_code=409,
                         media_type="application/json")
     code = 201 if applied.status == "stored" else 200
@@ -338,33 +358,19 @@ async def put_record(
 
 @router.post("/records:batch", response_model=BatchResponse,
              responses={413: {"description": "too many records"}})  # fmt: skip
-async def put_batch(
-    request: Request,
-    sessions: SessionsDep,
-    checker: RecordCheckerDep,
-    principal: Annotated[Principal, Depends(require(*WRITERS))],
+def put_batch(
+    records: Annotated[list[Checked], Depends(_checked_batch)],
+    session: SessionDep,
+    principal: Writer,
 ) -> Response:
     """Store up to 500 signed-off versions in order, in one transaction."""
-    body = await request.body()
-    try:
-        # Checked in a checker process: the switchboard keeps the interpreter meanwhile.
-        records = await checker.check_batch(body)
-    except Invalid as exc:
-        return _refusal(exc, principal)
-    # One hand-over to the thread pool for the write and the answer.
-    answer = await run_in_threadpool(_store_batch, sessions, principal, records)
-    return Response(answer, media_type="application/json")
-
-
-def _store_batch(sessions: sessionmaker[Session], principal: Principal,
-                 records: Sequence[Checked]) -> bytes:
-    """Store a checked batch in one transaction, and serialise the answer."""
-    applied = _write(sessions, principal, records)
+    applied = _write(session, principal, records)
     # Serialised here: FastAPI would validate the 500 results against the model once more.
-    return BatchResponse(results=[
+    answer = BatchResponse(results=[
         BatchItemResult(uuid=a.uuid, version=a.version, status=a.status,
                         held_version=a.held_version) for a in applied
-    ]).model_dump_json().encode()  # fmt: skip
+    ]).model_dump_json()  # fmt: skip
+    return Response(answer, media_type="application/json")
 
 
 def _not_found(record_uuid: UUID) -> HTTPException:
@@ -374,13 +380,12 @@ def _not_found(record_uuid: UUID) -> HTTPException:
 @router.get("/records/{record_uuid}")
 def get_record(
     record_uuid: UUID,
-    sessions: SessionsDep,
+    session: SessionDep,
     principal: Annotated[Principal, Depends(require(*READERS))],
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
     """The record's latest version, or ``?version=N``, as a TriageRecord."""
-    with unit_of_work(sessions) as session:
-        payload = CentralStore(session, principal).get(record_uuid, version)
+    payload = CentralStore(session, principal).get(record_uuid, version)
     if payload is None:
         raise _not_found(record_uuid)
     return Response(payload, media_type="application/json")
@@ -389,12 +394,11 @@ def get_record(
 @router.get("/records/{record_uuid}/versions")
 def get_versions(
     record_uuid: UUID,
-    sessions: SessionsDep,
+    session: SessionDep,
     principal: Annotated[Principal, Depends(require(*READERS))],
 ) -> list[VersionOut]:
     """Every version the store holds, oldest first (who signed it off, and why amended)."""
-    with unit_of_work(sessions) as session:
-        out = CentralStore(session, principal).versions(record_uuid)
+    out = CentralStore(session, principal).versions(record_uuid)
     if not out:
         raise _not_found(record_uuid)
     return out
@@ -411,7 +415,7 @@ def _nhs(value: str | None) -> str | None:
 
 @router.get("/records")
 def query_records(
-    sessions: SessionsDep,
+    session: SessionDep,
     principal: Annotated[Principal, Depends(require(*QUERIERS))],
     site_id: Annotated[str | None, Query(max_length=200)] = None,
     start: Annotated[date | None, Query(alias="from")] = None,
@@ -427,10 +431,9 @@ def query_records(
     if start is not None and end is not None and end < start:
         raise HTTPException(422, "'to' is before 'from'")
     nhs = _nhs(nhs_number)
-    with unit_of_work(sessions) as session:
-        payloads, more = CentralStore(session, principal).query(
-            site_id=site_id, start=start, end=end, nhs=nhs, limit=limit, offset=offset
-        )
+    payloads, more = CentralStore(session, principal).query(
+        site_id=site_id, start=start, end=end, nhs=nhs, limit=limit, offset=offset
+    )
     # The payloads are stored JSON already; splice them rather than parse and re-serialise.
     body = ('{"records":[' + ",".join(payloads) + '],"next_offset":'
             + (str(offset + limit) if more else "null") + "}")  # fmt: skip
@@ -446,7 +449,7 @@ _MEDIA = {
 
 @router.get("/records:export")
 def export_records(
-    sessions: SessionsDep,
+    session: SessionDep,
     engine: EngineDep,
     principal: Annotated[Principal, Depends(require(*EXPORTERS))],
     start: Annotated[date, Query(alias="from")],
@@ -462,11 +465,11 @@ def export_records(
     conn = export.snapshot(engine)
     try:
         count = export.count(conn, start, end)
-        with unit_of_work(sessions) as session:
-            CentralStore(session, principal).audit(
-                "export", [(None, None, f"from={start} to={end} format={format} "
-                                        f"records={count} as_of={utcnow().isoformat()}")],
-            )  # fmt: skip
+        # Committed with the request, before the first byte of the file leaves.
+        CentralStore(session, principal).audit(
+            "export", [(None, None, f"from={start} to={end} format={format} "
+                                    f"records={count} as_of={utcnow().isoformat()}")],
+        )  # fmt: skip
     except BaseException:
         conn.close()
         raise

@@ -10,12 +10,12 @@ disables the site: the code and every token it issued stop working at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
 from typing import Annotated
 
-import anyio.from_thread
 from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,7 +33,7 @@ from hub.contract.rest import (
 )
 from hub.db import utcnow
 from hub.models import Invitation, Site
-from hub.routes.deps import ConfigDep, SessionDep, SwitchboardDep, require
+from hub.routes.deps import ConfigDep, SessionDep, SwitchboardDep, UnitOfWorkDep, require
 from records import nhs_number
 
 router = APIRouter(tags=["invitations"])
@@ -124,21 +124,22 @@ def list_invitations(
 
 @router.delete("/api/v1/invitations/{invitation_id}", status_code=204)
 def revoke(
-    invitation_id: int, session: SessionDep, switchboard: SwitchboardDep,
+    invitation_id: int, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> None:
     """Revoke an invitation: its code, every token signed in with it and every open
     connection of the patient's page stop at once."""
-    inv = session.get(Invitation, invitation_id)
+    inv = unit.session.get(Invitation, invitation_id)
     if inv is None:
         raise HTTPException(404, "no invitation with that id")
     if inv.revoked_at is None:
         inv.revoked_at = utcnow()
-    site = session.get(Site, inv.site_id)
+    site = unit.session.get(Site, inv.site_id)
     assert site is not None
     site.active = False
-    session.commit()  # before the page is cut off, so its reconnect is refused
-    anyio.from_thread.run_sync(switchboard.disconnect, "site", site.id, "access revoked")
+    # Once the revocation is durable, so the page's reconnect is refused.
+    unit.after_commit(functools.partial(switchboard.disconnect, "site", site.id,
+                                        "access revoked"))  # fmt: skip
 
 
 def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:

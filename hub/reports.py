@@ -39,13 +39,13 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from hub.central_store import CentralStore
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
-from hub.db import unit_of_work, utcnow
-from hub.routes.deps import EngineDep, SessionsDep, require
+from hub.db import utcnow
+from hub.routes.deps import EngineDep, SessionDep, require
 from records import export, report, report_files, rollup
 
 __all__ = ["REPORTERS", "router"]
@@ -96,10 +96,8 @@ def filters(
 FiltersDep = Annotated[report.Filters, Depends(filters)]
 
 
-def _audit(sessions: sessionmaker[Session], principal: Principal, action: str,
-           detail: str) -> None:  # fmt: skip
-    with unit_of_work(sessions) as session:
-        CentralStore(session, principal).audit(action, [(None, None, detail[:500])])
+def _audit(session: Session, principal: Principal, action: str, detail: str) -> None:
+    CentralStore(session, principal).audit(action, [(None, None, detail[:500])])
 
 
 def _describe(f: report.Filters) -> str:
@@ -108,18 +106,18 @@ def _describe(f: report.Filters) -> str:
 
 
 @router.get("/reports/summary")
-def summary(sessions: SessionsDep, engine: EngineDep, principal: Manager,
+def summary(session: SessionDep, engine: EngineDep, principal: Manager,
             f: FiltersDep) -> Response:  # fmt: skip
     """Every figure of the dashboard for these filters, from one database snapshot."""
     with export.snapshot(_refreshed(engine)) as conn:
         built = report.build(conn, f)
-    _audit(sessions, principal, "report", _describe(f))
+    _audit(session, principal, "report", _describe(f))
     return Response(built.model_dump_json(), media_type="application/json")
 
 
 @router.get("/reports/drill")
 def drill(
-    sessions: SessionsDep,
+    session: SessionDep,
     engine: EngineDep,
     principal: Manager,
     f: FiltersDep,
@@ -135,7 +133,7 @@ def drill(
         raise HTTPException(422, str(exc)) from None
     with export.snapshot(_refreshed(engine)) as conn:
         page = report.drill(conn, f, figure, month=month, limit=limit, offset=offset)
-    _audit(sessions, principal, "read", f"report drill figure={figure} month={month or 'all'} "
+    _audit(session, principal, "read", f"report drill figure={figure} month={month or 'all'} "
            f"{_describe(f)} offset={offset} rows={len(page.rows)}")  # fmt: skip
     return Response(page.model_dump_json(), media_type="application/json")
 
@@ -145,14 +143,16 @@ def _record_count(conn: sa.Connection, f: report.Filters) -> int:
 
 
 @router.get("/reports:export")
-def export_report(sessions: SessionsDep, engine: EngineDep, principal: Manager, f: FiltersDep,
+def export_report(session: SessionDep, engine: EngineDep, principal: Manager, f: FiltersDep,
                   format: ReportFormat = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""
     conn = export.snapshot(_refreshed(engine))
     try:
         count = _record_count(conn, f)
-        _audit(sessions, principal, "export", f"report {_describe(f)} format={format} "
-               f"records={count} as_of={utcnow().isoformat()}")  # fmt: skip
+        # Audited once the file is built (committed with the request): on SQLite the audit
+        # row holds the write lock until then, and a workbook can take seconds to build.
+        detail = (f"report {_describe(f)} format={format} records={count} "
+                  f"as_of={utcnow().isoformat()}")  # fmt: skip
         headers = {
             "X-Record-Count": str(count),
             "Content-Disposition": f'attachment; filename="telehub-{f.start}-{f.end}.'
@@ -169,6 +169,7 @@ def export_report(sessions: SessionsDep, engine: EngineDep, principal: Manager, 
                     report_files.write_pdf(built, spool)
                 else:
                     report_files.write_summary_csv(built, spool)
+                _audit(session, principal, "export", detail)
             except BaseException:
                 spool.close()
                 raise
@@ -183,6 +184,7 @@ def export_report(sessions: SessionsDep, engine: EngineDep, principal: Manager, 
                         yield block
 
             return StreamingResponse(spooled(), media_type=_MEDIA[format], headers=headers)
+        _audit(session, principal, "export", detail)
     except BaseException:
         conn.close()
         raise

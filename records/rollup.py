@@ -75,7 +75,9 @@ def mark_days(session: Session, days: Iterable[date]) -> None:
     """Mark these days changed, once per day in the session's transaction (a group commit
     of many calls on one day writes one mark)."""
     session.connection()  # begins the transaction the marks belong to
-    tx = session.get_transaction()
+    # The innermost: marks written in a savepoint that is rolled back (a store write that
+    # lost a race, hub/central_store.py) are gone, and the retry must write them again.
+    tx = session.get_nested_transaction() or session.get_transaction()
     held: tuple[object, set[date]] | None = session.info.get(_MARKED)
     if held is None or held[0] is not tx:
         held = session.info[_MARKED] = (tx, set())

@@ -1,4 +1,4 @@
-"""What routes depend on, typed: the hub's services, the request's session, the principal.
+"""What routes depend on, typed: the hub's services, the request's unit of work, the principal.
 
 :class:`HubServices` is set on the application once (:func:`install`) and read by one typed
 dependency (:func:`hub_services`); every route takes what it needs through the
@@ -8,7 +8,7 @@ from ``request.app.state``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -21,7 +21,6 @@ from starlette.requests import HTTPConnection
 from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
-from hub.db import unit_of_work
 from hub.record_checks import RecordChecker
 from hub.switchboard import Switchboard
 
@@ -39,6 +38,8 @@ __all__ = [
     "SessionDep",
     "SessionsDep",
     "SwitchboardDep",
+    "UnitOfWork",
+    "UnitOfWorkDep",
     "current_principal",
     "hub_services",
     "install",
@@ -110,14 +111,52 @@ SwitchboardDep = Annotated[Switchboard, Depends(_switchboard)]
 RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
 
 
-def get_session(sessions: SessionsDep) -> Iterator[Session]:
-    with unit_of_work(sessions) as session:
-        yield session
+class UnitOfWork:
+    """The request's one transaction, and what is to happen once it has committed.
+
+    Routes and repositories write through :attr:`session` and never commit: the transaction
+    commits when the route returns (rolls back if it raises), before the answer leaves.
+    What must wait until a change is durable (cutting off a revoked caller, pushing a plan
+    to the site) is handed to :meth:`after_commit` and runs on the event loop afterwards.
+    """
+
+    def __init__(self, session: Session, committed: list[Callable[[], object]]) -> None:
+        self.session = session
+        self._committed = committed
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run ``action`` on the event loop once this transaction has committed (not at all
+        if it rolls back); it must be quick and must not block."""
+        self._committed.append(action)
+
+
+async def _after_commit() -> AsyncIterator[list[Callable[[], object]]]:
+    # Entered before the transaction and left after it: the actions run on the event loop,
+    # and only if the commit succeeded (an error is raised here instead).
+    actions: list[Callable[[], object]] = []
+    yield actions
+    for action in actions:
+        action()
+
+
+def _unit_of_work(
+    sessions: SessionsDep,
+    committed: Annotated[list[Callable[[], object]], Depends(_after_commit, scope="function")],
+) -> Iterator[UnitOfWork]:
+    with sessions.begin() as session:  # commits on return, rolls back on error, closes
+        yield UnitOfWork(session, committed)
 
 
 # scope="function": the transaction commits before the response leaves, so a client that
 # is told "saved" (or handed a token) can rely on it at once.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work, scope="function")]
+
+
+def _session(unit: UnitOfWorkDep) -> Session:
+    return unit.session
+
+
+SessionDep = Annotated[Session, Depends(_session)]
 
 _bearer = HTTPBearer(auto_error=False)
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
