@@ -3,10 +3,10 @@
 A hub database (migrated to head) is filled with N calls over twelve months from 400 sites
 and a record for nine in ten answered calls, written with executemany (SQLite) or COPY
 (PostgreSQL). That goes around the hub's writers, so the report's roll-ups are then built
-as after a bulk load (``records.rollup.rebuild_all``; timed on its own), after
+as after a bulk load (``hub.reporting.rollup.rebuild_all``; timed on its own), after
 one live refresh of the year (timed; the roll-up refresh must give the same figures). Then:
 
-1. Refresh: ``records.report.build`` (every figure of the dashboard) for the whole year, all
+1. Refresh: ``hub.reporting.report.build`` (every figure of the dashboard) for the whole year, all
    sites; for one setting; for one site (live: no roll-up by site); for one month; for 40
    days across two months (day rows); p50/p99 over repeated runs.
 2. Drill-down: the first page of "answered, no outcome" for the year.
@@ -48,7 +48,9 @@ import sqlalchemy as sa
 
 from hub import schema
 from hub.db import make_engine
-from records import export, report, report_files, rollup
+from hub.reporting import files as report_files
+from hub.reporting import report, rollup
+from records import export
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR = report.Filters(start=date(2025, 1, 1), end=date(2025, 12, 31))

@@ -32,7 +32,8 @@ from hub.contract.rest import VersionOut
 from hub.db import insert_many, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
 from hub.record_checks import Checked, checked
-from records import export, rollup
+from hub.reporting import rollup
+from records import export
 from records.schema import TriageRecord
 
 __all__ = ["Applied", "CentralStore", "LostRace", "write"]

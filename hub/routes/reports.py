@@ -3,18 +3,18 @@
 Routes (under ``/api/v1``; filters on every one: ``from`` and ``to`` UTC days, both
 included, on when the call was requested; ``site_id``; ``site_kind``):
 
-* ``GET /reports/summary``: :class:`records.report.Report` as JSON: calls, answer times,
+* ``GET /reports/summary``: :class:`hub.contract.rest.Report` as JSON: calls, answer times,
   abandoned and lost calls, outcomes, claims (claimed / confirmed / withdrawn) by month and
   setting, calls per site, and savings estimates with their unit costs and sources.
 * ``GET /reports/drill?figure=&month=&limit=&offset=``: the calls or records behind one
-  figure (:data:`records.report.CALL_FIGURES`, ``records``, ``outcome:<code>``,
+  figure (:data:`hub.reporting.report.CALL_FIGURES`, ``records``, ``outcome:<code>``,
   ``claimed|confirmed|withdrawn|pending:<claim>``), oldest first, a page at a time.
 * ``GET /reports:export?format=summary|csv|xlsx|fhir|pdf``: the summary as CSV, the log of
   the report's records as CSV, an XLSX workbook (summary, claims and log sheets), a FHIR R4
   Bundle, or the PDF board paper. ``X-Record-Count`` gives the records behind it.
 
-The figures come from the report's roll-ups where they can (records/report.py); before it
-answers, each route rebuilds the days marked since (records/rollup.py; today is left to be
+The figures come from the report's roll-ups where they can (hub/reporting/report.py); before it
+answers, each route rebuilds the days marked since (hub/reporting/rollup.py; today is left to be
 read live), so the first report of a day pays for bringing the day before up to date.
 
 Who: managers only. The figures are aggregates, but a drill-down names calls and records and
@@ -45,8 +45,10 @@ from hub.central_store import CentralStore
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
 from hub.db import utcnow
+from hub.reporting import files as report_files
+from hub.reporting import report, rollup
 from hub.routes.deps import EngineDep, SessionDep, require
-from records import export, report, report_files, rollup
+from records import export
 
 __all__ = ["REPORTERS", "router"]
 

@@ -23,7 +23,7 @@ from hub.contract.identity import Principal
 from hub.contract.signaling import EndReason, Participant
 from hub.db import make_engine, unit_of_work
 from hub.models import Call, Site
-from records import report, rollup
+from hub.reporting import report, rollup
 from records.schema import AvoidedFlags, FollowUp, TriageRecord
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from hub.config import HubConfig
-from records import report
-from records.report_files import SUMMARY_HEADER
+from hub.reporting import report
+from hub.reporting.files import SUMMARY_HEADER
 from tests.helpers import report_fixture as fx
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 

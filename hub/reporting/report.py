@@ -2,13 +2,13 @@
 
 Every figure is an aggregate query in the database; Python only adds up the few thousand
 aggregate rows that come back. Whole days are read from roll-ups (sums by day and by month,
-per site for calls and per setting and outcome for records, kept by records/rollup.py);
+per site for calls and per setting and outcome for records, kept by rollup.py);
 what they cannot answer is read live from the calls and records (``GROUP BY`` month and site
 or setting, on covering indexes the hub's migration 0004 adds): one site's report, and days
 not rolled up or marked dirty by a write since (today, always). Both give the same figures.
 The same code serves the hub's ``/api/v1/reports`` routes and ``telehub-export --db``; it
-reads the hub's ``calls`` and ``sites`` and the roll-ups through reader views declared here
-(as :func:`records.avoided_log.versions_table` does), so records/ never imports the hub.
+reads the hub's own tables (hub/models.py: calls, sites, the central records, the roll-ups).
+The answers' shapes (Filters, Report, DrillPage) are REST bodies: hub/contract/rest.py.
 
 Counting rules (shared/clinical/REFERENCE.md, "Avoided admissions" and "Service levels"):
 
@@ -34,14 +34,12 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
 from hub.contract.rest import (
     CLAIMS,
-    WAIT_BAND_LABELS,
     CallFigures,
     Claim,
     ClaimFigures,
@@ -55,28 +53,24 @@ from hub.contract.rest import (
     UnitCost,
 )
 from hub.contract.rest import SETTINGS as SITE_KINDS
-from records.avoided_log import log_table
+from hub.models import Call, Site, central_records, report_rollups
+from hub.reporting.tables import CALL_SUMS, RECORD_SUMS
 from records.tables import load_table
 
 __all__ = [
+    "ABANDON_AFTER_S",
+    "ANSWER_5MIN",
+    "ANSWER_60S",
+    "CALLS",
     "CALL_FIGURES",
-    "CALL_SUMS",
-    "CLAIMS",
+    "LOG",
     "RECORD_FIGURES",
-    "RECORD_SUMS",
     "ROLLUPS",
+    "SITES",
     "SITE_KINDS",
-    "CallFigures",
-    "ClaimFigures",
-    "DrillPage",
-    "DrillRow",
-    "Filters",
-    "OutcomeFigures",
-    "Report",
-    "RollupTables",
-    "Saving",
-    "SiteFigures",
-    "UnitCost",
+    "WAIT_BANDS",
+    "Figure",
+    "Filters",  # the report's query (hub/contract/rest.py), here for the report's callers
     "build",
     "call_sums",
     "count",
@@ -84,7 +78,7 @@ __all__ = [
     "first_of_month",
     "next_month",
     "record_sums",
-    "rollup_tables",
+    "record_where",
     "runs",
     "unit_costs",
     "utc_day",
@@ -102,106 +96,16 @@ CALL_FIGURES = ("calls", "answered", "within_60s", "over_60s", "within_5min", "o
 RECORD_FIGURES = ("records", "outcome", "claimed", "confirmed", "withdrawn", "pending")
 
 
-# --- reader views of the hub's tables ------------------------------------------------------
+# --- the hub's tables ----------------------------------------------------------------------
 
-
-class _AwareUtc(sa.TypeDecorator[datetime]):
-    """The hub's UTC timestamps (timestamptz on PostgreSQL), read and bound as aware UTC."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_META = sa.MetaData()
-LOG = log_table(_META)
-CALLS = sa.Table(
-    "calls", _META,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("site_id", sa.Integer),
-    sa.Column("state", sa.String(16)),
-    sa.Column("requested_at", _AwareUtc()),
-    sa.Column("answered_at", _AwareUtc()),
-    sa.Column("ended_at", _AwareUtc()),
-    sa.Column("end_reason", sa.String(16)),
-)  # fmt: skip
-SITES = sa.Table(
-    "sites", _META,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(120)),
-    sa.Column("kind", sa.String(16)),
-)  # fmt: skip
-
-# The roll-ups' figures, in the order the live queries give them (records/rollup.py rebuilds
-# the roll-ups with those same queries): CallFigures' sums, then records and their claims.
-CALL_SUMS: tuple[str, ...] = (
-    "calls", "answered", "within_60s", "within_5min", "answer_s_total", "abandoned",
-    "abandoned_after_30s", "caller_lost", "open", "no_record",
-    *(f"wait_band_{n}" for n in range(len(WAIT_BAND_LABELS))),
-)  # fmt: skip
-RECORD_SUMS: tuple[str, ...] = (
-    "records", *(f"{c}_{w}" for c in CLAIMS for w in ("claimed", "confirmed", "withdrawn")),
-)  # fmt: skip
+CALLS = cast(sa.Table, Call.__table__)
+SITES = cast(sa.Table, Site.__table__)
+LOG = central_records
+ROLLUPS = report_rollups
 _CALL_FIELDS = 10  # CALL_SUMS up to no_record are CallFigures fields; then the wait bands
 _ANSWER_S = CALL_SUMS.index("answer_s_total")
 
 
-@dataclass(frozen=True)
-class RollupTables:
-    """The report's roll-ups in the hub database (migration 0005; hub/models.py builds them).
-
-    Calls by day and site and by month and site; records by day and by month, setting and
-    outcome (records name their site in free text, so one site's report stays live). ``days``
-    lists the days rolled up, empty ones too; a row in ``dirty`` marks a day a write changed
-    since (rows, not a flag, so concurrent writers never wait on each other): such a day is
-    read live until records/rollup.py rebuilds it. A month row holds the sums of its days'
-    rows and is read only while every day of its month is rolled up and clean.
-    """
-
-    call_days: sa.Table
-    call_months: sa.Table
-    record_days: sa.Table
-    record_months: sa.Table
-    days: sa.Table
-    dirty: sa.Table
-
-
-def rollup_tables(metadata: sa.MetaData) -> RollupTables:
-    def sums(names: Sequence[str]) -> list[sa.Column[Any]]:
-        return [sa.Column(n, sa.Float if n == "answer_s_total" else sa.Integer, nullable=False)
-                for n in names]  # fmt: skip
-
-    def calls(name: str, key: str) -> sa.Table:
-        return sa.Table(name, metadata, sa.Column(key, sa.Date, primary_key=True),
-                        sa.Column("site_id", sa.Integer, primary_key=True),
-                        *sums(CALL_SUMS))  # fmt: skip
-
-    def records(name: str, key: str) -> sa.Table:
-        # No primary key: outcome may be NULL; a day's rows are replaced whole.
-        return sa.Table(name, metadata, sa.Column(key, sa.Date, nullable=False, index=True),
-                        sa.Column("setting", sa.String(32), nullable=False),
-                        sa.Column("outcome", sa.String(32)), *sums(RECORD_SUMS))  # fmt: skip
-
-    return RollupTables(
-        call_days=calls("report_call_days", "day"),
-        call_months=calls("report_call_months", "month"),  # month: its first day
-        record_days=records("report_record_days", "day"),
-        record_months=records("report_record_months", "month"),
-        days=sa.Table("report_days", metadata, sa.Column("day", sa.Date, primary_key=True)),
-        dirty=sa.Table("report_dirty_days", metadata,
-                       sa.Column("id", sa.Integer, primary_key=True),
-                       sa.Column("day", sa.Date, nullable=False)),
-    )  # fmt: skip
-
-
-ROLLUPS = rollup_tables(_META)
 
 
 # --- unit costs ----------------------------------------------------------------------------
@@ -497,7 +401,8 @@ def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Repor
 
     started = _time.perf_counter()
     plan = _plan(conn, filters, live)
-    sites = {sid: (name, kind) for sid, name, kind in conn.execute(sa.select(SITES))}
+    named = sa.select(SITES.c.id, SITES.c.name, SITES.c.kind)
+    sites = {sid: (name, kind) for sid, name, kind in conn.execute(named)}
     by_kind: dict[tuple[str, str], list[Any]] = {}
     by_site: dict[int, list[int]] = {}
     call_rows = [*_call_rows(conn, filters, plan.live), *_rolled_call_rows(conn, filters, plan)]
