@@ -47,9 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa
 
 from hub import schema
+from hub.contract import rest
 from hub.db import make_engine
+from hub.reporting import drill, report, rollup
 from hub.reporting import files as report_files
-from hub.reporting import report, rollup
 from records import export
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -226,9 +227,9 @@ def private_postgres() -> Iterator[str | None]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def same_figures(a: report.Report, b: report.Report) -> bool:
+def same_figures(a: rest.Report, b: rest.Report) -> bool:
     """Two builds give the same figures (the float sums of seconds to within 1e-9)."""
-    def figures(r: report.Report) -> dict[str, Any]:
+    def figures(r: rest.Report) -> dict[str, Any]:
         out = r.model_dump(exclude={"generated_at", "elapsed_ms"})
         for c in out["calls"]:
             c.pop("answer_s_total")
@@ -288,7 +289,7 @@ def measure(engine: sa.Engine, runs: int, tmp: Path) -> dict[str, Any]:
         out["refresh_month_all"] = _times(lambda: report.build(conn, MONTH), runs)
         out["refresh_40_days_all"] = _times(lambda: report.build(conn, DAYS_40), runs)
         out["drill_no_outcome_page"] = _times(
-            lambda: report.drill(conn, YEAR, "no_record", limit=100), runs)
+            lambda: drill.drill(conn, YEAR, "no_record", limit=100), runs)
         t = time.perf_counter()
         built = report.build(conn, YEAR)
         report_files.write_pdf(built, io.BytesIO())

@@ -45,6 +45,7 @@ from hub.central_store import CentralStore
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
 from hub.db import utcnow
+from hub.reporting import drill as drilldown
 from hub.reporting import files as report_files
 from hub.reporting import report, rollup
 from hub.routes.deps import EngineDep, SessionDep, require
@@ -130,18 +131,18 @@ def drill(
 ) -> Response:
     """The calls or records behind one figure (no patient data), a page at a time."""
     try:
-        report.Figure.parse(figure)
+        drilldown.Figure.parse(figure)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     with export.snapshot(_refreshed(engine)) as conn:
-        page = report.drill(conn, f, figure, month=month, limit=limit, offset=offset)
+        page = drilldown.drill(conn, f, figure, month=month, limit=limit, offset=offset)
     _audit(session, principal, "read", f"report drill figure={figure} month={month or 'all'} "
            f"{_describe(f)} offset={offset} rows={len(page.rows)}")  # fmt: skip
     return Response(page.model_dump_json(), media_type="application/json")
 
 
 def _record_count(conn: sa.Connection, f: report.Filters) -> int:
-    return report.count(conn, f, "records")
+    return drilldown.count(conn, f, "records")
 
 
 @router.get("/reports:export")
