@@ -108,8 +108,7 @@ def _enrol(db_url: str) -> tuple[list[str], list[str]]:
     subprocess.run([sys.executable, "-m", "hub", "db", "upgrade", "--db", db_url],
                    check=True, cwd=ROOT, capture_output=True, timeout=60)
     from hub import accounts
-    from hub.api import session_factory
-    from hub.db import make_engine, unit_of_work
+    from hub.db import make_engine, session_factory, unit_of_work
 
     engine = make_engine(db_url)
     sessions = session_factory(engine)

@@ -3,10 +3,10 @@
 A hub database (migrated to head) is filled with N calls over twelve months from 400 sites
 and a record for nine in ten answered calls, written with executemany (SQLite) or COPY
 (PostgreSQL). That goes around the hub's writers, so the report's roll-ups are then built
-as after a bulk load (``records.rollup.rebuild_all``; timed on its own), after
+as after a bulk load (``hub.reporting.rollup.rebuild_all``; timed on its own), after
 one live refresh of the year (timed; the roll-up refresh must give the same figures). Then:
 
-1. Refresh: ``records.report.build`` (every figure of the dashboard) for the whole year, all
+1. Refresh: ``hub.reporting.report.build`` (every figure of the dashboard) for the whole year, all
    sites; for one setting; for one site (live: no roll-up by site); for one month; for 40
    days across two months (day rows); p50/p99 over repeated runs.
 2. Drill-down: the first page of "answered, no outcome" for the year.
@@ -47,8 +47,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import sqlalchemy as sa
 
 from hub import schema
+from hub.contract import rest
 from hub.db import make_engine
-from records import export, report, report_files, rollup
+from hub.reporting import drill, report, rollup
+from hub.reporting import files as report_files
+from records import export
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 YEAR = report.Filters(start=date(2025, 1, 1), end=date(2025, 12, 31))
@@ -224,9 +227,9 @@ def private_postgres() -> Iterator[str | None]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def same_figures(a: report.Report, b: report.Report) -> bool:
+def same_figures(a: rest.Report, b: rest.Report) -> bool:
     """Two builds give the same figures (the float sums of seconds to within 1e-9)."""
-    def figures(r: report.Report) -> dict[str, Any]:
+    def figures(r: rest.Report) -> dict[str, Any]:
         out = r.model_dump(exclude={"generated_at", "elapsed_ms"})
         for c in out["calls"]:
             c.pop("answer_s_total")
@@ -286,7 +289,7 @@ def measure(engine: sa.Engine, runs: int, tmp: Path) -> dict[str, Any]:
         out["refresh_month_all"] = _times(lambda: report.build(conn, MONTH), runs)
         out["refresh_40_days_all"] = _times(lambda: report.build(conn, DAYS_40), runs)
         out["drill_no_outcome_page"] = _times(
-            lambda: report.drill(conn, YEAR, "no_record", limit=100), runs)
+            lambda: drill.drill(conn, YEAR, "no_record", limit=100), runs)
         t = time.perf_counter()
         built = report.build(conn, YEAR)
         report_files.write_pdf(built, io.BytesIO())

@@ -1,4 +1,5 @@
-"""The hub's FastAPI application: REST routes, the signaling WebSocket, startup and shutdown."""
+"""The hub's FastAPI application: assembles the routes (hub/routes/), the signaling
+WebSocket, startup and shutdown."""
 
 from __future__ import annotations
 
@@ -10,92 +11,54 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, WebSocket
-from fastapi.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hub import (
-    api,
-    call_plans,
-    caller_page,
-    central_store,
-    clinics,
-    invitations,
-    reports,
-    schema,
-)
+from hub import caller_page, schema
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from hub.db import make_engine
+from hub.db import make_engine, session_factory
 from hub.live import Connection, Refusal, Switchboard
 from hub.record_checks import RecordChecker
+from hub.routes import (
+    accounts,
+    auth,
+    call_plans,
+    calls,
+    clinics,
+    health,
+    invitations,
+    records,
+    reports,
+)
+from hub.routes.body_limit import BodyLimit
+from hub.routes.deps import HubServices, SwitchboardDep, install
 
 log = logging.getLogger("telehub.hub")
 HELLO_TIMEOUT_S = 10.0
 __version__ = "0.1.0"
 
 
-class BodyLimit:
-    """Refuses request bodies over the cap with 413 before any route reads them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                await self._refuse(send)
-                return
-        seen = 0
-
-        async def counted() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            {"detail": f"request body is over the {self.max_bytes}-byte limit"}, status_code=413
-        )
-        await response({"type": "http"}, _nothing, send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _nothing() -> Message:
-    return {"type": "http.disconnect"}
-
-
 def create_app(config: HubConfig) -> FastAPI:
     engine = make_engine(config.db_url)
     # Refuse to run on a schema this code was not written for (the CLI says what to run).
     schema.check_current(engine)
+    services = HubServices(
+        config=config, engine=engine, sessions=session_factory(engine),
+        record_checker=RecordChecker(config.record_check_processes),
+    )  # fmt: skip
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        switchboard = Switchboard(config, api.session_factory(engine))
+        switchboard = Switchboard(config, services.sessions)
         await switchboard.start()
-        app.state.switchboard = switchboard
+        services.started(switchboard)
         if config.record_checkers_at_start:
-            app.state.record_checker.start()
+            services.record_checker.start()
         try:
             yield
         finally:
             await switchboard.stop()
-            await asyncio.to_thread(app.state.record_checker.close)
+            await asyncio.to_thread(services.record_checker.close)
             engine.dispose()
 
     app = FastAPI(
@@ -106,16 +69,15 @@ def create_app(config: HubConfig) -> FastAPI:
         docs_url=None,  # the Swagger page needs a CDN; /openapi.json describes the API
         redoc_url=None,
     )
-    app.state.config = config
-    app.state.sessions = api.session_factory(engine)
-    app.state.record_checker = RecordChecker(config.record_check_processes)
-    for module in (api, central_store, invitations, call_plans, clinics, caller_page, reports):
+    install(app, services)
+    for module in (health, auth, calls, accounts, records, invitations, call_plans, clinics,
+                   caller_page, reports):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     @app.websocket("/ws")
-    async def signaling(websocket: WebSocket) -> None:
-        await serve_connection(websocket, websocket.app.state.switchboard)
+    async def signaling(websocket: WebSocket, switchboard: SwitchboardDep) -> None:
+        await serve_connection(websocket, switchboard)
 
     return app
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.contract.signaling import EndReason, Participant
 from hub.db import unit_of_work
 from hub.models import Call, CallParticipant, Site
-from records import rollup
+from hub.reporting import rollup
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ class CallLog:
 
     The ``record_*`` writers take the session of the caller's transaction (the live side
     groups them with :class:`hub.db.GroupCommit`, in hub/live/log_writer.py); the readers
-    open their own. Writers that change
-    a report figure mark the call's day in the same transaction (records/rollup.py).
+    open their own. Writers that change a report figure mark the call's day in the same
+    transaction (hub/reporting/rollup.py).
     """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:

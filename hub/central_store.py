@@ -1,31 +1,10 @@
-"""The hub's central store of triage records: the server side of records/sync.py, reads, exports.
+"""The hub's central store of triage records: every signed-off version, its log row, its audit.
 
-Routes (all under ``/api/v1``; bodies and answers as in the records/sync.py contract)
-
-* ``PUT /records/{uuid}`` and ``POST /records:batch``: idempotent upsert of signed-off
-  versions. Every version is kept as pushed, never overwritten; a newer held version, or the
-  same version with other content, is a 409 / ``"conflict"``. A batch is one transaction.
-  The decision is atomic per record: concurrent pushes of one record are decided one at a
-  time (``CentralStore._lock_latest``), so a lower version never lands after a higher one.
-* ``GET /records/{uuid}`` (latest, or ``?version=N``), ``GET /records/{uuid}/versions``.
-* ``GET /records?site_id=&from=&to=&nhs_number=&limit=&offset=``: latest versions by site,
-  date range (UTC days, both ends included, on the time the call was requested) and patient.
-* ``GET /records:export?from=&to=&format=csv|xlsx|fhir``: the avoided-admission log, streamed.
-
-Who may do what (hub roles; sites are refused everything with 403):
-
-==========  =====  ====  =====  ======
-role        write  read  query  export
-==========  =====  ====  =====  ======
-nurse       yes    yes   yes    no
-specialist  yes    yes   no     no
-manager     no     yes   yes    yes
-admin       no     no    no     no
-==========  =====  ====  =====  ======
-
-Nurse and specialist desks push the records they sign off. Nurses query (a resident's earlier
-calls); specialists read the record they were called into. The administrator runs the service
-and enrols accounts; that needs no clinical data, so admin gets none (least privilege).
+The repository behind hub/routes/records.py: it takes a Session and never commits (the
+request's unit of work does). Every version is kept as pushed, never overwritten; a newer
+held version, or the same version with other content, is a conflict. The decision is atomic
+per record: concurrent pushes of one record are decided one at a time
+(``CentralStore._lock_latest``), so a lower version never lands after a higher one.
 
 Audit (table ``record_audit_events``): every write (one row per record pushed, with its
 answer), every read (one row per record version returned, queries included) and every export
@@ -38,46 +17,30 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Annotated, Any, Literal, cast
+from typing import Any, Literal, cast
 from uuid import UUID
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
-from hub.api import require
-from hub.contract.identity import Principal, StaffRole
-from hub.contract.rest import (
-    MAX_PAGE,
-    BatchItemResult,
-    BatchResponse,
-    PutConflict,
-    PutResponse,
-    RecordExportFormat,
-    VersionOut,
-)
-from hub.db import insert_many, unit_of_work, utcnow
+from hub.contract.identity import Principal
+from hub.contract.rest import VersionOut
+from hub.db import insert_many, utcnow
 from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
-from hub.record_checks import Checked, Invalid, RecordChecker, check_record, checked
-from records import export, nhs_number, rollup
+from hub.record_checks import Checked, checked
+from hub.reporting import rollup
+from records import export
 from records.schema import TriageRecord
 
-__all__ = ["CentralStore", "router"]
+__all__ = ["Applied", "CentralStore", "LostRace", "write"]
 
 log = logging.getLogger("telehub.hub.records")
 
-WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
-READERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.MANAGER.value)
-QUERIERS = (StaffRole.NURSE.value, StaffRole.MANAGER.value)
-EXPORTERS = (StaffRole.MANAGER.value,)
-_WRITE_RETRIES = 5  # a push that loses a race to a concurrent one decides again (_write)
+_WRITE_RETRIES = 5  # a push that loses a race to a concurrent one decides again (write)
 
 # Core tables for executemany inserts (no ORM or per-row parameter machinery).
 _AUDIT = cast(sa.Table, RecordAuditEvent.__table__)
@@ -271,13 +234,6 @@ class CentralStore:
         return [payload for _, _, payload in rows], more
 
 
-router = APIRouter(prefix="/api/v1", tags=["records"])
-
-
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
-
-
 def _lost_race(exc: Exception) -> bool:
     """A concurrent write got there first (or PostgreSQL broke a deadlock): decide again."""
     if isinstance(exc, IntegrityError | LostRace):
@@ -288,12 +244,17 @@ def _lost_race(exc: Exception) -> bool:
     )
 
 
-def _write(sessions: sessionmaker[Session], principal: Principal,
-           records: Sequence[Checked]) -> list[Applied]:
+def write(session: Session, principal: Principal, records: Sequence[Checked]) -> list[Applied]:
+    """Store checked versions in the session's transaction, deciding again on a lost race."""
+    store = CentralStore(session, principal)
+    if session.get_bind().dialect.name == "sqlite":
+        # BEGIN IMMEDIATE (CentralStore._lock_latest): writers take turns, none loses a race.
+        return store.apply_checked(records)
     for attempt in range(_WRITE_RETRIES):
         try:
-            with unit_of_work(sessions) as session:
-                return CentralStore(session, principal).apply_checked(records)
+            # Each attempt in a savepoint: a lost race rolls back that attempt only.
+            with session.begin_nested():
+                return store.apply_checked(records)
         except Exception as exc:
             # E.g. another request stored the first version of a new record between our read
             # and our insert; the rolled-back retry sees it and answers unchanged/conflict.
@@ -302,195 +263,3 @@ def _write(sessions: sessionmaker[Session], principal: Principal,
             log.info("records write by %s lost a race; deciding again",
                      principal.participant_id)  # fmt: skip
     raise AssertionError("unreachable")
-
-
-def _refusal(exc: Invalid, principal: Principal) -> JSONResponse:
-    log.info("records write by %s refused: HTTP %d", principal.participant_id, exc.status_code)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
-
-
-@router.put("/records/{record_uuid}", status_code=201, responses={
-    200: {"description": "already held with identical content"},
-    409: {"description": "a newer version is held, or this version with other content"},
-    422: {"description": "invalid record, or the path and body UUIDs differ"},
-})  # fmt: skip
-async def put_record(
-    record_uuid: UUID,
-    request: Request,
-    principal: Annotated[Principal, Depends(require(*WRITERS))],
-) -> Response:
-    """Store one signed-off version (body: a TriageRecord); idempotent by (uuid, version)."""
-    body = await request.body()
-    try:
-        record = await run_in_threadpool(check_record, body, record_uuid)
-    except Invalid as exc:
-        return _refusal(exc, principal)
-    [applied] = await run_in_threadpool(_write, _sessions(request), principal, [record])
-    if applied.status == "conflict":
-        conflict = PutConflict(
-            uuid=applied.uuid, version=applied.version, held_version=applied.held_version,
-            detail="the store holds a newer version, or this version with other content",
-        )  # fmt: skip
-        return Response(conflict.model_dump_json(), status_code=409,
-                        media_type="application/json")
-    code = 201 if applied.status == "stored" else 200
-    stored = PutResponse(uuid=applied.uuid, version=applied.version,
-                         status="stored" if applied.status == "stored" else "unchanged")
-    return Response(stored.model_dump_json(), status_code=code, media_type="application/json")
-
-
-@router.post("/records:batch", response_model=BatchResponse,
-             responses={413: {"description": "too many records"}})  # fmt: skip
-async def put_batch(
-    request: Request,
-    principal: Annotated[Principal, Depends(require(*WRITERS))],
-) -> Response:
-    """Store up to 500 signed-off versions in order, in one transaction."""
-    body = await request.body()
-    checker: RecordChecker = request.app.state.record_checker
-    try:
-        # Checked in a checker process: the switchboard keeps the interpreter meanwhile.
-        records = await checker.check_batch(body)
-    except Invalid as exc:
-        return _refusal(exc, principal)
-    # One hand-over to the thread pool for the write and the answer.
-    answer = await run_in_threadpool(_store_batch, _sessions(request), principal, records)
-    return Response(answer, media_type="application/json")
-
-
-def _store_batch(sessions: sessionmaker[Session], principal: Principal,
-                 records: Sequence[Checked]) -> bytes:
-    """Store a checked batch in one transaction, and serialise the answer."""
-    applied = _write(sessions, principal, records)
-    # Serialised here: FastAPI would validate the 500 results against the model once more.
-    return BatchResponse(results=[
-        BatchItemResult(uuid=a.uuid, version=a.version, status=a.status,
-                        held_version=a.held_version) for a in applied
-    ]).model_dump_json().encode()  # fmt: skip
-
-
-def _not_found(record_uuid: UUID) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, f"the store holds no record {record_uuid}")
-
-
-@router.get("/records/{record_uuid}")
-def get_record(
-    record_uuid: UUID,
-    request: Request,
-    principal: Annotated[Principal, Depends(require(*READERS))],
-    version: Annotated[int | None, Query(ge=1)] = None,
-) -> Response:
-    """The record's latest version, or ``?version=N``, as a TriageRecord."""
-    with unit_of_work(_sessions(request)) as session:
-        payload = CentralStore(session, principal).get(record_uuid, version)
-    if payload is None:
-        raise _not_found(record_uuid)
-    return Response(payload, media_type="application/json")
-
-
-@router.get("/records/{record_uuid}/versions")
-def get_versions(
-    record_uuid: UUID,
-    request: Request,
-    principal: Annotated[Principal, Depends(require(*READERS))],
-) -> list[VersionOut]:
-    """Every version the store holds, oldest first (who signed it off, and why amended)."""
-    with unit_of_work(_sessions(request)) as session:
-        out = CentralStore(session, principal).versions(record_uuid)
-    if not out:
-        raise _not_found(record_uuid)
-    return out
-
-
-def _nhs(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if not nhs_number.is_valid(value):
-        raise HTTPException(422, [{"type": "nhs_number", "loc": ["query", "nhs_number"],
-                                   "msg": "not a valid NHS number"}])
-    return nhs_number.normalise(value)
-
-
-@router.get("/records")
-def query_records(
-    request: Request,
-    principal: Annotated[Principal, Depends(require(*QUERIERS))],
-    site_id: Annotated[str | None, Query(max_length=200)] = None,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
-    nhs_number: Annotated[str | None, Query(max_length=16)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> Response:
-    """Latest versions by site, date range (UTC days, inclusive) and patient, a page at a time.
-
-    Answer: a :class:`~hub.contract.rest.RecordPage`.
-    """
-    if start is not None and end is not None and end < start:
-        raise HTTPException(422, "'to' is before 'from'")
-    nhs = _nhs(nhs_number)
-    with unit_of_work(_sessions(request)) as session:
-        payloads, more = CentralStore(session, principal).query(
-            site_id=site_id, start=start, end=end, nhs=nhs, limit=limit, offset=offset
-        )
-    # The payloads are stored JSON already; splice them rather than parse and re-serialise.
-    body = ('{"records":[' + ",".join(payloads) + '],"next_offset":'
-            + (str(offset + limit) if more else "null") + "}")  # fmt: skip
-    return Response(body, media_type="application/json")
-
-
-_MEDIA = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "fhir": "application/fhir+json",
-}
-
-
-@router.get("/records:export")
-def export_records(
-    request: Request,
-    principal: Annotated[Principal, Depends(require(*EXPORTERS))],
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
-    format: RecordExportFormat = "csv",
-) -> StreamingResponse:
-    """The avoided-admission log for calls requested between two UTC days, streamed.
-
-    The count comes from the same database snapshot as the rows; ``X-Record-Count`` gives it.
-    """
-    if end < start:
-        raise HTTPException(422, "'to' is before 'from'")
-    engine = _sessions(request).kw["bind"]
-    conn = export.snapshot(engine)
-    try:
-        count = export.count(conn, start, end)
-        with unit_of_work(_sessions(request)) as session:
-            CentralStore(session, principal).audit(
-                "export", [(None, None, f"from={start} to={end} format={format} "
-                                        f"records={count} as_of={utcnow().isoformat()}")],
-            )  # fmt: skip
-    except BaseException:
-        conn.close()
-        raise
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            if format == "xlsx":
-                # A zip file is written whole; spool it to disk, then stream it.
-                with tempfile.TemporaryFile() as spool:
-                    export.write_xlsx(export.log_rows(conn, start, end), spool)
-                    spool.seek(0)
-                    while block := spool.read(1 << 16):
-                        yield block
-            elif format == "fhir":
-                yield from export.encode(export.fhir_chunks(export.records(conn, start, end)))
-            else:
-                yield from export.encode(export.csv_chunks(export.log_rows(conn, start, end)))
-        finally:
-            conn.close()
-
-    ext = {"csv": "csv", "xlsx": "xlsx", "fhir": "json"}[format]
-    return StreamingResponse(chunks(), media_type=_MEDIA[format], headers={
-        "X-Record-Count": str(count),
-        "Content-Disposition": f'attachment; filename="avoided-admissions-{start}-{end}.{ext}"',
-    })  # fmt: skip

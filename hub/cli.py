@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from hub import accounts, schema
 from hub.config import HubConfig
 from hub.db import default_db_url, make_engine, unit_of_work
-from records import rollup
+from hub.reporting import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
 
@@ -34,7 +34,7 @@ def _read_password(confirm: bool) -> str:
 
 
 def _sessions(url: str):  # type: ignore[no-untyped-def]
-    from hub.api import session_factory
+    from hub.db import session_factory
 
     engine = make_engine(url)
     schema.check_current(engine)

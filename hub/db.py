@@ -128,6 +128,11 @@ def insert_many(conn: sa.Connection, table: sa.Table,
     conn.exec_driver_sql(sql, final)
 
 
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """The hub's sessions: objects stay readable after commit (answers are built from them)."""
+    return sessionmaker(engine, expire_on_commit=False)
+
+
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One transaction per action: commits on success, rolls back on error, always closes."""

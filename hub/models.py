@@ -10,8 +10,8 @@ from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, 
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
+from hub.reporting.tables import rollup_tables
 from records.avoided_log import CENTRAL_VERSIONS, log_table
-from records.report import rollup_tables
 
 
 class Staff(Base):
@@ -194,7 +194,7 @@ class ClinicBooking(Base):
     outcome_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# --- the manager's report (records/report.py, issue 7) -------------------------------------
+# --- the manager's report (hub/reporting/report.py, issue 7) -------------------------------------
 
 # Covering indexes: the report's GROUP BY queries read these instead of the wide rows, and
 # "answered with no record" is an index probe per call.
@@ -206,6 +206,6 @@ Index("ix_central_records_report", central_records.c.occurred_at, central_record
       central_records.c.prison_transfer_avoided, central_records.c.follow_up_result)  # fmt: skip
 Index("ix_central_records_call_id", central_records.c.call_id)
 
-# Roll-ups of the report's figures by day and month (records/rollup.py keeps them exact: the
+# Roll-ups of the report's figures by day and month (hub/reporting/rollup.py keeps them exact:
 # writers in hub/calllog.py and hub/central_store.py mark the days they change).
 report_rollups = rollup_tables(Base.metadata)

@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from records import rollup
+from hub.reporting import rollup
 
 MIGRATIONS = files("hub").joinpath("migrations")  # package data, also in a wheel
 
@@ -24,7 +24,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate to ``revision``; at head, also roll up the report's figures of the days that
-    migrations marked (0005 marks every day with calls or records; see records/rollup.py)."""
+    migrations marked (0005 marks every day with calls or records; see hub/reporting/rollup.py)."""
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn

@@ -34,7 +34,7 @@ from hub.contract.rest import Filters, RecordExportQuery
 from records import export
 
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "fhir": "json", "pdf": "pdf", "summary": "csv"}
-# The manager's report (records/report.py): the board paper and the figures by month.
+# The manager's report (hub/reporting/report.py): the board paper and the figures by month.
 REPORT_FORMATS = ("pdf", "summary")
 
 
@@ -90,7 +90,8 @@ def atomic_output(out: Path) -> Iterator[IO[bytes]]:
 
 
 def _report_from_db(conn: Any, args: argparse.Namespace, handle: IO[bytes]) -> int:
-    from records import report, report_files
+    from hub.reporting import files as report_files
+    from hub.reporting import report
 
     filters = report.Filters(start=args.start, end=args.end, site_id=args.site_id,
                              site_kind=args.site_kind)

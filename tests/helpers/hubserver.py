@@ -19,11 +19,10 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, schema
-from hub.api import session_factory
 from hub.app import create_app
 from hub.config import HubConfig
 from hub.contract.identity import Principal
-from hub.db import make_engine, unit_of_work
+from hub.db import make_engine, session_factory, unit_of_work
 
 
 @dataclass

@@ -19,11 +19,12 @@ from hub import schema
 from hub.calllog import CallLog
 from hub.central_store import CentralStore
 from hub.config import HubConfig
+from hub.contract import rest
 from hub.contract.identity import Principal
 from hub.contract.signaling import EndReason, Participant
 from hub.db import make_engine, unit_of_work
 from hub.models import Call, Site
-from records import report, rollup
+from hub.reporting import drill, report, rollup
 from records.schema import AvoidedFlags, FollowUp, TriageRecord
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
@@ -185,7 +186,7 @@ def filters_to_check(rnd: random.Random, sites: dict[str, int]) -> list[report.F
     return out
 
 
-def figures(r: report.Report) -> dict[str, Any]:
+def figures(r: rest.Report) -> dict[str, Any]:
     out = r.model_dump(exclude={"generated_at", "elapsed_ms"})
     for c in out["calls"]:
         c["answer_s_total"] = pytest.approx(c["answer_s_total"], rel=1e-9, abs=1e-6)
@@ -206,7 +207,7 @@ def check(db: HubDatabase, rnd: random.Random, sites: dict[str, int]) -> int:
             got, want = report.build(conn, f), report.build(conn, f, live=True)
             assert figures(got) == figures(want), f
             for figure in DRILL if n % 3 == 0 else ():  # a few: each is two queries
-                assert report.count(conn, f, figure) == report.count(conn, f, figure, live=True)
+                assert drill.count(conn, f, figure) == drill.count(conn, f, figure, live=True)
         rolled = len(conn.execute(sa.select(report.ROLLUPS.days)).all())
     return rolled
 
@@ -262,13 +263,13 @@ def test_a_write_marks_its_days_and_the_month_is_read_again(hubdb: HubDatabase) 
     rollup.refresh_now(engine, before=None)
     feb = report.Filters(start=date(2025, 2, 1), end=date(2025, 2, 28))
     with engine.connect() as conn:
-        assert report._plan(conn, feb, False) == report._Plan(months=(date(2025, 2, 1),))
+        assert report.rollup_plan(conn, feb, False) == report.RollupPlan(months=(date(2025, 2, 1),))
         before = report.build(conn, feb)
     call_id = next(c for c, at in hub.ended.items() if at.month == 2 and at.day > 1)
     with unit_of_work(hubdb.sessions) as s:
         CentralStore(s, DESK).apply([hub.new_record(call_id, surely_on_call=True)])
     with engine.connect() as conn:
-        plan = report._plan(conn, feb, False)
+        plan = report.rollup_plan(conn, feb, False)
         assert plan.months == () and plan.live  # the record's day is read live
         after = report.build(conn, feb)
         assert sum(after.outcome_totals().values()) == sum(before.outcome_totals().values()) + 1
@@ -276,7 +277,7 @@ def test_a_write_marks_its_days_and_the_month_is_read_again(hubdb: HubDatabase) 
         assert figures(after) == figures(report.build(conn, feb, live=True))
     assert rollup.refresh_now(engine, before=None) >= 1
     with engine.connect() as conn:
-        assert report._plan(conn, feb, False) == report._Plan(months=(date(2025, 2, 1),))
+        assert report.rollup_plan(conn, feb, False) == report.RollupPlan(months=(date(2025, 2, 1),))
         assert figures(report.build(conn, feb)) == figures(after)
 
 
@@ -308,7 +309,7 @@ def test_migration_0005_rolls_up_the_calls_and_records_already_held(db_url: str)
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(report.ROLLUPS.dirty)) == 0
         # Every day of the months with history is rolled up, the days without calls too.
-        assert report._plan(conn, year, False) == report._Plan(
+        assert report.rollup_plan(conn, year, False) == report.RollupPlan(
             months=(date(2025, 1, 1), date(2025, 2, 1)),
             live=((date(2025, 3, 1), date(2025, 12, 31)),))  # fmt: skip
         r = report.build(conn, year)
@@ -370,5 +371,5 @@ def test_the_summary_route_rebuilds_marked_days_first(hubdb: HubDatabase) -> Non
         served.stop()
     with engine.connect() as conn:
         assert conn.scalar(dirty) == 0
-        assert report._plan(conn, want.filters, False).months  # now read from the roll-ups
-    assert figures(report.Report.model_validate_json(r.content)) == figures(want)
+        assert report.rollup_plan(conn, want.filters, False).months  # now read from the roll-ups
+    assert figures(rest.Report.model_validate_json(r.content)) == figures(want)

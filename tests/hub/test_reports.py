@@ -18,9 +18,10 @@ import pytest
 import sqlalchemy as sa
 
 from hub.config import HubConfig
+from hub.contract import rest
 from hub.db import unit_of_work
-from records import report
-from records.report_files import SUMMARY_HEADER
+from hub.reporting import drill, report
+from hub.reporting.files import SUMMARY_HEADER
 from tests.helpers import report_fixture as fx
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
@@ -32,7 +33,7 @@ def history(hubdb: HubDatabase) -> fx.History:
     return fx.seed(hubdb)
 
 
-def _build(db: HubDatabase, **kw: object) -> report.Report:
+def _build(db: HubDatabase, **kw: object) -> rest.Report:
     filters = report.Filters(start=date(2025, 1, 1), end=date(2025, 2, 28), **kw)
     with db.sessions.kw["bind"].connect() as conn:
         return report.build(conn, filters)
@@ -56,7 +57,7 @@ def test_figures_match_the_hand_count(hubdb: HubDatabase, history: fx.History) -
     assert r.months() == ["2025-01", "2025-02"]
     # Claims: claimed = confirmed + withdrawn + pending, the latest follow-up decides.
     claims = {c: tuple(r.claim_total(c, w) for w in ("claimed", "confirmed", "withdrawn"))
-              for c in report.CLAIMS}  # fmt: skip
+              for c in rest.CLAIMS}  # fmt: skip
     assert claims == {"admission": (2, 1, 1), "ae_attendance": (2, 1, 1),
                       "prison_transfer": (1, 0, 0), "ambulance_conveyance": (2, 1, 1)}
     assert r.outcome_totals() == {"advice_managed_in_place": 3, "gp_referral": 2,
@@ -89,10 +90,10 @@ def test_filters_by_setting_and_site(hubdb: HubDatabase, history: fx.History) ->
     assert r.total("calls") == 11 and r.claim_total("admission", "claimed") == 3
 
 
-def _drill(db: HubDatabase, figure: str, **kw: object) -> report.DrillPage:
+def _drill(db: HubDatabase, figure: str, **kw: object) -> rest.DrillPage:
     filters = report.Filters(start=date(2025, 1, 1), end=date(2025, 2, 28))
     with db.sessions.kw["bind"].connect() as conn:
-        return report.drill(conn, filters, figure, **kw)  # type: ignore[arg-type]
+        return drill.drill(conn, filters, figure, **kw)  # type: ignore[arg-type]
 
 
 def test_drill_down_finds_the_calls_and_records_behind_a_figure(
@@ -124,7 +125,7 @@ def test_drill_down_finds_the_calls_and_records_behind_a_figure(
     seen = {r.call_id for r in first.rows} | {r.call_id for r in last.rows}
     assert len(seen) == 6
     with pytest.raises(ValueError):
-        report.Figure.parse("claimed:unicorns")
+        drill.Figure.parse("claimed:unicorns")
 
 
 def test_the_report_reads_aggregates_through_the_indexes(hubdb: HubDatabase) -> None:
@@ -179,10 +180,10 @@ def test_summary_and_drill_over_http_and_audited(
 ) -> None:
     hub, token = served
     with httpx.Client(base_url=hub.http, headers={"Authorization": f"Bearer {token}"}) as http:
-        r = report.Report.model_validate_json(
+        r = rest.Report.model_validate_json(
             http.get("/api/v1/reports/summary", params=JAN_FEB).content)
         assert r.total("calls") == 10 and r.claim_total("admission", "withdrawn") == 1
-        page = report.DrillPage.model_validate_json(http.get(
+        page = rest.DrillPage.model_validate_json(http.get(
             "/api/v1/reports/drill", params={**JAN_FEB, "figure": "withdrawn:ae_attendance"}
         ).content)  # fmt: skip
         assert page.total == 1 and page.rows[0].follow_up == "withdrawn"
@@ -270,8 +271,9 @@ _BIDI_MARKS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f
 
 def test_the_board_paper_prints_every_site_name_as_itself(
         hubdb: HubDatabase, history: fx.History, tmp_path: Path) -> None:
-    from hub.models import Site
     from records.report_files import write_pdf
+
+    from hub.models import Site
 
     with unit_of_work(hubdb.sessions) as s:
         s.get_one(Site, history.sites["Moor View"]).name = LAKA

@@ -12,7 +12,7 @@ import pytest
 import resources
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
-from hub.invitations import normalise_code
+from hub.routes.invitations import normalise_code
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
 

@@ -16,17 +16,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
-from hub.api import ANY_SITE, SessionDep, require
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import BookingOut, JoinBody, NewBookingBody, OutcomeBody
 from hub.db import utcnow
 from hub.models import Call, ClinicBooking, Site, Staff
+from hub.routes.deps import ANY_SITE, SessionDep, require
 
 router = APIRouter(tags=["clinics"])
-BOOKERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value, StaffRole.ADMIN.value)
-STAFF_READERS = (*BOOKERS, StaffRole.MANAGER.value)
-OUTCOME_WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
+BOOKERS = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.ADMIN)
+STAFF_READERS = (*BOOKERS, StaffRole.MANAGER)
+OUTCOME_WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
 
 
 def _out(b: ClinicBooking, site: Site, specialist: Staff) -> BookingOut:
@@ -105,7 +105,7 @@ def _booking(session: SessionDep, booking_id: int) -> tuple[ClinicBooking, Site,
 @router.post("/api/v1/clinics/{booking_id}/join")
 def join(
     booking_id: int, body: JoinBody, session: SessionDep,
-    principal: Annotated[Principal, Depends(require(SiteKind.PRISON.value))],
+    principal: Annotated[Principal, Depends(require(SiteKind.PRISON))],
 ) -> BookingOut:
     """The prison's station attaches the call it asked for to its booking."""
     booking, site, specialist = _booking(session, booking_id)

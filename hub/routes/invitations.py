@@ -10,19 +10,17 @@ disables the site: the code and every token it issued stop working at once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from datetime import timedelta
 from typing import Annotated
 
-import anyio.from_thread
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import accounts
-from hub.api import SessionDep, require
-from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import (
@@ -35,6 +33,7 @@ from hub.contract.rest import (
 )
 from hub.db import utcnow
 from hub.models import Invitation, Site
+from hub.routes.deps import ConfigDep, SessionDep, SwitchboardDep, UnitOfWorkDep, require
 from records import nhs_number
 
 router = APIRouter(tags=["invitations"])
@@ -44,7 +43,7 @@ router = APIRouter(tags=["invitations"])
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 12
 HOME_TOKEN_TTL = timedelta(hours=4)  # a home caller signs in again from the link
-ISSUERS = (StaffRole.NURSE.value, StaffRole.ADMIN.value)
+ISSUERS = (StaffRole.NURSE, StaffRole.ADMIN)
 
 
 _LOOKALIKES = str.maketrans("OIL", "011")
@@ -125,22 +124,22 @@ def list_invitations(
 
 @router.delete("/api/v1/invitations/{invitation_id}", status_code=204)
 def revoke(
-    invitation_id: int, session: SessionDep, request: Request,
+    invitation_id: int, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> None:
     """Revoke an invitation: its code, every token signed in with it and every open
     connection of the patient's page stop at once."""
-    inv = session.get(Invitation, invitation_id)
+    inv = unit.session.get(Invitation, invitation_id)
     if inv is None:
         raise HTTPException(404, "no invitation with that id")
     if inv.revoked_at is None:
         inv.revoked_at = utcnow()
-    site = session.get(Site, inv.site_id)
+    site = unit.session.get(Site, inv.site_id)
     assert site is not None
     site.active = False
-    session.commit()  # before the page is cut off, so its reconnect is refused
-    switchboard = request.app.state.switchboard
-    anyio.from_thread.run_sync(switchboard.disconnect, "site", site.id, "access revoked")
+    # Once the revocation is durable, so the page's reconnect is refused.
+    unit.after_commit(functools.partial(switchboard.disconnect, "site", site.id,
+                                        "access revoked"))  # fmt: skip
 
 
 def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:
@@ -157,7 +156,7 @@ def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:
 
 @router.post("/api/v1/auth/invitation-login", tags=["auth"])
 def invitation_login(
-    body: InvitationLoginBody, session: SessionDep, request: Request,
+    body: InvitationLoginBody, session: SessionDep, config: ConfigDep,
 ) -> HomeTokenOut:
     """The browser page signs in with an invitation code; no other credential is needed."""
     found = _live(session, body.code)
@@ -166,7 +165,6 @@ def invitation_login(
                             "this invitation code is not valid: it may have been mistyped, "
                             "have expired or been withdrawn")
     inv, site = found
-    config: HubConfig = request.app.state.config
     now = utcnow()
     ttl = min(HOME_TOKEN_TTL, timedelta(seconds=config.token_ttl_s), inv.expires_at - now)
     principal = accounts.site_principal(site)

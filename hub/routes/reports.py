@@ -3,18 +3,18 @@
 Routes (under ``/api/v1``; filters on every one: ``from`` and ``to`` UTC days, both
 included, on when the call was requested; ``site_id``; ``site_kind``):
 
-* ``GET /reports/summary``: :class:`records.report.Report` as JSON: calls, answer times,
+* ``GET /reports/summary``: :class:`hub.contract.rest.Report` as JSON: calls, answer times,
   abandoned and lost calls, outcomes, claims (claimed / confirmed / withdrawn) by month and
   setting, calls per site, and savings estimates with their unit costs and sources.
 * ``GET /reports/drill?figure=&month=&limit=&offset=``: the calls or records behind one
-  figure (:data:`records.report.CALL_FIGURES`, ``records``, ``outcome:<code>``,
+  figure (:data:`hub.reporting.report.CALL_FIGURES`, ``records``, ``outcome:<code>``,
   ``claimed|confirmed|withdrawn|pending:<claim>``), oldest first, a page at a time.
 * ``GET /reports:export?format=summary|csv|xlsx|fhir|pdf``: the summary as CSV, the log of
   the report's records as CSV, an XLSX workbook (summary, claims and log sheets), a FHIR R4
   Bundle, or the PDF board paper. ``X-Record-Count`` gives the records behind it.
 
-The figures come from the report's roll-ups where they can (records/report.py); before it
-answers, each route rebuilds the days marked since (records/rollup.py; today is left to be
+The figures come from the report's roll-ups where they can (hub/reporting/report.py); before it
+answers, each route rebuilds the days marked since (hub/reporting/rollup.py; today is left to be
 read live), so the first report of a day pays for bringing the day before up to date.
 
 Who: managers only. The figures are aggregates, but a drill-down names calls and records and
@@ -36,23 +36,26 @@ from datetime import date
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from hub.api import require
 from hub.central_store import CentralStore
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
-from hub.db import unit_of_work, utcnow
-from records import export, report, report_files, rollup
+from hub.db import utcnow
+from hub.reporting import drill as drilldown
+from hub.reporting import files as report_files
+from hub.reporting import report, rollup
+from hub.routes.deps import EngineDep, SessionDep, require
+from records import export
 
 __all__ = ["REPORTERS", "router"]
 
 log = logging.getLogger("telehub.hub.reports")
 
-REPORTERS = (StaffRole.MANAGER.value,)
+REPORTERS = (StaffRole.MANAGER,)
 _MEDIA = {
     "summary": "text/csv; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
@@ -67,17 +70,12 @@ router = APIRouter(prefix="/api/v1", tags=["reports"])
 Manager = Annotated[Principal, Depends(require(*REPORTERS))]
 
 
-def _sessions(request: Request) -> sessionmaker[Session]:
-    return request.app.state.sessions  # type: ignore[no-any-return]
-
-
-def _refreshed(request: Request) -> sa.Engine:
+def _refreshed(engine: sa.Engine) -> sa.Engine:
     """The database, its report roll-ups first rebuilt for days marked before today.
 
     Today is written all day, so it is read live. Rebuilding is only quicker reading: a
     day still marked is read live, so a failed rebuild (the database busy) is only logged.
     """
-    engine: sa.Engine = _sessions(request).kw["bind"]
     try:
         rollup.refresh_now(engine, before=utcnow().date())
     except OperationalError:
@@ -101,9 +99,8 @@ def filters(
 FiltersDep = Annotated[report.Filters, Depends(filters)]
 
 
-def _audit(request: Request, principal: Principal, action: str, detail: str) -> None:
-    with unit_of_work(_sessions(request)) as session:
-        CentralStore(session, principal).audit(action, [(None, None, detail[:500])])
+def _audit(session: Session, principal: Principal, action: str, detail: str) -> None:
+    CentralStore(session, principal).audit(action, [(None, None, detail[:500])])
 
 
 def _describe(f: report.Filters) -> str:
@@ -112,17 +109,19 @@ def _describe(f: report.Filters) -> str:
 
 
 @router.get("/reports/summary")
-def summary(request: Request, principal: Manager, f: FiltersDep) -> Response:
+def summary(session: SessionDep, engine: EngineDep, principal: Manager,
+            f: FiltersDep) -> Response:  # fmt: skip
     """Every figure of the dashboard for these filters, from one database snapshot."""
-    with export.snapshot(_refreshed(request)) as conn:
+    with export.snapshot(_refreshed(engine)) as conn:
         built = report.build(conn, f)
-    _audit(request, principal, "report", _describe(f))
+    _audit(session, principal, "report", _describe(f))
     return Response(built.model_dump_json(), media_type="application/json")
 
 
 @router.get("/reports/drill")
 def drill(
-    request: Request,
+    session: SessionDep,
+    engine: EngineDep,
     principal: Manager,
     f: FiltersDep,
     figure: Annotated[str, Query(max_length=60)],
@@ -132,29 +131,31 @@ def drill(
 ) -> Response:
     """The calls or records behind one figure (no patient data), a page at a time."""
     try:
-        report.Figure.parse(figure)
+        drilldown.Figure.parse(figure)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
-    with export.snapshot(_refreshed(request)) as conn:
-        page = report.drill(conn, f, figure, month=month, limit=limit, offset=offset)
-    _audit(request, principal, "read", f"report drill figure={figure} month={month or 'all'} "
+    with export.snapshot(_refreshed(engine)) as conn:
+        page = drilldown.drill(conn, f, figure, month=month, limit=limit, offset=offset)
+    _audit(session, principal, "read", f"report drill figure={figure} month={month or 'all'} "
            f"{_describe(f)} offset={offset} rows={len(page.rows)}")  # fmt: skip
     return Response(page.model_dump_json(), media_type="application/json")
 
 
 def _record_count(conn: sa.Connection, f: report.Filters) -> int:
-    return report.count(conn, f, "records")
+    return drilldown.count(conn, f, "records")
 
 
 @router.get("/reports:export")
-def export_report(request: Request, principal: Manager, f: FiltersDep,
+def export_report(session: SessionDep, engine: EngineDep, principal: Manager, f: FiltersDep,
                   format: ReportFormat = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""
-    conn = export.snapshot(_refreshed(request))
+    conn = export.snapshot(_refreshed(engine))
     try:
         count = _record_count(conn, f)
-        _audit(request, principal, "export", f"report {_describe(f)} format={format} "
-               f"records={count} as_of={utcnow().isoformat()}")  # fmt: skip
+        # Audited once the file is built (committed with the request): on SQLite the audit
+        # row holds the write lock until then, and a workbook can take seconds to build.
+        detail = (f"report {_describe(f)} format={format} records={count} "
+                  f"as_of={utcnow().isoformat()}")  # fmt: skip
         headers = {
             "X-Record-Count": str(count),
             "Content-Disposition": f'attachment; filename="telehub-{f.start}-{f.end}.'
@@ -171,6 +172,7 @@ def export_report(request: Request, principal: Manager, f: FiltersDep,
                     report_files.write_pdf(built, spool)
                 else:
                     report_files.write_summary_csv(built, spool)
+                _audit(session, principal, "export", detail)
             except BaseException:
                 spool.close()
                 raise
@@ -185,6 +187,7 @@ def export_report(request: Request, principal: Manager, f: FiltersDep,
                         yield block
 
             return StreamingResponse(spooled(), media_type=_MEDIA[format], headers=headers)
+        _audit(session, principal, "export", detail)
     except BaseException:
         conn.close()
         raise

@@ -8,21 +8,28 @@ it with ``GET`` (after a reconnect, or to print it again).
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
-import anyio.from_thread
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import select
 
-from hub.api import ANY_SITE, CALL_LOG_READERS, SessionDep, require
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import PlanBody, PlanOut
 from hub.contract.signaling import CallPlanReady
 from hub.db import utcnow
 from hub.models import Call, CallParticipant, CallPlan
+from hub.routes.deps import (
+    ANY_SITE,
+    CALL_LOG_READERS,
+    SessionDep,
+    SwitchboardDep,
+    UnitOfWorkDep,
+    require,
+)
 
 router = APIRouter(tags=["call plans"])
-WRITERS = (StaffRole.NURSE.value, StaffRole.SPECIALIST.value)
+WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
 
 
 def _out(plan: CallPlan) -> PlanOut:
@@ -32,11 +39,13 @@ def _out(plan: CallPlan) -> PlanOut:
 
 @router.put("/api/v1/calls/{call_id}/plan")
 def write_plan(
-    call_id: str, body: PlanBody, session: SessionDep, request: Request,
+    call_id: str, body: PlanBody, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> PlanOut:
     """The nurse or specialist who took part in the call writes (or corrects) its plan."""
-    if session.get(Call, call_id) is None:
+    session = unit.session
+    call = session.get(Call, call_id)
+    if call is None:
         raise HTTPException(404, "no call with that id")
     took_part = session.scalar(select(CallParticipant.id).where(
         CallParticipant.call_id == call_id,
@@ -49,13 +58,10 @@ def write_plan(
     plan.written_by, plan.written_by_name = principal.participant_id, principal.name
     plan.written_at = utcnow()
     session.add(plan)
-    session.commit()  # durable before the caller is shown it
     out = _out(plan)
-    call = session.get(Call, call_id)
-    assert call is not None
     push = CallPlanReady(call_id=call_id, decision=out.decision, call_again=out.call_again,
                          written_by=out.written_by_name, written_at=out.written_at)
-    anyio.from_thread.run_sync(request.app.state.switchboard.tell_site, call.site_id, push)
+    unit.after_commit(functools.partial(switchboard.tell_site, call.site_id, push))  # durable first
     return out
 
 
@@ -63,7 +69,7 @@ def write_plan(
 def read_plan(
     call_id: str, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*ANY_SITE, *CALL_LOG_READERS,
-                                                    StaffRole.SPECIALIST.value))],
+                                                    StaffRole.SPECIALIST))],
 ) -> PlanOut:
     """The plan of a call: for the site that called, and for the hub's staff."""
     call = session.get(Call, call_id)

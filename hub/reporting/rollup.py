@@ -1,8 +1,8 @@
 """Keeps the manager's report roll-ups exact: writers mark the days they change, and
 :func:`refresh` rebuilds marked days with the report's own queries.
 
-The roll-ups are :class:`records.report.RollupTables` (hub migration 0005). A day is read from
-them only while it is rolled up and carries no mark; otherwise records/report.py reads it
+The roll-ups are :class:`hub.reporting.tables.RollupTables` (hub migration 0005). A day is read from
+them only while it is rolled up and carries no mark; otherwise hub/reporting/report.py reads it
 live, so a figure is right from the moment its write commits. The marks, each written in the
 writer's own transaction so that a change and its mark commit together:
 
@@ -33,11 +33,9 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from records.report import (
-    CALL_SUMS,
+from hub.reporting.report import (
     CALLS,
     LOG,
-    RECORD_SUMS,
     ROLLUPS,
     call_sums,
     first_of_month,
@@ -47,6 +45,7 @@ from records.report import (
     utc_day,
     within,
 )
+from hub.reporting.tables import CALL_SUMS, RECORD_SUMS
 
 __all__ = ["day_of", "mark_all", "mark_calls", "mark_days", "mark_records", "rebuild_all",
            "refresh", "refresh_now"]
@@ -75,7 +74,9 @@ def mark_days(session: Session, days: Iterable[date]) -> None:
     """Mark these days changed, once per day in the session's transaction (a group commit
     of many calls on one day writes one mark)."""
     session.connection()  # begins the transaction the marks belong to
-    tx = session.get_transaction()
+    # The innermost: marks written in a savepoint that is rolled back (a store write that
+    # lost a race, hub/central_store.py) are gone, and the retry must write them again.
+    tx = session.get_nested_transaction() or session.get_transaction()
     held: tuple[object, set[date]] | None = session.info.get(_MARKED)
     if held is None or held[0] is not tx:
         held = session.info[_MARKED] = (tx, set())

@@ -2,13 +2,13 @@
 
 Every figure is an aggregate query in the database; Python only adds up the few thousand
 aggregate rows that come back. Whole days are read from roll-ups (sums by day and by month,
-per site for calls and per setting and outcome for records, kept by records/rollup.py);
+per site for calls and per setting and outcome for records, kept by rollup.py);
 what they cannot answer is read live from the calls and records (``GROUP BY`` month and site
 or setting, on covering indexes the hub's migration 0004 adds): one site's report, and days
 not rolled up or marked dirty by a write since (today, always). Both give the same figures.
 The same code serves the hub's ``/api/v1/reports`` routes and ``telehub-export --db``; it
-reads the hub's ``calls`` and ``sites`` and the roll-ups through reader views declared here
-(as :func:`records.avoided_log.versions_table` does), so records/ never imports the hub.
+reads the hub's own tables (hub/models.py: calls, sites, the central records, the roll-ups).
+The answers' shapes (Filters, Report, DrillPage) are REST bodies: hub/contract/rest.py.
 
 Counting rules (shared/clinical/REFERENCE.md, "Avoided admissions" and "Service levels"):
 
@@ -34,19 +34,15 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Dialect
 
 from hub.contract.rest import (
     CLAIMS,
-    WAIT_BAND_LABELS,
     CallFigures,
     Claim,
     ClaimFigures,
-    DrillPage,
-    DrillRow,
     Filters,
     OutcomeFigures,
     Report,
@@ -55,37 +51,39 @@ from hub.contract.rest import (
     UnitCost,
 )
 from hub.contract.rest import SETTINGS as SITE_KINDS
-from records.avoided_log import log_table
+from hub.models import Call, Site, central_records, report_rollups
+from hub.reporting.tables import CALL_SUMS, RECORD_SUMS
 from records.tables import load_table
 
 __all__ = [
+    "ABANDON_AFTER_S",
+    "ANSWER_5MIN",
+    "ANSWER_60S",
+    "CALLS",
     "CALL_FIGURES",
-    "CALL_SUMS",
-    "CLAIMS",
+    "LOG",
     "RECORD_FIGURES",
-    "RECORD_SUMS",
     "ROLLUPS",
+    "SITES",
     "SITE_KINDS",
-    "CallFigures",
-    "ClaimFigures",
-    "DrillPage",
-    "DrillRow",
-    "Filters",
-    "OutcomeFigures",
-    "Report",
-    "RollupTables",
-    "Saving",
-    "SiteFigures",
-    "UnitCost",
+    "WAIT_BANDS",
+    "Filters",  # the report's query (hub/contract/rest.py), here for the report's callers
+    "RollupPlan",
     "build",
     "call_sums",
-    "count",
-    "drill",
+    "call_where",
+    "claim_flag",
+    "day_within",
     "first_of_month",
+    "has_record",
     "next_month",
+    "record_site_clause",
     "record_sums",
-    "rollup_tables",
+    "record_where",
+    "rollup_plan",
     "runs",
+    "seconds",
+    "site_clause",
     "unit_costs",
     "utc_day",
     "within",
@@ -102,106 +100,16 @@ CALL_FIGURES = ("calls", "answered", "within_60s", "over_60s", "within_5min", "o
 RECORD_FIGURES = ("records", "outcome", "claimed", "confirmed", "withdrawn", "pending")
 
 
-# --- reader views of the hub's tables ------------------------------------------------------
+# --- the hub's tables ----------------------------------------------------------------------
 
-
-class _AwareUtc(sa.TypeDecorator[datetime]):
-    """The hub's UTC timestamps (timestamptz on PostgreSQL), read and bound as aware UTC."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-_META = sa.MetaData()
-LOG = log_table(_META)
-CALLS = sa.Table(
-    "calls", _META,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("site_id", sa.Integer),
-    sa.Column("state", sa.String(16)),
-    sa.Column("requested_at", _AwareUtc()),
-    sa.Column("answered_at", _AwareUtc()),
-    sa.Column("ended_at", _AwareUtc()),
-    sa.Column("end_reason", sa.String(16)),
-)  # fmt: skip
-SITES = sa.Table(
-    "sites", _META,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("name", sa.String(120)),
-    sa.Column("kind", sa.String(16)),
-)  # fmt: skip
-
-# The roll-ups' figures, in the order the live queries give them (records/rollup.py rebuilds
-# the roll-ups with those same queries): CallFigures' sums, then records and their claims.
-CALL_SUMS: tuple[str, ...] = (
-    "calls", "answered", "within_60s", "within_5min", "answer_s_total", "abandoned",
-    "abandoned_after_30s", "caller_lost", "open", "no_record",
-    *(f"wait_band_{n}" for n in range(len(WAIT_BAND_LABELS))),
-)  # fmt: skip
-RECORD_SUMS: tuple[str, ...] = (
-    "records", *(f"{c}_{w}" for c in CLAIMS for w in ("claimed", "confirmed", "withdrawn")),
-)  # fmt: skip
+CALLS = cast(sa.Table, Call.__table__)
+SITES = cast(sa.Table, Site.__table__)
+LOG = central_records
+ROLLUPS = report_rollups
 _CALL_FIELDS = 10  # CALL_SUMS up to no_record are CallFigures fields; then the wait bands
 _ANSWER_S = CALL_SUMS.index("answer_s_total")
 
 
-@dataclass(frozen=True)
-class RollupTables:
-    """The report's roll-ups in the hub database (migration 0005; hub/models.py builds them).
-
-    Calls by day and site and by month and site; records by day and by month, setting and
-    outcome (records name their site in free text, so one site's report stays live). ``days``
-    lists the days rolled up, empty ones too; a row in ``dirty`` marks a day a write changed
-    since (rows, not a flag, so concurrent writers never wait on each other): such a day is
-    read live until records/rollup.py rebuilds it. A month row holds the sums of its days'
-    rows and is read only while every day of its month is rolled up and clean.
-    """
-
-    call_days: sa.Table
-    call_months: sa.Table
-    record_days: sa.Table
-    record_months: sa.Table
-    days: sa.Table
-    dirty: sa.Table
-
-
-def rollup_tables(metadata: sa.MetaData) -> RollupTables:
-    def sums(names: Sequence[str]) -> list[sa.Column[Any]]:
-        return [sa.Column(n, sa.Float if n == "answer_s_total" else sa.Integer, nullable=False)
-                for n in names]  # fmt: skip
-
-    def calls(name: str, key: str) -> sa.Table:
-        return sa.Table(name, metadata, sa.Column(key, sa.Date, primary_key=True),
-                        sa.Column("site_id", sa.Integer, primary_key=True),
-                        *sums(CALL_SUMS))  # fmt: skip
-
-    def records(name: str, key: str) -> sa.Table:
-        # No primary key: outcome may be NULL; a day's rows are replaced whole.
-        return sa.Table(name, metadata, sa.Column(key, sa.Date, nullable=False, index=True),
-                        sa.Column("setting", sa.String(32), nullable=False),
-                        sa.Column("outcome", sa.String(32)), *sums(RECORD_SUMS))  # fmt: skip
-
-    return RollupTables(
-        call_days=calls("report_call_days", "day"),
-        call_months=calls("report_call_months", "month"),  # month: its first day
-        record_days=records("report_record_days", "day"),
-        record_months=records("report_record_months", "month"),
-        days=sa.Table("report_days", metadata, sa.Column("day", sa.Date, primary_key=True)),
-        dirty=sa.Table("report_dirty_days", metadata,
-                       sa.Column("id", sa.Integer, primary_key=True),
-                       sa.Column("day", sa.Date, nullable=False)),
-    )  # fmt: skip
-
-
-ROLLUPS = rollup_tables(_META)
 
 
 # --- unit costs ----------------------------------------------------------------------------
@@ -250,7 +158,7 @@ def first_of_month(col: Any, dialect: str) -> Any:
     return sa.cast(sa.func.to_char(col, "YYYY-MM-01"), sa.Date).label("month")
 
 
-def _seconds(later: Any, earlier: Any, dialect: str) -> Any:
+def seconds(later: Any, earlier: Any, dialect: str) -> Any:
     if dialect == "sqlite":
         return (sa.func.julianday(later) - sa.func.julianday(earlier)) * 86400.0
     return sa.extract("epoch", later - earlier)
@@ -260,7 +168,7 @@ def _count_if(*conditions: Any) -> Any:
     return sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0))
 
 
-def _site_clause(filters: Filters, site_col: Any) -> list[Any]:
+def site_clause(filters: Filters, site_col: Any) -> list[Any]:
     """Calls of the chosen site or setting (by the site's id)."""
     out: list[Any] = []
     if filters.site_id is not None:
@@ -270,7 +178,7 @@ def _site_clause(filters: Filters, site_col: Any) -> list[Any]:
     return out
 
 
-def _record_site_clause(conn: sa.Connection, filters: Filters) -> list[Any]:
+def record_site_clause(conn: sa.Connection, filters: Filters) -> list[Any]:
     """Records of the chosen site (the desk writes the site's name; older ones its id)."""
     out: list[Any] = []
     if filters.site_id is not None:
@@ -281,22 +189,22 @@ def _record_site_clause(conn: sa.Connection, filters: Filters) -> list[Any]:
     return out
 
 
-def _call_where(filters: Filters) -> list[Any]:
+def call_where(filters: Filters) -> list[Any]:
     lo, hi = filters.bounds()
     return [CALLS.c.requested_at >= lo, CALLS.c.requested_at < hi,
-            *_site_clause(filters, CALLS.c.site_id)]  # fmt: skip
+            *site_clause(filters, CALLS.c.site_id)]  # fmt: skip
 
 
 def record_where(conn: sa.Connection, filters: Filters) -> list[Any]:
     lo, hi = filters.bounds()
-    return [LOG.c.occurred_at >= lo, LOG.c.occurred_at < hi, *_record_site_clause(conn, filters)]
+    return [LOG.c.occurred_at >= lo, LOG.c.occurred_at < hi, *record_site_clause(conn, filters)]
 
 
-def _has_record(call_id: Any) -> Any:
+def has_record(call_id: Any) -> Any:
     return sa.exists(sa.select(sa.literal(1)).where(LOG.c.call_id == call_id))
 
 
-def _claim_flag(claim: Claim) -> Any:
+def claim_flag(claim: Claim) -> Any:
     if claim == "ambulance_conveyance":
         return sa.and_(LOG.c.intended_action == "ambulance_999",
                        sa.or_(LOG.c.admission_avoided, LOG.c.ae_attendance_avoided))
@@ -318,7 +226,7 @@ def within(col: Any, spans: Sequence[Span]) -> Any:
                     for a, b in spans))  # fmt: skip
 
 
-def _day_within(col: Any, spans: Sequence[Span]) -> Any:
+def day_within(col: Any, spans: Sequence[Span]) -> Any:
     return sa.or_(*(col.between(a, b) for a, b in spans))
 
 
@@ -338,7 +246,7 @@ def next_month(first: date) -> date:
 
 
 @dataclass(frozen=True)
-class _Plan:
+class RollupPlan:
     """Where each day of a report's range is read from."""
 
     months: tuple[date, ...] = ()  # whole months from month rows (their first days)
@@ -346,8 +254,8 @@ class _Plan:
     live: tuple[Span, ...] = ()  # from the calls and records themselves
 
 
-def _plan(conn: sa.Connection, filters: Filters, live: bool) -> _Plan:
-    whole = _Plan(live=((filters.start, filters.end),))
+def rollup_plan(conn: sa.Connection, filters: Filters, live: bool) -> RollupPlan:
+    whole = RollupPlan(live=((filters.start, filters.end),))
     if live or filters.site_id is not None:
         return whole  # records match a site by its name: there is no roll-up by site
     t = ROLLUPS
@@ -373,7 +281,7 @@ def _plan(conn: sa.Connection, filters: Filters, live: bool) -> _Plan:
             for d in span:
                 (days if d in clean else unrolled).append(d)
         day = last + timedelta(days=1)
-    return _Plan(tuple(months), runs(days), runs(unrolled))
+    return RollupPlan(tuple(months), runs(days), runs(unrolled))
 
 
 # --- the report ----------------------------------------------------------------------------
@@ -382,7 +290,7 @@ def _plan(conn: sa.Connection, filters: Filters, live: bool) -> _Plan:
 def call_sums(dialect: str) -> list[Any]:
     """The sums of CALL_SUMS over rows of ``calls``, in that order."""
     c = CALLS.c
-    wait = _seconds(c.answered_at, c.requested_at, dialect)
+    wait = seconds(c.answered_at, c.requested_at, dialect)
     answered = c.answered_at.is_not(None)
     bands = [
         _count_if(answered, wait <= WAIT_BANDS[0]),
@@ -398,10 +306,10 @@ def call_sums(dialect: str) -> list[Any]:
         sa.func.coalesce(sa.func.sum(wait), 0.0),
         _count_if(c.end_reason == "abandoned"),
         _count_if(c.end_reason == "abandoned",
-                  _seconds(c.ended_at, c.requested_at, dialect) > ABANDON_AFTER_S),
+                  seconds(c.ended_at, c.requested_at, dialect) > ABANDON_AFTER_S),
         _count_if(c.end_reason == "caller_lost"),
         _count_if(c.state != "ended"),
-        _count_if(answered, c.state == "ended", ~_has_record(c.id)),
+        _count_if(answered, c.state == "ended", ~has_record(c.id)),
         *bands,
     ]  # fmt: skip
 
@@ -411,7 +319,7 @@ def record_sums() -> list[Any]:
     t = LOG.c
     sums: list[Any] = [sa.func.count()]
     for claim in CLAIMS:
-        flag = _claim_flag(claim)
+        flag = claim_flag(claim)
         sums += [_count_if(flag), _count_if(flag, t.follow_up_result == "confirmed"),
                  _count_if(flag, t.follow_up_result == "withdrawn")]  # fmt: skip
     return sums
@@ -425,13 +333,13 @@ def _call_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -> 
     month = _month(c.requested_at, conn.dialect.name, aware=True).label("month")
     query = (
         sa.select(month, c.site_id, *call_sums(conn.dialect.name))
-        .where(within(c.requested_at, spans), *_site_clause(filters, c.site_id))
+        .where(within(c.requested_at, spans), *site_clause(filters, c.site_id))
         .group_by(month, c.site_id)
     )
     return list(conn.execute(query))
 
 
-def _rolled_call_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> list[Any]:
+def _rolled_call_rows(conn: sa.Connection, filters: Filters, plan: RollupPlan) -> list[Any]:
     """The same rows as :func:`_call_rows`, from the roll-ups."""
     d = conn.dialect.name
     out: list[Any] = []
@@ -439,14 +347,14 @@ def _rolled_call_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> lis
         m = ROLLUPS.call_months
         out += conn.execute(
             sa.select(_month_of_day(m.c.month, d), m.c.site_id, *(m.c[n] for n in CALL_SUMS))
-            .where(m.c.month.in_(plan.months), *_site_clause(filters, m.c.site_id))
+            .where(m.c.month.in_(plan.months), *site_clause(filters, m.c.site_id))
         )  # fmt: skip
     if plan.days:
         t = ROLLUPS.call_days
         month = _month_of_day(t.c.day, d)
         out += conn.execute(
             sa.select(month, t.c.site_id, *(sa.func.sum(t.c[n]) for n in CALL_SUMS))
-            .where(_day_within(t.c.day, plan.days), *_site_clause(filters, t.c.site_id))
+            .where(day_within(t.c.day, plan.days), *site_clause(filters, t.c.site_id))
             .group_by(month, t.c.site_id)
         )  # fmt: skip
     return out
@@ -460,13 +368,13 @@ def _record_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -
     month = _month(t.occurred_at, conn.dialect.name, aware=False).label("month")
     query = (
         sa.select(month, t.setting, t.outcome, *record_sums())
-        .where(within(t.occurred_at, spans), *_record_site_clause(conn, filters))
+        .where(within(t.occurred_at, spans), *record_site_clause(conn, filters))
         .group_by(month, t.setting, t.outcome)
     )
     return list(conn.execute(query))
 
 
-def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> list[Any]:
+def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: RollupPlan) -> list[Any]:
     """The same rows as :func:`_record_rows`, from the roll-ups."""
     d = conn.dialect.name
     out: list[Any] = []
@@ -484,7 +392,7 @@ def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: _Plan) -> l
         month = _month_of_day(t.c.day, d)
         out += conn.execute(
             sa.select(month, t.c.setting, t.c.outcome, *(sa.func.sum(t.c[n]) for n in RECORD_SUMS))
-            .where(_day_within(t.c.day, plan.days), *kind)
+            .where(day_within(t.c.day, plan.days), *kind)
             .group_by(month, t.c.setting, t.c.outcome)
         )  # fmt: skip
     return out
@@ -496,8 +404,9 @@ def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Repor
     import time as _time
 
     started = _time.perf_counter()
-    plan = _plan(conn, filters, live)
-    sites = {sid: (name, kind) for sid, name, kind in conn.execute(sa.select(SITES))}
+    plan = rollup_plan(conn, filters, live)
+    named = sa.select(SITES.c.id, SITES.c.name, SITES.c.kind)
+    sites = {sid: (name, kind) for sid, name, kind in conn.execute(named)}
     by_kind: dict[tuple[str, str], list[Any]] = {}
     by_site: dict[int, list[int]] = {}
     call_rows = [*_call_rows(conn, filters, plan.live), *_rolled_call_rows(conn, filters, plan)]
@@ -555,212 +464,3 @@ def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Repor
         claims=claim_rows, sites=site_rows, savings=savings,
         elapsed_ms=(_time.perf_counter() - started) * 1000,
     )  # fmt: skip
-
-
-# --- drill-down ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A drill-down target: ``name`` from CALL_FIGURES or RECORD_FIGURES, with its argument
-    (an outcome code or a claim) where it takes one."""
-
-    name: str
-    arg: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> Figure:
-        name, _, arg = text.partition(":")
-        if name in CALL_FIGURES and not arg:
-            return cls(name)
-        if name == "records" and not arg:
-            return cls(name)
-        if name == "outcome" and arg:
-            return cls(name, arg)
-        if name in ("claimed", "confirmed", "withdrawn", "pending") and arg in CLAIMS:
-            return cls(name, arg)
-        raise ValueError(f"unknown figure {text!r}")
-
-    @property
-    def of_calls(self) -> bool:
-        return self.name in CALL_FIGURES
-
-
-def _call_figure_clause(fig: Figure, dialect: str) -> list[Any]:
-    c = CALLS.c
-    wait = _seconds(c.answered_at, c.requested_at, dialect)
-    answered = c.answered_at.is_not(None)
-    return {
-        "calls": [],
-        "answered": [answered],
-        "within_60s": [answered, wait <= ANSWER_60S],
-        "over_60s": [answered, wait > ANSWER_60S],
-        "within_5min": [answered, wait <= ANSWER_5MIN],
-        "over_5min": [answered, wait > ANSWER_5MIN],
-        "abandoned": [c.end_reason == "abandoned"],
-        "abandoned_after_30s": [c.end_reason == "abandoned",
-                                _seconds(c.ended_at, c.requested_at, dialect) > ABANDON_AFTER_S],
-        "caller_lost": [c.end_reason == "caller_lost"],
-        "no_record": [answered, c.state == "ended", ~_has_record(c.id)],
-        "open": [c.state != "ended"],
-    }[fig.name]  # fmt: skip
-
-
-def _record_figure_clause(fig: Figure) -> list[Any]:
-    t = LOG.c
-    if fig.name == "records":
-        return []
-    if fig.name == "outcome":
-        return [t.outcome.is_(None)] if fig.arg == "none" else [t.outcome == fig.arg]
-    assert fig.arg is not None
-    flag = _claim_flag(fig.arg)  # type: ignore[arg-type]
-    result = {"claimed": None, "confirmed": "confirmed", "withdrawn": "withdrawn"}
-    if fig.name == "pending":
-        return [flag, sa.or_(t.follow_up_result.is_(None),
-                             t.follow_up_result.not_in(("confirmed", "withdrawn")))]
-    wanted = result[fig.name]
-    return [flag] if wanted is None else [flag, t.follow_up_result == wanted]
-
-
-def _rolled_figure(fig: Figure, t: sa.Table) -> tuple[Any, list[Any]]:
-    """A figure as a sum over roll-up rows: the summed expression and the rows' condition."""
-    c = t.c
-    if fig.name in ("over_60s", "over_5min"):
-        return c.answered - c[fig.name.replace("over", "within")], []
-    if fig.of_calls:
-        return c[fig.name], []
-    if fig.name == "records":
-        return c.records, []
-    if fig.name == "outcome":
-        return c.records, [c.outcome.is_(None) if fig.arg == "none" else c.outcome == fig.arg]
-    if fig.name == "pending":
-        return (c[f"{fig.arg}_claimed"] - c[f"{fig.arg}_confirmed"]
-                - c[f"{fig.arg}_withdrawn"]), []  # fmt: skip
-    return c[f"{fig.arg}_{fig.name}"], []
-
-
-def count(conn: sa.Connection, filters: Filters, figure: str, *, live: bool = False) -> int:
-    """How many calls or records are behind one figure (a drill-down's total), as build()
-    counts them: whole days from the roll-ups, the rest (or with ``live``, all) live."""
-    fig = Figure.parse(figure)
-    plan = _plan(conn, filters, live)
-    total = 0
-    if plan.live:
-        if fig.of_calls:
-            where = [within(CALLS.c.requested_at, plan.live),
-                     *_site_clause(filters, CALLS.c.site_id),
-                     *_call_figure_clause(fig, conn.dialect.name)]  # fmt: skip
-            query = sa.select(sa.func.count()).select_from(CALLS).where(*where)
-        else:
-            where = [within(LOG.c.occurred_at, plan.live), *_record_site_clause(conn, filters),
-                     *_record_figure_clause(fig)]  # fmt: skip
-            query = sa.select(sa.func.count()).select_from(LOG).where(*where)
-        total += int(conn.scalar(query) or 0)
-    r = ROLLUPS
-    months, days = ((r.call_months, r.call_days) if fig.of_calls
-                    else (r.record_months, r.record_days))  # fmt: skip
-    parts: list[tuple[sa.Table, Any]] = []
-    if plan.months:
-        parts.append((months, months.c.month.in_(plan.months)))
-    if plan.days:
-        parts.append((days, _day_within(days.c.day, plan.days)))
-    for table, in_range in parts:
-        summed, where = _rolled_figure(fig, table)
-        if filters.site_kind is not None:
-            where += (_site_clause(filters, table.c.site_id) if fig.of_calls
-                      else [table.c.setting == filters.site_kind])  # fmt: skip
-        query = sa.select(sa.func.coalesce(sa.func.sum(summed), 0)).where(in_range, *where)
-        total += int(conn.scalar(query) or 0)
-    return total
-
-
-def _claims_of(row: Any) -> tuple[str, ...]:
-    out = [c for c in ("admission", "ae_attendance", "prison_transfer", "gp_visit")
-           if getattr(row, f"{c}_avoided")]  # fmt: skip
-    if row.intended_action == "ambulance_999" and (row.admission_avoided
-                                                   or row.ae_attendance_avoided):
-        out.append("ambulance_conveyance")
-    return tuple(out)
-
-
-_RECORD_COLUMNS = ("uuid", "call_id", "requested_at", "answered_at", "ended_at", "site_id",
-                   "setting", "intended_action", "outcome", "admission_avoided",
-                   "ae_attendance_avoided", "prison_transfer_avoided", "gp_visit_avoided",
-                   "follow_up_result", "nurse", "occurred_at")  # fmt: skip
-
-
-def _seconds_between(later: datetime | None, earlier: datetime | None) -> float | None:
-    if later is None or earlier is None:
-        return None
-    return (later - earlier).total_seconds()
-
-
-def drill(conn: sa.Connection, filters: Filters, figure: str, *, month: str | None = None,
-          site_kind: str | None = None, limit: int = 100, offset: int = 0) -> DrillPage:
-    """The calls or records behind one figure, oldest first, a page at a time."""
-    fig = Figure.parse(figure)
-    f = filters.narrowed(month)
-    if site_kind is not None:
-        f = f.model_copy(update={"site_kind": site_kind})
-    d = conn.dialect.name
-    if fig.of_calls:
-        c = CALLS.c
-        where = [*_call_where(f), *_call_figure_clause(fig, d)]
-        total = count(conn, f, figure)
-        rows = conn.execute(
-            sa.select(c.id, c.requested_at, c.answered_at, c.ended_at, c.end_reason,
-                      SITES.c.name, SITES.c.kind)
-            .join_from(CALLS, SITES, SITES.c.id == c.site_id)
-            .where(*where).order_by(c.requested_at, c.id).limit(limit).offset(offset)
-        ).all()  # fmt: skip
-        found = {r.call_id: r for r in _records_of_calls(conn, [r[0] for r in rows])}
-        out = []
-        for cid, req, ans, end, reason, name, kind in rows:
-            rec = found.get(cid)
-            out.append(DrillRow(
-                call_id=cid, record_uuid=str(rec.uuid) if rec else None, requested_at=req,
-                answered_at=ans, ended_at=end, answer_s=_seconds_between(ans, req),
-                end_reason=reason, site=name, site_kind=kind,
-                intended_action=rec.intended_action if rec else None,
-                outcome=rec.outcome if rec else None, claims=_claims_of(rec) if rec else (),
-                follow_up=rec.follow_up_result if rec else None,
-                nurse=rec.nurse if rec else None,
-            ))  # fmt: skip
-    else:
-        t = LOG.c
-        where = [*record_where(conn, f), *_record_figure_clause(fig)]
-        total = count(conn, f, figure)
-        recs = conn.execute(
-            sa.select(*(t[n] for n in _RECORD_COLUMNS)).where(*where)
-            .order_by(t.occurred_at, t.uuid).limit(limit).offset(offset)
-        ).all()  # fmt: skip
-        ends = _end_reasons(conn, [r.call_id for r in recs if r.call_id])
-        out = [DrillRow(
-            call_id=r.call_id, record_uuid=str(r.uuid), requested_at=r.requested_at,
-            answered_at=r.answered_at, ended_at=r.ended_at,
-            answer_s=_seconds_between(r.answered_at, r.requested_at),
-            end_reason=ends.get(r.call_id) if r.call_id else None, site=r.site_id,
-            site_kind=r.setting, intended_action=r.intended_action, outcome=r.outcome,
-            claims=_claims_of(r), follow_up=r.follow_up_result, nurse=r.nurse,
-        ) for r in recs]  # fmt: skip
-    more = offset + len(out) < total
-    return DrillPage(figure=figure, total=total, offset=offset, rows=tuple(out),
-                     next_offset=offset + len(out) if more else None)  # fmt: skip
-
-
-def _records_of_calls(conn: sa.Connection, call_ids: Sequence[str]) -> Iterable[Any]:
-    if not call_ids:
-        return []
-    t = LOG.c
-    # The latest-signed record of each call (a specialist may have written one as well).
-    return conn.execute(
-        sa.select(*(t[n] for n in _RECORD_COLUMNS)).where(t.call_id.in_(call_ids))
-        .order_by(t.occurred_at)
-    ).all()  # fmt: skip
-
-
-def _end_reasons(conn: sa.Connection, call_ids: Sequence[str]) -> dict[str, str | None]:
-    if not call_ids:
-        return {}
-    return {cid: reason for cid, reason in conn.execute(
-        sa.select(CALLS.c.id, CALLS.c.end_reason).where(CALLS.c.id.in_(call_ids)))}

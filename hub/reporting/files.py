@@ -22,18 +22,17 @@ from typing import IO, Any
 
 import sqlalchemy as sa
 
-from hub.contract.rest import WAIT_BAND_LABELS, Filters, Report
-from records import codes
-from records.avoided_log import EXPORT_FIELDS, versions_table
-from records.export import CHUNK, append_log_sheets
-from records.pdf import Canvas, bars
-from records.report import (
+from hub.contract.rest import CLAIMS, WAIT_BAND_LABELS, Filters, Report
+from hub.reporting.report import (
     ANSWER_5MIN,
-    CLAIMS,
     LOG,
     SITE_KINDS,
     record_where,
 )
+from records import codes
+from records.avoided_log import EXPORT_FIELDS, versions_table
+from records.export import CHUNK, append_log_sheets
+from records.pdf import Canvas, bars
 from records.schema import TriageRecord
 
 __all__ = ["SUMMARY_HEADER", "claim_rows", "filtered_log", "filtered_records", "summary_rows",

@@ -1,0 +1,53 @@
+"""Accounts: the administrator enrols staff and sites; the call log's readers list sites."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from hub import accounts
+from hub.contract.identity import Principal, StaffRole
+from hub.contract.rest import NewSiteBody, NewSiteOut, NewStaffBody
+from hub.routes.deps import CALL_LOG_READERS, SessionDep, require
+
+router = APIRouter(tags=["accounts"])
+
+
+@router.get("/api/v1/staff")
+def staff_list(
+    session: SessionDep, _: Annotated[Principal, Depends(require(StaffRole.ADMIN))]
+) -> list[Principal]:
+    return accounts.list_staff(session)
+
+
+@router.post("/api/v1/staff", status_code=201)
+def staff_add(
+    body: NewStaffBody, session: SessionDep,
+    _: Annotated[Principal, Depends(require(StaffRole.ADMIN))],
+) -> Principal:
+    try:
+        return accounts.add_staff(session, body.username, body.role.value, body.password,
+                                  body.display_name)
+    except accounts.AccountError as exc:
+        raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from None
+
+
+@router.get("/api/v1/sites")
+def site_list(
+    session: SessionDep,
+    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+) -> list[Principal]:
+    return accounts.list_sites(session)
+
+
+@router.post("/api/v1/sites", status_code=201)
+def site_add(
+    body: NewSiteBody, session: SessionDep,
+    _: Annotated[Principal, Depends(require(StaffRole.ADMIN))],
+) -> NewSiteOut:
+    try:
+        principal, credential = accounts.add_site(session, body.name, body.kind.value)
+    except accounts.AccountError as exc:
+        raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from None
+    return NewSiteOut(site=principal, credential=credential)

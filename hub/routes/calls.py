@@ -1,0 +1,78 @@
+"""The live side over REST: ICE servers, the queue as it stands, and the call log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+
+from hub.calllog import CallLog, StoredCall
+from hub.contract import signaling as p
+from hub.contract.identity import Principal, StaffRole
+from hub.contract.rest import CallOut, ParticipantOut
+from hub.routes.deps import (
+    ANY_SITE,
+    ANY_STAFF,
+    CALL_LOG_READERS,
+    SessionsDep,
+    SwitchboardDep,
+    require,
+)
+
+router = APIRouter()
+
+
+def _call_out(c: StoredCall) -> CallOut:
+    return CallOut(**{k: getattr(c, k) for k in CallOut.model_fields if k != "participants"},
+                   participants=[ParticipantOut(**x) for x in c.participants])
+
+
+@router.get("/api/v1/ice-servers", tags=["calls"])
+def ice_servers(
+    switchboard: SwitchboardDep,
+    principal: Annotated[Principal, Depends(require(*ANY_STAFF, *ANY_SITE))],
+) -> list[p.IceServer]:
+    """STUN/TURN servers for this principal, with short-lived TURN credentials."""
+    return switchboard.ice_servers(principal.participant_id)
+
+
+@router.get("/api/v1/queue", tags=["calls"])
+def queue(
+    switchboard: SwitchboardDep,
+    _: Annotated[Principal, Depends(require(StaffRole.NURSE, StaffRole.MANAGER,
+                                            StaffRole.ADMIN))],
+) -> p.QueueSnapshot:
+    """The waiting calls, in the order they will be answered."""
+    return switchboard.snapshot()
+
+
+@router.get("/api/v1/calls", tags=["call log"])
+def calls(
+    sessions: SessionsDep,
+    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    site_id: int | None = None,
+    state: Literal["waiting", "connected", "ended"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[CallOut]:
+    """The call log, newest first: requested, answered and ended times, who took part, why
+    it ended."""
+    for t in (start, end):
+        if t is not None and t.tzinfo is None:
+            raise HTTPException(422, "give times with a zone, e.g. 2026-11-23T00:00:00Z")
+    log = CallLog(sessions)
+    return [_call_out(c) for c in log.query(start, end, site_id, state, limit, offset)]
+
+
+@router.get("/api/v1/calls/{call_id}", tags=["call log"])
+def call(
+    call_id: str, sessions: SessionsDep,
+    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+) -> CallOut:
+    found = CallLog(sessions).get(call_id)
+    if found is None:
+        raise HTTPException(404, "no call with that id")
+    return _call_out(found)

@@ -1,0 +1,197 @@
+"""What routes depend on, typed: the hub's services, the request's unit of work, the principal.
+
+:class:`HubServices` is set on the application once (:func:`install`) and read by one typed
+dependency (:func:`hub_services`); every route takes what it needs through the
+``Annotated`` aliases below (``ConfigDep``, ``SessionDep``, ``SwitchboardDep``, ...), never
+from ``request.app.state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import HTTPConnection
+
+from hub import accounts
+from hub.config import HubConfig
+from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.live import Switchboard
+from hub.record_checks import RecordChecker
+
+__all__ = [
+    "ANY_SITE",
+    "ANY_STAFF",
+    "CALL_LOG_READERS",
+    "BearerDep",
+    "ConfigDep",
+    "EngineDep",
+    "HubDep",
+    "HubServices",
+    "PrincipalDep",
+    "RecordCheckerDep",
+    "SessionDep",
+    "SessionsDep",
+    "SwitchboardDep",
+    "UnitOfWork",
+    "UnitOfWorkDep",
+    "current_principal",
+    "hub_services",
+    "install",
+    "require",
+]
+
+
+@dataclass
+class HubServices:
+    """Everything the routes share, for one hub process."""
+
+    config: HubConfig
+    engine: Engine
+    sessions: sessionmaker[Session]
+    record_checker: RecordChecker
+    # Built when the hub starts serving (it needs the running event loop): see started().
+    _switchboard: Switchboard | None = field(default=None, repr=False)
+
+    @property
+    def switchboard(self) -> Switchboard:
+        if self._switchboard is None:
+            raise RuntimeError("the hub's switchboard has not been started")
+        return self._switchboard
+
+    def started(self, switchboard: Switchboard | None) -> None:
+        """The switchboard serving from now on (None once it has stopped)."""
+        self._switchboard = switchboard
+
+
+def install(app: FastAPI, services: HubServices) -> None:
+    app.state.services = services
+
+
+async def hub_services(connection: HTTPConnection) -> HubServices:
+    """The services of the application serving this request (or WebSocket)."""
+    services = connection.app.state.services
+    if not isinstance(services, HubServices):
+        raise RuntimeError("the application was not built by hub.app.create_app")
+    return services
+
+
+HubDep = Annotated[HubServices, Depends(hub_services)]
+
+# The dependencies that only hand something over are ``async``: FastAPI would run a plain
+# function on a worker thread, a hop per dependency per request for nothing.
+
+
+async def _config(hub: HubDep) -> HubConfig:
+    return hub.config
+
+
+async def _engine(hub: HubDep) -> Engine:
+    return hub.engine
+
+
+async def _sessions(hub: HubDep) -> sessionmaker[Session]:
+    return hub.sessions
+
+
+async def _switchboard(hub: HubDep) -> Switchboard:
+    return hub.switchboard
+
+
+async def _record_checker(hub: HubDep) -> RecordChecker:
+    return hub.record_checker
+
+
+ConfigDep = Annotated[HubConfig, Depends(_config)]
+EngineDep = Annotated[Engine, Depends(_engine)]
+SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
+SwitchboardDep = Annotated[Switchboard, Depends(_switchboard)]
+RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
+
+
+class UnitOfWork:
+    """The request's one transaction, and what is to happen once it has committed.
+
+    Routes and repositories write through :attr:`session` and never commit: the transaction
+    commits when the route returns (rolls back if it raises), before the answer leaves.
+    What must wait until a change is durable (cutting off a revoked caller, pushing a plan
+    to the site) is handed to :meth:`after_commit` and runs on the event loop afterwards.
+    """
+
+    def __init__(self, session: Session, committed: list[Callable[[], object]]) -> None:
+        self.session = session
+        self._committed = committed
+
+    def after_commit(self, action: Callable[[], object]) -> None:
+        """Run ``action`` on the event loop once this transaction has committed (not at all
+        if it rolls back); it must be quick and must not block."""
+        self._committed.append(action)
+
+
+async def _after_commit() -> AsyncIterator[list[Callable[[], object]]]:
+    # Entered before the transaction and left after it: the actions run on the event loop,
+    # and only if the commit succeeded (an error is raised here instead).
+    actions: list[Callable[[], object]] = []
+    yield actions
+    for action in actions:
+        action()
+
+
+def _unit_of_work(
+    sessions: SessionsDep,
+    committed: Annotated[list[Callable[[], object]], Depends(_after_commit, scope="function")],
+) -> Iterator[UnitOfWork]:
+    with sessions.begin() as session:  # commits on return, rolls back on error, closes
+        yield UnitOfWork(session, committed)
+
+
+# scope="function": the transaction commits before the response leaves, so a client that
+# is told "saved" (or handed a token) can rely on it at once.
+UnitOfWorkDep = Annotated[UnitOfWork, Depends(_unit_of_work, scope="function")]
+
+
+async def _session(unit: UnitOfWorkDep) -> Session:
+    return unit.session
+
+
+SessionDep = Annotated[Session, Depends(_session)]
+
+_bearer = HTTPBearer(auto_error=False)
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def current_principal(session: SessionDep, creds: BearerDep) -> Principal:
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "a bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    principal = accounts.resolve_token(session, creds.credentials)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "the token is unknown, expired or revoked",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: StaffRole | SiteKind) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that lets through staff (or sites) whose role is one of ``roles``."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(status.HTTP_403_FORBIDDEN,
+                                f"this needs one of the roles: {', '.join(roles)}")
+        return principal
+
+    return check
+
+
+ANY_STAFF = tuple(StaffRole)
+ANY_SITE = tuple(SiteKind)
+CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER, StaffRole.ADMIN)
