@@ -153,18 +153,20 @@ class CallEngine:
 
     async def claim(self, call_id: str) -> CallSession:
         self._need(CallRole.NURSE, "answer a call")
-        session = self.sessions.get(call_id)
-        if session is None:
-            raise InvalidStateError(f"call {call_id} is not waiting in the queue")
+        session = self._known(call_id, f"call {call_id} is not waiting in the queue")
         await session.claim()
         return session
 
     async def accept_invite(self, call_id: str) -> CallSession:
         self._need(CallRole.SPECIALIST, "accept an invitation")
+        session = self._known(call_id, f"there is no invitation for call {call_id}")
+        await session.accept()
+        return session
+
+    def _known(self, call_id: str, missing: str) -> CallSession:
         session = self.sessions.get(call_id)
         if session is None:
-            raise InvalidStateError(f"there is no invitation for call {call_id}")
-        await session.accept()
+            raise InvalidStateError(missing)
         return session
 
     async def hang_up(self, call_id: str) -> None:

@@ -135,16 +135,10 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction per action: commits on success, rolls back on error, always closes."""
-    session = factory()
-    try:
+    """One transaction per action: commits on success, rolls back on error, always closes
+    (SQLAlchemy's ``sessionmaker.begin()`` does all three)."""
+    with factory.begin() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 class GroupCommit:

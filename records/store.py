@@ -190,16 +190,10 @@ class Store:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[UnitOfWork]:
-        """One user action: commits on success, rolls back on error, always closes."""
-        session = self._sessions()
-        try:
+        """One user action: commits on success, rolls back on error, always closes
+        (SQLAlchemy's ``sessionmaker.begin()`` does all three)."""
+        with self._sessions.begin() as session:
             yield UnitOfWork(session)
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
 
 
 class UnitOfWork:
