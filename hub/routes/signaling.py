@@ -1,0 +1,105 @@
+"""The signaling WebSocket at ``/ws``: the hello handshake, then each frame parsed against the
+contract (hub/contract/signaling.py) and handed to the live side's Switchboard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from fastapi import APIRouter, WebSocket
+
+from hub.contract import signaling as p
+from hub.contract.identity import Principal
+from hub.live import Connection, Refusal, Switchboard
+from hub.routes.deps import SwitchboardDep
+
+log = logging.getLogger("telehub.hub")
+router = APIRouter()
+HELLO_TIMEOUT_S = 10.0
+
+
+@router.websocket("/ws")
+async def signaling(websocket: WebSocket, switchboard: SwitchboardDep) -> None:
+    await serve_connection(websocket, switchboard)
+
+
+async def _hello(websocket: WebSocket, switchboard: Switchboard) -> Principal | None:
+    """Wait for a valid ``hello``; refuse (error + close) anything else."""
+
+    async def refuse(code: p.ErrorCode, message: str, close_code: int) -> None:
+        await websocket.send_text(p.Error(code=code, message=message, ref="hello").to_json())
+        await websocket.close(close_code, message[:120])
+
+    try:
+        frame = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_S)
+    except TimeoutError:
+        await refuse(p.ErrorCode.HELLO_FIRST, "no hello within 10 s", 4401)
+        return None
+    if frame["type"] == "websocket.disconnect":
+        return None
+    try:
+        msg = p.parse_client_message(frame.get("text") or frame.get("bytes") or b"")
+    except p.ProtocolError as exc:
+        await refuse(exc.code, exc.message, 4400)
+        return None
+    if not isinstance(msg, p.Hello):
+        await refuse(p.ErrorCode.HELLO_FIRST, "the first message must be a hello", 4401)
+        return None
+    if msg.protocol != p.PROTOCOL_VERSION:
+        await refuse(
+            p.ErrorCode.UNSUPPORTED_VERSION,
+            f"this hub speaks protocol {p.PROTOCOL_VERSION}, not {msg.protocol}",
+            4400,
+        )
+        return None
+    principal = await switchboard.authenticate(msg.token)
+    if principal is None:
+        await refuse(p.ErrorCode.UNAUTHORIZED, "the token is unknown, expired or revoked", 4401)
+        return None
+    return principal
+
+
+async def serve_connection(websocket: WebSocket, switchboard: Switchboard) -> None:
+    await websocket.accept()
+    try:
+        principal = await _hello(websocket, switchboard)
+    except Exception:  # the peer vanished during the handshake
+        return
+    if principal is None:
+        return
+    conn = Connection(websocket, principal)
+    switchboard.attach(conn)
+    try:
+        while not conn.closed:
+            frame = await websocket.receive()
+            if frame["type"] == "websocket.disconnect":
+                break
+            conn.last_seen = time.monotonic()
+            text = frame.get("text")
+            if text is None:
+                conn.send(p.Error(code=p.ErrorCode.INVALID,
+                                  message="binary frames are not part of the protocol"))
+                continue
+            try:
+                msg = p.parse_client_message(text)
+            except p.ProtocolError as exc:
+                conn.send(exc.to_error())
+                continue
+            try:
+                await switchboard.handle(conn, msg)
+            except Refusal as r:
+                conn.send(p.Error(code=r.code, message=r.message, ref=msg.type,
+                                  call_id=r.call_id,
+                                  request_id=getattr(msg, "request_id", None)))
+            except Exception:
+                log.exception("bug while handling a %s message", msg.type)
+                conn.send(p.Error(code=p.ErrorCode.INTERNAL, ref=msg.type,
+                                  message="the hub failed to handle this message; "
+                                  "nothing was changed on your side, try again"))
+    except Exception as exc:  # network trouble on this connection only
+        with contextlib.suppress(Exception):
+            log.info("connection %s ended: %s", conn.id, type(exc).__name__)
+    finally:
+        await switchboard.detach(conn)
