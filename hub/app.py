@@ -4,7 +4,6 @@ WebSocket among them), startup and shutdown."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,7 +29,6 @@ from hub.routes import (
 from hub.routes.body_limit import BodyLimit
 from hub.routes.deps import HubServices, install
 
-log = logging.getLogger("telehub.hub")
 __version__ = "0.1.0"
 
 
