@@ -32,6 +32,10 @@ class AccountError(ValueError):
     """A request about accounts that cannot be carried out (said in plain words)."""
 
 
+class AccountExists(AccountError):
+    """The name asked for is already another account's."""
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
@@ -72,12 +76,16 @@ def add_staff(
         active=True,
         created_at=utcnow(),
     )
-    session.add(staff)
+    _add_new(session, staff, f"a member of staff called {username!r} already exists")
+    return staff_principal(staff)
+
+
+def _add_new(session: Session, account: Staff | Site, taken: str) -> None:
+    session.add(account)
     try:
         session.flush()
     except IntegrityError:
-        raise AccountError(f"a member of staff called {username!r} already exists") from None
-    return staff_principal(staff)
+        raise AccountExists(taken) from None
 
 
 def add_site(session: Session, name: str, kind: str) -> tuple[Principal, str]:
@@ -94,11 +102,7 @@ def add_site(session: Session, name: str, kind: str) -> tuple[Principal, str]:
         name=name, kind=kind, credential_hash=_sha256(credential), active=True,
         created_at=utcnow(),
     )
-    session.add(site)
-    try:
-        session.flush()
-    except IntegrityError:
-        raise AccountError(f"a site called {name!r} already exists") from None
+    _add_new(session, site, f"a site called {name!r} already exists")
     return site_principal(site), credential
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -12,6 +14,17 @@ from hub.contract.rest import NewSiteBody, NewSiteOut, NewStaffBody
 from hub.routes.deps import CALL_LOG_READERS, SessionDep, require
 
 router = APIRouter(tags=["accounts"])
+
+
+@contextmanager
+def _refused_as_http() -> Iterator[None]:
+    """An enrolment the accounts refuse: 409 when the name is taken, else 422."""
+    try:
+        yield
+    except accounts.AccountExists as exc:
+        raise HTTPException(409, str(exc)) from None
+    except accounts.AccountError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 @router.get("/api/v1/staff")
@@ -26,11 +39,9 @@ def staff_add(
     body: NewStaffBody, session: SessionDep,
     _: Annotated[Principal, Depends(require(StaffRole.ADMIN))],
 ) -> Principal:
-    try:
+    with _refused_as_http():
         return accounts.add_staff(session, body.username, body.role.value, body.password,
                                   body.display_name)
-    except accounts.AccountError as exc:
-        raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from None
 
 
 @router.get("/api/v1/sites")
@@ -46,8 +57,6 @@ def site_add(
     body: NewSiteBody, session: SessionDep,
     _: Annotated[Principal, Depends(require(StaffRole.ADMIN))],
 ) -> NewSiteOut:
-    try:
+    with _refused_as_http():
         principal, credential = accounts.add_site(session, body.name, body.kind.value)
-    except accounts.AccountError as exc:
-        raise HTTPException(409 if "exists" in str(exc) else 422, str(exc)) from None
     return NewSiteOut(site=principal, credential=credential)
