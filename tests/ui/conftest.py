@@ -1,12 +1,10 @@
-"""Fixtures for desk tests: a real hub on loopback, a synthetic site caller on the real call
-engine, and desks built from real parts (the fail keyring unless a test says otherwise)."""
+"""Fixtures for desk tests: a synthetic site caller on the real call engine, and desks built
+from real parts (the fail keyring unless a test says otherwise); the hub and the people
+enrolled in it come from tests/helpers/fixtures.py."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,66 +16,16 @@ from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
 from calls.session import CallSession, Role
 from calls.signaling import Backoff
-from hub.config import HubConfig
 from hub.contract import signaling as p
 from records.store import Store
 from records.sync import SyncClient
-from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from tests.helpers.engines import LoopThread
+from tests.helpers.fixtures import People
+from tests.helpers.hubserver import PASSWORD, Seeded, ThreadedHub
 from ui.desk import theme
 from ui.desk.auth import PasswordVault, SignedIn
 from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
-
-FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
-                        "reconnect_grace": 2.0}
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
-    server = ThreadedHub(HubConfig(db_url=hubdb.url, **FAST)).start()
-    yield server
-    server.stop()
-
-
-@dataclass
-class People:
-    site: Seeded
-    nurse: Seeded
-    nurse2: Seeded
-    specialist: Seeded
-
-
-@pytest.fixture
-def people(hubdb: HubDatabase) -> People:
-    return People(site=hubdb.site("Beech House", "care_home"),
-                  nurse=hubdb.staff("nina", "nurse", PASSWORD),
-                  nurse2=hubdb.staff("nora", "nurse", PASSWORD),
-                  specialist=hubdb.staff("sam", "specialist", PASSWORD))
-
-
-class LoopThread:
-    """An asyncio loop in a thread, for engines the test drives (the site, a second nurse)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float = 20.0) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 class SiteCaller:

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from keyring.backends import fail
 
-from tests.conftest import need
-from tests.helpers.hubserver import ThreadedHub
-from tests.ui.conftest import PASSWORD, People, signed_in
+from tests.helpers.fixtures import People, need
+from tests.helpers.hubserver import PASSWORD, ThreadedHub
+from tests.ui.conftest import signed_in
 from ui.desk.auth import PasswordVault
 
 ROOT = Path(__file__).resolve().parents[2]

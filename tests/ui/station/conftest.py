@@ -1,26 +1,22 @@
-"""Fixtures for the site station: a real hub on loopback, an enrolled site, a station window."""
+"""Fixtures for the site station: a nurse's desk on the real call engine and station windows;
+the hub (with steady timings here: the GUI answers pings between paints) comes from
+tests/helpers/fixtures.py."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import tempfile
-import threading
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 from pytestqt.qtbot import QtBot
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged
 from calls.session import Role
 from calls.signaling import Backoff
-from hub.config import HubConfig
 from records.store import Store
+from tests.helpers.engines import LoopThread
+from tests.helpers.fixtures import STEADY
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from ui.station.bridge import StationBridge
 from ui.station.hubclient import StationHub, ws_url
@@ -29,35 +25,19 @@ from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
 
 T = TypeVar("T")
-# Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
-# TELEHUB_SCREENSHOTS=docs/screenshots to refresh the ones the docs show.
-SHOTS = Path(os.environ.get("TELEHUB_SCREENSHOTS")
-             or Path(tempfile.gettempdir()) / "telehub-screenshots")
-SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
-    started = ThreadedHub(HubConfig(db_url=hubdb.url, heartbeat_interval=1.0,
-                                    heartbeat_timeout=6.0, reconnect_grace=5.0)).start()
-    yield started
-    started.stop()
+def hub_timings() -> dict[str, Any]:
+    return STEADY
 
 
 class Desk:
     """A real aiortc nurse desk (the call engine) on a loop in its own thread."""
 
     def __init__(self, hub: ThreadedHub, nurse: Seeded) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        self.thread = LoopThread()
+        self.loop = self.thread.loop
         self.queue: tuple[Any, ...] = ()
         self.token = nurse.token
         self.engine: CallEngine = self.run(self._make(hub, nurse))
@@ -74,13 +54,11 @@ class Desk:
             self.queue = event.entries
 
     def run(self, coro: Coroutine[Any, Any, T], within: float = 20) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(within)
+        return self.thread.run(coro, within)
 
     def close(self) -> None:
         self.run(self.engine.close())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
+        self.thread.stop()
 
 
 @pytest.fixture

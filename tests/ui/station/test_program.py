@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from tests.helpers.fixtures import SHOTS, need
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
-from tests.ui.station.conftest import SHOTS
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
