@@ -72,9 +72,11 @@ def test_the_secret_service_remembers_the_password_and_the_desk_fills_it_in(
         ">/dev/null\n"
         'for mode in remember recall forget; do "$@" $mode ' + " ".join(
             f"'{a}'" for a in args) + "; done\n")
+    # The keyring daemon's sockets too are this test's own (another may run beside it).
+    (home / "run").mkdir(mode=0o700)
     env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CONFIG_HOME": str(home / "config"), "QT_QPA_PLATFORM": "offscreen",
-           "PYTHONPATH": str(ROOT)}
+           "XDG_CONFIG_HOME": str(home / "config"), "XDG_RUNTIME_DIR": str(home / "run"),
+           "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     done = subprocess.run(["dbus-run-session", "--", "bash", "-c", script, "probe", *probe],
                           capture_output=True, text=True, timeout=90, env=env, cwd=ROOT)
