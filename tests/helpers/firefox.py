@@ -5,9 +5,8 @@ Firefox is started with a fresh profile whose ``user.js`` fakes the camera and m
 skips the permission prompt, allows loopback ICE candidates (the tests run on loopback
 only) and turns off every background connection Firefox would otherwise make (updates,
 telemetry, captive portal and connectivity checks, safe browsing, Normandy, remote
-settings, add-on and plugin updates, pre-fetching). The same methods as
-:class:`tests.helpers.chromium.Chromium` (``goto``, ``evaluate``, ``wait_for``,
-``screenshot``, ``close``), so one end-to-end flow drives either browser.
+settings, add-on and plugin updates, pre-fetching). A :class:`tests.helpers.driven.DrivenBrowser`
+like :class:`tests.helpers.chromium.Chromium`, so one end-to-end flow drives either browser.
 """
 
 from __future__ import annotations
