@@ -18,9 +18,12 @@ import functools
 import io
 import itertools
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
@@ -66,6 +69,20 @@ Progress = Callable[[int], None]
 
 
 # --- reading the central store -------------------------------------------------------------
+
+
+@contextmanager
+def atomic_output(out: Path) -> Iterator[IO[bytes]]:
+    """A temporary file beside ``out``, renamed over it only if the block completes."""
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        with open(tmp, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must not expose an empty file after a crash
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def date_filter(table: sa.Table, start: date | None, end: date | None) -> list[Any]:

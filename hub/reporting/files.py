@@ -9,7 +9,7 @@
   month and follow-up, time to answer), the table by setting, savings and top sites.
 
 Writers take a ``progress`` callable (rows or steps done); one that raises (a cancel) stops
-the writer, and the caller's temporary file is deleted (records.export_cli.atomic_output).
+the writer, and the caller's temporary file is deleted (records.export.atomic_output).
 """
 
 from __future__ import annotations

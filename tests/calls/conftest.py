@@ -1,28 +1,19 @@
-"""Fixtures for call-engine tests: a real hub on loopback (SQLite) and enrolled people."""
+"""Fixtures for call-engine tests: engines closed after each test, and no UDP socket left open
+(the hub and the people enrolled in it: tests/helpers/fixtures.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import os
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import av
 import pytest
 
-from calls.engine import CallEngine, EngineEvent
-from calls.media import VideoSink, read_pattern
-from calls.session import CallState, StateChanged
+from calls.engine import CallEngine
 from calls.signaling import Backoff
 from hub.contract.identity import CallRole
-from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
-
-# Short timings so heartbeat and grace-period tests take seconds, not minutes.
-FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
-                        "reconnect_grace": 2.0}
 
 
 def udp_sockets() -> set[str]:
@@ -72,112 +63,6 @@ def no_leaks() -> Iterator[None]:
     gc.collect()
     left = udp_sockets() - before
     assert not left, f"UDP sockets left open by this test: {udp_addresses(left)}"
-
-
-@pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def start_hub(hubdb: HubDatabase) -> Iterator[Callable[..., ThreadedHub]]:
-    starter = HubStarter(hubdb.url, FAST)
-    yield starter
-    starter.stop_all()
-
-
-@pytest.fixture
-def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
-    return start_hub()
-
-
-@dataclass
-class People:
-    site: Seeded
-    nurse: Seeded
-    specialist: Seeded
-    nurse2: Seeded
-
-
-@pytest.fixture
-def people(hubdb: HubDatabase) -> People:
-    return People(
-        site=hubdb.site("Beech House", "care_home"),
-        nurse=hubdb.staff("nina", "nurse"),
-        specialist=hubdb.staff("sam", "specialist"),
-        nurse2=hubdb.staff("nora", "nurse"),
-    )
-
-
-async def frame_where(sink: VideoSink, fits: Callable[[av.VideoFrame], bool],
-                      within: float = 5.0) -> av.VideoFrame:
-    """The next frame the sink receives for which ``fits`` is true (waits at most ``within``)."""
-    found: asyncio.Future[av.VideoFrame] = asyncio.get_running_loop().create_future()
-
-    def listen(frame: av.VideoFrame) -> None:
-        if not found.done() and fits(frame):
-            found.set_result(frame)
-
-    sink.listeners.append(listen)
-    try:
-        return await asyncio.wait_for(found, within)
-    finally:
-        sink.listeners.remove(listen)
-
-
-class EventLog:
-    """Every event of one engine, kept in order; ``wait`` awaits one that fits."""
-
-    def __init__(self, engine: CallEngine) -> None:
-        self.events: list[EngineEvent] = []
-        self._waiters: list[tuple[Callable[[EngineEvent], bool], asyncio.Future[EngineEvent]]]
-        self._waiters = []
-        engine.listen(self._on)
-
-    def _on(self, event: EngineEvent) -> None:
-        self.events.append(event)
-        for fits, fut in list(self._waiters):
-            if not fut.done() and fits(event):
-                fut.set_result(event)
-
-    def mark(self) -> int:
-        """A point in the log: ``wait(..., since=mark)`` ignores events before it."""
-        return len(self.events)
-
-    async def wait(self, fits: Callable[[EngineEvent], bool], within: float = 10.0,
-                   since: int = 0) -> EngineEvent:
-        for event in self.events[since:]:
-            if fits(event):
-                return event
-        fut: asyncio.Future[EngineEvent] = asyncio.get_running_loop().create_future()
-        entry = (fits, fut)
-        self._waiters.append(entry)
-        try:
-            return await asyncio.wait_for(fut, within)
-        finally:
-            self._waiters.remove(entry)
-
-    async def state(self, state: CallState, within: float = 10.0, since: int = 0,
-                    ) -> StateChanged:
-        event = await self.wait(lambda e: isinstance(e, StateChanged) and e.new is state,
-                                within, since)
-        assert isinstance(event, StateChanged)
-        return event
-
-
-def stamps_of(sink: VideoSink) -> list[int]:
-    """Collects the pattern's frame counters of every frame the sink receives from now on."""
-    seen: list[int] = []
-
-    def listen(frame: av.VideoFrame) -> None:
-        stamp = read_pattern(frame)
-        if stamp is not None:
-            seen.append(stamp.counter)
-
-    sink.listeners.append(listen)
-    return seen
 
 
 @pytest.fixture

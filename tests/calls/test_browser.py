@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import tempfile
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -16,8 +13,9 @@ import pytest
 from calls.engine import CallEngine, QueueChanged
 from calls.session import CallState
 from hub.contract.identity import CallRole
-from tests.calls.conftest import EventLog, People, frame_where
-from tests.conftest import need
+from tests.helpers.chromium import Chromium
+from tests.helpers.engines import EventLog, frame_where
+from tests.helpers.fixtures import People
 from tests.helpers.hubserver import ThreadedHub
 
 pytestmark = pytest.mark.slow
@@ -96,47 +94,16 @@ async def page_server() -> AsyncIterator[tuple[str, asyncio.Queue[dict[str, obje
     thread.join(5)
 
 
-@pytest.fixture
-def chromium() -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        need("Chromium is not installed (Debian package chromium)")
-    assert binary is not None
-    procs: list[subprocess.Popen[bytes]] = []
-    profile = tempfile.TemporaryDirectory(prefix="telehub-chromium-")
-
-    def launch(url: str) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu",
-             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-             "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={profile.name}",
-             "--remote-debugging-port=0", url],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(proc)
-        return proc
-
-    yield launch
-    for proc in procs:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    profile.cleanup()
-
-
 async def test_browser_caller_reaches_an_aiortc_desk(
         hub: ThreadedHub, people: People, engines: Callable[..., CallEngine],
         page_server: tuple[str, asyncio.Queue[dict[str, object]]],
-        chromium: Callable[[str], subprocess.Popen[bytes]]) -> None:
+        browser: Chromium) -> None:
     desk = engines(hub.ws, people.nurse.token, CallRole.NURSE)
     desk_log = EventLog(desk)
     await desk.start()
     url, reports = page_server
     config = json.dumps({"ws": hub.ws, "token": people.site.token})
-    chromium(url + "#" + config)
+    await browser.goto(url + "#" + config)
     first = await asyncio.wait_for(reports.get(), 30)
     assert "queued" in first, first
     await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)

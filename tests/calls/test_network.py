@@ -10,8 +10,9 @@ import pytest
 from calls.engine import CallEngine
 from calls.peer import PeerLink
 from calls.session import LinkChanged, ModeChanged, SessionOptions
-from tests.calls.conftest import People, frame_where
 from tests.calls.test_call import answered_call
+from tests.helpers.engines import frame_where
+from tests.helpers.fixtures import People
 from tests.helpers.hubserver import ThreadedHub
 from tests.helpers.udprelay import LossyNetwork
 

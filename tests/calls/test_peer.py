@@ -11,7 +11,7 @@ import pytest
 from calls.media import MediaSource
 from calls.peer import LinkClosedError, PeerLink, rtc_configuration
 from tests.calls.conftest import udp_sockets as open_udp_sockets
-from tests.conftest import need
+from tests.helpers.fixtures import need
 
 
 def udp_sockets() -> set[str]:

@@ -23,8 +23,9 @@ from calls.signaling import (
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from tests.calls.conftest import FAST, People
+from tests.helpers.fixtures import FAST, People
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.waiting import holds_for_async
 
 E = TypeVar("E")
 FAST_BACKOFF = Backoff(initial=0.05, maximum=0.5)
@@ -62,8 +63,8 @@ async def test_signs_in_and_answers_pings(hub: ThreadedHub, people: People,
     await next_of(events, p.QueueSnapshot)
     # The hub pings every 0.3 s and drops a connection silent for 1.5 s: still signed in
     # after two timeouts' worth means pongs went back.
-    await asyncio.sleep(3.2)
-    assert client.connections == 1
+    await holds_for_async(lambda: client.connections == 1, 3.2,
+                          "one connection, kept alive by pongs")
     while not events.empty():
         assert not isinstance(events.get_nowait(), Disconnected)
 

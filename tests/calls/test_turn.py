@@ -7,7 +7,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -15,10 +14,11 @@ import pytest
 
 from calls.engine import CallEngine
 from calls.session import SessionOptions
-from tests.calls.conftest import People, frame_where
 from tests.calls.test_call import answered_call
-from tests.conftest import free_port, need
+from tests.helpers.engines import frame_where
+from tests.helpers.fixtures import People, free_port, need
 from tests.helpers.hubserver import ThreadedHub
+from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 SECRET = "loopback-turn-secret"
@@ -41,10 +41,13 @@ def coturn(tmp_path: Path) -> Iterator[str]:
          f"--log-file={log}", "--simple-log", "--pidfile=" + str(tmp_path / "turn.pid")],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 10
-        while not _answers_stun(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("coturn did not start:\n" + (log.read_text() if log.exists() else ""))
+        def answering() -> bool:
+            if proc.poll() is not None:
+                pytest.fail("coturn ended:\n" + (log.read_text() if log.exists() else ""))
+            return _answers_stun(port)
+
+        wait_until(answering, 10, lambda: "coturn to answer STUN:\n"
+                   + (log.read_text() if log.exists() else ""))
         yield f"turn:127.0.0.1:{port}?transport=udp"
     finally:
         proc.terminate()

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import pytest
@@ -17,37 +14,22 @@ import pytest
 from calls.engine import CallEngine, QueueChanged
 from calls.session import CallState
 from calls.signaling import Backoff
-from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind
-from tests.calls.conftest import EventLog
-from tests.conftest import need
-from tests.e2e.firefox import PREFS, Firefox, firefox_binary
-from tests.helpers.chromium import DENY_FLAGS, FLAGS, Chromium, chromium_binary
+from tests.helpers.chromium import DENY_FLAGS, Chromium
+from tests.helpers.engines import EventLog
+from tests.helpers.firefox import PREFS
+from tests.helpers.fixtures import SHOTS, STEADY, Browser, open_chromium, open_firefox
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from tests.helpers.waiting import holds_for_async, wait_until_async
 
 pytestmark = pytest.mark.slow
-# Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
-# TELEHUB_SCREENSHOTS=docs/screenshots to refresh the ones the docs show.
-SHOTS = Path(os.environ.get("TELEHUB_SCREENSHOTS")
-             or Path(tempfile.gettempdir()) / "telehub-screenshots")
-SHOTS.mkdir(parents=True, exist_ok=True)
 TABLET = (1024, 768)
 
 
 @pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
-    started = ThreadedHub(HubConfig(db_url=hubdb.url, heartbeat_interval=1.0,
-                                    heartbeat_timeout=6.0, reconnect_grace=5.0)).start()
-    yield started
-    started.stop()
+def hub_timings() -> dict[str, Any]:
+    return STEADY
 
 
 @pytest.fixture
@@ -64,56 +46,10 @@ def invite(hub: ThreadedHub, nurse: Seeded, name: str = "M. Patel") -> dict[str,
     return body
 
 
-class Browser(Protocol):
-    """What the tests need of a driven browser: Chromium (CDP) and Firefox (WebDriver BiDi)."""
-
-    console: list[str]
-
-    async def goto(self, url: str) -> None: ...
-    async def evaluate(self, expression: str) -> Any: ...
-    async def wait_for(self, expression: str, within: float = 30.0) -> Any: ...
-    async def screenshot(self, path: Path, width: int, height: int) -> None: ...
-    async def close(self) -> None: ...
-
-
 # Firefox with camera and microphone left to the user, who is not there: every request
 # is refused, as when a patient presses "Block".
 DENY_PREFS = {**PREFS, "media.navigator.permission.disabled": False,
               "permissions.default.camera": 2, "permissions.default.microphone": 2}
-
-
-async def open_firefox(prefs: dict[str, bool | int | str] | None = None) -> Firefox:
-    binary = firefox_binary()
-    if binary is None:
-        need("Firefox is not installed (apt-get install firefox-esr)")
-    assert binary is not None
-    return await asyncio.wait_for(Firefox(binary, prefs=prefs or PREFS).start(), 45)
-
-
-async def open_browser(flags: tuple[str, ...] | None = None) -> Chromium:
-    binary = chromium_binary()
-    if binary is None:
-        need("Chromium is not installed (apt-get install chromium)")
-    assert binary is not None
-    browser = Chromium(binary, flags or FLAGS)
-    return await browser.start()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
-    b = await open_browser()
-    yield b
-    await b.close()
-
-
-@pytest.fixture(params=["chromium", "firefox"])
-async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
-    """Each test using it runs once in headless Chromium and once in headless Firefox."""
-    b: Browser = await open_browser() if request.param == "chromium" else await open_firefox()
-    try:
-        yield b
-    finally:
-        await asyncio.wait_for(b.close(), 30)
 
 
 def shots(browser: Browser, tmp_path: Path) -> Path:
@@ -127,6 +63,10 @@ def visible(section: str) -> str:
 
 PLAN_GETS = ("performance.getEntriesByType('resource')"
              ".filter(e => e.name.endsWith('/plan')).length")
+
+
+async def gets_once(browser: Browser) -> bool:
+    return bool(await browser.evaluate(PLAN_GETS) == 1)
 
 
 async def write_plan(hub: ThreadedHub, nurse: Seeded, call_id: str, decision: str) -> None:
@@ -180,14 +120,13 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         # Frames both ways: the page decodes the desk's video; the desk gets the fake camera.
         await browser.wait_for("TelehubCaller.stats().then(s => s.videoFramesDecoded > 30 "
                                "&& s.audioPacketsReceived > 20)", within=40)
-        for _ in range(200):
+        def desk_has_media() -> bool:
             link = session.links.get(site_pid)
-            if link and link.video and link.video.frames > 30 and link.audio \
-                    and link.audio.frames > 20:
-                break
-            await asyncio.sleep(0.1)
-        else:
-            raise AssertionError("the desk received no video and audio from the page")
+            return bool(link and link.video and link.video.frames > 30 and link.audio
+                        and link.audio.frames > 20)
+
+        await wait_until_async(desk_has_media, 20, "the desk to receive video and audio "
+                               "from the page", interval=0.1)
         await browser.wait_for("document.getElementById('remote-status').hidden")
         # The nurse's video really plays on the page (not only decoded): it has a size.
         await browser.wait_for("document.getElementById('remote').videoWidth > 0")
@@ -222,8 +161,8 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         await browser.wait_for("document.getElementById('plan-decision').textContent"
                                ".startsWith('Corrected')", within=20)
         assert await browser.evaluate(PLAN_GETS) == 1
-        await asyncio.sleep(1)
-        assert await browser.evaluate(PLAN_GETS) == 1
+        await holds_for_async(lambda: gets_once(browser), 1, "the page asks for the plan "
+                              "only once", interval=0.1)
 
         # Every frame the page sent is a valid protocol message.
         sent = await browser.evaluate("TelehubCaller.state.sent")
@@ -308,7 +247,7 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
 async def test_refused_camera_and_microphone_are_explained_in_plain_words(
     hub: ThreadedHub, nurse: Seeded, name: str, tmp_path: Path,
 ) -> None:
-    browser: Browser = (await open_browser(DENY_FLAGS) if name == "chromium"
+    browser: Browser = (await open_chromium(DENY_FLAGS) if name == "chromium"
                         else await open_firefox(DENY_PREFS))
     try:
         await browser.goto(hub.http + invite(hub, nurse)["link"])

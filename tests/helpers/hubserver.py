@@ -10,11 +10,11 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,6 +23,10 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.db import make_engine, session_factory, unit_of_work
+from tests.helpers.waiting import wait_until
+
+# Every staff member the tests enrol has this password unless a test says otherwise.
+PASSWORD = "correct horse battery"
 
 
 @dataclass
@@ -44,7 +48,7 @@ class HubDatabase:
         schema.upgrade(engine)
         self.sessions = session_factory(engine)
 
-    def staff(self, username: str, role: str, password: str = "correct horse battery") -> Seeded:
+    def staff(self, username: str, role: str, password: str = PASSWORD) -> Seeded:
         with unit_of_work(self.sessions) as s:
             principal = accounts.add_staff(s, username, role, password, username.title())
             issued = accounts.issue_token(s, principal, timedelta(hours=1))
@@ -60,7 +64,21 @@ class HubDatabase:
         self.sessions.kw["bind"].dispose()
 
 
-class ThreadedHub:
+class LoopbackHub:
+    """A running test hub's addresses on loopback."""
+
+    port: int
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+
+class ThreadedHub(LoopbackHub):
     """The hub app served by uvicorn on its own thread and event loop."""
 
     def __init__(self, config: HubConfig) -> None:
@@ -78,25 +96,19 @@ class ThreadedHub:
         ))
         self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
 
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
     def _run(self) -> None:
         asyncio.run(self.server.serve(sockets=[self.sock]))
 
     def start(self) -> ThreadedHub:
         self.sock.listen(128)
         self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the test hub did not start")
-            time.sleep(0.01)
+
+        def started() -> bool:
+            if not self.thread.is_alive() and not self.server.started:
+                raise RuntimeError("the test hub's thread ended before the hub started")
+            return bool(self.server.started)
+
+        wait_until(started, 15, "the test hub to start", interval=0.01)
         return self
 
     def stop(self) -> None:
@@ -106,7 +118,7 @@ class ThreadedHub:
         self.sock.close()
 
 
-class ProcessHub:
+class ProcessHub(LoopbackHub):
     """``telehub-hub serve`` as a real child process (for restarts and SIGKILL)."""
 
     def __init__(self, db_url: str, *extra: str) -> None:
@@ -116,50 +128,36 @@ class ProcessHub:
              "--log-level", "warning", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
         self.port = 0
         self.output: list[str] = []
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
-            if found:
-                self.port = int(found.group(1))
-                break
-        if not self.port:
-            self.proc.kill()
-            raise RuntimeError("hub process did not start:\n" + "".join(self.output))
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
-        self._wait_ready()
+        try:
+            wait_until(self._listening, 30, lambda: "the hub process to say where it listens:"
+                       "\n" + "".join(self.output), interval=0.01)
+            wait_until(self._healthy, 15, "the hub process to answer /health",
+                       interval=0.05, ignoring=(httpx.HTTPError,))
+        except BaseException:
+            self.proc.kill()
+            raise
 
     def _drain(self) -> None:
+        """Reads the hub's output until every process holding the pipe has ended; notes the
+        port from the line where the hub says it listens."""
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.output.append(line)
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            if found and not self.port:
+                self.port = int(found.group(1))
 
-    def _wait_ready(self) -> None:
-        import httpx
+    def _listening(self) -> int:
+        if not self.port and self.proc.poll() is not None:
+            raise RuntimeError("hub process ended before it listened:\n" + "".join(self.output))
+        return self.port
 
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.http}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("hub process never became healthy")
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+    def _healthy(self) -> bool:
+        return httpx.get(f"{self.http}/health", timeout=1).status_code == 200
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -1,12 +1,13 @@
-"""Fixtures for hub tests: a migrated database and a real hub on loopback."""
+"""Fixtures for hub tests: the hub on both databases, with its own timings, and the
+WebSocket test clients closed after each test (the hubs themselves: tests/helpers/fixtures)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
-from tests.helpers.hubserver import HubDatabase, HubStarter, ThreadedHub
 from tests.helpers.wsclient import HubClient
 
 
@@ -18,23 +19,12 @@ async def _close_clients() -> AsyncIterator[None]:
 
 
 @pytest.fixture
-def hubdb(db_url: str) -> Iterator[HubDatabase]:
-    db = HubDatabase(db_url)
-    yield db
-    db.dispose()
-
-
-# Short timings so tests of heartbeats and grace periods take a second, not a minute.
-FAST = {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0, "reconnect_grace": 1.5}
+def hub_db_url(db_url: str) -> str:
+    """Every hub test runs on SQLite and on a real PostgreSQL database."""
+    return db_url
 
 
 @pytest.fixture
-def start_hub(hubdb: HubDatabase) -> Iterator[Callable[..., ThreadedHub]]:
-    starter = HubStarter(hubdb.url, FAST)
-    yield starter
-    starter.stop_all()
-
-
-@pytest.fixture
-def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
-    return start_hub()
+def hub_timings() -> dict[str, Any]:
+    """Short timings so tests of heartbeats and grace periods take a second, not a minute."""
+    return {"heartbeat_interval": 0.5, "heartbeat_timeout": 3.0, "reconnect_grace": 1.5}

@@ -10,7 +10,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,8 +30,9 @@ from records.export import format_value
 from records.schema import TriageRecord
 from records.store import Store, SyncState
 from records.sync import SyncRunner
-from tests.conftest import free_port
+from tests.helpers.fixtures import free_port
 from tests.helpers.hubserver import HubDatabase, ProcessHub, ThreadedHub
+from tests.helpers.waiting import wait_until
 from tests.records.builders import make_record
 
 T0 = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -185,12 +185,6 @@ def test_a_hub_killed_mid_backlog_is_caught_up_once_it_returns(
         with store.unit_of_work() as uow:
             return uow.outbox.counts()[SyncState.SYNCED]
 
-    def wait_for(condition: Any, what: str, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            assert time.monotonic() < deadline, what
-            time.sleep(0.01)
-
     port = free_port()
     hub = ProcessHub(hubdb.url, "--port", str(port))
     http = httpx.Client(base_url=hub.http, timeout=5)
@@ -201,14 +195,14 @@ def test_a_hub_killed_mid_backlog_is_caught_up_once_it_returns(
     thread = threading.Thread(target=runner.run, args=(stop,), name="desk-sync")
     thread.start()
     try:
-        wait_for(lambda: synced() >= 30, "the first batches never synced")
+        wait_until(lambda: synced() >= 30, 30, "the first batches to sync")
         hub.kill()  # mid-backlog, quite possibly mid-transaction or mid-answer
         hub.stop()
         assert synced() < len(wanted)
-        wait_for(lambda: runner.failures >= 2, "the desk never noticed the hub was gone")
+        wait_until(lambda: runner.failures >= 2, 30, "the desk to notice the hub was gone")
         assert synced() < len(wanted)  # nothing is marked synced while the hub is down
         hub = ProcessHub(hubdb.url, "--port", str(port))
-        wait_for(lambda: synced() == len(wanted), "the backlog was not caught up")
+        wait_until(lambda: synced() == len(wanted), 30, "the backlog to be caught up")
     finally:
         stop.set()
         thread.join(10)
@@ -556,7 +550,7 @@ def test_hub_export_fhir_validates_and_xlsx_opens(nurse: Desk, manager: Desk) ->
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "records.export_cli", *args],
+    return subprocess.run([sys.executable, "-m", "hub.export_cli", *args],
                           capture_output=True, text=True, timeout=60,
                           env={**os.environ, **(env or {})})  # fmt: skip
 

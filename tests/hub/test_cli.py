@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.helpers.hubserver import ProcessHub
+from tests.helpers.waiting import wait_until
 
 
 def hub_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -125,18 +126,11 @@ def test_serve_with_tls(db: str, tmp_path: Path) -> None:
         assert "listening on https://127.0.0.1:" in line, line
         port = int(line.split(":")[2].split()[0])
         import ssl
-        import time
 
         ctx = ssl.create_default_context(cafile=str(cert_file))
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                r = httpx.get(f"https://127.0.0.1:{port}/health", verify=ctx)
-                break
-            except httpx.ConnectError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        r = wait_until(lambda: httpx.get(f"https://127.0.0.1:{port}/health", verify=ctx), 15,
+                       "the hub to answer over TLS", interval=0.1,
+                       ignoring=(httpx.ConnectError,))
         assert r.json()["status"] == "ok"
     finally:
         proc.terminate()

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 from hub.contract.rest import MAX_BATCH
 from hub.record_checks import Checked, Invalid, RecordChecker, check_batch
 from tests.helpers.hubserver import HubDatabase, ProcessHub
+from tests.helpers.waiting import wait_until, wait_until_async
 from tests.hub.test_central_store import signed
 
 
@@ -70,10 +70,8 @@ async def test_a_killed_checker_is_replaced(checker: RecordChecker) -> None:
     assert pool is not None
     [pid] = list(pool._processes)  # type: ignore[union-attr]
     os.kill(pid, signal.SIGKILL)
-    for _ in range(100):  # the pool notices its dead worker
-        await asyncio.sleep(0.05)
-        if pool._broken:  # type: ignore[union-attr]
-            break
+    await wait_until_async(lambda: pool._broken, 5,  # type: ignore[union-attr]
+                           "the pool to notice its dead worker", interval=0.05)
     assert len(await checker.check_batch(batch(5))) == 5
     assert checker._pool is not pool and pid not in checker._pool._processes  # type: ignore[union-attr]
 
@@ -109,12 +107,9 @@ def test_a_killed_hub_leaves_no_checker_behind(tmp_path: object) -> None:
         children = children_of(hub.proc.pid)
         assert children, "the hub started no checker process"
         hub.kill()
-        deadline = time.monotonic() + 10
-        alive = children
-        while alive and time.monotonic() < deadline:
-            time.sleep(0.1)
-            alive = {pid for pid in alive if running(pid)}
-        assert not alive, f"checker processes outlived the hub: {alive}"
+        wait_until(lambda: not any(running(pid) for pid in children), 10,
+                   lambda: "the checker processes to end with the hub: "
+                           f"{[pid for pid in children if running(pid)]}", interval=0.1)
     finally:
         hub.stop()
         hubdb.dispose()

@@ -299,7 +299,7 @@ def test_telehub_export_writes_the_board_paper_and_summary(
     hubdb: HubDatabase, served: tuple[ThreadedHub, str], tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from records.export_cli import main
+    from hub.export_cli import main
 
     hub, token = served
     tmp_path = tmp_path / "out"

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from hub.client import HubClient
 from records.store import Store, SyncState
 from records.sync import SyncRunner
+from tests.helpers.waiting import wait_until
 from tests.records.central_store import TOKEN, CentralStoreDouble
 from tests.records.crash_worker import record_uuid
 
@@ -45,11 +46,11 @@ def run_and_kill(db_url: str, central_url: str, first: int, rng: random.Random) 
     assert child.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(child.stdout or ()), daemon=True)
     reader.start()
-    deadline = time.monotonic() + 10
-    while not lines and time.monotonic() < deadline and child.poll() is None:
-        time.sleep(0.005)  # wait until it is past start-up and really saving
+    # Past start-up and really saving (its first report), then a random moment of work.
+    wait_until(lambda: lines or child.poll() is not None, 10, "the desk process to start",
+               interval=0.005)
     assert lines, "the desk process did not start saving"
-    time.sleep(rng.uniform(0.0, 0.25))
+    time.sleep(rng.uniform(0.0, 0.25))  # the kill lands anywhere in its work, not a wait
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     reader.join(5)

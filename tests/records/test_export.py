@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from records import export
 from records.avoided_log import EXPORT_FIELDS
-from records.export_cli import atomic_output
+from records.export import atomic_output
 from records.schema import ObservationSet, TriageRecord
 from tests.records.builders import make_record
 

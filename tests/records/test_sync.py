@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from uuid import UUID
@@ -18,6 +17,7 @@ from hub.contract.rest import BatchResponse
 from records.models import OutboxRow
 from records.store import Store, SyncState
 from records.sync import SyncRunner
+from tests.helpers.waiting import wait_until
 from tests.records.builders import make_record
 from tests.records.central_store import TOKEN, CentralStoreDouble
 
@@ -201,13 +201,12 @@ def test_store_down_for_a_while_is_caught_up_when_it_returns(
     thread.start()
     try:
         uuids = sign_off_records(store, 40)
-        time.sleep(0.5)  # several failed rounds while the store is down
-        assert runner.failures >= 2
+        wait_until(lambda: runner.failures >= 2, 10,
+                   "several failed rounds while the store is down")
         assert states(store)[SyncState.PENDING] == 40
         central.start()
-        deadline = time.monotonic() + 10
-        while states(store)[SyncState.SYNCED] < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: states(store)[SyncState.SYNCED] == 40, 10,
+                   lambda: f"all 40 records synced once the store is back: {states(store)}")
     finally:
         stop.set()
         thread.join(5)

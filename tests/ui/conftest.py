@@ -1,11 +1,11 @@
-"""Fixtures for desk tests: a real hub on loopback, a synthetic site caller on the real call
-engine, and desks built from real parts (the fail keyring unless a test says otherwise)."""
+"""Fixtures for desk tests: a synthetic site caller on the real call engine, and desks built
+from real parts (the fail keyring unless a test says otherwise); the hub and the people
+enrolled in it come from tests/helpers/fixtures.py."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,64 +18,20 @@ from calls.media import MediaSource
 from calls.session import CallSession
 from calls.signaling import Backoff
 from hub.client import HubClient
-from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from records.store import Store
-from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from tests.helpers.engines import LoopThread
+from tests.helpers.fixtures import People
+from tests.helpers.hubserver import PASSWORD, Seeded, ThreadedHub
 from ui import theme
 from ui.desk.auth import PasswordVault, SignedIn
 from ui.desk.manager.view import manager_view
 from ui.desk.media import media_factory
 from ui.desk.window import DeskParts, DeskWindow
-from ui.engine.loop import EngineLoop
-
-FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
-                        "reconnect_grace": 2.0}
-PASSWORD = "correct horse battery"
 
 T = TypeVar("T")
 
-
-@pytest.fixture
-def hubdb(tmp_path: Path) -> Iterator[HubDatabase]:
-    db = HubDatabase(f"sqlite:///{tmp_path / 'hub.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture
-def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
-    server = ThreadedHub(HubConfig(db_url=hubdb.url, **FAST)).start()
-    yield server
-    server.stop()
-
-
-@dataclass
-class People:
-    site: Seeded
-    nurse: Seeded
-    nurse2: Seeded
-    specialist: Seeded
-
-
-@pytest.fixture
-def people(hubdb: HubDatabase) -> People:
-    return People(site=hubdb.site("Beech House", "care_home"),
-                  nurse=hubdb.staff("nina", "nurse", PASSWORD),
-                  nurse2=hubdb.staff("nora", "nurse", PASSWORD),
-                  specialist=hubdb.staff("sam", "specialist", PASSWORD))
-
-
-class LoopThread(EngineLoop):
-    """The programs' engine loop, for engines the test drives (the site, a second nurse)."""
-
-    def __init__(self) -> None:
-        super().__init__("test-engines")
-        self.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
-        return self.submit(coro).result(timeout)
 
 
 class SiteCaller:

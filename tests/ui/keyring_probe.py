@@ -3,10 +3,13 @@ with the real Secret Service. Prints one JSON line of findings."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
 from pathlib import Path
+
+from tests.helpers.waiting import WaitTimeout, wait_until
 
 
 def main() -> None:
@@ -32,10 +35,14 @@ def main() -> None:
         app = QApplication([])
         window = DeskWindow(desk_parts(Path(data), vault=vault), hub, user)
         window.show()
-        deadline = time.monotonic() + 10
-        while not window.signin.password.text() and time.monotonic() < deadline:
+        def pump(seconds: float) -> None:
             app.processEvents()
-            time.sleep(0.01)
+            time.sleep(seconds)
+
+        # The test reads what happened from the findings: a timeout is "not filled".
+        with contextlib.suppress(WaitTimeout):
+            wait_until(window.signin.password.text, 10, "the desk to fill in the password",
+                       interval=0.01, pause=pump)
         out["filled"] = window.signin.password.text() == password
         out["note"] = window.signin.keyring_note.text()
         window.shutdown()

@@ -13,8 +13,9 @@ from PySide6.QtCore import Qt
 from calls.session import CallState, StateChanged
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
+from tests.helpers.fixtures import People
 from tests.helpers.hubserver import ThreadedHub
-from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
+from tests.ui.conftest import PRE_CALL, SiteCaller, signed_in
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox
 
 from records.schema import TriageRecord
+from tests.helpers.fixtures import People
 from tests.helpers.hubserver import ThreadedHub
-from tests.ui.conftest import People, signed_in
+from tests.ui.conftest import signed_in
 from ui.desk.triage import TriageForm
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,9 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, Qt
 from calls.media import read_pattern
 from calls.session import CallState
 from hub.contract import signaling as p
+from tests.helpers.fixtures import People
 from tests.helpers.hubserver import ThreadedHub
-from tests.ui.conftest import People, SiteCaller, signed_in
+from tests.ui.conftest import SiteCaller, signed_in
 from ui.desk.audio import (
     BYTES_PER_SAMPLE,
     CHANNELS,

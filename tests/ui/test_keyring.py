@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from keyring.backends import fail
 
-from tests.conftest import need
-from tests.helpers.hubserver import ThreadedHub
-from tests.ui.conftest import PASSWORD, People, signed_in
+from tests.helpers.fixtures import People, need
+from tests.helpers.hubserver import PASSWORD, ThreadedHub
+from tests.ui.conftest import signed_in
 from ui.desk.auth import PasswordVault
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +58,8 @@ def test_a_wrong_password_is_said_plainly(qtbot: Any, hub: ThreadedHub, people: 
 
 
 def test_the_secret_service_remembers_the_password_and_the_desk_fills_it_in(
-        hub: ThreadedHub, people: People, tmp_path: Path) -> None:
+        hub: ThreadedHub, people: People, tmp_path: Path,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
     for tool in ("dbus-run-session", "gnome-keyring-daemon"):
         if shutil.which(tool) is None:
             need(f"{tool} is not installed (apt-get install dbus gnome-keyring)")
@@ -72,9 +73,12 @@ def test_the_secret_service_remembers_the_password_and_the_desk_fills_it_in(
         ">/dev/null\n"
         'for mode in remember recall forget; do "$@" $mode ' + " ".join(
             f"'{a}'" for a in args) + "; done\n")
+    # The keyring daemon's sockets too are this test's own (another may run beside it),
+    # outside tmp_path: the daemon removes them as it ends, perhaps while the scan below runs.
+    run = tmp_path_factory.mktemp("keyring-run")  # made 0700, as the daemon wants
     env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CONFIG_HOME": str(home / "config"), "QT_QPA_PLATFORM": "offscreen",
-           "PYTHONPATH": str(ROOT)}
+           "XDG_CONFIG_HOME": str(home / "config"), "XDG_RUNTIME_DIR": str(run),
+           "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     done = subprocess.run(["dbus-run-session", "--", "bash", "-c", script, "probe", *probe],
                           capture_output=True, text=True, timeout=90, env=env, cwd=ROOT)

@@ -20,8 +20,7 @@ from PySide6.QtWidgets import QApplication
 from hub.client import HubClient, HubRefused
 from hub.contract.rest import Filters, Report
 from tests.helpers import report_fixture as fx
-from tests.helpers.hubserver import HubDatabase, ThreadedHub
-from tests.ui.conftest import PASSWORD
+from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
 from ui import theme
 from ui.desk.manager import dashboard
 from ui.desk.manager.dashboard import ManagerView
@@ -58,7 +57,12 @@ def view(qtbot: Any, hub: ThreadedHub, history: fx.History,
 
 
 def _shoot(qtbot: Any, widget: Any, name: str) -> None:
-    qtbot.wait(300)  # let the charts lay out their axes and legends
+    from PySide6.QtCharts import QChartView
+
+    # Each chart shown has laid out its axes and legend around a plot area.
+    qtbot.waitUntil(lambda: all(chart.chart().plotArea().width() > 0
+                                for chart in widget.findChildren(QChartView)
+                                if chart.isVisible()), timeout=5_000)
     keep = os.environ.get("TELEHUB_SCREENSHOTS")
     image = widget.grab().toImage()
     assert not image.isNull() and image.width() > 600

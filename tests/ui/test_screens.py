@@ -16,9 +16,9 @@ from PySide6.QtWidgets import QWidget
 
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
-from tests.conftest import free_port
+from tests.helpers.fixtures import People, free_port
 from tests.helpers.hubserver import ThreadedHub
-from tests.ui.conftest import PRE_CALL, People, SiteCaller, signed_in
+from tests.ui.conftest import PRE_CALL, SiteCaller, signed_in
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +71,9 @@ def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller:
                         intended_action=p.IntendedAction.AMBULANCE_999, observations=PRE_CALL,
                         patient=p.Patient(nhs_number="9434765919", name="Edith Test"))
     qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 2, timeout=10_000)
-    qtbot.wait(1200)  # let the wait times tick
+    # The screenshot shows the wait times ticking (none still at 0:00).
+    qtbot.waitUntil(lambda: all(desk.queue.model.index(row, 4).data() != "0:00"
+                                for row in range(2)), timeout=5_000)
     assert dark(shoot(desk, "queue", tmp_path))
 
     desk.queue.table.selectRow(0)
@@ -89,12 +91,11 @@ def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller:
     assert dark(image)
     assert_form_not_clipped(form)
     desk.resize(1100, 760)  # a smaller window: the video gives way, the form still fits
-    qtbot.wait(50)
-    assert_form_not_clipped(form)
+    qtbot.waitUntil(lambda: assert_form_not_clipped(form), timeout=5_000)
     desk.resize(1440, 900)
 
     desk.call.hold.setChecked(True)
-    qtbot.wait(100)
+    qtbot.waitUntil(lambda: desk.call.remote.overlay.startswith("On hold"), timeout=5_000)
     shoot(desk.call.remote, "call-hold", tmp_path)
     desk.call.hold.setChecked(False)
 

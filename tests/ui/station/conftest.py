@@ -1,56 +1,44 @@
-"""Fixtures for the site station: a real hub on loopback, an enrolled site, a station window."""
+"""Fixtures for the site station: a nurse's desk on the real call engine and station windows;
+the hub (with steady timings here: the GUI answers pings between paints) comes from
+tests/helpers/fixtures.py."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-
-from hub.contract.identity import CallRole
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
 from pytestqt.qtbot import QtBot
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged
 from calls.signaling import Backoff
 from hub.client import HubClient
-from hub.config import HubConfig
+from hub.contract.identity import CallRole
 from records.store import Store
+from tests.helpers.engines import LoopThread
+from tests.helpers.fixtures import STEADY
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
-from ui.engine.loop import EngineLoop
 from ui.station.bridge import StationBridge
 from ui.station.media import Switches, media_factory
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
 
 T = TypeVar("T")
-# Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
-# TELEHUB_SCREENSHOTS=docs/screenshots to refresh the ones the docs show.
-SHOTS = Path(os.environ.get("TELEHUB_SCREENSHOTS")
-             or Path(tempfile.gettempdir()) / "telehub-screenshots")
-SHOTS.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture
-def hub(hubdb: HubDatabase) -> Iterator[ThreadedHub]:
-    """The hub of tests/ui/conftest.py, with the station's slower heartbeat and grace."""
-    started = ThreadedHub(HubConfig(db_url=hubdb.url, heartbeat_interval=1.0,
-                                    heartbeat_timeout=6.0, reconnect_grace=5.0)).start()
-    yield started
-    started.stop()
+def hub_timings() -> dict[str, Any]:
+    return STEADY
 
 
 class Desk:
     """A real aiortc nurse desk (the call engine) on a loop in its own thread."""
 
     def __init__(self, hub: ThreadedHub, nurse: Seeded) -> None:
-        self.loop = EngineLoop("test-desk").start()
+        self.thread = LoopThread()
+        self.loop = self.thread.loop
         self.queue: tuple[Any, ...] = ()
         self.token = nurse.token
         self.engine: CallEngine = self.run(self._make(hub, nurse))
@@ -67,11 +55,11 @@ class Desk:
             self.queue = event.entries
 
     def run(self, coro: Coroutine[Any, Any, T], within: float = 20) -> T:
-        return self.loop.submit(coro).result(within)
+        return self.thread.run(coro, within)
 
     def close(self) -> None:
         self.run(self.engine.close())
-        self.loop.stop()
+        self.thread.stop()
 
 
 @pytest.fixture

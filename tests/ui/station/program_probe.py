@@ -3,12 +3,14 @@ real ``telehub-site`` start-up with the Secret Service. Prints one JSON line of 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
 
 from PySide6.QtWidgets import QApplication
 
+from tests.helpers.waiting import WaitTimeout, wait_until
 from ui.station.app import open_station, parse_args
 from ui.station.credential import CredentialVault
 
@@ -26,10 +28,14 @@ def main() -> None:
     station.window.resize(1280, 800)
     station.window.show()
     station.bridge.start()
-    deadline = time.monotonic() + 15
-    while not station.window.connected and time.monotonic() < deadline:
+
+    def pump(seconds: float) -> None:
         app.processEvents()
-        time.sleep(0.02)
+        time.sleep(seconds)
+
+    # The test reads what happened from the findings: a timeout is "not connected".
+    with contextlib.suppress(WaitTimeout):
+        wait_until(lambda: station.window.connected, 15, "the station to connect", pause=pump)
     for _ in range(20):  # let the window manager-less X server finish painting
         app.processEvents()
         time.sleep(0.02)

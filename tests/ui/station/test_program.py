@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import need
+from tests.helpers.fixtures import SHOTS, need
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
-from tests.ui.station.conftest import SHOTS
 
 ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow
@@ -56,9 +55,11 @@ def test_the_station_signs_in_with_the_keyrings_credential_and_shows_its_window(
     shot = SHOTS / "station-home-xvfb.png"
     script = ("echo -n session-unlock | gnome-keyring-daemon --unlock --components=secrets "
               ">/dev/null\n\"$@\"\n")
+    # The keyring daemon's sockets too are this test's own (another may run beside it).
+    (home / "run").mkdir(mode=0o700)
     env = {**os.environ, "HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CONFIG_HOME": str(home / "config"), "QT_QPA_PLATFORM": "xcb",
-           "DISPLAY": xserver, "PYTHONPATH": str(ROOT)}
+           "XDG_CONFIG_HOME": str(home / "config"), "XDG_RUNTIME_DIR": str(home / "run"),
+           "QT_QPA_PLATFORM": "xcb", "DISPLAY": xserver, "PYTHONPATH": str(ROOT)}
     env.pop("DBUS_SESSION_BUS_ADDRESS", None)
     done = subprocess.run(
         ["dbus-run-session", "--", "bash", "-c", script, "probe", sys.executable, "-m",

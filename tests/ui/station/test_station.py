@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,8 +19,10 @@ from calls.signaling import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
 from hub.contract.rest import PlanOut as Plan
+from tests.helpers.fixtures import SHOTS
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
-from tests.ui.station.conftest import SHOTS, Desk
+from tests.helpers.waiting import holds_for, qt_pause, wait_until
+from tests.ui.station.conftest import Desk
 from ui.station.credential import CredentialVault
 from ui.station.waiting import position_words, wait_words
 from ui.station.window import StationWindow
@@ -198,14 +199,12 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
     call = w.call_page
     qtbot.waitUntil(lambda: call.remote_view.frames > 10 and call.self_view.frames > 5,
                     timeout=20_000)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def desk_has_video() -> bool:
         links = list(session.links.values())
-        if links and links[0].video is not None and links[0].video.frames > 10:
-            break
-        qtbot.wait(100)
-    else:
-        raise AssertionError("the desk received no video from the station")
+        return bool(links) and links[0].video is not None and links[0].video.frames > 10
+
+    wait_until(desk_has_video, 15, "the desk to receive video from the station",
+               pause=qt_pause(qtbot))
     w.grab().save(str(SHOTS / "station-in-call.png"))
     click(qtbot, call.mute_button)
     click(qtbot, call.camera_button)
@@ -276,8 +275,8 @@ def test_the_plan_is_pushed_after_the_call_and_asked_for_once_after_a_reconnect(
     qtbot.waitUntil(lambda: w.after_page.plan is not None, timeout=3000)
     assert "District nurse" in w.after_page.plan_view.toPlainText()
     assert w.after_page.print_button.isEnabled()
-    qtbot.wait(500)
-    assert gets == []
+    holds_for(lambda: gets == [], 0.5, "the station does not ask for a plan it was sent",
+              pause=qt_pause(qtbot))
 
     # The connection drops; the nurse corrects the plan meanwhile; the station asks once.
     ws = w.bridge.engine.signaling._ws
@@ -288,8 +287,8 @@ def test_the_plan_is_pushed_after_the_call_and_asked_for_once_after_a_reconnect(
     qtbot.waitUntil(lambda: w.connected, timeout=10_000)
     qtbot.waitUntil(lambda: "Corrected" in w.after_page.plan_view.toPlainText(), timeout=5000)
     assert gets == [call_id]
-    qtbot.wait(500)
-    assert gets == [call_id]
+    holds_for(lambda: gets == [call_id], 0.5, "the station asks for the plan only once",
+              pause=qt_pause(qtbot))
 
 
 # --- small pieces -------------------------------------------------------------------------

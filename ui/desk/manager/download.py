@@ -1,7 +1,7 @@
 """An export saved from the hub to a file: progress as it comes, Cancel, never half a file.
 
 Blocking: the manager view runs it on a worker. The file is renamed into place only when
-complete (records.export_cli.atomic_output), so a cancelled or failed export leaves nothing.
+complete (records.export.atomic_output), so a cancelled or failed export leaves nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import cast, get_args
 
 from hub.client import HubClient
 from hub.contract.rest import Filters, ReportFormat
-from records.export_cli import atomic_output
+from records.export import atomic_output
 
 __all__ = ["Cancelled", "download"]
 

@@ -21,8 +21,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import IO, Any, TextIO
@@ -32,6 +31,7 @@ import httpx
 from hub.client import HubClient, HubError, HubRefused, HubUnreachable
 from hub.contract.rest import Filters, RecordExportQuery
 from records import export
+from records.export import atomic_output
 
 EXTENSIONS = {"csv": "csv", "xlsx": "xlsx", "fhir": "json", "pdf": "pdf", "summary": "csv"}
 # The manager's report (hub/reporting/report.py): the board paper and the figures by month.
@@ -73,20 +73,6 @@ class ProgressBar:
             self._draw()
             self.stream.write("\n")
             self.stream.flush()
-
-
-@contextmanager
-def atomic_output(out: Path) -> Iterator[IO[bytes]]:
-    """A temporary file beside ``out``, renamed over it only if the block completes."""
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    try:
-        with open(tmp, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())  # the rename must not expose an empty file after a crash
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _report_from_db(conn: Any, args: argparse.Namespace, handle: IO[bytes]) -> int:

@@ -5,9 +5,8 @@ Firefox is started with a fresh profile whose ``user.js`` fakes the camera and m
 skips the permission prompt, allows loopback ICE candidates (the tests run on loopback
 only) and turns off every background connection Firefox would otherwise make (updates,
 telemetry, captive portal and connectivity checks, safe browsing, Normandy, remote
-settings, add-on and plugin updates, pre-fetching). The same methods as
-:class:`tests.helpers.chromium.Chromium` (``goto``, ``evaluate``, ``wait_for``,
-``screenshot``, ``close``), so one end-to-end flow drives either browser.
+settings, add-on and plugin updates, pre-fetching). A :class:`tests.helpers.driven.DrivenBrowser`
+like :class:`tests.helpers.chromium.Chromium`, so one end-to-end flow drives either browser.
 """
 
 from __future__ import annotations
@@ -15,18 +14,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import itertools
 import json
 import math
 import re
 import shutil
 import subprocess
 import tempfile
-import time
+import threading
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from tests.helpers.driven import DrivenBrowser
+from tests.helpers.waiting import wait_until_async
 
 PREFS: dict[str, bool | int | str] = {
     # Fake media, no prompt: the page's getUserMedia gets a test pattern and a tone.
@@ -145,86 +144,62 @@ def _value(remote: dict[str, Any]) -> Any:
     return {"type": kind}  # nodes, functions and the like: only their kind
 
 
-class Firefox:
+class Firefox(DrivenBrowser):
     """One headless Firefox with a fresh profile and one tab, driven over WebDriver BiDi."""
 
     def __init__(self, binary: str, window: tuple[int, int] = (1024, 768),
                  prefs: dict[str, bool | int | str] | None = None) -> None:
-        self.profile = Path(tempfile.mkdtemp(prefix="telehub-firefox-"))
-        (self.profile / "user.js").write_text(user_js(prefs or PREFS))
-        self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-remote", "--profile", str(self.profile),
+        profile = Path(tempfile.mkdtemp(prefix="telehub-firefox-"))
+        (profile / "user.js").write_text(user_js(prefs or PREFS))
+        super().__init__(subprocess.Popen(
+            [binary, "--headless", "--no-remote", "--profile", str(profile),
              "--remote-debugging-port=0", "--width", str(window[0]),
              "--height", str(window[1]), "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.ws: ClientConnection | None = None
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), profile)
         self.context = ""
-        self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._drainer: asyncio.Future[None] | None = None
-        self.console: list[str] = []
         self.stderr: list[str] = []
-
-    def _address(self, within: float = 30.0) -> str:
-        """Firefox prints where WebDriver BiDi listens once it is ready."""
-        assert self.proc.stderr is not None
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"firefox exited with {self.proc.returncode}: "
-                                       + "".join(self.stderr[-20:]))
-                continue
-            self.stderr.append(line)
-            found = re.search(r"WebDriver BiDi listening on (ws://\S+)", line)
-            if found:
-                return found.group(1)
-        raise RuntimeError("firefox did not open WebDriver BiDi: " + "".join(self.stderr[-20:]))
+        self.address = ""  # where WebDriver BiDi listens, once Firefox has said so
+        self._drainer = threading.Thread(target=self._drain, name="firefox-stderr", daemon=True)
+        self._drainer.start()
 
     def _drain(self) -> None:
+        """Reads Firefox's output (so the pipe never fills) until Firefox ends, noting the
+        line where it says that WebDriver BiDi is ready."""
         assert self.proc.stderr is not None
         with self.proc.stderr:
-            for line in self.proc.stderr:  # keeps the pipe from filling; ends with firefox
+            for line in self.proc.stderr:
                 self.stderr.append(line)
                 del self.stderr[:-200]
+                found = re.search(r"WebDriver BiDi listening on (ws://\S+)", line)
+                if found and not self.address:
+                    self.address = found.group(1)
+
+    def _listening(self) -> str:
+        if not self.address and self.proc.poll() is not None:
+            raise RuntimeError(f"firefox exited with {self.proc.returncode}: "
+                               + "".join(self.stderr[-20:]))
+        return self.address
 
     async def start(self) -> Firefox:
-        address = await asyncio.wait_for(asyncio.to_thread(self._address), 40)
-        self._drainer = asyncio.get_running_loop().run_in_executor(None, self._drain)
-        self.ws = await connect(address.rstrip("/") + "/session", max_size=64 * 1024 * 1024,
-                                ping_interval=None, open_timeout=20)
-        self._reader = asyncio.create_task(self._read())
+        address = await wait_until_async(
+            self._listening, 40, interval=0.05,
+            message=lambda: "firefox to open WebDriver BiDi: " + "".join(self.stderr[-20:]))
+        await self._connect(address.rstrip("/") + "/session", open_timeout=20)
         await self.send("session.new", capabilities={})
         tree = await self.send("browsingContext.getTree", maxDepth=0)
         self.context = tree["contexts"][0]["context"]
         await self.send("session.subscribe", events=["log.entryAdded"])
         return self
 
-    async def _read(self) -> None:
-        assert self.ws is not None
-        async for raw in self.ws:
-            msg = json.loads(raw)
-            if msg.get("id") is not None:
-                fut = self._pending.pop(msg["id"], None)
-                if fut is not None and not fut.done():
-                    fut.set_result(msg)
-            elif msg.get("method") == "log.entryAdded":
-                entry = msg["params"]
-                self.console.append(f"{entry.get('level')}: {entry.get('text')}")
+    def _event(self, msg: dict[str, Any]) -> None:
+        if msg.get("method") == "log.entryAdded":
+            entry = msg["params"]
+            self.console.append(f"{entry.get('level')}: {entry.get('text')}")
 
-    async def send(self, method: str, **params: Any) -> dict[str, Any]:
-        assert self.ws is not None
-        ident = next(self._ids)
-        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[ident] = fut
-        await self.ws.send(json.dumps({"id": ident, "method": method, "params": params}))
-        reply = await asyncio.wait_for(fut, 30)
-        if reply.get("type") == "error":
-            raise BidiError(f"{method}: {reply.get('error')}: {reply.get('message')}")
-        result: dict[str, Any] = reply.get("result", {})
-        return result
+    def _error(self, method: str, reply: dict[str, Any]) -> Exception | None:
+        if reply.get("type") != "error":
+            return None
+        return BidiError(f"{method}: {reply.get('error')}: {reply.get('message')}")
 
     async def evaluate(self, expression: str) -> Any:
         """The value of a page expression (promises awaited), as plain Python."""
@@ -239,18 +214,6 @@ class Firefox:
         if isinstance(value, float) and math.isnan(value):
             return None
         return value
-
-    async def wait_for(self, expression: str, within: float = 30.0) -> Any:
-        """Polls a page expression until it is truthy; returns its value."""
-        deadline = time.monotonic() + within
-        while True:
-            value = await self.evaluate(expression)
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"still false after {within} s: {expression}\n"
-                                   + "\n".join(self.console[-20:]))
-            await asyncio.sleep(0.1)
 
     async def goto(self, url: str) -> None:
         await self.send("browsingContext.navigate", context=self.context, url=url,
@@ -267,21 +230,5 @@ class Firefox:
         if self.ws is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.send("browser.close"), 5)
-            with contextlib.suppress(Exception):
-                await self.ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            await asyncio.to_thread(self.proc.wait, 10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            await asyncio.to_thread(self.proc.wait, 10)
-        if self._drainer is not None:
-            await asyncio.wait_for(self._drainer, 10)
-        elif self.proc.stderr is not None:
-            self.proc.stderr.close()
-        shutil.rmtree(self.profile, ignore_errors=True)
+        await super().close()
+        await asyncio.to_thread(self._drainer.join, 10)

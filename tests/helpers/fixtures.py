@@ -1,0 +1,261 @@
+"""The suite's shared fixtures, one plugin (registered by tests/conftest.py): the CI rule on
+skips, a private PostgreSQL cluster, hub databases and real hubs on loopback, enrolled
+people, and headless Chromium and Firefox. A folder's conftest.py keeps only what is its own
+(its hub timings, its databases, its desks and stations)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.chromium import FLAGS, Chromium, chromium_binary
+from tests.helpers.driven import DrivenBrowser
+from tests.helpers.firefox import PREFS, Firefox, firefox_binary
+from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
+from tests.helpers.postgres import pg_bin
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+# Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
+# TELEHUB_SCREENSHOTS=docs/screenshots to refresh the ones the docs show.
+SHOTS = Path(os.environ.get("TELEHUB_SCREENSHOTS")
+             or Path(tempfile.gettempdir()) / "telehub-screenshots")
+SHOTS.mkdir(parents=True, exist_ok=True)
+# No display here: Qt draws offscreen unless the caller chose a platform (.ci/test does too).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Hub timings. FAST: heartbeat and grace-period tests take seconds, not minutes. STEADY: for
+# tests whose other end is a browser or a GUI, slow to answer a ping on a loaded machine.
+FAST: dict[str, Any] = {"heartbeat_interval": 0.3, "heartbeat_timeout": 1.5,
+                        "reconnect_grace": 2.0}
+STEADY: dict[str, Any] = {"heartbeat_interval": 1.0, "heartbeat_timeout": 6.0,
+                          "reconnect_grace": 5.0}
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """In CI a skipped test is a failed test: every real component must be there."""
+    report = yield
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which must run every test: {report.longrepr}"
+    return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_data_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run (each xdist worker) keeps what the programs write by default in a folder of its
+    own, never in the user's ~/.local/share, and never in another worker's."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
+        env.delenv("TELEHUB_DB", raising=False)
+        yield
+
+
+def need(reason: str) -> None:
+    """A real component is missing: outside CI skip with the reason; in CI fail."""
+    if IN_CI:
+        pytest.fail(f"CI must run this test, but: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- databases ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A private PostgreSQL cluster on loopback for this test run (one per xdist worker, each
+    in its own folder on its own port); yields its admin URL."""
+    url = os.environ.get("TELEHUB_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        need("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    assert initdb and pg_ctl
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        if shutil.which("runuser") is None:
+            need("running as root without runuser to start PostgreSQL as another user")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    tmp = Path(tempfile.mkdtemp(prefix="telehub-pg-"))
+    data, sockdir = tmp / "data", tmp / "sock"
+    sockdir.mkdir()
+    if run_as:
+        shutil.chown(tmp, "postgres")
+        shutil.chown(sockdir, "postgres")
+    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
+                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+    for _attempt in range(3):  # a port free a moment ago may be taken by another process
+        port = free_port()
+        opts = f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        started = subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", opts, "-w", "-l",
+                                  str(tmp / "log"), "start"], capture_output=True)
+        if started.returncode == 0:
+            break
+    else:
+        raise RuntimeError("the test PostgreSQL server did not start:\n"
+                           + (tmp / "log").read_text(errors="replace")[-2000:])
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_pg_database(postgres_server: str) -> Callable[[], str]:
+    """Makes a new empty database on the test server and returns its URL."""
+    import psycopg
+
+    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://")
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+    return make
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: an SQLite file, and (second run) a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}"
+    maker: Callable[[], str] = request.getfixturevalue("fresh_pg_database")
+    return maker()
+
+
+# --- hubs -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hub_db_url(tmp_path: Path) -> str:
+    """Where the test hub keeps its data: an SQLite file (tests/hub runs on both databases)."""
+    return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+@pytest.fixture
+def hub_timings() -> dict[str, Any]:
+    """The test hub's heartbeat and grace timings (a folder or module may override it)."""
+    return FAST
+
+
+@pytest.fixture(scope="session")
+def _migrated_hub_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite hub database migrated to head, once per run (per xdist worker). A test's new
+    SQLite hub database starts as a copy of it: the same as migrating it anew (migrations
+    write no rows of their own into an empty database), in a fraction of the time."""
+    path = tmp_path_factory.mktemp("hub-template") / "hub.db"
+    HubDatabase(f"sqlite:///{path}").dispose()
+    return path
+
+
+@pytest.fixture
+def hubdb(hub_db_url: str, request: pytest.FixtureRequest) -> Iterator[HubDatabase]:
+    """The test hub's database, migrated (HubDatabase checks it is at head either way)."""
+    if hub_db_url.startswith("sqlite:///"):
+        path = Path(hub_db_url.removeprefix("sqlite:///"))
+        if not path.exists():
+            shutil.copyfile(request.getfixturevalue("_migrated_hub_file"), path)
+    db = HubDatabase(hub_db_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def start_hub(hubdb: HubDatabase, hub_timings: dict[str, Any]
+              ) -> Iterator[Callable[..., ThreadedHub]]:
+    """Starts hubs on the test's database (keyword arguments override settings); all are
+    stopped after the test."""
+    starter = HubStarter(hubdb.url, hub_timings)
+    yield starter
+    starter.stop_all()
+
+
+@pytest.fixture
+def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
+    return start_hub()
+
+
+@dataclass
+class People:
+    site: Seeded
+    nurse: Seeded
+    specialist: Seeded
+    nurse2: Seeded
+
+
+@pytest.fixture
+def people(hubdb: HubDatabase) -> People:
+    """A care home and three staff (password ``hubserver.PASSWORD``), enrolled in the hub."""
+    return People(
+        site=hubdb.site("Beech House", "care_home"),
+        nurse=hubdb.staff("nina", "nurse"),
+        specialist=hubdb.staff("sam", "specialist"),
+        nurse2=hubdb.staff("nora", "nurse"),
+    )
+
+
+# --- browsers -------------------------------------------------------------------------------
+
+
+# What the tests need of a driven browser, Chromium (CDP) or Firefox (WebDriver BiDi).
+Browser = DrivenBrowser
+
+
+async def open_chromium(flags: tuple[str, ...] = FLAGS) -> Chromium:
+    binary = chromium_binary()
+    if binary is None:
+        need("Chromium is not installed (apt-get install chromium)")
+    assert binary is not None
+    return await Chromium(binary, flags).start()
+
+
+async def open_firefox(prefs: dict[str, bool | int | str] | None = None) -> Firefox:
+    binary = firefox_binary()
+    if binary is None:
+        need("Firefox is not installed (apt-get install firefox-esr)")
+    assert binary is not None
+    return await asyncio.wait_for(Firefox(binary, prefs=prefs or PREFS).start(), 45)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Chromium]:
+    """A headless Chromium with a fresh profile and a fake camera and microphone."""
+    browser = await open_chromium()
+    try:
+        yield browser
+    finally:
+        await asyncio.wait_for(browser.close(), 30)
+
+
+@pytest.fixture(params=["chromium", "firefox"])
+async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
+    """Each test using it runs once in headless Chromium and once in headless Firefox."""
+    browser: Browser = (await open_chromium() if request.param == "chromium"
+                        else await open_firefox())
+    try:
+        yield browser
+    finally:
+        await asyncio.wait_for(browser.close(), 30)
