@@ -51,7 +51,8 @@ PROBE = r"""
 import json, sys, wave
 from PySide6.QtWidgets import QApplication
 import calls, hub, records, resources, ui
-from ui.desk import ring, theme
+from ui import theme
+from ui.desk import ring
 from ui.demo import app as demo_app
 
 app = QApplication(sys.argv[:1])
@@ -61,7 +62,7 @@ with wave.open(str(ring.RING_WAV), "rb") as sound:
     ring_frames = sound.getnframes()
 print(json.dumps({
     "modules": {m.__name__: m.__file__ for m in (calls, hub, records, resources, ui, demo_app)},
-    "style": app.styleSheet() == theme.STYLE,
+    "style": app.styleSheet() == theme.DESK_STYLE,
     "window": app.palette().color(app.palette().ColorRole.Window).name(),
     "icon": str(resources.path("desk", "telehub.svg")),
     "icon_drawn": not icon.isNull() and not icon.pixmap(64, 64).isNull(),

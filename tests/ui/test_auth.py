@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from hub.client import HubError, HubRefused, HubUnreachable
-from tests.conftest import free_port
+from tests.helpers.fixtures import free_port
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.ui.conftest import PASSWORD, People
 from ui.desk.auth import sign_in
