@@ -271,9 +271,8 @@ _BIDI_MARKS = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f
 
 def test_the_board_paper_prints_every_site_name_as_itself(
         hubdb: HubDatabase, history: fx.History, tmp_path: Path) -> None:
-    from hub.reporting.files import write_pdf
-
     from hub.models import Site
+    from hub.reporting.files import write_pdf
 
     with unit_of_work(hubdb.sessions) as s:
         s.get_one(Site, history.sites["Moor View"]).name = LAKA
