@@ -49,10 +49,9 @@ class ObservationsBox(QGroupBox):
         for text, data in (("Air or oxygen?", None), ("Air", False), ("Oxygen", True)):
             self.oxygen.addItem(text, data)
         self.acvpu = QComboBox()
-        for level_text, level in (("Alert / confused?", None), ("Alert", "A"),
-                                  ("New confusion", "C"), ("Responds to voice", "V"),
-                                  ("Responds to pain", "P"), ("Unresponsive", "U")):
-            self.acvpu.addItem(level_text, level)
+        self.acvpu.addItem("Alert / confused?", None)
+        for level, meaning in news2.ACVPU:  # the one ACVPU vocabulary
+            self.acvpu.addItem(meaning, level)
         self.scale = QComboBox()
         self.scale.addItem("SpO2 scale 1", 1)
         self.scale.addItem("SpO2 scale 2 (only if a clinician chose it)", 2)
