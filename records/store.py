@@ -17,12 +17,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.orm import Session, sessionmaker
 
 from records import codes
@@ -43,6 +41,9 @@ from records.schema import (
     TriageRecord,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "ALEMBIC_VERSION_TABLE",
@@ -159,6 +160,11 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:
     """Alembic configuration for records/migrations, built in code (no ini file to ship)."""
+    # Alembic is imported when a store is opened, not with this module: the desk imports
+    # records.store before its window shows, and alembic (with the dialects it loads) is
+    # ~0.2 s of that start.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("records").joinpath("migrations"))
@@ -182,6 +188,8 @@ class Store:
         return store
 
     def upgrade(self, revision: str = "head") -> None:
+        from alembic import command
+
         with self.engine.begin() as connection:
             command.upgrade(alembic_config(connection), revision)
 
