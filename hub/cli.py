@@ -11,9 +11,11 @@ import socket
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from hub import accounts, schema
 from hub.config import HubConfig
-from hub.db import default_db_url, make_engine, unit_of_work
+from hub.db import default_db_url, make_engine, session_factory, unit_of_work
 from hub.reporting import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
@@ -33,9 +35,7 @@ def _read_password(confirm: bool) -> str:
     return first
 
 
-def _sessions(url: str):  # type: ignore[no-untyped-def]
-    from hub.db import session_factory
-
+def _sessions(url: str) -> sessionmaker[Session]:
     engine = make_engine(url)
     schema.check_current(engine)
     return session_factory(engine)
