@@ -28,7 +28,6 @@ from calls.session import (
     SessionOptions,
 )
 from calls.signaling import (
-    Backoff,
     Closed,
     Connected,
     Disconnected,
@@ -36,6 +35,7 @@ from calls.signaling import (
     SignalingClient,
     SignalingEvent,
 )
+from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from calls.engine import CallEngine
-from calls.signaling import Backoff
+from hub.client import Backoff
 from hub.contract.identity import CallRole
 
 

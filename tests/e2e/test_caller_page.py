@@ -13,7 +13,7 @@ import pytest
 
 from calls.engine import CallEngine, QueueChanged
 from calls.session import CallState
-from calls.signaling import Backoff
+from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind
 from tests.helpers.chromium import DENY_FLAGS, Chromium

@@ -16,8 +16,7 @@ from keyring.backends import fail
 from calls.engine import CallEngine, EngineEvent
 from calls.media import MediaSource
 from calls.session import CallSession
-from calls.signaling import Backoff
-from hub.client import HubClient
+from hub.client import Backoff, HubClient
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from records.store import Store

@@ -176,6 +176,7 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
     from PySide6.QtWidgets import QApplication
 
     from calls.session import CallState
+    from hub.client import ws_url
     from records import news2
     from ui import theme
     from ui.desk import app as desk_app
@@ -226,7 +227,7 @@ def night_at_the_desk(args: argparse.Namespace, data: Path, url: str, enrolment:
             event(f"call {call.number} placed: {call.site_name} · {s.urgency.value} · "
                   f"{s.reason} · NEWS2 {score.total}{'' if score.complete else ' (partial)'}")
 
-    callers = SyntheticCallers(url.replace("http://", "ws://") + "/ws", enrolment.sites,
+    callers = SyntheticCallers(ws_url(url), enrolment.sites,
                                plan, gap, placed)
 
     def stop(problem: str | None = None) -> None:

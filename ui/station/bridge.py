@@ -16,7 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from calls.engine import CallEngine, EngineEvent, PlanPushed
 from calls.media import MediaSource
 from calls.session import CallSession, CallState, QueueMoved, RemoteMediaAdded, StateChanged
-from calls.signaling import Backoff
+from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from ui.engine.bridge import EngineBridge

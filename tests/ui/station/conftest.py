@@ -13,8 +13,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged
-from calls.signaling import Backoff
-from hub.client import HubClient
+from hub.client import Backoff, HubClient
 from hub.contract.identity import CallRole
 from records.store import Store
 from tests.helpers.engines import LoopThread

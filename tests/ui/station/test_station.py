@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
-from calls.signaling import Backoff
+from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
 from hub.contract.rest import PlanOut as Plan
