@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from openpyxl import load_workbook
 
 from hub.export_cli import main as telehub_export
@@ -58,6 +59,7 @@ def assert_xlsx_inert(content: bytes, tmp_path: Path, sheet_name: str) -> None:
         assert not [c.coordinate for r in each.iter_rows() for c in r if c.data_type == "f"]
 
 
+@pytest.mark.slow
 def test_no_export_carries_a_formula(hub: ThreadedHub, hubdb: HubDatabase,
                                      tmp_path: Path) -> None:
     nurse, manager = hubdb.staff("nina", "nurse"), hubdb.staff("max", "manager")

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from starlette.exceptions import HTTPException
@@ -63,6 +64,7 @@ def push_record(hub: ThreadedHub, nurse: Seeded, call_id: str) -> str:
     return str(record.uuid)
 
 
+@pytest.mark.slow
 async def test_a_specialist_reads_only_the_records_of_their_calls(
         hub: ThreadedHub, hubdb: HubDatabase) -> None:
     site, nurse = hubdb.site("Beech House"), hubdb.staff("nina", "nurse")
@@ -88,6 +90,7 @@ async def test_a_specialist_reads_only_the_records_of_their_calls(
         assert http.get("/records", headers=bearer(in_it)).status_code == 403
 
 
+@pytest.mark.slow
 async def test_the_administrator_sees_no_clinical_data(
         hub: ThreadedHub, hubdb: HubDatabase) -> None:
     site, nurse = hubdb.site("Beech House"), hubdb.staff("nina", "nurse")
