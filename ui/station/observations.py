@@ -16,11 +16,13 @@ from PySide6.QtWidgets import (
 )
 
 from records import codes, news2
+from ui.station.page import named
 
 # What the chart calls each observation, in the form's order, with a typical range as a hint.
 OBSERVATIONS = (("respiration_rate", "Breaths / min", "12-20"), ("spo2", "SpO2 %", "96"),
                 ("systolic_bp", "Systolic BP", "120"), ("pulse", "Pulse / min", "70"),
                 ("temperature", "Temperature °C", "37.0"))
+HINTS = {name: f"Optional; typical value {hint}" for name, _, hint in OBSERVATIONS}
 
 
 def news2_words(result: news2.News2Score) -> str:
@@ -39,25 +41,35 @@ class ObservationsBox(QGroupBox):
         super().__init__("Observations (optional)", parent)
         form = QGridLayout(self)
         self.obs: dict[str, QLineEdit] = {}
-        for i, (name, label, hint_text) in enumerate(OBSERVATIONS):
+        for i, (name, label_text, hint_text) in enumerate(OBSERVATIONS):
             edit = QLineEdit(placeholderText=hint_text)
+            label = QLabel(label_text)
+            # Named by its own label: the group's title alone names all five alike.
+            named(edit, label_text, label)
+            edit.setAccessibleDescription(HINTS[name])
             edit.textChanged.connect(self.on_observations_changed)
             self.obs[name] = edit
-            form.addWidget(QLabel(label), i // 2, (i % 2) * 2)
+            form.addWidget(label, i // 2, (i % 2) * 2)
             form.addWidget(edit, i // 2, (i % 2) * 2 + 1)
         self.oxygen = QComboBox()
-        for text, data in (("Air or oxygen?", None), ("Air", False), ("Oxygen", True)):
+        for text, data in (("Not said", None), ("Air", False), ("Oxygen", True)):
             self.oxygen.addItem(text, data)
         self.acvpu = QComboBox()
-        self.acvpu.addItem("Alert / confused?", None)
+        self.acvpu.addItem("Not said", None)
         for level, meaning in news2.ACVPU:  # the one ACVPU vocabulary
             self.acvpu.addItem(meaning, level)
         self.scale = QComboBox()
-        self.scale.addItem("SpO2 scale 1", 1)
-        self.scale.addItem("SpO2 scale 2 (only if a clinician chose it)", 2)
-        for i, combo in enumerate((self.oxygen, self.acvpu, self.scale)):
+        self.scale.addItem("Scale 1", 1)
+        self.scale.addItem("Scale 2 (only if a clinician chose it)", 2)
+        for i, (combo, label_text) in enumerate(((self.oxygen, "Air or oxygen"),
+                                                 (self.acvpu, "Alert or confused (ACVPU)"),
+                                                 (self.scale, "SpO2 scale"))):
+            label = QLabel(label_text)
+            label.setWordWrap(True)
+            named(combo, label_text, label)
             combo.currentIndexChanged.connect(self.on_observations_changed)
-            form.addWidget(combo, 3 + i // 2, (i % 2) * 2, 1, 2)
+            form.addWidget(label, 3 + i // 2, (i % 2) * 2)
+            form.addWidget(combo, 3 + i // 2, (i % 2) * 2 + 1, 1, 1 if i < 2 else 3)
         self.news2_label = QLabel("")
         self.news2_label.setObjectName("news2")
         self.news2_label.setWordWrap(True)
@@ -82,17 +94,28 @@ class ObservationsBox(QGroupBox):
 
     @Slot()
     def on_observations_changed(self) -> None:
-        for edit in self.obs.values():
-            edit.setStyleSheet("")
         try:
             result = news2.score(news2.Observations(**self.observation_values()))
         except news2.ObservationError as exc:
-            if exc.field in self.obs:
-                self.obs[exc.field].setStyleSheet("border-color: #c0182b;")
             label = dict((n, t) for n, t, _ in OBSERVATIONS).get(exc.field, exc.field)
-            self.news2_label.setText(f"Check {label}: {str(exc).split(': ', 1)[-1]}")
+            problem = f"Check {label}: {str(exc).split(': ', 1)[-1]}"
+            self.mark_invalid(exc.field, problem)
+            self.news2_label.setText(problem)
             return
+        self.mark_invalid(None, "")
         self.news2_label.setText(news2_words(result))
+
+    def mark_invalid(self, field: str | None, problem: str) -> None:
+        """The one field with a bad value gets the invalid ring, and its problem as its
+        description (a screen reader reads it with the field); the others lose theirs."""
+        for name, edit in self.obs.items():
+            bad = name == field
+            if edit.property("state") == ("bad" if bad else None):
+                continue
+            edit.setProperty("state", "bad" if bad else None)
+            edit.setAccessibleDescription(problem if bad else HINTS[name])
+            edit.style().unpolish(edit)
+            edit.style().polish(edit)
 
 
 class SoftSignsBox(QGroupBox):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
     QButtonGroup,
     QHBoxLayout,
@@ -13,9 +14,25 @@ from PySide6.QtWidgets import (
 )
 
 from hub.contract import signaling as p
+from ui.station.page import error_label, named
 
 URGENCIES = ((p.Urgency.EMERGENCY, "Emergency"), (p.Urgency.URGENT, "Urgent"),
              (p.Urgency.ROUTINE, "Routine"))
+
+
+class ReasonText(QPlainTextEdit):
+    """A box three lines of the station's type high, whatever size that type is (a fixed
+    height would cut the text at a large system font)."""
+
+    LINES = 3
+
+    def sizeHint(self) -> QSize:
+        frame = self.frameWidth() * 2 + 2 * int(self.document().documentMargin()) + 16
+        return QSize(super().sizeHint().width(),
+                     self.fontMetrics().lineSpacing() * self.LINES + frame)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(super().minimumSizeHint().width(), self.sizeHint().height())
 
 
 class ReasonBox(QWidget):
@@ -25,13 +42,15 @@ class ReasonBox(QWidget):
         super().__init__(parent)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 0, 0, 0)
-        col.addWidget(QLabel("<b>Reason for the call</b> (needed)"))
-        self.reason = QPlainTextEdit()
+        heading = QLabel("<b>Reason for the call</b> (needed)")
+        col.addWidget(heading)
+        self.reason = ReasonText()
+        named(self.reason, "Reason for the call (needed)", heading)
         self.reason.setPlaceholderText("For example: fall in the lounge, new confusion")
-        self.reason.setFixedHeight(110)
+        # Tab leaves the box (a reason never needs a tab character).
+        self.reason.setTabChangesFocus(True)
         col.addWidget(self.reason)
-        self.reason_error = QLabel("")
-        self.reason_error.setObjectName("error")
+        self.reason_error = error_label()
         col.addWidget(self.reason_error)
         self.reason.textChanged.connect(self.reason_error.clear)
 
@@ -41,6 +60,7 @@ class ReasonBox(QWidget):
         self.urgency_buttons: dict[p.Urgency, QPushButton] = {}
         for value, text in URGENCIES:
             button = QPushButton(text)
+            named(button, f"{text} (how urgent)")
             button.setCheckable(True)
             button.setChecked(value is p.Urgency.URGENT)
             self.urgency.addButton(button)
