@@ -1,12 +1,10 @@
 """A small form for the AT-SPI harness's own test: a label, a field, a table, two buttons,
-and an announcement on command."""
+and an announcement (ui.announce) on command."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
-from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
 from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
@@ -18,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from tests.helpers.atspi_program import program_args, serve
+from ui.announce import announce
 
 
 def main() -> int:
@@ -39,13 +38,8 @@ def main() -> int:
         layout.addWidget(w)
     name.setFocus()
 
-    def announce(req: dict[str, Any]) -> None:
-        event = QAccessibleAnnouncementEvent(label, req["text"])
-        if req.get("assertive"):
-            event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive)
-        QAccessible.updateAccessibility(event)
-
-    return serve(window, {"announce": announce})
+    return serve(window, {"announce": lambda req: announce(
+        label, req["text"], assertive=bool(req.get("assertive")))})
 
 
 if __name__ == "__main__":

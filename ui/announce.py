@@ -1,0 +1,22 @@
+"""Announcements to assistive technology: what a screen reader says when something happens
+away from the user's focus (a call arriving, a NEWS2 band changing, the hub lost and back,
+an error). Both programs announce through :func:`announce`, so each event is said once, in
+one politeness vocabulary."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
+from PySide6.QtWidgets import QWidget
+
+
+def announce(source: QWidget, message: str, *, assertive: bool = False) -> None:
+    """Says ``message`` through the platform's accessibility bridge (AT-SPI's
+    ``object:announcement`` on Linux). Polite waits until the screen reader is done
+    speaking; assertive interrupts it, for emergencies and for what stops the user's work.
+    ``source`` is the widget the message is about (its window if none is)."""
+    if not message:
+        return
+    event = QAccessibleAnnouncementEvent(source, message)
+    event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive if assertive
+                        else QAccessible.AnnouncementPoliteness.Polite)
+    QAccessible.updateAccessibility(event)
