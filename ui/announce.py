@@ -1,6 +1,7 @@
-"""Spoken announcements for screen readers: a sentence said through the platform's
-accessibility bridge (on Linux AT-SPI's object:announcement, which Orca speaks), polite
-by default, assertive for what must interrupt (an emergency)."""
+"""Announcements to assistive technology: what a screen reader says when something happens
+away from the user's focus (a call arriving, a NEWS2 band changing, the hub lost and back,
+an error). Both programs announce through :func:`announce`, so each event is said once, in
+one politeness vocabulary."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from PySide6.QtWidgets import QWidget
 
 
 class Announcements(QObject):
-    """What the program has said, as a signal too (a test in the program's own process
-    listens to it; a screen reader hears the accessibility event).
+    """What the program has announced, as a signal too: a test in the program's own process
+    listens to it (a screen reader hears the accessibility event).
 
     Signals:
-        said(str, bool): the sentence, and whether it was assertive.
+        said(str, bool): the message, and whether it was assertive.
     """
 
     said = Signal(str, bool)
@@ -32,12 +33,15 @@ def announcements() -> Announcements:
     return _ANNOUNCEMENTS
 
 
-def announce(source: QWidget, text: str, *, assertive: bool = False) -> None:
-    """Says ``text`` to assistive technology, from ``source`` (a widget on screen: the
-    bridge sends the event from its accessible object). Polite waits for the reader to
-    finish what it is saying; assertive interrupts it."""
-    event = QAccessibleAnnouncementEvent(source, text)
+def announce(source: QWidget, message: str, *, assertive: bool = False) -> None:
+    """Says ``message`` through the platform's accessibility bridge (AT-SPI's
+    ``object:announcement`` on Linux). Polite waits until the screen reader is done
+    speaking; assertive interrupts it, for emergencies and for what stops the user's work.
+    ``source`` is the widget the message is about (its window if none is)."""
+    if not message:
+        return
+    event = QAccessibleAnnouncementEvent(source, message)
     event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive if assertive
                         else QAccessible.AnnouncementPoliteness.Polite)
     QAccessible.updateAccessibility(event)
-    announcements().said.emit(text, assertive)
+    announcements().said.emit(message, assertive)
