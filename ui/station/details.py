@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -50,6 +50,8 @@ class DetailsPage(Page):
         outer_col.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        # Not a Tab stop of its own: it scrolls to whichever field takes the focus.
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         form_page = QWidget()
         scroll.setWidget(form_page)
         outer_col.addWidget(scroll, 1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize
 from PySide6.QtWidgets import (
-    QButtonGroup,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -56,21 +55,28 @@ class ReasonBox(QWidget):
 
         urgency_row = QHBoxLayout()
         urgency_row.addWidget(QLabel("<b>How urgent?</b>"))
-        self.urgency = QButtonGroup(self)
+        # One of three, kept so here rather than by an exclusive QButtonGroup: Qt makes such
+        # a group one Tab stop (arrow keys inside), which no care-home worker would guess.
         self.urgency_buttons: dict[p.Urgency, QPushButton] = {}
         for value, text in URGENCIES:
             button = QPushButton(text)
             named(button, f"{text} (how urgent)")
             button.setCheckable(True)
-            button.setChecked(value is p.Urgency.URGENT)
-            self.urgency.addButton(button)
+            button.clicked.connect(lambda _=False, v=value: self.choose(v))
             self.urgency_buttons[value] = button
             urgency_row.addWidget(button, 1)
+        self.choose(p.Urgency.URGENT)
         col.addLayout(urgency_row)
 
+    def choose(self, urgency: p.Urgency) -> None:
+        """``urgency`` pressed, the other two not (pressing the chosen one keeps it)."""
+        for value, button in self.urgency_buttons.items():
+            button.setChecked(value is urgency)
+
     def begin(self) -> None:
-        """A new call: an empty reason, with the cursor in it."""
+        """A new call: an empty reason, with the cursor in it, urgent (the default)."""
         self.reason.clear()
+        self.choose(p.Urgency.URGENT)
         self.reason_error.setText("")
         self.reason.setFocus()
 
@@ -84,6 +90,5 @@ class ReasonBox(QWidget):
         return reason
 
     def chosen_urgency(self) -> p.Urgency:
-        checked = self.urgency.checkedButton()
-        return next((u for u, b in self.urgency_buttons.items() if b is checked),
+        return next((u for u, b in self.urgency_buttons.items() if b.isChecked()),
                     p.Urgency.URGENT)

@@ -136,7 +136,8 @@ class StationWindow(QMainWindow):
         patient = request.get("patient")
         self.after_page.begin(reason, patient.name if patient is not None else None)
         self.call_id = None
-        self.urgency = request.get("urgency", p.Urgency.URGENT)
+        # Through a Qt signal an enum may arrive as its plain value.
+        self.urgency = p.Urgency(request.get("urgency", p.Urgency.URGENT))
         self.place = None
         self.waiting_page.asking()
         self.show_page(self.waiting_page)
