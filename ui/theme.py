@@ -115,18 +115,18 @@ QPushButton#call:focus, QPushButton#go:focus, QPushButton#danger:focus {{
     border: 4px solid {ring}; }}
 QLineEdit, QPlainTextEdit, QComboBox, QTextBrowser {{ padding: 8px; border: 2px solid {line};
     border-radius: 6px; background: white; selection-background-color: #005eb8;
-    selection-color: white; }}
+    selection-color: white; placeholder-text-color: #4c6272; }}
 QLineEdit, QComboBox {{ min-height: 40px; }}
 QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QTextBrowser:focus {{
     border: 4px solid {focus}; padding: 6px; }}
 QLineEdit[state="bad"] {{ border: 4px solid {bad}; padding: 6px; background: #fde8ea; }}
 QGroupBox {{ font-weight: bold; border: 1px solid #aeb7bd; border-radius: 8px;
-            margin-top: 18px; padding: 14px 10px 10px; background: white; }}
+            margin-top: 1.1em; padding: 0.4em 10px 10px; background: white; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 12px; padding: 0 4px; }}
 QCheckBox {{ min-height: 40px; border: 4px solid transparent; border-radius: 6px;
             padding: 2px; }}
 QCheckBox:focus {{ border-color: {focus}; }}
-QCheckBox::indicator {{ width: 30px; height: 30px; }}
+QCheckBox::indicator {{ width: 0.9em; height: 0.9em; }}
 QScrollArea {{ border: none; }}
 """
 
@@ -158,10 +158,7 @@ def apply(app: QApplication) -> None:
 
 def kiosk(window: QWidget) -> None:
     """The station: its style sheet on its window (the rest of the program keeps Qt's), its
-    type scaled from the system font, placeholders (units, formats) 6:1 on white."""
-    palette = window.palette()
-    palette.setColor(QPalette.ColorRole.PlaceholderText, QColor("#4c6272"))
-    window.setPalette(palette)
+    type scaled from the system font."""
     window.setStyleSheet(station_style(station_point_size(QApplication.font().pointSizeF())))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QGridLayout,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from records import codes, news2
+from ui import theme
 from ui.station.page import named
 
 # What the chart calls each observation, in the form's order, with a typical range as a hint.
@@ -44,13 +46,16 @@ class ObservationsBox(QGroupBox):
         for i, (name, label_text, hint_text) in enumerate(OBSERVATIONS):
             edit = QLineEdit(placeholderText=hint_text)
             label = QLabel(label_text)
+            label.setWordWrap(True)
             # Named by its own label: the group's title alone names all five alike.
             named(edit, label_text, label)
             edit.setAccessibleDescription(HINTS[name])
             edit.textChanged.connect(self.on_observations_changed)
             self.obs[name] = edit
-            form.addWidget(label, i // 2, (i % 2) * 2)
-            form.addWidget(edit, i // 2, (i % 2) * 2 + 1)
+            # One observation a row, label then field: nothing runs off the side at a
+            # large system font (and a single column is the easier form to follow).
+            form.addWidget(label, i, 0)
+            form.addWidget(edit, i, 1)
         self.oxygen = QComboBox()
         for text, data in (("Not said", None), ("Air", False), ("Oxygen", True)):
             self.oxygen.addItem(text, data)
@@ -67,13 +72,18 @@ class ObservationsBox(QGroupBox):
             label = QLabel(label_text)
             label.setWordWrap(True)
             named(combo, label_text, label)
+            # As narrow as the form needs: the longest choice may wrap the page otherwise.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
             combo.currentIndexChanged.connect(self.on_observations_changed)
-            form.addWidget(label, 3 + i // 2, (i % 2) * 2)
-            form.addWidget(combo, 3 + i // 2, (i % 2) * 2 + 1, 1, 1 if i < 2 else 3)
+            form.addWidget(label, len(OBSERVATIONS) + i, 0)
+            form.addWidget(combo, len(OBSERVATIONS) + i, 1)
         self.news2_label = QLabel("")
         self.news2_label.setObjectName("news2")
         self.news2_label.setWordWrap(True)
-        form.addWidget(self.news2_label, 5, 0, 1, 4)
+        form.addWidget(self.news2_label, len(OBSERVATIONS) + 3, 0, 1, 2)
+        form.setColumnStretch(1, 1)
         self.on_observations_changed()
 
     def observation_values(self) -> dict[str, Any]:
@@ -124,11 +134,13 @@ class SoftSignsBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Soft signs (tick any that are new)", parent)
         grid = QGridLayout(self)
+        # Two columns, or one where two would run off the side (a large system font).
+        columns = 1 if theme.station_point_size(QApplication.font().pointSizeF()) > 24 else 2
         self.signs: dict[str, QCheckBox] = {}
         for i, code in enumerate(codes.soft_signs().codes):
             box = QCheckBox(codes.soft_signs()[code].label)
             self.signs[code] = box
-            grid.addWidget(box, i // 2, i % 2)
+            grid.addWidget(box, i // columns, i % columns)
 
     def ticked(self) -> list[str]:
         return [c for c, box in self.signs.items() if box.isChecked()]

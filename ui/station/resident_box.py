@@ -29,8 +29,9 @@ class ResidentBox(QGroupBox):
         self.resident = QComboBox()
         who = QLabel("Who is the call about?")
         named(self.resident, "Resident", who)
+        who.setWordWrap(True)
         grid.addWidget(who, 0, 0)
-        grid.addWidget(self.resident, 0, 1, 1, 2)
+        grid.addWidget(self.resident, 0, 1)
         # Visible labels above the fields: a placeholder alone is gone once typing starts.
         self.new_name = QLineEdit()
         self.new_nhs = QLineEdit()
@@ -42,13 +43,15 @@ class ResidentBox(QGroupBox):
             label = QLabel(text)
             label.setWordWrap(True)
             named(edit, name, label)
-            grid.addWidget(label, 1, i)
-            grid.addWidget(edit, 2, i)
+            # A row each, label then field (a single column never runs off the side).
+            grid.addWidget(label, 1 + i, 0)
+            grid.addWidget(edit, 1 + i, 1)
         add = QPushButton("Add resident")
         add.clicked.connect(self.on_add_resident)
-        grid.addWidget(add, 3, 2)
+        grid.addWidget(add, 4, 1, Qt.AlignmentFlag.AlignRight)
         self.resident_error = error_label()
-        grid.addWidget(self.resident_error, 3, 0, 1, 2)
+        grid.addWidget(self.resident_error, 5, 0, 1, 2)
+        grid.setColumnStretch(1, 1)
         self.reload_residents()
 
     def chosen(self) -> Patient | None:

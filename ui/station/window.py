@@ -196,11 +196,12 @@ class StationWindow(QMainWindow):
 
     @Slot(int, int)
     def on_queue_moved(self, position: int, wait_s: int) -> None:
-        """The place in the queue, shown; said when it changes (not at each new estimate)."""
+        """The place in the queue, shown; said when it changes (not at each new estimate),
+        assertive for an emergency like every announcement of the call."""
         self.waiting_page.show_place(position, wait_s)
         if position != self.place:
             self.place = position
-            self.say(f"{position_words(position)}. {wait_words(wait_s)}.")
+            self.say(f"{position_words(position)}. {wait_words(wait_s)}.", urgent=True)
 
     @Slot(str)
     def on_refused(self, message: str) -> None:

@@ -128,7 +128,7 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         place = focused_on(screen, "label", "")
         assert place.name in ("Asking for a nurse…", "You are next")
         screen.wait_announcement("Calling the hub", since=mark, politeness="assertive")
-        screen.wait_announcement("You are next", since=mark, politeness="polite")
+        screen.wait_announcement("You are next", since=mark, politeness="assertive")
         wait_until(lambda: len(desk.queue) == 1, 10, "the call in the desk's queue")
         screen.keys("space")
         holds_for(lambda: page(screen) == "WaitingPage" and len(desk.queue) == 1, 0.8,
