@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -104,7 +106,10 @@ class CallScreen(QWidget):
         videos.addWidget(self.remote, 1)
         videos.addLayout(side)
 
+        self.call_keys: set[str] = set()
+
         def button(text: str, name: str, keys: str, checkable: bool = False) -> QPushButton:
+            self.call_keys.add(QKeySequence(keys).toString())
             b = QPushButton(text)
             b.setToolTip(f"{name} ({keys})")
             b.setAccessibleName(name)
@@ -163,6 +168,11 @@ class CallScreen(QWidget):
         self._clock.timeout.connect(self.on_clock)
         self.invite.setVisible(not specialist)  # after layout: a parentless widget would pop up
         self.set_live(False)
+        # On Linux a text field takes Ctrl+E, Ctrl+K, Ctrl+H and Ctrl+U for itself (end of
+        # line, delete...): while typing in the triage form, the call's keys must still work.
+        self._keys_first = _CallKeysFirst(self)
+        for edit in triage.findChildren(QLineEdit) + triage.findChildren(QPlainTextEdit):
+            edit.installEventFilter(self._keys_first)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -281,3 +291,20 @@ class CallScreen(QWidget):
                                         "Note for the specialist (optional):")
         if ok:
             self.inviteRequested.emit(note)
+
+
+class _CallKeysFirst(QObject):
+    """Lets the call's shortcuts win over a text field's own use of the same keys while a
+    call is live (a field that accepts the shortcut-override event keeps the key)."""
+
+    def __init__(self, screen: CallScreen) -> None:
+        super().__init__(screen)
+        self.screen = screen
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and self.screen.end.isEnabled()):
+            keys = QKeySequence(event.keyCombination()).toString()
+            if keys in self.screen.call_keys:
+                return True  # not offered to the field: the shortcut fires
+        return False

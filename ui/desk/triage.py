@@ -141,6 +141,10 @@ class TriageForm(QWidget):
         scroll.setWidget(inner)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # No Tab stop of its own (a nameless one to a screen reader): Tab goes field to
+        # field, and the area scrolls each focused field into view.
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        scroll.setAccessibleName("Triage record")
         self.form_scroll = scroll
 
         self.save_status = status_label("Draft save state", "Nothing typed yet")

@@ -203,6 +203,7 @@ class DeskWindow(QMainWindow):
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
         self.history = HistoryView()
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Desk pages")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
