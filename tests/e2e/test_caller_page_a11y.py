@@ -119,6 +119,10 @@ async def test_every_step_of_a_call_passes_axe_and_is_announced(
     assert len(rings) >= 2, rings
     for ring in rings:
         assert min(contrast(ring, "#f5f6f8"), contrast(ring, "#ffffff")) >= 3, rings
+    # Placeholders (axe does not measure them either): 4.5:1 on the white field.
+    hint = await browser.evaluate("getComputedStyle(document.getElementById('code'), "
+                                  "'::placeholder').color")
+    assert contrast(hint, "#ffffff") >= 4.5, hint
     await browser.evaluate(f"{by_id('code', 'value')} = 'WRON-GCOD-EXXX';"
                            "document.getElementById('signin-button').click()")
     await browser.wait_for(visible("notice"))
@@ -139,6 +143,15 @@ async def test_every_step_of_a_call_passes_axe_and_is_announced(
                                + by_id("check-hub", "className") + " === 'ok'")
         await browser.wait_for(by_id("check-camera", "className") + " === 'ok'")
         await passes("details")
+        # Reflow (WCAG 1.4.10): at 320 CSS pixels wide nothing scrolls sideways; and text at
+        # twice its size (1.4.4) still fits a tablet's width.
+        await browser.screenshot(shot_dir / "caller-page-a11y-details-320.png", 320, 900)
+        assert await browser.evaluate("document.documentElement.scrollWidth") <= 320
+        await browser.evaluate("document.documentElement.style.fontSize = '40px'; true")
+        await browser.screenshot(shot_dir / "caller-page-a11y-details-200.png", *TABLET)
+        assert await browser.evaluate("document.documentElement.scrollWidth") <= TABLET[0]
+        await passes("details, text at 200%")
+        await browser.evaluate("document.documentElement.style.fontSize = ''; true")
         await browser.evaluate(REFUSE)
         await browser.wait_for(visible("media-help"))
         await passes("camera refused")
