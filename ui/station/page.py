@@ -6,6 +6,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
+from ui.heading import heading
+
 
 class Page(QWidget):
     """One page of the station's window (the kiosk style sheet paints its background).
@@ -24,7 +26,8 @@ class Page(QWidget):
 
 
 def title(text: str) -> QLabel:
-    label = QLabel(text)
+    """A page's title, read as a heading."""
+    label = heading(QLabel(text))
     label.setObjectName("title")
     label.setWordWrap(True)
     return label

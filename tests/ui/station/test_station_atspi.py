@@ -80,7 +80,7 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         # Home: the site, the connection in words, focus on the one thing to do.
         home = screen.window()
         assert home.name == "telehub – Beech House"
-        assert home.find(role="label", name="Beech House")
+        assert home.find(role="heading", name="Beech House")
         assert home.find(role="label", where=lambda n: n.name.startswith("Connected to"))
         call = focused_on(screen, "push button", "Call the hub")
         assert {"focusable", "enabled"} <= call.states
@@ -95,6 +95,7 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         assert reason.relations["labelled-by"] == ["Reason for the call (needed)"]
         assert both_ways(screen) == DETAILS_ORDER
         details = screen.window()
+        assert details.find(role="heading", name="Before the call")
         for node in details.find_all(where=lambda n: n.role in ("text", "combo box")):
             want = LABELS.get(node.name)
             if want is not None:
@@ -144,12 +145,12 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         desk.run(desk.engine.claim(call_id))
         on_page(screen, "CallPage")
         screen.wait_announcement("A nurse has answered", since=mark, politeness="assertive")
-        focused_on(screen, "label", "In a call with the hub")
+        focused_on(screen, "heading", "In a call with the hub")
         screen.keys("space")
         holds_for(lambda: page(screen) == "CallPage", 0.8, "Space on the title ends nothing")
         assert both_ways(screen) == [("check box", "Mute"), ("check box", "Camera off"),
                                      ("push button", "End call"),
-                                     ("label", "In a call with the hub")]
+                                     ("heading", "In a call with the hub")]
         screen.shot(SHOTS / "station-atspi-call.png")
 
         # The nurse ends the call: said, and focus on how it ended.
@@ -157,9 +158,9 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         desk.run(desk.engine.hang_up(call_id))
         on_page(screen, "PlanPage")
         screen.wait_announcement("The call has ended", since=mark, politeness="assertive")
-        focused_on(screen, "label", "The call has ended")
+        focused_on(screen, "heading", "The call has ended")
         order = both_ways(screen)
-        assert order[-2:] == [("push button", "Done"), ("label", "The call has ended")]
+        assert order[-2:] == [("push button", "Done"), ("heading", "The call has ended")]
         assert order[0][1] == "The plan"  # Print and Save wait for a plan (disabled)
         screen.shot(SHOTS / "station-atspi-plan.png")
         screen.keys("shift+Tab", "space")
