@@ -151,6 +151,13 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         assert both_ways(screen) == [("check box", "Mute"), ("check box", "Camera off"),
                                      ("push button", "End call"),
                                      ("heading", "In a call with the hub")]
+        # Mute by keyboard: the button says what it does now and that it is pressed.
+        assert screen.press("Tab") is not None
+        focused_on(screen, "check box", "Mute")
+        screen.keys("space")
+        muted = wait_until(lambda: (n := screen.focused()) is not None and n.name == "Unmute"
+                           and n, 5, "the mute button to say Unmute")
+        assert "checked" in muted.states
         screen.shot(SHOTS / "station-atspi-call.png")
 
         # The nurse ends the call: said, and focus on how it ended.
@@ -162,6 +169,8 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         order = both_ways(screen)
         assert order[-2:] == [("push button", "Done"), ("heading", "The call has ended")]
         assert order[0][1] == "The plan"  # Print and Save wait for a plan (disabled)
+        printing = screen.window().find(role="push button", name="Print")
+        assert not {"enabled", "sensitive"} & printing.states
         screen.shot(SHOTS / "station-atspi-plan.png")
         screen.keys("shift+Tab", "space")
         on_page(screen, "HomePage")
