@@ -64,8 +64,7 @@ class BarChart(QChartView):
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         # The view is the one Tab stop; its viewport (focusable by default, handing focus
         # to the view as its proxy) would be a second, nameless object to a screen reader.
-        # Without the proxy first, the viewport's policy would be passed on to the view.
-        self.viewport().setFocusProxy(None)
+        # The viewport's policy passes on to its proxy, the view: the view's is set after.
         self.viewport().setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(title)
