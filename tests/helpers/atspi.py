@@ -363,9 +363,14 @@ class Screen:
         return [Node.of(e["source"]) for e in self.events(since, "object:state-changed:focused")]
 
     def focused(self) -> Node | None:
-        """The object holding focus, by its state (walks the showing tree)."""
-        raw = self.bus.ask("focused", pid=self.pid)
-        return None if raw is None else Node.of(raw)
+        """The object holding focus as it is now (name, states): of the objects whose state
+        says focused, the one the last focus event named, else the deepest."""
+        found = [Node.of(raw) for raw in self.bus.ask("focused", pid=self.pid) or []]
+        if not found:
+            return None
+        moves = self.focus_events()
+        last = moves[-1].path if moves else None
+        return next((n for n in found if n.path == last), found[-1])
 
     def keys(self, *keys: str) -> None:
         """Real key presses through XTest (xdotool's names: Tab, shift+Tab, Return, space,

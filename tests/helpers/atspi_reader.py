@@ -168,20 +168,22 @@ class Reader:
             return None if app is None else self._focused(app)
         raise ValueError(f"unknown op {op!r}")
 
-    def _focused(self, acc: Atspi.Accessible, depth: int = 0) -> dict[str, Any] | None:
-        # The object whose state set holds "focused", looked up by walking the showing
-        # part of the tree (what Orca does when it has missed the focus event).
+    def _focused(self, acc: Atspi.Accessible, found: list[dict[str, Any]] | None = None,
+                 depth: int = 0) -> list[dict[str, Any]]:
+        # Every object whose state set holds "focused", looked up by walking the showing
+        # part of the tree (what Orca does when it has missed the focus event). Qt can leave
+        # the state on more than one (a tab bar's current tab): the test picks by events.
+        found = [] if found is None else found
         states = _states(acc)
         if "focused" in states:
-            return describe(acc)
+            found.append(describe(acc))
         if depth >= MAX_DEPTH or (depth > 1 and "showing" not in states):
-            return None
+            return found
         for i in range(min(int(_safe(acc.get_child_count, 0)), MAX_CHILDREN)):
             child = _safe(lambda i=i: acc.get_child_at_index(i), None)
-            found = None if child is None else self._focused(child, depth + 1)
-            if found is not None:
-                return found
-        return None
+            if child is not None:
+                self._focused(child, found, depth + 1)
+        return found
 
 
 def main() -> int:

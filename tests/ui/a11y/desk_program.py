@@ -4,8 +4,9 @@ the same parts as the in-process desk tests (tests/ui/conftest.py), signed in on
 
 Commands (besides the harness's shot/quit/activate/qt_focus): ``sign_in`` {password},
 ``state`` (what the window shows, for bounded waits), ``focus`` {widget: a dotted path such
-as "triage.obs.pulse"}, ``fit`` (text cut off by its widget at the current font), ``sizes``
-(heading, figure and body point sizes)."""
+as "triage.obs.pulse"}, ``period`` {start, end} (the manager's report period), ``fit``
+(text cut off by its widget at the current font), ``sizes`` (heading, figure and body
+point sizes)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import QDate
 from PySide6.QtWidgets import (
     QAbstractButton,
     QComboBox,
@@ -50,6 +52,7 @@ def state(window: DeskWindow) -> dict[str, Any]:
     if screen == "manager":
         view: Any = window.manager
         found.update(report=view.report is not None, drilled=view.drill_title.text(),
+                     calls=view.tile_values["calls"].text(),
                      drill_rows=view.drill_table.rowCount(),
                      tab=view.tabs.tabText(view.tabs.currentIndex()).replace("&", ""))
     return found
@@ -98,13 +101,19 @@ def main() -> int:
         window.signin.password.setText(req["password"])
         window.signin.on_submit()
 
+    def period(req: dict[str, Any]) -> None:
+        view: Any = window.manager
+        view.start.setDate(QDate.fromString(req["start"], "yyyy-MM-dd"))
+        view.end.setDate(QDate.fromString(req["end"], "yyyy-MM-dd"))
+        view.refresh()
+
     def focus(req: dict[str, Any]) -> str:
         widget = resolve(window, req["widget"])
         widget.setFocus()
         return str(widget.accessibleName())
 
     code = serve(window, {"sign_in": sign_in, "state": lambda _r: state(window),
-                          "focus": focus, "fit": lambda _r: cut_text(window),
+                          "focus": focus, "period": period, "fit": lambda _r: cut_text(window),
                           "sizes": lambda _r: sizes(window)})
     window.shutdown()
     window.parts.http.close()

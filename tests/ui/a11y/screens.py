@@ -43,7 +43,9 @@ def assert_tab_reaches_everything(screen: Screen, window: Node) -> list[Node]:
     assert start is not None, "nothing has focus"
     forward = screen.tab_order()
     names = [f"{n.role} {n.name!r}" for n in forward]
-    assert forward and forward[-1].path == start.path, f"Tab never came back: {names}"
+    assert forward and forward[-1].path == start.path, (
+        f"Tab from {start.role} {start.name!r} never came back: {names}; the program says "
+        f"focus is on {screen.do('qt_focus')}")
     assert not [n for n in forward if n.role in IN_TABLE], f"Tab stayed in a table: {names}"
     reached = {n.path for n in forward}
     missed = [f"{n.role} {n.name!r}" for n in controls(window)

@@ -80,6 +80,14 @@ def _month_label(month: str) -> str:
     return date.fromisoformat(f"{month}-01").strftime("%b %y")
 
 
+class DayEdit(QDateEdit):
+    """A date field that Tab leaves at once (Qt's would step through day, month and year
+    first, a stop a keyboard user does not expect); Left and Right move between them."""
+
+    def focusNextPrevChild(self, forward: bool) -> bool:
+        return QWidget.focusNextPrevChild(self, forward)
+
+
 class Progress(QObject):
     """Export progress from the worker thread.
 
@@ -120,8 +128,8 @@ class ManagerView(QWidget):
         start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
 
         # Filters.
-        self.start = QDateEdit(QDate(start.year, start.month, start.day))
-        self.end = QDateEdit(QDate(today.year, today.month, today.day))
+        self.start = DayEdit(QDate(start.year, start.month, start.day))
+        self.end = DayEdit(QDate(today.year, today.month, today.day))
         for edit, name in ((self.start, "From (UTC day)"), (self.end, "To (UTC day)")):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -233,6 +241,7 @@ class ManagerView(QWidget):
         col.addLayout(top)
         col.addWidget(self.drill_table)
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Tables")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.by_setting, "By &setting")
         self.tabs.addTab(self.claims, "&Claims")
         self.tabs.addTab(self.outcomes, "&Outcomes")
