@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 
@@ -262,6 +262,12 @@ class StationWindow(QMainWindow):
             request["patient"] = p.Patient(name=clinic.patient.name)
         self.clinic = PendingClinic(clinic)
         self.start_call(request)
+
+    def event(self, event: QEvent) -> bool:
+        # The system's text size changed while the station runs: its type follows.
+        if event.type() == QEvent.Type.ApplicationFontChange:
+            theme.kiosk(self)
+        return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.clinic_timer.stop()

@@ -102,10 +102,11 @@ def test_the_type_follows_the_system_font(
 ) -> None:
     assert theme.station_point_size(9) == 17  # never smaller than a kiosk needs
     assert theme.station_point_size(LARGE_PT) == pytest.approx(37.4)
-    system_font(LARGE_PT)
     w = make_station(hubdb.site("Beech House"))
+    assert w.home_page.status.font().pointSizeF() == pytest.approx(17)
+    system_font(LARGE_PT)  # the desktop's text size changed while the station runs
+    qtbot.waitUntil(lambda: w.home_page.status.font().pointSizeF() == pytest.approx(37.4))
     body = w.home_page.status.font().pointSizeF()
-    assert body == pytest.approx(37.4)
     title = w.home_page.findChild(QLabel, "title")
     assert title is not None and title.font().pointSizeF() > body  # headings stay larger
     assert w.home_page.call_button.font().pointSizeF() > body
