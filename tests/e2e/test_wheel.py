@@ -62,7 +62,7 @@ with wave.open(str(ring.RING_WAV), "rb") as sound:
     ring_frames = sound.getnframes()
 print(json.dumps({
     "modules": {m.__name__: m.__file__ for m in (calls, hub, records, resources, ui, demo_app)},
-    "style": app.styleSheet() == theme.DESK_STYLE,
+    "style": app.styleSheet() == theme.desk_style(app.font().pointSizeF()),
     "window": app.palette().color(app.palette().ColorRole.Window).name(),
     "icon": str(resources.path("desk", "telehub.svg")),
     "icon_drawn": not icon.isNull() and not icon.pixmap(64, 64).isNull(),

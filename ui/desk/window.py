@@ -14,7 +14,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QStackedWidget,
     QTabWidget,
@@ -37,18 +36,20 @@ from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import TriageRecord, utc_now
 from records.store import Store
 from ui import theme
+from ui.announce import announce
 from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.followup import AmendDialog, FollowUpDialog
 from ui.desk.history import HistoryView
-from ui.desk.queue import KIND_LABELS, QueueView
+from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
 from ui.desk.signin import SignInView
 from ui.desk.triage import TriageContext, TriageForm
 from ui.desk.work import Workers
+from ui.labels import status_label
 
 log = logging.getLogger("telehub.desk")
 
@@ -184,14 +185,15 @@ class DeskWindow(QMainWindow):
         page = QWidget()
         self.banner = QFrame()
         self.banner.setObjectName("banner")
-        self.banner_text = QLabel("")
+        self.banner_text = status_label("Connection warning")
         self.banner_text.setWordWrap(True)
-        self.banner_text.setAccessibleName("Connection warning")
         row = QHBoxLayout(self.banner)
         row.addWidget(self.banner_text)
         self.banner.setVisible(False)
         self.hub_up = False
+        self.hub_was_up = False  # connected once: from then on, losing the hub is announced
         self.sync_status: SyncStatus | None = None
+        self.heard: set[str] = set()  # calls already announced
 
         self.queue = QueueView(specialist)
         self.triage = TriageForm(keeper)
@@ -201,6 +203,7 @@ class DeskWindow(QMainWindow):
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
         self.history = HistoryView()
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Desk pages")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
@@ -250,6 +253,22 @@ class DeskWindow(QMainWindow):
     def on_queue_changed(self, entries: tuple[QueueEntry, ...]) -> None:
         self.queue.set_entries(entries)
         self._ring_for(list(entries))
+        self._announce_arrivals(entries)
+
+    def _announce_arrivals(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
+        """Says each call (or invitation) once, when it first appears: an emergency
+        interrupts the screen reader, others wait their turn. The ring says it too, for
+        those who hear; this is for those who cannot look."""
+        for entry in entries:
+            if entry.call_id in self.heard:
+                continue
+            self.heard.add(entry.call_id)
+            emergency = entry.urgency is Urgency.EMERGENCY
+            what = "Invitation" if entry.call_id in self.invites else "call"
+            news2 = f", NEWS2 {news2_text(entry)}" if entry.news2 is not None else ""
+            announce(self.queue, f"{entry.urgency.value.capitalize()} {what.lower()} from "
+                     f"{entry.site_name}: {entry.reason}{news2}", assertive=emergency)
+        self.heard &= {e.call_id for e in entries} | set(self.invites)
 
     def _ring_for(self, entries: list[QueueEntry]) -> None:
         if not entries or self.busy:
@@ -272,6 +291,7 @@ class DeskWindow(QMainWindow):
             reason=f"{invite.reason} (from {invite.invited_by}){note}",
             requested_at=datetime.now(UTC), position=len(self.invites) + 1)
         self._show_invites()
+        self._announce_arrivals(list(self.invites.values()))
 
     def _show_invites(self) -> None:
         entries = list(self.invites.values())
@@ -324,11 +344,13 @@ class DeskWindow(QMainWindow):
             return
         if event.new is CallState.IN_CALL:
             self.call.connected()
+            announce(self.call, f"Connected: {self.call.title.text()}")
         elif event.new is CallState.FAILED:
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
             self.call.notice.setText(f"Could not take this call: {event.reason}")
+            announce(self.queue, f"Could not take the call: {event.reason}", assertive=True)
             if not self.triage.closed and self.triage.untouched:
                 self.triage.closed = True
             self.tabs.setCurrentWidget(self.queue)
@@ -337,6 +359,7 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
+            announce(self.call, f"Call ended ({event.reason}).")
             if self.bridge is not None and self.bridge.role is CallRole.NURSE:
                 self.triage.call_ended(utc_now())
             self.triage.flush()
@@ -434,8 +457,15 @@ class DeskWindow(QMainWindow):
 
     @Slot(bool, str)
     def on_connection(self, up: bool, reason: str) -> None:
+        changed = up != self.hub_up
         self.hub_up = up
         self._update_banner()
+        if changed and up and self.hub_was_up:
+            announce(self.banner, "Connected to the hub again: calls reach this desk.")
+        elif changed and not up and self.hub_was_up:
+            announce(self.banner, "Not connected to the hub: new calls cannot reach this "
+                     "desk. Reconnecting.", assertive=True)
+        self.hub_was_up = self.hub_was_up or up
 
     @Slot(object)
     def on_sync(self, status: SyncStatus) -> None:
