@@ -5,15 +5,23 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, status
 
-from hub import accounts
+from hub import accounts, lifecycle
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.contract.rest import LoginBody, SiteLoginBody, TokenOut
-from hub.routes.deps import BearerDep, ConfigDep, PrincipalDep, SessionDep
+from hub.routes.deps import (
+    BearerDep,
+    ConfigDep,
+    PrincipalDep,
+    SessionDep,
+    SwitchboardDep,
+    UnitOfWorkDep,
+)
 
 router = APIRouter(tags=["auth"])
 
@@ -44,11 +52,13 @@ def site_login(body: SiteLoginBody, session: SessionDep, config: ConfigDep) -> T
 
 @router.post("/api/v1/auth/logout", status_code=204)
 def logout(
-    session: SessionDep, _: PrincipalDep, creds: BearerDep,
+    unit: UnitOfWorkDep, switchboard: SwitchboardDep, _: PrincipalDep, creds: BearerDep,
 ) -> None:
-    """Revokes the token that made this request."""
+    """Revokes the token that made this request and closes the WebSockets it opened."""
     assert creds is not None
-    accounts.revoke_token(session, creds.credentials)
+    accounts.revoke_token(unit.session, creds.credentials)
+    ended = {lifecycle.token_hash(creds.credentials)}
+    unit.after_commit(functools.partial(switchboard.disconnect_tokens, ended, "signed out"))
 
 
 @router.get("/api/v1/me")
