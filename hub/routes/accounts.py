@@ -46,10 +46,11 @@ _REFUSALS: Responses = {
     403: {"description": "this needs the admin role"},
 }
 _NOT_FOUND: Responses = {404: {"description": "no account with that id"}}
-_GUARDED: Responses = {409: {"description": "refused by a guard: yourself, the last administrator, "
-                                 "or a retired site"}}  # fmt: skip
-_POLICY: Responses = {422: {"description": "the password breaks the policy: the detail names the field "
-                                "and the rule (never the password)"}}  # fmt: skip
+_GUARDED: Responses = {409: {
+    "description": "refused by a guard: yourself, the last administrator, or a retired site"}}
+_POLICY: Responses = {422: {
+    "description": "the password breaks the policy: the detail names the field and the rule "
+                   "(never the password)"}}
 
 
 @contextmanager
