@@ -23,8 +23,9 @@ from hub.client import ws_url as _ws_url
 from hub.contract.identity import Principal, StaffRole
 
 SERVICE = "telehub-desk"
-# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
-DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER)
+# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue; administrators
+# the accounts screen (ui/desk/admin.py).
+DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER, StaffRole.ADMIN)
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,8 @@ def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) 
     principal = answer.principal
     if principal.kind != "staff" or principal.role not in DESK_ROLES:
         # The hub signed the account in; this desk is not where it works.
-        raise HubRefused("This desk is for nurses, specialists and managers; your account "
-                         f"is a {principal.role}.")
+        raise HubRefused("This desk is for staff (nurses, specialists, managers and "
+                         f"administrators); this account is a {principal.role}.")
     return SignedIn(hub, username.strip(), answer.token, principal)
 
 
