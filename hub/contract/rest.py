@@ -16,8 +16,15 @@ Routes (under ``/api/v1`` but ``/health``) and their bodies, request -> answer:
 * ``GET /ice-servers`` -> ``list[IceServer]``; ``GET /queue`` -> ``QueueSnapshot``
 * ``GET /calls`` (:class:`CallLogQuery`) -> ``list[CallOut]``; ``GET /calls/{id}`` ->
   :class:`CallOut`; ``PUT /calls/{id}/plan`` :class:`PlanBody` -> :class:`PlanOut`
-* ``GET /staff`` -> ``list[Principal]``; ``POST /staff`` :class:`NewStaffBody` ->
-  ``Principal``; ``GET /sites``; ``POST /sites`` :class:`NewSiteBody` -> :class:`NewSiteOut`
+* ``GET /staff`` -> ``list[StaffOut]``; ``POST /staff`` :class:`NewStaffBody` ->
+  ``Principal``; ``GET /sites`` -> ``list[Principal]``; ``POST /sites`` :class:`NewSiteBody`
+  -> :class:`NewSiteOut`
+* the accounts' lifecycle (admin): ``POST /staff/{id}/disable``, ``POST /staff/{id}/enable``,
+  ``POST /staff/{id}/password`` :class:`ResetPasswordBody` -> :class:`StaffOut`;
+  ``GET /site-accounts`` -> ``list[SiteOut]``; ``POST /sites/{id}/credential`` ->
+  :class:`NewSiteOut`; ``POST /sites/{id}/retire`` -> :class:`SiteOut`;
+  ``GET /account-events`` -> ``list[AccountEventOut]``; anyone on staff: ``POST /me/password``
+  :class:`ChangePasswordBody` -> 204
 * ``POST /invitations`` :class:`NewInvitationBody` -> :class:`IssuedInvitationOut`;
   ``GET /invitations`` -> ``list[InvitationOut]``; ``DELETE /invitations/{id}`` -> 204
 * ``POST /clinics`` :class:`NewBookingBody`, ``GET /clinics`` (:class:`ClinicDayQuery`),
