@@ -105,20 +105,21 @@ def revoke_tokens(session: Session, kind: str, principal_id: int,
 
 
 def live_tokens(session: Session, hashes: Collection[str]) -> set[str]:
-    """Of ``hashes``, those still good: not revoked or expired, their account active and (a
-    site) not retired. One query per kind, for the switchboard's session check."""
+    """Of ``hashes``, those still good: not revoked or expired, their account active (a
+    retired site is inactive too). One query, for the switchboard's session check."""
     if not hashes:
         return set()
-    now = utcnow()
-    good = (AuthToken.token_hash.in_(list(hashes)), AuthToken.revoked.is_(False),
-            AuthToken.expires_at > now)
-    staff = select(AuthToken.token_hash).join(
-        Staff, (AuthToken.principal_kind == "staff") & (Staff.id == AuthToken.principal_id)
-    ).where(*good, Staff.active.is_(True))
-    sites = select(AuthToken.token_hash).join(
-        Site, (AuthToken.principal_kind == "site") & (Site.id == AuthToken.principal_id)
-    ).where(*good, Site.active.is_(True))  # a retired site is inactive too
-    return set(session.scalars(staff)) | set(session.scalars(sites))
+    query = (
+        select(AuthToken.token_hash)
+        .outerjoin(Staff, (AuthToken.principal_kind == "staff")
+                   & (Staff.id == AuthToken.principal_id))
+        .outerjoin(Site, (AuthToken.principal_kind == "site")
+                   & (Site.id == AuthToken.principal_id))
+        .where(AuthToken.token_hash.in_(list(hashes)), AuthToken.revoked.is_(False),
+               AuthToken.expires_at > utcnow(),
+               Staff.active.is_(True) | Site.active.is_(True))
+    )  # fmt: skip
+    return set(session.scalars(query))
 
 
 # --- listing --------------------------------------------------------------------------------

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from typing import assert_never
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts, lifecycle
+from hub import accounts
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
@@ -27,15 +26,11 @@ from hub.live.call import LiveCall
 from hub.live.dispatch import Dispatch
 from hub.live.escalation import Escalation
 from hub.live.log_writer import CallLogWriter
-from hub.live.presence import QUEUE_WATCHERS, SESSION_ENDED, Connection, Presence
+from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
-
-log = logging.getLogger("telehub.hub")
-_ENDED = "session ended: sign in again"
-# Messages that change nothing and show nothing: they need no session check.
-_INERT = (p.Ping, p.Pong, p.Hello)
+from hub.live.sessions import SessionCheck
 
 
 class Switchboard:
@@ -56,6 +51,8 @@ class Switchboard:
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
                                  self.escalation, self.log)
+        self.session_check = SessionCheck(sessions, self.log.read, self.presence,
+                                          config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -63,7 +60,7 @@ class Switchboard:
         self._tasks.append(asyncio.create_task(
             self.presence.heartbeat(self.detach, self.dispatch.expire_lost),
             name="hub-heartbeat"))
-        self._tasks.append(asyncio.create_task(self._watch_sessions(), name="hub-sessions"))
+        self._tasks.append(asyncio.create_task(self.session_check.watch(), name="hub-sessions"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -108,42 +105,6 @@ class Switchboard:
     def disconnect_tokens(self, token_hashes: set[str], reason: str) -> int:
         return self.presence.disconnect_tokens(token_hashes, reason)
 
-    # --- sessions that end elsewhere --------------------------------------------------------
-
-    async def _live_tokens(self, hashes: set[str]) -> set[str]:
-        def read() -> set[str]:
-            with unit_of_work(self.sessions) as s:
-                return lifecycle.live_tokens(s, hashes)
-
-        return await self.log.read(read)
-
-    async def check_session(self, conn: Connection, msg: p.ClientMessage) -> None:
-        """Refuse ``msg`` and close its connection if its token or account is no longer
-        good: a sign-out, a disabled account or a revoked token, even one changed straight
-        in the database, is honoured on the next message that acts."""
-        if conn.token_hash in await self._live_tokens({conn.token_hash}):
-            return
-        refusal = Refusal(ErrorCode.UNAUTHORIZED, "your session has ended (signed out, "
-                          "password changed or access withdrawn): sign in again")
-        conn.send(p.Error(code=refusal.code, message=refusal.message, ref=msg.type,
-                          request_id=getattr(msg, "request_id", None)))
-        conn.close(SESSION_ENDED, _ENDED)
-        raise refusal
-
-    async def _watch_sessions(self) -> None:
-        """Close, every ``session_check_s``, the connections whose session ended where this
-        process did not see it (the CLI, another hub, a change made in the database)."""
-        while True:
-            await asyncio.sleep(self.config.session_check_s)
-            hashes = {c.token_hash for c in self.presence.connections}
-            try:
-                ended = hashes - await self._live_tokens(hashes)
-            except Exception:
-                log.exception("checking the open sessions failed; will try again")
-                continue
-            if ended:
-                self.presence.disconnect_tokens(ended, _ENDED)
-
     def ice_servers(self, pid: str) -> list[p.IceServer]:
         return self.relay.ice_servers(pid)
 
@@ -154,8 +115,7 @@ class Switchboard:
 
     async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
         conn.last_seen = time.monotonic()
-        if not isinstance(msg, _INERT):
-            await self.check_session(conn, msg)
+        await self.session_check.check(conn, msg)
         match msg:
             case p.Pong():
                 return
