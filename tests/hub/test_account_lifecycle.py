@@ -242,6 +242,7 @@ async def test_a_password_reset_ends_every_session(
     assert (await api.login("nina", "temporary long phrase")).status_code == 200
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the database plays no part
 def test_the_password_policy_is_applied_wherever_a_password_is_set(
     hub: ThreadedHub, hubdb: HubDatabase
 ) -> None:
@@ -280,6 +281,8 @@ def test_the_policy_rules_without_a_hub() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)  # a deployment's database; the CLI is a process apart
 async def test_the_cli_lifecycle_takes_effect_on_a_running_hub(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase
 ) -> None:
