@@ -62,6 +62,11 @@ class HubConfig:
     secret_key_file: Path = field(default_factory=default_secret_key_file)
     mfa_issuer: str = "telehub"
 
+    def __post_init__(self) -> None:
+        unknown = set(self.mfa_for) - {"nurse", "specialist", "manager", "admin"}
+        if unknown:
+            raise ValueError(f"mfa_for names no staff role: {', '.join(sorted(unknown))}")
+
     @classmethod
     def from_env(cls, **overrides: object) -> HubConfig:
         env = os.environ

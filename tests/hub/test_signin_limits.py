@@ -18,6 +18,8 @@ from hub.signin_limits import account_key
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
 
 LOGIN = "/api/v1/auth/login"
+# For rules the database does not change (the counts' own tests run on both).
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
 
 def client(hub: ThreadedHub, address: str = "127.0.0.1") -> httpx.Client:
@@ -99,6 +101,7 @@ def test_an_account_locks_after_n_failures_the_right_password_waits_and_locks_gr
     assert "not the password" not in details and PASSWORD not in details
 
 
+@SQLITE_ONLY
 def test_site_credentials_and_invitation_codes_are_limited_per_address(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
     hub_client: Callable[..., httpx.Client],
@@ -140,6 +143,7 @@ def test_site_credentials_and_invitation_codes_are_limited_per_address(
     assert ("site", None, "127.0.0.2", "locked") in seen
 
 
+@SQLITE_ONLY
 def test_an_address_trying_many_accounts_is_locked_for_all_of_them(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
     hub_client: Callable[..., httpx.Client],
@@ -161,6 +165,7 @@ def test_an_address_trying_many_accounts_is_locked_for_all_of_them(
     assert [e[1] for e in seen if e[3] == "wrong_password"] == ["nina", "nora", None, None]
 
 
+@pytest.mark.slow
 def test_forty_guesses_at_once_get_no_more_checks_than_the_limit(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
 ) -> None:
