@@ -5,22 +5,18 @@ secret readable in the database."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
-import pyotp
 import pytest
 from sqlalchemy import inspect, select, text
 
 from hub.db import unit_of_work
 from hub.models import SignInEvent
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
+from tests.helpers.totp import CONFIRM, ENROL, code_at, enrol
 
 LOGIN = "/api/v1/auth/login"
-ENROL = "/api/v1/auth/second-factor/enrolment"
-CONFIRM = "/api/v1/auth/second-factor/confirmation"
 # For rules the database does not change (enrolment and replay run on both).
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 
@@ -29,23 +25,6 @@ SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def http(hub: ThreadedHub) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=hub.http, timeout=20) as client:
         yield client
-
-
-def code_at(secret: str, steps_ahead: int = 0) -> str:
-    """The code of the current 30-second step, or of one after it (the hub accepts one step
-    either side, and each step's code only once)."""
-    return pyotp.TOTP(secret).at(time.time() + 30 * steps_ahead)
-
-
-def enrol(http: httpx.Client, username: str) -> tuple[str, list[str], dict[str, Any]]:
-    """Enrols ``username`` as the desk would; returns the secret, recovery codes, answer."""
-    r = http.post(ENROL, json={"username": username, "password": PASSWORD})
-    assert r.status_code == 201, r.text
-    secret = r.json()["secret"]
-    r = http.post(CONFIRM, json={"username": username, "password": PASSWORD,
-                                 "code": code_at(secret)})
-    assert r.status_code == 200, r.text
-    return secret, r.json()["recovery_codes"], r.json()
 
 
 def outcomes(hubdb: HubDatabase, account: str) -> list[str]:

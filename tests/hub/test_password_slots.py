@@ -16,8 +16,10 @@ from hub.db import unit_of_work
 from hub.models import SignInEvent
 from hub.signin import SignInGuard
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
+from tests.helpers.totp import code_at, enrol
 from tests.hub.test_cli import hub_cli
-from tests.hub.test_mfa import LOGIN, code_at, enrol
+
+LOGIN = "/api/v1/auth/login"
 
 
 @pytest.fixture
