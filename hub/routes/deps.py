@@ -28,6 +28,7 @@ from hub.signin import SignInGuard
 __all__ = [
     "ANY_SITE",
     "ANY_STAFF",
+    "CALLERS",
     "CALL_LOG_READERS",
     "BearerDep",
     "ConfigDep",
@@ -205,4 +206,8 @@ def require(*roles: StaffRole | SiteKind) -> Callable[..., Awaitable[Principal]]
 
 ANY_STAFF = tuple(StaffRole)
 ANY_SITE = tuple(SiteKind)
-CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER, StaffRole.ADMIN)
+# The call log and the live queue are clinical (reasons, urgency, NEWS2, patients' names):
+# the administrator runs the service and gets none of it (docs/security.md, least privilege).
+CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER)
+# Who takes part in calls, so needs the ICE (TURN) servers.
+CALLERS = (*ANY_SITE, StaffRole.NURSE, StaffRole.SPECIALIST)
