@@ -2,10 +2,11 @@
 grow, and an audit row for every failure.
 
 Every sign-in route (staff password, site credential, invitation code, and the second factor)
-*reserves* an attempt before it checks anything: the reservation counts as a failure until
-the check says otherwise, so forty guesses sent at once cannot slip past the limit while the
-first are still being checked. A wrong secret leaves it counted; once an account (or an
-address) reaches its limit it is locked for ``signin_lock_s``, doubled by each further
+*reserves* an attempt before it checks anything: for an account the reservation counts as a
+failure until the check says otherwise, so forty guesses sent at once cannot slip past the
+limit while the first are still being checked (an address counts failures only: see
+``_IN_FLIGHT``). A wrong secret leaves it counted; once an account (or an address) reaches
+its limit it is locked for ``signin_lock_s``, doubled by each further
 failure up to ``signin_lock_max_s``, and every attempt meanwhile is refused unchecked, the
 right password too. A full sign-in resets the account's count; any other good answer only
 takes its reservation back, so a password-only step cannot wipe out wrong codes.
@@ -38,6 +39,11 @@ log = logging.getLogger("hub.signin")
 
 # While an attempt at the limit is being checked, others wait this long (its outcome decides).
 _HOLD = timedelta(seconds=10)
+# The scopes whose attempts count while they are being checked. An account's do, so guesses
+# sent at once get no more checks than its limit; an address counts failures only, so a
+# burst of good sign-ins from one network is not held up (its parallel guesses are bounded
+# by the password slots, and a site credential or invitation code is far beyond guessing).
+_IN_FLIGHT = {"account"}
 
 
 class Route(StrEnum):
@@ -131,10 +137,11 @@ class SignInLimits:
                         row.locked_until = None
                     elif row.last_attempt_at + self._window <= now:
                         row.failures = 0  # failures long ago are forgotten
-                    row.failures += 1
                     row.last_attempt_at = now
-                    if row.failures >= self._limit[row.scope]:
-                        row.locked_until = now + _HOLD  # the others wait for this one
+                    if row.scope in _IN_FLIGHT:
+                        row.failures += 1
+                        if row.failures >= self._limit[row.scope]:
+                            row.locked_until = now + _HOLD  # the others wait for this one
                 return Reservation(attempt, now)
         raise SignInLocked(retry)
 
@@ -150,15 +157,15 @@ class SignInLimits:
             audit(session, attempt, outcome, account, detail, now)
             for row in self._rows(session, attempt.keys, now):
                 row.last_attempt_at = now
+                if row.scope not in _IN_FLIGHT:
+                    row.failures += 1
                 over = row.failures - self._limit[row.scope]
                 if over >= 0:
                     lock = min(self._lock_max, self._lock * 2 ** min(over, 30))
                     row.locked_until = now + lock
                     audit(session, attempt, "locked", account,
-                                f"{row.scope} locked for {lock.total_seconds():.0f} s after "
-                                f"{row.failures} failures", now)  # fmt: skip
-                elif row.locked_until is not None and row.locked_until <= now + _HOLD:
-                    row.locked_until = None
+                          f"{row.scope} locked for {lock.total_seconds():.0f} s after "
+                          f"{row.failures} failures", now)  # fmt: skip
 
     def succeeded(self, reservation: Reservation) -> None:
         """Signed in: the account's count starts again; the address's reservation is taken
@@ -193,15 +200,18 @@ class SignInLimits:
 
     def _settle(self, reservation: Reservation, reset_account: bool) -> None:
         now = utcnow()
+        hold = reservation.at + _HOLD
         with unit_of_work(self._sessions) as session:
             for row in self._rows(session, reservation.attempt.keys, now):
-                if reset_account and row.scope == "account":
+                if row.scope not in _IN_FLIGHT:
+                    continue  # an address counts failures only
+                if reset_account:
                     row.failures = 0
                     row.locked_until = None
                     continue
                 row.failures = max(0, row.failures - 1)
-                if row.locked_until is not None and row.locked_until <= now + _HOLD:
-                    row.locked_until = None  # a hold, not a lock: the attempt is decided
+                if row.locked_until == hold:
+                    row.locked_until = None  # this attempt's hold: it is decided
 
     def _rows(self, session: Session, keys: Sequence[tuple[str, str]], now: datetime
               ) -> list[SignInThrottle]:
