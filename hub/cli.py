@@ -1,4 +1,5 @@
-"""telehub-hub: migrate the database, enrol staff and sites, and serve the hub."""
+"""telehub-hub: migrate the database, enrol staff and sites and look after their accounts,
+and serve the hub."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts, schema
+from hub import accounts, lifecycle, password_policy, schema
 from hub.config import HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
 from hub.reporting import rollup
@@ -68,16 +69,80 @@ def cmd_add_staff(args: argparse.Namespace) -> int:
     password = _read_password(confirm=True)
     with unit_of_work(_sessions(args.db)) as s:
         principal = accounts.add_staff(s, args.username, args.role, password, args.name)
+        lifecycle.audit_enrolment(s, lifecycle.Actor.cli(), [principal])
     print(f"added {principal.role} {args.username} (id {principal.id})")
     return 0
+
+
+def _print_credential(credential: str) -> None:
+    print("Its credential, shown this once (enter it in the site station; keep it secret):")
+    print(credential)
 
 
 def cmd_add_site(args: argparse.Namespace) -> int:
     with unit_of_work(_sessions(args.db)) as s:
         principal, credential = accounts.add_site(s, args.name, args.kind)
+        lifecycle.audit_enrolment(s, lifecycle.Actor.cli(), [principal])
     print(f"added {principal.role} site {principal.name!r} (id {principal.id})")
-    print("Its credential, shown this once (enter it in the site station; keep it secret):")
-    print(credential)
+    _print_credential(credential)
+    return 0
+
+
+# --- the accounts' lifecycle (hub/lifecycle.py); a running hub closes the sessions these
+# end within its session check (5 s), and refuses their tokens at once.
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    with unit_of_work(_sessions(args.db)) as s:
+        for st in lifecycle.staff_accounts(s):
+            state = "active" if st.active else "DISABLED"
+            print(f"{st.id:>5}  {st.username:<24} {st.role:<10} {state:<9} {st.name}")
+    return 0
+
+
+def cmd_sites(args: argparse.Namespace) -> int:
+    with unit_of_work(_sessions(args.db)) as s:
+        for si in lifecycle.site_accounts(s):
+            state = ("retired" if si.retired_at is not None
+                     else "active" if si.active else "disabled")
+            print(f"{si.id:>5}  {si.kind:<10} {state:<9} {si.name}")
+    return 0
+
+
+def cmd_staff_change(args: argparse.Namespace) -> int:
+    """disable-staff, enable-staff and reset-password."""
+    password = _read_password(confirm=True) if args.command == "reset-password" else ""
+    actor = lifecycle.Actor.cli()
+    with unit_of_work(_sessions(args.db)) as s:
+        staff_id = lifecycle.staff_by_username(s, args.username).id
+        if args.command == "disable-staff":
+            lifecycle.disable_staff(s, actor, staff_id)
+            done = "disabled; every session of theirs has ended"
+        elif args.command == "enable-staff":
+            lifecycle.enable_staff(s, actor, staff_id)
+            done = "enabled; they can sign in again"
+        else:
+            lifecycle.reset_password(s, actor, staff_id, password)
+            done = "has a new password; every session of theirs has ended"
+    print(f"{args.username} {done}")
+    return 0
+
+
+def cmd_site_change(args: argparse.Namespace) -> int:
+    """rotate-site-credential and retire-site."""
+    actor = lifecycle.Actor.cli()
+    with unit_of_work(_sessions(args.db)) as s:
+        site_id = lifecycle.site_by_name(s, args.name).id
+        if args.command == "retire-site":
+            lifecycle.retire_site(s, actor, site_id)
+            credential = None
+        else:
+            _, credential = lifecycle.rotate_site_credential(s, actor, site_id)
+    if credential is None:
+        print(f"site {args.name!r} is retired: it cannot sign in again")
+    else:
+        print(f"site {args.name!r} has a new credential; the old one no longer works")
+        _print_credential(credential)
     return 0
 
 
@@ -243,6 +308,28 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--kind", required=True, choices=["care_home", "prison", "home"])
     si.set_defaults(func=cmd_add_site)
 
+    for name, what in (("staff", "list staff and whether each is active"),
+                       ("sites", "list sites and whether each is active or retired")):
+        sub.add_parser(name, parents=[common], help=what).set_defaults(
+            func=cmd_staff if name == "staff" else cmd_sites)
+    for name, what in (
+        ("disable-staff", "lock a member of staff out at once (sign-in and open sessions)"),
+        ("enable-staff", "let a disabled member of staff sign in again"),
+        ("reset-password", "set a new password for a member of staff (from stdin or a "
+                           "prompt); their sessions end"),
+    ):
+        cmd = sub.add_parser(name, parents=[common], help=what)
+        cmd.add_argument("--username", required=True)
+        cmd.set_defaults(func=cmd_staff_change)
+    for name, what in (
+        ("rotate-site-credential", "give a site a new credential (printed once); the old "
+                                   "one stops working"),
+        ("retire-site", "close a site for good: it never signs in again"),
+    ):
+        cmd = sub.add_parser(name, parents=[common], help=what)
+        cmd.add_argument("--name", required=True, help="the site's name as enrolled")
+        cmd.set_defaults(func=cmd_site_change)
+
     rs = sub.add_parser("reset-second-factor", parents=[common],
                         help="remove a member of staff's authenticator app and recovery codes "
                              "(a lost phone); they enrol again at their next sign-in")
@@ -286,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except schema.SchemaOutOfDate as exc:
         return _fail(str(exc))
-    except accounts.AccountError as exc:
+    except (accounts.AccountError, password_policy.PasswordRefused) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130

@@ -27,9 +27,11 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.contract.identity import Principal
 from hub.contract.rest import (
+    AccountEventOut,
     BatchItemResult,
     BatchResponse,
     BookingOut,
+    ChangePasswordBody,
     ConfirmEnrolmentBody,
     DrillPage,
     DrillQuery,
@@ -40,12 +42,16 @@ from hub.contract.rest import (
     Health,
     JoinBody,
     LoginBody,
+    NewSiteOut,
     PlanOut,
     RecordExportQuery,
     Report,
     ReportFormat,
+    ResetPasswordBody,
     SecondFactorNeeded,
     SiteLoginBody,
+    SiteOut,
+    StaffOut,
     TokenOut,
 )
 
@@ -82,6 +88,12 @@ _SITES = TypeAdapter(list[Principal])
 _REPORT = TypeAdapter(Report)
 _DRILL = TypeAdapter(DrillPage)
 _BATCH = TypeAdapter(BatchResponse)
+_STAFF = TypeAdapter(StaffOut)
+_STAFF_LIST = TypeAdapter(list[StaffOut])
+_SITE = TypeAdapter(SiteOut)
+_SITE_LIST = TypeAdapter(list[SiteOut])
+_NEW_SITE = TypeAdapter(NewSiteOut)
+_EVENTS = TypeAdapter(list[AccountEventOut])
 # Answers that mean "not now" rather than "no": the request may well succeed later.
 _BUSY = {408, 425, 429}
 
@@ -288,6 +300,19 @@ class HubClient:
         self.token, self.principal = answer.token, answer.principal
         return answer
 
+    def sign_out(self) -> None:
+        """Revoke this client's token at the hub (its WebSockets close too)."""
+        self._send("POST", "/api/v1/auth/logout", "sign out", ok=(204,))
+        self.token = None
+
+    def change_password(self, current: str, new: str) -> None:
+        """Change the signed-in member of staff's own password; their other sessions end.
+        A wrong current password is :class:`HubRefused` (403), a new one the policy refuses
+        :class:`HubRefused` (422) whose message names the rule."""
+        body = _body(ChangePasswordBody, "change the password", current_password=current,
+                     new_password=new)
+        self._send("POST", "/api/v1/me/password", "change the password", ok=(204,), json=body)
+
     def round_trip_ms(self) -> float:
         """Milliseconds for the hub to answer its health check (no token needed)."""
         started = time.perf_counter()
@@ -314,6 +339,44 @@ class HubClient:
         except HubNotFound:
             return None
         return self._parse(_PLAN, r, "the plan")
+
+    # --- the accounts' lifecycle (the administrator's screen) -------------------------------
+
+    def staff_accounts(self) -> list[StaffOut]:
+        return self._parse(_STAFF_LIST, self._send("GET", "/api/v1/staff", "list the staff"),
+                           "the staff list")  # fmt: skip
+
+    def site_accounts(self) -> list[SiteOut]:
+        return self._parse(_SITE_LIST, self._send("GET", "/api/v1/site-accounts",
+                                                  "list the sites"), "the site list")
+
+    def account_events(self, limit: int = 200) -> list[AccountEventOut]:
+        r = self._send("GET", "/api/v1/account-events", "give the audit trail",
+                       params={"limit": limit})
+        return self._parse(_EVENTS, r, "the audit trail")
+
+    def disable_staff(self, staff_id: int) -> StaffOut:
+        """Lock a member of staff out (yourself or the last admin: :class:`HubConflict`)."""
+        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/disable",
+                                              "disable the account"), "the account")
+
+    def enable_staff(self, staff_id: int) -> StaffOut:
+        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/enable",
+                                              "enable the account"), "the account")
+
+    def reset_password(self, staff_id: int, password: str) -> StaffOut:
+        body = _body(ResetPasswordBody, "reset the password", password=password)
+        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/password",
+                                              "reset the password", json=body), "the account")
+
+    def rotate_site_credential(self, site_id: int) -> NewSiteOut:
+        """A new credential for the site (shown once); the old one stops working."""
+        r = self._send("POST", f"/api/v1/sites/{site_id}/credential", "rotate the credential")
+        return self._parse(_NEW_SITE, r, "the new credential")
+
+    def retire_site(self, site_id: int) -> SiteOut:
+        return self._parse(_SITE, self._send("POST", f"/api/v1/sites/{site_id}/retire",
+                                             "retire the site"), "the site")
 
     # --- the manager's report -------------------------------------------------------------
 

@@ -27,6 +27,9 @@ class HubConfig:
     # How long a dropped caller or desk may take to reconnect and keep its call.
     reconnect_grace: float = 30.0
     token_ttl_s: int = 12 * 3600  # one shift
+    # How often open WebSockets are checked against the tokens' and accounts' state, so a
+    # session ended where this process did not see it (the CLI, the database) closes.
+    session_check_s: float = 5.0
     stun_urls: list[str] = field(default_factory=list)
     turn_urls: list[str] = field(default_factory=list)
     # Read from TELEHUB_TURN_SECRET, never from argv (argv is visible to every local user).

@@ -37,12 +37,17 @@ class Site(Base):
     credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set once when an administrator retires the site: it never signs in again, and its name
+    # stays taken so the call log's history keeps pointing at one site.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuthToken(Base):
     """A bearer token; only its SHA-256 is stored, so a copy of the database grants nothing."""
 
     __tablename__ = "auth_tokens"
+    # Revoking every token of one account (disabled, password reset, credential rotated).
+    __table_args__ = (Index("ix_auth_tokens_principal", "principal_kind", "principal_id"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     principal_kind: Mapped[str] = mapped_column(String(8))
@@ -135,6 +140,21 @@ class RecordAuditEvent(Base):
     record_uuid: Mapped[UUID | None] = mapped_column(Uuid, index=True)
     version: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(String(500))
+
+
+class AccountEvent(Base):
+    """Who did what to which account, and when (hub/lifecycle.py). Never a password, a
+    credential or a token: only the kind of change."""
+
+    __tablename__ = "account_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(40))  # participant id ("staff:3") or "cli:<user>"
+    actor_name: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(32))  # disable, enable, reset_password, ...
+    subject: Mapped[str] = mapped_column(String(40), index=True)  # "staff:5", "site:2"
+    subject_name: Mapped[str] = mapped_column(String(120))
 
 
 # --- home callers, call plans and prison clinics (issue 6) ---------------------------------

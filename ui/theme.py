@@ -44,6 +44,8 @@ QPushButton[kind="primary"] {{ background: #1f6feb; border-color: #4c9aff; color
                                font-weight: 600; }}
 QPushButton[kind="danger"] {{ background: {_DANGER}; border-color: #ff8a80; color: white;
                               font-weight: 600; }}
+QPushButton[kind="primary"]:disabled, QPushButton[kind="danger"]:disabled {{
+    color: #5d6875; background: #20262d; border-color: #3d4856; }}
 QPushButton:focus, QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus,
 QCheckBox:focus, QTableView:focus, QTabBar::tab:focus {{ outline: none;
     border: 2px solid #ffd866; }}

@@ -5,16 +5,25 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 
-from hub import accounts, signin
+from hub import accounts, lifecycle, signin
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.contract.rest import LoginBody, SiteLoginBody, TokenOut
-from hub.routes.deps import BearerDep, ConfigDep, PrincipalDep, SessionDep, SignInDep
+from hub.routes.deps import (
+    BearerDep,
+    ConfigDep,
+    PrincipalDep,
+    SessionDep,
+    SignInDep,
+    SwitchboardDep,
+    UnitOfWorkDep,
+)
 from hub.signin_limits import Attempt, Route
 
 router = APIRouter(tags=["auth"])
@@ -47,11 +56,13 @@ def site_login(body: SiteLoginBody, request: Request, session: SessionDep, confi
 
 @router.post("/api/v1/auth/logout", status_code=204)
 def logout(
-    session: SessionDep, _: PrincipalDep, creds: BearerDep,
+    unit: UnitOfWorkDep, switchboard: SwitchboardDep, _: PrincipalDep, creds: BearerDep,
 ) -> None:
-    """Revokes the token that made this request."""
+    """Revokes the token that made this request and closes the WebSockets it opened."""
     assert creds is not None
-    accounts.revoke_token(session, creds.credentials)
+    accounts.revoke_token(unit.session, creds.credentials)
+    ended = {lifecycle.token_hash(creds.credentials)}
+    unit.after_commit(functools.partial(switchboard.disconnect_tokens, ended, "signed out"))
 
 
 @router.get("/api/v1/me")

@@ -34,8 +34,9 @@ from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import EnrolmentOut
 
 SERVICE = "telehub-desk"
-# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
-DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER)
+# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue; administrators
+# the accounts screen (ui/desk/admin.py).
+DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER, StaffRole.ADMIN)
 WRONG_PASSWORD = "Wrong user name or password."
 WRONG_CODE = ("That code is not right, or it has been used already: enter the newest code "
               "from your authenticator app, or a recovery code.")
@@ -112,8 +113,8 @@ def _signed_in(hub: str, username: str, token: str, principal: Principal) -> Sig
 
 
 def _not_this_desk(role: str) -> HubRefused:
-    return HubRefused("This desk is for nurses, specialists and managers; your account "
-                      f"is a {role}.")
+    return HubRefused("This desk is for staff (nurses, specialists, managers and "
+                      f"administrators); this account is a {role}.")
 
 
 def _minutes(seconds: float | None) -> str:

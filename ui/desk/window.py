@@ -86,6 +86,7 @@ class DeskWindow(QMainWindow):
         self.session: SignedIn | None = None
         self.bridge: CallBridge | None = None
         self.manager: QWidget | None = None
+        self.admin: QWidget | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
@@ -182,8 +183,12 @@ class DeskWindow(QMainWindow):
         signed, store, kept = result
         self.signin.password.clear()
         self.session, self.store = signed, store
+        self._add_account_menu(signed)
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
             self._show_manager(signed)
+            return
+        if signed.principal.role is StaffRole.ADMIN:  # issue 16: accounts, no calls
+            self._show_admin(signed)
             return
         specialist = signed.principal.role is StaffRole.SPECIALIST
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
@@ -209,6 +214,34 @@ class DeskWindow(QMainWindow):
         self.stack.setCurrentWidget(self.manager)
         self.setWindowTitle("telehub desk — manager")
         self.statusBar().showMessage(f"Signed in as {signed.principal.name} (manager)")
+
+    def _show_admin(self, signed: SignedIn) -> None:
+        from ui.desk.admin import AdminView
+
+        view = AdminView(HubClient(self.parts.http, signed.hub_url, signed.token),
+                         self.workers, signed.principal)
+        view.changed.connect(lambda line: self.statusBar().showMessage(line, 15_000))
+        self.admin = view
+        self.stack.addWidget(view)
+        self.stack.setCurrentWidget(view)
+        view.refresh()
+        self.setWindowTitle("telehub desk — accounts")
+        self.statusBar().showMessage(f"Signed in as {signed.principal.name} (administrator)")
+
+    def _add_account_menu(self, signed: SignedIn) -> None:
+        """Account > Change password…, for every role (your other sessions end)."""
+        from ui.desk.password import change_own_password
+
+        client = HubClient(self.parts.http, signed.hub_url, signed.token)
+        menu = self.menuBar().addMenu("&Account")
+        action = menu.addAction("Change &password…")
+
+        def change() -> None:
+            self.password_dialog = change_own_password(
+                client, self.workers, self,
+                lambda line: self.statusBar().showMessage(line, 15_000))
+
+        action.triggered.connect(change)
 
     # --- the desk -----------------------------------------------------------------------------
 

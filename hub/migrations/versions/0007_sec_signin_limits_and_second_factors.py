@@ -1,7 +1,7 @@
 """sign-in limits per account and address, their audit, and staff second factors (TOTP)
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007_sec_signin
+Revises: 0006_sec_accounts
 Create Date: 2026-12-01 11:36:30.199589
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import hub.db
 
-revision = '0006'
-down_revision = '0005'
+revision = '0007_sec_signin'
+down_revision = '0006_sec_accounts'  # chained after sec-accounts' on merging it
 branch_labels = None
 depends_on = None
 
