@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -155,6 +155,11 @@ class SignInLimits:
             if account is None and attempt.username is not None:
                 account = self._known_staff(session, attempt.username)
             audit(session, attempt, outcome, account, detail, now)
+            # Rows nobody has tried for longer than a lock can last are forgotten, so names
+            # sprayed by an attacker do not pile up (an index probe when there are none).
+            session.execute(delete(SignInThrottle).where(
+                SignInThrottle.last_attempt_at < now - self._window - self._lock_max,
+                or_(SignInThrottle.locked_until.is_(None), SignInThrottle.locked_until < now)))
             for row in self._rows(session, attempt.keys, now):
                 row.last_attempt_at = now
                 if row.scope not in _IN_FLIGHT:

@@ -151,6 +151,10 @@ def test_an_address_trying_many_accounts_is_locked_for_all_of_them(
     hub = start_hub(signin_account_failures=10, signin_address_failures=4, signin_lock_s=60)
     hubdb.staff("nina", "nurse")
     hubdb.staff("nora", "nurse")
+    with unit_of_work(hubdb.sessions) as s:  # a name tried yesterday, long forgotten
+        s.add(SignInThrottle(scope="account", key=account_key("yesterday"), failures=2,
+                             last_attempt_at=utcnow() - timedelta(days=1), locked_until=None,
+                             refused=0))
     sprayer = hub_client(hub, "127.0.0.5")
     for name in ("nina", "nora", "nobody", "admin"):
         r = sprayer.post(LOGIN, json={"username": name, "password": "Winter2026!"})
@@ -160,6 +164,8 @@ def test_an_address_trying_many_accounts_is_locked_for_all_of_them(
     # nina herself, at her own desk, is not locked out: her account has 1 failure of 10
     desk = hub_client(hub, "127.0.0.6")
     assert desk.post(LOGIN, json={"username": "nina", "password": PASSWORD}).status_code == 200
+    with unit_of_work(hubdb.sessions) as s:
+        assert s.get(SignInThrottle, ("account", account_key("yesterday"))) is None
     seen = events(hubdb)
     # Only accounts that exist are named: a name typed by mistake may be someone's password
     assert [e[1] for e in seen if e[3] == "wrong_password"] == ["nina", "nora", None, None]
