@@ -5,6 +5,7 @@ secret readable in the database."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -34,14 +35,20 @@ def outcomes(hubdb: HubDatabase, account: str) -> list[str]:
 
 
 def test_an_admin_enrols_and_then_signs_in_with_codes_each_used_once(
-    start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
+    start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="hub")
     hubdb.staff("ada", "admin")
     with httpx.Client(base_url=start_hub(signin_account_failures=20).http, timeout=20) as http:
-        admin_signs_in(http, hubdb)
+        secret, codes = admin_signs_in(http, hubdb)
+    # The hub's log says what happened to whom, and never a secret
+    assert "sign-in wrong_password: route=mfa account=ada address=127.0.0.1" in caplog.text
+    assert "sign-in replayed_code: route=staff account=ada" in caplog.text
+    for secret_text in (secret, PASSWORD, "guess", *codes):
+        assert secret_text not in caplog.text
 
 
-def admin_signs_in(http: httpx.Client, hubdb: HubDatabase) -> None:
+def admin_signs_in(http: httpx.Client, hubdb: HubDatabase) -> tuple[str, list[str]]:
     r = http.post(LOGIN, json={"username": "ada", "password": PASSWORD})
     assert r.status_code == 401
     assert r.json()["second_factor"] == "enrol" and r.json()["role"] == "admin"
@@ -107,6 +114,7 @@ def admin_signs_in(http: httpx.Client, hubdb: HubDatabase) -> None:
     assert secret not in everything and secret.lower() not in everything
     assert not any(c in everything or c.replace("-", "") in everything for c in codes)
     assert PASSWORD not in everything
+    return secret, codes
 
 
 @SQLITE_ONLY
