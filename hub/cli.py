@@ -16,11 +16,12 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, lifecycle, password_policy, schema
 from hub.config import HubConfig
-from hub.db import default_db_url, make_engine, session_factory, unit_of_work
+from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
 from hub.reporting import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
@@ -145,6 +146,34 @@ def cmd_site_change(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reset_second_factor(args: argparse.Namespace) -> int:
+    from hub import mfa
+    from hub.models import SignInEvent, Staff
+
+    with unit_of_work(_sessions(args.db)) as s:
+        staff = s.scalar(select(Staff).where(Staff.username == args.username))
+        if staff is None:
+            return _fail(f"no member of staff is called {args.username!r}")
+        had = mfa.reset(s, staff.id)
+        s.add(SignInEvent(at=utcnow(), route="admin", account=staff.username, address="cli",
+                          outcome="second_factor_reset", detail=f"by {getpass.getuser()} (CLI)"))
+    print(f"{args.username}: second factor and recovery codes removed" if had else
+          f"{args.username} had no second factor")
+    print("They set up an authenticator app again at their next sign-in.")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from hub.signin_limits import SignInLimits
+
+    if not args.username and not args.address:
+        return _fail("give --username, --address or both")
+    limits = SignInLimits(_sessions(args.db), HubConfig(db_url=args.db))
+    cleared = limits.unlock(args.username, args.address)
+    print(f"sign-in failures forgotten: {cleared} (an account and/or an address)")
+    return 0
+
+
 def listen_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must say TCP: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
@@ -206,14 +235,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     problem = transport_problem(args.host, args.tls_cert, args.tls_key, behind_proxy)
     if problem is not None:
         return _fail(problem)
-    config = HubConfig.from_env(
-        db_url=args.db, heartbeat_interval=args.heartbeat_interval,
-        heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
-        stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
-        # A service's first backlog usually comes just after a start (desks catching up):
-        # the record checkers are ready for it rather than started by it.
-        record_checkers_at_start=True,
-    )
+    try:
+        config = HubConfig.from_env(
+            db_url=args.db, heartbeat_interval=args.heartbeat_interval,
+            heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
+            stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
+            mfa_for=tuple(args.mfa_for) if args.mfa_for else None,
+            # A service's first backlog usually comes just after a start (desks catching
+            # up): the record checkers are ready for it rather than started by it.
+            record_checkers_at_start=True,
+        )
+    except ValueError as exc:  # a setting from the environment that is not one
+        return _fail(str(exc))
     try:
         app = create_app(config)
     except schema.SchemaOutOfDate as exc:
@@ -297,6 +330,18 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--name", required=True, help="the site's name as enrolled")
         cmd.set_defaults(func=cmd_site_change)
 
+    rs = sub.add_parser("reset-second-factor", parents=[common],
+                        help="remove a member of staff's authenticator app and recovery codes "
+                             "(a lost phone); they enrol again at their next sign-in")
+    rs.add_argument("--username", required=True)
+    rs.set_defaults(func=cmd_reset_second_factor)
+
+    un = sub.add_parser("unlock", parents=[common],
+                        help="forget the failed sign-ins of an account or a client address")
+    un.add_argument("--username")
+    un.add_argument("--address", help="an IPv4 address, or any address of an IPv6 /64")
+    un.set_defaults(func=cmd_unlock)
+
     sv = sub.add_parser("serve", parents=[common], help="run the hub service")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8470)
@@ -308,6 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--stun-url", action="append", help="STUN URL for ICE (repeatable)")
     sv.add_argument("--turn-url", action="append",
                     help="TURN URL (repeatable); the secret comes from $TELEHUB_TURN_SECRET")
+    sv.add_argument("--mfa-for", action="append", choices=["nurse", "specialist"],
+                    help="a staff role that also needs a second factor (repeatable; admin "
+                         "and manager always do; default: $TELEHUB_MFA_FOR)")
     sv.add_argument("--heartbeat-interval", type=float, default=4.0)
     sv.add_argument("--heartbeat-timeout", type=float, default=12.0)
     sv.add_argument("--reconnect-grace", type=float, default=30.0)

@@ -32,8 +32,12 @@ from hub.contract.rest import (
     BatchResponse,
     BookingOut,
     ChangePasswordBody,
+    ConfirmEnrolmentBody,
     DrillPage,
     DrillQuery,
+    EnrolledOut,
+    EnrolmentBody,
+    EnrolmentOut,
     Filters,
     Health,
     JoinBody,
@@ -44,6 +48,7 @@ from hub.contract.rest import (
     Report,
     ReportFormat,
     ResetPasswordBody,
+    SecondFactorNeeded,
     SiteLoginBody,
     SiteOut,
     StaffOut,
@@ -57,6 +62,7 @@ __all__ = [
     "HubConflict",
     "HubError",
     "HubFailed",
+    "HubNeedsSecondFactor",
     "HubNotFound",
     "HubRefused",
     "HubUnreachable",
@@ -71,6 +77,9 @@ _JSON = {"Content-Type": "application/json"}
 _REPORT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 _EXPORT_TIMEOUT = httpx.Timeout(10.0, read=300.0)
 _TOKEN = TypeAdapter(TokenOut)
+_ENROLMENT = TypeAdapter(EnrolmentOut)
+_ENROLLED = TypeAdapter(EnrolledOut)
+_SECOND_FACTOR = TypeAdapter(SecondFactorNeeded)
 _HEALTH = TypeAdapter(Health)
 _BOOKINGS = TypeAdapter(list[BookingOut])
 _BOOKING = TypeAdapter(BookingOut)
@@ -97,10 +106,13 @@ class HubError(Exception):
     log line or the sync outbox.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, summary: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, summary: str = "",
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.summary = summary or (f"HTTP {status}" if status is not None else message)
+        # Seconds the hub asked the client to wait (Retry-After), when it said.
+        self.retry_after = retry_after
 
 
 class HubUnreachable(HubError):
@@ -112,6 +124,17 @@ class HubRefused(HubError):
     too large (413) or another 4xx. The message carries the hub's reason. Without a
     ``status``, the request was refused here, before it was sent: it does not follow the
     contract (``summary`` names the fields)."""
+
+
+class HubNeedsSecondFactor(HubRefused):
+    """401 at a staff sign-in whose password was right: the account needs a second factor.
+    ``enrol`` is True when it has none yet (enrol first), False when the code is missing;
+    ``role`` is the account's role."""
+
+    def __init__(self, message: str, *, enrol: bool, role: str) -> None:
+        super().__init__(message, status=401, summary="HTTP 401 (second factor)")
+        self.enrol = enrol
+        self.role = role
 
 
 class HubConflict(HubError):
@@ -152,9 +175,9 @@ def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
     """The error for an answer that is not what ``what`` (e.g. "list the clinics") wanted."""
     code = response.status_code
     if code >= 500 or code in _BUSY:
-        words = "is busy" if code in _BUSY else "failed"
+        words = "is busy" if code in _BUSY or code == 503 else "failed"
         return HubFailed(f"the hub {words} and could not {what} (HTTP {code}); try again later",
-                         status=code)  # fmt: skip
+                         status=code, retry_after=_retry_after(response))  # fmt: skip
     reason, kinds = _reason(response)
     if token and token in reason:  # the hub never echoes a token; should one ever, hide it
         reason = reason.replace(token, "…")
@@ -170,6 +193,14 @@ def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
         return HubRefused(f"the hub refused to {what} (HTTP {code}){tail}", status=code,
                           summary=summary)  # fmt: skip
     return HubFailed(f"the hub answered HTTP {code} when asked to {what}", status=code)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (the hub sends seconds, never a date)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 def ws_url(hub_url: str) -> str:
@@ -215,10 +246,48 @@ class HubClient:
 
     # --- signing in -----------------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str) -> TokenOut:
-        """Staff sign-in; a wrong user name or password is :class:`HubRefused` (401)."""
-        body = _body(LoginBody, "sign in", username=username, password=password)
-        return self._signed_in(self._send("POST", "/api/v1/auth/login", "sign in", json=body))
+    def sign_in(self, username: str, password: str, code: str | None = None) -> TokenOut:
+        """Staff sign-in; a wrong user name, password or code is :class:`HubRefused` (401),
+        a right password without a needed code :class:`HubNeedsSecondFactor`, a lock
+        :class:`HubFailed` (429, with ``retry_after``)."""
+        body = _body(LoginBody, "sign in", username=username, password=password, code=code)
+        if code is None:
+            del body["code"]
+        r = self._send("POST", "/api/v1/auth/login", "sign in", ok=(200, 401), json=body)
+        if r.status_code == 401:
+            raise self._second_factor(r) or _error(r, "sign in", self._token)
+        return self._signed_in(r)
+
+    def enrol_second_factor(self, username: str, password: str) -> EnrolmentOut:
+        """A new authenticator secret for this account, to confirm with a code from it."""
+        body = _body(EnrolmentBody, "set up the second factor", username=username,
+                     password=password)
+        r = self._send("POST", "/api/v1/auth/second-factor/enrolment",
+                       "set up the second factor", ok=(201,), json=body)
+        return self._parse(_ENROLMENT, r, "the second factor's set-up")
+
+    def confirm_second_factor(self, username: str, password: str, code: str) -> EnrolledOut:
+        """Confirm the new secret with a code from it: signed in, with recovery codes."""
+        body = _body(ConfirmEnrolmentBody, "confirm the second factor", username=username,
+                     password=password, code=code)
+        r = self._send("POST", "/api/v1/auth/second-factor/confirmation",
+                       "confirm the second factor", json=body)
+        answer = self._parse(_ENROLLED, r, "the second factor's confirmation")
+        self.token, self.principal = answer.token, answer.principal
+        return answer
+
+    def reset_second_factor(self, staff_id: int) -> None:
+        """An administrator removes a member of staff's second factor (a lost phone)."""
+        self._send("DELETE", f"/api/v1/staff/{int(staff_id)}/second-factor",
+                   "reset the second factor", ok=(204,))
+
+    def _second_factor(self, response: httpx.Response) -> HubNeedsSecondFactor | None:
+        try:
+            needed = _SECOND_FACTOR.validate_json(response.content)
+        except ValidationError:
+            return None
+        return HubNeedsSecondFactor(f"the hub needs a second factor: {needed.detail}",
+                                    enrol=needed.second_factor == "enrol", role=needed.role)
 
     def sign_in_site(self, credential: str) -> TokenOut:
         """A site station's sign-in with its credential (refused: :class:`HubRefused`)."""

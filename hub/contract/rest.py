@@ -13,6 +13,12 @@ Routes (under ``/api/v1`` but ``/health``) and their bodies, request -> answer:
 * ``POST /auth/login`` :class:`LoginBody`, ``POST /auth/site-login`` :class:`SiteLoginBody`
   -> :class:`TokenOut`; ``POST /auth/invitation-login`` :class:`InvitationLoginBody` ->
   :class:`HomeTokenOut`; ``POST /auth/logout`` -> 204; ``GET /me`` -> ``Principal``
+* ``POST /auth/login`` may answer 401 :class:`SecondFactorNeeded`;
+  ``POST /auth/second-factor/enrolment`` :class:`EnrolmentBody` -> :class:`EnrolmentOut`;
+  ``POST /auth/second-factor/confirmation`` :class:`ConfirmEnrolmentBody` ->
+  :class:`EnrolledOut`; ``DELETE /staff/{id}/second-factor`` -> 204. Every sign-in route
+  answers 429 with Retry-After while an account or address is locked, and 503 with
+  Retry-After when too many passwords are being checked at once
 * ``GET /ice-servers`` -> ``list[IceServer]``; ``GET /queue`` -> ``QueueSnapshot``
 * ``GET /calls`` (:class:`CallLogQuery`) -> ``list[CallOut]``; ``GET /calls/{id}`` ->
   :class:`CallOut`; ``PUT /calls/{id}/plan`` :class:`PlanBody` -> :class:`PlanOut`
@@ -77,9 +83,13 @@ __all__ = [
     "Claim",
     "ClaimFigures",
     "ClinicDayQuery",
+    "ConfirmEnrolmentBody",
     "DrillPage",
     "DrillQuery",
     "DrillRow",
+    "EnrolledOut",
+    "EnrolmentBody",
+    "EnrolmentOut",
     "Filters",
     "Health",
     "HomeTokenOut",
@@ -109,6 +119,7 @@ __all__ = [
     "ReportFormat",
     "ResetPasswordBody",
     "Saving",
+    "SecondFactorNeeded",
     "Setting",
     "SiteFigures",
     "SiteLoginBody",
@@ -156,6 +167,9 @@ class Health(BaseModel):
 class LoginBody(_Body):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
+    code: Annotated[str, Field(min_length=1, max_length=32, description=(
+        "The six digits from the authenticator app, or a recovery code, when the account "
+        "has a second factor"))] | None = None
 
 
 class SiteLoginBody(_Body):
@@ -175,6 +189,42 @@ class TokenOut(BaseModel):
 
 class HomeTokenOut(TokenOut):
     patient: Patient = Field(description="Who is calling, to send with the call request")
+
+
+# --- the second factor (hub/mfa.py) --------------------------------------------------------
+
+
+class SecondFactorNeeded(BaseModel):
+    """401 from ``POST /auth/login`` when the password was right but a second factor is
+    still needed: ``code`` (send the login again with ``code``) or ``enrol`` (the account
+    has none yet: ``POST /auth/second-factor/enrolment`` first)."""
+
+    detail: str
+    second_factor: Literal["code", "enrol"]
+    role: StaffRole
+
+
+class EnrolmentBody(_Body):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class EnrolmentOut(BaseModel):
+    """A new TOTP secret, pending until a code from it is confirmed. Shown once."""
+
+    secret: str = Field(description="Base32, for an app that cannot scan the QR code")
+    uri: str = Field(description="otpauth:// URI, what the QR code holds")
+    digits: int = 6
+    period_s: int = 30
+
+
+class ConfirmEnrolmentBody(EnrolmentBody):
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class EnrolledOut(TokenOut):
+    recovery_codes: list[str] = Field(description="Each works once instead of a code; shown "
+                                                  "this once, the hub keeps only hashes")
 
 
 # --- accounts ------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ call log's readers list sites.
 
 Every change ends the account's sessions at once: its tokens are revoked in the request's
 transaction, and once that has committed its open WebSockets are closed (code 4403).
+
+A home site is one patient's Gold Line invitation and is named after the patient, so the
+administrator's list of sites leaves them out (nurses manage them: hub/routes/invitations.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from hub import accounts, lifecycle, password_policy
-from hub.contract.identity import Principal, StaffRole
+from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import (
     AccountEventOut,
     ChangePasswordBody,
@@ -147,9 +150,12 @@ def me_change_password(body: ChangePasswordBody, unit: UnitOfWorkDep,
 @router.get("/api/v1/sites")
 def site_list(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+    principal: Annotated[Principal, Depends(require(*CALL_LOG_READERS, StaffRole.ADMIN))],
 ) -> list[Principal]:
-    return accounts.list_sites(session)
+    sites = accounts.list_sites(session)
+    if principal.role is StaffRole.ADMIN:
+        return [s for s in sites if s.role is not SiteKind.HOME]
+    return sites
 
 
 @router.get("/api/v1/site-accounts", responses=_REFUSALS)

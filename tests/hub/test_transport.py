@@ -27,8 +27,6 @@ from hub.db import default_db_url, make_engine
 from records.data_home import data_home
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ProcessHub
 
-pytestmark = pytest.mark.slow
-
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -45,6 +43,7 @@ def loose_umask() -> Iterator[None]:
         os.umask(before)
 
 
+@pytest.mark.slow
 def test_the_hubs_data_folder_and_database_files_are_its_accounts_alone(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, loose_umask: None) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -155,6 +154,7 @@ def test_serve_refuses_a_certificate_it_cannot_use(
     assert "BEGIN" not in said  # no key material in the message
 
 
+@pytest.mark.slow
 async def test_given_a_certificate_the_hub_serves_https_and_wss_on_every_address(
         db: str, certificate: tuple[Path, Path]) -> None:
     cert, key = certificate
@@ -190,6 +190,7 @@ def assert_answer_headers(answer: httpx.Response) -> None:
     assert "server" not in answer.headers, where
 
 
+@pytest.mark.slow
 def test_every_answer_is_uncacheable_unsniffable_and_without_a_server_banner(db: str) -> None:
     """Through a hub serving plain HTTP on every address, as it may behind a TLS proxy."""
     enrol = HubDatabase(db)

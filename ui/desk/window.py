@@ -31,7 +31,7 @@ from calls.session import (
     QualityReport,
     StateChanged,
 )
-from hub.client import HubClient, HubError
+from hub.client import HubClient, HubError, HubNeedsSecondFactor
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import TriageRecord, utc_now
@@ -46,6 +46,7 @@ from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
+from ui.desk.second_factor import SecondFactorView
 from ui.desk.signin import SignInView
 from ui.desk.triage import TriageContext, TriageForm
 from ui.desk.work import Workers
@@ -95,8 +96,14 @@ class DeskWindow(QMainWindow):
         self.signin = SignInView(parts.vault, hub, user)
         self.signin.submitted.connect(self.on_sign_in_submitted)
         self.signin.user.editingFinished.connect(self.on_user_entered)
+        # The code from an authenticator app, or setting one up, when the hub asks for it.
+        self.second = SecondFactorView(parts.http, self.workers)
+        self.second.signedIn.connect(self.on_second_factor_passed)
+        self.second.cancelled.connect(self.on_second_factor_cancelled)
+        self._second_step: tuple[str, bool] | None = None  # password, remember it
         self.stack = QStackedWidget()
         self.stack.addWidget(self.signin)
+        self.stack.addWidget(self.second)
         self.setCentralWidget(self.stack)
         self.ringer = Ringer(self, parent=self)
         self.voice_status = voice_status()
@@ -125,24 +132,51 @@ class DeskWindow(QMainWindow):
 
     @Slot(str, str, str, bool)
     def on_sign_in_submitted(self, hub: str, user: str, password: str, remember: bool) -> None:
-        vault = self.parts.vault
-
         def run() -> tuple[SignedIn, Store, bool | None]:
-            signed = sign_in(self.parts.http, hub, user, password)
-            kept: bool | None = None
-            if vault.available:
-                if remember:
-                    kept = vault.remember(signed.hub_url, signed.username, password)
-                else:
-                    vault.forget(signed.hub_url, signed.username)
-            store = self.parts.open_store(signed)
-            return signed, store, kept
+            return self._settle(sign_in(self.parts.http, hub, user, password), password,
+                                remember)
 
         def failed(exc: BaseException) -> None:
+            if isinstance(exc, HubNeedsSecondFactor):
+                self.signin.set_busy(False)
+                self._second_step = (password, remember)
+                self.second.start(hub, user, password, enrol=exc.enrol)
+                self.stack.setCurrentWidget(self.second)
+                return
             self.signin.show_error(str(exc) if isinstance(exc, HubError)
                                    else f"Sign-in failed ({type(exc).__name__}).")
 
         self.workers.run(run, on_done=self.on_signed_in, on_failed=failed)
+
+    def _settle(self, signed: SignedIn, password: str, remember: bool
+                ) -> tuple[SignedIn, Store, bool | None]:
+        """After the hub said yes (on a worker): the keyring, then the desk's own store."""
+        vault = self.parts.vault
+        kept: bool | None = None
+        if vault.available:
+            if remember:
+                kept = vault.remember(signed.hub_url, signed.username, password)
+            else:
+                vault.forget(signed.hub_url, signed.username)
+        return signed, self.parts.open_store(signed), kept
+
+    @Slot(object)
+    def on_second_factor_passed(self, signed: SignedIn) -> None:
+        password, remember = self._second_step or ("", False)
+        self._second_step = None
+
+        def failed(exc: BaseException) -> None:
+            self.stack.setCurrentWidget(self.signin)
+            self.signin.show_error(f"Sign-in failed ({type(exc).__name__}).")
+
+        self.workers.run(self._settle, signed, password, remember and bool(password),
+                         on_done=self.on_signed_in, on_failed=failed)
+
+    @Slot()
+    def on_second_factor_cancelled(self) -> None:
+        self._second_step = None
+        self.stack.setCurrentWidget(self.signin)
+        self.signin.password.setFocus()
 
     @Slot(object)
     def on_signed_in(self, result: tuple[SignedIn, Store, bool | None]) -> None:
