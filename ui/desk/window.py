@@ -30,7 +30,7 @@ from calls.session import (
     QualityReport,
     StateChanged,
 )
-from hub.client import HubClient, HubError
+from hub.client import HubClient, HubError, HubNeedsSecondFactor
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import TriageRecord, utc_now
@@ -46,6 +46,7 @@ from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
+from ui.desk.second_factor import SecondFactorView
 from ui.desk.signin import SignInView
 from ui.desk.triage import TriageContext, TriageForm
 from ui.desk.work import Workers
@@ -86,6 +87,7 @@ class DeskWindow(QMainWindow):
         self.session: SignedIn | None = None
         self.bridge: CallBridge | None = None
         self.manager: QWidget | None = None
+        self.admin: QWidget | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
@@ -95,8 +97,14 @@ class DeskWindow(QMainWindow):
         self.signin = SignInView(parts.vault, hub, user)
         self.signin.submitted.connect(self.on_sign_in_submitted)
         self.signin.user.editingFinished.connect(self.on_user_entered)
+        # The code from an authenticator app, or setting one up, when the hub asks for it.
+        self.second = SecondFactorView(parts.http, self.workers)
+        self.second.signedIn.connect(self.on_second_factor_passed)
+        self.second.cancelled.connect(self.on_second_factor_cancelled)
+        self._second_step: tuple[str, bool] | None = None  # password, remember it
         self.stack = QStackedWidget()
         self.stack.addWidget(self.signin)
+        self.stack.addWidget(self.second)
         self.setCentralWidget(self.stack)
         self.ringer = Ringer(self, parent=self)
         self.voice_status = voice_status()
@@ -125,32 +133,63 @@ class DeskWindow(QMainWindow):
 
     @Slot(str, str, str, bool)
     def on_sign_in_submitted(self, hub: str, user: str, password: str, remember: bool) -> None:
-        vault = self.parts.vault
-
         def run() -> tuple[SignedIn, Store, bool | None]:
-            signed = sign_in(self.parts.http, hub, user, password)
-            kept: bool | None = None
-            if vault.available:
-                if remember:
-                    kept = vault.remember(signed.hub_url, signed.username, password)
-                else:
-                    vault.forget(signed.hub_url, signed.username)
-            store = self.parts.open_store(signed)
-            return signed, store, kept
+            return self._settle(sign_in(self.parts.http, hub, user, password), password,
+                                remember)
 
         def failed(exc: BaseException) -> None:
+            if isinstance(exc, HubNeedsSecondFactor):
+                self.signin.set_busy(False)
+                self._second_step = (password, remember)
+                self.second.start(hub, user, password, enrol=exc.enrol)
+                self.stack.setCurrentWidget(self.second)
+                return
             self.signin.show_error(str(exc) if isinstance(exc, HubError)
                                    else f"Sign-in failed ({type(exc).__name__}).")
 
         self.workers.run(run, on_done=self.on_signed_in, on_failed=failed)
+
+    def _settle(self, signed: SignedIn, password: str, remember: bool
+                ) -> tuple[SignedIn, Store, bool | None]:
+        """After the hub said yes (on a worker): the keyring, then the desk's own store."""
+        vault = self.parts.vault
+        kept: bool | None = None
+        if vault.available:
+            if remember:
+                kept = vault.remember(signed.hub_url, signed.username, password)
+            else:
+                vault.forget(signed.hub_url, signed.username)
+        return signed, self.parts.open_store(signed), kept
+
+    @Slot(object)
+    def on_second_factor_passed(self, signed: SignedIn) -> None:
+        password, remember = self._second_step or ("", False)
+        self._second_step = None
+
+        def failed(exc: BaseException) -> None:
+            self.stack.setCurrentWidget(self.signin)
+            self.signin.show_error(f"Sign-in failed ({type(exc).__name__}).")
+
+        self.workers.run(self._settle, signed, password, remember and bool(password),
+                         on_done=self.on_signed_in, on_failed=failed)
+
+    @Slot()
+    def on_second_factor_cancelled(self) -> None:
+        self._second_step = None
+        self.stack.setCurrentWidget(self.signin)
+        self.signin.password.setFocus()
 
     @Slot(object)
     def on_signed_in(self, result: tuple[SignedIn, Store, bool | None]) -> None:
         signed, store, kept = result
         self.signin.password.clear()
         self.session, self.store = signed, store
+        self._add_account_menu(signed)
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
             self._show_manager(signed)
+            return
+        if signed.principal.role is StaffRole.ADMIN:  # issue 16: accounts, no calls
+            self._show_admin(signed)
             return
         specialist = signed.principal.role is StaffRole.SPECIALIST
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
@@ -177,6 +216,34 @@ class DeskWindow(QMainWindow):
         self.setWindowTitle("telehub desk — manager")
         self.statusBar().showMessage(f"Signed in as {signed.principal.name} (manager)")
 
+    def _show_admin(self, signed: SignedIn) -> None:
+        from ui.desk.admin import AdminView
+
+        view = AdminView(HubClient(self.parts.http, signed.hub_url, signed.token),
+                         self.workers, signed.principal)
+        view.changed.connect(lambda line: self.statusBar().showMessage(line, 15_000))
+        self.admin = view
+        self.stack.addWidget(view)
+        self.stack.setCurrentWidget(view)
+        view.refresh()
+        self.setWindowTitle("telehub desk — accounts")
+        self.statusBar().showMessage(f"Signed in as {signed.principal.name} (administrator)")
+
+    def _add_account_menu(self, signed: SignedIn) -> None:
+        """Account > Change password…, for every role (your other sessions end)."""
+        from ui.desk.password import change_own_password
+
+        client = HubClient(self.parts.http, signed.hub_url, signed.token)
+        menu = self.menuBar().addMenu("&Account")
+        action = menu.addAction("Change &password…")
+
+        def change() -> None:
+            self.password_dialog = change_own_password(
+                client, self.workers, self,
+                lambda line: self.statusBar().showMessage(line, 15_000))
+
+        action.triggered.connect(change)
+
     # --- the desk -----------------------------------------------------------------------------
 
     def _build_desk(self, specialist: bool) -> None:
@@ -192,6 +259,7 @@ class DeskWindow(QMainWindow):
         self.banner.setVisible(False)
         self.hub_up = False
         self.hub_was_up = False  # connected once: from then on, losing the hub is announced
+        self.session_ended = False
         self.sync_status: SyncStatus | None = None
         self.heard: set[str] = set()  # calls already announced
 
@@ -459,6 +527,9 @@ class DeskWindow(QMainWindow):
     def on_connection(self, up: bool, reason: str) -> None:
         changed = up != self.hub_up
         self.hub_up = up
+        # The hub refused this desk's token: signed out elsewhere, the password changed or
+        # reset, the account disabled (issue 16). Reconnecting will not help.
+        self.session_ended = not up and reason.startswith("the hub refused the sign-in")
         self._update_banner()
         if changed and up and self.hub_was_up:
             announce(self.banner, "Connected to the hub again: calls reach this desk.")
@@ -477,7 +548,11 @@ class DeskWindow(QMainWindow):
     def _update_banner(self) -> None:
         status = self.sync_status
         problems = []
-        if not self.hub_up:
+        if self.session_ended:
+            problems.append("Your session at the hub has ended (signed out elsewhere, your "
+                            "password changed or your account disabled): new calls cannot "
+                            "reach this desk. Close the desk and sign in again.")
+        elif not self.hub_up:
             problems.append("Not connected to the hub: new calls cannot reach this desk. "
                             "Reconnecting…")
         if status is not None and not status.reachable:
