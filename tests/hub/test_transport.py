@@ -25,7 +25,7 @@ from hub.cli import main
 from hub.config import HubConfig
 from hub.db import default_db_url, make_engine
 from records.data_home import data_home
-from tests.helpers.hubserver import PASSWORD, HubDatabase, ProcessHub
+from tests.helpers.hubserver import PASSWORD, HubDatabase, ProcessHub, ThreadedHub
 
 
 def mode(path: Path) -> int:
@@ -43,7 +43,6 @@ def loose_umask() -> Iterator[None]:
         os.umask(before)
 
 
-@pytest.mark.slow
 def test_the_hubs_data_folder_and_database_files_are_its_accounts_alone(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, loose_umask: None) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -55,7 +54,9 @@ def test_the_hubs_data_folder_and_database_files_are_its_accounts_alone(
     enrol = HubDatabase(default_db_url())
     enrol.staff("nina", "nurse")
     enrol.dispose()
-    hub = ProcessHub(default_db_url())
+    # A real hub (uvicorn and the app) on it, in this process: `serve` opens its database
+    # through the same make_engine as `db upgrade` above.
+    hub = ThreadedHub(HubConfig(db_url=default_db_url())).start()
     try:
         signed_in = httpx.post(f"{hub.http}/api/v1/auth/login",
                                json={"username": "nina", "password": PASSWORD})
