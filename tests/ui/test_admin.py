@@ -164,3 +164,21 @@ def test_an_administrator_looks_after_accounts_from_the_desk(
     view.refresh()  # this desk's own session goes on
     qtbot.waitUntil(lambda: view.events_table.rowCount() >= 5, timeout=10_000)
     assert desk.menuBar().actions()[0].menu().actions()[0].text() == "Change &password…"
+
+
+def test_a_nurse_whose_account_is_disabled_is_told_the_session_ended(
+    qtbot: Any, hub: ThreadedHub, hubdb: HubDatabase, people: Any, desk_factory: Any
+) -> None:
+    from tests.ui.conftest import signed_in
+
+    admin = hubdb.staff("ada", "admin")
+    desk = desk_factory()
+    signed_in(qtbot, desk, hub, "nina")
+    r = httpx.post(f"{hub.http}/api/v1/staff/{people.nurse.principal.id}/disable",
+                   headers={"Authorization": f"Bearer {admin.token}"})
+    assert r.status_code == 200
+    qtbot.waitUntil(lambda: desk.banner.isVisible()
+                    and "session at the hub has ended" in desk.banner_text.text(),
+                    timeout=10_000)
+    assert "Reconnecting" not in desk.banner_text.text()
+    _shoot(desk, "nurse-session-ended")

@@ -258,6 +258,7 @@ class DeskWindow(QMainWindow):
         row.addWidget(self.banner_text)
         self.banner.setVisible(False)
         self.hub_up = False
+        self.session_ended = False
         self.sync_status: SyncStatus | None = None
 
         self.queue = QueueView(specialist)
@@ -502,6 +503,9 @@ class DeskWindow(QMainWindow):
     @Slot(bool, str)
     def on_connection(self, up: bool, reason: str) -> None:
         self.hub_up = up
+        # The hub refused this desk's token: signed out elsewhere, the password changed or
+        # reset, the account disabled (issue 16). Reconnecting will not help.
+        self.session_ended = not up and reason.startswith("the hub refused the sign-in")
         self._update_banner()
 
     @Slot(object)
@@ -514,7 +518,11 @@ class DeskWindow(QMainWindow):
     def _update_banner(self) -> None:
         status = self.sync_status
         problems = []
-        if not self.hub_up:
+        if self.session_ended:
+            problems.append("Your session at the hub has ended (signed out elsewhere, your "
+                            "password changed or your account disabled): new calls cannot "
+                            "reach this desk. Close the desk and sign in again.")
+        elif not self.hub_up:
             problems.append("Not connected to the hub: new calls cannot reach this desk. "
                             "Reconnecting…")
         if status is not None and not status.reachable:
