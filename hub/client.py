@@ -48,7 +48,7 @@ from hub.contract.rest import (
     Report,
     ReportFormat,
     ResetPasswordBody,
-    SecondFactorNeeded,
+    SignInRefused,
     SiteLoginBody,
     SiteOut,
     StaffOut,
@@ -79,7 +79,7 @@ _EXPORT_TIMEOUT = httpx.Timeout(10.0, read=300.0)
 _TOKEN = TypeAdapter(TokenOut)
 _ENROLMENT = TypeAdapter(EnrolmentOut)
 _ENROLLED = TypeAdapter(EnrolledOut)
-_SECOND_FACTOR = TypeAdapter(SecondFactorNeeded)
+_SECOND_FACTOR = TypeAdapter(SignInRefused)
 _HEALTH = TypeAdapter(Health)
 _BOOKINGS = TypeAdapter(list[BookingOut])
 _BOOKING = TypeAdapter(BookingOut)
@@ -286,6 +286,8 @@ class HubClient:
             needed = _SECOND_FACTOR.validate_json(response.content)
         except ValidationError:
             return None
+        if needed.second_factor is None or needed.role is None:
+            return None  # a plain refusal: wrong name, password or code
         return HubNeedsSecondFactor(f"the hub needs a second factor: {needed.detail}",
                                     enrol=needed.second_factor == "enrol", role=needed.role)
 

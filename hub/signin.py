@@ -30,7 +30,7 @@ from hub.contract.rest import (
     EnrolmentBody,
     EnrolmentOut,
     LoginBody,
-    SecondFactorNeeded,
+    SignInRefused,
     TokenOut,
 )
 from hub.db import unit_of_work
@@ -59,7 +59,7 @@ LIMITED: dict[int | str, dict[str, Any]] = {
 }
 HASHED: dict[int | str, dict[str, Any]] = {
     **LIMITED,
-    401: {"model": SecondFactorNeeded,
+    401: {"model": SignInRefused,
           "description": "Wrong credentials, or a second factor is needed"},
     503: {"description": "Too many passwords being checked at once; see Retry-After"},
 }
@@ -192,7 +192,7 @@ async def staff_login(guard: SignInGuard, body: LoginBody, address: str
                         principal=principal)
     if decided.outcome in ("code", "enrol"):
         await _off_loop(guard.limits.released, reservation)
-        needed = SecondFactorNeeded(
+        needed = SignInRefused(
             detail=("enter the code from your authenticator app" if decided.outcome == "code"
                     else "this account needs a second factor: set up an authenticator app"),
             second_factor=decided.outcome, role=principal.role)

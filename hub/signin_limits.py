@@ -155,11 +155,6 @@ class SignInLimits:
             if account is None and attempt.username is not None:
                 account = self._known_staff(session, attempt.username)
             audit(session, attempt, outcome, account, detail, now)
-            # Rows nobody has tried for longer than a lock can last are forgotten, so names
-            # sprayed by an attacker do not pile up (an index probe when there are none).
-            session.execute(delete(SignInThrottle).where(
-                SignInThrottle.last_attempt_at < now - self._window - self._lock_max,
-                or_(SignInThrottle.locked_until.is_(None), SignInThrottle.locked_until < now)))
             for row in self._rows(session, attempt.keys, now):
                 row.last_attempt_at = now
                 if row.scope not in _IN_FLIGHT:
@@ -171,6 +166,21 @@ class SignInLimits:
                     audit(session, attempt, "locked", account,
                           f"{row.scope} locked for {lock.total_seconds():.0f} s after "
                           f"{row.failures} failures", now)  # fmt: skip
+        self._forget_stale(now)
+
+    def _forget_stale(self, now: datetime) -> None:
+        """Rows nobody has tried for longer than a lock can last are deleted, so names
+        sprayed by an attacker do not pile up (an index probe when there are none). Its own
+        transaction, skipping rows another hub has locked: it never waits on a sign-in."""
+        stale = (select(SignInThrottle.scope, SignInThrottle.key)
+                 .where(SignInThrottle.last_attempt_at < now - self._window - self._lock_max,
+                        or_(SignInThrottle.locked_until.is_(None),
+                            SignInThrottle.locked_until < now))
+                 .limit(500)
+                 .with_for_update(skip_locked=True))  # fmt: skip
+        with unit_of_work(self._sessions) as session:
+            session.execute(delete(SignInThrottle).where(
+                tuple_(SignInThrottle.scope, SignInThrottle.key).in_(stale)))
 
     def succeeded(self, reservation: Reservation) -> None:
         """Signed in: the account's count starts again; the address's reservation is taken

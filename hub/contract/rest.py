@@ -13,7 +13,7 @@ Routes (under ``/api/v1`` but ``/health``) and their bodies, request -> answer:
 * ``POST /auth/login`` :class:`LoginBody`, ``POST /auth/site-login`` :class:`SiteLoginBody`
   -> :class:`TokenOut`; ``POST /auth/invitation-login`` :class:`InvitationLoginBody` ->
   :class:`HomeTokenOut`; ``POST /auth/logout`` -> 204; ``GET /me`` -> ``Principal``
-* ``POST /auth/login`` may answer 401 :class:`SecondFactorNeeded`;
+* ``POST /auth/login`` may answer 401 :class:`SignInRefused`;
   ``POST /auth/second-factor/enrolment`` :class:`EnrolmentBody` -> :class:`EnrolmentOut`;
   ``POST /auth/second-factor/confirmation`` :class:`ConfirmEnrolmentBody` ->
   :class:`EnrolledOut`; ``DELETE /staff/{id}/second-factor`` -> 204. Every sign-in route
@@ -119,8 +119,8 @@ __all__ = [
     "ReportFormat",
     "ResetPasswordBody",
     "Saving",
-    "SecondFactorNeeded",
     "Setting",
+    "SignInRefused",
     "SiteFigures",
     "SiteLoginBody",
     "SiteOut",
@@ -194,14 +194,15 @@ class HomeTokenOut(TokenOut):
 # --- the second factor (hub/mfa.py) --------------------------------------------------------
 
 
-class SecondFactorNeeded(BaseModel):
-    """401 from ``POST /auth/login`` when the password was right but a second factor is
-    still needed: ``code`` (send the login again with ``code``) or ``enrol`` (the account
-    has none yet: ``POST /auth/second-factor/enrolment`` first)."""
+class SignInRefused(BaseModel):
+    """401 from ``POST /auth/login``. ``detail`` says why; when the password was right but a
+    second factor is still needed, ``second_factor`` says which: ``code`` (send the login
+    again with ``code``) or ``enrol`` (the account has none yet: ``POST
+    /auth/second-factor/enrolment`` first), and ``role`` is the account's role."""
 
     detail: str
-    second_factor: Literal["code", "enrol"]
-    role: StaffRole
+    second_factor: Literal["code", "enrol"] | None = None
+    role: StaffRole | None = None
 
 
 class EnrolmentBody(_Body):

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from hub.cli import main as cli_main
 from hub.db import unit_of_work
 from hub.models import SignInEvent
 from hub.signin import SignInGuard
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
 from tests.helpers.totp import code_at, enrol
-from tests.hub.test_cli import hub_cli
 
 LOGIN = "/api/v1/auth/login"
 
@@ -77,9 +77,17 @@ def test_a_hub_with_another_key_file_says_so_instead_of_failing(
         assert secret not in r.text
 
 
-@pytest.mark.slow
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """telehub-hub in this process (test_cli.py runs it as a real process; here the hub's
+    state between commands matters, not the program's start)."""
+    code = cli_main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
 def test_the_cli_unlocks_an_account_and_resets_a_second_factor(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     hub = start_hub(signin_account_failures=2, signin_lock_s=600)
     hubdb.staff("meg", "manager")
@@ -90,16 +98,18 @@ def test_the_cli_unlocks_an_account_and_resets_a_second_factor(
         r = http.post(LOGIN, json={"username": "meg", "password": PASSWORD,
                                    "code": code_at(secret, 1)})
         assert r.status_code == 429
-        done = hub_cli("unlock", "--db", hubdb.url, "--username", "meg")
-        assert done.returncode == 0 and "forgotten: 1" in done.stdout, done.stderr
+        code, out, err = cli(capsys, "unlock", "--db", hubdb.url, "--username", "meg")
+        assert code == 0 and "forgotten: 1" in out, err
         r = http.post(LOGIN, json={"username": "meg", "password": PASSWORD,
                                    "code": code_at(secret, 1)})
         assert r.status_code == 200
-        done = hub_cli("reset-second-factor", "--db", hubdb.url, "--username", "meg")
-        assert done.returncode == 0 and "removed" in done.stdout, done.stderr
-        assert secret not in done.stdout + done.stderr
+        code, out, err = cli(capsys, "reset-second-factor", "--db", hubdb.url,
+                             "--username", "meg")
+        assert code == 0 and "removed" in out, err
+        assert secret not in out + err
         r = http.post(LOGIN, json={"username": "meg", "password": PASSWORD})
         assert r.json()["second_factor"] == "enrol"
-    missing = hub_cli("reset-second-factor", "--db", hubdb.url, "--username", "nobody")
-    assert missing.returncode == 2 and "no member of staff" in missing.stderr
-    assert hub_cli("unlock", "--db", hubdb.url).returncode == 2
+    code, _out, err = cli(capsys, "reset-second-factor", "--db", hubdb.url,
+                          "--username", "nobody")
+    assert code == 2 and "no member of staff" in err
+    assert cli(capsys, "unlock", "--db", hubdb.url)[0] == 2
