@@ -51,6 +51,7 @@ class Switchboard:
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
                                  self.escalation, self.log)
         self._tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
 
     async def start(self) -> None:
         await self.dispatch.start()
@@ -59,6 +60,7 @@ class Switchboard:
             name="hub-heartbeat"))
 
     async def stop(self) -> None:
+        self.stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -102,6 +104,12 @@ class Switchboard:
 
     def snapshot(self) -> p.QueueSnapshot:
         return self.board.snapshot()
+
+    async def queue_snapshot(self) -> p.QueueSnapshot:
+        return self.board.snapshot()
+
+    def not_ready(self) -> str | None:
+        return "shutting down" if self.stopping else None
 
     # --- messages -------------------------------------------------------------------------
 

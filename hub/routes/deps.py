@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
-from hub.live import Switchboard
+from hub.live.front import LiveFront
 from hub.record_checks import RecordChecker
 
 __all__ = [
@@ -56,16 +56,17 @@ class HubServices:
     sessions: sessionmaker[Session]
     record_checker: RecordChecker
     # Built when the hub starts serving (it needs the running event loop): see started().
-    _switchboard: Switchboard | None = field(default=None, repr=False)
+    _switchboard: LiveFront | None = field(default=None, repr=False)
 
     @property
-    def switchboard(self) -> Switchboard:
+    def switchboard(self) -> LiveFront:
         if self._switchboard is None:
             raise RuntimeError("the hub's switchboard has not been started")
         return self._switchboard
 
-    def started(self, switchboard: Switchboard | None) -> None:
-        """The switchboard serving from now on (None once it has stopped)."""
+    def started(self, switchboard: LiveFront | None) -> None:
+        """The live side serving from now on (None once it has stopped): a Switchboard on
+        one hub, a ClusterNode on a hub of several (hub/live/front.py)."""
         self._switchboard = switchboard
 
 
@@ -99,7 +100,7 @@ async def _sessions(hub: HubDep) -> sessionmaker[Session]:
     return hub.sessions
 
 
-async def _switchboard(hub: HubDep) -> Switchboard:
+async def _switchboard(hub: HubDep) -> LiveFront:
     return hub.switchboard
 
 
@@ -110,7 +111,7 @@ async def _record_checker(hub: HubDep) -> RecordChecker:
 ConfigDep = Annotated[HubConfig, Depends(_config)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
-SwitchboardDep = Annotated[Switchboard, Depends(_switchboard)]
+SwitchboardDep = Annotated[LiveFront, Depends(_switchboard)]
 RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
 
 
