@@ -94,8 +94,8 @@ class Exchange:
         if self._flusher is not None:
             self._flusher.cancel()
         with contextlib.suppress(Exception):
-            await self._execute("DELETE FROM hub_nodes WHERE id = %s", (self.hub_id,))
-            await self._execute("DELETE FROM hub_mail WHERE box = %s", (self.box,))
+            await self.execute("DELETE FROM hub_nodes WHERE id = %s", (self.hub_id,))
+            await self.execute("DELETE FROM hub_mail WHERE box = %s", (self.box,))
         for conn in (self._conn, self._listener):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -104,7 +104,7 @@ class Exchange:
     async def open_box(self, name: str, handler: MailHandler, *, fresh: bool = False) -> None:
         """Read box ``name`` from now on; ``fresh`` throws away what was left in it."""
         if fresh:
-            await self._execute("DELETE FROM hub_mail WHERE box = %s", (name,))
+            await self.execute("DELETE FROM hub_mail WHERE box = %s", (name,))
         box = _Box(name, handler)
         self._boxes[name] = box
         box.reader = asyncio.create_task(self._read(box), name=f"hub-box-{name}")
@@ -167,7 +167,7 @@ class Exchange:
                 mail = box.local.pop(0)
                 await self._deliver(box, mail)
             try:
-                rows = await self._execute(
+                rows = await self.execute(
                     "WITH taken AS (DELETE FROM hub_mail WHERE box = %s RETURNING id, body) "
                     "SELECT body FROM taken ORDER BY id", (box.name,))
             except psycopg.Error as exc:
@@ -226,7 +226,7 @@ class Exchange:
     # --- leases ---------------------------------------------------------------------------
 
     async def renew_lease(self) -> None:
-        await self._execute(
+        await self.execute(
             "INSERT INTO hub_nodes (id, started_at, seen_at) VALUES (%s, now(), now()) "
             "ON CONFLICT (id) DO UPDATE SET seen_at = now()", (self.hub_id,))
 
@@ -240,17 +240,17 @@ class Exchange:
 
     async def dead_hubs(self, timeout_s: float) -> list[str]:
         """Take out the leases not renewed for ``timeout_s`` (and those hubs' mail)."""
-        rows = await self._execute(
+        rows = await self.execute(
             "DELETE FROM hub_nodes WHERE seen_at < now() - make_interval(secs => %s) "
             "RETURNING id", (timeout_s,))
         dead = [str(r[0]) for r in rows]
         if dead:
-            await self._execute("DELETE FROM hub_mail WHERE box = ANY(%s)",
+            await self.execute("DELETE FROM hub_mail WHERE box = ANY(%s)",
                                 ([f"hub-{h}" for h in dead],))
         return dead
 
     async def live_hubs(self) -> list[str]:
-        return [str(r[0]) for r in await self._execute("SELECT id FROM hub_nodes", ())]
+        return [str(r[0]) for r in await self.execute("SELECT id FROM hub_nodes", ())]
 
     # --- the connection for posts, reads and leases ---------------------------------------
 
@@ -265,7 +265,7 @@ class Exchange:
                 await self._conn.close()
             self._conn = None
 
-    async def _execute(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def execute(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._conn_lock:
             try:
                 conn = await self._connection()

@@ -5,9 +5,11 @@ and SQLite's one-process rule."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -44,9 +46,12 @@ def start_hubs(hubdb: HubDatabase) -> Iterator[Callable[[int], list[ProcessHub]]
     started: list[ProcessHub] = []
 
     def start(n: int) -> list[ProcessHub]:
-        hubs = [ProcessHub(hubdb.url, *TIMINGS) for _ in range(n)]
-        started.extend(hubs)
-        return hubs
+        first = ProcessHub(hubdb.url, *TIMINGS)
+        started.append(first)
+        with ThreadPoolExecutor(n - 1) as pool:  # the rest at once: they only wait
+            rest = list(pool.map(lambda _: ProcessHub(hubdb.url, *TIMINGS), range(n - 1)))
+        started.extend(rest)
+        return [first, *rest]
 
     yield start
     for hub in started:
@@ -148,6 +153,7 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         await site.start()
         await desk.start()
         caller = await site.request_call("chest pain")
+        await site_log.state(CallState.QUEUED)
         await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
         assert caller.call_id is not None
         answerer = await desk.claim(caller.call_id)
@@ -205,7 +211,9 @@ async def test_a_killed_dispatching_hub_loses_no_call(
 async def test_sigterm_drains_a_hub_and_its_clients_carry_on_at_another(
     hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]],
 ) -> None:
-    a, b = start_hubs(2)  # a dispatches: its drain hands the dispatch to b as well
+    """The dispatching hub is drained (a rolling restart's hardest step): it hands the
+    dispatch to the other hub before its sockets close, so every client moves once."""
+    a, b = start_hubs(2)  # a dispatches
     nurse = hubdb.staff("nina", "nurse")
     site = hubdb.site("Alder")
     caller = await HubClient.connect(a.ws, site.token)
@@ -216,8 +224,10 @@ async def test_sigterm_drains_a_hub_and_its_clients_carry_on_at_another(
 
     a.proc.terminate()  # SIGTERM
     assert await caller.closed(10) == 1012  # told to connect again
-    assert a.proc.wait(15) == 0
-    assert await desk.closed(10) == 1012  # b took over the dispatch: its gateway reset
+    assert await desk.closed(10) == 1012  # b dispatches now: its gateway was reset
+    # uvicorn ends the process with the signal it handled, after a clean shutdown
+    assert await asyncio.to_thread(a.proc.wait, 15) in (0, -signal.SIGTERM)
+    assert "Traceback" not in "".join(a.output)
 
     back = await HubClient.connect(b.ws, site.token)
     await back.send(p.CallResume(call_id=call_id))
