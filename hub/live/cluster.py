@@ -81,7 +81,11 @@ class ClusterNode:
         if self.switchboard is None:
             return
         self._stop_leading()
-        await self._step_down(tell_clients=False)  # the next dispatcher resets everyone
+        others = [h for h in await self.exchange.live_hubs() if h != self.hub_id]
+        await self._step_down(tell_clients=not others)
+        if not others:  # the last hub: its clients wait for the next one to start
+            return
+        # The next dispatcher resets every gateway, this one's too: its clients move once.
         for _ in range(int(HAND_OVER_WAIT_S / LOCK_CHECK_S * 4)):
             if await self._dispatcher_present():
                 return
