@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
@@ -70,11 +71,14 @@ class Exchange:
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = False  # the listening connection is up (readiness)
+        self._on_lease_lost: Callable[[], Awaitable[None]] | None = None
 
     # --- life -----------------------------------------------------------------------------
 
     async def start(self, on_mail: MailHandler) -> None:
-        """Take the lease and start reading this hub's own box."""
+        """Take the lease and start reading this hub's own box; a ``reset`` mail is handed to
+        it when the lease was found taken out (see :meth:`renew_lease`)."""
+        self._on_lease_lost = functools.partial(on_mail, {"k": "reset"})
         await self.renew_lease()
         self._tasks.append(asyncio.create_task(self._keep_lease(), name="hub-lease"))
         self._tasks.append(asyncio.create_task(self._listen(), name="hub-listen"))
@@ -225,16 +229,24 @@ class Exchange:
 
     # --- leases ---------------------------------------------------------------------------
 
-    async def renew_lease(self) -> None:
-        await self.execute(
+    async def renew_lease(self) -> bool:
+        """Renew this hub's lease; True if there was none (the first, or it was taken out:
+        the dispatcher counted this hub dead and lost its connections)."""
+        rows = await self.execute(
             "INSERT INTO hub_nodes (id, started_at, seen_at) VALUES (%s, now(), now()) "
-            "ON CONFLICT (id) DO UPDATE SET seen_at = now()", (self.hub_id,))
+            "ON CONFLICT (id) DO UPDATE SET seen_at = now() RETURNING (xmax = 0)",
+            (self.hub_id,))
+        return bool(rows and rows[0][0])
 
     async def _keep_lease(self) -> None:
         while True:
             await asyncio.sleep(self.lease_s)
             try:
-                await self.renew_lease()
+                if await self.renew_lease():
+                    log.warning("hub %s was counted dead (its lease ran out); its clients "
+                                "connect again", self.hub_id)
+                    if self._on_lease_lost is not None:
+                        await self._on_lease_lost()
             except psycopg.Error as exc:
                 log.warning("renewing this hub's lease failed (%s)", type(exc).__name__)
 
@@ -244,9 +256,10 @@ class Exchange:
             "DELETE FROM hub_nodes WHERE seen_at < now() - make_interval(secs => %s) "
             "RETURNING id", (timeout_s,))
         dead = [str(r[0]) for r in rows]
-        if dead:
-            await self.execute("DELETE FROM hub_mail WHERE box = ANY(%s)",
-                                ([f"hub-{h}" for h in dead],))
+        # The boxes of hubs without a lease: theirs, and what was posted to them since.
+        await self.execute(
+            "DELETE FROM hub_mail WHERE box LIKE 'hub-%%' "
+            "AND substr(box, 5) NOT IN (SELECT id FROM hub_nodes)", ())
         return dead
 
     async def live_hubs(self) -> list[str]:
