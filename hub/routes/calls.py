@@ -44,7 +44,10 @@ async def queue(
                                             StaffRole.ADMIN))],
 ) -> p.QueueSnapshot:
     """The waiting calls, in the order they will be answered."""
-    return await switchboard.queue_snapshot()
+    try:
+        return await switchboard.queue_snapshot()
+    except TimeoutError:  # a hub of several whose dispatching hub did not answer in time
+        raise HTTPException(503, "the hub's live queue did not answer; try again") from None
 
 
 @router.get("/api/v1/calls", tags=["call log"])
