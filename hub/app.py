@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from hub import caller_page, schema
 from hub.config import HubConfig
@@ -25,14 +26,25 @@ from hub.routes import (
     clinics,
     health,
     invitations,
+    mfa,
     records,
     reports,
     signaling,
 )
+from hub.routes.answer_headers import AnswerHeaders
 from hub.routes.body_limit import BodyLimit
 from hub.routes.deps import HubServices, install
+from hub.signin import SignInGuard
 
 __version__ = "0.1.0"
+
+
+class HubApp(FastAPI):
+    """The hub's application: FastAPI with :class:`AnswerHeaders` outside everything, even
+    the error middleware that writes a 500 (``add_middleware`` would put it inside that)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AnswerHeaders(super().build_middleware_stack())
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -43,6 +55,7 @@ def create_app(config: HubConfig) -> FastAPI:
         config=config, engine=engine, sessions=session_factory(engine),
         record_checker=RecordChecker(config.record_check_processes),
     )  # fmt: skip
+    services.signin = SignInGuard(services.sessions, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,9 +76,11 @@ def create_app(config: HubConfig) -> FastAPI:
             await live.stop()
             solo.release()
             await asyncio.to_thread(services.record_checker.close)
+            if services.signin is not None:
+                await asyncio.to_thread(services.signin.close)
             engine.dispose()
 
-    app = FastAPI(
+    app = HubApp(
         title="telehub hub",
         version=__version__,
         summary="Accounts, sites, the live call queue, signaling and the call log.",
@@ -74,8 +89,8 @@ def create_app(config: HubConfig) -> FastAPI:
         redoc_url=None,
     )
     install(app, services)
-    for module in (health, auth, calls, accounts, records, invitations, call_plans, clinics,
-                   caller_page, reports, signaling):
+    for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
+                   clinics, caller_page, reports, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
