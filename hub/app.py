@@ -14,6 +14,9 @@ from hub import caller_page, schema
 from hub.config import HubConfig
 from hub.db import make_engine, session_factory
 from hub.live import Switchboard
+from hub.live.cluster import ClusterNode
+from hub.live.pg import is_postgres
+from hub.live.solo import SoloLock
 from hub.record_checks import RecordChecker
 from hub.routes import (
     accounts,
@@ -56,15 +59,22 @@ def create_app(config: HubConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        switchboard = Switchboard(config, services.sessions)
-        await switchboard.start()
-        services.started(switchboard)
+        live: Switchboard | ClusterNode
+        solo = SoloLock(config.db_url)
+        if is_postgres(config.db_url):  # one of any number of hubs on the database
+            live = ClusterNode(config, services.sessions)
+        else:
+            solo.acquire()  # SQLite: this process alone (raises HubAlreadyRunning)
+            live = Switchboard(config, services.sessions)
+        await live.start()
+        services.started(live)
         if config.record_checkers_at_start:
             services.record_checker.start()
         try:
             yield
         finally:
-            await switchboard.stop()
+            await live.stop()
+            solo.release()
             await asyncio.to_thread(services.record_checker.close)
             if services.signin is not None:
                 await asyncio.to_thread(services.signin.close)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import accounts, lifecycle, password_policy, schema
 from hub.config import HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
+from hub.live.solo import HubAlreadyRunning, SoloLock
 from hub.reporting import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
@@ -230,6 +231,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.draining import DrainingServer
 
     behind_proxy = args.behind_tls_proxy or os.environ.get(TLS_PROXY_ENV, "") in _YES
     problem = transport_problem(args.host, args.tls_cert, args.tls_key, behind_proxy)
@@ -248,8 +250,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a setting from the environment that is not one
         return _fail(str(exc))
     try:
+        # SQLite serves one hub process: say so now rather than fail during start-up.
+        solo = SoloLock(config.db_url)
+        solo.acquire()
+        solo.release()  # the serving app takes it for as long as it runs
         app = create_app(config)
-    except schema.SchemaOutOfDate as exc:
+    except (schema.SchemaOutOfDate, HubAlreadyRunning) as exc:
         return _fail(str(exc))
     try:
         sock = listen_socket(args.host, args.port)
@@ -263,7 +269,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"telehub hub listening on {scheme}://{args.host}:{port} "
           f"(database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
           flush=True)
-    server = uvicorn.Server(uvicorn.Config(
+    server = DrainingServer(app, uvicorn.Config(
         app, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
         ws_max_size=WS_MAX_BYTES, log_level=args.log_level, access_log=False,
         ws_ping_interval=None,  # the protocol has its own heartbeat

@@ -63,6 +63,8 @@ class Dispatch:
             await self.queue.add(call.request)
             if call.state == "connected" and call.desk is not None:
                 await self.queue.claim(call.id, call.desk)
+            elif sc.state == "connected":  # no desk in the log: back in the queue, in front
+                await self.queue.requeue(call.id)
         if stored:
             log.info("took back %d open calls after a restart", len(stored))
 
@@ -115,7 +117,16 @@ class Dispatch:
         self.calls[call.id] = call
         self._requests[key] = call.id
         conn.calls.add(call.id)
-        await self.queue.add(request)
+        try:
+            await self.queue.add(request)  # a shared queue writes the row here
+        except Exception:
+            log.exception("the queue could not take a call request")
+            self.calls.pop(call.id, None)
+            self._requests.pop(key, None)
+            conn.calls.discard(call.id)
+            call.saved.set()
+            raise Refusal(ErrorCode.INTERNAL,
+                          "the hub could not save this request; send it again") from None
         self.board.broadcast("added", call)
         self.board.tell_positions(after=call)
         try:
@@ -212,9 +223,9 @@ class Dispatch:
             raise Refusal(ErrorCode.NOT_FOUND, "this call could not be saved", call_id)
         if first:
             self.board.estimate.answered((now - call.request.requested_at).total_seconds())
-        # Both ends are told before the answer is written: this process is the one authority
-        # on claims (one hub process per database), the write queue keeps the log in order,
-        # and a caller should not wait on a disk flush to see the nurse.
+        # Both ends are told before the answer is written to the log: the queue's claim has
+        # decided (in PostgreSQL it is already a committed row), the write queue keeps the
+        # log in order, and a caller should not wait on a disk flush to see the nurse.
         self.board.broadcast("removed", call, reason="claimed", claimed_by=conn.principal.name)
         conn.send(self.relay.connected(call, conn.pid))
         if call.caller is not None:
@@ -310,15 +321,16 @@ class Dispatch:
         """The desk did not come back: the caller returns to the front of the queue."""
         assert call.desk is not None
         desk_pid = call.desk.participant_id
+        # The queue decides first (a shared queue's row is what every hub reads back).
+        requeued = await self.queue.requeue(call.id)
+        if requeued is None:
+            log.error("call %s was not claimed in the queue when its desk was lost", call.id)
+            return
         await self.log.requeue(call.id, desk_pid, utcnow())
         for pid in list(call.specialist_principals):
             await self.escalation.leave(call, pid, "desk_lost")
         if call.invite_open:
             self.escalation.withdraw(call, "call_ended")
-        requeued = await self.queue.requeue(call.id)
-        if requeued is None:
-            log.error("call %s was not claimed in the queue when its desk was lost", call.id)
-            return
         call.request = requeued
         call.state = "waiting"
         call.desk = call.desk_conn = None

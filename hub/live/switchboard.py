@@ -54,6 +54,7 @@ class Switchboard:
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
 
     async def start(self) -> None:
         await self.dispatch.start()
@@ -63,6 +64,7 @@ class Switchboard:
         self._tasks.append(asyncio.create_task(self.session_check.watch(), name="hub-sessions"))
 
     async def stop(self) -> None:
+        self.stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -110,6 +112,15 @@ class Switchboard:
 
     def snapshot(self) -> p.QueueSnapshot:
         return self.board.snapshot()
+
+    async def queue_snapshot(self) -> p.QueueSnapshot:
+        return self.board.snapshot()
+
+    async def hand_over(self) -> None:
+        self.stopping = True  # one hub: nothing to pass on, readiness fails from now
+
+    def not_ready(self) -> str | None:
+        return "shutting down" if self.stopping else None
 
     # --- messages -------------------------------------------------------------------------
 

@@ -39,12 +39,15 @@ def ice_servers(
 
 
 @router.get("/api/v1/queue", tags=["calls"])
-def queue(
+async def queue(
     switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(*QUEUE_WATCHERS))],
 ) -> p.QueueSnapshot:
     """The waiting calls, in the order they will be answered."""
-    return switchboard.snapshot()
+    try:
+        return await switchboard.queue_snapshot()
+    except TimeoutError:  # a hub of several whose dispatching hub did not answer in time
+        raise HTTPException(503, "the hub's live queue did not answer; try again") from None
 
 
 @router.get("/api/v1/calls", tags=["call log"])

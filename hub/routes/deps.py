@@ -21,7 +21,7 @@ from starlette.requests import HTTPConnection
 from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
-from hub.live import Switchboard
+from hub.live.front import LiveFront
 from hub.record_checks import RecordChecker
 from hub.signin import SignInGuard
 
@@ -61,16 +61,17 @@ class HubServices:
     # The sign-in limits, password slots and second-factor key (hub/signin.py).
     signin: SignInGuard | None = None
     # Built when the hub starts serving (it needs the running event loop): see started().
-    _switchboard: Switchboard | None = field(default=None, repr=False)
+    _switchboard: LiveFront | None = field(default=None, repr=False)
 
     @property
-    def switchboard(self) -> Switchboard:
+    def switchboard(self) -> LiveFront:
         if self._switchboard is None:
             raise RuntimeError("the hub's switchboard has not been started")
         return self._switchboard
 
-    def started(self, switchboard: Switchboard | None) -> None:
-        """The switchboard serving from now on (None once it has stopped)."""
+    def started(self, switchboard: LiveFront | None) -> None:
+        """The live side serving from now on (None once it has stopped): a Switchboard on
+        one hub, a ClusterNode on a hub of several (hub/live/front.py)."""
         self._switchboard = switchboard
 
 
@@ -104,7 +105,7 @@ async def _sessions(hub: HubDep) -> sessionmaker[Session]:
     return hub.sessions
 
 
-async def _switchboard(hub: HubDep) -> Switchboard:
+async def _switchboard(hub: HubDep) -> LiveFront:
     return hub.switchboard
 
 
@@ -121,7 +122,7 @@ async def _signin(hub: HubDep) -> SignInGuard:
 ConfigDep = Annotated[HubConfig, Depends(_config)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
-SwitchboardDep = Annotated[Switchboard, Depends(_switchboard)]
+SwitchboardDep = Annotated[LiveFront, Depends(_switchboard)]
 RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
 SignInDep = Annotated[SignInGuard, Depends(_signin)]
 

@@ -322,7 +322,9 @@ async def test_a_request_the_database_refuses_is_taken_back_and_the_caller_told(
     hub: ThreadedHub, hubdb: HubDatabase
 ) -> None:
     """Desks see a call before it is durable; if saving fails, they see it withdrawn and the
-    caller hears that it must send it again (it was never told it was queued)."""
+    caller hears that it must send it again (it was never told it was queued). On
+    PostgreSQL the queue is the calls rows (hub/live/pg_queue.py): a call no row holds is
+    shown to no desk."""
     from sqlalchemy import text
 
     desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
@@ -334,9 +336,12 @@ async def test_a_request_the_database_refuses_is_taken_back_and_the_caller_told(
         await site.send(request("fall", rid="lost-1"))
         err = await site.expect(p.Error)
         assert err.code == p.ErrorCode.INTERNAL and err.request_id == "lost-1"
-        added = await desk.expect(p.QueueUpdate, op="added")
-        removed = await desk.expect(p.QueueUpdate, op="removed", call_id=added.call_id)
-        assert removed.reason == "not_saved"
+        if hubdb.url.startswith("sqlite"):
+            added = await desk.expect(p.QueueUpdate, op="added")
+            removed = await desk.expect(p.QueueUpdate, op="removed", call_id=added.call_id)
+            assert removed.reason == "not_saved"
+        else:
+            await desk.nothing_of(p.QueueUpdate)
         await site.nothing_of(p.CallQueued)
     finally:
         with engine.begin() as conn:
