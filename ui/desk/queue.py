@@ -148,6 +148,7 @@ class QueueView(QWidget):
         self.hint = QLabel("Double-click a call or press Ctrl+Return to answer the "
                            "selected (or first) call.")
         self.hint.setProperty("role", "muted")
+        self.hint.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.decline_button)

@@ -63,8 +63,10 @@ class SignInView(QWidget):
         self.error.setProperty("role", "error")
 
         card = QFrame()
-        card.setMinimumWidth(480)
-        card.setMaximumWidth(560)
+        # About 40 to 48 characters wide at whatever size the system font is.
+        em = card.fontMetrics().averageCharWidth()
+        card.setMinimumWidth(40 * em)
+        card.setMaximumWidth(48 * em)
         form = QFormLayout()
         form.addRow("&Hub address", self.hub)
         form.addRow("&User name", self.user)

@@ -60,18 +60,28 @@ def state(window: DeskWindow) -> dict[str, Any]:
 
 def cut_text(window: QWidget) -> list[str]:
     """Visible widgets whose text does not fit the space the layout gave them: a label or
-    button shorter than its text needs, a multi-line box lower than two lines."""
+    button shorter than its text needs, a multi-line box lower than two lines; and a window
+    that cannot fit the screen (what is off it is cut too)."""
     found = []
+    screen = window.screen().availableGeometry()
+    least = window.minimumSizeHint()
+    if least.width() > screen.width() or least.height() > screen.height():
+        found.append(f"the window needs {least.width()}x{least.height()} px, the screen "
+                     f"has {screen.width()}x{screen.height()}")
     for widget in window.findChildren(QWidget):
         if not widget.isVisibleTo(window) or widget.width() <= 1:
             continue
         name = widget.accessibleName() or widget.objectName() or type(widget).__name__
         need = None
+        line = widget.fontMetrics().height()
         if isinstance(widget, QLabel) and widget.text():
             need = (widget.heightForWidth(widget.width()) if widget.wordWrap()
-                    else widget.minimumSizeHint().height())
+                    else line * (widget.text().count("\n") + 1))
+        elif isinstance(widget, QLineEdit) and not widget.hasFrame():
+            need = line  # the text part of a date or spin box, inside the box's frame
         elif isinstance(widget, QAbstractButton | QLineEdit | QComboBox):
-            need = widget.minimumSizeHint().height()
+            # One line of its text inside its frame (style sheet padding: 4 px or more).
+            need = line + 8
         elif isinstance(widget, QPlainTextEdit):
             need = widget.fontMetrics().lineSpacing() * 2 + 2 * widget.frameWidth()
         if need is not None and widget.height() < need:

@@ -18,7 +18,7 @@ from PySide6.QtCharts import (
 )
 from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QBrush, QColor, QFocusEvent, QKeyEvent, QPainter, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from ui import theme
 
@@ -51,12 +51,15 @@ class BarChart(QChartView):
         self.chart_ = QChart()
         super().__init__(self.chart_, parent)
         self.title = title
+        # The title is a wrapped label above the chart (a chart's own title is cut short
+        # when it is wider than the chart, as at a large font).
+        self.caption = QLabel(title)
+        self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.caption.setStyleSheet("font-weight: 600;")
         chart = self.chart_
-        chart.setTitle(title)
         chart.setTheme(QChart.ChartTheme.ChartThemeDark)
         chart.setBackgroundBrush(QColor(CHART_BACKGROUND))
-        chart.setTitleBrush(QColor(CHART_TEXT))
-        chart.setTitleFont(theme.scaled_font(self, 1.1, bold=True))
         chart.setMargins(QMargins(4, 4, 4, 4))
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
         chart.legend().setLabelColor(QColor(CHART_TEXT))
