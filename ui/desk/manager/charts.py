@@ -66,8 +66,10 @@ class BarChart(QChartView):
         chart.legend().setFont(self.font())
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         # The view is the one Tab stop; its viewport (focusable by default, handing focus
-        # to the view as its proxy) would be a second, nameless object to a screen reader.
-        # The viewport's policy passes on to its proxy, the view: the view's is set after.
+        # to the view as its proxy, and so reported focused with it) would be a second,
+        # nameless object to a screen reader. Qt takes nullptr for "no proxy"; PySide6's
+        # stub does not say so.
+        self.viewport().setFocusProxy(None)  # type: ignore[arg-type]
         self.viewport().setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(title)
