@@ -11,15 +11,15 @@ from typing import Any
 import pytest
 
 from hub.contract import signaling as p
-from tests.helpers.atspi import A11yBus, Screen
+from tests.helpers.atspi import Screen
 from tests.helpers.fixtures import SHOTS, STEADY, People
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
+from tests.ui.a11y.conftest import OpenDesk
 from tests.ui.a11y.screens import wait_state
 from tests.ui.a11y.test_manager_atspi import dashboard
 from tests.ui.conftest import PRE_CALL, SiteCaller
 
 pytestmark = pytest.mark.slow
-DESK = "tests.ui.a11y.desk_program"
 LARGE = 22.0
 
 
@@ -38,22 +38,21 @@ def assert_fits(screen: Screen, name: str) -> None:
         assert sizes[role] > sizes["body"], (name, sizes)
 
 
-def test_the_desk_at_a_large_system_font(a11y_bus: A11yBus, hub: ThreadedHub, people: People,
+def test_the_desk_at_a_large_system_font(open_desk: OpenDesk, hub: ThreadedHub, people: People,
                                          site_caller: SiteCaller, tmp_path: Path) -> None:
-    with a11y_bus.launch(DESK, hub.http, "nina", str(tmp_path), font_pt=LARGE) as screen:
-        assert_fits(screen, "signin")
-        screen.do("sign_in", password=PASSWORD)
-        wait_state(screen, screen="desk", hub_up=True)
-        site_caller.request("Fall, now confused", urgency=p.Urgency.URGENT,
-                            observations=PRE_CALL)
-        wait_state(screen, queue=1)
-        assert_fits(screen, "queue")
-        screen.keys("Return")  # focus is on the queue: Enter answers the call
-        wait_state(screen, tab="Call")
-        assert_fits(screen, "call")
+    screen = open_desk(hub.http, "nina", tmp_path, font_pt=LARGE)
+    assert_fits(screen, "signin")
+    screen.do("sign_in", password=PASSWORD)
+    wait_state(screen, screen="desk", hub_up=True)
+    site_caller.request("Fall, now confused", urgency=p.Urgency.URGENT,
+                        observations=PRE_CALL)
+    wait_state(screen, queue=1)
+    assert_fits(screen, "queue")
+    screen.keys("Return")  # focus is on the queue: Enter answers the call
+    wait_state(screen, tab="Call")
+    assert_fits(screen, "call")
 
 
-def test_the_manager_view_at_a_large_system_font(a11y_bus: A11yBus, hub: ThreadedHub,
+def test_the_manager_view_at_a_large_system_font(open_desk: OpenDesk, hub: ThreadedHub,
                                                  hubdb: HubDatabase, tmp_path: Path) -> None:
-    with dashboard(a11y_bus, hub, hubdb, tmp_path, font_pt=LARGE) as screen:
-        assert_fits(screen, "manager")
+    assert_fits(dashboard(open_desk, hub, hubdb, tmp_path, font_pt=LARGE), "manager")
