@@ -85,7 +85,8 @@ QHeaderView::section {{ background: {_ALT}; color: {_MUTED}; border: none;
 QGraphicsView {{ border: 2px solid transparent; }}
 QTabWidget::pane {{ border: none; }}
 QTabBar::tab {{ background: {_ALT}; padding: 8px 18px; border-top-left-radius: 6px;
-                border-top-right-radius: 6px; margin-right: 2px; }}
+                border-top-right-radius: 6px; margin-right: 2px;
+                border: 2px solid transparent; }}
 QTabBar::tab:selected {{ background: #2f3a47; border-bottom: 2px solid {_ACCENT}; }}
 QFrame#banner {{ background: #5c1f1f; border: 1px solid #ff6b6b; border-radius: 6px; }}
 QFrame#ringing {{ background: #4a3a0c; border: 1px solid #ffb454; border-radius: 6px; }}
