@@ -5,8 +5,32 @@ one politeness vocabulary."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent
 from PySide6.QtWidgets import QWidget
+
+
+class Announcements(QObject):
+    """What the program has announced, as a signal too: a test in the program's own process
+    listens to it (a screen reader hears the accessibility event).
+
+    Signals:
+        said(str, bool): the message, and whether it was assertive.
+    """
+
+    said = Signal(str, bool)
+
+
+_ANNOUNCEMENTS: Announcements | None = None
+
+
+def announcements() -> Announcements:
+    """The program's one :class:`Announcements` (made on first use, after the
+    QApplication)."""
+    global _ANNOUNCEMENTS
+    if _ANNOUNCEMENTS is None:
+        _ANNOUNCEMENTS = Announcements()
+    return _ANNOUNCEMENTS
 
 
 def announce(source: QWidget, message: str, *, assertive: bool = False) -> None:
@@ -20,3 +44,4 @@ def announce(source: QWidget, message: str, *, assertive: bool = False) -> None:
     event.setPoliteness(QAccessible.AnnouncementPoliteness.Assertive if assertive
                         else QAccessible.AnnouncementPoliteness.Polite)
     QAccessible.updateAccessibility(event)
+    announcements().said.emit(message, assertive)

@@ -94,34 +94,72 @@ QScrollArea {{ border: none; }}
 QStatusBar {{ color: {_MUTED}; }}
 """
 
+# The station: NHS blue titles, green call buttons, large type and 64 px touch targets. Its
+# type follows the system font (a care-home worker who set large text gets larger text), at
+# least 17 pt for a touch screen read at arm's length, and every heading is a multiple of it.
+STATION_SCALE, STATION_MIN_PT = 1.7, 17.0
+# Borders of fields and plain buttons are 3.7:1 against white and the page; focus turns them
+# into a 4 px near-black ring (3.8:1 against the old border, 14:1 against the white inside).
+# Coloured buttons take a yellow ring instead (at least 4.2:1 against green, red and blue).
+# An invalid value gets a 4 px dark-red ring (3.2:1 against the plain border) and a tint.
+STATION_INK, STATION_BORDER, STATION_FOCUS, STATION_RING = ("#212b32", "#768692", "#212b32",
+                                                            "#ffeb3b")
+STATION_INVALID = "#700d1c"
 
-# The station: NHS blue titles, green call buttons, 17 pt type, 64 px touch targets.
-STATION_STYLE = """
-QWidget { font-size: 17pt; }
-QMainWindow, QStackedWidget > QWidget { background: #f5f6f8; }
-QLabel#title { font-size: 26pt; font-weight: bold; color: #003087; }
-QLabel#status { color: #4c6272; }
-QLabel#big { font-size: 30pt; font-weight: bold; }
-QLabel#error { color: #c0182b; font-weight: bold; }
-QLabel#news2 { font-weight: bold; padding: 6px; border-radius: 6px; background: #e8edee; }
-QPushButton { min-height: 64px; padding: 6px 22px; border: 2px solid #425563;
-              border-radius: 10px; background: white; }
-QPushButton:checked { background: #005eb8; color: white; border-color: #005eb8; }
-QPushButton:disabled { color: #8c9ba5; border-color: #c8d0d5; }
-QPushButton#call { min-height: 150px; font-size: 34pt; font-weight: bold; color: white;
-                   background: #007f3b; border-color: #007f3b; }
-QPushButton#call:disabled { background: #9fc8ad; border-color: #9fc8ad; }
-QPushButton#go { font-size: 22pt; font-weight: bold; color: white; background: #007f3b;
-                 border-color: #007f3b; min-height: 84px; }
-QPushButton#danger { font-weight: bold; color: white; background: #c0182b;
-                     border-color: #c0182b; }
-QLineEdit, QPlainTextEdit, QComboBox { padding: 8px; border: 2px solid #425563;
-                                       border-radius: 6px; background: white; min-height: 40px; }
-QGroupBox { font-weight: bold; border: 1px solid #aeb7bd; border-radius: 8px;
-            margin-top: 18px; padding: 14px 10px 10px; background: white; }
-QGroupBox::title { subcontrol-origin: margin; left: 12px; padding: 0 4px; }
-QCheckBox { min-height: 40px; }
-QCheckBox::indicator { width: 30px; height: 30px; }
+
+def station_point_size(system_pt: float) -> float:
+    """The station's body text for a system font of ``system_pt`` points."""
+    return round(max(STATION_MIN_PT, system_pt * STATION_SCALE), 1)
+
+
+def station_style(base_pt: float) -> str:
+    """The station's style sheet with body text of ``base_pt`` points."""
+    def pt(factor: float) -> str:
+        return f"{base_pt * factor:.1f}pt"
+
+    ink, line, focus, ring, bad = (STATION_INK, STATION_BORDER, STATION_FOCUS, STATION_RING,
+                                   STATION_INVALID)
+    return f"""
+QWidget {{ font-size: {pt(1)}; color: {ink}; }}
+QMainWindow, QStackedWidget > QWidget {{ background: #f5f6f8; }}
+QLabel[landing="true"] {{ border: 4px solid transparent; border-radius: 6px; }}
+QLabel[landing="true"]:focus {{ border-color: {focus}; }}
+QLabel#title {{ font-size: {pt(1.5)}; font-weight: bold; color: #003087; }}
+QLabel#status {{ color: #4c6272; }}
+QLabel#big {{ font-size: {pt(1.75)}; font-weight: bold; }}
+QLabel#wait {{ font-size: {pt(1.3)}; }}
+QLabel#error {{ color: #c0182b; font-weight: bold; }}
+QLabel#news2 {{ font-weight: bold; padding: 6px; border-radius: 6px; background: #e8edee; }}
+QPushButton {{ min-height: 64px; padding: 6px 22px; border: 2px solid {line};
+              border-radius: 10px; background: white; }}
+QPushButton:focus {{ border: 4px solid {focus}; padding: 4px 20px; background: {ring}; }}
+QPushButton:checked {{ background: #005eb8; color: white; border-color: #005eb8; }}
+QPushButton:checked:focus {{ border-color: {ring}; }}
+QPushButton:disabled {{ color: #4c6272; border: 2px dashed {line}; background: #eef0f2; }}
+QPushButton#call {{ min-height: 150px; font-size: {pt(2)}; font-weight: bold; color: white;
+                   background: #007f3b; border-color: #007f3b; }}
+QPushButton#call:disabled {{ background: #d8dde0; border-color: {line}; color: #4c6272; }}
+QPushButton#go {{ font-size: {pt(1.3)}; font-weight: bold; color: white; background: #007f3b;
+                 border-color: #007f3b; min-height: 84px; }}
+QPushButton#danger {{ font-weight: bold; color: white; background: #c0182b;
+                     border-color: #c0182b; }}
+QPushButton#call:focus, QPushButton#go:focus, QPushButton#danger:focus {{
+    border: 4px solid {ring}; }}
+QLineEdit, QPlainTextEdit, QComboBox, QTextBrowser {{ padding: 8px; border: 2px solid {line};
+    border-radius: 6px; background: white; selection-background-color: #005eb8;
+    selection-color: white; placeholder-text-color: #4c6272; }}
+QLineEdit, QComboBox {{ min-height: 40px; }}
+QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QTextBrowser:focus {{
+    border: 4px solid {focus}; padding: 6px; }}
+QLineEdit[state="bad"] {{ border: 4px solid {bad}; padding: 6px; background: #fde8ea; }}
+QGroupBox {{ font-weight: bold; border: 1px solid #aeb7bd; border-radius: 8px;
+            margin-top: 1.1em; padding: 0.4em 10px 10px; background: white; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 12px; padding: 0 4px; }}
+QCheckBox {{ min-height: 40px; border: 4px solid transparent; border-radius: 6px;
+            padding: 2px; }}
+QCheckBox:focus {{ border-color: {focus}; }}
+QCheckBox::indicator {{ width: 0.9em; height: 0.9em; }}
+QScrollArea {{ border: none; }}
 """
 
 
@@ -177,8 +215,9 @@ def scaled_font(widget: QWidget, scale: float, bold: bool = False) -> QFont:
 
 
 def kiosk(window: QWidget) -> None:
-    """The station: its style sheet on its window (the rest of the program keeps Qt's)."""
-    window.setStyleSheet(STATION_STYLE)
+    """The station: its style sheet on its window (the rest of the program keeps Qt's), its
+    type scaled from the system font."""
+    window.setStyleSheet(station_style(station_point_size(QApplication.font().pointSizeF())))
 
 
 def resource(name: str) -> Path:

@@ -68,8 +68,10 @@ def _relations(acc: Atspi.Accessible) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for rel in _safe(acc.get_relation_set, []) or []:
         kind = rel.get_relation_type().value_nick
-        found[kind] = [str(_safe(rel.get_target(i).get_name))
-                       for i in range(rel.get_n_targets())]
+        # One set may hold several relations of a kind (Qt: a buddy label and the group
+        # box around the widget are two labelled-by relations): keep every target.
+        found.setdefault(kind, []).extend(str(_safe(rel.get_target(i).get_name))
+                                          for i in range(rel.get_n_targets()))
     return found
 
 

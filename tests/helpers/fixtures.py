@@ -263,6 +263,16 @@ async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
         await asyncio.wait_for(browser.close(), 30)
 
 
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core's axe.min.js (tests/helpers/axe.py), installed by .ci/setup (npm ci)."""
+    from tests.helpers.axe import AXE_DIR, AXE_SCRIPT
+
+    if not AXE_SCRIPT.is_file():
+        need(f"axe-core is not installed (cd {AXE_DIR} && npm ci)")
+    return AXE_SCRIPT.read_text()
+
+
 # --- the accessibility bus ------------------------------------------------------------------
 
 
