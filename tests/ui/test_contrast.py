@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton
 
+from tests.helpers.contrast import contrast
 from ui import theme
 from ui.desk import call, history
 from ui.desk.manager import charts, dashboard
@@ -21,17 +22,9 @@ from ui.desk.manager import charts, dashboard
 TEXT, LARGE_OR_UI = 4.5, 3.0
 
 
-def luminance(colour: str | QColor) -> float:
-    c = QColor(colour)
-    def channel(v: float) -> float:
-        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
-    return (0.2126 * channel(c.redF()) + 0.7152 * channel(c.greenF())
-            + 0.0722 * channel(c.blueF()))
-
-
 def ratio(a: str | QColor, b: str | QColor) -> float:
-    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
+    """The WCAG ratio (tests/helpers/contrast.py) of two colours, names or QColors."""
+    return contrast(QColor(a).name(), QColor(b).name())
 
 
 def rules(sheet: str) -> dict[str, dict[str, str]]:

@@ -24,6 +24,7 @@ from ui import theme
 from ui.announce import announce
 from ui.desk.triage import TriageForm
 from ui.engine.video import VideoView
+from ui.heading import heading
 from ui.labels import ValueLabel, status_label
 
 
@@ -79,7 +80,7 @@ class CallScreen(QWidget):
         self.started_at: float | None = None
         self.call_id: str | None = None
 
-        self.title = status_label("Caller", "No call")
+        self.title = heading(status_label("Caller", "No call"))
         self.title.setProperty("role", "heading")
         self.title.setWordWrap(True)
         self.timer_label = ValueLabel("Call time", "00:00")

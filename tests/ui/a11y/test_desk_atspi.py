@@ -50,6 +50,7 @@ def test_sign_in_screen_names_tab_order_and_its_error(open_desk: OpenDesk, hub: 
     assert {n.name for n in assert_every_control_named(window)} >= {
         "Hub address", "User name", "Password", "Sign in"}
     assert window.find(role="password text").name == "Password"
+    assert window.find(role="heading").name == "telehub desk"
     assert_tab_reaches_everything(screen, window)
     screen.shot(SHOTS / "a11y-desk-signin.png")
 
@@ -70,6 +71,7 @@ def test_queue_call_and_triage_through_the_bus(open_desk: OpenDesk, relay: TcpRe
     wait_state(screen, screen="desk", hub_up=True)
     queue = screen.window()
     table = queue.find(role="table", name="Waiting calls")
+    assert queue.find(role="heading").name == "No calls waiting"
     assert "Enter" in table.description
     assert screen.focused().path == table.path  # type: ignore[union-attr]
     assert_every_control_named(queue)
@@ -96,6 +98,8 @@ def test_queue_call_and_triage_through_the_bus(open_desk: OpenDesk, relay: TcpRe
     wait_state(screen, tab="Call")
     screen.wait_announcement("Connected: Beech House", since=mark, timeout=20)
     call = screen.window()
+    title = call.find(role="heading")
+    assert title.name == "Beech House · care home · emergency" and title.description == "Caller"
     end = call.find(role="push button", name="End the call")
     assert "enabled" in end.states and screen.focused().path == end.path  # type: ignore[union-attr]
     timer = call.find(role="label", where=lambda n: n.name.startswith("Call time "))

@@ -55,6 +55,9 @@ def test_the_dashboard_by_keyboard_and_screen_reader(open_desk: OpenDesk, hub: T
     chart = window.find(name=None, where=lambda n: n.name.startswith(
         "Calls by month and setting."))
     assert "focusable" in chart.states and "Enter" in chart.description
+    assert {h.name for h in window.find_all(role="heading")} == {
+        "Calls by month and setting", "Admissions, A&E and transfers avoided: follow-up",
+        "Time to answer (answered calls)"}
     assert_every_control_named(window)
     assert_tab_reaches_everything(screen, window)
     screen.shot(SHOTS / "a11y-manager.png")

@@ -21,6 +21,7 @@ from PySide6.QtGui import QBrush, QColor, QFocusEvent, QKeyEvent, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QWidget
 
 from ui import theme
+from ui.heading import heading
 
 # One pattern per series, in order: solid, hatched, cross-hatched, dotted.
 PATTERNS = (Qt.BrushStyle.SolidPattern, Qt.BrushStyle.BDiagPattern,
@@ -53,7 +54,7 @@ class BarChart(QChartView):
         self.title = title
         # The title is a wrapped label above the chart (a chart's own title is cut short
         # when it is wider than the chart, as at a large font).
-        self.caption = QLabel(title)
+        self.caption = heading(QLabel(title))
         self.caption.setWordWrap(True)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         self.caption.setStyleSheet("font-weight: 600;")
