@@ -155,3 +155,20 @@ def test_queue_call_and_triage_through_the_bus(open_desk: OpenDesk, relay: TcpRe
     problem = screen.window().find(role="label", where=lambda n: n.description ==
                                    "Sign-off problems")
     assert problem.name == said.text
+
+    # The intended action and the outcome chosen by keys, then signed off: focus goes back
+    # to the queue (no trap: Tab leaves it), and History lists the record.
+    for combo in ("triage.intended", "triage.outcome"):
+        screen.do("focus", widget=combo)
+        screen.keys("Down")
+    screen.keys("ctrl+shift+s")
+    wait_state(screen, closed=True, tab="Queue")
+    assert screen.focused().name == "Waiting calls"  # type: ignore[union-attr]
+    screen.keys("alt+h")
+    wait_state(screen, tab="History")
+    history = screen.window()
+    table = history.find(role="table", name="Past encounters")
+    assert "signed off v1" in {c.name for c in table.find_all(role="table cell")}
+    assert_every_control_named(history)
+    assert_tab_reaches_everything(screen, history)
+    screen.shot(SHOTS / "a11y-desk-history.png")
