@@ -373,10 +373,18 @@ class Screen:
         last = moves[-1].path if moves else None
         return next((n for n in found if n.path == last), found[-1])
 
+    def activate(self) -> None:
+        """Makes the program's window the active one, if it is not (key presses go to the
+        active window), and waits for it: its focus event then comes before any mark."""
+        if not self.do("is_active"):
+            self.do("activate")
+            wait_until(lambda: self.do("is_active"), timeout=10,
+                       message="the program's window to become active")
+
     def keys(self, *keys: str) -> None:
         """Real key presses through XTest (xdotool's names: Tab, shift+Tab, Return, space,
         ctrl+Return, Down, Escape, a...), to the program's window (made active first)."""
-        self.do("activate")
+        self.activate()
         subprocess.run(["xdotool", "key", "--clearmodifiers", "--delay", "10", *keys],
                        env=self.bus.env, check=True, timeout=60)
 
@@ -388,6 +396,7 @@ class Screen:
         that keeps Tab, say): the caller's check then fails with what was reached."""
         if presses <= 0:
             return []
+        self.activate()
         mark = self.mark()
         self.keys(*(["shift+Tab" if backwards else "Tab"] * presses))
         with contextlib.suppress(WaitTimeout):  # what came is returned, for the message
@@ -399,6 +408,7 @@ class Screen:
     def press(self, key: str, timeout: float = 5.0) -> Node | None:
         """Presses one key and returns the object that then has focus, waiting for its
         focus event; None if focus did not move within ``timeout``."""
+        self.activate()
         mark = self.mark()
         self.keys(key)
         try:

@@ -55,6 +55,7 @@ def serve(window: QWidget | Callable[[], QWidget],
         "shot": lambda req: current().grab().save(req["path"]),
         "quit": lambda req: QTimer.singleShot(0, app.quit),
         "activate": lambda req: activate(current()),
+        "is_active": lambda req: current().isActiveWindow(),
         "qt_focus": lambda req: _qt_focus(),
         **(commands or {}),
     }
