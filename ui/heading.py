@@ -49,4 +49,10 @@ def heading(label: QLabel) -> QLabel:
         QAccessible.installFactory(_factory)
         _installed = True
     label.setProperty(_PROPERTY, True)
+    # With an assistive technology already listening (a screen built after sign-in while
+    # Orca runs), Qt made the label's interface as the label was created, before this
+    # mark: drop it, so the next look-up goes through the factory and makes a heading.
+    made = QAccessible.queryAccessibleInterface(label)
+    if made is not None and not isinstance(made, HeadingLabel):
+        QAccessible.deleteAccessibleInterface(QAccessible.uniqueId(made))
     return label

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QFont, QIcon, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPalette
+from PySide6.QtWidgets import QApplication, QComboBox, QWidget
 
 import resources
 
@@ -22,8 +22,10 @@ _MUTED, _ACCENT = "#93a1b0", "#4c9aff"
 # least 4.5:1 on what it sits on, borders and focus rings that mark a control at least 3:1.
 DANGER = "#b3261e"  # white on it 6.5:1 (the old #d9534f gave 3.96:1)
 PLACEHOLDER = "#8e9aa8"  # 5.5:1 on a field: placeholders carry units and date formats
-DISABLED = "#8b97a4"  # 5.3:1: a signed-off record is shown disabled and must stay readable
-BORDER = "#7a8796"  # a field's or button's edge: 4.3:1 on the field, 4.8:1 on the window
+DISABLED = "#939fac"  # 5.9:1: a signed-off record is shown disabled and must stay readable
+# A field's or button's edge: 3.7:1 on the field, 4.2:1 on the window, and the focus ring
+# that replaces it differs from it by 3.1:1 (a change of colour, not only of width).
+BORDER = "#6f7c8b"
 SELECTION, SELECTED_TEXT = "#1f4f8f", "#ffffff"  # 8.2:1
 FOCUS = "#ffd866"  # the focus ring: 9:1 or more on every background
 TEXT_ROLES = {"muted": _MUTED, "text": _TEXT}
@@ -33,10 +35,12 @@ TEXT_ROLES = {"muted": _MUTED, "text": _TEXT}
 HEADING_SCALE, BIG_SCALE, FIGURE_SCALE = 1.4, 1.9, 1.5
 
 
-def desk_style(base_pt: float) -> str:
-    """The desk's style sheet for an application font of ``base_pt`` points."""
+def desk_style(base_pt: float, line_px: int | None = None) -> str:
+    """The desk's style sheet for an application font of ``base_pt`` points whose lines
+    are ``line_px`` pixels high (a field is never lower than one line of its text)."""
     heading, big, figure = (round(base_pt * k, 1) for k in (HEADING_SCALE, BIG_SCALE,
                                                              FIGURE_SCALE))
+    line = line_px or round(base_pt * 96 / 72 * 1.4)
     return f"""
 QWidget {{ color: {_TEXT}; }}
 QMainWindow, QDialog {{ background: {_WINDOW}; }}
@@ -54,11 +58,11 @@ QLineEdit, QPlainTextEdit, QComboBox, QSpinBox, QDateEdit {{
     selection-background-color: {SELECTION}; selection-color: {SELECTED_TEXT}; }}
 QLineEdit:disabled, QPlainTextEdit:disabled, QComboBox:disabled, QSpinBox:disabled,
 QDateEdit:disabled, QCheckBox:disabled, QLabel:disabled {{ color: {DISABLED}; }}
-QLineEdit, QComboBox {{ min-height: 1.6em; }}
+QLineEdit, QComboBox, QDateEdit {{ min-height: {line + 4}px; }}
 QLineEdit[state="bad"] {{ border: 2px solid #ff6b6b; }}
 QLineEdit[state="good"] {{ border: 2px solid #3fb950; }}
 QPushButton {{ background: #2b3440; border: 1px solid {BORDER}; border-radius: 6px;
-               padding: 7px 14px; min-height: 1.4em; }}
+               padding: 7px 14px; }}
 QPushButton:hover {{ background: #34404e; }}
 QPushButton:checked {{ background: #5a4a1a; border-color: #ffb454; }}
 QPushButton:disabled {{ color: {DISABLED}; background: #20262d; }}
@@ -68,7 +72,7 @@ QPushButton[kind="danger"] {{ background: {DANGER}; border-color: #ff8a80; color
                               font-weight: 600; }}
 QPushButton[kind="danger"]:disabled, QPushButton[kind="primary"]:disabled {{
     color: {DISABLED}; background: #20262d; border-color: {BORDER}; }}
-QPushButton#tile {{ min-height: {round(base_pt * 6)}px; padding: 0; }}
+QPushButton#tile {{ padding: 0; }}
 QPushButton:focus, QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus,
 QDateEdit:focus, QSpinBox:focus, QCheckBox:focus, QTableView:focus, QGraphicsView:focus,
 QTabBar::tab:focus {{ outline: none; border: 2px solid {FOCUS}; }}
@@ -81,7 +85,8 @@ QHeaderView::section {{ background: {_ALT}; color: {_MUTED}; border: none;
 QGraphicsView {{ border: 2px solid transparent; }}
 QTabWidget::pane {{ border: none; }}
 QTabBar::tab {{ background: {_ALT}; padding: 8px 18px; border-top-left-radius: 6px;
-                border-top-right-radius: 6px; margin-right: 2px; }}
+                border-top-right-radius: 6px; margin-right: 2px;
+                border: 2px solid transparent; }}
 QTabBar::tab:selected {{ background: #2f3a47; border-bottom: 2px solid {_ACCENT}; }}
 QFrame#banner {{ background: #5c1f1f; border: 1px solid #ff6b6b; border-radius: 6px; }}
 QFrame#ringing {{ background: #4a3a0c; border: 1px solid #ffb454; border-radius: 6px; }}
@@ -180,7 +185,24 @@ def apply(app: QApplication) -> None:
     font = QFont(app.font())
     font.setPointSizeF(max(font.pointSizeF(), 10.5))
     app.setFont(font)
-    app.setStyleSheet(desk_style(font.pointSizeF()))
+    app.setStyleSheet(desk_style(font.pointSizeF(), QFontMetrics(font).height()))
+
+
+LARGE_TEXT_PT = 14.0  # from here on, rows of controls fold onto more lines
+
+
+def large_text(widget: QWidget) -> bool:
+    """The system font is large (a low-vision setting): screens fold wide rows (tiles,
+    buttons, charts, check boxes) onto more lines instead of growing off the screen."""
+    return widget.font().pointSizeF() >= LARGE_TEXT_PT
+
+
+def compact_combo(combo: QComboBox, chars: int = 14) -> QComboBox:
+    """A combo box as wide as ``chars`` characters, not as its longest item (its list
+    still shows every item in full): a large font never pushes a form off the screen."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+    return combo
 
 
 def scaled_font(widget: QWidget, scale: float, bold: bool = False) -> QFont:

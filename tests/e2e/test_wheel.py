@@ -49,6 +49,7 @@ SOURCES = ("pyproject.toml", "README.md", "hub", "calls", "records", "ui", "reso
 # Run with the venv's python from the temporary folder: what a user's program would see.
 PROBE = r"""
 import json, sys, wave
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QApplication
 import calls, hub, records, resources, ui
 from ui import theme
@@ -62,7 +63,8 @@ with wave.open(str(ring.RING_WAV), "rb") as sound:
     ring_frames = sound.getnframes()
 print(json.dumps({
     "modules": {m.__name__: m.__file__ for m in (calls, hub, records, resources, ui, demo_app)},
-    "style": app.styleSheet() == theme.desk_style(app.font().pointSizeF()),
+    "style": app.styleSheet() == theme.desk_style(app.font().pointSizeF(),
+                                                  QFontMetrics(app.font()).height()),
     "window": app.palette().color(app.palette().ColorRole.Window).name(),
     "icon": str(resources.path("desk", "telehub.svg")),
     "icon_drawn": not icon.isNull() and not icon.pixmap(64, 64).isNull(),

@@ -22,6 +22,7 @@ a program from its own event loop can deadlock."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -372,16 +373,42 @@ class Screen:
         last = moves[-1].path if moves else None
         return next((n for n in found if n.path == last), found[-1])
 
+    def activate(self) -> None:
+        """Makes the program's window the active one, if it is not (key presses go to the
+        active window), and waits for it: its focus event then comes before any mark."""
+        if not self.do("is_active"):
+            self.do("activate")
+            wait_until(lambda: self.do("is_active"), timeout=10,
+                       message="the program's window to become active")
+
     def keys(self, *keys: str) -> None:
         """Real key presses through XTest (xdotool's names: Tab, shift+Tab, Return, space,
-        ctrl+Return, Down, Escape, a...)."""
-        self.do("activate")
-        subprocess.run(["xdotool", "key", "--clearmodifiers", "--delay", "20", *keys],
-                       env=self.bus.env, check=True, timeout=20)
+        ctrl+Return, Down, Escape, a...), to the program's window (made active first)."""
+        self.activate()
+        subprocess.run(["xdotool", "key", "--clearmodifiers", "--delay", "10", *keys],
+                       env=self.bus.env, check=True, timeout=60)
+
+    def tab_walk(self, presses: int, backwards: bool = False,
+                 timeout: float = 20.0) -> list[Node]:
+        """Presses Tab (Shift+Tab) ``presses`` times in one go and returns the objects
+        focused on the way, in order: as fast as the program takes keys, for long walks.
+        Fewer than ``presses`` come back if focus stopped moving (a press inside a field
+        that keeps Tab, say): the caller's check then fails with what was reached."""
+        if presses <= 0:
+            return []
+        self.activate()
+        mark = self.mark()
+        self.keys(*(["shift+Tab" if backwards else "Tab"] * presses))
+        with contextlib.suppress(WaitTimeout):  # what came is returned, for the message
+            wait_until(lambda: len(_stops(self.focus_events(mark))) >= presses,
+                       timeout=timeout, interval=0.05)
+        self.do("qt_focus")
+        return _stops(self.focus_events(mark))
 
     def press(self, key: str, timeout: float = 5.0) -> Node | None:
         """Presses one key and returns the object that then has focus, waiting for its
         focus event; None if focus did not move within ``timeout``."""
+        self.activate()
         mark = self.mark()
         self.keys(key)
         try:
@@ -406,6 +433,14 @@ class Screen:
             if start is not None and _same(node, start):
                 break
         return stops
+
+
+def _stops(moves: list[Node]) -> list[Node]:
+    """Focus events as Tab stops: a table that takes focus names its current cell first,
+    then itself, for one key press; the cell is no stop of its own."""
+    return [n for n, after in zip(moves, [*moves[1:], None], strict=True)
+            if not (after is not None and after.role == "table"
+                    and n.parent_name == after.name and n.role == "table cell")]
 
 
 def _same(a: Node, b: Node) -> bool:

@@ -42,15 +42,20 @@ class _Inbox(QObject):
     line = Signal(str)
 
 
-def serve(window: QWidget, commands: Mapping[str, Command] | None = None) -> int:
+def serve(window: QWidget | Callable[[], QWidget],
+          commands: Mapping[str, Command] | None = None) -> int:
     """Shows ``window``, makes it the active window (so real key presses reach it), says
-    ready, then runs the event loop, answering commands until "quit" or the end of stdin."""
+    ready, then runs the event loop, answering commands until "quit" or the end of stdin.
+    ``window`` may be a function giving the current window, for a program whose commands
+    replace it (one process serving several tests: a Qt program starts in seconds)."""
     app = QApplication.instance()
     assert isinstance(app, QApplication)
+    current: Callable[[], QWidget] = window if callable(window) else lambda: window
     handlers: dict[str, Command] = {
-        "shot": lambda req: window.grab().save(req["path"]),
+        "shot": lambda req: current().grab().save(req["path"]),
         "quit": lambda req: QTimer.singleShot(0, app.quit),
-        "activate": lambda req: _activate(window),
+        "activate": lambda req: activate(current()),
+        "is_active": lambda req: current().isActiveWindow(),
         "qt_focus": lambda req: _qt_focus(),
         **(commands or {}),
     }
@@ -73,12 +78,12 @@ def serve(window: QWidget, commands: Mapping[str, Command] | None = None) -> int
                 inbox.line.emit(line)
         inbox.line.emit(json.dumps({"op": "quit"}))
 
-    window.show()
-    _activate(window)
+    current().show()
+    activate(current())
 
     def ready() -> None:
-        if window.isActiveWindow():
-            _say({"ready": True, "pid": os.getpid(), "window": int(window.winId())})
+        if current().isActiveWindow():
+            _say({"ready": True, "pid": os.getpid(), "window": int(current().winId())})
             threading.Thread(target=read, daemon=True).start()
         else:
             QTimer.singleShot(20, ready)
@@ -87,7 +92,7 @@ def serve(window: QWidget, commands: Mapping[str, Command] | None = None) -> int
     return app.exec()
 
 
-def _activate(window: QWidget) -> bool:
+def activate(window: QWidget) -> bool:
     window.raise_()
     window.activateWindow()
     return True

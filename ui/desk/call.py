@@ -20,9 +20,11 @@ from PySide6.QtWidgets import (
 
 from calls.peer import LinkQuality
 from calls.session import ModeChanged, QualityReport
+from ui import theme
 from ui.announce import announce
 from ui.desk.triage import TriageForm
 from ui.engine.video import VideoView
+from ui.heading import heading
 from ui.labels import ValueLabel, status_label
 
 
@@ -78,8 +80,9 @@ class CallScreen(QWidget):
         self.started_at: float | None = None
         self.call_id: str | None = None
 
-        self.title = status_label("Caller", "No call")
+        self.title = heading(status_label("Caller", "No call"))
         self.title.setProperty("role", "heading")
+        self.title.setWordWrap(True)
         self.timer_label = ValueLabel("Call time", "00:00")
         self.timer_label.setProperty("role", "big")
         self.quality = QLabel("●  —")
@@ -131,11 +134,21 @@ class CallScreen(QWidget):
         self.keys.setProperty("role", "muted")
         self.keys.setWordWrap(True)
         self.end.setProperty("kind", "danger")
-        controls = QHBoxLayout()
-        for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite):
-            controls.addWidget(b)
-        controls.addStretch(1)
-        controls.addWidget(self.end)
+        # One row at an everyday font; rows of three at a large one (the window stays on
+        # the screen), End last on its own at the right.
+        controls = QVBoxLayout()
+        buttons = (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite)
+        per_row = 3 if theme.large_text(self) else len(buttons) + 1
+        rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
+        rows[-1] += (self.end,) if len(rows) == 1 else ()
+        rows += [] if len(rows) == 1 else [(self.end,)]
+        for row in rows:
+            line = QHBoxLayout()
+            for b in row:
+                if b is self.end:
+                    line.addStretch(1)
+                line.addWidget(b)
+            controls.addLayout(line)
         self.notice = status_label("Call notices")
         self.notice.setWordWrap(True)
 

@@ -105,17 +105,17 @@ class HistoryView(QWidget):
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search site, patient, NHS number, problem, outcome")
         self.search.setAccessibleName("Search history")
-        self.status = QComboBox()
+        self.status = theme.compact_combo(QComboBox(), 10)
         self.status.setAccessibleName("Filter by status")
         for code, label in (("", "all records"), ("draft", "drafts"),
                             ("signed_off", "signed off")):
             self.status.addItem(label, code)
-        self.sync = QComboBox()
+        self.sync = theme.compact_combo(QComboBox(), 12)
         self.sync.setAccessibleName("Filter by sync state")
         self.sync.addItem("any sync state", "")
         for state in SyncState:
             self.sync.addItem(SYNC_WORDS[state], state.value)
-        self.period = QComboBox()
+        self.period = theme.compact_combo(QComboBox(), 12)
         self.period.setAccessibleName("Filter by when the call was made")
         for days, label in ((None, "any time"), (1, "last 24 hours"), (7, "last 7 days"),
                             (30, "last 30 days")):

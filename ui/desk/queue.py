@@ -27,6 +27,7 @@ from hub.contract.identity import SiteKind
 from hub.contract.signaling import QueueEntry
 from ui import theme
 from ui.desk.tables import ColumnsModel, Index, choose_by_keys, keyboard_table
+from ui.heading import heading
 
 KIND_LABELS = {SiteKind.CARE_HOME: "care home", SiteKind.PRISON: "prison",
                SiteKind.HOME: "home (Gold Line)"}
@@ -135,7 +136,7 @@ class QueueView(QWidget):
                        (Qt.Key.Key_Return, Qt.Key.Key_Enter), click=False)
 
         what = "invitations" if specialist else "calls waiting"
-        self.title = QLabel(f"No {what}")
+        self.title = heading(QLabel(f"No {what}"))
         self.title.setProperty("role", "heading")
         self.answer_button = QPushButton("&Answer  (Ctrl+Return)")
         self.answer_button.setProperty("kind", "primary")
@@ -148,6 +149,7 @@ class QueueView(QWidget):
         self.hint = QLabel("Double-click a call or press Ctrl+Return to answer the "
                            "selected (or first) call.")
         self.hint.setProperty("role", "muted")
+        self.hint.setWordWrap(True)
         top = QHBoxLayout()
         top.addWidget(self.title, 1)
         top.addWidget(self.decline_button)

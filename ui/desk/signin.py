@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from ui.announce import announce
 from ui.desk.auth import PasswordVault
+from ui.heading import heading
 from ui.labels import status_label
 
 
@@ -30,7 +31,7 @@ class SignInView(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.vault = vault
-        title = QLabel("telehub desk")
+        title = heading(QLabel("telehub desk"))
         title.setProperty("role", "big")
         subtitle = QLabel("Sign in to take calls")
         subtitle.setProperty("role", "muted")
@@ -63,8 +64,10 @@ class SignInView(QWidget):
         self.error.setProperty("role", "error")
 
         card = QFrame()
-        card.setMinimumWidth(480)
-        card.setMaximumWidth(560)
+        # About 40 to 48 characters wide at whatever size the system font is.
+        em = card.fontMetrics().averageCharWidth()
+        card.setMinimumWidth(40 * em)
+        card.setMaximumWidth(48 * em)
         form = QFormLayout()
         form.addRow("&Hub address", self.hub)
         form.addRow("&User name", self.user)

@@ -149,6 +149,7 @@ class TriageForm(QWidget):
 
         self.save_status = status_label("Draft save state", "Nothing typed yet")
         self.save_status.setProperty("role", "muted")
+        self.save_status.setWordWrap(True)
         self.reason = QLineEdit()
         self.reason.setPlaceholderText("Reason for the amendment (required)")
         self.reason.setAccessibleName("Amendment reason")
@@ -189,16 +190,22 @@ class TriageForm(QWidget):
 
     def _combo(self, name: str, items: tuple[tuple[str, str], ...] | list[tuple[str, str]]
                ) -> QComboBox:
-        combo = QComboBox()
+        combo = theme.compact_combo(QComboBox())
         combo.setAccessibleName(name)
         for code, label in items:
             combo.addItem(label, code)
         combo.currentIndexChanged.connect(self.on_edited)
         return combo
 
+    def _form(self, box: QGroupBox) -> QFormLayout:
+        form = QFormLayout(box)
+        if theme.large_text(self):  # labels above their fields: the form stays narrow
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        return form
+
     def _patient_box(self) -> QGroupBox:
         box = QGroupBox("Patient")
-        form = QFormLayout(box)
+        form = self._form(box)
         self.nhs = self._line("NHS number", "943 476 5919")
         self.nhs.textChanged.connect(self.on_nhs_changed)
         self.nhs_status = ValueLabel("NHS number check:", "10 digits")
@@ -257,6 +264,7 @@ class TriageForm(QWidget):
         grid.addLayout(sub, 0, 2, n + 3, 1)
         self.total = status_label("NEWS2 total")
         self.total.setProperty("role", "big")
+        self.total.setWordWrap(True)
         self.band = status_label("NEWS2 band and response")
         self.band.setWordWrap(True)
         self.obs_error = status_label("Observation problems")
@@ -277,12 +285,13 @@ class TriageForm(QWidget):
             check.setAccessibleName(f"Soft sign: {table[code].label}")
             check.toggled.connect(self.on_edited)
             self.signs[code] = check
-            grid.addWidget(check, i // 2, i % 2)
+            columns = 1 if theme.large_text(self) else 2  # a check box's text never wraps
+            grid.addWidget(check, *divmod(i, columns))
         return box
 
     def _sbard_box(self) -> QGroupBox:
         box = QGroupBox("SBARD")
-        form = QFormLayout(box)
+        form = self._form(box)
         self.sbard: dict[str, QPlainTextEdit] = {}
         for name, label in SBARD:
             edit = QPlainTextEdit()
@@ -301,7 +310,7 @@ class TriageForm(QWidget):
 
     def _outcome_box(self) -> QGroupBox:
         box = QGroupBox("Outcome")
-        form = QFormLayout(box)
+        form = self._form(box)
         actions = codes.intended_actions()
         self.intended = self._combo("Caller's intended action", [("", "not stated")] + [
             (c, actions[c].label) for c in actions.codes])

@@ -1,6 +1,8 @@
 """The real desk window for the AT-SPI tests, in a process of its own (tests/helpers/
-atspi_program.py): ``python -m tests.ui.a11y.desk_program HUB USER DATA_DIR``, built from
-the same parts as the in-process desk tests (tests/ui/conftest.py), signed in on command.
+atspi_program.py): ``python -m tests.ui.a11y.desk_program [HUB USER DATA_DIR]``, built
+from the same parts as the in-process desk tests (tests/ui/conftest.py), signed in on
+command. One process serves a whole test session: ``open`` {hub, user, data, font_pt}
+replaces the window with a new desk (a Qt program takes seconds to start).
 
 Commands (besides the harness's shot/quit/activate/qt_focus): ``sign_in`` {password},
 ``state`` (what the window shows, for bounded waits), ``focus`` {widget: a dotted path such
@@ -11,12 +13,15 @@ point sizes)."""
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QDate
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractButton,
+    QApplication,
     QComboBox,
     QLabel,
     QLineEdit,
@@ -24,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from tests.helpers.atspi_program import program_args, serve
+from tests.helpers.atspi_program import activate, program_args, serve
 from tests.ui.conftest import desk_parts
 from ui import theme
 from ui.desk.window import DeskWindow
@@ -60,18 +65,28 @@ def state(window: DeskWindow) -> dict[str, Any]:
 
 def cut_text(window: QWidget) -> list[str]:
     """Visible widgets whose text does not fit the space the layout gave them: a label or
-    button shorter than its text needs, a multi-line box lower than two lines."""
+    button shorter than its text needs, a multi-line box lower than two lines; and a window
+    that cannot fit the screen (what is off it is cut too)."""
     found = []
+    screen = window.screen().availableGeometry()
+    least = window.minimumSizeHint()
+    if least.width() > screen.width() or least.height() > screen.height():
+        found.append(f"the window needs {least.width()}x{least.height()} px, the screen "
+                     f"has {screen.width()}x{screen.height()}")
     for widget in window.findChildren(QWidget):
         if not widget.isVisibleTo(window) or widget.width() <= 1:
             continue
         name = widget.accessibleName() or widget.objectName() or type(widget).__name__
         need = None
+        line = widget.fontMetrics().height()
         if isinstance(widget, QLabel) and widget.text():
             need = (widget.heightForWidth(widget.width()) if widget.wordWrap()
-                    else widget.minimumSizeHint().height())
+                    else line * (widget.text().count("\n") + 1))
+        elif isinstance(widget, QLineEdit) and not widget.hasFrame():
+            need = line  # the text part of a date or spin box, inside the box's frame
         elif isinstance(widget, QAbstractButton | QLineEdit | QComboBox):
-            need = widget.minimumSizeHint().height()
+            # One line of its text inside its frame (style sheet padding: 4 px or more).
+            need = line + 8
         elif isinstance(widget, QPlainTextEdit):
             need = widget.fontMetrics().lineSpacing() * 2 + 2 * widget.frameWidth()
         if need is not None and widget.height() < need:
@@ -81,8 +96,6 @@ def cut_text(window: QWidget) -> list[str]:
 
 def sizes(window: DeskWindow) -> dict[str, float]:
     """Point sizes as drawn: the application font, a heading, a big figure."""
-    from PySide6.QtWidgets import QApplication
-
     found = {"body": QApplication.font().pointSizeF()}
     for label in window.findChildren(QLabel):
         role = label.property("role")
@@ -91,32 +104,65 @@ def sizes(window: DeskWindow) -> dict[str, float]:
     return found
 
 
+class Desks:
+    """The one desk window of the process, replaced by each test's "open": a new window
+    on that test's hub, user, data folder and system font size."""
+
+    def __init__(self, app: QApplication, hub: str, user: str, data: str) -> None:
+        self.app, self.base_font = app, QFont(app.font())
+        self.window = self._build(hub, user, data)
+
+    def _build(self, hub: str, user: str, data: str, font_pt: float | None = None
+               ) -> DeskWindow:
+        font = QFont(self.base_font)
+        if font_pt:
+            font.setPointSizeF(font_pt)  # what a desktop's large-text setting does
+        self.app.setFont(font)
+        theme.apply(self.app)
+        window = DeskWindow(desk_parts(Path(data)), hub, user)
+        window.resize(1400, 940)
+        return window
+
+    def open(self, req: dict[str, Any]) -> None:
+        old = self.window
+        self.window = self._build(req["hub"], req["user"], req["data"], req.get("font_pt"))
+        old.shutdown()
+        old.parts.http.close()
+        old.close()
+        old.deleteLater()
+        self.window.show()
+        activate(self.window)
+
+    def close(self) -> None:
+        self.window.shutdown()
+        self.window.parts.http.close()
+
+
 def main() -> int:
-    app, (hub, user, data) = program_args()
-    theme.apply(app)
-    window = DeskWindow(desk_parts(Path(data)), hub, user)
-    window.resize(1400, 940)
+    app, args = program_args()
+    desks = Desks(app, *(args or ["", "", tempfile.mkdtemp(prefix="telehub-desk-")]))
 
     def sign_in(req: dict[str, Any]) -> None:
-        window.signin.password.setText(req["password"])
-        window.signin.on_submit()
+        desks.window.signin.password.setText(req["password"])
+        desks.window.signin.on_submit()
 
     def period(req: dict[str, Any]) -> None:
-        view: Any = window.manager
+        view: Any = desks.window.manager
         view.start.setDate(QDate.fromString(req["start"], "yyyy-MM-dd"))
         view.end.setDate(QDate.fromString(req["end"], "yyyy-MM-dd"))
         view.refresh()
 
     def focus(req: dict[str, Any]) -> str:
-        widget = resolve(window, req["widget"])
+        widget = resolve(desks.window, req["widget"])
         widget.setFocus()
         return str(widget.accessibleName())
 
-    code = serve(window, {"sign_in": sign_in, "state": lambda _r: state(window),
-                          "focus": focus, "period": period, "fit": lambda _r: cut_text(window),
-                          "sizes": lambda _r: sizes(window)})
-    window.shutdown()
-    window.parts.http.close()
+    code = serve(lambda: desks.window, {
+        "open": desks.open, "sign_in": sign_in, "state": lambda _r: state(desks.window),
+        "active": lambda _r: desks.window.isActiveWindow(), "focus": focus,
+        "period": period, "fit": lambda _r: cut_text(desks.window),
+        "sizes": lambda _r: sizes(desks.window)})
+    desks.close()
     return code
 
 

@@ -18,9 +18,10 @@ from PySide6.QtCharts import (
 )
 from PySide6.QtCore import QMargins, Qt
 from PySide6.QtGui import QBrush, QColor, QFocusEvent, QKeyEvent, QPainter, QPen
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
 from ui import theme
+from ui.heading import heading
 
 # One pattern per series, in order: solid, hatched, cross-hatched, dotted.
 PATTERNS = (Qt.BrushStyle.SolidPattern, Qt.BrushStyle.BDiagPattern,
@@ -51,20 +52,25 @@ class BarChart(QChartView):
         self.chart_ = QChart()
         super().__init__(self.chart_, parent)
         self.title = title
+        # The title is a wrapped label above the chart (a chart's own title is cut short
+        # when it is wider than the chart, as at a large font).
+        self.caption = heading(QLabel(title))
+        self.caption.setWordWrap(True)
+        self.caption.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        self.caption.setStyleSheet("font-weight: 600;")
         chart = self.chart_
-        chart.setTitle(title)
         chart.setTheme(QChart.ChartTheme.ChartThemeDark)
         chart.setBackgroundBrush(QColor(CHART_BACKGROUND))
-        chart.setTitleBrush(QColor(CHART_TEXT))
-        chart.setTitleFont(theme.scaled_font(self, 1.1, bold=True))
         chart.setMargins(QMargins(4, 4, 4, 4))
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
         chart.legend().setLabelColor(QColor(CHART_TEXT))
         chart.legend().setFont(self.font())
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
         # The view is the one Tab stop; its viewport (focusable by default, handing focus
-        # to the view as its proxy) would be a second, nameless object to a screen reader.
-        # The viewport's policy passes on to its proxy, the view: the view's is set after.
+        # to the view as its proxy, and so reported focused with it) would be a second,
+        # nameless object to a screen reader. Qt takes nullptr for "no proxy"; PySide6's
+        # stub does not say so.
+        self.viewport().setFocusProxy(None)  # type: ignore[arg-type]
         self.viewport().setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setAccessibleName(title)

@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLayout,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -50,6 +52,7 @@ from hub.contract.rest import (
 )
 from hub.contract.rest import SETTINGS as SITE_KINDS
 from records import codes
+from ui import theme
 from ui.announce import announce
 from ui.desk.manager.charts import BarChart, bar_set
 from ui.desk.manager.download import Cancelled, download
@@ -160,7 +163,9 @@ class ManagerView(QWidget):
         # Headline tiles: each a button that drills into its figure.
         self.tiles: dict[str, QPushButton] = {}
         self.tile_values: dict[str, QLabel] = {}
-        tiles = QHBoxLayout()
+        tiles = QGridLayout()
+        # Eight tiles a row at an everyday font; four at a large one, so captions stay legible.
+        per_row = 4 if theme.large_text(self) else 8
         for figure, name in (("calls", "Calls"), ("within_60s", "Answered ≤ 60 s"),
                              ("within_5min", "Answered ≤ 5 min"),
                              ("abandoned_after_30s", "Abandoned > 30 s"),
@@ -174,6 +179,9 @@ class ManagerView(QWidget):
             tile.setToolTip(f"List the calls or records behind “{name}”")
             inside = QVBoxLayout(tile)
             inside.setContentsMargins(10, 6, 10, 6)
+            # A button's own minimum ignores a layout inside it: the layout sets it, so the
+            # tile is never lower than its figure and wrapped caption (at a large font too).
+            inside.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
             value, caption = QLabel("–"), QLabel(name)
             value.setProperty("role", "figure")
             caption.setProperty("role", "muted")
@@ -183,8 +191,9 @@ class ManagerView(QWidget):
                 inside.addWidget(part)
             self.tile_values[figure] = value
             tile.clicked.connect(lambda _=False, f=figure: self.drill(f))
+            row, column = divmod(len(self.tiles), per_row)
+            tiles.addWidget(tile, row, column)
             self.tiles[figure] = tile
-            tiles.addWidget(tile, 1)
 
         # Charts.
         self.calls_view = BarChart("Calls by month and setting")
@@ -192,10 +201,16 @@ class ManagerView(QWidget):
         self.wait_view = BarChart("Time to answer (answered calls)")
         self.calls_chart, self.claims_chart, self.wait_chart = (
             v.chart_ for v in (self.calls_view, self.claims_view, self.wait_view))
-        charts = QHBoxLayout()
-        for view in (self.calls_view, self.claims_view, self.wait_view):
-            view.setMinimumHeight(round(view.fontMetrics().height() * 14))
-            charts.addWidget(view, 1)
+        charts = QGridLayout()
+        for n, view in enumerate((self.calls_view, self.claims_view, self.wait_view)):
+            view.setMinimumHeight(max(220, view.fontMetrics().height() * 8))
+            stack = QVBoxLayout()
+            stack.addWidget(view.caption)
+            stack.addWidget(view, 1)
+            # Side by side at an everyday font; one under another at a large one, so the
+            # legends and month labels keep their words.
+            at = (n, 0) if theme.large_text(self) else (0, n)
+            charts.addLayout(stack, at[0], at[1])
 
         # Tables.
         self.by_setting = self._table(["setting", "calls", "answered", "≤ 60 s", "≤ 5 min",
@@ -266,7 +281,7 @@ class ManagerView(QWidget):
         exports.addWidget(self.progress, 1)
         exports.addWidget(self.cancel_button)
         exports.addStretch(1)
-        exports.addWidget(self.status)
+        self.status.setWordWrap(True)
         self.progress_signal = Progress(self)
 
         upper = QWidget()
@@ -279,10 +294,22 @@ class ManagerView(QWidget):
         split.addWidget(self.tabs)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        layout = QGridLayout(self)
+        # In a scroll area: at a large font the dashboard is taller (and wider) than the
+        # window, and scrolls rather than squeezing its figures until their text is cut.
+        page = QWidget()
+        layout = QGridLayout(page)
         layout.addLayout(bar, 0, 0)
         layout.addWidget(split, 1, 0)
         layout.addLayout(exports, 2, 0)
+        layout.addWidget(self.status, 3, 0)
+        scroll = QScrollArea()
+        scroll.setWidget(page)
+        scroll.setWidgetResizable(True)
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes control to control
+        scroll.setAccessibleName("Dashboard")
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
 
         self.refresh_button.clicked.connect(self.refresh)
         self.more.clicked.connect(self.on_more)
