@@ -14,11 +14,9 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, schema
-from hub.config import HubConfig
+from hub.config import ClientLimits, HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work
 from hub.reporting import rollup
-
-WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -91,6 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
+    from hub.serving import server_config
 
     if bool(args.tls_cert) != bool(args.tls_key):
         return _fail("give both --tls-cert and --tls-key, or neither")
@@ -101,6 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # A service's first backlog usually comes just after a start (desks catching up):
         # the record checkers are ready for it rather than started by it.
         record_checkers_at_start=True,
+        limits=ClientLimits(max_open_calls=args.max_open_calls),
     )
     try:
         app = create_app(config)
@@ -118,12 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"telehub hub listening on {scheme}://{args.host}:{port} "
           f"(database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
           flush=True)
-    server = uvicorn.Server(uvicorn.Config(
-        app, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-        ws_max_size=WS_MAX_BYTES, log_level=args.log_level, access_log=False,
-        ws_ping_interval=None,  # the protocol has its own heartbeat
-        # Frames are small JSON; compressing each one for 300 sites costs more than it saves.
-        ws_per_message_deflate=False,
+    server = uvicorn.Server(server_config(
+        app, config, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        log_level=args.log_level,
     ))
     # The app's import-time and start-up objects live as long as the process: move them out
     # of the collector's sight, so a full collection walks only what requests allocate (a
@@ -174,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--heartbeat-interval", type=float, default=4.0)
     sv.add_argument("--heartbeat-timeout", type=float, default=12.0)
     sv.add_argument("--reconnect-grace", type=float, default=30.0)
+    sv.add_argument("--max-open-calls", type=int, default=ClientLimits.max_open_calls,
+                    help="calls one site may have open at once (waiting or in progress); "
+                         "a further call_request is refused with too_many_calls")
     sv.add_argument("--log-level", default="info",
                     choices=["critical", "error", "warning", "info", "debug"])
     sv.set_defaults(func=cmd_serve)

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from hub.contract.fields import Text
 from hub.contract.identity import CallRole, Principal, SiteKind
 from records.news2 import Consciousness
 
@@ -23,9 +24,9 @@ PROTOCOL_VERSION = 1
 # 3-10 KB); anything bigger is refused with an error rather than parsed.
 MAX_FRAME_BYTES = 64 * 1024
 
-Sdp = Annotated[str, Field(min_length=1, max_length=60_000)]
-CallId = Annotated[str, Field(min_length=1, max_length=64)]
-ShortText = Annotated[str, Field(max_length=200)]
+Sdp = Annotated[Text, Field(min_length=1, max_length=60_000)]
+CallId = Annotated[Text, Field(min_length=1, max_length=64)]
+ShortText = Annotated[Text, Field(max_length=200)]
 
 
 class Urgency(enum.StrEnum):
@@ -75,6 +76,7 @@ class ErrorCode(enum.StrEnum):
     NOT_PARTICIPANT = "not_participant"
     NO_SPECIALIST = "no_specialist"
     HELLO_FIRST = "hello_first"
+    TOO_MANY_CALLS = "too_many_calls"
     INTERNAL = "internal"
 
 
@@ -116,9 +118,9 @@ class Patient(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    nhs_number: Annotated[str, Field(max_length=16)] | None = None
+    nhs_number: Annotated[Text, Field(max_length=16)] | None = None
     name: ShortText | None = None
-    date_of_birth: Annotated[str, Field(max_length=10)] | None = None
+    date_of_birth: Annotated[Text, Field(max_length=10)] | None = None
 
 
 class IceServer(BaseModel):
@@ -169,7 +171,7 @@ class Hello(_Message):
 
     type: Literal["hello"] = "hello"
     protocol: int
-    token: Annotated[str, Field(min_length=1, max_length=512)]
+    token: Annotated[Text, Field(min_length=1, max_length=512)]
     client: ShortText | None = None
 
 
@@ -189,8 +191,8 @@ class CallRequest(_Message):
     """A site asks for a nurse."""
 
     type: Literal["call_request"] = "call_request"
-    request_id: Annotated[str, Field(min_length=1, max_length=64)]
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    request_id: Annotated[Text, Field(min_length=1, max_length=64)]
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
     urgency: Urgency = Urgency.URGENT
     intended_action: IntendedAction | None = None
     observations: PreCallObservations | None = None
@@ -232,7 +234,7 @@ class _LegMessage(_Message):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     call_id: CallId
-    to: Annotated[str, Field(max_length=40)]
+    to: Annotated[Text, Field(max_length=40)]
     # Filled in by the hub when it relays the message; a client's own value is overwritten.
     sender: str | None = Field(default=None, alias="from")
 
@@ -266,7 +268,7 @@ class InviteSpecialist(_Message):
 
     type: Literal["invite_specialist"] = "invite_specialist"
     call_id: CallId
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Annotated[Text, Field(max_length=500)] | None = None
 
 
 class InviteCancel(_Message):

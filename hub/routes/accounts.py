@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from hub import accounts
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import NewSiteBody, NewSiteOut, NewStaffBody
-from hub.routes.deps import CALL_LOG_READERS, SessionDep, require
+from hub.routes.deps import CALL_LOG_READERS, SIGNED_IN, SessionDep, refusals, require
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(tags=["accounts"], responses=refusals(*SIGNED_IN, 422))
 
 
 @contextmanager
@@ -34,7 +34,7 @@ def staff_list(
     return accounts.list_staff(session)
 
 
-@router.post("/api/v1/staff", status_code=201)
+@router.post("/api/v1/staff", status_code=201, responses=refusals(409, 413))
 def staff_add(
     body: NewStaffBody, session: SessionDep,
     _: Annotated[Principal, Depends(require(StaffRole.ADMIN))],
@@ -52,7 +52,7 @@ def site_list(
     return accounts.list_sites(session)
 
 
-@router.post("/api/v1/sites", status_code=201)
+@router.post("/api/v1/sites", status_code=201, responses=refusals(409, 413))
 def site_add(
     body: NewSiteBody, session: SessionDep,
     _: Annotated[Principal, Depends(require(StaffRole.ADMIN))],

@@ -13,7 +13,7 @@ from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.contract.rest import LoginBody, SiteLoginBody, TokenOut
-from hub.routes.deps import BearerDep, ConfigDep, PrincipalDep, SessionDep
+from hub.routes.deps import BearerDep, ConfigDep, PrincipalDep, SessionDep, refusals
 
 router = APIRouter(tags=["auth"])
 
@@ -22,7 +22,7 @@ def _ttl(config: HubConfig) -> timedelta:
     return timedelta(seconds=config.token_ttl_s)
 
 
-@router.post("/api/v1/auth/login")
+@router.post("/api/v1/auth/login", responses=refusals(401, 413, 422))
 def login(body: LoginBody, session: SessionDep, config: ConfigDep) -> TokenOut:
     """Staff sign-in with user name and password; returns a bearer token for one shift."""
     principal = accounts.authenticate_staff(session, body.username, body.password)
@@ -32,7 +32,7 @@ def login(body: LoginBody, session: SessionDep, config: ConfigDep) -> TokenOut:
     return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
 
 
-@router.post("/api/v1/auth/site-login")
+@router.post("/api/v1/auth/site-login", responses=refusals(401, 413, 422))
 def site_login(body: SiteLoginBody, session: SessionDep, config: ConfigDep) -> TokenOut:
     """A site station or caller signs in with the credential printed when it was enrolled."""
     principal = accounts.authenticate_site(session, body.credential)
@@ -42,7 +42,7 @@ def site_login(body: SiteLoginBody, session: SessionDep, config: ConfigDep) -> T
     return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
 
 
-@router.post("/api/v1/auth/logout", status_code=204)
+@router.post("/api/v1/auth/logout", status_code=204, responses=refusals(401))
 def logout(
     session: SessionDep, _: PrincipalDep, creds: BearerDep,
 ) -> None:
@@ -51,6 +51,6 @@ def logout(
     accounts.revoke_token(session, creds.credentials)
 
 
-@router.get("/api/v1/me")
+@router.get("/api/v1/me", responses=refusals(401))
 def me(principal: PrincipalDep) -> Principal:
     return principal

@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlalchemy import select
 
+from hub.contract.fields import Text
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import PlanBody, PlanOut
 from hub.contract.signaling import CallPlanReady
@@ -22,14 +23,17 @@ from hub.models import Call, CallParticipant, CallPlan
 from hub.routes.deps import (
     ANY_SITE,
     CALL_LOG_READERS,
+    SIGNED_IN,
     SessionDep,
     SwitchboardDep,
     UnitOfWorkDep,
+    refusals,
     require,
 )
 
-router = APIRouter(tags=["call plans"])
+router = APIRouter(tags=["call plans"], responses=refusals(*SIGNED_IN, 422))
 WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
+CallIdPath = Annotated[Text, Path(max_length=64)]
 
 
 def _out(plan: CallPlan) -> PlanOut:
@@ -37,9 +41,9 @@ def _out(plan: CallPlan) -> PlanOut:
                    written_by_name=plan.written_by_name, written_at=plan.written_at)
 
 
-@router.put("/api/v1/calls/{call_id}/plan")
+@router.put("/api/v1/calls/{call_id}/plan", responses=refusals(404, 413))
 def write_plan(
-    call_id: str, body: PlanBody, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
+    call_id: CallIdPath, body: PlanBody, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> PlanOut:
     """The nurse or specialist who took part in the call writes (or corrects) its plan."""
@@ -65,9 +69,9 @@ def write_plan(
     return out
 
 
-@router.get("/api/v1/calls/{call_id}/plan")
+@router.get("/api/v1/calls/{call_id}/plan", responses=refusals(404))
 def read_plan(
-    call_id: str, session: SessionDep,
+    call_id: CallIdPath, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*ANY_SITE, *CALL_LOG_READERS,
                                                     StaffRole.SPECIALIST))],
 ) -> PlanOut:

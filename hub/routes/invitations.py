@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from hub import accounts
 from hub.contract import signaling as p
+from hub.contract.fields import RowId
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import (
     HomeTokenOut,
@@ -33,7 +34,15 @@ from hub.contract.rest import (
 )
 from hub.db import utcnow
 from hub.models import Invitation, Site
-from hub.routes.deps import ConfigDep, SessionDep, SwitchboardDep, UnitOfWorkDep, require
+from hub.routes.deps import (
+    SIGNED_IN,
+    ConfigDep,
+    SessionDep,
+    SwitchboardDep,
+    UnitOfWorkDep,
+    refusals,
+    require,
+)
 from records import nhs_number
 
 router = APIRouter(tags=["invitations"])
@@ -78,7 +87,8 @@ def _out(inv: Invitation, site: Site) -> InvitationOut:
 # --- routes -------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/invitations", status_code=201)
+@router.post("/api/v1/invitations", status_code=201,
+             responses=refusals(*SIGNED_IN, 413, 422))
 def issue(
     body: NewInvitationBody, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*ISSUERS))],
@@ -110,7 +120,7 @@ def issue(
                                link=f"/call#code={code}")
 
 
-@router.get("/api/v1/invitations")
+@router.get("/api/v1/invitations", responses=refusals(*SIGNED_IN))
 def list_invitations(
     session: SessionDep, _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> list[InvitationOut]:
@@ -122,9 +132,10 @@ def list_invitations(
     return [_out(inv, site) for inv, site in rows]
 
 
-@router.delete("/api/v1/invitations/{invitation_id}", status_code=204)
+@router.delete("/api/v1/invitations/{invitation_id}", status_code=204,
+               responses=refusals(*SIGNED_IN, 404, 422))
 def revoke(
-    invitation_id: int, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
+    invitation_id: RowId, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> None:
     """Revoke an invitation: its code, every token signed in with it and every open
@@ -154,7 +165,8 @@ def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:
     return inv, site
 
 
-@router.post("/api/v1/auth/invitation-login", tags=["auth"])
+@router.post("/api/v1/auth/invitation-login", tags=["auth"],
+             responses=refusals(401, 413, 422))
 def invitation_login(
     body: InvitationLoginBody, session: SessionDep, config: ConfigDep,
 ) -> HomeTokenOut:

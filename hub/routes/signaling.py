@@ -12,6 +12,7 @@ from fastapi import APIRouter, WebSocket
 
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
+from hub.errors import where
 from hub.live import Connection, Refusal, Switchboard
 from hub.routes.deps import SwitchboardDep
 
@@ -93,8 +94,8 @@ async def serve_connection(websocket: WebSocket, switchboard: Switchboard) -> No
                 conn.send(p.Error(code=r.code, message=r.message, ref=msg.type,
                                   call_id=r.call_id,
                                   request_id=getattr(msg, "request_id", None)))
-            except Exception:
-                log.exception("bug while handling a %s message", msg.type)
+            except Exception as exc:
+                log.error("bug while handling a %s message: %s", msg.type, where(exc))
                 conn.send(p.Error(code=p.ErrorCode.INTERNAL, ref=msg.type,
                                   message="the hub failed to handle this message; "
                                   "nothing was changed on your side, try again"))
