@@ -54,6 +54,7 @@ class LimitedHttp(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._deadline: asyncio.TimerHandle | None = None
+        self._refused: _HeadRefused | None = None  # raised inside a parser callback
 
     # --- deadlines ------------------------------------------------------------------------
 
@@ -95,9 +96,9 @@ class LimitedHttp(HttpToolsProtocol):
     def _feed(self, data: bytes) -> None:
         try:
             super().data_received(data)
-        except httptools.HttpParserError as exc:  # uvicorn lets an upgrade's error through
-            if isinstance(exc.__context__, _HeadRefused):
-                raise exc.__context__ from None
+        except httptools.HttpParserError:  # uvicorn lets an upgrade's error through
+            if self._refused is not None:
+                raise self._refused from None
             raise
         if self._in_head and not self.transport.is_closing():
             # Still inside a head after this chunk: httptools keeps it all in memory.
@@ -122,7 +123,7 @@ class LimitedHttp(HttpToolsProtocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > self.limits.max_headers:
-            raise _HeadRefused(431, "too many request headers")
+            raise self._refusing(431, "too many request headers")
         self._count(len(name) + len(value))
         super().on_header(name, value)
 
@@ -130,7 +131,19 @@ class LimitedHttp(HttpToolsProtocol):
         # A head that arrived in one chunk is parsed before data_received can count it.
         self._head_bytes += size
         if self._head_bytes > self.limits.max_header_bytes:
-            raise _HeadRefused(431, "the request head is over the limit")
+            raise self._refusing(431, "the request head is over the limit")
+
+    def _refusing(self, status: int, reason: str) -> _HeadRefused:
+        # httptools turns a callback's exception into its own parser error, which uvicorn
+        # answers 400: noted here, so the answer says which limit it was.
+        self._refused = _HeadRefused(status, reason)
+        return self._refused
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused is not None:
+            self._refuse(self._refused.status, self._refused.reason)
+        else:
+            super().send_400_response(msg)
 
     def on_headers_complete(self) -> None:
         self._in_head = False

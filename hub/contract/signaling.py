@@ -23,6 +23,9 @@ PROTOCOL_VERSION = 1
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
 # 3-10 KB); anything bigger is refused with an error rather than parsed.
 MAX_FRAME_BYTES = 64 * 1024
+# What the hub may send is larger: a queue snapshot of a long queue (each waiting call with
+# its observations and patient, up to ~5 KB) passes 64 KiB at a dozen calls.
+MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
 
 Sdp = Annotated[Text, Field(min_length=1, max_length=60_000)]
 CallId = Annotated[Text, Field(min_length=1, max_length=64)]
@@ -503,12 +506,10 @@ class ProtocolError(Exception):
         return Error(code=self.code, message=self.message, ref=self.ref)
 
 
-def _decode(text: str | bytes) -> dict[str, Any]:
+def _decode(text: str | bytes, cap: int = MAX_FRAME_BYTES) -> dict[str, Any]:
     size = len(text.encode()) if isinstance(text, str) else len(text)
-    if size > MAX_FRAME_BYTES:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE, f"frame of {size} bytes is over the {MAX_FRAME_BYTES} cap"
-        )
+    if size > cap:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {size} bytes is over the {cap} cap")
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -542,7 +543,7 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
 
 def parse_server_message(text: str | bytes) -> ServerMessage:
     """Parse one frame from the hub (used by clients)."""
-    data = _decode(text)
+    data = _decode(text, MAX_SERVER_FRAME_BYTES)
     try:
         return _server_adapter.validate_python(data)
     except ValidationError as exc:

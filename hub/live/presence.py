@@ -24,8 +24,8 @@ log = logging.getLogger("telehub.hub")
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
 # Bytes waiting for one slow client before it is cut off: a desk that sends queue_sync and
 # never reads would otherwise have the hub keep a snapshot per request (each up to a few
-# hundred KB with a long queue). Above any one legitimate frame (a snapshot of a full queue).
-OUTBOX_BYTES = 4 * 1024 * 1024
+# hundred KB with a long queue). Room for at least one frame of the largest the hub sends.
+OUTBOX_BYTES = 2 * p.MAX_SERVER_FRAME_BYTES
 QUEUE_WATCHERS = (StaffRole.NURSE, StaffRole.MANAGER)
 _NURSE = StaffRole.NURSE
 _SPECIALIST = StaffRole.SPECIALIST
