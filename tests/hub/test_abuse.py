@@ -268,8 +268,10 @@ async def test_a_websocket_peer_that_reads_nothing_is_aborted(
     async with connect(hub.ws, max_queue=1, ping_interval=None, max_size=2**22) as sink:
         await sink.send(p.Hello(protocol=p.PROTOCOL_VERSION, token=token).to_json())
         await wait_until_async(lambda: sockets() == open_before + 1, 5, "the sink to connect")
-        # Enough to fill the kernel's buffers, not the outbox: only the stall can cut it.
-        for _ in range(200):
+        # More than the kernel's buffers take: the hub's writes stall (the outbox may fill
+        # and close it with 4008 too, but no close frame can reach a peer that never reads:
+        # only the abort frees the socket).
+        for _ in range(600):
             await sink.send(p.QueueSync().to_json())
         await wait_until_async(lambda: sockets() == open_before, 15,
                                "the hub to abort the connection that reads nothing")
