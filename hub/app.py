@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from hub import caller_page, errors, schema
 from hub.config import HubConfig
@@ -26,10 +27,19 @@ from hub.routes import (
     reports,
     signaling,
 )
+from hub.routes.answer_headers import AnswerHeaders
 from hub.routes.body_limit import BodyLimit
 from hub.routes.deps import HubServices, install
 
 __version__ = "0.1.0"
+
+
+class HubApp(FastAPI):
+    """The hub's application: FastAPI with :class:`AnswerHeaders` outside everything, even
+    the error middleware that writes a 500 (``add_middleware`` would put it inside that)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AnswerHeaders(super().build_middleware_stack())
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -55,7 +65,7 @@ def create_app(config: HubConfig) -> FastAPI:
             await asyncio.to_thread(services.record_checker.close)
             engine.dispose()
 
-    app = FastAPI(
+    app = HubApp(
         title="telehub hub",
         version=__version__,
         summary="Accounts, sites, the live call queue, signaling and the call log.",

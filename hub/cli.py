@@ -6,8 +6,11 @@ import argparse
 import errno
 import gc
 import getpass
+import ipaddress
 import logging
+import os
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +21,8 @@ from hub.config import ClientLimits, HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work
 from hub.reporting import rollup
 
+TLS_PROXY_ENV = "TELEHUB_BEHIND_TLS_PROXY"  # for a service unit: the same as --behind-tls-proxy
+_YES = {"1", "true", "yes", "on"}
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"telehub-hub: {message}", file=sys.stderr)
@@ -85,14 +90,49 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other computers may resolve to this one
+
+
+def transport_problem(host: str, tls_cert: str | None, tls_key: str | None,
+                      behind_tls_proxy: bool) -> str | None:
+    """Why the hub must not serve like this, or None.
+
+    Plain HTTP is for loopback only: elsewhere passwords, tokens and patients' data would
+    cross the network in clear, unless the operator says a TLS proxy is in front.
+    """
+    if bool(tls_cert) != bool(tls_key):
+        return "give both --tls-cert and --tls-key, or neither"
+    if tls_cert and tls_key:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls_cert, tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            return (f"cannot use the TLS certificate {tls_cert} with the key {tls_key}: "
+                    f"{getattr(exc, 'strerror', None) or exc.args[-1]}")
+        return None
+    if _loopback(host) or behind_tls_proxy:
+        return None
+    return (f"refusing to serve plain HTTP on {host}, which other computers can reach: "
+            "passwords, tokens and patients' data would cross the network unencrypted. Give "
+            "--tls-cert and --tls-key, or, when a TLS proxy in front of the hub is the only "
+            f"way in, --behind-tls-proxy (or {TLS_PROXY_ENV}=1)")
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app
     from hub.serving import server_config
 
-    if bool(args.tls_cert) != bool(args.tls_key):
-        return _fail("give both --tls-cert and --tls-key, or neither")
+    behind_proxy = args.behind_tls_proxy or os.environ.get(TLS_PROXY_ENV, "") in _YES
+    problem = transport_problem(args.host, args.tls_cert, args.tls_key, behind_proxy)
+    if problem is not None:
+        return _fail(problem)
     config = HubConfig.from_env(
         db_url=args.db, heartbeat_interval=args.heartbeat_interval,
         heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
@@ -163,8 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", parents=[common], help="run the hub service")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8470)
-    sv.add_argument("--tls-cert")
-    sv.add_argument("--tls-key")
+    sv.add_argument("--tls-cert", help="PEM certificate (chain): the hub serves HTTPS itself")
+    sv.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    sv.add_argument("--behind-tls-proxy", action="store_true",
+                    help="serve plain HTTP on a non-loopback --host because a TLS proxy in "
+                         f"front is the only way in (or {TLS_PROXY_ENV}=1)")
     sv.add_argument("--stun-url", action="append", help="STUN URL for ICE (repeatable)")
     sv.add_argument("--turn-url", action="append",
                     help="TURN URL (repeatable); the secret comes from $TELEHUB_TURN_SECRET")

@@ -218,5 +218,6 @@ def server_config(app: Any, config: HubConfig, **settings: Any) -> uvicorn.Confi
         ws_ping_interval=None,  # the protocol has its own heartbeat
         # Frames are small JSON; compressing each one for 300 sites costs more than it saves.
         ws_per_message_deflate=False,
+        server_header=False,  # no banner telling an attacker what to look up
         **settings,
     )

@@ -1,4 +1,8 @@
-"""Accounts: the administrator enrols staff and sites; the call log's readers list sites."""
+"""Accounts: the administrator enrols staff and sites; the call log's readers list sites.
+
+A home site is one patient's Gold Line invitation and is named after the patient, so the
+administrator's list leaves them out (nurses manage them: hub/routes/invitations.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException
 
 from hub import accounts
-from hub.contract.identity import Principal, StaffRole
+from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import NewSiteBody, NewSiteOut, NewStaffBody
 from hub.routes.deps import CALL_LOG_READERS, SIGNED_IN, SessionDep, refusals, require
 
@@ -47,9 +51,12 @@ def staff_add(
 @router.get("/api/v1/sites")
 def site_list(
     session: SessionDep,
-    _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
+    principal: Annotated[Principal, Depends(require(*CALL_LOG_READERS, StaffRole.ADMIN))],
 ) -> list[Principal]:
-    return accounts.list_sites(session)
+    sites = accounts.list_sites(session)
+    if principal.role is StaffRole.ADMIN:
+        return [s for s in sites if s.role is not SiteKind.HOME]
+    return sites
 
 
 @router.post("/api/v1/sites", status_code=201, responses=refusals(409, 413))

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from hub.calllog import CallLog, StoredCall
 from hub.contract import signaling as p
 from hub.contract.fields import Count, Moment, RowId, Text
-from hub.contract.identity import Principal, StaffRole
+from hub.contract.identity import Principal
 from hub.contract.rest import CallOut, ParticipantOut
+from hub.live.presence import QUEUE_WATCHERS
 from hub.routes.deps import (
-    ANY_SITE,
-    ANY_STAFF,
     CALL_LOG_READERS,
+    CALLERS,
     SIGNED_IN,
     SessionsDep,
     SwitchboardDep,
@@ -34,17 +34,17 @@ def _call_out(c: StoredCall) -> CallOut:
 @router.get("/api/v1/ice-servers", tags=["calls"])
 def ice_servers(
     switchboard: SwitchboardDep,
-    principal: Annotated[Principal, Depends(require(*ANY_STAFF, *ANY_SITE))],
+    principal: Annotated[Principal, Depends(require(*CALLERS))],
 ) -> list[p.IceServer]:
-    """STUN/TURN servers for this principal, with short-lived TURN credentials."""
+    """STUN/TURN servers for this principal, with short-lived TURN credentials (for those
+    who take part in calls: a TURN credential relays media through the hub's server)."""
     return switchboard.ice_servers(principal.participant_id)
 
 
 @router.get("/api/v1/queue", tags=["calls"])
 def queue(
     switchboard: SwitchboardDep,
-    _: Annotated[Principal, Depends(require(StaffRole.NURSE, StaffRole.MANAGER,
-                                            StaffRole.ADMIN))],
+    _: Annotated[Principal, Depends(require(*QUEUE_WATCHERS))],
 ) -> p.QueueSnapshot:
     """The waiting calls, in the order they will be answered."""
     return switchboard.snapshot()

@@ -28,6 +28,7 @@ from hub.record_checks import RecordChecker
 __all__ = [
     "ANY_SITE",
     "ANY_STAFF",
+    "CALLERS",
     "CALL_LOG_READERS",
     "BearerDep",
     "ConfigDep",
@@ -214,4 +215,8 @@ def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 ANY_STAFF = tuple(StaffRole)
 ANY_SITE = tuple(SiteKind)
-CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER, StaffRole.ADMIN)
+# The call log and the live queue are clinical (reasons, urgency, NEWS2, patients' names):
+# the administrator runs the service and gets none of it (docs/security.md, least privilege).
+CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER)
+# Who takes part in calls, so needs the ICE (TURN) servers.
+CALLERS = (*ANY_SITE, StaffRole.NURSE, StaffRole.SPECIALIST)

@@ -1,6 +1,7 @@
 """Per-patient invitations to call the hub from the browser page: issue, list, revoke, sign in.
 
-A nurse (or an administrator) issues an invitation for one patient at home. The hub makes a
+A nurse issues an invitation for one patient at home (not the administrator: an invitation
+names the patient, with their NHS number; see docs/security.md). The hub makes a
 site of kind ``home`` for it, with a credential nobody is ever shown, and hands out a code
 once: typed on the page, or carried in a link (``/call#code=...``, in the fragment so it never
 reaches a server log). Signing in with the code gives a short-lived token for that site, so
@@ -52,7 +53,7 @@ router = APIRouter(tags=["invitations"])
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 12
 HOME_TOKEN_TTL = timedelta(hours=4)  # a home caller signs in again from the link
-ISSUERS = (StaffRole.NURSE, StaffRole.ADMIN)
+ISSUERS = (StaffRole.NURSE,)
 
 
 _LOOKALIKES = str.maketrans("OIL", "011")

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -69,14 +70,15 @@ class LoopbackHub:
     """A running test hub's addresses on loopback."""
 
     port: int
+    tls = False  # serves HTTPS (a ProcessHub given a certificate)
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
 
 
 class ThreadedHub(LoopbackHub):
@@ -121,8 +123,15 @@ class ThreadedHub(LoopbackHub):
 class ProcessHub(LoopbackHub):
     """``telehub-hub serve`` as a real child process (for restarts and SIGKILL)."""
 
-    def __init__(self, db_url: str, *extra: str) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+    def __init__(self, db_url: str, *extra: str, trust: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """``trust``: the certificate (PEM) to trust, for a hub serving HTTPS with it
+        (``--tls-cert``); ``env``: variables added to the hub's environment."""
+        self.tls = trust is not None
+        # What an httpx client needs to reach this hub.
+        self.client_options: dict[str, Any] = (
+            {"verify": ssl.create_default_context(cafile=trust)} if trust else {})
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", "0",
              "--log-level", "warning", *extra],
@@ -147,7 +156,8 @@ class ProcessHub(LoopbackHub):
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.output.append(line)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS tests).
+            found = re.search(r"listening on https?://\S+:(\d+) ", line)
             if found and not self.port:
                 self.port = int(found.group(1))
 
@@ -157,7 +167,8 @@ class ProcessHub(LoopbackHub):
         return self.port
 
     def _healthy(self) -> bool:
-        return httpx.get(f"{self.http}/health", timeout=1).status_code == 200
+        return httpx.get(f"{self.http}/health", timeout=1, **self.client_options
+                         ).status_code == 200
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -97,6 +97,10 @@ def test_every_route_but_login_health_and_the_api_document_needs_a_token(
         ("nurse", "GET", "/api/v1/calls", True),
         ("specialist", "GET", "/api/v1/calls", False),
         ("manager", "GET", "/api/v1/calls", True),
+        ("admin", "GET", "/api/v1/calls", False),  # clinical: docs/security.md
+        ("admin", "GET", "/api/v1/queue", False),
+        ("admin", "GET", "/api/v1/ice-servers", False),
+        ("nurse", "GET", "/api/v1/ice-servers", True),
         ("nurse", "GET", "/api/v1/staff", False),
         ("manager", "GET", "/api/v1/staff", False),
         ("admin", "GET", "/api/v1/staff", True),

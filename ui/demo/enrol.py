@@ -84,9 +84,11 @@ class DemoHubApi:
                               admin)
             signed = self._post("/api/v1/auth/site-login", {"credential": made["credential"]})
             sites[site.key] = SignedInSite(site, site.name, str(signed["token"]))
+        # A nurse invites the patient: an invitation names them, and admin sees no patients.
         invitation = self._post("/api/v1/invitations", {"patient": {
             "name": MARGARET.name, "nhs_number": MARGARET.nhs_number,
-            "date_of_birth": MARGARET.date_of_birth}, "valid_days": 1}, admin)
+            "date_of_birth": MARGARET.date_of_birth}, "valid_days": 1},
+            self.login(NURSE, nurse_password))
         home = self._post("/api/v1/auth/invitation-login", {"code": invitation["code"]})
         principal = Principal.model_validate(home["principal"])
         sites[HOME.key] = SignedInSite(HOME, principal.name, str(home["token"]),
