@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from hub.contract.fields import MAX_INT, Day, Moment, Text
+from hub.contract.fields import MAX_INT, Day, Text, in_range
 from records import codes, news2, nhs_number
 
 __all__ = [
@@ -50,10 +50,10 @@ def _aware(value: datetime | None) -> datetime | None:
     # Naive times are ambiguous across sites and DST; the wire carries UTC offsets only.
     if value is not None and value.utcoffset() is None:
         raise ValueError("time must carry a UTC offset")
-    return value
+    return value if value is None else in_range(value)
 
 
-AwareTime = Annotated[Moment, AfterValidator(_aware)]
+AwareTime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class _Frozen(BaseModel):
