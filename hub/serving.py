@@ -166,6 +166,7 @@ class LimitedHttp(HttpToolsProtocol):
         body = f'{{"detail":"{reason}"}}'.encode()
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+            b"cache-control: no-store\r\nx-content-type-options: nosniff\r\n"
             b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body))
         self.transport.close()
         self.parser = None  # type: ignore[assignment]

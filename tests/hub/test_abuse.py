@@ -211,6 +211,11 @@ async def test_a_websocket_that_never_reads_costs_a_bounded_amount_of_memory(
     token = hubdb.staff("nina", "nurse").token
     hub = ProcessHub(hubdb.url)  # the real `telehub-hub serve`, its memory on its own
     try:
+        # It serves with the same limits as the tests' hubs (hub.serving.server_config).
+        big = Attacker(hub.port, b"GET /health HTTP/1.1\r\nX-Big: ", b"x" * 65536, most=MiB)
+        wait_until(big.done, 10, "the hub to refuse a huge head")
+        assert big.status == 431 and b"server:" not in big.answer.lower()
+        assert b"cache-control: no-store" in big.answer
         await _fill_queue(hubdb, hub.ws, sites=5, calls=5)
         reader = await HubClient.connect(hub.ws, token)
         snapshot = len((await reader.expect(p.QueueSnapshot)).to_json())
