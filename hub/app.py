@@ -23,6 +23,7 @@ from hub.routes import (
     clinics,
     health,
     invitations,
+    mfa,
     records,
     reports,
     signaling,
@@ -30,6 +31,7 @@ from hub.routes import (
 from hub.routes.answer_headers import AnswerHeaders
 from hub.routes.body_limit import BodyLimit
 from hub.routes.deps import HubServices, install
+from hub.signin import SignInGuard
 
 __version__ = "0.1.0"
 
@@ -50,6 +52,7 @@ def create_app(config: HubConfig) -> FastAPI:
         config=config, engine=engine, sessions=session_factory(engine),
         record_checker=RecordChecker(config.record_check_processes),
     )  # fmt: skip
+    services.signin = SignInGuard(services.sessions, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +66,8 @@ def create_app(config: HubConfig) -> FastAPI:
         finally:
             await switchboard.stop()
             await asyncio.to_thread(services.record_checker.close)
+            if services.signin is not None:
+                await asyncio.to_thread(services.signin.close)
             engine.dispose()
 
     app = HubApp(
@@ -74,8 +79,8 @@ def create_app(config: HubConfig) -> FastAPI:
         redoc_url=None,
     )
     install(app, services)
-    for module in (health, auth, calls, accounts, records, invitations, call_plans, clinics,
-                   caller_page, reports, signaling):
+    for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
+                   clinics, caller_page, reports, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     errors.install(app)  # last: its catch-all is the outermost layer

@@ -24,6 +24,7 @@ from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import ErrorOut
 from hub.live import Switchboard
 from hub.record_checks import RecordChecker
+from hub.signin import SignInGuard
 
 __all__ = [
     "ANY_SITE",
@@ -39,6 +40,7 @@ __all__ = [
     "RecordCheckerDep",
     "SessionDep",
     "SessionsDep",
+    "SignInDep",
     "SwitchboardDep",
     "UnitOfWork",
     "UnitOfWorkDep",
@@ -58,6 +60,8 @@ class HubServices:
     engine: Engine
     sessions: sessionmaker[Session]
     record_checker: RecordChecker
+    # The sign-in limits, password slots and second-factor key (hub/signin.py).
+    signin: SignInGuard | None = None
     # Built when the hub starts serving (it needs the running event loop): see started().
     _switchboard: Switchboard | None = field(default=None, repr=False)
 
@@ -110,11 +114,18 @@ async def _record_checker(hub: HubDep) -> RecordChecker:
     return hub.record_checker
 
 
+async def _signin(hub: HubDep) -> SignInGuard:
+    if hub.signin is None:
+        raise RuntimeError("the application was built without its sign-in guard")
+    return hub.signin
+
+
 ConfigDep = Annotated[HubConfig, Depends(_config)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
 SwitchboardDep = Annotated[Switchboard, Depends(_switchboard)]
 RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
+SignInDep = Annotated[SignInGuard, Depends(_signin)]
 
 
 class UnitOfWork:

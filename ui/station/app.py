@@ -58,8 +58,8 @@ def sign_in(hub: HubClient, vault: CredentialVault, ask_again: bool) -> str | No
             if exc.status != 401:
                 return f"the hub refused to sign in ({exc.summary})"
             QMessageBox.warning(None, "telehub", "The hub does not accept this station's "
-                                "credential; ask the hub's administrator to enrol the site "
-                                "again.")  # fmt: skip
+                                "credential; ask the hub's administrator for a new one "
+                                "(it replaces the old) and paste it here.")  # fmt: skip
             credential = None
             continue
         except HubError as exc:
