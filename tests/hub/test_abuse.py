@@ -209,7 +209,8 @@ async def test_a_websocket_that_never_reads_costs_a_bounded_amount_of_memory(
     hubdb: HubDatabase,
 ) -> None:
     token = hubdb.staff("nina", "nurse").token
-    hub = ProcessHub(hubdb.url)  # the real `telehub-hub serve`, its memory on its own
+    # The real `telehub-hub serve`, its memory on its own; only the outbox may cut the sink.
+    hub = ProcessHub(hubdb.url, "--heartbeat-timeout", "60")
     try:
         # It serves with the same limits as the tests' hubs (hub.serving.server_config).
         big = Attacker(hub.port, b"GET /health HTTP/1.1\r\nX-Big: ", b"x" * 65536, most=MiB)
@@ -241,6 +242,13 @@ async def test_a_websocket_that_never_reads_costs_a_bounded_amount_of_memory(
             for _ in range(20):
                 await reader.send(p.QueueSync())
                 await reader.expect(p.QueueSnapshot)
+
+            def cut() -> bool:
+                return any("behind; closing it" in line for line in hub.output)
+
+            # Each message waits for its session check: the hub reads the sink's at its pace.
+            await wait_until_async(cut, 60, lambda: "the hub to cut the sink off:\n"
+                                   + "".join(hub.output[-5:]))
             sampling.set()
             sampler.join()
             # It was cut off: reading now, it gets what the buffers held, then the close.
