@@ -234,7 +234,7 @@ class SignalingClient:
     async def _session(self) -> str:
         """One connection, from handshake to loss; returns why it ended."""
         async with connect(self.url, open_timeout=self.open_timeout, ping_interval=None,
-                           max_size=p.MAX_FRAME_BYTES, close_timeout=2) as ws:
+                           max_size=p.MAX_SERVER_FRAME_BYTES, close_timeout=2) as ws:
             await ws.send(p.Hello(protocol=p.PROTOCOL_VERSION, token=self.token,
                                   client=self.client_name).to_json())
             first = p.parse_server_message(

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from hub import caller_page, schema
+from hub import caller_page, errors, schema
 from hub.config import HubConfig
 from hub.db import make_engine, session_factory
 from hub.live import Switchboard
@@ -93,5 +93,6 @@ def create_app(config: HubConfig) -> FastAPI:
                    clinics, caller_page, reports, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    errors.install(app)  # last: its catch-all is the outermost layer
 
     return app

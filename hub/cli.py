@@ -14,21 +14,18 @@ import socket
 import ssl
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, lifecycle, password_policy, schema
-from hub.config import HubConfig
+from hub.config import ClientLimits, HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
 from hub.live.solo import HubAlreadyRunning, SoloLock
 from hub.reporting import rollup
 
-WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
 TLS_PROXY_ENV = "TELEHUB_BEHIND_TLS_PROXY"  # for a service unit: the same as --behind-tls-proxy
 _YES = {"1", "true", "yes", "on"}
-
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"telehub-hub: {message}", file=sys.stderr)
@@ -221,17 +218,10 @@ def transport_problem(host: str, tls_cert: str | None, tls_key: str | None,
             f"way in, --behind-tls-proxy (or {TLS_PROXY_ENV}=1)")
 
 
-def server_options() -> dict[str, Any]:
-    """uvicorn settings of every hub (the service and the tests' hubs): no ``Server``
-    banner telling an attacker what to look up."""
-    return {"server_header": False}
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from hub.app import create_app
     from hub.draining import DrainingServer
+    from hub.serving import server_config
 
     behind_proxy = args.behind_tls_proxy or os.environ.get(TLS_PROXY_ENV, "") in _YES
     problem = transport_problem(args.host, args.tls_cert, args.tls_key, behind_proxy)
@@ -269,12 +259,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"telehub hub listening on {scheme}://{args.host}:{port} "
           f"(database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
           flush=True)
-    server = DrainingServer(app, uvicorn.Config(
-        app, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
-        ws_max_size=WS_MAX_BYTES, log_level=args.log_level, access_log=False,
-        ws_ping_interval=None,  # the protocol has its own heartbeat
-        # Frames are small JSON; compressing each one for 300 sites costs more than it saves.
-        ws_per_message_deflate=False, **server_options(),
+    server = DrainingServer(app, server_config(
+        app, config, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
+        log_level=args.log_level,
     ))
     # The app's import-time and start-up objects live as long as the process: move them out
     # of the collector's sight, so a full collection walks only what requests allocate (a
@@ -365,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--heartbeat-interval", type=float, default=4.0)
     sv.add_argument("--heartbeat-timeout", type=float, default=12.0)
     sv.add_argument("--reconnect-grace", type=float, default=30.0)
+    sv.add_argument("--max-open-calls", type=int, default=ClientLimits.max_open_calls,
+                    help="calls one site may have open at once (waiting or in progress); "
+                         "a further call_request is refused with too_many_calls")
     sv.add_argument("--log-level", default="info",
                     choices=["critical", "error", "warning", "info", "debug"])
     sv.set_defaults(func=cmd_serve)

@@ -19,6 +19,26 @@ def default_secret_key_file() -> Path:
 
 
 @dataclass(frozen=True)
+class ClientLimits:
+    """What one client may cost the hub before it is refused (hub/serving.py, docs/security.md).
+
+    A legitimate client's request head is a few hundred bytes with a dozen headers and
+    arrives in one packet; a record batch (the largest body) arrives in seconds even on a
+    slow link. What is far beyond that is an attack or a broken client.
+    """
+
+    max_header_bytes: int = 16 * 1024  # request line and headers together (431 beyond)
+    max_headers: int = 64  # (431 beyond)
+    header_timeout_s: float = 10.0  # from the connection or the head's first byte (408)
+    body_timeout_s: float = 60.0  # from the end of the head to the end of the body (408)
+    keep_alive_s: int = 5  # an idle connection between two requests is closed after this
+    # A WebSocket whose peer has read nothing (its send buffer stayed full) this long is cut.
+    ws_stall_s: float = 20.0
+    # Calls one caller (a site principal) may have open at once, waiting or in progress.
+    max_open_calls: int = 5
+
+
+@dataclass(frozen=True)
 class HubConfig:
     db_url: str = field(default_factory=default_db_url)
     # The hub pings every connection this often; a peer silent for heartbeat_timeout is dead.
@@ -36,6 +56,7 @@ class HubConfig:
     turn_secret: str | None = None
     turn_ttl_s: int = 4 * 3600  # covers a long call; coturn checks it again on refresh
     max_body_bytes: int = 1024 * 1024
+    limits: ClientLimits = field(default_factory=ClientLimits)
     # Before the first call of a shift there is no history; these seed the wait estimate.
     default_handle_s: float = 600.0
     default_answer_s: float = 60.0

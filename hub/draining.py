@@ -15,6 +15,8 @@ import socket
 import uvicorn
 from fastapi import FastAPI
 
+from hub.errors import where
+
 log = logging.getLogger("telehub.hub")
 HAND_OVER_S = 10.0  # at most; then uvicorn's shutdown goes ahead regardless
 
@@ -28,6 +30,6 @@ class DrainingServer(uvicorn.Server):
         try:
             live = self._app.state.services.switchboard
             await asyncio.wait_for(live.hand_over(), HAND_OVER_S)
-        except Exception:  # a failed hand-over must not keep the hub from stopping
-            log.exception("the hand-over before shutdown failed; shutting down anyway")
+        except Exception as exc:  # a failed hand-over must not keep the hub from stopping
+            log.error("the hand-over before shutdown failed; shutting down anyway: %s", where(exc))
         await super().shutdown(sockets)

@@ -8,7 +8,7 @@ returns these frozen models, never live ORM objects.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal, Self
 from uuid import UUID, uuid4
 
@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from hub.contract.fields import MAX_INT, Day, Text, in_range
 from records import codes, news2, nhs_number
 
 __all__ = [
@@ -36,8 +37,9 @@ __all__ = [
 
 # The most records one batch request may carry; the hub refuses larger batches with 413.
 
-ShortText = Annotated[str, Field(max_length=200)]
-LongText = Annotated[str, Field(max_length=10_000)]
+# Text and times refuse what no store can hold (NUL, lone surrogates, years far out of range).
+ShortText = Annotated[Text, Field(max_length=200)]
+LongText = Annotated[Text, Field(max_length=10_000)]
 
 
 def utc_now() -> datetime:
@@ -48,7 +50,7 @@ def _aware(value: datetime | None) -> datetime | None:
     # Naive times are ambiguous across sites and DST; the wire carries UTC offsets only.
     if value is not None and value.utcoffset() is None:
         raise ValueError("time must carry a UTC offset")
-    return value
+    return value if value is None else in_range(value)
 
 
 AwareTime = Annotated[datetime, AfterValidator(_aware)]
@@ -62,9 +64,9 @@ class Patient(_Frozen):
     """Who the record is about. ``nhs_number`` is stored as its 10 digits."""
 
     id: UUID = Field(default_factory=uuid4)
-    nhs_number: str | None = None
+    nhs_number: Annotated[Text, Field(max_length=32)] | None = None
     name: ShortText
-    date_of_birth: date | None = None
+    date_of_birth: Day | None = None
     site_id: ShortText | None = None
     dnacpr: bool | None = None  # a DNACPR decision is in place (None: not known)
     respect_plan: LongText | None = None  # ReSPECT treatment limits, as written on the form
@@ -212,7 +214,7 @@ class TriageRecord(_Frozen):
     """
 
     uuid: UUID = Field(default_factory=uuid4)
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=MAX_INT)
     status: Literal["draft", "signed_off"] = "draft"
     call_id: ShortText | None = None
     requested_at: AwareTime | None = None

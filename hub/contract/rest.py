@@ -58,6 +58,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.contract.fields import Count, Day, Moment, RowId, Text
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.signaling import PROTOCOL_VERSION, Patient
 from records.schema import TriageRecord
@@ -90,6 +91,8 @@ __all__ = [
     "EnrolledOut",
     "EnrolmentBody",
     "EnrolmentOut",
+    "ErrorOut",
+    "FieldError",
     "Filters",
     "Health",
     "HomeTokenOut",
@@ -156,6 +159,24 @@ def _params(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+# --- refusals -------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    """One invalid value: where it was (``["body", "patient", "name"]``), the rule it broke
+    and the rule's name; never the value itself."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """The body of every refusal (4xx) and failure (500): what was wrong, never a value sent."""
+
+    detail: str | list[FieldError]
+
+
 # --- service and sign-in -------------------------------------------------------------------
 
 
@@ -165,19 +186,19 @@ class Health(BaseModel):
 
 
 class LoginBody(_Body):
-    username: Annotated[str, Field(min_length=1, max_length=64)]
-    password: Annotated[str, Field(min_length=1, max_length=1024)]
-    code: Annotated[str, Field(min_length=1, max_length=32, description=(
+    username: Annotated[Text, Field(min_length=1, max_length=64)]
+    password: Annotated[Text, Field(min_length=1, max_length=1024)]
+    code: Annotated[Text, Field(min_length=1, max_length=32, description=(
         "The six digits from the authenticator app, or a recovery code, when the account "
         "has a second factor"))] | None = None
 
 
 class SiteLoginBody(_Body):
-    credential: Annotated[str, Field(min_length=1, max_length=256)]
+    credential: Annotated[Text, Field(min_length=1, max_length=256)]
 
 
 class InvitationLoginBody(_Body):
-    code: Annotated[str, Field(min_length=1, max_length=64)]
+    code: Annotated[Text, Field(min_length=1, max_length=64)]
 
 
 class TokenOut(BaseModel):
@@ -234,10 +255,10 @@ class EnrolledOut(TokenOut):
 # A password a body sets has no length bounds here: the hub's policy (hub/password_policy.py)
 # checks it and its refusal names the rule broken (a bound here would answer "check password").
 class NewStaffBody(_Body):
-    username: str
+    username: Annotated[Text, Field(min_length=1, max_length=64)]
     role: StaffRole
     password: str
-    display_name: Annotated[str, Field(max_length=120)] | None = None
+    display_name: Annotated[Text, Field(max_length=120)] | None = None
 
 
 class StaffOut(BaseModel):
@@ -290,7 +311,7 @@ class AccountEventOut(BaseModel):
 
 
 class NewSiteBody(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=120)]
+    name: Annotated[Text, Field(min_length=1, max_length=120)]
     kind: SiteKind
 
 
@@ -305,12 +326,12 @@ class NewSiteOut(BaseModel):
 class CallLogQuery(BaseModel):
     """Query of ``GET /calls``: times with a zone (a time without one is refused)."""
 
-    start: datetime | None = None  # sent as "from"
-    end: datetime | None = None  # sent as "to"
-    site_id: int | None = None
+    start: Moment | None = None  # sent as "from"
+    end: Moment | None = None  # sent as "to"
+    site_id: RowId | None = None
     state: Literal["waiting", "connected", "ended"] | None = None
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Count = 0
 
     def params(self) -> dict[str, str]:
         return _params({"from": self.start, "to": self.end, "site_id": self.site_id,
@@ -348,8 +369,8 @@ class CallOut(BaseModel):
 
 
 class PlanBody(_Body):
-    decision: Annotated[str, Field(min_length=1, max_length=4000)]
-    call_again: Annotated[str, Field(max_length=1000)] | None = None
+    decision: Annotated[Text, Field(min_length=1, max_length=4000)]
+    call_again: Annotated[Text, Field(max_length=1000)] | None = None
 
 
 class PlanOut(BaseModel):
@@ -364,8 +385,8 @@ class PlanOut(BaseModel):
 
 
 class InvitedPatient(_Body):
-    name: Annotated[str, Field(min_length=1, max_length=80)]
-    nhs_number: Annotated[str, Field(max_length=16)] | None = None
+    name: Annotated[Text, Field(min_length=1, max_length=80)]
+    nhs_number: Annotated[Text, Field(max_length=16)] | None = None
     date_of_birth: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
 
 
@@ -393,26 +414,26 @@ class IssuedInvitationOut(InvitationOut):
 
 
 class NewBookingBody(_Body):
-    site_id: int
-    specialist_id: int
-    starts_at: datetime
+    site_id: RowId
+    specialist_id: RowId
+    starts_at: Moment
     minutes: Annotated[int, Field(ge=5, le=240)] = 20
-    title: Annotated[str, Field(min_length=1, max_length=120)]
+    title: Annotated[Text, Field(min_length=1, max_length=120)]
     patient: Patient | None = None
 
 
 class ClinicDayQuery(BaseModel):
     """Query of ``GET /clinics``: the UTC day (today when left out), optionally one site."""
 
-    day: date | None = None
-    site_id: int | None = None
+    day: Day | None = None
+    site_id: RowId | None = None
 
     def params(self) -> dict[str, str]:
         return _params({"day": self.day, "site_id": self.site_id})
 
 
 class JoinBody(_Body):
-    call_id: Annotated[str, Field(min_length=1, max_length=36)]
+    call_id: Annotated[Text, Field(min_length=1, max_length=36)]
 
 
 class OutcomeBody(_Body):
@@ -482,12 +503,12 @@ class VersionOut(BaseModel):
 class RecordQuery(BaseModel):
     """Query of ``GET /records``: UTC days ``start``..``end`` (both included), site, patient."""
 
-    site_id: Annotated[str, Field(max_length=200)] | None = None
-    start: date | None = None  # sent as "from"
-    end: date | None = None  # sent as "to"
-    nhs_number: Annotated[str, Field(max_length=16)] | None = None
+    site_id: Annotated[Text, Field(max_length=200)] | None = None
+    start: Day | None = None  # sent as "from"
+    end: Day | None = None  # sent as "to"
+    nhs_number: Annotated[Text, Field(max_length=16)] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Count = 0
 
     def params(self) -> dict[str, str]:
         return _params({"site_id": self.site_id, "from": self.start, "to": self.end,
@@ -508,8 +529,8 @@ RecordExportFormat = Literal["csv", "xlsx", "fhir"]
 class RecordExportQuery(BaseModel):
     """Query of ``GET /records:export``: the avoided-admission log of UTC days start..end."""
 
-    start: date  # sent as "from"
-    end: date  # sent as "to"
+    start: Day  # sent as "from"
+    end: Day  # sent as "to"
     format: RecordExportFormat = "csv"
 
     def params(self) -> dict[str, str]:
@@ -535,9 +556,9 @@ class Filters(_Frozen):
     ``site_kind``.
     """
 
-    start: date
-    end: date
-    site_id: int | None = None
+    start: Day
+    end: Day
+    site_id: RowId | None = None
     site_kind: Setting | None = None
 
     def params(self) -> dict[str, str]:
@@ -562,10 +583,10 @@ class Filters(_Frozen):
 class DrillQuery(BaseModel):
     """Query of ``GET /reports/drill`` besides the :class:`Filters`."""
 
-    figure: Annotated[str, Field(max_length=60)]
+    figure: Annotated[Text, Field(max_length=60)]
     month: Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] | None = None
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Count = 0
 
     def params(self) -> dict[str, str]:
         return _params({"figure": self.figure, "month": self.month, "limit": self.limit,

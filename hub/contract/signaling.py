@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from hub.contract.fields import Text
 from hub.contract.identity import CallRole, Principal, SiteKind
 from records.news2 import Consciousness
 
@@ -22,10 +23,13 @@ PROTOCOL_VERSION = 1
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
 # 3-10 KB); anything bigger is refused with an error rather than parsed.
 MAX_FRAME_BYTES = 64 * 1024
+# What the hub may send is larger: a queue snapshot of a long queue (each waiting call with
+# its observations and patient, up to ~5 KB) passes 64 KiB at a dozen calls.
+MAX_SERVER_FRAME_BYTES = 4 * 1024 * 1024
 
-Sdp = Annotated[str, Field(min_length=1, max_length=60_000)]
-CallId = Annotated[str, Field(min_length=1, max_length=64)]
-ShortText = Annotated[str, Field(max_length=200)]
+Sdp = Annotated[Text, Field(min_length=1, max_length=60_000)]
+CallId = Annotated[Text, Field(min_length=1, max_length=64)]
+ShortText = Annotated[Text, Field(max_length=200)]
 
 
 class Urgency(enum.StrEnum):
@@ -75,6 +79,7 @@ class ErrorCode(enum.StrEnum):
     NOT_PARTICIPANT = "not_participant"
     NO_SPECIALIST = "no_specialist"
     HELLO_FIRST = "hello_first"
+    TOO_MANY_CALLS = "too_many_calls"
     INTERNAL = "internal"
 
 
@@ -116,9 +121,9 @@ class Patient(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    nhs_number: Annotated[str, Field(max_length=16)] | None = None
+    nhs_number: Annotated[Text, Field(max_length=16)] | None = None
     name: ShortText | None = None
-    date_of_birth: Annotated[str, Field(max_length=10)] | None = None
+    date_of_birth: Annotated[Text, Field(max_length=10)] | None = None
 
 
 class IceServer(BaseModel):
@@ -169,7 +174,7 @@ class Hello(_Message):
 
     type: Literal["hello"] = "hello"
     protocol: int
-    token: Annotated[str, Field(min_length=1, max_length=512)]
+    token: Annotated[Text, Field(min_length=1, max_length=512)]
     client: ShortText | None = None
 
 
@@ -189,8 +194,8 @@ class CallRequest(_Message):
     """A site asks for a nurse."""
 
     type: Literal["call_request"] = "call_request"
-    request_id: Annotated[str, Field(min_length=1, max_length=64)]
-    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    request_id: Annotated[Text, Field(min_length=1, max_length=64)]
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
     urgency: Urgency = Urgency.URGENT
     intended_action: IntendedAction | None = None
     observations: PreCallObservations | None = None
@@ -232,7 +237,7 @@ class _LegMessage(_Message):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     call_id: CallId
-    to: Annotated[str, Field(max_length=40)]
+    to: Annotated[Text, Field(max_length=40)]
     # Filled in by the hub when it relays the message; a client's own value is overwritten.
     sender: str | None = Field(default=None, alias="from")
 
@@ -266,7 +271,7 @@ class InviteSpecialist(_Message):
 
     type: Literal["invite_specialist"] = "invite_specialist"
     call_id: CallId
-    note: Annotated[str, Field(max_length=500)] | None = None
+    note: Annotated[Text, Field(max_length=500)] | None = None
 
 
 class InviteCancel(_Message):
@@ -501,12 +506,10 @@ class ProtocolError(Exception):
         return Error(code=self.code, message=self.message, ref=self.ref)
 
 
-def _decode(text: str | bytes) -> dict[str, Any]:
+def _decode(text: str | bytes, cap: int = MAX_FRAME_BYTES) -> dict[str, Any]:
     size = len(text.encode()) if isinstance(text, str) else len(text)
-    if size > MAX_FRAME_BYTES:
-        raise ProtocolError(
-            ErrorCode.TOO_LARGE, f"frame of {size} bytes is over the {MAX_FRAME_BYTES} cap"
-        )
+    if size > cap:
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"frame of {size} bytes is over the {cap} cap")
     try:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -540,7 +543,7 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
 
 def parse_server_message(text: str | bytes) -> ServerMessage:
     """Parse one frame from the hub (used by clients)."""
-    data = _decode(text)
+    data = _decode(text, MAX_SERVER_FRAME_BYTES)
     try:
         return _server_adapter.validate_python(data)
     except ValidationError as exc:

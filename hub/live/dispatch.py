@@ -19,6 +19,7 @@ from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work, utcnow
+from hub.errors import where
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall, find_call, restore
 from hub.live.escalation import Escalation
@@ -81,6 +82,7 @@ class Dispatch:
             # A retry of a request we already hold (e.g. sent again after a reconnect).
             self.resume(conn, existing)
             return
+        self._admit(conn.principal.id)
         try:
             news2 = score_observations(msg.observations)
         except ValueError as exc:
@@ -119,8 +121,8 @@ class Dispatch:
         conn.calls.add(call.id)
         try:
             await self.queue.add(request)  # a shared queue writes the row here
-        except Exception:
-            log.exception("the queue could not take a call request")
+        except Exception as exc:
+            log.error("the queue could not take a call request: %s", where(exc))
             self.calls.pop(call.id, None)
             self._requests.pop(key, None)
             conn.calls.discard(call.id)
@@ -131,8 +133,9 @@ class Dispatch:
         self.board.tell_positions(after=call)
         try:
             await self.log.request(row)
-        except Exception:
-            log.exception("could not save a call request")
+        except Exception as exc:
+            # By type and place only: a database error's text can carry the row (a patient).
+            log.error("could not save a call request: %s", where(exc))
             await self._drop_unsaved(call)
             raise Refusal(ErrorCode.INTERNAL,
                           "the hub could not save this request; send it again") from None
@@ -145,6 +148,16 @@ class Dispatch:
             pos, wait = self.board.position(call) if call.state == "waiting" else (1, 0)
             call.caller.send(p.CallQueued(call_id=call.id, request_id=msg.request_id,
                                           position=pos, estimated_wait_s=wait))
+
+    def _admit(self, site_id: int) -> None:
+        """The one place a new call request is let in: a caller may have only a few calls
+        open at once (waiting or in progress), so one site cannot fill the queue."""
+        cap = self.config.limits.max_open_calls
+        open_calls = sum(1 for c in self.calls.values() if c.site.id == site_id)
+        if open_calls >= cap:
+            raise Refusal(ErrorCode.TOO_MANY_CALLS,
+                          f"this caller already has {open_calls} calls open, the most the "
+                          f"hub allows one caller (max_open_calls = {cap}); end one first")
 
     async def _drop_unsaved(self, call: LiveCall) -> None:
         """The request never reached the database: take it back from everyone shown it."""
@@ -234,8 +247,9 @@ class Dispatch:
         try:
             stored = await self.log.answer(call.id, conn.principal.id, desk_part,
                                            call.caller_participant(), now, first)
-        except Exception:
-            log.exception("could not write the answer of a call to the log; the call goes on")
+        except Exception as exc:
+            log.error("could not write the answer of a call to the log (%s); the call goes "
+                      "on", where(exc))
             return
         if not stored:
             log.error("the call log did not hold call %s as waiting when it was answered",

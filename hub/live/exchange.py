@@ -26,6 +26,7 @@ from typing import Any
 
 import psycopg
 
+from hub.errors import where
 from hub.live.pg import connect
 
 log = logging.getLogger("telehub.hub")
@@ -196,8 +197,9 @@ class Exchange:
     async def _deliver(box: _Box, mail: Mail) -> None:
         try:
             await box.handler(mail)
-        except Exception:
-            log.exception("handling a %r mail in box %s failed", mail.get("k"), box.name)
+        except Exception as exc:
+            log.error("handling a %r mail in box %s failed: %s", mail.get("k"), box.name,
+                      where(exc))
 
     async def _listen(self) -> None:
         """Keep a listening connection; after each reconnect, every box is read at once."""

@@ -17,10 +17,15 @@ from typing import Protocol
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, StaffRole
+from hub.errors import where
 
 log = logging.getLogger("telehub.hub")
 
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
+# Bytes waiting for one slow client before it is cut off: a desk that sends queue_sync and
+# never reads would otherwise have the hub keep a snapshot per request (each up to a few
+# hundred KB with a long queue). Room for at least one frame of the largest the hub sends.
+OUTBOX_BYTES = 2 * p.MAX_SERVER_FRAME_BYTES
 # The close code of a connection whose session ended: its token was revoked (signed out,
 # password changed or reset, credential rotated) or its account disabled or retired.
 SESSION_ENDED = 4403
@@ -50,6 +55,7 @@ class Connection:
         self.relayed = False
         self._close_args: tuple[int, str] = (1000, "")
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
+        self._outbox_bytes = 0  # what the outbox holds, in characters of JSON text
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
 
     @property
@@ -67,25 +73,30 @@ class Connection:
     def send_text(self, text: str) -> None:
         if self.closed:
             return
-        try:
-            self._outbox.put_nowait(text)
-        except asyncio.QueueFull:
-            log.warning("connection %s fell %d frames behind; closing it", self.id, OUTBOX_LIMIT)
-            self.close(4008, "too far behind")
+        if self._outbox_bytes + len(text) > OUTBOX_BYTES or self._outbox.full():
+            log.warning("connection %s fell %d frames (%d bytes) behind; closing it", self.id,
+                        self._outbox.qsize(), self._outbox_bytes)
+            self.close(4008, "too far behind", drop_backlog=True)
+            return
+        self._outbox_bytes += len(text)
+        self._outbox.put_nowait(text)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = 1000, reason: str = "", drop_backlog: bool = False) -> None:
         if self.closed:
             return
         self.closed = True
         self._close_args = (code, reason)
-        if self._outbox.full():  # a client this far behind gets the close, not the backlog
+        if drop_backlog or self._outbox.full():
+            # A client this far behind gets the close, not the backlog.
             while not self._outbox.empty():
                 self._outbox.get_nowait()
+            self._outbox_bytes = 0
         self._outbox.put_nowait(None)
 
     async def _write(self) -> None:
         try:
             while (text := await self._outbox.get()) is not None:
+                self._outbox_bytes -= len(text)
                 await self.socket.send_text(text)
         except Exception:  # the peer went away mid-send: the reader notices and cleans up
             self.closed = True
@@ -206,5 +217,5 @@ class Presence:
                     conn.send_text(ping)
             try:
                 await on_tick(now)
-            except Exception:
-                log.exception("expiring lost participants failed; will try again")
+            except Exception as exc:
+                log.error("expiring lost participants failed (%s); will try again", where(exc))

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from hub.contract import signaling as p
 from hub.contract.identity import StaffRole
 from hub.contract.signaling import ErrorCode
+from hub.errors import where
 from hub.live.presence import Connection
 
 log = logging.getLogger("telehub.hub")
@@ -36,8 +37,8 @@ async def carry_out(
     except Refusal as r:
         conn.send(p.Error(code=r.code, message=r.message, ref=msg.type, call_id=r.call_id,
                           request_id=getattr(msg, "request_id", None)))
-    except Exception:
-        log.exception("bug while handling a %s message", msg.type)
+    except Exception as exc:  # type and place only: the values may be patient data
+        log.error("bug while handling a %s message: %s", msg.type, where(exc))
         conn.send(p.Error(code=p.ErrorCode.INTERNAL, ref=msg.type,
                           message="the hub failed to handle this message; "
                           "nothing was changed on your side, try again"))

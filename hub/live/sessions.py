@@ -20,6 +20,7 @@ from hub import lifecycle
 from hub.contract import signaling as p
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work
+from hub.errors import where
 from hub.live.presence import SESSION_ENDED, Connection, Presence
 from hub.live.refusal import Refusal
 
@@ -94,8 +95,8 @@ class SessionCheck:
                 continue
             try:
                 ended = hashes - await self._query(hashes)
-            except Exception:
-                log.exception("checking the open sessions failed; will try again")
+            except Exception as exc:
+                log.error("checking the open sessions failed; will try again: %s", where(exc))
                 continue
             if ended:
                 self.presence.disconnect_tokens(ended, ENDED)

@@ -37,10 +37,12 @@ from hub.routes.deps import (
     SessionDep,
     SwitchboardDep,
     UnitOfWorkDep,
+    refusals,
     require,
 )
 
-router = APIRouter(tags=["accounts"])
+# Every route needs a token; a route's own responses say more (and win over these).
+router = APIRouter(tags=["accounts"], responses=refusals(401, 403, 413, 422))
 AdminDep = Annotated[Principal, Depends(require(StaffRole.ADMIN))]
 AccountId = Annotated[int, Path(ge=1, le=2**31 - 1)]  # an integer column on every database
 Responses = dict[int | str, dict[str, Any]]

@@ -4,7 +4,7 @@ Answers hold patients' data and tokens, so no browser, proxy or disk cache may k
 (``Cache-Control: no-store``); a browser must take each answer as the type it says it is
 (``X-Content-Type-Options: nosniff``). Set here, around the whole application (see
 ``hub.app.HubApp``), so error answers and the caller page carry them as the routes do; the
-``Server`` banner is turned off in uvicorn (``hub.cli.server_options``).
+``Server`` banner is turned off in uvicorn (``hub.serving.server_config``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from hub.routes.deps import (
     SignInDep,
     SwitchboardDep,
     UnitOfWorkDep,
+    refusals,
 )
 from hub.signin_limits import Attempt, Route
 
@@ -33,14 +34,16 @@ def _ttl(config: HubConfig) -> timedelta:
     return timedelta(seconds=config.token_ttl_s)
 
 
-@router.post("/api/v1/auth/login", response_model=TokenOut, responses=signin.HASHED)
+@router.post("/api/v1/auth/login", response_model=TokenOut, responses={
+    **refusals(413, 422), **signin.HASHED})
 async def login(body: LoginBody, request: Request, guard: SignInDep) -> TokenOut | JSONResponse:
     """Staff sign-in with user name and password (and the code from an authenticator app
     where the account has a second factor); returns a bearer token for one shift."""
     return await signin.staff_login(guard, body, signin.client_address(request))
 
 
-@router.post("/api/v1/auth/site-login", responses=signin.LIMITED)
+@router.post("/api/v1/auth/site-login",
+             responses={**refusals(413, 422), **signin.LIMITED})
 def site_login(body: SiteLoginBody, request: Request, session: SessionDep, config: ConfigDep,
                guard: SignInDep) -> TokenOut:
     """A site station or caller signs in with the credential printed when it was enrolled."""
@@ -54,7 +57,7 @@ def site_login(body: SiteLoginBody, request: Request, session: SessionDep, confi
     return TokenOut(token=issued.token, expires_at=issued.expires_at, principal=principal)
 
 
-@router.post("/api/v1/auth/logout", status_code=204)
+@router.post("/api/v1/auth/logout", status_code=204, responses=refusals(401))
 def logout(
     unit: UnitOfWorkDep, switchboard: SwitchboardDep, _: PrincipalDep, creds: BearerDep,
 ) -> None:
@@ -65,6 +68,6 @@ def logout(
     unit.after_commit(functools.partial(switchboard.disconnect_tokens, ended, "signed out"))
 
 
-@router.get("/api/v1/me")
+@router.get("/api/v1/me", responses=refusals(401))
 def me(principal: PrincipalDep) -> Principal:
     return principal

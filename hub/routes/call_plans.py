@@ -13,10 +13,11 @@ from __future__ import annotations
 import functools
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.contract.fields import Text
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import PlanBody, PlanOut
 from hub.contract.signaling import CallPlanReady
@@ -25,14 +26,17 @@ from hub.models import Call, CallParticipant, CallPlan
 from hub.routes.deps import (
     ANY_SITE,
     CALL_LOG_READERS,
+    SIGNED_IN,
     SessionDep,
     SwitchboardDep,
     UnitOfWorkDep,
+    refusals,
     require,
 )
 
-router = APIRouter(tags=["call plans"])
+router = APIRouter(tags=["call plans"], responses=refusals(*SIGNED_IN, 422))
 WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
+CallIdPath = Annotated[Text, Path(max_length=64)]
 
 
 def took_part(session: Session, call_id: str, principal: Principal) -> bool:
@@ -47,9 +51,9 @@ def _out(plan: CallPlan) -> PlanOut:
                    written_by_name=plan.written_by_name, written_at=plan.written_at)
 
 
-@router.put("/api/v1/calls/{call_id}/plan")
+@router.put("/api/v1/calls/{call_id}/plan", responses=refusals(404, 413))
 def write_plan(
-    call_id: str, body: PlanBody, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
+    call_id: CallIdPath, body: PlanBody, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     principal: Annotated[Principal, Depends(require(*WRITERS))],
 ) -> PlanOut:
     """The nurse or specialist who took part in the call writes (or corrects) its plan."""
@@ -72,9 +76,9 @@ def write_plan(
     return out
 
 
-@router.get("/api/v1/calls/{call_id}/plan")
+@router.get("/api/v1/calls/{call_id}/plan", responses=refusals(404))
 def read_plan(
-    call_id: str, session: SessionDep,
+    call_id: CallIdPath, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*ANY_SITE, *CALL_LOG_READERS,
                                                     StaffRole.SPECIALIST))],
 ) -> PlanOut:

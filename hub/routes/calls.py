@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from hub.calllog import CallLog, StoredCall
 from hub.contract import signaling as p
+from hub.contract.fields import Count, Moment, RowId, Text
 from hub.contract.identity import Principal
 from hub.contract.rest import CallOut, ParticipantOut
 from hub.live.presence import QUEUE_WATCHERS
 from hub.routes.deps import (
     CALL_LOG_READERS,
     CALLERS,
+    SIGNED_IN,
     SessionsDep,
     SwitchboardDep,
+    refusals,
     require,
 )
 
-router = APIRouter()
+router = APIRouter(responses=refusals(*SIGNED_IN, 422))
+CallIdPath = Annotated[Text, Path(max_length=64)]
 
 
 def _call_out(c: StoredCall) -> CallOut:
@@ -54,12 +57,12 @@ async def queue(
 def calls(
     sessions: SessionsDep,
     _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
-    site_id: int | None = None,
+    start: Annotated[Moment | None, Query(alias="from")] = None,
+    end: Annotated[Moment | None, Query(alias="to")] = None,
+    site_id: RowId | None = None,
     state: Literal["waiting", "connected", "ended"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
 ) -> list[CallOut]:
     """The call log, newest first: requested, answered and ended times, who took part, why
     it ended."""
@@ -70,9 +73,9 @@ def calls(
     return [_call_out(c) for c in log.query(start, end, site_id, state, limit, offset)]
 
 
-@router.get("/api/v1/calls/{call_id}", tags=["call log"])
+@router.get("/api/v1/calls/{call_id}", tags=["call log"], responses=refusals(404))
 def call(
-    call_id: str, sessions: SessionsDep,
+    call_id: CallIdPath, sessions: SessionsDep,
     _: Annotated[Principal, Depends(require(*CALL_LOG_READERS))],
 ) -> CallOut:
     found = CallLog(sessions).get(call_id)

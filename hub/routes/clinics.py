@@ -13,20 +13,21 @@ administrator leave out the patient and the outcome, which are clinical (docs/se
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from hub.contract import signaling as p
+from hub.contract.fields import Day, RowId
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import BookingOut, JoinBody, NewBookingBody, OutcomeBody
 from hub.db import utcnow
 from hub.models import Call, ClinicBooking, Site, Staff
-from hub.routes.deps import ANY_SITE, SessionDep, require
+from hub.routes.deps import ANY_SITE, SIGNED_IN, SessionDep, refusals, require
 
-router = APIRouter(tags=["clinics"])
+router = APIRouter(tags=["clinics"], responses=refusals(*SIGNED_IN, 422))
 BOOKERS = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.ADMIN)
 STAFF_READERS = (*BOOKERS, StaffRole.MANAGER)
 OUTCOME_WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
@@ -50,7 +51,7 @@ def _aware(t: datetime) -> datetime:
     return t.astimezone(UTC)
 
 
-@router.post("/api/v1/clinics", status_code=201)
+@router.post("/api/v1/clinics", status_code=201, responses=refusals(413))
 def book(
     body: NewBookingBody, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*BOOKERS))],
@@ -78,8 +79,8 @@ def book(
 def day_list(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(*ANY_SITE, *STAFF_READERS))],
-    day: Annotated[date | None, Query(description="UTC day; today when left out")] = None,
-    site_id: int | None = None,
+    day: Annotated[Day | None, Query(description="UTC day; today when left out")] = None,
+    site_id: RowId | None = None,
 ) -> list[BookingOut]:
     """The day's bookings in time order: a site sees its own, staff see every site's."""
     day = day or utcnow().date()
@@ -108,9 +109,9 @@ def _booking(session: SessionDep, booking_id: int) -> tuple[ClinicBooking, Site,
     return row[0], row[1], row[2]
 
 
-@router.post("/api/v1/clinics/{booking_id}/join")
+@router.post("/api/v1/clinics/{booking_id}/join", responses=refusals(404, 409, 413))
 def join(
-    booking_id: int, body: JoinBody, session: SessionDep,
+    booking_id: RowId, body: JoinBody, session: SessionDep,
     principal: Annotated[Principal, Depends(require(SiteKind.PRISON))],
 ) -> BookingOut:
     """The prison's station attaches the call it asked for to its booking."""
@@ -126,9 +127,10 @@ def join(
     return _out(booking, site, specialist, principal)
 
 
-@router.post("/api/v1/clinics/{booking_id}/outcome")
+@router.post("/api/v1/clinics/{booking_id}/outcome",
+             responses=refusals(404, 409, 413))
 def outcome(
-    booking_id: int, body: OutcomeBody, session: SessionDep,
+    booking_id: RowId, body: OutcomeBody, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*OUTCOME_WRITERS))],
 ) -> BookingOut:
     """Record whether the clinic avoided a transfer to hospital."""
@@ -140,9 +142,9 @@ def outcome(
     return _out(booking, site, specialist, principal)
 
 
-@router.delete("/api/v1/clinics/{booking_id}", status_code=204)
+@router.delete("/api/v1/clinics/{booking_id}", status_code=204, responses=refusals(404))
 def cancel(
-    booking_id: int, session: SessionDep,
+    booking_id: RowId, session: SessionDep,
     _: Annotated[Principal, Depends(require(*BOOKERS))],
 ) -> None:
     booking, _site, _specialist = _booking(session, booking_id)

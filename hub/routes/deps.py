@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.rest import ErrorOut
 from hub.live.front import LiveFront
 from hub.record_checks import RecordChecker
 from hub.signin import SignInGuard
@@ -46,6 +47,7 @@ __all__ = [
     "current_principal",
     "hub_services",
     "install",
+    "refusals",
     "require",
 ]
 
@@ -203,6 +205,24 @@ def require(*roles: StaffRole | SiteKind) -> Callable[..., Awaitable[Principal]]
         return principal
 
     return check
+
+
+_MEANINGS = {
+    401: "No bearer token, or one that is unknown, expired or revoked",
+    403: "The principal's role may not do this",
+    404: "No such item (or none this principal may see)",
+    409: "The item's state does not allow this",
+    413: "The request body is over the hub's size limit",
+    422: "A value is invalid: the answer names the field and the rule, never the value",
+    429: "Too many attempts: wait the Retry-After seconds",
+}
+SIGNED_IN = (401, 403)  # every route behind require()
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The refusals a route can answer, for its OpenAPI document (``responses=``): each with
+    the one error body, :class:`hub.contract.rest.ErrorOut`."""
+    return {code: {"model": ErrorOut, "description": _MEANINGS[code]} for code in codes}
 
 
 ANY_STAFF = tuple(StaffRole)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from hub import accounts, codes, signin
 from hub.codes import normalise_code
 from hub.contract import signaling as p
+from hub.contract.fields import RowId
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import (
     HomeTokenOut,
@@ -36,11 +37,13 @@ from hub.contract.rest import (
 from hub.db import utcnow
 from hub.models import Invitation, Site
 from hub.routes.deps import (
+    SIGNED_IN,
     ConfigDep,
     SessionDep,
     SignInDep,
     SwitchboardDep,
     UnitOfWorkDep,
+    refusals,
     require,
 )
 from hub.signin_limits import Attempt, Route
@@ -75,7 +78,8 @@ def _out(inv: Invitation, site: Site) -> InvitationOut:
 # --- routes -------------------------------------------------------------------------------
 
 
-@router.post("/api/v1/invitations", status_code=201)
+@router.post("/api/v1/invitations", status_code=201,
+             responses=refusals(*SIGNED_IN, 413, 422))
 def issue(
     body: NewInvitationBody, session: SessionDep,
     principal: Annotated[Principal, Depends(require(*ISSUERS))],
@@ -107,7 +111,7 @@ def issue(
                                link=f"/call#code={code}")
 
 
-@router.get("/api/v1/invitations")
+@router.get("/api/v1/invitations", responses=refusals(*SIGNED_IN))
 def list_invitations(
     session: SessionDep, _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> list[InvitationOut]:
@@ -119,9 +123,10 @@ def list_invitations(
     return [_out(inv, site) for inv, site in rows]
 
 
-@router.delete("/api/v1/invitations/{invitation_id}", status_code=204)
+@router.delete("/api/v1/invitations/{invitation_id}", status_code=204,
+               responses=refusals(*SIGNED_IN, 404, 422))
 def revoke(
-    invitation_id: int, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
+    invitation_id: RowId, unit: UnitOfWorkDep, switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> None:
     """Revoke an invitation: its code, every token signed in with it and every open
@@ -151,7 +156,8 @@ def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:
     return inv, site
 
 
-@router.post("/api/v1/auth/invitation-login", tags=["auth"], responses=signin.LIMITED)
+@router.post("/api/v1/auth/invitation-login", tags=["auth"],
+             responses={**refusals(413, 422), **signin.LIMITED})
 def invitation_login(
     body: InvitationLoginBody, request: Request, session: SessionDep, config: ConfigDep,
     guard: SignInDep,

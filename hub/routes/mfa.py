@@ -12,21 +12,23 @@ from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import ConfirmEnrolmentBody, EnrolledOut, EnrolmentBody, EnrolmentOut
 from hub.db import utcnow
 from hub.models import Staff
-from hub.routes.deps import SignInDep, UnitOfWorkDep, require
+from hub.routes.deps import SignInDep, UnitOfWorkDep, refusals, require
 from hub.signin_limits import Attempt, Route, audit
 
 router = APIRouter(tags=["auth"])
 
 
 @router.post("/api/v1/auth/second-factor/enrolment", status_code=201,
-             responses={**signin.HASHED, 409: {"description": "Already has a second factor"}})
+             responses={**refusals(413, 422), **signin.HASHED,
+                        409: {"description": "Already has a second factor"}})
 async def enrol(body: EnrolmentBody, request: Request, guard: SignInDep) -> EnrolmentOut:
     """A new TOTP secret for the account whose user name and password these are, to scan
     into an authenticator app; it counts once a code from it is confirmed."""
     return await signin.begin_enrolment(guard, body, signin.client_address(request))
 
 
-@router.post("/api/v1/auth/second-factor/confirmation", responses=signin.HASHED)
+@router.post("/api/v1/auth/second-factor/confirmation",
+             responses={**refusals(413, 422), **signin.HASHED})
 async def confirm(body: ConfirmEnrolmentBody, request: Request, guard: SignInDep
                   ) -> EnrolledOut:
     """Confirm the pending secret with a code from the app: signed in, with recovery codes."""
@@ -34,7 +36,8 @@ async def confirm(body: ConfirmEnrolmentBody, request: Request, guard: SignInDep
 
 
 @router.delete("/api/v1/staff/{staff_id}/second-factor", status_code=204,
-               responses={404: {"description": "No such member of staff"}})
+               responses={**refusals(401, 403, 422),
+                          404: {"description": "No such member of staff"}})
 def reset(staff_id: Annotated[int, Path(ge=1, le=2**31 - 1)], request: Request, unit: UnitOfWorkDep,
           admin: Annotated[Principal, Depends(require(StaffRole.ADMIN))]) -> None:
     """Remove a member of staff's second factor and recovery codes (a lost phone); where

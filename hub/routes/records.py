@@ -38,7 +38,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterator
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
@@ -47,6 +46,7 @@ from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub.central_store import CentralStore, write
+from hub.contract.fields import Count, Day, RowId, Text
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import (
     MAX_PAGE,
@@ -59,7 +59,7 @@ from hub.contract.rest import (
 )
 from hub.db import utcnow
 from hub.record_checks import Checked, Invalid, check_record
-from hub.routes.deps import EngineDep, RecordCheckerDep, SessionDep, require
+from hub.routes.deps import SIGNED_IN, EngineDep, RecordCheckerDep, SessionDep, refusals, require
 from records import export, nhs_number
 
 __all__ = ["router"]
@@ -71,7 +71,7 @@ READERS = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER)
 QUERIERS = (StaffRole.NURSE, StaffRole.MANAGER)
 EXPORTERS = (StaffRole.MANAGER,)
 
-router = APIRouter(prefix="/api/v1", tags=["records"])
+router = APIRouter(prefix="/api/v1", tags=["records"], responses=refusals(*SIGNED_IN, 422))
 
 
 def _refusal(exc: Invalid, principal: Principal) -> HTTPException:
@@ -100,9 +100,11 @@ async def _checked_batch(request: Request, checker: RecordCheckerDep,
 
 
 @router.put("/records/{record_uuid}", status_code=201, responses={
-    200: {"description": "already held with identical content"},
-    409: {"description": "a newer version is held, or this version with other content"},
-    422: {"description": "invalid record, or the path and body UUIDs differ"},
+    **refusals(413, 422),
+    200: {"description": "already held with identical content", "model": PutResponse},
+    201: {"description": "stored", "model": PutResponse},
+    409: {"description": "a newer version is held, or this version with other content",
+          "model": PutConflict},
 })  # fmt: skip
 def put_record(
     record: Annotated[Checked, Depends(_checked_record)],
@@ -125,8 +127,7 @@ def put_record(
     return Response(stored.model_dump_json(), status_code=code, media_type="application/json")
 
 
-@router.post("/records:batch", response_model=BatchResponse,
-             responses={413: {"description": "too many records"}})  # fmt: skip
+@router.post("/records:batch", response_model=BatchResponse, responses=refusals(413))
 def put_batch(
     records: Annotated[list[Checked], Depends(_checked_batch)],
     session: SessionDep,
@@ -146,12 +147,12 @@ def _not_found(record_uuid: UUID) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"the store holds no record {record_uuid}")
 
 
-@router.get("/records/{record_uuid}")
+@router.get("/records/{record_uuid}", responses=refusals(404))
 def get_record(
     record_uuid: UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(*READERS))],
-    version: Annotated[int | None, Query(ge=1)] = None,
+    version: RowId | None = None,
 ) -> Response:
     """The record's latest version, or ``?version=N``, as a TriageRecord."""
     payload = CentralStore(session, principal).get(record_uuid, version)
@@ -160,7 +161,7 @@ def get_record(
     return Response(payload, media_type="application/json")
 
 
-@router.get("/records/{record_uuid}/versions")
+@router.get("/records/{record_uuid}/versions", responses=refusals(404))
 def get_versions(
     record_uuid: UUID,
     session: SessionDep,
@@ -186,12 +187,12 @@ def _nhs(value: str | None) -> str | None:
 def query_records(
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(*QUERIERS))],
-    site_id: Annotated[str | None, Query(max_length=200)] = None,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
-    nhs_number: Annotated[str | None, Query(max_length=16)] = None,
+    site_id: Annotated[Text | None, Query(max_length=200)] = None,
+    start: Annotated[Day | None, Query(alias="from")] = None,
+    end: Annotated[Day | None, Query(alias="to")] = None,
+    nhs_number: Annotated[Text | None, Query(max_length=16)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
 ) -> Response:
     """Latest versions by site, date range (UTC days, inclusive) and patient, a page at a time.
 
@@ -216,13 +217,16 @@ _MEDIA = {
 }
 
 
-@router.get("/records:export")
+@router.get("/records:export", response_class=StreamingResponse, responses={
+    200: {"content": {media: {} for media in ("text/csv", "application/fhir+json",
+                                             "application/vnd.openxmlformats-officedocument."
+                                             "spreadsheetml.sheet")}}})  # fmt: skip
 def export_records(
     session: SessionDep,
     engine: EngineDep,
     principal: Annotated[Principal, Depends(require(*EXPORTERS))],
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
     format: RecordExportFormat = "csv",
 ) -> StreamingResponse:
     """The avoided-admission log for calls requested between two UTC days, streamed.

@@ -32,7 +32,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Iterator
-from datetime import date
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -42,13 +41,14 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from hub.central_store import CentralStore
+from hub.contract.fields import Count, Day, RowId, Text
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import MAX_PAGE, ReportFormat, Setting
 from hub.db import utcnow
 from hub.reporting import drill as drilldown
 from hub.reporting import files as report_files
 from hub.reporting import report, rollup
-from hub.routes.deps import EngineDep, SessionDep, require
+from hub.routes.deps import SIGNED_IN, EngineDep, SessionDep, refusals, require
 from records import export
 
 __all__ = ["REPORTERS", "router"]
@@ -66,7 +66,7 @@ _MEDIA = {
 EXTENSIONS = {"summary": "summary.csv", "csv": "csv", "xlsx": "xlsx", "fhir": "json",
               "pdf": "pdf"}  # fmt: skip
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], responses=refusals(*SIGNED_IN, 422))
 Manager = Annotated[Principal, Depends(require(*REPORTERS))]
 
 
@@ -84,9 +84,9 @@ def _refreshed(engine: sa.Engine) -> sa.Engine:
 
 
 def filters(
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
-    site_id: Annotated[int | None, Query(ge=1)] = None,
+    start: Annotated[Day, Query(alias="from")],
+    end: Annotated[Day, Query(alias="to")],
+    site_id: RowId | None = None,
     site_kind: Setting | None = None,
 ) -> report.Filters:
     if end < start:
@@ -124,10 +124,10 @@ def drill(
     engine: EngineDep,
     principal: Manager,
     f: FiltersDep,
-    figure: Annotated[str, Query(max_length=60)],
+    figure: Annotated[Text, Query(max_length=60)],
     month: Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Count = 0,
 ) -> Response:
     """The calls or records behind one figure (no patient data), a page at a time."""
     try:
@@ -145,7 +145,8 @@ def _record_count(conn: sa.Connection, f: report.Filters) -> int:
     return drilldown.count(conn, f, "records")
 
 
-@router.get("/reports:export")
+@router.get("/reports:export", response_class=StreamingResponse, responses={
+    200: {"content": {media.split(";")[0]: {} for media in _MEDIA.values()}}})
 def export_report(session: SessionDep, engine: EngineDep, principal: Manager, f: FiltersDep,
                   format: ReportFormat = "pdf") -> StreamingResponse:  # fmt: skip
     """The report as a file, streamed; XLSX and PDF are built whole first (Content-Length)."""

@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, schema
 from hub.app import create_app
-from hub.cli import server_options
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.db import make_engine, session_factory, unit_of_work
+from hub.serving import server_config
 from tests.helpers.waiting import wait_until
 
 # Every staff member the tests enrol has this password unless a test says otherwise.
@@ -93,11 +93,9 @@ class ThreadedHub(LoopbackHub):
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
-        self.server = uvicorn.Server(uvicorn.Config(
-            create_app(config), log_level="warning", ws_max_size=1024 * 1024,
-            ws_ping_interval=None, ws_per_message_deflate=False, lifespan="on",
-            **server_options(),
-        ))
+        # The hub's own uvicorn settings and protocols (its client limits among them).
+        self.server = uvicorn.Server(server_config(
+            create_app(config), config, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
 
     def _run(self) -> None:
