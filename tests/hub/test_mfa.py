@@ -21,6 +21,9 @@ from tests.helpers.totp import CONFIRM, ENROL, code_at, enrol
 LOGIN = "/api/v1/auth/login"
 # For rules the database does not change (enrolment and replay run on both).
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# Two hubs on one database at once: only PostgreSQL serves several (an SQLite hub is one process)
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
 @pytest.fixture
@@ -118,7 +121,7 @@ def admin_signs_in(http: httpx.Client, hubdb: HubDatabase) -> tuple[str, list[st
     return secret, codes
 
 
-@SQLITE_ONLY
+@POSTGRES_ONLY
 def test_managers_need_a_second_factor_nurses_only_where_configured(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
 ) -> None:

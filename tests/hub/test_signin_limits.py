@@ -20,6 +20,9 @@ from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
 LOGIN = "/api/v1/auth/login"
 # For rules the database does not change (the counts' own tests run on both).
 SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+# Two hubs on one database at once: only PostgreSQL serves several (an SQLite hub is one process)
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
 def client(hub: ThreadedHub, address: str = "127.0.0.1") -> httpx.Client:
@@ -190,6 +193,7 @@ def test_forty_guesses_at_once_get_no_more_checks_than_the_limit(
     assert events(hubdb).count(("staff", "nina", "127.0.0.1", "wrong_password")) == 3
 
 
+@POSTGRES_ONLY
 def test_two_hubs_on_one_database_share_the_counts(
     start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase,
     hub_client: Callable[..., httpx.Client],
