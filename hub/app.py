@@ -4,6 +4,8 @@ WebSocket among them), startup and shutdown."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +14,10 @@ from fastapi import FastAPI
 from hub import caller_page, schema
 from hub.config import HubConfig
 from hub.db import make_engine, session_factory
+from hub.listen import listen_socket
 from hub.live import Switchboard
+from hub.metrics import HubMetrics
+from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
 from hub.routes import (
     accounts,
@@ -30,28 +35,41 @@ from hub.routes.body_limit import BodyLimit
 from hub.routes.deps import HubServices, install
 
 __version__ = "0.1.0"
+log = logging.getLogger("telehub.hub")
 
 
 def create_app(config: HubConfig) -> FastAPI:
+    """The hub's application. With ``config.metrics_port`` set it binds its metrics
+    listener; the CLI binds one itself (to say plainly when the port is taken) and hands it
+    over with :func:`serve_metrics_on`."""
     engine = make_engine(config.db_url)
     # Refuse to run on a schema this code was not written for (the CLI says what to run).
     schema.check_current(engine)
     services = HubServices(
         config=config, engine=engine, sessions=session_factory(engine),
         record_checker=RecordChecker(config.record_check_processes),
+        readiness=Readiness(engine), metrics=HubMetrics(),
     )  # fmt: skip
+    if config.metrics_port is not None:
+        services.serve_metrics_on(listen_socket(config.metrics_host, config.metrics_port))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        switchboard = Switchboard(config, services.sessions)
+        switchboard = Switchboard(config, services.sessions, metrics=services.metrics)
         await switchboard.start()
         services.started(switchboard)
+        listener = services.metrics_listener
+        if listener is not None:
+            await listener.start()
         if config.record_checkers_at_start:
             services.record_checker.start()
         try:
             yield
         finally:
+            if listener is not None:
+                await listener.stop()
             await switchboard.stop()
+            services.readiness.close()
             await asyncio.to_thread(services.record_checker.close)
             engine.dispose()
 
@@ -70,3 +88,10 @@ def create_app(config: HubConfig) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
     return app
+
+
+def serve_metrics_on(app: FastAPI, sock: socket.socket) -> None:
+    """Serve the hub's metrics on ``sock`` (bound and listening) once the app starts."""
+    services = app.state.services
+    assert isinstance(services, HubServices)
+    services.serve_metrics_on(sock)

@@ -27,6 +27,7 @@ from hub.live.presence import Connection
 from hub.live.queue import CallQueue, QueuedCall
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
+from hub.metrics import HubMetrics
 from hub.models import Call, Invitation
 
 log = logging.getLogger("telehub.hub")
@@ -38,7 +39,7 @@ class Dispatch:
     def __init__(
         self, config: HubConfig, sessions: sessionmaker[Session], calls: dict[str, LiveCall],
         queue: CallQueue, board: QueueBoard, relay: Relay, escalation: Escalation,
-        calllog: CallLogWriter,
+        calllog: CallLogWriter, metrics: HubMetrics | None = None,
     ) -> None:
         self.config = config
         self._sessions = sessions
@@ -48,6 +49,7 @@ class Dispatch:
         self.relay = relay
         self.escalation = escalation
         self.log = calllog
+        self.metrics = metrics
         self._requests: dict[tuple[int, str], str] = {}  # (site id, request id) -> call id
 
     async def start(self) -> None:
@@ -211,7 +213,10 @@ class Dispatch:
         if not call.saved_ok:
             raise Refusal(ErrorCode.NOT_FOUND, "this call could not be saved", call_id)
         if first:
-            self.board.estimate.answered((now - call.request.requested_at).total_seconds())
+            waited = (now - call.request.requested_at).total_seconds()
+            self.board.estimate.answered(waited)
+            if self.metrics is not None:
+                self.metrics.answered(call.request.urgency, waited)
         # Both ends are told before the answer is written: this process is the one authority
         # on claims (one hub process per database), the write queue keeps the log in order,
         # and a caller should not wait on a disk flush to see the nurse.

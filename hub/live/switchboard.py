@@ -27,9 +27,10 @@ from hub.live.dispatch import Dispatch
 from hub.live.escalation import Escalation
 from hub.live.log_writer import CallLogWriter
 from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
-from hub.live.queue import CallQueue, MemoryCallQueue
+from hub.live.queue import CallQueue, MemoryCallQueue, QueuedCall
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
+from hub.metrics import HubMetrics
 
 
 class Switchboard:
@@ -37,19 +38,20 @@ class Switchboard:
 
     def __init__(
         self, config: HubConfig, sessions: sessionmaker[Session],
-        queue: CallQueue | None = None,
+        queue: CallQueue | None = None, metrics: HubMetrics | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
+        self.metrics = metrics
         calls: dict[str, LiveCall] = {}  # the open calls, shared by the parts that act on them
-        self.log = CallLogWriter(sessions)
+        self.log = CallLogWriter(sessions, metrics.write_timer("calllog") if metrics else None)
         self.presence = Presence(config)
         self.queue: CallQueue = queue if queue is not None else MemoryCallQueue()
         self.board = QueueBoard(config, self.queue, calls, self.presence)
         self.relay = Relay(config, calls)
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
-                                 self.escalation, self.log)
+                                 self.escalation, self.log, metrics)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -57,8 +59,12 @@ class Switchboard:
         self._tasks.append(asyncio.create_task(
             self.presence.heartbeat(self.detach, self.dispatch.expire_lost),
             name="hub-heartbeat"))
+        if self.metrics is not None:
+            self.metrics.watch(self)
 
     async def stop(self) -> None:
+        if self.metrics is not None:
+            self.metrics.watch(None)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -102,6 +108,14 @@ class Switchboard:
 
     def snapshot(self) -> p.QueueSnapshot:
         return self.board.snapshot()
+
+    # --- what the metrics read (hub.metrics.LiveView) -------------------------------------
+
+    def waiting_calls(self) -> list[QueuedCall]:
+        return self.queue.waiting()
+
+    def live_connections(self) -> list[Connection]:
+        return list(self.presence.connections)
 
     # --- messages -------------------------------------------------------------------------
 

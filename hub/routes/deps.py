@@ -8,6 +8,7 @@ from ``request.app.state``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -22,6 +23,8 @@ from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.live import Switchboard
+from hub.metrics import HubMetrics, MetricsListener
+from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
 
 __all__ = [
@@ -55,6 +58,9 @@ class HubServices:
     engine: Engine
     sessions: sessionmaker[Session]
     record_checker: RecordChecker
+    readiness: Readiness
+    metrics: HubMetrics
+    metrics_listener: MetricsListener | None = None
     # Built when the hub starts serving (it needs the running event loop): see started().
     _switchboard: Switchboard | None = field(default=None, repr=False)
 
@@ -63,6 +69,10 @@ class HubServices:
         if self._switchboard is None:
             raise RuntimeError("the hub's switchboard has not been started")
         return self._switchboard
+
+    def serve_metrics_on(self, sock: socket.socket) -> None:
+        """Serve the metrics on ``sock`` (bound and listening) from the hub's start."""
+        self.metrics_listener = MetricsListener(self.metrics, sock, self.config.metrics_token)
 
     def started(self, switchboard: Switchboard | None) -> None:
         """The switchboard serving from now on (None once it has stopped)."""

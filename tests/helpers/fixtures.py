@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -20,9 +19,10 @@ from typing import Any
 import pytest
 
 from tests.helpers.chromium import FLAGS, Chromium, chromium_binary
+from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.firefox import PREFS, Firefox, firefox_binary
-from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub, free_port
 from tests.helpers.postgres import pg_bin
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -67,12 +67,6 @@ def need(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI must run this test, but: {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- databases ------------------------------------------------------------------------------
@@ -196,6 +190,38 @@ def start_hub(hubdb: HubDatabase, hub_timings: dict[str, Any]
 @pytest.fixture
 def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
     return start_hub()
+
+
+@pytest.fixture
+def cluster_db(fresh_pg_database: Callable[[], str]) -> Iterator[HubDatabase]:
+    """A migrated hub database of its own on the run's PostgreSQL server, for a cluster."""
+    db = HubDatabase(fresh_pg_database())
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def start_cluster(cluster_db: HubDatabase, tmp_path: Path
+                  ) -> Iterator[Callable[..., HubCluster]]:
+    """Starts ``n`` real hub processes on ``cluster_db`` behind a real HAProxy (extra
+    arguments go to each ``serve``); returns once HAProxy holds every hub up. All are
+    stopped after the test."""
+    binary = haproxy_binary()
+    if binary is None:
+        need("HAProxy is not installed (apt-get install haproxy)")
+    assert binary is not None
+    started: list[HubCluster] = []
+
+    def start(n: int, *hub_args: str) -> HubCluster:
+        folder = tmp_path / f"cluster-{len(started)}"
+        folder.mkdir()
+        cluster = HubCluster(cluster_db.url, n, folder, binary, hub_args)
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.close()
 
 
 @dataclass
