@@ -163,7 +163,8 @@ def cmd_haproxy_config(args: argparse.Namespace) -> int:
     try:
         text = Balancer(hubs=args.hub, bind=args.bind,
                         tls_pem=None if args.no_tls else args.tls_pem,
-                        stats_socket=args.stats_socket, log=args.log).render()
+                        stats_socket=args.stats_socket, log=args.log,
+                        maxconn=args.maxconn).render()
     except BadSetting as exc:
         return _fail(str(exc))
     sys.stdout.write(text)
@@ -232,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="plain HTTP (only behind another TLS terminator, or for tests)")
     lb.add_argument("--stats-socket", default="/run/haproxy/telehub.sock")
     lb.add_argument("--log", default="/dev/log", help="a syslog socket, or stdout")
+    lb.add_argument("--maxconn", type=int, default=20_000,
+                    help="connections HAProxy holds at most (default %(default)s)")
     lb.set_defaults(func=cmd_haproxy_config)
     return parser
 

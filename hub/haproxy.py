@@ -27,6 +27,7 @@ class Balancer:
     tls_pem: str | None = "/etc/haproxy/telehub.pem"  # certificate and key; None: plain HTTP
     stats_socket: str = "/run/haproxy/telehub.sock"
     log: str = "/dev/log"
+    maxconn: int = 20_000  # 3,000 sites and their desks, with room for a reconnect storm
 
     def render(self) -> str:
         if not self.hubs:
@@ -37,9 +38,11 @@ class Balancer:
             _check(_PATH, path, "a path is absolute, without spaces")
         if self.log != "stdout" and not _PATH.match(self.log):
             raise BadSetting("the log is stdout or an absolute path (a syslog socket)")
+        if not 100 <= self.maxconn <= 1_000_000:
+            raise BadSetting("maxconn is between 100 and 1,000,000")
         bind = self.bind + (f" ssl crt {self.tls_pem} alpn http/1.1" if self.tls_pem else "")
         values = {
-            "bind": bind, "stats_socket": self.stats_socket,
+            "bind": bind, "stats_socket": self.stats_socket, "maxconn": str(self.maxconn),
             "log": "stdout format raw" if self.log == "stdout" else self.log,
             "servers": "\n".join(f"    server hub{i} {address}"
                                  for i, address in enumerate(self.hubs, start=1)),

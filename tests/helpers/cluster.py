@@ -30,13 +30,14 @@ def haproxy_binary() -> str | None:
 class Haproxy(LoopbackHub):
     """``haproxy -db`` (foreground) in front of ``hubs``; :meth:`servers` is its view of them."""
 
-    def __init__(self, binary: str, hubs: Sequence[str], folder: Path) -> None:
+    def __init__(self, binary: str, hubs: Sequence[str], folder: Path,
+                 maxconn: int = 4000) -> None:
         self.port = free_port()
         self.stats = folder / "haproxy.sock"
         self.config = folder / "haproxy.cfg"
         self.config.write_text(Balancer(
             hubs=hubs, bind=f"127.0.0.1:{self.port}", tls_pem=None,
-            stats_socket=str(self.stats), log="stdout").render())
+            stats_socket=str(self.stats), log="stdout", maxconn=maxconn).render())
         checked = subprocess.run([binary, "-c", "-q", "-f", str(self.config)],
                                  capture_output=True, text=True, timeout=30)
         if checked.returncode != 0:
@@ -85,12 +86,14 @@ class Haproxy(LoopbackHub):
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGUSR1)  # soft stop: ends when its sessions do
+            self.proc.terminate()  # hard stop: its open sessions end at once
             try:
                 self.proc.wait(3)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 class HubCluster:
