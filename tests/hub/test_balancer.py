@@ -7,6 +7,7 @@ import http.server
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import psycopg
@@ -66,9 +67,9 @@ def test_the_admin_guide_shows_what_the_command_prints() -> None:
 class _Recorder(http.server.BaseHTTPRequestHandler):
     """A stand-in backend that notes the headers of each request HAProxy forwards."""
 
-    seen: list[list[str]] = []
+    seen: ClassVar[list[list[str]]] = []
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         if self.path != "/ready":
             type(self).seen.append(self.headers.get_all("X-Forwarded-For") or [])
         self.send_response(200)
