@@ -8,13 +8,14 @@ HAProxy expects it).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 import signal
 import socket
 import subprocess
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from hub.haproxy import Balancer
@@ -79,6 +80,19 @@ class Haproxy(LoopbackHub):
         text = self._command("show stat").lstrip("# ")
         return {r["svname"]: int(r["scur"]) for r in csv.DictReader(text.splitlines())
                 if r["pxname"] == "hubs" and r["svname"] not in ("BACKEND", "FRONTEND")}
+
+    @contextlib.contextmanager
+    def only(self, server: str) -> Iterator[None]:
+        """New connections go to ``server`` alone while inside (the others are set to drain
+        through the stats socket, as an operator would; their open connections stay)."""
+        others = [name for name in self.servers() if name != server]
+        for name in others:
+            self._command(f"set server hubs/{name} state drain")
+        try:
+            yield
+        finally:
+            for name in others:
+                self._command(f"set server hubs/{name} state ready")
 
     def wait_status(self, server: str, status: str, timeout: float = 10) -> None:
         wait_until(lambda: self.servers().get(server) == status, timeout,
