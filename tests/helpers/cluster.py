@@ -114,7 +114,7 @@ class HubCluster:
     """``n`` hubs (hub1..hubN as HAProxy names them) on one database, behind HAProxy."""
 
     def __init__(self, db_url: str, n: int, folder: Path, binary: str,
-                 hub_args: Sequence[str] = ()) -> None:
+                 hub_args: Sequence[str] = (), maxconn: int = 4000) -> None:
         self.db_url = db_url
         self.hub_args = tuple(hub_args)
         self.ports = [free_port() for _ in range(n)]
@@ -123,7 +123,7 @@ class HubCluster:
             self.hubs = [self._spawn(port) for port in self.ports]
             for hub in self.hubs:
                 hub.wait_started()
-            self.lb = Haproxy(binary, [f"127.0.0.1:{p}" for p in self.ports], folder)
+            self.lb = Haproxy(binary, [f"127.0.0.1:{p}" for p in self.ports], folder, maxconn)
             self.wait_all_up()
         except BaseException:
             self.close()

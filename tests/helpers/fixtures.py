@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -22,8 +21,8 @@ from tests.helpers.chromium import FLAGS, Chromium, chromium_binary
 from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.firefox import PREFS, Firefox, firefox_binary
-from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub, free_port
-from tests.helpers.postgres import pg_bin
+from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
+from tests.helpers.postgres import NoPostgres, private_cluster
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -80,39 +79,11 @@ def postgres_server() -> Iterator[str]:
     if url:
         yield url
         return
-    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        need("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    assert initdb and pg_ctl
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        if shutil.which("runuser") is None:
-            need("running as root without runuser to start PostgreSQL as another user")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    tmp = Path(tempfile.mkdtemp(prefix="telehub-pg-"))
-    data, sockdir = tmp / "data", tmp / "sock"
-    sockdir.mkdir()
-    if run_as:
-        shutil.chown(tmp, "postgres")
-        shutil.chown(sockdir, "postgres")
-    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    for _attempt in range(3):  # a port free a moment ago may be taken by another process
-        port = free_port()
-        opts = f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        started = subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", opts, "-w", "-l",
-                                  str(tmp / "log"), "start"], capture_output=True)
-        if started.returncode == 0:
-            break
-    else:
-        raise RuntimeError("the test PostgreSQL server did not start:\n"
-                           + (tmp / "log").read_text(errors="replace")[-2000:])
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        with private_cluster() as admin:
+            yield admin
+    except NoPostgres as exc:
+        need(str(exc))
 
 
 @pytest.fixture
