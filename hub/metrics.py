@@ -6,9 +6,10 @@ every site, so anything on it is one misconfiguration away from the internet. Th
 port is bound to loopback by default (Prometheus on the hub's host, or an SSH tunnel); an
 operator who binds it elsewhere can require a bearer token (``TELEHUB_METRICS_TOKEN``).
 
-The live figures (calls waiting, longest wait, desks, connections) are read from the
-switchboard when Prometheus scrapes, on the hub's event loop, so they are exactly what the
-hub holds at that moment; the histograms are observed where the event happens.
+The live figures (calls waiting, longest wait, desks, connections) are read from the live
+side when Prometheus scrapes, on the hub's event loop: the queue as the live side shows it
+to desks (on a hub of several, the one shared queue), this hub's own connections. The
+histograms are observed where the event happens.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from hub.contract.identity import Principal, StaffRole
-from hub.contract.signaling import Urgency
+from hub.contract.signaling import QueueEntry, QueueSnapshot, Urgency
 from hub.db import utcnow
 
 # Seconds from a call's request to its first answer: the service's promise is minutes.
@@ -38,23 +39,25 @@ DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER)
 MAX_REQUEST_BYTES = 8 * 1024  # a scrape is one short GET
 
 
-class WaitingCall(Protocol):
-    @property
-    def urgency(self) -> Urgency: ...
-    @property
-    def requested_at(self) -> datetime: ...
-
-
 class LiveConnection(Protocol):
     @property
     def principal(self) -> Principal: ...
 
 
 class LiveView(Protocol):
-    """What the metrics read of the live side when scraped (the switchboard gives both)."""
+    """What the metrics read of the live side when scraped."""
 
-    def waiting_calls(self) -> Iterable[WaitingCall]: ...
-    def live_connections(self) -> Iterable[LiveConnection]: ...
+    async def queue_snapshot(self) -> QueueSnapshot:
+        """The waiting calls, as desks are shown them."""
+        ...
+
+    def live_connections(self) -> Iterable[LiveConnection]:
+        """This hub's own signaling connections."""
+        ...
+
+    def dispatching(self) -> bool:
+        """Whether this hub runs the live side (always, for a hub alone)."""
+        ...
 
 
 class HubMetrics:
@@ -74,6 +77,7 @@ class HubMetrics:
         for urgency in Urgency:  # every series exists from the start, at zero
             self.time_to_answer.labels(urgency.value)
         self._live: _LiveCollector | None = None
+        self._view: LiveView | None = None
 
     def answered(self, urgency: Urgency, seconds: float) -> None:
         self.time_to_answer.labels(urgency.value).observe(max(0.0, seconds))
@@ -88,25 +92,34 @@ class HubMetrics:
         if self._live is not None:
             self.registry.unregister(self._live)
             self._live = None
+        self._view = live
         if live is not None:
             self._live = _LiveCollector(live)
             self.registry.register(self._live)
 
-    def exposition(self) -> bytes:
+    async def exposition(self) -> bytes:
+        """The metrics as Prometheus reads them, the live figures as of now."""
+        live, view = self._live, self._view
+        if live is not None and view is not None:
+            live.waiting = (await view.queue_snapshot()).entries
         return generate_latest(self.registry)
 
 
 class _LiveCollector(Collector):
     def __init__(self, live: LiveView) -> None:
         self._live = live
+        self.waiting: list[QueueEntry] = []  # read just before each collection
 
     def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "telehub_dispatching", "1 if this hub runs the live side (dispatch), else 0.",
+            value=1 if self._live.dispatching() else 0)
         waiting = GaugeMetricFamily(
             "telehub_calls_waiting", "Calls waiting to be answered, by urgency.",
             labels=["urgency"])
         counts = dict.fromkeys(Urgency, 0)
         oldest: datetime | None = None
-        for call in self._live.waiting_calls():
+        for call in self.waiting:
             counts[call.urgency] += 1
             if oldest is None or call.requested_at < oldest:
                 oldest = call.requested_at
@@ -165,7 +178,7 @@ class MetricsListener:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            status, body, ctype = self._answer(head)
+            status, body, ctype = await self._answer(head)
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError,
                 ConnectionError):
             writer.close()
@@ -177,7 +190,7 @@ class MetricsListener:
             await writer.drain()
         writer.close()
 
-    def _answer(self, head: bytes) -> tuple[str, bytes, str]:
+    async def _answer(self, head: bytes) -> tuple[str, bytes, str]:
         lines = head.split(b"\r\n")
         parts = lines[0].split(b" ")
         text = "text/plain; charset=utf-8"
@@ -193,4 +206,4 @@ class MetricsListener:
                           if line.lower().startswith(b"authorization:")), b"")
             if not hmac.compare_digest(given, self._token):
                 return "401 Unauthorized", b"a bearer token is required\n", text
-        return "200 OK", self.metrics.exposition(), CONTENT_TYPE_LATEST
+        return "200 OK", await self.metrics.exposition(), CONTENT_TYPE_LATEST

@@ -27,7 +27,7 @@ from hub.live.dispatch import Dispatch
 from hub.live.escalation import Escalation
 from hub.live.log_writer import CallLogWriter
 from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
-from hub.live.queue import CallQueue, MemoryCallQueue, QueuedCall
+from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
 from hub.metrics import HubMetrics
@@ -109,13 +109,16 @@ class Switchboard:
     def snapshot(self) -> p.QueueSnapshot:
         return self.board.snapshot()
 
-    # --- what the metrics read (hub.metrics.LiveView) -------------------------------------
+    async def queue_snapshot(self) -> p.QueueSnapshot:
+        return self.board.snapshot()
 
-    def waiting_calls(self) -> list[QueuedCall]:
-        return self.queue.waiting()
+    # --- what the metrics read (hub.metrics.LiveView) -------------------------------------
 
     def live_connections(self) -> list[Connection]:
         return list(self.presence.connections)
+
+    def dispatching(self) -> bool:
+        return True  # one hub alone runs its own live side
 
     # --- messages -------------------------------------------------------------------------
 
