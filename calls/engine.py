@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 class CallEngine:
     """Calls for one signed-in party (a site, a nurse or a specialist)."""
 
-    def __init__(self, hub_url: str, token: str, role: CallRole,
+    def __init__(self, hub_url: str | Sequence[str], token: str, role: CallRole,
                  consumer: EngineConsumer | None = None, *,
                  media: Callable[[], MediaSource] | None = None,
                  options: SessionOptions | None = None,

@@ -4,7 +4,9 @@
 runs. It answers the hub's pings, declares the hub dead when nothing has arrived for the
 heartbeat timeout the hub announced, and reconnects with exponential back-off and jitter.
 After every reconnect it sends ``call_resume`` for each call it was told to hold, so a dropped
-caller or desk takes its call back without anyone starting again.
+caller or desk takes its call back without anyone starting again. Given several hub
+addresses (hubs sharing one database, docs/cluster.md), it tries the next one after each
+lost or failed connection, so a killed or restarting hub's clients carry on at another.
 
 Everything the hub says, and every change of the connection, is delivered as an event to a
 consumer: an ``asyncio.Queue`` or a callback run on the client's loop. The Qt desk bridges
@@ -18,7 +20,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from websockets.asyncio.client import ClientConnection, connect
@@ -95,7 +97,7 @@ class SignalingClient:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         token: str,
         consumer: EventConsumer,
         *,
@@ -103,7 +105,10 @@ class SignalingClient:
         backoff: Backoff | None = None,
         open_timeout: float = 10.0,
     ) -> None:
-        self.url = url
+        self.urls = [url] if isinstance(url, str) else list(url)
+        if not self.urls:
+            raise ValueError("at least one hub address is needed")
+        self._at = 0  # the address of the current (or next) connection
         self.token = token
         self.client_name = client_name
         self.backoff = backoff or Backoff()
@@ -118,6 +123,11 @@ class SignalingClient:
         self.connections = 0  # how many times a sign-in succeeded (tests and the desk's status)
 
     # --- public ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The hub address this client is connected to, or will try next."""
+        return self.urls[self._at]
 
     @property
     def connected(self) -> bool:
@@ -208,6 +218,7 @@ class SignalingClient:
                     why = f"{type(exc).__name__}: {exc}"
                 if self._closing:
                     break
+                self._at = (self._at + 1) % len(self.urls)  # the next hub, if there are more
                 delay = self.backoff.delay(attempt)
                 attempt += 1
                 log.info("signaling lost (%s); reconnecting in %.2f s", why, delay)

@@ -16,6 +16,9 @@ from hub.config import HubConfig
 from hub.db import make_engine, session_factory
 from hub.listen import listen_socket
 from hub.live import Switchboard
+from hub.live.cluster import ClusterNode
+from hub.live.pg import is_postgres
+from hub.live.solo import SoloLock
 from hub.metrics import HubMetrics
 from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
@@ -55,9 +58,16 @@ def create_app(config: HubConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        switchboard = Switchboard(config, services.sessions, metrics=services.metrics)
-        await switchboard.start()
-        services.started(switchboard)
+        live: Switchboard | ClusterNode
+        solo = SoloLock(config.db_url)
+        if is_postgres(config.db_url):  # one of any number of hubs on the database
+            live = ClusterNode(config, services.sessions, metrics=services.metrics)
+        else:
+            solo.acquire()  # SQLite: this process alone (raises HubAlreadyRunning)
+            live = Switchboard(config, services.sessions, metrics=services.metrics)
+        await live.start()
+        services.started(live)
+        services.metrics.watch(live)
         listener = services.metrics_listener
         if listener is not None:
             await listener.start()
@@ -68,7 +78,9 @@ def create_app(config: HubConfig) -> FastAPI:
         finally:
             if listener is not None:
                 await listener.stop()
-            await switchboard.stop()
+            services.metrics.watch(None)
+            await live.stop()
+            solo.release()
             services.readiness.close()
             await asyncio.to_thread(services.record_checker.close)
             engine.dispose()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.contract.signaling import EndReason, Participant
@@ -77,8 +77,10 @@ class CallLog:
 
     @staticmethod
     def record_request(s: Session, call: Call) -> None:
-        s.add(call)
-        s.flush()  # so a later write in the same group transaction sees the row
+        # A shared queue (hub/live/pg_queue.py) wrote the row when it took the call.
+        if s.get(Call, call.id) is None:
+            s.add(call)
+            s.flush()  # so a later write in the same group transaction sees the row
         rollup.mark_days(s, [rollup.day_of(call.requested_at)])
 
     @staticmethod
@@ -86,12 +88,15 @@ class CallLog:
         s: Session, call_id: str, desk_staff_id: int, desk: Participant, caller: Participant,
         at: datetime, first_answer: bool,
     ) -> bool:
-        """Mark the call answered; False if it was not waiting (the claim lost a race)."""
+        """Mark the call answered; False if it was not waiting (the claim lost a race), or
+        claimed for this desk already (a shared queue's claim writes state and desk)."""
         values: dict[str, Any] = {"state": "connected", "answered_by": desk_staff_id}
         if first_answer:
             values["answered_at"] = at
+        claimable = or_(Call.state == "waiting",
+                        and_(Call.state == "connected", Call.answered_by == desk_staff_id))
         done = s.execute(
-            update(Call).where(Call.id == call_id, Call.state == "waiting").values(**values)
+            update(Call).where(Call.id == call_id, claimable).values(**values)
             .returning(Call.requested_at)
         ).all()
         if len(done) != 1:

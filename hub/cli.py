@@ -17,6 +17,7 @@ from hub import accounts, schema
 from hub.config import HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work
 from hub.listen import listen_socket
+from hub.live.solo import HubAlreadyRunning, SoloLock
 from hub.reporting import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
@@ -118,8 +119,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         record_checkers_at_start=True,
     )
     try:
+        # SQLite serves one hub process: say so now rather than fail during start-up.
+        solo = SoloLock(config.db_url)
+        solo.acquire()
+        solo.release()  # the serving app takes it for as long as it runs
         app = create_app(config)
-    except schema.SchemaOutOfDate as exc:
+    except (schema.SchemaOutOfDate, HubAlreadyRunning) as exc:
         return _fail(str(exc))
     try:
         sock = _listen(args.host, args.port, "--port")

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
@@ -79,6 +79,9 @@ class Call(Base):
     end_reason: Mapped[str | None] = mapped_column(String(16))
     ended_by: Mapped[str | None] = mapped_column(String(40))
     answered_by: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+    # Arrival order among calls of one instant, from a sequence, on a shared queue
+    # (hub/live/pg_queue.py); a single hub keeps that order in memory and leaves it empty.
+    queue_order: Mapped[int | None] = mapped_column(BigInteger)
 
     participants: Mapped[list[CallParticipant]] = relationship(
         back_populates="call", order_by="CallParticipant.id"
@@ -100,6 +103,30 @@ class CallParticipant(Base):
     left_reason: Mapped[str | None] = mapped_column(String(32))
 
     call: Mapped[Call] = relationship(back_populates="participants")
+
+
+# --- several hubs on one PostgreSQL database (docs/cluster.md) ----------------------------
+
+
+class HubNode(Base):
+    """One running hub's lease: renewed every heartbeat interval; a stale one is a dead hub."""
+
+    __tablename__ = "hub_nodes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class HubMail(Base):
+    """A frame from one hub to another (a box per hub, and ``dispatch``), taken in id order."""
+
+    __tablename__ = "hub_mail"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True)
+    box: Mapped[str] = mapped_column(String(40), index=True)
+    body: Mapped[str] = mapped_column(Text)
 
 
 # --- the central store of triage records (hub/central_store.py) ----------------------------

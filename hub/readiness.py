@@ -20,6 +20,10 @@ class ReadyState(StrEnum):
     DATABASE_UNREACHABLE = "database_unreachable"
 
 
+# What the live side's not_ready() says when the hub is on its way out (hub/live/front.py).
+DRAINING_REASONS = ("draining", "shutting down")
+
+
 class Readiness:
     """One probe of the database at a time, on a thread of its own with a time limit.
 
@@ -35,11 +39,14 @@ class Readiness:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-ready")
         self._probe: asyncio.Future[None] | None = None
         self._reachable = True  # what the last finished probe found, for the log's changes
-        self.draining = False
 
-    async def check(self) -> ReadyState:
-        if self.draining:
+    async def check(self, live_refusal: str | None) -> ReadyState:
+        """The state, given why the live side would refuse new clients (its ``not_ready``:
+        draining or shutting down, or cut off from the database), or None if it would not."""
+        if live_refusal in DRAINING_REASONS:
             return ReadyState.DRAINING
+        if live_refusal is not None:
+            return ReadyState.DATABASE_UNREACHABLE
         if self._probe is None or self._probe.done():
             loop = asyncio.get_running_loop()
             self._probe = asyncio.ensure_future(
@@ -50,7 +57,7 @@ class Readiness:
             self._note(False, exc)
             return ReadyState.DATABASE_UNREACHABLE
         self._note(True, None)
-        return ReadyState.DRAINING if self.draining else ReadyState.READY
+        return ReadyState.READY
 
     def _select_one(self) -> None:
         with self._engine.connect() as conn:

@@ -65,6 +65,8 @@ class Dispatch:
             await self.queue.add(call.request)
             if call.state == "connected" and call.desk is not None:
                 await self.queue.claim(call.id, call.desk)
+            elif sc.state == "connected":  # no desk in the log: back in the queue, in front
+                await self.queue.requeue(call.id)
         if stored:
             log.info("took back %d open calls after a restart", len(stored))
 
@@ -217,9 +219,9 @@ class Dispatch:
             self.board.estimate.answered(waited)
             if self.metrics is not None:
                 self.metrics.answered(call.request.urgency, waited)
-        # Both ends are told before the answer is written: this process is the one authority
-        # on claims (one hub process per database), the write queue keeps the log in order,
-        # and a caller should not wait on a disk flush to see the nurse.
+        # Both ends are told before the answer is written to the log: the queue's claim has
+        # decided (in PostgreSQL it is already a committed row), the write queue keeps the
+        # log in order, and a caller should not wait on a disk flush to see the nurse.
         self.board.broadcast("removed", call, reason="claimed", claimed_by=conn.principal.name)
         conn.send(self.relay.connected(call, conn.pid))
         if call.caller is not None:
@@ -315,15 +317,16 @@ class Dispatch:
         """The desk did not come back: the caller returns to the front of the queue."""
         assert call.desk is not None
         desk_pid = call.desk.participant_id
+        # The queue decides first (a shared queue's row is what every hub reads back).
+        requeued = await self.queue.requeue(call.id)
+        if requeued is None:
+            log.error("call %s was not claimed in the queue when its desk was lost", call.id)
+            return
         await self.log.requeue(call.id, desk_pid, utcnow())
         for pid in list(call.specialist_principals):
             await self.escalation.leave(call, pid, "desk_lost")
         if call.invite_open:
             self.escalation.withdraw(call, "call_ended")
-        requeued = await self.queue.requeue(call.id)
-        if requeued is None:
-            log.error("call %s was not claimed in the queue when its desk was lost", call.id)
-            return
         call.request = requeued
         call.state = "waiting"
         call.desk = call.desk_conn = None

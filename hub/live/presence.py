@@ -42,6 +42,8 @@ class Connection:
         self.last_seen = time.monotonic()
         self.calls: set[str] = set()
         self.closed = False
+        # Its socket is on another hub's gateway, which runs its heartbeat (docs/cluster.md).
+        self.relayed = False
         self._close_args: tuple[int, str] = (1000, "")
         self._outbox: asyncio.Queue[str | None] = asyncio.Queue(OUTBOX_LIMIT)
         self._writer = asyncio.create_task(self._write(), name=f"ws-writer-{self.id}")
@@ -149,8 +151,9 @@ class Presence:
         return len(closing)
 
     async def close_all(self) -> None:
+        # 1012, service restart: connect again (to this hub once it is back, or another).
         for conn in list(self.connections):
-            conn.close(1001, "hub shutting down")
+            conn.close(1012, "hub restarting: connect again")
             await conn.drain()
 
     async def heartbeat(
@@ -172,6 +175,8 @@ class Presence:
             if ping is not None:
                 last_ping = now
             for conn in list(self.connections):
+                if conn.relayed:
+                    continue
                 if now - conn.last_seen > cfg.heartbeat_timeout:
                     log.info("connection %s silent for %.1f s: dead", conn.id,
                              now - conn.last_seen)

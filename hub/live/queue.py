@@ -89,26 +89,68 @@ class CallQueue(Protocol):
         ...
 
 
+class WaitingLine:
+    """The waiting calls in answering order, with their positions: the in-memory queue's
+    state, and a shared queue's local view of the rows (hub/live/pg_queue.py)."""
+
+    def __init__(self) -> None:
+        self._calls: list[QueuedCall] = []  # in answering order
+        self._ids: set[str] = set()
+
+    def __contains__(self, call_id: object) -> bool:
+        return call_id in self._ids
+
+    def calls(self) -> list[QueuedCall]:
+        return list(self._calls)
+
+    def position(self, call_id: str) -> int | None:
+        if call_id not in self._ids:
+            return None
+        return next(i for i, c in enumerate(self._calls, start=1) if c.id == call_id)
+
+    def insert(self, call: QueuedCall) -> None:
+        """Put ``call`` in its place, behind every call of an equal key already there."""
+        self.take(call.id)
+        # From the back: a new call usually goes last, and equal keys keep arrival order.
+        key = call.sort_key()
+        i = len(self._calls)
+        while i > 0 and self._calls[i - 1].sort_key() > key:
+            i -= 1
+        self._calls.insert(i, call)
+        self._ids.add(call.id)
+
+    def take(self, call_id: str) -> QueuedCall | None:
+        """Take ``call_id`` out of the line; None if it was not in it."""
+        if call_id not in self._ids:
+            return None
+        i = next(i for i, c in enumerate(self._calls) if c.id == call_id)
+        self._ids.discard(call_id)
+        return self._calls.pop(i)
+
+    def replace_all(self, calls: list[QueuedCall]) -> None:
+        """The line becomes ``calls`` (given in arrival order), in answering order."""
+        self._calls = sorted(calls, key=QueuedCall.sort_key)  # stable: arrival order kept
+        self._ids = {c.id for c in calls}
+
+
 class MemoryCallQueue:
     """The queue of one hub process, in memory, used only from the hub's event loop."""
 
     def __init__(self) -> None:
-        self._waiting: list[QueuedCall] = []  # in answering order
-        self._waiting_ids: set[str] = set()
+        self._line = WaitingLine()
         self._claimed: dict[str, QueuedCall] = {}
 
     async def add(self, call: QueuedCall) -> bool:
-        if call.id in self._waiting_ids or call.id in self._claimed:
+        if call.id in self._line or call.id in self._claimed:
             return False
-        self._insert(call)
+        self._line.insert(call)
         return True
 
     async def claim(self, call_id: str, desk: Principal) -> QueuedCall | None:
         # No await in here: on one event loop the check and the change cannot interleave.
-        if call_id not in self._waiting_ids:
-            return None
-        call = self._take(call_id)
-        self._claimed[call_id] = call
+        call = self._line.take(call_id)
+        if call is not None:
+            self._claimed[call_id] = call
         return call
 
     async def requeue(self, call_id: str) -> QueuedCall | None:
@@ -116,34 +158,17 @@ class MemoryCallQueue:
         if call is None:
             return None
         call = dataclasses.replace(call, requeued=True)
-        self._insert(call)
+        self._line.insert(call)
         return call
 
     async def remove(self, call_id: str) -> bool:
-        if call_id in self._waiting_ids:
-            self._take(call_id)
+        if self._line.take(call_id) is not None:
             return True
         self._claimed.pop(call_id, None)
         return False
 
     def waiting(self) -> list[QueuedCall]:
-        return list(self._waiting)
+        return self._line.calls()
 
     def position(self, call_id: str) -> int | None:
-        if call_id not in self._waiting_ids:
-            return None
-        return next(i for i, c in enumerate(self._waiting, start=1) if c.id == call_id)
-
-    def _insert(self, call: QueuedCall) -> None:
-        # From the back: a new call usually goes last, and equal keys keep arrival order.
-        key = call.sort_key()
-        i = len(self._waiting)
-        while i > 0 and self._waiting[i - 1].sort_key() > key:
-            i -= 1
-        self._waiting.insert(i, call)
-        self._waiting_ids.add(call.id)
-
-    def _take(self, call_id: str) -> QueuedCall:
-        i = next(i for i, c in enumerate(self._waiting) if c.id == call_id)
-        self._waiting_ids.discard(call_id)
-        return self._waiting.pop(i)
+        return self._line.position(call_id)

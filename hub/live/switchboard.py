@@ -53,18 +53,16 @@ class Switchboard:
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
                                  self.escalation, self.log, metrics)
         self._tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
 
     async def start(self) -> None:
         await self.dispatch.start()
         self._tasks.append(asyncio.create_task(
             self.presence.heartbeat(self.detach, self.dispatch.expire_lost),
             name="hub-heartbeat"))
-        if self.metrics is not None:
-            self.metrics.watch(self)
 
     async def stop(self) -> None:
-        if self.metrics is not None:
-            self.metrics.watch(None)
+        self.stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -111,6 +109,9 @@ class Switchboard:
 
     async def queue_snapshot(self) -> p.QueueSnapshot:
         return self.board.snapshot()
+
+    def not_ready(self) -> str | None:
+        return "shutting down" if self.stopping else None
 
     # --- what the metrics read (hub.metrics.LiveView) -------------------------------------
 

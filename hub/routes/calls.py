@@ -38,13 +38,13 @@ def ice_servers(
 
 
 @router.get("/api/v1/queue", tags=["calls"])
-def queue(
+async def queue(
     switchboard: SwitchboardDep,
     _: Annotated[Principal, Depends(require(StaffRole.NURSE, StaffRole.MANAGER,
                                             StaffRole.ADMIN))],
 ) -> p.QueueSnapshot:
     """The waiting calls, in the order they will be answered."""
-    return switchboard.snapshot()
+    return await switchboard.queue_snapshot()
 
 
 @router.get("/api/v1/calls", tags=["call log"])

@@ -22,7 +22,7 @@ from starlette.requests import HTTPConnection
 from hub import accounts
 from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
-from hub.live import Switchboard
+from hub.live.front import LiveFront
 from hub.metrics import HubMetrics, MetricsListener
 from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
@@ -62,20 +62,25 @@ class HubServices:
     metrics: HubMetrics
     metrics_listener: MetricsListener | None = None
     # Built when the hub starts serving (it needs the running event loop): see started().
-    _switchboard: Switchboard | None = field(default=None, repr=False)
+    _switchboard: LiveFront | None = field(default=None, repr=False)
 
     @property
-    def switchboard(self) -> Switchboard:
+    def switchboard(self) -> LiveFront:
         if self._switchboard is None:
             raise RuntimeError("the hub's switchboard has not been started")
+        return self._switchboard
+
+    def live_front(self) -> LiveFront | None:
+        """The live side if it is serving (None before it starts and once it has stopped)."""
         return self._switchboard
 
     def serve_metrics_on(self, sock: socket.socket) -> None:
         """Serve the metrics on ``sock`` (bound and listening) from the hub's start."""
         self.metrics_listener = MetricsListener(self.metrics, sock, self.config.metrics_token)
 
-    def started(self, switchboard: Switchboard | None) -> None:
-        """The switchboard serving from now on (None once it has stopped)."""
+    def started(self, switchboard: LiveFront | None) -> None:
+        """The live side serving from now on (None once it has stopped): a Switchboard on
+        one hub, a ClusterNode on a hub of several (hub/live/front.py)."""
         self._switchboard = switchboard
 
 
@@ -109,7 +114,7 @@ async def _sessions(hub: HubDep) -> sessionmaker[Session]:
     return hub.sessions
 
 
-async def _switchboard(hub: HubDep) -> Switchboard:
+async def _switchboard(hub: HubDep) -> LiveFront:
     return hub.switchboard
 
 
@@ -120,7 +125,7 @@ async def _record_checker(hub: HubDep) -> RecordChecker:
 ConfigDep = Annotated[HubConfig, Depends(_config)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
-SwitchboardDep = Annotated[Switchboard, Depends(_switchboard)]
+SwitchboardDep = Annotated[LiveFront, Depends(_switchboard)]
 RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
 
 

@@ -25,7 +25,8 @@ async def ready(hub: HubDep) -> JSONResponse:
     """200 while the database answers and the hub is not draining; 503 otherwise, so the
     load balancer sends new connections to the other hubs. No token (the balancer has none);
     it says only which of the three states the hub is in."""
-    state = await hub.readiness.check()
+    live = hub.live_front()
+    state = await hub.readiness.check("shutting down" if live is None else live.not_ready())
     code = 200 if state is ReadyState.READY else 503
     return JSONResponse(Ready(status=state.value).model_dump(), status_code=code,
                         headers={"Cache-Control": "no-store"})

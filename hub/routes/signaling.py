@@ -1,5 +1,6 @@
 """The signaling WebSocket at ``/ws``: the hello handshake, then each frame parsed against the
-contract (hub/contract/signaling.py) and handed to the live side's Switchboard."""
+contract (hub/contract/signaling.py) and handed to the live side: the Switchboard, or on a
+hub of several its ClusterNode (hub/live/front.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from fastapi import APIRouter, WebSocket
 
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from hub.live import Connection, Refusal, Switchboard
+from hub.live import Connection
+from hub.live.front import LiveFront
+from hub.live.refusal import carry_out
 from hub.routes.deps import SwitchboardDep
 
 log = logging.getLogger("telehub.hub")
@@ -25,7 +28,7 @@ async def signaling(websocket: WebSocket, switchboard: SwitchboardDep) -> None:
     await serve_connection(websocket, switchboard)
 
 
-async def _hello(websocket: WebSocket, switchboard: Switchboard) -> Principal | None:
+async def _hello(websocket: WebSocket, switchboard: LiveFront) -> Principal | None:
     """Wait for a valid ``hello``; refuse (error + close) anything else."""
 
     async def refuse(code: p.ErrorCode, message: str, close_code: int) -> None:
@@ -61,7 +64,7 @@ async def _hello(websocket: WebSocket, switchboard: Switchboard) -> Principal | 
     return principal
 
 
-async def serve_connection(websocket: WebSocket, switchboard: Switchboard) -> None:
+async def serve_connection(websocket: WebSocket, switchboard: LiveFront) -> None:
     await websocket.accept()
     try:
         principal = await _hello(websocket, switchboard)
@@ -87,17 +90,7 @@ async def serve_connection(websocket: WebSocket, switchboard: Switchboard) -> No
             except p.ProtocolError as exc:
                 conn.send(exc.to_error())
                 continue
-            try:
-                await switchboard.handle(conn, msg)
-            except Refusal as r:
-                conn.send(p.Error(code=r.code, message=r.message, ref=msg.type,
-                                  call_id=r.call_id,
-                                  request_id=getattr(msg, "request_id", None)))
-            except Exception:
-                log.exception("bug while handling a %s message", msg.type)
-                conn.send(p.Error(code=p.ErrorCode.INTERNAL, ref=msg.type,
-                                  message="the hub failed to handle this message; "
-                                  "nothing was changed on your side, try again"))
+            await carry_out(switchboard.handle, conn, msg)
     except Exception as exc:  # network trouble on this connection only
         with contextlib.suppress(Exception):
             log.info("connection %s ended: %s", conn.id, type(exc).__name__)

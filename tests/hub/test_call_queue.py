@@ -1,10 +1,11 @@
-"""The CallQueue contract, run against every implementation (today the in-memory one).
+"""The CallQueue contract, run against every implementation: in memory, and in PostgreSQL.
 
 An implementation joins by adding a factory to IMPLEMENTATIONS that yields two handles on
-one queue: for the in-memory queue the same object twice, for a shared queue two hubs on
-one database. Decisions made through both handles (claims, removes) must still have exactly
-one winner. Reads (``waiting``, ``position``) are checked on the handle that made the
-change, since a shared queue may serve them from a local view (see hub/live/queue.py).
+one queue: for the in-memory queue the same object twice, for the PostgreSQL queue two
+queues (two connections, as two hubs have) on one database. Decisions made through both
+handles (claims, removes) must still have exactly one winner. Reads (``waiting``,
+``position``) are checked on the handle that made the change, since a shared queue may serve
+them from a local view (see hub/live/queue.py).
 """
 
 from __future__ import annotations
@@ -18,25 +19,50 @@ import pytest
 
 from hub.contract.identity import Principal
 from hub.contract.signaling import Urgency
+from hub.db import unit_of_work
+from hub.live.pg_queue import PgCallQueue
 from hub.live.queue import CallQueue, MemoryCallQueue, QueuedCall
+from hub.models import Site, Staff
+from tests.helpers.hubserver import HubDatabase
 
 Handles = tuple[CallQueue, CallQueue]
 
 
 @asynccontextmanager
-async def _memory() -> AsyncIterator[Handles]:
+async def _memory(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
     queue = MemoryCallQueue()
     yield queue, queue
 
 
-IMPLEMENTATIONS: dict[str, Callable[[], AbstractAsyncContextManager[Handles]]] = {
+@asynccontextmanager
+async def _postgresql(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
+    url = request.getfixturevalue("fresh_pg_database")()
+    db = HubDatabase(url)  # migrated; the calls' site and desks are rows (foreign keys)
+    with unit_of_work(db.sessions) as s:
+        s.add(Site(id=SITE.id, name=SITE.name, kind=SITE.role, credential_hash="x" * 64,
+                   created_at=T0))
+        for i in range(1, 20):
+            s.add(Staff(id=i, username=f"desk{i}", display_name=f"Desk {i}", role="nurse",
+                        password_hash="-", created_at=T0))
+    db.dispose()
+    a, b = PgCallQueue(url, "queue-a"), PgCallQueue(url, "queue-b")
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+IMPLEMENTATIONS: dict[str, Callable[[pytest.FixtureRequest],
+                                    AbstractAsyncContextManager[Handles]]] = {
     "memory": _memory,
+    "postgresql": _postgresql,
 }
 
 
-@pytest.fixture(params=sorted(IMPLEMENTATIONS))
+@pytest.fixture(params=["memory", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def handles(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
-    async with IMPLEMENTATIONS[request.param]() as pair:
+    async with IMPLEMENTATIONS[request.param](request) as pair:
         yield pair
 
 

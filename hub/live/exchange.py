@@ -1,0 +1,277 @@
+"""The exchange: frames between hubs through PostgreSQL, woken by LISTEN/NOTIFY, and the leases.
+
+Each hub reads its own box (``hub-<id>``) and, while it dispatches, the box ``dispatch``
+(docs/cluster.md). A post is a ``hub_mail`` row; the posts of one moment go in one
+transaction with one ``NOTIFY telehub_<box>`` per box, whose payload is empty: the rows are
+the state, a notification only wakes the box's reader, so no frame meets NOTIFY's 8,000-byte
+limit. A reader takes its whole box in id order on every wake-up, every second whatever it
+heard, and at once after its listening connection comes back (a listener hears nothing that
+was sent while it was away). Posts to a box this hub reads itself skip the database.
+
+Every hub renews its lease row (``hub_nodes``) every heartbeat interval; :meth:`dead_hubs`
+takes out the leases older than the heartbeat timeout, so connections a killed hub held are
+noticed within the same 15 s as a silent client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+
+from hub.live.pg import connect
+
+log = logging.getLogger("telehub.hub")
+
+Mail = dict[str, Any]
+MailHandler = Callable[[Mail], Awaitable[None]]
+DISPATCH = "dispatch"
+POLL_S = 1.0  # a box is read at least this often, notified or not
+RETRY_S = 0.5  # after a database error, before the next try
+LISTEN_WAIT_S = 0.2  # the listener takes up a new box's channel at least this often
+
+
+def channel(box: str) -> str:
+    return "telehub_" + box.replace("-", "_")
+
+
+class _Box:
+    """One box this hub reads: posts made here, and a reader that delivers them in order."""
+
+    def __init__(self, name: str, handler: MailHandler) -> None:
+        self.name = name
+        self.handler = handler
+        self.local: list[Mail] = []
+        self.wake = asyncio.Event()
+        self.reader: asyncio.Task[None] | None = None
+
+
+class Exchange:
+    """This hub's boxes, its posts to others, and its lease (see the module docstring)."""
+
+    def __init__(self, db_url: str, lease_s: float, hub_id: str | None = None) -> None:
+        self.db_url = db_url
+        self.lease_s = lease_s
+        self.hub_id = hub_id or uuid.uuid4().hex[:12]
+        self.box = f"hub-{self.hub_id}"
+        self._boxes: dict[str, _Box] = {}
+        self._outgoing: list[tuple[str, str]] = []
+        self._sent = asyncio.Event()  # set whenever the outgoing list is empty
+        self._sent.set()
+        self._flusher: asyncio.Task[None] | None = None
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._conn_lock = asyncio.Lock()
+        self._listener: psycopg.AsyncConnection[Any] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listening = False  # the listening connection is up (readiness)
+
+    # --- life -----------------------------------------------------------------------------
+
+    async def start(self, on_mail: MailHandler) -> None:
+        """Take the lease and start reading this hub's own box."""
+        await self.renew_lease()
+        self._tasks.append(asyncio.create_task(self._keep_lease(), name="hub-lease"))
+        self._tasks.append(asyncio.create_task(self._listen(), name="hub-listen"))
+        await self.open_box(self.box, on_mail)
+
+    async def close(self) -> None:
+        """Send what is still to go, give up the lease and the boxes, close."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flushed(), 5.0)
+        for name in list(self._boxes):
+            await self.close_box(name)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._flusher is not None:
+            self._flusher.cancel()
+        with contextlib.suppress(Exception):
+            await self._execute("DELETE FROM hub_nodes WHERE id = %s", (self.hub_id,))
+            await self._execute("DELETE FROM hub_mail WHERE box = %s", (self.box,))
+        for conn in (self._conn, self._listener):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+
+    async def open_box(self, name: str, handler: MailHandler, *, fresh: bool = False) -> None:
+        """Read box ``name`` from now on; ``fresh`` throws away what was left in it."""
+        if fresh:
+            await self._execute("DELETE FROM hub_mail WHERE box = %s", (name,))
+        box = _Box(name, handler)
+        self._boxes[name] = box
+        box.reader = asyncio.create_task(self._read(box), name=f"hub-box-{name}")
+        box.wake.set()  # and the listener takes up its channel within LISTEN_WAIT_S
+
+    async def close_box(self, name: str) -> None:
+        box = self._boxes.pop(name, None)
+        if box is None or box.reader is None:
+            return
+        box.reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await box.reader
+
+    # --- posting --------------------------------------------------------------------------
+
+    def post(self, box: str, mail: Mail) -> None:
+        """Send ``mail`` to ``box``: in order after this hub's earlier posts to it."""
+        mine = self._boxes.get(box)
+        if mine is not None:
+            mine.local.append(mail)
+            mine.wake.set()
+            return
+        self._outgoing.append((box, json.dumps(mail, separators=(",", ":"))))
+        self._sent.clear()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="hub-mail-out")
+
+    async def flushed(self) -> None:
+        """Wait until every post made so far is in the database."""
+        await self._sent.wait()
+
+    async def _flush(self) -> None:
+        while self._outgoing:
+            batch = self._outgoing[:2000]
+            try:
+                async with self._conn_lock:
+                    conn = await self._connection()
+                    async with conn.transaction(), conn.cursor() as cur:
+                        await cur.executemany(
+                            "INSERT INTO hub_mail (box, body) VALUES (%s, %s)", batch)
+                        for box in dict.fromkeys(b for b, _ in batch):
+                            await cur.execute(f'NOTIFY "{channel(box)}"')
+            except psycopg.Error as exc:
+                log.warning("posting to other hubs failed (%s); trying again",
+                            type(exc).__name__)
+                await self._drop_connection()
+                await asyncio.sleep(RETRY_S)
+                continue
+            del self._outgoing[: len(batch)]
+        self._sent.set()
+
+    # --- reading --------------------------------------------------------------------------
+
+    async def _read(self, box: _Box) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(box.wake.wait(), POLL_S)
+            box.wake.clear()
+            while box.local:
+                mail = box.local.pop(0)
+                await self._deliver(box, mail)
+            try:
+                rows = await self._execute(
+                    "WITH taken AS (DELETE FROM hub_mail WHERE box = %s RETURNING id, body) "
+                    "SELECT body FROM taken ORDER BY id", (box.name,))
+            except psycopg.Error as exc:
+                log.warning("reading box %s failed (%s); trying again", box.name,
+                            type(exc).__name__)
+                await asyncio.sleep(RETRY_S)
+                box.wake.set()
+                continue
+            for (body,) in rows:
+                await self._deliver(box, json.loads(body))
+
+    @staticmethod
+    async def _deliver(box: _Box, mail: Mail) -> None:
+        try:
+            await box.handler(mail)
+        except Exception:
+            log.exception("handling a %r mail in box %s failed", mail.get("k"), box.name)
+
+    async def _listen(self) -> None:
+        """Keep a listening connection; after each reconnect, every box is read at once."""
+        while True:
+            try:
+                self._listener = await connect(self.db_url, name=f"telehub-listen-{self.hub_id}")
+                heard: set[str] = set()
+                first = True
+                while True:
+                    # LISTEN and UNLISTEN between waits: notifies() holds the connection.
+                    wanted = {channel(name) for name in self._boxes}
+                    for name in wanted - heard:
+                        await self._listener.execute(f'LISTEN "{name}"')
+                    for name in heard - wanted:
+                        await self._listener.execute(f'UNLISTEN "{name}"')
+                    heard = wanted
+                    if first:  # what was posted while this hub was not listening
+                        self.listening, first = True, False
+                        for box in self._boxes.values():
+                            box.wake.set()
+                    async for note in self._listener.notifies(timeout=LISTEN_WAIT_S):
+                        target = self._by_channel(note.channel)
+                        if target is not None:
+                            target.wake.set()
+            except psycopg.Error as exc:
+                log.warning("listening for other hubs failed (%s); reconnecting",
+                            type(exc).__name__)
+            finally:
+                self.listening = False
+                if self._listener is not None:
+                    with contextlib.suppress(Exception):
+                        await self._listener.close()
+                    self._listener = None
+            await asyncio.sleep(RETRY_S)
+
+    def _by_channel(self, name: str) -> _Box | None:
+        return next((b for b in self._boxes.values() if channel(b.name) == name), None)
+
+    # --- leases ---------------------------------------------------------------------------
+
+    async def renew_lease(self) -> None:
+        await self._execute(
+            "INSERT INTO hub_nodes (id, started_at, seen_at) VALUES (%s, now(), now()) "
+            "ON CONFLICT (id) DO UPDATE SET seen_at = now()", (self.hub_id,))
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s)
+            try:
+                await self.renew_lease()
+            except psycopg.Error as exc:
+                log.warning("renewing this hub's lease failed (%s)", type(exc).__name__)
+
+    async def dead_hubs(self, timeout_s: float) -> list[str]:
+        """Take out the leases not renewed for ``timeout_s`` (and those hubs' mail)."""
+        rows = await self._execute(
+            "DELETE FROM hub_nodes WHERE seen_at < now() - make_interval(secs => %s) "
+            "RETURNING id", (timeout_s,))
+        dead = [str(r[0]) for r in rows]
+        if dead:
+            await self._execute("DELETE FROM hub_mail WHERE box = ANY(%s)",
+                                ([f"hub-{h}" for h in dead],))
+        return dead
+
+    async def live_hubs(self) -> list[str]:
+        return [str(r[0]) for r in await self._execute("SELECT id FROM hub_nodes", ())]
+
+    # --- the connection for posts, reads and leases ---------------------------------------
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await connect(self.db_url, name=f"telehub-hub-{self.hub_id}")
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+            self._conn = None
+
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._conn_lock:
+            try:
+                conn = await self._connection()
+                async with conn.cursor() as cur:
+                    await cur.execute(sql, params)
+                    return await cur.fetchall() if cur.description else []
+            except psycopg.OperationalError:
+                await self._drop_connection()
+                raise

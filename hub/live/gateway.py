@@ -1,0 +1,143 @@
+"""The gateway: this hub's WebSockets when several hubs share one database (docs/cluster.md).
+
+The gateway keeps each socket alive (its heartbeat, its bounded outbox: a ``Connection`` as
+on a single hub) and forwards what the client says to the dispatching hub's box; the
+dispatching hub's frames for the socket come back into this hub's box. It decides nothing
+about calls.
+
+Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` principal),
+``msg`` (``t``: the client message), ``detach``, and for REST routes ``tell_site``,
+``disconnect`` and ``snapshot`` (answered with ``reply``). Mail to a gateway: ``send``
+(``t``: a frame), ``close`` (``code``, ``reason``), ``reset`` (the dispatcher changed: every
+socket is closed with 1012 so its client reconnects and resumes), ``reply``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub import accounts
+from hub.config import HubConfig
+from hub.contract import signaling as p
+from hub.contract.identity import Principal
+from hub.db import unit_of_work
+from hub.live.exchange import DISPATCH, Exchange, Mail
+from hub.live.presence import Connection, Presence
+
+log = logging.getLogger("telehub.hub")
+
+RECONNECT = 1012  # "service restart": the client connects again, to any hub
+ANSWER_TIMEOUT_S = 5.0
+
+
+class Gateway:
+    """The sockets of this hub and their way to the dispatching hub."""
+
+    def __init__(self, config: HubConfig, sessions: sessionmaker[Session],
+                 exchange: Exchange) -> None:
+        self.config = config
+        self._sessions = sessions
+        self.exchange = exchange
+        self.presence = Presence(config)  # for its heartbeat only: welcomes come from dispatch
+        self._by_id: dict[str, Connection] = {}
+        self._asked: dict[int, asyncio.Future[str]] = {}
+        self._ask_ids = itertools.count(1)
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._heartbeat = asyncio.create_task(
+            self.presence.heartbeat(self.detach, self._tick), name="gateway-heartbeat")
+
+    async def stop(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        for conn in list(self._by_id.values()):
+            conn.close(RECONNECT, "hub restarting: connect again")
+            await self.detach(conn)
+
+    @staticmethod
+    async def _tick(now: float) -> None:
+        return None
+
+    # --- the signaling route's side -------------------------------------------------------
+
+    async def authenticate(self, token: str) -> Principal | None:
+        def resolve() -> Principal | None:
+            with unit_of_work(self._sessions) as s:
+                return accounts.resolve_token(s, token)
+
+        return await asyncio.to_thread(resolve)
+
+    def attach(self, conn: Connection) -> None:
+        self._by_id[conn.id] = conn
+        self.presence.connections.add(conn)
+        self._post({"k": "attach", "c": conn.id,
+                    "p": conn.principal.model_dump(mode="json")})
+
+    async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
+        match msg:
+            case p.Ping():
+                conn.send(p.Pong(t=msg.t))
+            case p.Pong():
+                return
+            case _:
+                self._post({"k": "msg", "c": conn.id, "t": msg.to_json()})
+
+    async def detach(self, conn: Connection) -> None:
+        if self._by_id.pop(conn.id, None) is None:
+            return
+        self.presence.remove(conn)
+        self._post({"k": "detach", "c": conn.id})
+        await conn.drain()
+
+    # --- what REST routes ask -------------------------------------------------------------
+
+    def tell_site(self, site_id: int, msg: p._Message) -> None:
+        self._post({"k": "tell_site", "site": site_id, "t": msg.to_json()})
+
+    def disconnect(self, kind: str, principal_id: int, reason: str) -> None:
+        self._post({"k": "disconnect", "kind": kind, "id": principal_id, "reason": reason})
+
+    async def ask(self, kind: str) -> str:
+        """Ask the dispatching hub for ``kind`` (``snapshot``) and wait for its answer."""
+        ref = next(self._ask_ids)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._asked[ref] = future
+        self._post({"k": kind, "r": ref})
+        try:
+            return await asyncio.wait_for(future, ANSWER_TIMEOUT_S)
+        finally:
+            self._asked.pop(ref, None)
+
+    # --- mail from the dispatching hub ----------------------------------------------------
+
+    async def on_mail(self, mail: Mail) -> None:
+        kind = mail.get("k")
+        if kind == "reset":
+            for each in list(self._by_id.values()):
+                each.close(RECONNECT, "the hub's dispatcher changed: connect again")
+            return
+        if kind == "reply":
+            future = self._asked.get(int(mail["r"]))
+            if future is not None and not future.done():
+                future.set_result(str(mail["t"]))
+            return
+        conn = self._by_id.get(str(mail.get("c")))
+        if conn is None:
+            return  # it closed meanwhile (its detach is on its way to the dispatcher)
+        if kind == "send":
+            conn.send_text(str(mail["t"]))
+        elif kind == "close":
+            conn.close(int(mail["code"]), str(mail.get("reason") or ""))
+
+    def _post(self, mail: dict[str, Any]) -> None:
+        mail["h"] = self.exchange.hub_id
+        self.exchange.post(DISPATCH, mail)

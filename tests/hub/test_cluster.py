@@ -1,0 +1,246 @@
+"""Several real hub processes on one PostgreSQL database (docs/cluster.md): claims by desks on
+different hubs, a call across two hubs with real frames, a killed dispatcher, a drained hub,
+and SQLite's one-process rule."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from calls.engine import CallEngine, QueueChanged, SignalingChanged
+from calls.session import CallState, ParticipantsChanged
+from hub.client import Backoff
+from hub.contract import signaling as p
+from hub.contract.identity import CallRole
+from hub.db import unit_of_work
+from hub.models import Call, CallParticipant, HubNode
+from tests.helpers.engines import EventLog, frame_where
+from tests.helpers.hubserver import HubDatabase, ProcessHub
+from tests.helpers.wsclient import HubClient
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+# A dead client (or hub lease) within 3 s, and 10 s to come back: a hub killed under load
+# on this 2-core machine still leaves its clients time to find another.
+TIMINGS = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "3",
+           "--reconnect-grace", "10")
+
+
+@pytest.fixture
+def hub_db_url(fresh_pg_database: Callable[[], str]) -> str:
+    return fresh_pg_database()
+
+
+@pytest.fixture
+def start_hubs(hubdb: HubDatabase) -> Iterator[Callable[[int], list[ProcessHub]]]:
+    """Starts hub processes on the test's database, one after the other (the first to
+    start dispatches); all are stopped after the test."""
+    started: list[ProcessHub] = []
+
+    def start(n: int) -> list[ProcessHub]:
+        hubs = [ProcessHub(hubdb.url, *TIMINGS) for _ in range(n)]
+        started.extend(hubs)
+        return hubs
+
+    yield start
+    for hub in started:
+        hub.stop()
+
+
+async def claim_outcome(desk: HubClient, call_id: str) -> str:
+    """``connected`` if this desk got the call, else the error code it was refused with."""
+    while True:
+        msg = await desk.next(timeout=10)
+        if isinstance(msg, p.CallConnected) and msg.call_id == call_id:
+            return "connected"
+        if isinstance(msg, p.Error) and msg.call_id == call_id:
+            return str(msg.code)
+        desk.inbox.append(msg)
+
+
+def engine(urls: list[str], token: str, role: CallRole) -> CallEngine:
+    return CallEngine(urls, token, role, backoff=Backoff(initial=0.1, maximum=0.5))
+
+
+async def test_desks_on_different_hubs_claim_every_call_exactly_once(
+    hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]],
+) -> None:
+    hubs = start_hubs(3)
+    nurses = [hubdb.staff(f"nurse{i}", "nurse") for i in range(6)]
+    sites = [hubdb.site(f"Home {i}") for i in range(3)]
+    desks = [await HubClient.connect(hubs[i % 3].ws, n.token) for i, n in enumerate(nurses)]
+    for desk in desks:
+        await desk.expect(p.QueueSnapshot)
+    callers = [await HubClient.connect(hubs[i].ws, s.token) for i, s in enumerate(sites)]
+    answered: list[str] = []
+    for n in range(12):
+        caller = callers[n % 3]  # requests from every hub in turn
+        await caller.send(p.CallRequest(request_id=f"r{n}", reason="a fall",
+                                        urgency=p.Urgency.URGENT))
+        call_id = (await caller.expect(p.CallQueued, timeout=10)).call_id
+        for desk in desks:  # every desk, on every hub, sees it
+            await desk.expect(p.QueueUpdate, op="added", call_id=call_id, timeout=10)
+        await asyncio.gather(*(d.send(p.CallClaim(call_id=call_id)) for d in desks))
+        outcomes = await asyncio.gather(*(claim_outcome(d, call_id) for d in desks))
+        assert sorted(outcomes) == ["already_claimed"] * 5 + ["connected"], outcomes
+        await caller.expect(p.CallConnected, call_id=call_id, timeout=10)
+        winner = desks[outcomes.index("connected")]
+        await winner.send(p.CallEnd(call_id=call_id))
+        await caller.expect(p.CallEnded, call_id=call_id, timeout=10)
+        answered.append(call_id)
+    with unit_of_work(hubdb.sessions) as s:
+        nurse_rows = dict(s.execute(
+            select(CallParticipant.call_id, func.count()).where(CallParticipant.role == "nurse")
+            .group_by(CallParticipant.call_id)).all())
+        states = dict(s.execute(select(Call.id, Call.state)).all())
+    assert nurse_rows == {c: 1 for c in answered}  # answered once each, by one desk
+    assert states == {c: "ended" for c in answered}
+
+
+async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
+    hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]],
+) -> None:
+    a, b = start_hubs(2)
+    site_p, nurse_p = hubdb.site("Beech House"), hubdb.staff("nina", "nurse")
+    site = engine([a.ws], site_p.token, CallRole.CALLER)
+    desk = engine([b.ws], nurse_p.token, CallRole.NURSE)
+    try:
+        site_log, desk_log = EventLog(site), EventLog(desk)
+        await site.start()
+        await desk.start()
+        caller = await site.request_call("short of breath since this morning")
+        await site_log.state(CallState.QUEUED)
+        await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
+        assert caller.call_id is not None
+        answerer = await desk.claim(caller.call_id)
+        await desk_log.state(CallState.IN_CALL)
+        await site_log.state(CallState.IN_CALL)
+        for link in (answerer.links[site_p.principal.participant_id],
+                     caller.links[nurse_p.principal.participant_id]):
+            assert link.video is not None
+            await frame_where(link.video, lambda f: True, within=15)  # both ways, decoded
+        await desk.hang_up(caller.call_id)
+        await site_log.state(CallState.ENDED)
+    finally:
+        await site.close()
+        await desk.close()
+
+
+async def test_a_killed_dispatching_hub_loses_no_call(
+    hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]],
+) -> None:
+    """SIGKILL the hub that dispatches while two callers wait (one on each hub) and a call is
+    in progress across both: the other hub takes over; the callers keep their places, the
+    desk sees the same queue, the call keeps its media and its signaling resumes."""
+    a, b = start_hubs(2)  # a dispatches
+    site_p, nurse_p = hubdb.site("Beech House"), hubdb.staff("nina", "nurse")
+    waiting_p = [hubdb.site("Alder"), hubdb.site("Cedar")]
+    site = engine([a.ws, b.ws], site_p.token, CallRole.CALLER)
+    desk = engine([b.ws, a.ws], nurse_p.token, CallRole.NURSE)
+    try:
+        site_log, desk_log = EventLog(site), EventLog(desk)
+        await site.start()
+        await desk.start()
+        caller = await site.request_call("chest pain")
+        await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
+        assert caller.call_id is not None
+        answerer = await desk.claim(caller.call_id)
+        await site_log.state(CallState.IN_CALL)
+        video = answerer.links[site_p.principal.participant_id].video
+        assert video is not None
+        await frame_where(video, lambda f: True, within=15)
+
+        on_a = await HubClient.connect(a.ws, waiting_p[0].token)
+        on_b = await HubClient.connect(b.ws, waiting_p[1].token)
+        ids = []
+        for client, (reason, urgency) in ((on_a, ("a fall", "routine")),
+                                          (on_b, ("confusion", "urgent"))):
+            await client.send(p.CallRequest(request_id=reason, reason=reason,
+                                            urgency=p.Urgency(urgency)))
+            ids.append((await client.expect(p.CallQueued, timeout=10)).call_id)
+        await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 2)
+
+        site_mark, desk_mark = site_log.mark(), desk_log.mark()
+        a.kill()
+        await on_a.closed()
+        assert await on_b.closed(10) == 1012  # the new dispatcher resets every gateway
+        await frame_where(video, lambda f: True, within=5)  # media is peer to peer
+
+        # the waiting callers come back (to b) and keep their places
+        positions = {}
+        for token, call_id in zip((w.token for w in waiting_p), ids, strict=True):
+            back = await HubClient.connect(b.ws, token)
+            await back.send(p.CallResume(call_id=call_id))
+            positions[call_id] = (await back.expect(p.CallQueued, timeout=10)).position
+        assert positions == {ids[1]: 1, ids[0]: 2}
+        # the call's signaling resumes at b for both ends, and the desk has the same queue
+        for log, mark in ((site_log, site_mark), (desk_log, desk_mark)):
+            await log.wait(lambda e: isinstance(e, SignalingChanged) and e.connected
+                           and e.reason == "reconnected", within=20, since=mark)
+        await desk_log.wait(lambda e: isinstance(e, ParticipantsChanged)
+                            and len(e.participants) == 2, within=20, since=desk_mark)
+        queue = await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries)
+                                    == 2, within=20, since=desk_mark)
+        assert isinstance(queue, QueueChanged)
+        assert [e.call_id for e in queue.entries] == [ids[1], ids[0]]
+        assert caller.state is CallState.IN_CALL and answerer.state is CallState.IN_CALL
+        await frame_where(video, lambda f: True, within=5)
+        await desk.hang_up(caller.call_id)
+        await site_log.state(CallState.ENDED, within=15)
+    finally:
+        await site.close()
+        await desk.close()
+    with unit_of_work(hubdb.sessions) as s:
+        rows = {c.id: (c.state, c.answered_by) for c in s.scalars(select(Call))}
+    assert rows[caller.call_id] == ("ended", nurse_p.principal.id)
+    assert rows[ids[0]] == ("waiting", None) and rows[ids[1]] == ("waiting", None)
+
+
+async def test_sigterm_drains_a_hub_and_its_clients_carry_on_at_another(
+    hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]],
+) -> None:
+    a, b = start_hubs(2)  # a dispatches: its drain hands the dispatch to b as well
+    nurse = hubdb.staff("nina", "nurse")
+    site = hubdb.site("Alder")
+    caller = await HubClient.connect(a.ws, site.token)
+    await caller.send(p.CallRequest(request_id="r1", reason="a fall", urgency=p.Urgency.URGENT))
+    call_id = (await caller.expect(p.CallQueued, timeout=10)).call_id
+    desk = await HubClient.connect(b.ws, nurse.token)
+    await desk.expect(p.QueueSnapshot)
+
+    a.proc.terminate()  # SIGTERM
+    assert await caller.closed(10) == 1012  # told to connect again
+    assert a.proc.wait(15) == 0
+    assert await desk.closed(10) == 1012  # b took over the dispatch: its gateway reset
+
+    back = await HubClient.connect(b.ws, site.token)
+    await back.send(p.CallResume(call_id=call_id))
+    assert (await back.expect(p.CallQueued, timeout=10)).position == 1
+    desk = await HubClient.connect(b.ws, nurse.token)
+    snap = await desk.expect(p.QueueSnapshot, timeout=10)
+    assert [e.call_id for e in snap.entries] == [call_id]
+    await desk.send(p.CallClaim(call_id=call_id))
+    await desk.expect(p.CallConnected, timeout=10)
+    await back.expect(p.CallConnected, timeout=10)
+    with unit_of_work(hubdb.sessions) as s:  # a gave up its lease on the way out
+        assert s.scalar(select(func.count()).select_from(HubNode)) == 1
+
+
+def test_a_second_hub_process_on_one_sqlite_file_refuses_to_start(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    HubDatabase(db).dispose()
+    first = ProcessHub(db)
+    try:
+        second = subprocess.run([sys.executable, "-m", "hub", "serve", "--db", db, "--port",
+                                 "0"], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2
+        assert "another hub process is already serving" in second.stderr
+        assert "PostgreSQL" in second.stderr
+    finally:
+        first.stop()
