@@ -35,7 +35,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
@@ -328,23 +327,13 @@ class Caller:
         self.run.errors.extend(repr(r) for r in results if isinstance(r, BaseException))
 
 
-def _dispatching(cluster: HubCluster) -> int:
-    """Which hub runs the live side (its metrics say so)."""
-    for i, hub in enumerate(cluster.hubs):
-        if hub.proc.poll() is None:
-            text = httpx.get(hub.metrics_url, timeout=5).text
-            if "telehub_dispatching 1.0" in text:
-                return i
-    raise RuntimeError("no hub says it dispatches")
-
-
 async def _failover(cluster: HubCluster, run: Run, caller: Caller, desks: list[BenchClient]
                     ) -> tuple[list[float], int]:
     """Kill the dispatching hub; each desk's time until it holds the whole queue again, and
     how many waiting calls did not come back."""
     await asyncio.gather(*caller.pending, return_exceptions=True)
     caller.pending.clear()
-    doomed = await asyncio.to_thread(_dispatching, cluster)
+    doomed = await asyncio.to_thread(cluster.dispatching)
     expected = caller.waiting_ids()
     run.recovered_at.clear()
     run.paused = True

@@ -160,6 +160,17 @@ class Dispatch:
         else:
             await self._end(call, p.EndReason.COMPLETED, conn.pid)
 
+    async def resume_call(self, conn: Connection, call_id: str) -> None:
+        """``call_resume``. A call that ended while this party was away (moving to another
+        hub, or on a dropped line) is told to it as ended, as the others were told."""
+        if call_id not in self.calls:
+            ended = await self.log.read(self.log.calllog.how_it_ended, call_id, conn.pid)
+            if ended is not None and call_id not in self.calls:
+                reason, by = ended
+                conn.send(p.CallEnded(call_id=call_id, reason=reason, by=by))
+                return
+        self.resume(conn, call_id)
+
     def resume(self, conn: Connection, call_id: str) -> None:
         """A participant's new connection takes its place in the call again."""
         call = find_call(self.calls, call_id)

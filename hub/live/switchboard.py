@@ -140,7 +140,7 @@ class Switchboard:
             case p.CallCancel():
                 await self.dispatch.cancel(conn, msg.call_id)
             case p.CallResume():
-                self.dispatch.resume(conn, msg.call_id)
+                await self.dispatch.resume_call(conn, msg.call_id)
             case p.CallClaim():
                 await self.dispatch.claim(conn, msg.call_id)
             case p.CallEnd():

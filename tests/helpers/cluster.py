@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
+
 from hub.haproxy import Balancer
 from tests.helpers.hubserver import LoopbackHub, ProcessHub, free_port
 from tests.helpers.waiting import wait_until
@@ -149,6 +151,14 @@ class HubCluster:
     def wait_all_up(self, timeout: float = 15) -> None:
         wait_until(lambda: set(self.lb.servers().values()) == {"UP"}, timeout,
                    lambda: f"HAProxy to hold every hub up: {self.lb.servers()}")
+
+    def dispatching(self) -> int:
+        """Which hub runs the live side now (its metrics say so)."""
+        for i, hub in enumerate(self.hubs):
+            if hub.proc.poll() is None and "telehub_dispatching 1.0" in httpx.get(
+                    hub.metrics_url, timeout=5).text:
+                return i
+        raise AssertionError("no hub says it dispatches")
 
     def kill(self, i: int) -> None:
         """SIGKILL hub ``i``: no drain, no goodbye."""
