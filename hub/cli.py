@@ -107,6 +107,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app, serve_metrics_on
+    from hub.draining import DrainingServer
 
     if bool(args.tls_cert) != bool(args.tls_key):
         return _fail("give both --tls-cert and --tls-key, or neither")
@@ -140,7 +141,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"telehub hub listening on {scheme}://{args.host}:{port} ({metrics}; "
           f"database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
           flush=True)
-    server = uvicorn.Server(uvicorn.Config(
+    server = DrainingServer(app, uvicorn.Config(
         app, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
         ws_max_size=WS_MAX_BYTES, log_level=args.log_level, access_log=False,
         ws_ping_interval=None,  # the protocol has its own heartbeat

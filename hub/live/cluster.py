@@ -23,7 +23,7 @@ from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
 from hub.live.exchange import DISPATCH, Exchange
-from hub.live.gateway import Gateway
+from hub.live.gateway import RECONNECT, Gateway
 from hub.live.pg import connect
 from hub.live.pg_queue import PgCallQueue
 from hub.live.presence import Connection
@@ -35,7 +35,10 @@ log = logging.getLogger("telehub.hub")
 
 # pg_advisory_lock takes a bigint; this one is the hub's own ("tele" in ASCII, then 1).
 DISPATCH_LOCK = 0x74656C6501
+# pg_locks shows a bigint advisory key as two halves.
+_LOCK_HALVES = (DISPATCH_LOCK >> 32, DISPATCH_LOCK & 0xFFFFFFFF)
 LOCK_CHECK_S = 1.0
+HAND_OVER_WAIT_S = 5.0
 
 
 class ClusterNode:
@@ -73,22 +76,51 @@ class ClusterNode:
         self._leading = asyncio.create_task(self._lead(), name="hub-dispatch-lock")
         log.info("hub %s started; it dispatches when it holds the lock", self.hub_id)
 
+    async def hand_over(self) -> None:
+        """SIGTERM, before the sockets close: take no new clients, stop dispatching, and wait
+        (a few seconds at most) for another hub to take the dispatch, so this hub's clients
+        move once, to a hub that dispatches."""
+        self.draining = True
+        if self.switchboard is None:
+            return
+        self._stop_leading()
+        others = [h for h in await self.exchange.live_hubs() if h != self.hub_id]
+        await self._step_down(tell_clients=not others)
+        if not others:  # the last hub: its clients wait for the next one to start
+            return
+        # The next dispatcher resets every gateway, this one's too: its clients move once.
+        for _ in range(int(HAND_OVER_WAIT_S / LOCK_CHECK_S * 4)):
+            if await self._dispatcher_present():
+                return
+            await asyncio.sleep(LOCK_CHECK_S / 4)
+
     async def stop(self) -> None:
         """Drain: the sockets move, the last messages and writes go out, then the lock."""
         self.draining = True
         await self.gateway.stop()
         await self.exchange.flushed()
+        self._stop_leading()
         if self._leading is not None:
-            self._leading.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._leading
         await self._step_down()
         await self.exchange.close()
 
+    def _stop_leading(self) -> None:
+        if self._leading is not None:
+            self._leading.cancel()
+
     # --- dispatching ----------------------------------------------------------------------
 
     async def _lead(self) -> None:
         """Wait for the lock, dispatch while holding it, wait again if it is lost."""
+        watchdog = asyncio.create_task(self._watch_dispatcher(), name="hub-dispatch-watch")
+        try:
+            await self._hold_lock()
+        finally:
+            watchdog.cancel()
+
+    async def _hold_lock(self) -> None:
         while True:
             try:
                 if self._lock_conn is None:
@@ -121,10 +153,36 @@ class ClusterNode:
         for hub_id in await self.exchange.live_hubs():
             self.exchange.post(f"hub-{hub_id}", {"k": "reset"})
 
-    async def _step_down(self) -> None:
+    async def _watch_dispatcher(self) -> None:
+        """A gateway with no dispatcher for a heartbeat timeout sends its clients away: what
+        they say goes nowhere (they come back when a hub dispatches again)."""
+        missing_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(LOCK_CHECK_S)
+            try:
+                present = self.switchboard is not None or await self._dispatcher_present()
+            except psycopg.Error:
+                present = False
+            if present:
+                missing_since = None
+            elif missing_since is None:
+                missing_since = loop.time()
+            elif loop.time() - missing_since > self.config.heartbeat_timeout:
+                log.warning("hub %s: no hub dispatches; its clients are sent away", self.hub_id)
+                await self.gateway.on_mail({"k": "reset"})
+                missing_since = None
+
+    async def _dispatcher_present(self) -> bool:
+        rows = await self.exchange.execute(
+            "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %s AND objid = %s AND objsubid = 1", _LOCK_HALVES)
+        return bool(rows)
+
+    async def _step_down(self, *, tell_clients: bool = True) -> None:
         await self.exchange.close_box(DISPATCH)
         if self._relayed is not None:
-            await self._relayed.stop()
+            await self._relayed.stop(tell_clients=tell_clients)
             self._relayed = None
         if self.switchboard is not None:
             await self.switchboard.stop()  # the call log's writes finish here
@@ -153,6 +211,8 @@ class ClusterNode:
 
     def attach(self, conn: Connection) -> None:
         self.gateway.attach(conn)
+        if self.draining:  # it came while this hub hands over: to another hub, please
+            conn.close(RECONNECT, "hub restarting: connect to another")
 
     async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
         await self.gateway.handle(conn, msg)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import uuid
@@ -70,11 +71,14 @@ class Exchange:
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = False  # the listening connection is up (readiness)
+        self._on_lease_lost: Callable[[], Awaitable[None]] | None = None
 
     # --- life -----------------------------------------------------------------------------
 
     async def start(self, on_mail: MailHandler) -> None:
-        """Take the lease and start reading this hub's own box."""
+        """Take the lease and start reading this hub's own box; a ``reset`` mail is handed to
+        it when the lease was found taken out (see :meth:`renew_lease`)."""
+        self._on_lease_lost = functools.partial(on_mail, {"k": "reset"})
         await self.renew_lease()
         self._tasks.append(asyncio.create_task(self._keep_lease(), name="hub-lease"))
         self._tasks.append(asyncio.create_task(self._listen(), name="hub-listen"))
@@ -94,8 +98,8 @@ class Exchange:
         if self._flusher is not None:
             self._flusher.cancel()
         with contextlib.suppress(Exception):
-            await self._execute("DELETE FROM hub_nodes WHERE id = %s", (self.hub_id,))
-            await self._execute("DELETE FROM hub_mail WHERE box = %s", (self.box,))
+            await self.execute("DELETE FROM hub_nodes WHERE id = %s", (self.hub_id,))
+            await self.execute("DELETE FROM hub_mail WHERE box = %s", (self.box,))
         for conn in (self._conn, self._listener):
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -104,7 +108,7 @@ class Exchange:
     async def open_box(self, name: str, handler: MailHandler, *, fresh: bool = False) -> None:
         """Read box ``name`` from now on; ``fresh`` throws away what was left in it."""
         if fresh:
-            await self._execute("DELETE FROM hub_mail WHERE box = %s", (name,))
+            await self.execute("DELETE FROM hub_mail WHERE box = %s", (name,))
         box = _Box(name, handler)
         self._boxes[name] = box
         box.reader = asyncio.create_task(self._read(box), name=f"hub-box-{name}")
@@ -167,7 +171,7 @@ class Exchange:
                 mail = box.local.pop(0)
                 await self._deliver(box, mail)
             try:
-                rows = await self._execute(
+                rows = await self.execute(
                     "WITH taken AS (DELETE FROM hub_mail WHERE box = %s RETURNING id, body) "
                     "SELECT body FROM taken ORDER BY id", (box.name,))
             except psycopg.Error as exc:
@@ -225,32 +229,41 @@ class Exchange:
 
     # --- leases ---------------------------------------------------------------------------
 
-    async def renew_lease(self) -> None:
-        await self._execute(
+    async def renew_lease(self) -> bool:
+        """Renew this hub's lease; True if there was none (the first, or it was taken out:
+        the dispatcher counted this hub dead and lost its connections)."""
+        rows = await self.execute(
             "INSERT INTO hub_nodes (id, started_at, seen_at) VALUES (%s, now(), now()) "
-            "ON CONFLICT (id) DO UPDATE SET seen_at = now()", (self.hub_id,))
+            "ON CONFLICT (id) DO UPDATE SET seen_at = now() RETURNING (xmax = 0)",
+            (self.hub_id,))
+        return bool(rows and rows[0][0])
 
     async def _keep_lease(self) -> None:
         while True:
             await asyncio.sleep(self.lease_s)
             try:
-                await self.renew_lease()
+                if await self.renew_lease():
+                    log.warning("hub %s was counted dead (its lease ran out); its clients "
+                                "connect again", self.hub_id)
+                    if self._on_lease_lost is not None:
+                        await self._on_lease_lost()
             except psycopg.Error as exc:
                 log.warning("renewing this hub's lease failed (%s)", type(exc).__name__)
 
     async def dead_hubs(self, timeout_s: float) -> list[str]:
         """Take out the leases not renewed for ``timeout_s`` (and those hubs' mail)."""
-        rows = await self._execute(
+        rows = await self.execute(
             "DELETE FROM hub_nodes WHERE seen_at < now() - make_interval(secs => %s) "
             "RETURNING id", (timeout_s,))
         dead = [str(r[0]) for r in rows]
-        if dead:
-            await self._execute("DELETE FROM hub_mail WHERE box = ANY(%s)",
-                                ([f"hub-{h}" for h in dead],))
+        # The boxes of hubs without a lease: theirs, and what was posted to them since.
+        await self.execute(
+            "DELETE FROM hub_mail WHERE box LIKE 'hub-%%' "
+            "AND substr(box, 5) NOT IN (SELECT id FROM hub_nodes)", ())
         return dead
 
     async def live_hubs(self) -> list[str]:
-        return [str(r[0]) for r in await self._execute("SELECT id FROM hub_nodes", ())]
+        return [str(r[0]) for r in await self.execute("SELECT id FROM hub_nodes", ())]
 
     # --- the connection for posts, reads and leases ---------------------------------------
 
@@ -265,7 +278,7 @@ class Exchange:
                 await self._conn.close()
             self._conn = None
 
-    async def _execute(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    async def execute(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         async with self._conn_lock:
             try:
                 conn = await self._connection()

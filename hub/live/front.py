@@ -43,6 +43,11 @@ class LiveFront(Protocol):
 
     async def queue_snapshot(self) -> p.QueueSnapshot: ...
 
+    async def hand_over(self) -> None:
+        """SIGTERM, before the sockets close: take no new clients, pass on what only this
+        hub does (hub/draining.py)."""
+        ...
+
     def not_ready(self) -> str | None:
         """Why this hub should get no new clients now (draining, database lost); None if
         it should (for the readiness route)."""

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -78,7 +79,8 @@ class Gateway:
 
     def attach(self, conn: Connection) -> None:
         self._by_id[conn.id] = conn
-        self.presence.connections.add(conn)
+        # Heartbeats start with the dispatcher's first frame (the welcome): a ping sent
+        # before it would reach the client where the protocol promises the welcome.
         self._post({"k": "attach", "c": conn.id,
                     "p": conn.principal.model_dump(mode="json")})
 
@@ -135,6 +137,9 @@ class Gateway:
             return  # it closed meanwhile (its detach is on its way to the dispatcher)
         if kind == "send":
             conn.send_text(str(mail["t"]))
+            if conn not in self.presence.connections:  # welcomed: heartbeats from now on
+                conn.last_seen = time.monotonic()
+                self.presence.connections.add(conn)
         elif kind == "close":
             conn.close(int(mail["code"]), str(mail.get("reason") or ""))
 

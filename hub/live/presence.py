@@ -90,6 +90,12 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.socket.close(code, reason)
 
+    def forget(self) -> None:
+        """Stop sending, without a word to the peer (a relayed connection a new dispatcher
+        will take over, docs/cluster.md)."""
+        self.closed = True
+        self._writer.cancel()
+
     async def drain(self) -> None:
         """Wait until the writer has sent what was queued and closed (used on disconnect)."""
         self.close()

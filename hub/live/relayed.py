@@ -98,10 +98,16 @@ class RelayedConnections:
             self.lose(key)
         return len(keys)
 
-    async def stop(self) -> None:
-        """This hub stops dispatching: every relayed client connects again (and resumes)."""
+    async def stop(self, *, tell_clients: bool = True) -> None:
+        """This hub stops dispatching. Its clients are told to connect again (and resume),
+        unless the next dispatcher will reset them anyway (a hand-over)."""
         for key, relayed in list(self._conns.items()):
-            relayed.conn.close(RECONNECT, "the hub's dispatcher is changing: connect again")
+            conn = relayed.conn
+            if tell_clients:
+                conn.close(RECONNECT, "the hub's dispatcher is changing: connect again")
+            else:  # forgotten here without a word to its gateway
+                self.switchboard.presence.remove(conn)
+                conn.forget()
             self.lose(key)
         tasks = [r.task for r in self._conns.values() if r.task is not None]
         if tasks:

@@ -110,6 +110,9 @@ class Switchboard:
     async def queue_snapshot(self) -> p.QueueSnapshot:
         return self.board.snapshot()
 
+    async def hand_over(self) -> None:
+        self.stopping = True  # one hub: nothing to pass on, readiness fails from now
+
     def not_ready(self) -> str | None:
         return "shutting down" if self.stopping else None
 

@@ -23,7 +23,7 @@ from calls.signaling import (
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from tests.helpers.fixtures import FAST, People
+from tests.helpers.fixtures import FAST, People, free_port
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.waiting import holds_for_async
 
@@ -99,6 +99,25 @@ async def test_reconnects_and_resumes_held_call(hub: ThreadedHub, people: People
     resumed = await next_of(events, p.CallQueued)  # the hub's answer to our call_resume
     assert resumed.call_id == queued.call_id and resumed.position == 1
     assert client.connections == 2
+
+
+async def test_given_several_hub_addresses_it_moves_to_the_next_after_each_loss(
+        hub: ThreadedHub, people: People, clients: list[SignalingClient]) -> None:
+    dead = f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens there
+    events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+    client = SignalingClient([dead, hub.ws], people.site.token, events, backoff=FAST_BACKOFF)
+    clients.append(client)
+    await client.start()  # refused at the first address, signed in at the second
+    assert client.url == hub.ws and client.connections == 1
+    await client.send(p.CallRequest(request_id="r1", reason="fall, hip pain"))
+    queued = await next_of(events, p.CallQueued)
+    client.hold(queued.call_id)
+    await client.drop()  # lost at the second: the first again (refused), then the second
+    again = await next_of(events, Connected)
+    assert again.reconnect and client.url == hub.ws
+    assert (await next_of(events, p.CallQueued)).call_id == queued.call_id
+    with pytest.raises(ValueError, match="at least one hub address"):
+        SignalingClient([], people.site.token, events)
 
 
 async def test_silent_hub_is_declared_dead_and_redialled(
