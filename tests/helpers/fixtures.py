@@ -9,7 +9,6 @@ import asyncio
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.firefox import PREFS, Firefox, firefox_binary
 from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
-from tests.helpers.postgres import NoPostgres, private_cluster
+from tests.helpers.postgres import NoPostgres, new_database, private_cluster
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -89,17 +88,7 @@ def postgres_server() -> Iterator[str]:
 @pytest.fixture
 def fresh_pg_database(postgres_server: str) -> Callable[[], str]:
     """Makes a new empty database on the test server and returns its URL."""
-    import psycopg
-
-    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://")
-
-    def make() -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
-
-    return make
+    return lambda: new_database(postgres_server)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -193,6 +182,38 @@ def start_cluster(cluster_db: HubDatabase, tmp_path: Path
     yield start
     for cluster in started:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def module_cluster(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
+                   request: pytest.FixtureRequest) -> Iterator[tuple[HubCluster, HubDatabase]]:
+    """One cluster for a whole module (starting hubs is most of a short test): two hubs
+    behind HAProxy on a database of their own, with the module's ``CLUSTER_ARGS``."""
+    binary = haproxy_binary()
+    if binary is None:
+        need("HAProxy is not installed (apt-get install haproxy)")
+    assert binary is not None
+    db = HubDatabase(new_database(postgres_server))
+    args = getattr(request.module, "CLUSTER_ARGS", ())
+    cluster = HubCluster(db.url, 2, tmp_path_factory.mktemp("cluster"), binary, args)
+    try:
+        yield cluster, db
+    finally:
+        cluster.close()
+        db.dispose()
+
+
+@pytest.fixture
+def whole_cluster(module_cluster: tuple[HubCluster, HubDatabase]
+                  ) -> tuple[HubCluster, HubDatabase]:
+    """The module's cluster with every hub running and up in HAProxy (an earlier test may
+    have killed or stopped one)."""
+    cluster, db = module_cluster
+    for i, hub in enumerate(cluster.hubs):
+        if hub.proc.poll() is not None:
+            cluster.restart(i)
+    cluster.wait_all_up(30)
+    return cluster, db
 
 
 @dataclass

@@ -75,3 +75,16 @@ def private_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
                            capture_output=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def new_database(admin_url: str) -> str:
+    """A new empty database on the server of ``admin_url``; returns its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"

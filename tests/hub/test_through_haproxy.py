@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -21,24 +22,35 @@ from hub.db import unit_of_work
 from hub.models import Call
 from tests.helpers.cluster import HubCluster
 from tests.helpers.engines import EventLog, frame_where, stamps_of
-from tests.helpers.hubserver import HubDatabase
+from tests.helpers.hubserver import HubDatabase, Seeded
 from tests.helpers.wsclient import HubClient, KeptClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 # Short heartbeats so a lost connection is noticed in seconds; a grace long enough that no
 # call is requeued or ended while its parties move to another hub.
-TIMINGS = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "3",
-           "--reconnect-grace", "20")
+CLUSTER_ARGS = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "3",
+                "--reconnect-grace", "20")  # for the module's cluster (fixtures.module_cluster)
+Whole = tuple[HubCluster, HubDatabase]
+ROUNDS = 4
 
 
 def request(reason: str, urgency: str = "urgent") -> p.CallRequest:
     return p.CallRequest(request_id=reason, reason=reason, urgency=p.Urgency(urgency))
 
 
-def calls_in(db: HubDatabase) -> dict[str, Call]:
+def calls_in(db: HubDatabase, *sites: Seeded) -> dict[str, Call]:
+    """The calls of these sites (the module's tests share one database), by reason."""
+    ids = [site.principal.id for site in sites]
     with unit_of_work(db.sessions) as s:
-        return {c.reason: c for c in s.scalars(sa.select(Call))}
+        return {c.reason: c for c in s.scalars(sa.select(Call).where(Call.site_id.in_(ids)))}
+
+
+@pytest.fixture
+def name() -> Callable[[str], str]:
+    """Names unique to the test: accounts live on in the module's shared database."""
+    tag = uuid.uuid4().hex[:6]
+    return lambda base: f"{base}-{tag}"
 
 
 @pytest.fixture
@@ -69,17 +81,18 @@ async def engines() -> AsyncIterator[Callable[..., CallEngine]]:
 
 
 async def test_concurrent_claims_by_desks_on_different_hubs_have_one_winner_every_round(
-    start_cluster: Callable[..., HubCluster], cluster_db: HubDatabase
+    whole_cluster: Whole, name: Callable[[str], str]
 ) -> None:
-    cluster = start_cluster(2, *TIMINGS)
+    cluster, cluster_db = whole_cluster
     desks, staff_ids = [], []
     for i in range(4):  # two desks on each hub
-        nurse = cluster_db.staff(f"nurse{i}", "nurse")
+        nurse = cluster_db.staff(name(f"nurse{i}"), "nurse")
         staff_ids.append(nurse.principal.id)
         with cluster.lb.only(cluster.name(i % 2)):
             desks.append(await HubClient.connect(cluster.ws, nurse.token))
     assert sorted(cluster.lb.sessions().values()) == [2, 2]
-    site = await HubClient.connect(cluster.ws, cluster_db.site("Beech House").token)
+    site_seed = cluster_db.site(name("Beech House"))
+    site = await HubClient.connect(cluster.ws, site_seed.token)
 
     async def outcome(desk: HubClient, call_id: str) -> str:
         while True:
@@ -91,7 +104,7 @@ async def test_concurrent_claims_by_desks_on_different_hubs_have_one_winner_ever
                 return "refused"
 
     winners = []
-    for round_ in range(6):
+    for round_ in range(ROUNDS):
         await site.send(request(f"round {round_}"))
         call_id = (await site.expect(p.CallQueued)).call_id
         for desk in desks:  # every desk, on either hub, sees the call
@@ -104,19 +117,20 @@ async def test_concurrent_claims_by_desks_on_different_hubs_have_one_winner_ever
         await site.expect(p.CallConnected, call_id=call_id)
         await winner.send(p.CallEnd(call_id=call_id))
         await site.expect(p.CallEnded, call_id=call_id)
-    rows = calls_in(cluster_db)
-    assert len(rows) == 6
+    rows = calls_in(cluster_db, site_seed)
+    assert len(rows) == ROUNDS
     assert all(c.state == "ended" and c.answered_by is not None for c in rows.values())
     # the log names the one winner of each round
-    assert [rows[f"round {r}"].answered_by for r in range(6)] == [staff_ids[w] for w in winners]
+    answered_by = [rows[f"round {r}"].answered_by for r in range(ROUNDS)]
+    assert answered_by == [staff_ids[w] for w in winners]
 
 
 async def test_a_site_on_one_hub_and_a_desk_on_another_in_a_real_call_with_frames(
-    start_cluster: Callable[..., HubCluster], cluster_db: HubDatabase,
-    engines: Callable[..., CallEngine],
+    whole_cluster: Whole, name: Callable[[str], str], engines: Callable[..., CallEngine],
 ) -> None:
-    cluster = start_cluster(2, *TIMINGS)
-    site_seed, nurse_seed = cluster_db.site("Beech House"), cluster_db.staff("nina", "nurse")
+    cluster, cluster_db = whole_cluster
+    site_seed = cluster_db.site(name("Beech House"))
+    nurse_seed = cluster_db.staff(name("nina"), "nurse")
     site = engines(cluster.ws, site_seed.token, CallRole.CALLER)
     desk = engines(cluster.ws, nurse_seed.token, CallRole.NURSE)
     site_log, desk_log = EventLog(site), EventLog(desk)
@@ -146,22 +160,24 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_in_a_real_call_with_frame
     assert counters == sorted(counters)
     await desk.hang_up(caller.call_id)
     await site_log.state(CallState.ENDED)
-    assert calls_in(cluster_db)["short of breath since this morning"].state == "ended"
+    assert calls_in(cluster_db, site_seed)["short of breath since this morning"].state == "ended"
 
 
 async def test_a_hub_killed_with_callers_waiting_and_a_call_in_progress_loses_nothing(
-    start_cluster: Callable[..., HubCluster], cluster_db: HubDatabase,
-    engines: Callable[..., CallEngine], kept: Callable[..., KeptClient],
+    whole_cluster: Whole, name: Callable[[str], str], engines: Callable[..., CallEngine],
+    kept: Callable[..., KeptClient],
 ) -> None:
-    cluster = start_cluster(2, *TIMINGS)
+    cluster, cluster_db = whole_cluster
     doomed = cluster.dispatching()  # the hardest case: the hub running the live side
     other = 1 - doomed
-    site_seed, nurse_seed = cluster_db.site("Beech House"), cluster_db.staff("nina", "nurse")
+    site_seed = cluster_db.site(name("Beech House"))
+    nurse_seed = cluster_db.staff(name("nina"), "nurse")
     site = engines(cluster.ws, site_seed.token, CallRole.CALLER)
     desk = engines(cluster.ws, nurse_seed.token, CallRole.NURSE)
     site_log, desk_log = EventLog(site), EventLog(desk)
-    waiting = [kept(cluster.ws, cluster_db.site(f"Home {i}").token) for i in range(3)]
-    watcher = kept(cluster.ws, cluster_db.staff("nora", "nurse").token)
+    waiting_seeds = [cluster_db.site(name(f"Home {i}")) for i in range(3)]
+    waiting = [kept(cluster.ws, seed.token) for seed in waiting_seeds]
+    watcher = kept(cluster.ws, cluster_db.staff(name("nora"), "nurse").token)
     with cluster.lb.only(cluster.name(doomed)):  # every party on the hub about to die...
         await site.start()
         await desk.start()
@@ -209,7 +225,7 @@ async def test_a_hub_killed_with_callers_waiting_and_a_call_in_progress_loses_no
     assert caller.state is CallState.IN_CALL and answerer.state is CallState.IN_CALL
     await desk.hang_up(caller.call_id)
     await site_log.state(CallState.ENDED, within=20)
-    rows = calls_in(cluster_db)
+    rows = calls_in(cluster_db, site_seed, *waiting_seeds)
     assert rows["in a call when the hub died"].state == "ended"
     assert rows["in a call when the hub died"].answered_by == nurse_seed.principal.id
     assert sorted(c.state for r, c in rows.items() if r.startswith("waiting")) == [
@@ -303,7 +319,7 @@ class _Stream:
         with contextlib.suppress(Exception):
             await desk.send(p.CallEnd(call_id=call_id))
 
-    async def settle(self, db: HubDatabase, timeout: float = 30) -> None:
+    async def settle(self, db: HubDatabase, sites: list[Seeded], timeout: float = 30) -> None:
         """Stop starting calls; wait for every site's last call to end."""
         self.running = False
         site_tasks = self.tasks[: len(self.sites)]
@@ -311,7 +327,7 @@ class _Stream:
             await asyncio.wait_for(asyncio.gather(*site_tasks), timeout)
         except TimeoutError:
             open_ = {c for r, c in self.queued.items() if r not in self.completed}
-            rows = {c.id: (c.state, c.end_reason) for c in calls_in(db).values()
+            rows = {c.id: (c.state, c.end_reason) for c in calls_in(db, *sites).values()
                     if c.id in open_}
             inboxes = [[m for m in x.inbox if getattr(m, "call_id", None) in open_]
                        for x in self.sites]
@@ -321,12 +337,13 @@ class _Stream:
 
 
 async def test_a_rolling_restart_of_every_hub_during_a_stream_of_calls_drops_none(
-    start_cluster: Callable[..., HubCluster], cluster_db: HubDatabase,
-    kept: Callable[..., KeptClient],
+    whole_cluster: Whole, name: Callable[[str], str], kept: Callable[..., KeptClient],
 ) -> None:
-    cluster = start_cluster(2, *TIMINGS)
-    sites = [kept(cluster.ws, cluster_db.site(f"Home {i}").token) for i in range(4)]
-    desks = [kept(cluster.ws, cluster_db.staff(f"nurse{i}", "nurse").token) for i in range(2)]
+    cluster, cluster_db = whole_cluster
+    site_seeds = [cluster_db.site(name(f"Home {i}")) for i in range(4)]
+    sites = [kept(cluster.ws, seed.token) for seed in site_seeds]
+    desks = [kept(cluster.ws, cluster_db.staff(name(f"nurse{i}"), "nurse").token)
+             for i in range(2)]
     for client in [*sites, *desks]:
         await client.start()
     stream = _Stream(sites, desks)
@@ -343,14 +360,15 @@ async def test_a_rolling_restart_of_every_hub_during_a_stream_of_calls_drops_non
         await asyncio.to_thread(cluster.restart, i)
         done = len(stream.completed)
         await asyncio.wait_for(calls_done(done + 4), 30)  # calls go on between restarts
-    await stream.settle(cluster_db)
+    await stream.settle(cluster_db, site_seeds)
     # every request was queued once, answered by one desk once, and completed
     assert len(stream.queued) >= 12
     assert set(stream.completed.values()) == {p.EndReason.COMPLETED}
     assert {len(desks) for desks in stream.given.values()} == {1}  # one desk per call
-    rows = {}
+    rows: dict[str, list[Call]] = {}
+    ids = [seed.principal.id for seed in site_seeds]
     with unit_of_work(cluster_db.sessions) as s:
-        for c in s.scalars(sa.select(Call)):
+        for c in s.scalars(sa.select(Call).where(Call.site_id.in_(ids))):
             rows.setdefault(c.request_id, []).append(c)
     assert set(rows) == set(stream.queued)  # one row per request, none lost, none doubled
     for rid, found in rows.items():
