@@ -120,7 +120,7 @@ def _enrol(db_url: str) -> tuple[list[str], list[str]]:
             site, _credential = accounts.add_site(s, f"Bench Care Home {i:03d}", "care_home")
             site_tokens.append(accounts.issue_token(s, site, ttl).token)
         for i in range(DESKS):
-            nurse = accounts.add_staff(s, f"bench-nurse-{i}", "nurse", "bench password 1")
+            nurse = accounts.add_staff(s, f"bench-nurse-{i}", "nurse", "queue timing phrase")
             desk_tokens.append(accounts.issue_token(s, nurse, ttl).token)
     engine.dispose()
     return site_tokens, desk_tokens

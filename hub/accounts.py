@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hub import password_policy
 from hub.contract.identity import Principal, SiteKind, StaffRole
-from hub.contract.rest import MIN_PASSWORD
 from hub.db import utcnow
 from hub.models import AuthToken, Site, Staff
 
@@ -66,8 +66,7 @@ def add_staff(
         role = StaffRole(role).value
     except ValueError:
         raise AccountError(f"role must be one of {', '.join(r.value for r in StaffRole)}") from None
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+    password_policy.check(password, username, display_name)  # PasswordRefused: 422
     staff = Staff(
         username=username,
         display_name=display_name or username,
@@ -172,3 +171,17 @@ def list_staff(session: Session) -> list[Principal]:
 
 def list_sites(session: Session) -> list[Principal]:
     return [site_principal(s) for s in session.scalars(select(Site).order_by(Site.id))]
+
+
+# --- used by the lifecycle (hub/lifecycle.py) -------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return bool(_hasher.verify(password_hash, password))
+    except (VerificationError, InvalidHashError):
+        return False

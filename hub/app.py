@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from hub import caller_page, schema
 from hub.config import HubConfig
@@ -30,15 +31,26 @@ from hub.routes import (
     clinics,
     health,
     invitations,
+    mfa,
     records,
     reports,
     signaling,
 )
+from hub.routes.answer_headers import AnswerHeaders
 from hub.routes.body_limit import BodyLimit
 from hub.routes.deps import HubServices, install
+from hub.signin import SignInGuard
 
 __version__ = "0.1.0"
 log = logging.getLogger("telehub.hub")
+
+
+class HubApp(FastAPI):
+    """The hub's application: FastAPI with :class:`AnswerHeaders` outside everything, even
+    the error middleware that writes a 500 (``add_middleware`` would put it inside that)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AnswerHeaders(super().build_middleware_stack())
 
 
 def create_app(config: HubConfig) -> FastAPI:
@@ -55,6 +67,7 @@ def create_app(config: HubConfig) -> FastAPI:
     )  # fmt: skip
     if config.metrics_port is not None:
         services.serve_metrics_on(listen_socket(config.metrics_host, config.metrics_port))
+    services.signin = SignInGuard(services.sessions, config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,9 +96,11 @@ def create_app(config: HubConfig) -> FastAPI:
             solo.release()
             services.readiness.close()
             await asyncio.to_thread(services.record_checker.close)
+            if services.signin is not None:
+                await asyncio.to_thread(services.signin.close)
             engine.dispose()
 
-    app = FastAPI(
+    app = HubApp(
         title="telehub hub",
         version=__version__,
         summary="Accounts, sites, the live call queue, signaling and the call log.",
@@ -94,8 +109,8 @@ def create_app(config: HubConfig) -> FastAPI:
         redoc_url=None,
     )
     install(app, services)
-    for module in (health, auth, calls, accounts, records, invitations, call_plans, clinics,
-                   caller_page, reports, signaling):
+    for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
+                   clinics, caller_page, reports, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 

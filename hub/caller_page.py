@@ -21,10 +21,8 @@ _HEADERS = {
         "media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"),
     "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
     "Permissions-Policy": "camera=(self), microphone=(self)",
-    "Cache-Control": "no-cache",
-}
+}  # and, as on every answer, no-store and nosniff (hub/routes/answer_headers.py)
 
 router = APIRouter(include_in_schema=False)
 

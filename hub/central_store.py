@@ -27,10 +27,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from hub.contract.identity import Principal
+from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import VersionOut
 from hub.db import insert_many, utcnow
-from hub.models import CentralRecordVersion, RecordAuditEvent, central_records
+from hub.models import CallParticipant, CentralRecordVersion, RecordAuditEvent, central_records
 from hub.record_checks import Checked, checked
 from hub.reporting import rollup
 from records import export
@@ -168,8 +168,22 @@ class CentralStore:
         self.audit("write", [(r.uuid, r.version, r.status) for r in results])
         return results
 
+    def _readable(self, record_uuid: UUID) -> bool:
+        """Whether this principal may read the record: a specialist only the records of calls
+        they took part in (the call log's participants); the route has checked the role."""
+        if self._principal.role is not StaffRole.SPECIALIST:
+            return True
+        t = central_records
+        calls_taken_part_in = sa.select(CallParticipant.call_id).where(
+            CallParticipant.participant_id == self._principal.participant_id)
+        return self._session.scalar(sa.select(t.c.uuid).where(
+            t.c.uuid == record_uuid, t.c.call_id.in_(calls_taken_part_in))) is not None
+
     def get(self, record_uuid: UUID, version: int | None) -> str | None:
-        """The version's payload (latest when ``version`` is None), audited as a read."""
+        """The version's payload (latest when ``version`` is None), audited as a read; None
+        when there is none, or none this principal may read."""
+        if not self._readable(record_uuid):
+            return None
         v = CentralRecordVersion
         if version is None:
             version = self._session.scalar(
@@ -185,6 +199,8 @@ class CentralStore:
         return payload
 
     def versions(self, record_uuid: UUID) -> list[VersionOut]:
+        if not self._readable(record_uuid):
+            return []
         v = CentralRecordVersion
         rows = self._session.execute(
             sa.select(v.version, v.payload, v.stored_at, v.stored_by)

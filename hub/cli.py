@@ -1,4 +1,5 @@
-"""telehub-hub: migrate the database, enrol staff and sites, and serve the hub."""
+"""telehub-hub: migrate the database, enrol staff and sites and look after their accounts,
+and serve the hub."""
 
 from __future__ import annotations
 
@@ -6,22 +7,29 @@ import argparse
 import errno
 import gc
 import getpass
+import ipaddress
 import logging
+import os
 import socket
+import ssl
 import sys
 from collections.abc import Sequence
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts, schema
+from hub import accounts, lifecycle, password_policy, schema
 from hub.config import HubConfig
-from hub.db import default_db_url, make_engine, session_factory, unit_of_work
+from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
 from hub.listen import listen_socket
 from hub.live.solo import HubAlreadyRunning, SoloLock
 from hub.reporting import rollup
 
 WS_MAX_BYTES = 1024 * 1024  # frames above the protocol cap but below this get a clear error
 DEFAULT_METRICS_PORT = 9470
+TLS_PROXY_ENV = "TELEHUB_BEHIND_TLS_PROXY"  # for a service unit: the same as --behind-tls-proxy
+_YES = {"1", "true", "yes", "on"}
 
 
 def _fail(message: str, code: int = 2) -> int:
@@ -64,16 +72,108 @@ def cmd_add_staff(args: argparse.Namespace) -> int:
     password = _read_password(confirm=True)
     with unit_of_work(_sessions(args.db)) as s:
         principal = accounts.add_staff(s, args.username, args.role, password, args.name)
+        lifecycle.audit_enrolment(s, lifecycle.Actor.cli(), [principal])
     print(f"added {principal.role} {args.username} (id {principal.id})")
     return 0
+
+
+def _print_credential(credential: str) -> None:
+    print("Its credential, shown this once (enter it in the site station; keep it secret):")
+    print(credential)
 
 
 def cmd_add_site(args: argparse.Namespace) -> int:
     with unit_of_work(_sessions(args.db)) as s:
         principal, credential = accounts.add_site(s, args.name, args.kind)
+        lifecycle.audit_enrolment(s, lifecycle.Actor.cli(), [principal])
     print(f"added {principal.role} site {principal.name!r} (id {principal.id})")
-    print("Its credential, shown this once (enter it in the site station; keep it secret):")
-    print(credential)
+    _print_credential(credential)
+    return 0
+
+
+# --- the accounts' lifecycle (hub/lifecycle.py); a running hub closes the sessions these
+# end within its session check (5 s), and refuses their tokens at once.
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    with unit_of_work(_sessions(args.db)) as s:
+        for st in lifecycle.staff_accounts(s):
+            state = "active" if st.active else "DISABLED"
+            print(f"{st.id:>5}  {st.username:<24} {st.role:<10} {state:<9} {st.name}")
+    return 0
+
+
+def cmd_sites(args: argparse.Namespace) -> int:
+    with unit_of_work(_sessions(args.db)) as s:
+        for si in lifecycle.site_accounts(s):
+            state = ("retired" if si.retired_at is not None
+                     else "active" if si.active else "disabled")
+            print(f"{si.id:>5}  {si.kind:<10} {state:<9} {si.name}")
+    return 0
+
+
+def cmd_staff_change(args: argparse.Namespace) -> int:
+    """disable-staff, enable-staff and reset-password."""
+    password = _read_password(confirm=True) if args.command == "reset-password" else ""
+    actor = lifecycle.Actor.cli()
+    with unit_of_work(_sessions(args.db)) as s:
+        staff_id = lifecycle.staff_by_username(s, args.username).id
+        if args.command == "disable-staff":
+            lifecycle.disable_staff(s, actor, staff_id)
+            done = "disabled; every session of theirs has ended"
+        elif args.command == "enable-staff":
+            lifecycle.enable_staff(s, actor, staff_id)
+            done = "enabled; they can sign in again"
+        else:
+            lifecycle.reset_password(s, actor, staff_id, password)
+            done = "has a new password; every session of theirs has ended"
+    print(f"{args.username} {done}")
+    return 0
+
+
+def cmd_site_change(args: argparse.Namespace) -> int:
+    """rotate-site-credential and retire-site."""
+    actor = lifecycle.Actor.cli()
+    with unit_of_work(_sessions(args.db)) as s:
+        site_id = lifecycle.site_by_name(s, args.name).id
+        if args.command == "retire-site":
+            lifecycle.retire_site(s, actor, site_id)
+            credential = None
+        else:
+            _, credential = lifecycle.rotate_site_credential(s, actor, site_id)
+    if credential is None:
+        print(f"site {args.name!r} is retired: it cannot sign in again")
+    else:
+        print(f"site {args.name!r} has a new credential; the old one no longer works")
+        _print_credential(credential)
+    return 0
+
+
+def cmd_reset_second_factor(args: argparse.Namespace) -> int:
+    from hub import mfa
+    from hub.models import SignInEvent, Staff
+
+    with unit_of_work(_sessions(args.db)) as s:
+        staff = s.scalar(select(Staff).where(Staff.username == args.username))
+        if staff is None:
+            return _fail(f"no member of staff is called {args.username!r}")
+        had = mfa.reset(s, staff.id)
+        s.add(SignInEvent(at=utcnow(), route="admin", account=staff.username, address="cli",
+                          outcome="second_factor_reset", detail=f"by {getpass.getuser()} (CLI)"))
+    print(f"{args.username}: second factor and recovery codes removed" if had else
+          f"{args.username} had no second factor")
+    print("They set up an authenticator app again at their next sign-in.")
+    return 0
+
+
+def cmd_unlock(args: argparse.Namespace) -> int:
+    from hub.signin_limits import SignInLimits
+
+    if not args.username and not args.address:
+        return _fail("give --username, --address or both")
+    limits = SignInLimits(_sessions(args.db), HubConfig(db_url=args.db))
+    cleared = limits.unlock(args.username, args.address)
+    print(f"sign-in failures forgotten: {cleared} (an account and/or an address)")
     return 0
 
 
@@ -103,22 +203,67 @@ def _metrics_socket(args: argparse.Namespace) -> socket.socket | None:
         return None
 
 
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other computers may resolve to this one
+
+
+def transport_problem(host: str, tls_cert: str | None, tls_key: str | None,
+                      behind_tls_proxy: bool) -> str | None:
+    """Why the hub must not serve like this, or None.
+
+    Plain HTTP is for loopback only: elsewhere passwords, tokens and patients' data would
+    cross the network in clear, unless the operator says a TLS proxy is in front.
+    """
+    if bool(tls_cert) != bool(tls_key):
+        return "give both --tls-cert and --tls-key, or neither"
+    if tls_cert and tls_key:
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(tls_cert, tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            return (f"cannot use the TLS certificate {tls_cert} with the key {tls_key}: "
+                    f"{getattr(exc, 'strerror', None) or exc.args[-1]}")
+        return None
+    if _loopback(host) or behind_tls_proxy:
+        return None
+    return (f"refusing to serve plain HTTP on {host}, which other computers can reach: "
+            "passwords, tokens and patients' data would cross the network unencrypted. Give "
+            "--tls-cert and --tls-key, or, when a TLS proxy in front of the hub is the only "
+            f"way in, --behind-tls-proxy (or {TLS_PROXY_ENV}=1)")
+
+
+def server_options() -> dict[str, Any]:
+    """uvicorn settings of every hub (the service and the tests' hubs): no ``Server``
+    banner telling an attacker what to look up."""
+    return {"server_header": False}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hub.app import create_app, serve_metrics_on
     from hub.draining import DrainingServer
 
-    if bool(args.tls_cert) != bool(args.tls_key):
-        return _fail("give both --tls-cert and --tls-key, or neither")
-    config = HubConfig.from_env(
-        db_url=args.db, heartbeat_interval=args.heartbeat_interval,
-        heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
-        stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
-        # A service's first backlog usually comes just after a start (desks catching up):
-        # the record checkers are ready for it rather than started by it.
-        record_checkers_at_start=True,
-    )
+    behind_proxy = args.behind_tls_proxy or os.environ.get(TLS_PROXY_ENV, "") in _YES
+    problem = transport_problem(args.host, args.tls_cert, args.tls_key, behind_proxy)
+    if problem is not None:
+        return _fail(problem)
+    try:
+        config = HubConfig.from_env(
+            db_url=args.db, heartbeat_interval=args.heartbeat_interval,
+            heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
+            stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
+            mfa_for=tuple(args.mfa_for) if args.mfa_for else None,
+            # A service's first backlog usually comes just after a start (desks catching
+            # up): the record checkers are ready for it rather than started by it.
+            record_checkers_at_start=True,
+        )
+    except ValueError as exc:  # a setting from the environment that is not one
+        return _fail(str(exc))
     try:
         # SQLite serves one hub process: say so now rather than fail during start-up.
         solo = SoloLock(config.db_url)
@@ -146,7 +291,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ws_max_size=WS_MAX_BYTES, log_level=args.log_level, access_log=False,
         ws_ping_interval=None,  # the protocol has its own heartbeat
         # Frames are small JSON; compressing each one for 300 sites costs more than it saves.
-        ws_per_message_deflate=False,
+        ws_per_message_deflate=False, **server_options(),
         # X-Forwarded-For is believed only from these (the load balancers): anyone else
         # could name any address in it.
         proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
@@ -203,14 +348,54 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--kind", required=True, choices=["care_home", "prison", "home"])
     si.set_defaults(func=cmd_add_site)
 
+    for name, what in (("staff", "list staff and whether each is active"),
+                       ("sites", "list sites and whether each is active or retired")):
+        sub.add_parser(name, parents=[common], help=what).set_defaults(
+            func=cmd_staff if name == "staff" else cmd_sites)
+    for name, what in (
+        ("disable-staff", "lock a member of staff out at once (sign-in and open sessions)"),
+        ("enable-staff", "let a disabled member of staff sign in again"),
+        ("reset-password", "set a new password for a member of staff (from stdin or a "
+                           "prompt); their sessions end"),
+    ):
+        cmd = sub.add_parser(name, parents=[common], help=what)
+        cmd.add_argument("--username", required=True)
+        cmd.set_defaults(func=cmd_staff_change)
+    for name, what in (
+        ("rotate-site-credential", "give a site a new credential (printed once); the old "
+                                   "one stops working"),
+        ("retire-site", "close a site for good: it never signs in again"),
+    ):
+        cmd = sub.add_parser(name, parents=[common], help=what)
+        cmd.add_argument("--name", required=True, help="the site's name as enrolled")
+        cmd.set_defaults(func=cmd_site_change)
+
+    rs = sub.add_parser("reset-second-factor", parents=[common],
+                        help="remove a member of staff's authenticator app and recovery codes "
+                             "(a lost phone); they enrol again at their next sign-in")
+    rs.add_argument("--username", required=True)
+    rs.set_defaults(func=cmd_reset_second_factor)
+
+    un = sub.add_parser("unlock", parents=[common],
+                        help="forget the failed sign-ins of an account or a client address")
+    un.add_argument("--username")
+    un.add_argument("--address", help="an IPv4 address, or any address of an IPv6 /64")
+    un.set_defaults(func=cmd_unlock)
+
     sv = sub.add_parser("serve", parents=[common], help="run the hub service")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8470)
-    sv.add_argument("--tls-cert")
-    sv.add_argument("--tls-key")
+    sv.add_argument("--tls-cert", help="PEM certificate (chain): the hub serves HTTPS itself")
+    sv.add_argument("--tls-key", help="PEM private key of --tls-cert")
+    sv.add_argument("--behind-tls-proxy", action="store_true",
+                    help="serve plain HTTP on a non-loopback --host because a TLS proxy in "
+                         f"front is the only way in (or {TLS_PROXY_ENV}=1)")
     sv.add_argument("--stun-url", action="append", help="STUN URL for ICE (repeatable)")
     sv.add_argument("--turn-url", action="append",
                     help="TURN URL (repeatable); the secret comes from $TELEHUB_TURN_SECRET")
+    sv.add_argument("--mfa-for", action="append", choices=["nurse", "specialist"],
+                    help="a staff role that also needs a second factor (repeatable; admin "
+                         "and manager always do; default: $TELEHUB_MFA_FOR)")
     sv.add_argument("--heartbeat-interval", type=float, default=4.0)
     sv.add_argument("--heartbeat-timeout", type=float, default=12.0)
     sv.add_argument("--reconnect-grace", type=float, default=30.0)
@@ -253,7 +438,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except schema.SchemaOutOfDate as exc:
         return _fail(str(exc))
-    except accounts.AccountError as exc:
+    except (accounts.AccountError, password_policy.PasswordRefused) as exc:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return 130

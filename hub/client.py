@@ -27,20 +27,31 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.contract.identity import Principal
 from hub.contract.rest import (
+    AccountEventOut,
     BatchItemResult,
     BatchResponse,
     BookingOut,
+    ChangePasswordBody,
+    ConfirmEnrolmentBody,
     DrillPage,
     DrillQuery,
+    EnrolledOut,
+    EnrolmentBody,
+    EnrolmentOut,
     Filters,
     Health,
     JoinBody,
     LoginBody,
+    NewSiteOut,
     PlanOut,
     RecordExportQuery,
     Report,
     ReportFormat,
+    ResetPasswordBody,
+    SecondFactorNeeded,
     SiteLoginBody,
+    SiteOut,
+    StaffOut,
     TokenOut,
 )
 
@@ -51,6 +62,7 @@ __all__ = [
     "HubConflict",
     "HubError",
     "HubFailed",
+    "HubNeedsSecondFactor",
     "HubNotFound",
     "HubRefused",
     "HubUnreachable",
@@ -65,6 +77,9 @@ _JSON = {"Content-Type": "application/json"}
 _REPORT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 _EXPORT_TIMEOUT = httpx.Timeout(10.0, read=300.0)
 _TOKEN = TypeAdapter(TokenOut)
+_ENROLMENT = TypeAdapter(EnrolmentOut)
+_ENROLLED = TypeAdapter(EnrolledOut)
+_SECOND_FACTOR = TypeAdapter(SecondFactorNeeded)
 _HEALTH = TypeAdapter(Health)
 _BOOKINGS = TypeAdapter(list[BookingOut])
 _BOOKING = TypeAdapter(BookingOut)
@@ -73,6 +88,12 @@ _SITES = TypeAdapter(list[Principal])
 _REPORT = TypeAdapter(Report)
 _DRILL = TypeAdapter(DrillPage)
 _BATCH = TypeAdapter(BatchResponse)
+_STAFF = TypeAdapter(StaffOut)
+_STAFF_LIST = TypeAdapter(list[StaffOut])
+_SITE = TypeAdapter(SiteOut)
+_SITE_LIST = TypeAdapter(list[SiteOut])
+_NEW_SITE = TypeAdapter(NewSiteOut)
+_EVENTS = TypeAdapter(list[AccountEventOut])
 # Answers that mean "not now" rather than "no": the request may well succeed later.
 _BUSY = {408, 425, 429}
 
@@ -85,10 +106,13 @@ class HubError(Exception):
     log line or the sync outbox.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, summary: str = "") -> None:
+    def __init__(self, message: str, *, status: int | None = None, summary: str = "",
+                 retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.summary = summary or (f"HTTP {status}" if status is not None else message)
+        # Seconds the hub asked the client to wait (Retry-After), when it said.
+        self.retry_after = retry_after
 
 
 class HubUnreachable(HubError):
@@ -100,6 +124,17 @@ class HubRefused(HubError):
     too large (413) or another 4xx. The message carries the hub's reason. Without a
     ``status``, the request was refused here, before it was sent: it does not follow the
     contract (``summary`` names the fields)."""
+
+
+class HubNeedsSecondFactor(HubRefused):
+    """401 at a staff sign-in whose password was right: the account needs a second factor.
+    ``enrol`` is True when it has none yet (enrol first), False when the code is missing;
+    ``role`` is the account's role."""
+
+    def __init__(self, message: str, *, enrol: bool, role: str) -> None:
+        super().__init__(message, status=401, summary="HTTP 401 (second factor)")
+        self.enrol = enrol
+        self.role = role
 
 
 class HubConflict(HubError):
@@ -140,9 +175,9 @@ def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
     """The error for an answer that is not what ``what`` (e.g. "list the clinics") wanted."""
     code = response.status_code
     if code >= 500 or code in _BUSY:
-        words = "is busy" if code in _BUSY else "failed"
+        words = "is busy" if code in _BUSY or code == 503 else "failed"
         return HubFailed(f"the hub {words} and could not {what} (HTTP {code}); try again later",
-                         status=code)  # fmt: skip
+                         status=code, retry_after=_retry_after(response))  # fmt: skip
     reason, kinds = _reason(response)
     if token and token in reason:  # the hub never echoes a token; should one ever, hide it
         reason = reason.replace(token, "…")
@@ -158,6 +193,14 @@ def _error(response: httpx.Response, what: str, token: str | None) -> HubError:
         return HubRefused(f"the hub refused to {what} (HTTP {code}){tail}", status=code,
                           summary=summary)  # fmt: skip
     return HubFailed(f"the hub answered HTTP {code} when asked to {what}", status=code)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Retry-After in seconds (the hub sends seconds, never a date)."""
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return None
 
 
 def ws_url(hub_url: str) -> str:
@@ -203,10 +246,48 @@ class HubClient:
 
     # --- signing in -----------------------------------------------------------------------
 
-    def sign_in(self, username: str, password: str) -> TokenOut:
-        """Staff sign-in; a wrong user name or password is :class:`HubRefused` (401)."""
-        body = _body(LoginBody, "sign in", username=username, password=password)
-        return self._signed_in(self._send("POST", "/api/v1/auth/login", "sign in", json=body))
+    def sign_in(self, username: str, password: str, code: str | None = None) -> TokenOut:
+        """Staff sign-in; a wrong user name, password or code is :class:`HubRefused` (401),
+        a right password without a needed code :class:`HubNeedsSecondFactor`, a lock
+        :class:`HubFailed` (429, with ``retry_after``)."""
+        body = _body(LoginBody, "sign in", username=username, password=password, code=code)
+        if code is None:
+            del body["code"]
+        r = self._send("POST", "/api/v1/auth/login", "sign in", ok=(200, 401), json=body)
+        if r.status_code == 401:
+            raise self._second_factor(r) or _error(r, "sign in", self._token)
+        return self._signed_in(r)
+
+    def enrol_second_factor(self, username: str, password: str) -> EnrolmentOut:
+        """A new authenticator secret for this account, to confirm with a code from it."""
+        body = _body(EnrolmentBody, "set up the second factor", username=username,
+                     password=password)
+        r = self._send("POST", "/api/v1/auth/second-factor/enrolment",
+                       "set up the second factor", ok=(201,), json=body)
+        return self._parse(_ENROLMENT, r, "the second factor's set-up")
+
+    def confirm_second_factor(self, username: str, password: str, code: str) -> EnrolledOut:
+        """Confirm the new secret with a code from it: signed in, with recovery codes."""
+        body = _body(ConfirmEnrolmentBody, "confirm the second factor", username=username,
+                     password=password, code=code)
+        r = self._send("POST", "/api/v1/auth/second-factor/confirmation",
+                       "confirm the second factor", json=body)
+        answer = self._parse(_ENROLLED, r, "the second factor's confirmation")
+        self.token, self.principal = answer.token, answer.principal
+        return answer
+
+    def reset_second_factor(self, staff_id: int) -> None:
+        """An administrator removes a member of staff's second factor (a lost phone)."""
+        self._send("DELETE", f"/api/v1/staff/{int(staff_id)}/second-factor",
+                   "reset the second factor", ok=(204,))
+
+    def _second_factor(self, response: httpx.Response) -> HubNeedsSecondFactor | None:
+        try:
+            needed = _SECOND_FACTOR.validate_json(response.content)
+        except ValidationError:
+            return None
+        return HubNeedsSecondFactor(f"the hub needs a second factor: {needed.detail}",
+                                    enrol=needed.second_factor == "enrol", role=needed.role)
 
     def sign_in_site(self, credential: str) -> TokenOut:
         """A site station's sign-in with its credential (refused: :class:`HubRefused`)."""
@@ -218,6 +299,19 @@ class HubClient:
         answer = self._parse(_TOKEN, response, "the sign-in")
         self.token, self.principal = answer.token, answer.principal
         return answer
+
+    def sign_out(self) -> None:
+        """Revoke this client's token at the hub (its WebSockets close too)."""
+        self._send("POST", "/api/v1/auth/logout", "sign out", ok=(204,))
+        self.token = None
+
+    def change_password(self, current: str, new: str) -> None:
+        """Change the signed-in member of staff's own password; their other sessions end.
+        A wrong current password is :class:`HubRefused` (403), a new one the policy refuses
+        :class:`HubRefused` (422) whose message names the rule."""
+        body = _body(ChangePasswordBody, "change the password", current_password=current,
+                     new_password=new)
+        self._send("POST", "/api/v1/me/password", "change the password", ok=(204,), json=body)
 
     def round_trip_ms(self) -> float:
         """Milliseconds for the hub to answer its health check (no token needed)."""
@@ -245,6 +339,44 @@ class HubClient:
         except HubNotFound:
             return None
         return self._parse(_PLAN, r, "the plan")
+
+    # --- the accounts' lifecycle (the administrator's screen) -------------------------------
+
+    def staff_accounts(self) -> list[StaffOut]:
+        return self._parse(_STAFF_LIST, self._send("GET", "/api/v1/staff", "list the staff"),
+                           "the staff list")  # fmt: skip
+
+    def site_accounts(self) -> list[SiteOut]:
+        return self._parse(_SITE_LIST, self._send("GET", "/api/v1/site-accounts",
+                                                  "list the sites"), "the site list")
+
+    def account_events(self, limit: int = 200) -> list[AccountEventOut]:
+        r = self._send("GET", "/api/v1/account-events", "give the audit trail",
+                       params={"limit": limit})
+        return self._parse(_EVENTS, r, "the audit trail")
+
+    def disable_staff(self, staff_id: int) -> StaffOut:
+        """Lock a member of staff out (yourself or the last admin: :class:`HubConflict`)."""
+        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/disable",
+                                              "disable the account"), "the account")
+
+    def enable_staff(self, staff_id: int) -> StaffOut:
+        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/enable",
+                                              "enable the account"), "the account")
+
+    def reset_password(self, staff_id: int, password: str) -> StaffOut:
+        body = _body(ResetPasswordBody, "reset the password", password=password)
+        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/password",
+                                              "reset the password", json=body), "the account")
+
+    def rotate_site_credential(self, site_id: int) -> NewSiteOut:
+        """A new credential for the site (shown once); the old one stops working."""
+        r = self._send("POST", f"/api/v1/sites/{site_id}/credential", "rotate the credential")
+        return self._parse(_NEW_SITE, r, "the new credential")
+
+    def retire_site(self, site_id: int) -> SiteOut:
+        return self._parse(_SITE, self._send("POST", f"/api/v1/sites/{site_id}/retire",
+                                             "retire the site"), "the site")
 
     # --- the manager's report -------------------------------------------------------------
 

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hub.db import default_db_url
+from records.data_home import data_home
 
 
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def default_secret_key_file() -> Path:
+    return data_home() / "hub-secret.key"
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,9 @@ class HubConfig:
     # How long a dropped caller or desk may take to reconnect and keep its call.
     reconnect_grace: float = 30.0
     token_ttl_s: int = 12 * 3600  # one shift
+    # How often open WebSockets are checked against the tokens' and accounts' state, so a
+    # session ended where this process did not see it (the CLI, the database) closes.
+    session_check_s: float = 5.0
     stun_urls: list[str] = field(default_factory=list)
     turn_urls: list[str] = field(default_factory=list)
     # Read from TELEHUB_TURN_SECRET, never from argv (argv is visible to every local user).
@@ -41,6 +50,31 @@ class HubConfig:
     metrics_port: int | None = None
     # From TELEHUB_METRICS_TOKEN, never argv: required as a bearer token when set.
     metrics_token: str | None = None
+    # Failed sign-ins (hub/signin_limits.py): after this many failures within signin_window_s
+    # an account (or a client address) is locked for signin_lock_s, doubling with each
+    # further failure up to signin_lock_max_s. Counted in the database, so every hub on one
+    # PostgreSQL shares them. An address has a higher limit: many desks may share one NAT.
+    signin_account_failures: int = 5
+    signin_address_failures: int = 30
+    signin_window_s: float = 900.0
+    signin_lock_s: float = 60.0
+    signin_lock_max_s: float = 3600.0
+    # Password hashes checked at once (argon2id takes 64 MiB each) and sign-ins allowed to
+    # wait for one; beyond that a sign-in is answered 503 with Retry-After.
+    password_hash_slots: int = 2
+    password_hash_queue: int = 32
+    # Staff roles that need a second factor (TOTP) besides admin and manager, which always
+    # do (hub/mfa.py). TELEHUB_MFA_FOR (comma-separated) or `serve --mfa-for ROLE`.
+    mfa_for: tuple[str, ...] = ()
+    # The key that encrypts TOTP secrets in the database (32 random bytes, created 0600 on
+    # first use). Every hub on one database needs a copy of the same file.
+    secret_key_file: Path = field(default_factory=default_secret_key_file)
+    mfa_issuer: str = "telehub"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.mfa_for) - {"nurse", "specialist", "manager", "admin"}
+        if unknown:
+            raise ValueError(f"mfa_for names no staff role: {', '.join(sorted(unknown))}")
 
     @classmethod
     def from_env(cls, **overrides: object) -> HubConfig:
@@ -51,6 +85,10 @@ class HubConfig:
             "turn_secret": env.get("TELEHUB_TURN_SECRET") or None,
             "metrics_token": env.get("TELEHUB_METRICS_TOKEN") or None,
         }
+        if env.get("TELEHUB_MFA_FOR"):
+            values["mfa_for"] = tuple(_split(env["TELEHUB_MFA_FOR"]))
+        if env.get("TELEHUB_SECRET_KEY_FILE"):
+            values["secret_key_file"] = Path(env["TELEHUB_SECRET_KEY_FILE"])
         if env.get("TELEHUB_RECORD_CHECKERS"):
             values["record_check_processes"] = int(env["TELEHUB_RECORD_CHECKERS"])
         values.update({k: v for k, v in overrides.items() if v is not None})

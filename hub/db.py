@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -59,18 +58,16 @@ class Base(DeclarativeBase):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; a SQLite file's folder is created if it does not exist.
+    """An engine for ``url``.
 
     Built by the record store's engine factory, so the hub gets the same WAL + FULL sync
-    settings on SQLite and the same hiding of SQL parameters (patient data) from errors.
+    settings on SQLite, the same private file (folder 0700, file 0600, made if missing) and
+    the same hiding of SQL parameters (patient data) from errors.
     """
     if url.startswith("postgresql://"):
         # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         return records_store.create_engine(url, connect_args={"check_same_thread": False})
     return records_store.create_engine(url, pool_pre_ping=True)
 

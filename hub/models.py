@@ -37,12 +37,17 @@ class Site(Base):
     credential_hash: Mapped[str] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set once when an administrator retires the site: it never signs in again, and its name
+    # stays taken so the call log's history keeps pointing at one site.
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AuthToken(Base):
     """A bearer token; only its SHA-256 is stored, so a copy of the database grants nothing."""
 
     __tablename__ = "auth_tokens"
+    # Revoking every token of one account (disabled, password reset, credential rotated).
+    __table_args__ = (Index("ix_auth_tokens_principal", "principal_kind", "principal_id"),)
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     principal_kind: Mapped[str] = mapped_column(String(8))
@@ -164,6 +169,21 @@ class RecordAuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(String(500))
 
 
+class AccountEvent(Base):
+    """Who did what to which account, and when (hub/lifecycle.py). Never a password, a
+    credential or a token: only the kind of change."""
+
+    __tablename__ = "account_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(40))  # participant id ("staff:3") or "cli:<user>"
+    actor_name: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(32))  # disable, enable, reset_password, ...
+    subject: Mapped[str] = mapped_column(String(40), index=True)  # "staff:5", "site:2"
+    subject_name: Mapped[str] = mapped_column(String(120))
+
+
 # --- home callers, call plans and prison clinics (issue 6) ---------------------------------
 
 
@@ -236,3 +256,62 @@ Index("ix_central_records_call_id", central_records.c.call_id)
 # Roll-ups of the report's figures by day and month (hub/reporting/rollup.py keeps them exact:
 # writers in hub/calllog.py and hub/central_store.py mark the days they change).
 report_rollups = rollup_tables(Base.metadata)
+
+
+# --- sign-in limits and the second factor (issue 16: hub/signin_limits.py, hub/mfa.py) ------
+
+
+class SignInThrottle(Base):
+    """Recent failed sign-ins of one account or one client address, and its lock.
+
+    ``key`` is a SHA-256 of the user name (a password typed into the name field is not
+    kept readable) or the address itself; ``failures`` also counts attempts being checked.
+    """
+
+    __tablename__ = "signin_throttle"
+
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # account, address
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    refused: Mapped[int] = mapped_column(Integer)  # attempts refused while locked
+
+
+class SignInEvent(Base):
+    """A failed sign-in, a lock, or a change to a second factor. Never a secret."""
+
+    __tablename__ = "signin_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    route: Mapped[str] = mapped_column(String(16))  # staff, site, invitation, mfa, admin
+    account: Mapped[str | None] = mapped_column(String(120))  # a known account's name only
+    address: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(24))  # wrong_password, locked, ...
+    detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class StaffSecondFactor(Base):
+    """A member of staff's TOTP secret, encrypted (hub/mfa.py); pending until confirmed."""
+
+    __tablename__ = "staff_second_factors"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(255))  # AES-GCM: nonce + ciphertext, base64
+    key_id: Mapped[str] = mapped_column(String(16))  # which key file encrypted it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The TOTP time step of the last code accepted: no code of it or before works again.
+    last_step: Mapped[int | None] = mapped_column(Integer)
+
+
+class StaffRecoveryCode(Base):
+    """One single-use recovery code; only its SHA-256 is kept (80 random bits each)."""
+
+    __tablename__ = "staff_recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -9,6 +9,9 @@ FHIR: one ``collection`` Bundle; per record an Encounter (class VR, type SNOMED 
 encounter), the Patient (once per patient), and Observations for the NEWS2 total, each known
 sub-score and ACVPU, with the SNOMED codes of data/news2_snomed.csv. Scores are the ones this
 package computed from the observations (records/news2.py), never copied from elsewhere.
+
+CSV and XLSX cells hold text a spreadsheet shows and never runs (:func:`csv_text`,
+:func:`sheet_cell`): a record's free text can come from anyone who can push one.
 """
 
 from __future__ import annotations
@@ -40,9 +43,11 @@ from records.tables import load_table
 
 __all__ = [
     "CHUNK",
+    "FORMULA_STARTS",
     "LogRows",
     "count",
     "csv_chunks",
+    "csv_text",
     "date_filter",
     "encode",
     "fhir_chunks",
@@ -51,6 +56,7 @@ __all__ = [
     "log_rows",
     "records",
     "rows_of",
+    "sheet_cell",
     "snapshot",
     "write_xlsx",
 ]
@@ -73,10 +79,11 @@ Progress = Callable[[int], None]
 
 @contextmanager
 def atomic_output(out: Path) -> Iterator[IO[bytes]]:
-    """A temporary file beside ``out``, renamed over it only if the block completes."""
+    """A temporary file beside ``out``, renamed over it only if the block completes; the
+    file is readable by its owner only (0600): an export carries patients' data."""
     tmp = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:
-        with open(tmp, "wb") as handle:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())  # the rename must not expose an empty file after a crash
@@ -152,6 +159,8 @@ class LogRows:
             columns.append(_LOG.c[name] if coerce is None else sa.type_coerce(_LOG.c[name], coerce))
         times = [n for n, name in enumerate(EXPORT_FIELDS) if column_kind(name) is datetime]
         flags = [n for n, name in enumerate(EXPORT_FIELDS) if column_kind(name) is bool]
+        texts = _text_columns()
+        first = _FORMULA_FIRST
         for row in self._fetch(columns):
             out = list(row)
             out[0] = _uuid_text(out[0])
@@ -160,6 +169,10 @@ class LogRows:
                     out[n] = _time_text(out[n])
             for n in flags:
                 out[n] = _FLAG[out[n]]
+            for n in texts:  # csv_text, inline: this is the export's hot loop
+                value = out[n]
+                if value and value[0] in first:
+                    out[n] = "'" + value
             yield out
 
 
@@ -214,6 +227,41 @@ def rows_of(items: Iterable[TriageRecord]) -> Iterator[Row]:
 
 # --- CSV and XLSX --------------------------------------------------------------------------
 
+# A cell that begins with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (OWASP, "CSV injection"; tab and carriage return too): "=HYPERLINK(...)" typed into a record
+# would run on the computer of the manager who opens the export. Only text is changed, never
+# a number, so -3 in a numeric cell stays the number -3.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_FIRST = frozenset(FORMULA_STARTS)
+_XLSX_ERROR_CODES = frozenset(("#NULL!", "#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!",
+                               "#N/A"))  # text openpyxl would store as an error value
+
+
+def csv_text(value: Any) -> Any:
+    """A CSV value no spreadsheet runs: text that begins like a formula gets a leading
+    apostrophe (a spreadsheet then takes it as text, showing the apostrophe); any other value
+    (numbers included) as it is."""
+    if isinstance(value, str) and value[:1] in _FORMULA_FIRST:
+        return "'" + value
+    return value
+
+
+def sheet_cell(sheet: Any, value: Any) -> Any:
+    """An XLSX cell for ``value`` in a write-only ``sheet`` that no spreadsheet runs.
+
+    Text that begins like a formula is stored as text, exactly as written, with Excel's quote
+    prefix (so it stays text when someone edits the cell); openpyxl would otherwise store
+    "=..." as a formula. Any other value goes in as it is (numbers stay numbers).
+    """
+    if isinstance(value, str) and (value[:1] in _FORMULA_FIRST or value in _XLSX_ERROR_CODES):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        cell.quotePrefix = True
+        return cell
+    return value
+
 
 def format_value(value: Any) -> str:
     """CSV text of one value: UTC ISO 8601 times ending in Z, true/false, empty for none."""
@@ -249,11 +297,21 @@ def _formatted(rows: Iterable[Row]) -> Iterator[list[Any]]:
     """Typed rows as CSV-ready values; only times and flags need more than the csv module
     does itself (it writes None as empty and numbers and text as they are)."""
     fix = [n for n, name in enumerate(EXPORT_FIELDS) if column_kind(name) in (datetime, bool)]
+    texts = _text_columns()
     for row in rows:
         out = list(row)
         for n in fix:
             out[n] = format_value(out[n])
+        for n in texts:
+            out[n] = csv_text(out[n])
         yield out
+
+
+@functools.cache
+def _text_columns() -> tuple[int, ...]:
+    """Where the log's text is (the UUID aside): the only cells :func:`csv_text` can change."""
+    return tuple(n for n, name in enumerate(EXPORT_FIELDS)
+                 if n and column_kind(name) is str)
 
 
 def _cell(value: Any) -> Any:
@@ -287,7 +345,7 @@ def append_log_sheets(book: Any, rows: Iterable[Row], first_title: str,
             sheet.append(header)
             used = 1
         assert sheet is not None
-        sheet.append([_cell(value) for value in row])
+        sheet.append([sheet_cell(sheet, _cell(value)) for value in row])
         used += 1
         done += 1
         if progress is not None and done == CHUNK:

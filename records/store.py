@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from records import codes
+from records.data_home import private_database
 from records.models import (
     AuditEventRow,
     OutboxRow,
@@ -151,9 +153,14 @@ def create_engine(url: str | sa.URL, **kwargs: Any) -> sa.Engine:
     """An engine for the local store; on SQLite, WAL and FULL sync are set at every connect.
 
     SQL parameters are hidden from error messages: they hold patient data, and errors get logged.
+    An SQLite file (the hub's and every desk's and station's) is made private first: its
+    folder ``0700``, the file and its -wal/-shm ``0600`` (``records.data_home``).
     """
     engine = sa.create_engine(url, **{"hide_parameters": True, **kwargs})
     if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            private_database(Path(database))
         sa.event.listen(engine, "connect", _set_sqlite_pragmas)
     return engine
 

@@ -13,11 +13,24 @@ Routes (under ``/api/v1`` but ``/health``) and their bodies, request -> answer:
 * ``POST /auth/login`` :class:`LoginBody`, ``POST /auth/site-login`` :class:`SiteLoginBody`
   -> :class:`TokenOut`; ``POST /auth/invitation-login`` :class:`InvitationLoginBody` ->
   :class:`HomeTokenOut`; ``POST /auth/logout`` -> 204; ``GET /me`` -> ``Principal``
+* ``POST /auth/login`` may answer 401 :class:`SecondFactorNeeded`;
+  ``POST /auth/second-factor/enrolment`` :class:`EnrolmentBody` -> :class:`EnrolmentOut`;
+  ``POST /auth/second-factor/confirmation`` :class:`ConfirmEnrolmentBody` ->
+  :class:`EnrolledOut`; ``DELETE /staff/{id}/second-factor`` -> 204. Every sign-in route
+  answers 429 with Retry-After while an account or address is locked, and 503 with
+  Retry-After when too many passwords are being checked at once
 * ``GET /ice-servers`` -> ``list[IceServer]``; ``GET /queue`` -> ``QueueSnapshot``
 * ``GET /calls`` (:class:`CallLogQuery`) -> ``list[CallOut]``; ``GET /calls/{id}`` ->
   :class:`CallOut`; ``PUT /calls/{id}/plan`` :class:`PlanBody` -> :class:`PlanOut`
-* ``GET /staff`` -> ``list[Principal]``; ``POST /staff`` :class:`NewStaffBody` ->
-  ``Principal``; ``GET /sites``; ``POST /sites`` :class:`NewSiteBody` -> :class:`NewSiteOut`
+* ``GET /staff`` -> ``list[StaffOut]``; ``POST /staff`` :class:`NewStaffBody` ->
+  ``Principal``; ``GET /sites`` -> ``list[Principal]``; ``POST /sites`` :class:`NewSiteBody`
+  -> :class:`NewSiteOut`
+* the accounts' lifecycle (admin): ``POST /staff/{id}/disable``, ``POST /staff/{id}/enable``,
+  ``POST /staff/{id}/password`` :class:`ResetPasswordBody` -> :class:`StaffOut`;
+  ``GET /site-accounts`` -> ``list[SiteOut]``; ``POST /sites/{id}/credential`` ->
+  :class:`NewSiteOut`; ``POST /sites/{id}/retire`` -> :class:`SiteOut`;
+  ``GET /account-events`` -> ``list[AccountEventOut]``; anyone on staff: ``POST /me/password``
+  :class:`ChangePasswordBody` -> 204
 * ``POST /invitations`` :class:`NewInvitationBody` -> :class:`IssuedInvitationOut`;
   ``GET /invitations`` -> ``list[InvitationOut]``; ``DELETE /invitations/{id}`` -> 204
 * ``POST /clinics`` :class:`NewBookingBody`, ``GET /clinics`` (:class:`ClinicDayQuery`),
@@ -53,9 +66,12 @@ __all__ = [
     "CLAIMS",
     "MAX_BATCH",
     "MAX_PAGE",
+    "MAX_PASSWORD",
     "MIN_PASSWORD",
     "SETTINGS",
     "WAIT_BAND_LABELS",
+    "AccountAction",
+    "AccountEventOut",
     "BatchItemResult",
     "BatchRequest",
     "BatchResponse",
@@ -63,12 +79,17 @@ __all__ = [
     "CallFigures",
     "CallLogQuery",
     "CallOut",
+    "ChangePasswordBody",
     "Claim",
     "ClaimFigures",
     "ClinicDayQuery",
+    "ConfirmEnrolmentBody",
     "DrillPage",
     "DrillQuery",
     "DrillRow",
+    "EnrolledOut",
+    "EnrolmentBody",
+    "EnrolmentOut",
     "Filters",
     "Health",
     "HomeTokenOut",
@@ -97,16 +118,21 @@ __all__ = [
     "RecordQuery",
     "Report",
     "ReportFormat",
+    "ResetPasswordBody",
     "Saving",
+    "SecondFactorNeeded",
     "Setting",
     "SiteFigures",
     "SiteLoginBody",
+    "SiteOut",
+    "StaffOut",
     "TokenOut",
     "UnitCost",
     "VersionOut",
 ]
 
-MIN_PASSWORD = 10  # characters of a staff password
+MIN_PASSWORD = 10  # characters of a staff password (hub/password_policy.py: the whole rule)
+MAX_PASSWORD = 1024
 MAX_BATCH = 500  # records in one POST /records:batch
 MAX_PAGE = 500  # rows of one page of GET /records and GET /reports/drill
 
@@ -148,6 +174,9 @@ class Ready(BaseModel):
 class LoginBody(_Body):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=1024)]
+    code: Annotated[str, Field(min_length=1, max_length=32, description=(
+        "The six digits from the authenticator app, or a recovery code, when the account "
+        "has a second factor"))] | None = None
 
 
 class SiteLoginBody(_Body):
@@ -169,14 +198,101 @@ class HomeTokenOut(TokenOut):
     patient: Patient = Field(description="Who is calling, to send with the call request")
 
 
+# --- the second factor (hub/mfa.py) --------------------------------------------------------
+
+
+class SecondFactorNeeded(BaseModel):
+    """401 from ``POST /auth/login`` when the password was right but a second factor is
+    still needed: ``code`` (send the login again with ``code``) or ``enrol`` (the account
+    has none yet: ``POST /auth/second-factor/enrolment`` first)."""
+
+    detail: str
+    second_factor: Literal["code", "enrol"]
+    role: StaffRole
+
+
+class EnrolmentBody(_Body):
+    username: Annotated[str, Field(min_length=1, max_length=64)]
+    password: Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+class EnrolmentOut(BaseModel):
+    """A new TOTP secret, pending until a code from it is confirmed. Shown once."""
+
+    secret: str = Field(description="Base32, for an app that cannot scan the QR code")
+    uri: str = Field(description="otpauth:// URI, what the QR code holds")
+    digits: int = 6
+    period_s: int = 30
+
+
+class ConfirmEnrolmentBody(EnrolmentBody):
+    code: Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class EnrolledOut(TokenOut):
+    recovery_codes: list[str] = Field(description="Each works once instead of a code; shown "
+                                                  "this once, the hub keeps only hashes")
+
+
 # --- accounts ------------------------------------------------------------------------------
 
 
+# A password a body sets has no length bounds here: the hub's policy (hub/password_policy.py)
+# checks it and its refusal names the rule broken (a bound here would answer "check password").
 class NewStaffBody(_Body):
     username: str
     role: StaffRole
-    password: Annotated[str, Field(min_length=MIN_PASSWORD, max_length=1024)]
+    password: str
     display_name: Annotated[str, Field(max_length=120)] | None = None
+
+
+class StaffOut(BaseModel):
+    """A member of staff as the administrator sees them (``GET /staff``)."""
+
+    id: int
+    username: str
+    name: str
+    role: StaffRole
+    active: bool
+
+
+class SiteOut(BaseModel):
+    """A site as the administrator sees it (``GET /site-accounts``)."""
+
+    id: int
+    name: str
+    kind: SiteKind
+    active: bool
+    retired_at: datetime | None = None
+
+
+class ResetPasswordBody(_Body):
+    """An administrator sets a new password for someone else (``POST /staff/{id}/password``)."""
+
+    password: str
+
+
+class ChangePasswordBody(_Body):
+    """A signed-in member of staff changes their own password (``POST /me/password``)."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD)]
+    new_password: str
+
+
+AccountAction = Literal["enrol", "disable", "enable", "reset_password", "change_password",
+                        "rotate_credential", "retire"]
+
+
+class AccountEventOut(BaseModel):
+    """One line of the accounts' audit trail (``GET /account-events``): who did what to
+    whom. It never holds a password, credential or token."""
+
+    at: datetime
+    actor: str = Field(description='participant id ("staff:3"), or "cli:<user>" for the CLI')
+    actor_name: str
+    action: AccountAction
+    subject: str = Field(description='"staff:5" or "site:2"')
+    subject_name: str
 
 
 class NewSiteBody(_Body):

@@ -223,8 +223,12 @@ class ClusterNode:
     def tell_site(self, site_id: int, msg: p._Message) -> None:
         self.gateway.tell_site(site_id, msg)
 
-    def disconnect(self, kind: str, principal_id: int, reason: str) -> None:
-        self.gateway.disconnect(kind, principal_id, reason)
+    def disconnect(self, kind: str, principal_id: int, reason: str,
+                   keep_token: str | None = None) -> None:
+        self.gateway.disconnect(kind, principal_id, reason, keep_token)
+
+    def disconnect_tokens(self, token_hashes: set[str], reason: str) -> None:
+        self.gateway.disconnect_tokens(token_hashes, reason)
 
     def ice_servers(self, pid: str) -> list[p.IceServer]:
         c = self.config

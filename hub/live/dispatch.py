@@ -119,7 +119,16 @@ class Dispatch:
         self.calls[call.id] = call
         self._requests[key] = call.id
         conn.calls.add(call.id)
-        await self.queue.add(request)
+        try:
+            await self.queue.add(request)  # a shared queue writes the row here
+        except Exception:
+            log.exception("the queue could not take a call request")
+            self.calls.pop(call.id, None)
+            self._requests.pop(key, None)
+            conn.calls.discard(call.id)
+            call.saved.set()
+            raise Refusal(ErrorCode.INTERNAL,
+                          "the hub could not save this request; send it again") from None
         self.board.broadcast("added", call)
         self.board.tell_positions(after=call)
         try:

@@ -50,6 +50,8 @@ class _Box:
         self.handler = handler
         self.local: list[Mail] = []
         self.wake = asyncio.Event()
+        self.notified = True  # rows may be waiting: read the table on the next wake-up
+        self.last_read = 0.0  # loop time of the last read of the table
         self.reader: asyncio.Task[None] | None = None
 
 
@@ -164,12 +166,18 @@ class Exchange:
 
     async def _read(self, box: _Box) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(box.wake.wait(), POLL_S)
+            except TimeoutError:
+                box.notified = True  # the poll: whatever was heard or not
             box.wake.clear()
             while box.local:
                 mail = box.local.pop(0)
                 await self._deliver(box, mail)
+            loop = asyncio.get_running_loop()
+            if not box.notified and loop.time() - box.last_read < POLL_S:
+                continue  # only posts of this hub's own: no need to ask the table yet
+            box.notified, box.last_read = False, loop.time()
             try:
                 rows = await self.execute(
                     "WITH taken AS (DELETE FROM hub_mail WHERE box = %s RETURNING id, body) "
@@ -178,6 +186,7 @@ class Exchange:
                 log.warning("reading box %s failed (%s); trying again", box.name,
                             type(exc).__name__)
                 await asyncio.sleep(RETRY_S)
+                box.notified = True
                 box.wake.set()
                 continue
             for (body,) in rows:
@@ -208,10 +217,12 @@ class Exchange:
                     if first:  # what was posted while this hub was not listening
                         self.listening, first = True, False
                         for box in self._boxes.values():
+                            box.notified = True
                             box.wake.set()
                     async for note in self._listener.notifies(timeout=LISTEN_WAIT_S):
                         target = self._by_channel(note.channel)
                         if target is not None:
+                            target.notified = True
                             target.wake.set()
             except psycopg.Error as exc:
                 log.warning("listening for other hubs failed (%s); reconnecting",

@@ -35,8 +35,14 @@ class LiveFront(Protocol):
         """Push ``msg`` to every live connection of a site (after a commit)."""
         ...
 
-    def disconnect(self, kind: str, principal_id: int, reason: str) -> object:
-        """Close every live connection of an account whose access was revoked."""
+    def disconnect(self, kind: str, principal_id: int, reason: str,
+                   keep_token: str | None = None) -> object:
+        """Close every live connection of an account whose access was revoked (but those
+        signed in with ``keep_token``, a token hash)."""
+        ...
+
+    def disconnect_tokens(self, token_hashes: set[str], reason: str) -> object:
+        """Close every live connection signed in with one of these token hashes."""
         ...
 
     def ice_servers(self, pid: str) -> list[p.IceServer]: ...

@@ -5,9 +5,10 @@ on a single hub) and forwards what the client says to the dispatching hub's box;
 dispatching hub's frames for the socket come back into this hub's box. It decides nothing
 about calls.
 
-Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` principal),
-``msg`` (``t``: the client message), ``detach``, and for REST routes ``tell_site``,
-``disconnect`` and ``snapshot`` (answered with ``reply``). Mail to a gateway: ``send``
+Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` principal,
+``th`` the hash of its token), ``msg`` (``t``: the client message), ``detach``, and for REST
+routes ``tell_site``, ``disconnect``, ``disconnect_tokens`` and ``snapshot`` (answered with
+``reply``). Mail to a gateway: ``send``
 (``t``: a frame), ``close`` (``code``, ``reason``), ``reset`` (the dispatcher changed: every
 socket is closed with 1012 so its client reconnects and resumes), ``reply``.
 """
@@ -81,7 +82,7 @@ class Gateway:
         self._by_id[conn.id] = conn
         # Heartbeats start with the dispatcher's first frame (the welcome): a ping sent
         # before it would reach the client where the protocol promises the welcome.
-        self._post({"k": "attach", "c": conn.id,
+        self._post({"k": "attach", "c": conn.id, "th": conn.token_hash,
                     "p": conn.principal.model_dump(mode="json")})
 
     async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
@@ -105,8 +106,14 @@ class Gateway:
     def tell_site(self, site_id: int, msg: p._Message) -> None:
         self._post({"k": "tell_site", "site": site_id, "t": msg.to_json()})
 
-    def disconnect(self, kind: str, principal_id: int, reason: str) -> None:
-        self._post({"k": "disconnect", "kind": kind, "id": principal_id, "reason": reason})
+    def disconnect(self, kind: str, principal_id: int, reason: str,
+                   keep_token: str | None = None) -> None:
+        self._post({"k": "disconnect", "kind": kind, "id": principal_id, "reason": reason,
+                    "keep": keep_token})
+
+    def disconnect_tokens(self, token_hashes: set[str], reason: str) -> None:
+        self._post({"k": "disconnect_tokens", "tokens": sorted(token_hashes),
+                    "reason": reason})
 
     async def ask(self, kind: str) -> str:
         """Ask the dispatching hub for ``kind`` (``snapshot``) and wait for its answer."""

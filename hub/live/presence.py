@@ -21,6 +21,9 @@ from hub.contract.identity import Principal, StaffRole
 log = logging.getLogger("telehub.hub")
 
 OUTBOX_LIMIT = 1000  # frames waiting for one slow client before it is cut off
+# The close code of a connection whose session ended: its token was revoked (signed out,
+# password changed or reset, credential rotated) or its account disabled or retired.
+SESSION_ENDED = 4403
 QUEUE_WATCHERS = (StaffRole.NURSE, StaffRole.MANAGER)
 _NURSE = StaffRole.NURSE
 _SPECIALIST = StaffRole.SPECIALIST
@@ -35,9 +38,10 @@ class Connection:
     """One authenticated WebSocket. Frames go out through a bounded outbox and a writer task,
     so a slow or dead client never holds up a broadcast to everyone else."""
 
-    def __init__(self, socket: Socket, principal: Principal) -> None:
+    def __init__(self, socket: Socket, principal: Principal, token_hash: str = "") -> None:
         self.socket = socket
         self.principal = principal
+        self.token_hash = token_hash  # of the token its hello carried (SHA-256, as stored)
         self.id = uuid.uuid4().hex[:12]
         self.last_seen = time.monotonic()
         self.calls: set[str] = set()
@@ -147,13 +151,23 @@ class Presence:
             conn.send_text(text)
         return len(conns)
 
-    def disconnect(self, kind: str, principal_id: int, reason: str) -> int:
-        """Close every live connection of one account (its access was revoked); its calls
-        then follow the usual grace period, and a reconnect is refused at ``hello``."""
+    def disconnect(self, kind: str, principal_id: int, reason: str,
+                   keep_token: str | None = None) -> int:
+        """Close every live connection of one account (its access was revoked) but those
+        signed in with ``keep_token`` (a token hash); its calls then follow the usual grace
+        period, and a reconnect is refused at ``hello``."""
         closing = [c for c in self.connections
-                   if c.principal.kind == kind and c.principal.id == principal_id]
+                   if c.principal.kind == kind and c.principal.id == principal_id
+                   and (keep_token is None or c.token_hash != keep_token)]
         for conn in closing:
-            conn.close(4403, reason)
+            conn.close(SESSION_ENDED, reason)
+        return len(closing)
+
+    def disconnect_tokens(self, token_hashes: set[str], reason: str) -> int:
+        """Close every live connection signed in with one of ``token_hashes``."""
+        closing = [c for c in self.connections if c.token_hash in token_hashes]
+        for conn in closing:
+            conn.close(SESSION_ENDED, reason)
         return len(closing)
 
     async def close_all(self) -> None:

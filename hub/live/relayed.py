@@ -57,7 +57,7 @@ class RelayedConnections:
         key = (hub, str(mail.get("c")))
         match kind:
             case "attach":
-                self._attach(key, Principal.model_validate(mail["p"]))
+                self._attach(key, Principal.model_validate(mail["p"]), str(mail.get("th", "")))
             case "msg":
                 relayed = self._conns.get(key)
                 if relayed is None:  # a dispatcher before this one had it: start it again
@@ -77,8 +77,13 @@ class RelayedConnections:
                 self.switchboard.tell_site(int(mail["site"]),
                                            p.parse_server_message(str(mail["t"])))
             case "disconnect":
+                keep = mail.get("keep")
                 self.switchboard.disconnect(str(mail["kind"]), int(mail["id"]),
-                                            str(mail["reason"]))
+                                            str(mail["reason"]),
+                                            str(keep) if keep is not None else None)
+            case "disconnect_tokens":
+                self.switchboard.disconnect_tokens({str(t) for t in mail["tokens"]},
+                                                   str(mail["reason"]))
             case "snapshot":
                 self.exchange.post(f"hub-{hub}", {"k": "reply", "r": mail["r"],
                                                   "t": self.switchboard.snapshot().to_json()})
@@ -113,10 +118,10 @@ class RelayedConnections:
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
 
-    def _attach(self, key: tuple[str, str], principal: Principal) -> None:
+    def _attach(self, key: tuple[str, str], principal: Principal, token_hash: str) -> None:
         if key in self._conns:
             return
-        conn = Connection(GatewaySocket(self.exchange, *key), principal)
+        conn = Connection(GatewaySocket(self.exchange, *key), principal, token_hash)
         conn.id = key[1]
         conn.relayed = True
         relayed = _Relayed(conn)

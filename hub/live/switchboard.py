@@ -30,6 +30,7 @@ from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
+from hub.live.sessions import SessionCheck
 from hub.metrics import HubMetrics
 
 
@@ -52,6 +53,8 @@ class Switchboard:
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
                                  self.escalation, self.log, metrics)
+        self.session_check = SessionCheck(sessions, self.log.read, self.presence,
+                                          config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
         self.stopping = False
 
@@ -60,6 +63,7 @@ class Switchboard:
         self._tasks.append(asyncio.create_task(
             self.presence.heartbeat(self.detach, self.dispatch.expire_lost),
             name="hub-heartbeat"))
+        self._tasks.append(asyncio.create_task(self.session_check.watch(), name="hub-sessions"))
 
     async def stop(self) -> None:
         self.stopping = True
@@ -98,8 +102,12 @@ class Switchboard:
     def tell_site(self, site_id: int, msg: p._Message) -> int:
         return self.presence.tell_site(site_id, msg)
 
-    def disconnect(self, kind: str, principal_id: int, reason: str) -> int:
-        return self.presence.disconnect(kind, principal_id, reason)
+    def disconnect(self, kind: str, principal_id: int, reason: str,
+                   keep_token: str | None = None) -> int:
+        return self.presence.disconnect(kind, principal_id, reason, keep_token)
+
+    def disconnect_tokens(self, token_hashes: set[str], reason: str) -> int:
+        return self.presence.disconnect_tokens(token_hashes, reason)
 
     def ice_servers(self, pid: str) -> list[p.IceServer]:
         return self.relay.ice_servers(pid)
@@ -128,6 +136,7 @@ class Switchboard:
 
     async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
         conn.last_seen = time.monotonic()
+        await self.session_check.check(conn, msg)
         match msg:
             case p.Pong():
                 return

@@ -31,7 +31,7 @@ from hub.reporting.report import (
 )
 from records import codes
 from records.avoided_log import EXPORT_FIELDS, versions_table
-from records.export import CHUNK, append_log_sheets
+from records.export import CHUNK, append_log_sheets, csv_text, sheet_cell
 from records.pdf import Canvas, bars
 from records.schema import TriageRecord
 
@@ -85,7 +85,7 @@ def write_summary_csv(report: Report, out: IO[bytes]) -> None:
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(SUMMARY_HEADER)
     for row in summary_rows(report):
-        writer.writerow(["" if v is None else v for v in row])
+        writer.writerow(["" if v is None else csv_text(v) for v in row])
     out.write(text.getvalue().encode("utf-8"))
 
 
@@ -156,6 +156,9 @@ def write_xlsx(report: Report, log: Iterator[tuple[Any, ...]], out: IO[bytes],
         cell.font = Font(bold=True)
         return cell
 
+    def row_of(sheet: Any, values: list[Any]) -> list[Any]:  # text that never runs
+        return [sheet_cell(sheet, v) for v in values]
+
     f = report.filters
     summary.append([bold("telehub: avoided activity and answer times")])
     summary.append(["period (UTC days)", str(f.start), str(f.end)])
@@ -165,14 +168,14 @@ def write_xlsx(report: Report, log: Iterator[tuple[Any, ...]], out: IO[bytes],
     summary.append([])
     summary.append([bold(h) for h in SUMMARY_HEADER])
     for row in summary_rows(report):
-        summary.append(row)
+        summary.append(row_of(summary, row))
     summary.append([])
     summary.append([bold("Estimated savings (editable assumptions: confirm locally)")])
     summary.append([bold(h) for h in ("item", "unit cost (GBP)", "year", "claimed", "confirmed",
                                       "estimate on confirmed (GBP)", "source")])  # fmt: skip
     for s in report.savings:
-        summary.append([s.unit.label, s.unit.cost_gbp, s.unit.year, s.claimed, s.confirmed,
-                        s.confirmed_gbp, s.unit.source])  # fmt: skip
+        summary.append(row_of(summary, [s.unit.label, s.unit.cost_gbp, s.unit.year, s.claimed,
+                                        s.confirmed, s.confirmed_gbp, s.unit.source]))
     claims_sheet = book.create_sheet("claims")
     claims_sheet.append(["record_uuid", "call_id", "requested_at (UTC)", "site", "site_kind",
                          "claim", "intended_action", "outcome", "follow_up_result",
@@ -181,7 +184,7 @@ def write_xlsx(report: Report, log: Iterator[tuple[Any, ...]], out: IO[bytes],
     def entries() -> Iterator[tuple[Any, ...]]:
         for claims, entry in claim_rows(log):
             for claim in claims:  # each claim goes to its sheet as its record passes
-                claims_sheet.append(claim)
+                claims_sheet.append(row_of(claims_sheet, claim))
             yield entry
 
     left = append_log_sheets(book, entries(), "log", progress)

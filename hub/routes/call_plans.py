@@ -3,7 +3,9 @@
 The nurse's desk writes it with ``PUT /api/v1/calls/{call_id}/plan`` once the plan is agreed
 (during the call or after it); the hub pushes it at once (``call_plan``) to every connection
 of the site that called, and the caller (the site station, the browser page) can also read
-it with ``GET`` (after a reconnect, or to print it again).
+it with ``GET`` (after a reconnect, or to print it again). Who reads it: the site that
+called, nurses and managers, and a specialist who took part in the call; not the
+administrator (the plan is clinical).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import PlanBody, PlanOut
@@ -32,6 +35,13 @@ router = APIRouter(tags=["call plans"])
 WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
 
 
+def took_part(session: Session, call_id: str, principal: Principal) -> bool:
+    """Whether the principal was ever a participant of the call (the call log says)."""
+    return session.scalar(select(CallParticipant.id).where(
+        CallParticipant.call_id == call_id,
+        CallParticipant.participant_id == principal.participant_id).limit(1)) is not None
+
+
 def _out(plan: CallPlan) -> PlanOut:
     return PlanOut(call_id=plan.call_id, decision=plan.decision, call_again=plan.call_again,
                    written_by_name=plan.written_by_name, written_at=plan.written_at)
@@ -47,10 +57,7 @@ def write_plan(
     call = session.get(Call, call_id)
     if call is None:
         raise HTTPException(404, "no call with that id")
-    took_part = session.scalar(select(CallParticipant.id).where(
-        CallParticipant.call_id == call_id,
-        CallParticipant.participant_id == principal.participant_id).limit(1))
-    if took_part is None:
+    if not took_part(session, call_id, principal):
         raise HTTPException(403, "only a nurse or specialist who took part in the call may "
                                  "write its plan")
     plan = session.get(CallPlan, call_id) or CallPlan(call_id=call_id)
@@ -71,10 +78,14 @@ def read_plan(
     principal: Annotated[Principal, Depends(require(*ANY_SITE, *CALL_LOG_READERS,
                                                     StaffRole.SPECIALIST))],
 ) -> PlanOut:
-    """The plan of a call: for the site that called, and for the hub's staff."""
+    """The plan of a call: for the site that called, nurses, managers, and a specialist who
+    took part in the call."""
     call = session.get(Call, call_id)
-    # A site asking about another site's call learns nothing, not even that it exists.
-    if call is None or (principal.kind == "site" and call.site_id != principal.id):
+    # A site asking about another site's call, or a specialist about a call they were not
+    # in, learns nothing, not even that it exists.
+    if call is None or (principal.kind == "site" and call.site_id != principal.id) or (
+            principal.role is StaffRole.SPECIALIST
+            and not took_part(session, call_id, principal)):
         raise HTTPException(404, "no call with that id")
     plan = session.get(CallPlan, call_id)
     if plan is None:

@@ -9,12 +9,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from hub.calllog import CallLog, StoredCall
 from hub.contract import signaling as p
-from hub.contract.identity import Principal, StaffRole
+from hub.contract.identity import Principal
 from hub.contract.rest import CallOut, ParticipantOut
+from hub.live.presence import QUEUE_WATCHERS
 from hub.routes.deps import (
-    ANY_SITE,
-    ANY_STAFF,
     CALL_LOG_READERS,
+    CALLERS,
     SessionsDep,
     SwitchboardDep,
     require,
@@ -31,20 +31,23 @@ def _call_out(c: StoredCall) -> CallOut:
 @router.get("/api/v1/ice-servers", tags=["calls"])
 def ice_servers(
     switchboard: SwitchboardDep,
-    principal: Annotated[Principal, Depends(require(*ANY_STAFF, *ANY_SITE))],
+    principal: Annotated[Principal, Depends(require(*CALLERS))],
 ) -> list[p.IceServer]:
-    """STUN/TURN servers for this principal, with short-lived TURN credentials."""
+    """STUN/TURN servers for this principal, with short-lived TURN credentials (for those
+    who take part in calls: a TURN credential relays media through the hub's server)."""
     return switchboard.ice_servers(principal.participant_id)
 
 
 @router.get("/api/v1/queue", tags=["calls"])
 async def queue(
     switchboard: SwitchboardDep,
-    _: Annotated[Principal, Depends(require(StaffRole.NURSE, StaffRole.MANAGER,
-                                            StaffRole.ADMIN))],
+    _: Annotated[Principal, Depends(require(*QUEUE_WATCHERS))],
 ) -> p.QueueSnapshot:
     """The waiting calls, in the order they will be answered."""
-    return await switchboard.queue_snapshot()
+    try:
+        return await switchboard.queue_snapshot()
+    except TimeoutError:  # a hub of several whose dispatching hub did not answer in time
+        raise HTTPException(503, "the hub's live queue did not answer; try again") from None
 
 
 @router.get("/api/v1/calls", tags=["call log"])

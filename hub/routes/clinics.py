@@ -6,6 +6,9 @@ call (``call_request``, routine) and attaching the call to the booking, so the n
 answers sees it is a booked clinic and brings the specialist in. The outcome records whether
 a transfer to hospital was avoided. (Routing a booked call straight to its specialist needs
 a protocol change; see docs/site_station.md.)
+
+The administrator may book, list and cancel clinics (scheduling), but the answers to an
+administrator leave out the patient and the outcome, which are clinical (docs/security.md).
 """
 
 from __future__ import annotations
@@ -29,12 +32,15 @@ STAFF_READERS = (*BOOKERS, StaffRole.MANAGER)
 OUTCOME_WRITERS = (StaffRole.NURSE, StaffRole.SPECIALIST)
 
 
-def _out(b: ClinicBooking, site: Site, specialist: Staff) -> BookingOut:
+def _out(b: ClinicBooking, site: Site, specialist: Staff, to: Principal) -> BookingOut:
+    clinical = to.role is not StaffRole.ADMIN
     return BookingOut(
         id=b.id, site_id=b.site_id, site_name=site.name, specialist_id=b.specialist_id,
         specialist_name=specialist.display_name, starts_at=b.starts_at, minutes=b.minutes,
-        title=b.title, patient=p.Patient.model_validate(b.patient) if b.patient else None,
-        cancelled=b.cancelled, call_id=b.call_id, transfer_avoided=b.transfer_avoided,
+        title=b.title,
+        patient=p.Patient.model_validate(b.patient) if b.patient and clinical else None,
+        cancelled=b.cancelled, call_id=b.call_id,
+        transfer_avoided=b.transfer_avoided if clinical else None,
     )
 
 
@@ -65,7 +71,7 @@ def book(
     )
     session.add(booking)
     session.flush()
-    return _out(booking, site, specialist)
+    return _out(booking, site, specialist, principal)
 
 
 @router.get("/api/v1/clinics")
@@ -88,7 +94,7 @@ def day_list(
         query = query.where(ClinicBooking.site_id == principal.id)
     elif site_id is not None:
         query = query.where(ClinicBooking.site_id == site_id)
-    return [_out(b, s, st) for b, s, st in session.execute(query).all()]
+    return [_out(b, s, st, principal) for b, s, st in session.execute(query).all()]
 
 
 def _booking(session: SessionDep, booking_id: int) -> tuple[ClinicBooking, Site, Staff]:
@@ -117,7 +123,7 @@ def join(
     if call is None or call.site_id != principal.id:
         raise HTTPException(422, "call_id must be a call this site asked for")
     booking.call_id = call.id
-    return _out(booking, site, specialist)
+    return _out(booking, site, specialist, principal)
 
 
 @router.post("/api/v1/clinics/{booking_id}/outcome")
@@ -131,7 +137,7 @@ def outcome(
         raise HTTPException(409, "this clinic was cancelled")
     booking.transfer_avoided = body.transfer_avoided
     booking.outcome_by, booking.outcome_at = principal.participant_id, utcnow()
-    return _out(booking, site, specialist)
+    return _out(booking, site, specialist, principal)
 
 
 @router.delete("/api/v1/clinics/{booking_id}", status_code=204)

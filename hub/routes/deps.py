@@ -26,10 +26,12 @@ from hub.live.front import LiveFront
 from hub.metrics import HubMetrics, MetricsListener
 from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
+from hub.signin import SignInGuard
 
 __all__ = [
     "ANY_SITE",
     "ANY_STAFF",
+    "CALLERS",
     "CALL_LOG_READERS",
     "BearerDep",
     "ConfigDep",
@@ -40,6 +42,7 @@ __all__ = [
     "RecordCheckerDep",
     "SessionDep",
     "SessionsDep",
+    "SignInDep",
     "SwitchboardDep",
     "UnitOfWork",
     "UnitOfWorkDep",
@@ -61,6 +64,8 @@ class HubServices:
     readiness: Readiness
     metrics: HubMetrics
     metrics_listener: MetricsListener | None = None
+    # The sign-in limits, password slots and second-factor key (hub/signin.py).
+    signin: SignInGuard | None = None
     # Built when the hub starts serving (it needs the running event loop): see started().
     _switchboard: LiveFront | None = field(default=None, repr=False)
 
@@ -122,11 +127,18 @@ async def _record_checker(hub: HubDep) -> RecordChecker:
     return hub.record_checker
 
 
+async def _signin(hub: HubDep) -> SignInGuard:
+    if hub.signin is None:
+        raise RuntimeError("the application was built without its sign-in guard")
+    return hub.signin
+
+
 ConfigDep = Annotated[HubConfig, Depends(_config)]
 EngineDep = Annotated[Engine, Depends(_engine)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(_sessions)]
 SwitchboardDep = Annotated[LiveFront, Depends(_switchboard)]
 RecordCheckerDep = Annotated[RecordChecker, Depends(_record_checker)]
+SignInDep = Annotated[SignInGuard, Depends(_signin)]
 
 
 class UnitOfWork:
@@ -209,4 +221,8 @@ def require(*roles: StaffRole | SiteKind) -> Callable[..., Awaitable[Principal]]
 
 ANY_STAFF = tuple(StaffRole)
 ANY_SITE = tuple(SiteKind)
-CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER, StaffRole.ADMIN)
+# The call log and the live queue are clinical (reasons, urgency, NEWS2, patients' names):
+# the administrator runs the service and gets none of it (docs/security.md, least privilege).
+CALL_LOG_READERS = (StaffRole.NURSE, StaffRole.MANAGER)
+# Who takes part in calls, so needs the ICE (TURN) servers.
+CALLERS = (*ANY_SITE, StaffRole.NURSE, StaffRole.SPECIALIST)

@@ -1,6 +1,7 @@
 """Per-patient invitations to call the hub from the browser page: issue, list, revoke, sign in.
 
-A nurse (or an administrator) issues an invitation for one patient at home. The hub makes a
+A nurse issues an invitation for one patient at home (not the administrator: an invitation
+names the patient, with their NHS number; see docs/security.md). The hub makes a
 site of kind ``home`` for it, with a credential nobody is ever shown, and hands out a code
 once: typed on the page, or carried in a link (``/call#code=...``, in the fragment so it never
 reaches a server log). Signing in with the code gives a short-lived token for that site, so
@@ -16,11 +17,12 @@ import secrets
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import accounts
+from hub import accounts, codes, signin
+from hub.codes import normalise_code
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import (
@@ -33,33 +35,28 @@ from hub.contract.rest import (
 )
 from hub.db import utcnow
 from hub.models import Invitation, Site
-from hub.routes.deps import ConfigDep, SessionDep, SwitchboardDep, UnitOfWorkDep, require
+from hub.routes.deps import (
+    ConfigDep,
+    SessionDep,
+    SignInDep,
+    SwitchboardDep,
+    UnitOfWorkDep,
+    require,
+)
+from hub.signin_limits import Attempt, Route
 from records import nhs_number
 
 router = APIRouter(tags=["invitations"])
 
-# Crockford's base32 without the letters people misread (I, L, O, U): 12 characters carry
-# 60 bits, far beyond online guessing, and still fit on a printed card in three groups.
-CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# 12 characters of hub/codes.py's alphabet carry 60 bits, far beyond online guessing (and
+# sign-ins are limited: hub/signin_limits.py), and still fit on a printed card.
 CODE_LENGTH = 12
 HOME_TOKEN_TTL = timedelta(hours=4)  # a home caller signs in again from the link
-ISSUERS = (StaffRole.NURSE, StaffRole.ADMIN)
-
-
-_LOOKALIKES = str.maketrans("OIL", "011")
+ISSUERS = (StaffRole.NURSE,)
 
 
 def new_code() -> str:
-    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
-    return "-".join(raw[i:i + 4] for i in range(0, CODE_LENGTH, 4))
-
-
-def normalise_code(text: str) -> str:
-    """What the patient typed, as the canonical code: case, spaces and dashes do not matter,
-    and the letters people confuse with digits read as those digits."""
-    raw = "".join(ch for ch in text.upper() if ch.isalnum())
-    raw = raw.translate(_LOOKALIKES)
-    return "-".join(raw[i:i + 4] for i in range(0, len(raw), 4))
+    return codes.new_code(CODE_LENGTH)
 
 
 def _hash(code: str) -> str:
@@ -154,16 +151,21 @@ def _live(session: Session, code: str) -> tuple[Invitation, Site] | None:
     return inv, site
 
 
-@router.post("/api/v1/auth/invitation-login", tags=["auth"])
+@router.post("/api/v1/auth/invitation-login", tags=["auth"], responses=signin.LIMITED)
 def invitation_login(
-    body: InvitationLoginBody, session: SessionDep, config: ConfigDep,
+    body: InvitationLoginBody, request: Request, session: SessionDep, config: ConfigDep,
+    guard: SignInDep,
 ) -> HomeTokenOut:
     """The browser page signs in with an invitation code; no other credential is needed."""
+    reservation = signin.reserve(guard, Attempt(Route.INVITATION,
+                                                signin.client_address(request)))
     found = _live(session, body.code)
     if found is None:
+        guard.limits.failed(reservation, "unknown_code")
         raise HTTPException(status.HTTP_401_UNAUTHORIZED,
                             "this invitation code is not valid: it may have been mistyped, "
                             "have expired or been withdrawn")
+    guard.limits.succeeded(reservation)
     inv, site = found
     now = utcnow()
     ttl = min(HOME_TOKEN_TTL, timedelta(seconds=config.token_ttl_s), inv.expires_at - now)

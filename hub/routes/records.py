@@ -25,7 +25,8 @@ admin       no     no    no     no
 ==========  =====  ====  =====  ======
 
 Nurse and specialist desks push the records they sign off. Nurses query (a resident's earlier
-calls); specialists read the record they were called into. The administrator runs the service
+calls); a specialist reads only the records of calls they took part in (any other is a 404,
+as if it did not exist: ``CentralStore._readable``). The administrator runs the service
 and enrols accounts; that needs no clinical data, so admin gets none (least privilege).
 
 Every write, read and export is audited (hub/central_store.py); a refused request changes

@@ -11,6 +11,7 @@ import time
 
 from fastapi import APIRouter, WebSocket
 
+from hub import lifecycle
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
 from hub.live import Connection
@@ -28,8 +29,10 @@ async def signaling(websocket: WebSocket, switchboard: SwitchboardDep) -> None:
     await serve_connection(websocket, switchboard)
 
 
-async def _hello(websocket: WebSocket, switchboard: LiveFront) -> Principal | None:
-    """Wait for a valid ``hello``; refuse (error + close) anything else."""
+async def _hello(websocket: WebSocket, switchboard: LiveFront
+                 ) -> tuple[Principal, str] | None:
+    """Wait for a valid ``hello``; refuse (error + close) anything else. Returns who signed
+    in and the hash of their token (so a sign-out can close this connection)."""
 
     async def refuse(code: p.ErrorCode, message: str, close_code: int) -> None:
         await websocket.send_text(p.Error(code=code, message=message, ref="hello").to_json())
@@ -61,18 +64,18 @@ async def _hello(websocket: WebSocket, switchboard: LiveFront) -> Principal | No
     if principal is None:
         await refuse(p.ErrorCode.UNAUTHORIZED, "the token is unknown, expired or revoked", 4401)
         return None
-    return principal
+    return principal, lifecycle.token_hash(msg.token)
 
 
 async def serve_connection(websocket: WebSocket, switchboard: LiveFront) -> None:
     await websocket.accept()
     try:
-        principal = await _hello(websocket, switchboard)
+        signed_in = await _hello(websocket, switchboard)
     except Exception:  # the peer vanished during the handshake
         return
-    if principal is None:
+    if signed_in is None:
         return
-    conn = Connection(websocket, principal)
+    conn = Connection(websocket, *signed_in)
     switchboard.attach(conn)
     try:
         while not conn.closed:

@@ -13,12 +13,26 @@ var TelehubCaller = (function () {
     heartbeatTimeout: 12, lastHeard: 0, local: null, pc: null, peer: null, me: null,
     iceServers: [], phase: "signin", muted: false, cameraOff: false, closing: false,
     reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
-    planFor: null, plans: {}, needsTap: false
+    planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null
   };
 
   function show(screen) {
     state.phase = screen;
     SCREENS.forEach(function (s) { $(s).hidden = (s !== screen); });
+  }
+
+  function say(text) {
+    // To assistive technology, through the live regions: assertive for an emergency call
+    // (it interrupts whatever the screen reader is saying), polite otherwise.
+    var loud = state.urgency === "emergency";
+    $(loud ? "live-polite" : "live-assertive").textContent = "";
+    $(loud ? "live-assertive" : "live-polite").textContent = text;
+  }
+
+  function land(id) {
+    // Focus on what the screen now says (a heading), never on a button that a second press
+    // of the same key would set off (Cancel after "Call the nurse", End call).
+    $(id).focus();
   }
 
   function notice(text, isError) {
@@ -60,6 +74,7 @@ var TelehubCaller = (function () {
         window.history.replaceState(null, "", window.location.pathname);
       }
       show("prepare");
+      land("prepare-title");
       checkMedia();
       checkHub();
     } catch (e) {
@@ -228,6 +243,11 @@ var TelehubCaller = (function () {
     $("position").textContent = position === 1 ? "You are next in the queue"
                                                : "You are number " + position + " in the queue";
     $("wait").textContent = waitText(wait);
+    // Said when the place changes, not at every new estimate of the wait.
+    if (position !== state.lastPosition) {
+      state.lastPosition = position;
+      say($("position").textContent + ". " + waitText(wait) + ".");
+    }
   }
 
   var handlers = {
@@ -264,7 +284,9 @@ var TelehubCaller = (function () {
     call_requeued: function (msg) {
       closePeer();
       show("waiting");
+      land("position");
       notice("The nurse's connection was lost. You are at the front of the queue again.");
+      state.lastPosition = msg.position;  // the notice (an alert) says it already
       showPosition(msg.position, msg.estimated_wait_s);
     },
     call_connected: function (msg) {
@@ -276,7 +298,9 @@ var TelehubCaller = (function () {
                                              : "Connecting to the nurse…";
       $("remote-status").hidden = false;
       show("incall");
+      land("incall-title");
       notice("");
+      say("A nurse has answered. The call has started.");
       $("self").srcObject = state.local;
     },
     offer: function (msg) { answerOffer(msg); },
@@ -402,6 +426,8 @@ var TelehubCaller = (function () {
     closePeer();
     $("ended-title").textContent = title;
     show("ended");
+    land("ended-title");
+    say(title + ".");
     var callId = state.callId;
     state.callId = null;
     state.requestId = null;
@@ -453,6 +479,7 @@ var TelehubCaller = (function () {
       var urgency = document.querySelector("input[name=urgency]:checked");
       state.reason = reason;
       state.urgency = urgency ? urgency.value : "urgent";
+      state.lastPosition = null;
       state.requestId = "web-" + Date.now().toString(36) + "-" +
                         Math.random().toString(36).slice(2, 10);
       state.closing = false;
@@ -460,6 +487,8 @@ var TelehubCaller = (function () {
       $("position").textContent = "Calling…";
       $("wait").textContent = "";
       show("waiting");
+      land("position");
+      say("Calling the nurses. Please stay on this page.");
       if (state.ws && state.ws.readyState === WebSocket.OPEN) {
         send(M.call_request(state.requestId, state.reason, state.urgency, state.patient));
       } else if (!state.ws || state.ws.readyState !== WebSocket.CONNECTING) {
@@ -494,6 +523,7 @@ var TelehubCaller = (function () {
       setMuted(false);
       setCameraOff(false);
       show("prepare");
+      land("prepare-title");
       if (!state.local) { checkMedia(); } else { $("preview").srcObject = state.local; }
     });
     var code = codeFromLink();

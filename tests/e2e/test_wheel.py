@@ -62,12 +62,13 @@ with wave.open(str(ring.RING_WAV), "rb") as sound:
     ring_frames = sound.getnframes()
 print(json.dumps({
     "modules": {m.__name__: m.__file__ for m in (calls, hub, records, resources, ui, demo_app)},
-    "style": app.styleSheet() == theme.DESK_STYLE,
+    "style": app.styleSheet() == theme.desk_style(app.font().pointSizeF()),
     "window": app.palette().color(app.palette().ColorRole.Window).name(),
     "icon": str(resources.path("desk", "telehub.svg")),
     "icon_drawn": not icon.isNull() and not icon.pixmap(64, 64).isNull(),
     "ring": str(ring.RING_WAV), "ring_frames": ring_frames,
     "caller": str(resources.path("caller")),
+    "deny_list": len(__import__("hub.password_policy").password_policy.common_passwords()),
     "sys_path": sys.path,
 }))
 """
@@ -118,7 +119,7 @@ def test_the_installed_wheel_runs_the_demo_serves_the_caller_page_and_has_the_de
     for name in ("resources/caller/index.html", "resources/desk/ring.wav",
                  "resources/desk/telehub.svg", "resources/fonts/NotoNaskhArabic-Regular.ttf",
                  "hub/migrations/env.py", "records/migrations/env.py",
-                 "records/data/outcomes.csv"):
+                 "records/data/outcomes.csv", "resources/passwords/common-passwords.txt.gz"):
         assert name in shipped, f"{name} is not in the wheel"
     assert sdist.stat().st_size > 0
     print(f"build: {time.monotonic() - started:.0f} s")
@@ -152,6 +153,7 @@ def test_the_installed_wheel_runs_the_demo_serves_the_caller_page_and_has_the_de
     assert Path(probe["ring"]).is_relative_to(site_packages) and probe["ring_frames"] > 1000
     assert Path(probe["icon"]).is_relative_to(site_packages) and probe["icon_drawn"]
     assert Path(probe["caller"]).is_relative_to(site_packages)
+    assert probe["deny_list"] > 19_000, "the password deny-list did not ship"
     assert probe["style"] and probe["window"] == "#15191e", "the desk's theme did not apply"
 
     # --- the headless demo, from the folder outside the checkout ----------------------------

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.atspi import A11yBus
+from tests.helpers.atspi import missing as atspi_missing
 from tests.helpers.chromium import FLAGS, Chromium, chromium_binary
 from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
@@ -277,3 +279,29 @@ async def any_browser(request: pytest.FixtureRequest) -> AsyncIterator[Browser]:
         yield browser
     finally:
         await asyncio.wait_for(browser.close(), 30)
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    """axe-core's axe.min.js (tests/helpers/axe.py), installed by .ci/setup (npm ci)."""
+    from tests.helpers.axe import AXE_DIR, AXE_SCRIPT
+
+    if not AXE_SCRIPT.is_file():
+        need(f"axe-core is not installed (cd {AXE_DIR} && npm ci)")
+    return AXE_SCRIPT.read_text()
+
+
+# --- the accessibility bus ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def a11y_bus() -> Iterator[A11yBus]:
+    """Xvfb, a private session bus with at-spi2-core's accessibility bus, and the AT-SPI
+    reader, one a test session (each xdist worker): tests launch programs on it and read them
+    as Orca does (tests/helpers/atspi.py)."""
+    lack = atspi_missing()
+    if lack:
+        need(lack)
+    bus = A11yBus().start()
+    yield bus
+    bus.stop()

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, schema
 from hub.app import create_app
+from hub.cli import server_options
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.db import make_engine, session_factory, unit_of_work
@@ -76,14 +78,15 @@ class LoopbackHub:
     """A running test hub's addresses on loopback."""
 
     port: int
+    tls = False  # serves HTTPS (a ProcessHub given a certificate)
 
     @property
     def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def ws(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
 
 
 class ThreadedHub(LoopbackHub):
@@ -102,6 +105,7 @@ class ThreadedHub(LoopbackHub):
         self.server = uvicorn.Server(uvicorn.Config(
             self.app, log_level="warning", ws_max_size=1024 * 1024,
             ws_ping_interval=None, ws_per_message_deflate=False, lifespan="on",
+            **server_options(),
         ))
         self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
 
@@ -146,12 +150,18 @@ class ProcessHub(LoopbackHub):
     ``wait=False`` returns at once (start several, then :meth:`wait_started` each)."""
 
     def __init__(self, db_url: str, *extra: str, port: int = 0, wait: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 trust: str | None = None, env: dict[str, str] | None = None) -> None:
+        """``trust``: the certificate (PEM) to trust, for a hub serving HTTPS with it
+        (``--tls-cert``); ``env``: variables added to the hub's environment."""
+        self.tls = trust is not None
+        # What an httpx client needs to reach this hub.
+        self.client_options: dict[str, Any] = (
+            {"verify": ssl.create_default_context(cafile=trust)} if trust else {})
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", str(port),
              "--metrics-port", "0", "--log-level", "warning", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, PYTHONUNBUFFERED="1", **(env or {})),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         self.port = 0
         self.metrics_port = 0
@@ -182,7 +192,8 @@ class ProcessHub(LoopbackHub):
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.output.append(line)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", line)
+            # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS tests).
+            found = re.search(r"listening on https?://\S+:(\d+) ", line)
             if found and not self.port:
                 metrics = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", line)
                 self.metrics_port = int(metrics.group(1)) if metrics else 0
@@ -194,7 +205,8 @@ class ProcessHub(LoopbackHub):
         return self.port
 
     def _healthy(self) -> bool:
-        return httpx.get(f"{self.http}/health", timeout=1).status_code == 200
+        return httpx.get(f"{self.http}/health", timeout=1, **self.client_options
+                         ).status_code == 200
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -17,7 +17,9 @@ PUBLIC = {"/health", "/api/v1/auth/login", "/api/v1/auth/site-login", "/openapi.
           # A home patient exchanges an invitation code for a token here: they have nothing
           # else to sign in with (the caller page's files at /call are public for the same
           # reason and are not in the API document).
-          "/api/v1/auth/invitation-login"}
+          "/api/v1/auth/invitation-login",
+          # Staff enrol an authenticator app with their password, before a full sign-in.
+          "/api/v1/auth/second-factor/enrolment", "/api/v1/auth/second-factor/confirmation"}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -74,7 +76,7 @@ def test_every_route_but_login_health_and_the_api_document_needs_a_token(
         assert "/api/v1/calls" in paths and "/api/v1/queue" in paths
         checked = 0
         for path, methods in paths.items():
-            url = path.replace("{call_id}", "x").replace("{uuid}",
+            url = path.replace("{call_id}", "x").replace("{staff_id}", "1").replace("{uuid}",
                                                           "00000000-0000-4000-8000-000000000000")
             for method in methods:
                 r = http.request(method.upper(), url, json={})
@@ -97,6 +99,10 @@ def test_every_route_but_login_health_and_the_api_document_needs_a_token(
         ("nurse", "GET", "/api/v1/calls", True),
         ("specialist", "GET", "/api/v1/calls", False),
         ("manager", "GET", "/api/v1/calls", True),
+        ("admin", "GET", "/api/v1/calls", False),  # clinical: docs/security.md
+        ("admin", "GET", "/api/v1/queue", False),
+        ("admin", "GET", "/api/v1/ice-servers", False),
+        ("nurse", "GET", "/api/v1/ice-servers", True),
         ("nurse", "GET", "/api/v1/staff", False),
         ("manager", "GET", "/api/v1/staff", False),
         ("admin", "GET", "/api/v1/staff", True),

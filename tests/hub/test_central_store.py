@@ -381,7 +381,9 @@ def test_roles(hub: ThreadedHub, hubdb: HubDatabase, nurse: Desk, manager: Desk)
     assert anonymous.get(read).status_code == 401
     assert anonymous.put(read, content=record.model_dump_json()).status_code == 401
     assert table_counts(hubdb) == before  # refusals change nothing, audit included
-    assert specialist.http.get(read).status_code == 200
+    # A specialist reads only the records of calls they took part in (this one they were
+    # not in: as if it did not exist); tests/hub/test_least_privilege.py has the rest.
+    assert specialist.http.get(read).status_code == 404
     assert manager.http.get(read).status_code == 200
     assert manager.http.get("/api/v1/records").status_code == 200
     assert specialist.put(signed(4)).status_code == 201

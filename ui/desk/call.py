@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QLabel,
+    QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QVBoxLayout,
@@ -18,8 +20,10 @@ from PySide6.QtWidgets import (
 
 from calls.peer import LinkQuality
 from calls.session import ModeChanged, QualityReport
+from ui.announce import announce
 from ui.desk.triage import TriageForm
 from ui.engine.video import VideoView
+from ui.labels import ValueLabel, status_label
 
 
 def quality_words(links: tuple[LinkQuality, ...], mode: str) -> tuple[str, str]:
@@ -74,17 +78,14 @@ class CallScreen(QWidget):
         self.started_at: float | None = None
         self.call_id: str | None = None
 
-        self.title = QLabel("No call")
+        self.title = status_label("Caller", "No call")
         self.title.setProperty("role", "heading")
-        self.title.setAccessibleName("Caller")
-        self.timer_label = QLabel("00:00")
+        self.timer_label = ValueLabel("Call time", "00:00")
         self.timer_label.setProperty("role", "big")
-        self.timer_label.setAccessibleName("Call time")
         self.quality = QLabel("●  —")
         self.quality.setAccessibleName("Call quality")
-        self.people = QLabel("")
+        self.people = status_label("People in the call")
         self.people.setProperty("role", "muted")
-        self.people.setAccessibleName("People in the call")
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
         head.addWidget(self.quality)
@@ -105,7 +106,10 @@ class CallScreen(QWidget):
         videos.addWidget(self.remote, 1)
         videos.addLayout(side)
 
+        self.call_keys: set[str] = set()
+
         def button(text: str, name: str, keys: str, checkable: bool = False) -> QPushButton:
+            self.call_keys.add(QKeySequence(keys).toString())
             b = QPushButton(text)
             b.setToolTip(f"{name} ({keys})")
             b.setAccessibleName(name)
@@ -119,8 +123,8 @@ class CallScreen(QWidget):
         self.low = button("Low bandwidth", "Low-bandwidth video", "Ctrl+L", True)
         self.audio_only = button("Audio only", "Audio only", "Ctrl+U", True)
         self.invite = button("Invite specialist", "Invite a specialist", "Ctrl+I")
-        self.end = button("Leave call" if specialist else "End call", "End the call",
-                          "Ctrl+E")
+        self.end = button("Leave call" if specialist else "End call",
+                          "Leave the call" if specialist else "End the call", "Ctrl+E")
         self.keys = QLabel("Keys: Ctrl+M mute · Ctrl+K camera · Ctrl+H hold · Ctrl+L low "
                            "bandwidth · Ctrl+U audio only · Ctrl+I invite · Ctrl+E end · "
                            "Ctrl+Shift+S sign off")
@@ -132,9 +136,8 @@ class CallScreen(QWidget):
             controls.addWidget(b)
         controls.addStretch(1)
         controls.addWidget(self.end)
-        self.notice = QLabel("")
+        self.notice = status_label("Call notices")
         self.notice.setWordWrap(True)
-        self.notice.setAccessibleName("Call notices")
 
         left = QWidget()
         col = QVBoxLayout(left)
@@ -165,6 +168,11 @@ class CallScreen(QWidget):
         self._clock.timeout.connect(self.on_clock)
         self.invite.setVisible(not specialist)  # after layout: a parentless widget would pop up
         self.set_live(False)
+        # On Linux a text field takes Ctrl+E, Ctrl+K, Ctrl+H and Ctrl+U for itself (end of
+        # line, delete...): while typing in the triage form, the call's keys must still work.
+        self._keys_first = _CallKeysFirst(self)
+        for edit in triage.findChildren(QLineEdit) + triage.findChildren(QPlainTextEdit):
+            edit.installEventFilter(self._keys_first)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -223,13 +231,16 @@ class CallScreen(QWidget):
             words = {"full": "full video", "low": "low bandwidth",
                      "audio_only": "audio only"}[event.mode]
             self.notice.setText(f"Switched to {words} automatically ({event.reason}).")
+            announce(self.notice, self.notice.text())
 
     def _set_quality(self, level: str, detail: str) -> None:
         colour = _QUALITY_COLOURS[level]
         self.quality.setText(f"<span style='color:{colour}'>●</span> {level}"
                              + (f"  <span style='color:#93a1b0'>{detail}</span>"
                                 if detail else ""))
-        self.quality.setAccessibleDescription(f"{level} {detail}")
+        # Rich text for the eye; for the ear the level in the name, the figures after it.
+        self.quality.setAccessibleName(f"Call quality {level}")
+        self.quality.setAccessibleDescription(detail)
 
     # --- controls -----------------------------------------------------------------------------
 
@@ -280,3 +291,20 @@ class CallScreen(QWidget):
                                         "Note for the specialist (optional):")
         if ok:
             self.inviteRequested.emit(note)
+
+
+class _CallKeysFirst(QObject):
+    """Lets the call's shortcuts win over a text field's own use of the same keys while a
+    call is live (a field that accepts the shortcut-override event keeps the key)."""
+
+    def __init__(self, screen: CallScreen) -> None:
+        super().__init__(screen)
+        self.screen = screen
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent)
+                and self.screen.end.isEnabled()):
+            keys = QKeySequence(event.keyCombination()).toString()
+            if keys in self.screen.call_keys:
+                return True  # not offered to the field: the shortcut fires
+        return False

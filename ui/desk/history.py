@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from records import codes
 from records.store import RecordSummary, SyncState
 from ui import theme
-from ui.desk.tables import ColumnsModel, Index
+from ui.desk.tables import ColumnsModel, Index, keyboard_table
 
 COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")
 SYNC_WORDS = {SyncState.PENDING: "waiting to sync", SyncState.SYNCED: "synced",
@@ -122,7 +122,8 @@ class HistoryView(QWidget):
             self.period.addItem(label, days)
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setAccessibleName("Past encounters")
+        keyboard_table(self.table, "Past encounters", "Up and Down choose a record for "
+                       "Amend or Follow-up check")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from hub.contract.identity import SiteKind
 from hub.contract.signaling import QueueEntry
 from ui import theme
-from ui.desk.tables import ColumnsModel, Index
+from ui.desk.tables import ColumnsModel, Index, choose_by_keys, keyboard_table
 
 KIND_LABELS = {SiteKind.CARE_HOME: "care home", SiteKind.PRISON: "prison",
                SiteKind.HOME: "home (Gold Line)"}
@@ -117,7 +117,8 @@ class QueueView(QWidget):
         self.model = QueueModel()
         self.table = QTableView()
         self.table.setModel(self.model)
-        self.table.setAccessibleName("Waiting calls")
+        keyboard_table(self.table, "Invitations" if specialist else "Waiting calls",
+                       "Up and Down choose a call; Enter or Ctrl+Return answers it")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -129,6 +130,9 @@ class QueueView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self.on_double_clicked)
+        # Enter on a row answers it, as a double-click does.
+        choose_by_keys(self.table, lambda _r, _c: self.on_answer_clicked(),
+                       (Qt.Key.Key_Return, Qt.Key.Key_Enter), click=False)
 
         what = "invitations" if specialist else "calls waiting"
         self.title = QLabel(f"No {what}")

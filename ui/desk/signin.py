@@ -14,7 +14,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ui.announce import announce
 from ui.desk.auth import PasswordVault
+from ui.labels import status_label
 
 
 class SignInView(QWidget):
@@ -42,10 +44,9 @@ class SignInView(QWidget):
         self.password.setAccessibleName("Password")
         self.remember = QCheckBox("Remember my password in the system keyring")
         self.remember.setAccessibleName("Remember password in the system keyring")
-        self.keyring_note = QLabel("")
+        self.keyring_note = status_label("Keyring status")
         self.keyring_note.setWordWrap(True)
         self.keyring_note.setProperty("role", "muted")
-        self.keyring_note.setAccessibleName("Keyring status")
         if vault.available:
             self.remember.setChecked(True)
             self.keyring_note.setText("Kept by the system keyring, never in a file.")
@@ -57,10 +58,9 @@ class SignInView(QWidget):
         self.button.setProperty("kind", "primary")
         self.button.setAccessibleName("Sign in")
         self.button.setDefault(True)
-        self.error = QLabel("")
+        self.error = status_label("Sign-in problem")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #ff6b6b;")
-        self.error.setAccessibleName("Sign-in problem")
+        self.error.setProperty("role", "error")
 
         card = QFrame()
         card.setMinimumWidth(480)
@@ -101,6 +101,7 @@ class SignInView(QWidget):
     def show_error(self, text: str) -> None:
         self.error.setText(text)
         self.set_busy(False)
+        announce(self.error, text, assertive=True)
 
     @Slot()
     def on_submit(self) -> None:

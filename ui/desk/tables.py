@@ -1,8 +1,13 @@
-"""The shared shape of the desk's flat tables: a list of rows under fixed column titles."""
+"""The shared shape of the desk's flat tables: a list of rows under fixed column titles, and
+how every table behaves at the keyboard (Tab leaves it; Enter or Space chooses a cell)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QAbstractItemView
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -27,3 +32,32 @@ class ColumnsModel(QAbstractTableModel):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.columns[section]
         return None
+
+
+def keyboard_table(table: QAbstractItemView, name: str, description: str = "") -> None:
+    """A table a keyboard user can leave: Tab and Shift+Tab move to the next control (the
+    arrow keys move between cells), never cell to cell forever. ``name`` is what a screen
+    reader calls it; ``description`` how to use it."""
+    table.setTabKeyNavigation(False)
+    table.setAccessibleName(name)
+    if description:
+        table.setAccessibleDescription(description)
+
+
+def choose_by_keys(table: QAbstractItemView, chosen: Callable[[int, int], None],
+                   keys: tuple[Qt.Key, ...] = (Qt.Key.Key_Return, Qt.Key.Key_Enter,
+                                               Qt.Key.Key_Space),
+                   click: bool = True) -> None:
+    """Enter, Return or Space on the current cell (and, with ``click``, a click on a cell)
+    calls ``chosen(row, column)``: a drill-down as reachable by keyboard as by mouse."""
+    def current() -> None:
+        index = table.currentIndex()
+        if index.isValid():
+            chosen(index.row(), index.column())
+
+    if click:
+        table.clicked.connect(lambda index: chosen(index.row(), index.column()))
+    for key in keys:
+        shortcut = QShortcut(QKeySequence(key), table)
+        shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+        shortcut.activated.connect(current)

@@ -36,7 +36,9 @@ from records.schema import (
     utc_now,
 )
 from ui import theme
+from ui.announce import announce
 from ui.desk.recordkeeper import RecordKeeper
+from ui.labels import ValueLabel, status_label
 
 # (field, label, unit, accessible name)
 NUMERIC = (
@@ -49,6 +51,11 @@ NUMERIC = (
 SUBSCORE_LABELS = {"respiration_rate": "Resp.", "spo2": "SpO₂", "air_or_oxygen": "Air/O₂",
                    "systolic_bp": "BP", "pulse": "Pulse", "consciousness": "ACVPU",
                    "temperature": "Temp."}
+# What a screen reader says for each sub-score (the abbreviations are for the eye).
+SUBSCORE_NAMES = {"respiration_rate": "Respiration rate", "spo2": "Oxygen saturation",
+                  "air_or_oxygen": "Air or oxygen", "systolic_bp": "Systolic blood pressure",
+                  "pulse": "Pulse", "consciousness": "Consciousness", "temperature":
+                  "Temperature"}
 ACVPU = (("", "not recorded"),
          *((level, f"{level} — {meaning.lower()}") for level, meaning in news2.ACVPU))
 AVOIDED = (("admission", "admission_avoided", "Admission avoided"),
@@ -115,6 +122,7 @@ class TriageForm(QWidget):
         self._loading = False
         self.score: news2.News2Score | None = None
         self._bad: dict[str, str] = {}
+        self._band_said: tuple[str, bool] | None = None  # the band last announced
 
         self._debounce = QTimer(self)
         self._debounce.setSingleShot(True)
@@ -133,11 +141,14 @@ class TriageForm(QWidget):
         scroll.setWidget(inner)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # No Tab stop of its own (a nameless one to a screen reader): Tab goes field to
+        # field, and the area scrolls each focused field into view.
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        scroll.setAccessibleName("Triage record")
         self.form_scroll = scroll
 
-        self.save_status = QLabel("Nothing typed yet")
+        self.save_status = status_label("Draft save state", "Nothing typed yet")
         self.save_status.setProperty("role", "muted")
-        self.save_status.setAccessibleName("Draft save state")
         self.reason = QLineEdit()
         self.reason.setPlaceholderText("Reason for the amendment (required)")
         self.reason.setAccessibleName("Amendment reason")
@@ -146,10 +157,9 @@ class TriageForm(QWidget):
         self.sign_button.setProperty("kind", "primary")
         self.sign_button.setAccessibleName("Sign off the triage record")
         self.sign_button.clicked.connect(self.on_sign_off)
-        self.sign_error = QLabel("")
+        self.sign_error = status_label("Sign-off problems")
         self.sign_error.setWordWrap(True)
-        self.sign_error.setStyleSheet("color: #ff6b6b;")
-        self.sign_error.setAccessibleName("Sign-off problems")
+        self.sign_error.setProperty("role", "error")
         bottom = QHBoxLayout()
         bottom.addWidget(self.save_status, 1)
         bottom.addWidget(self.sign_button)
@@ -191,9 +201,9 @@ class TriageForm(QWidget):
         form = QFormLayout(box)
         self.nhs = self._line("NHS number", "943 476 5919")
         self.nhs.textChanged.connect(self.on_nhs_changed)
-        self.nhs_status = QLabel("10 digits")
+        self.nhs_status = ValueLabel("NHS number check:", "10 digits")
         self.nhs_status.setProperty("role", "muted")
-        self.nhs_status.setAccessibleName("NHS number check")
+        self.nhs.setAccessibleDescription(self.nhs_status.text())
         form.addRow(_buddy("NHS &number", self.nhs), self.nhs)
         form.addRow("", self.nhs_status)
         self.name = self._line("Patient name")
@@ -210,7 +220,7 @@ class TriageForm(QWidget):
         self.obs: dict[str, QLineEdit] = {}
         for i, (name, label, unit, access) in enumerate(NUMERIC):
             edit = self._line(access, unit)
-            edit.setMaximumWidth(110)
+            edit.setMaximumWidth(edit.fontMetrics().horizontalAdvance("000.0 mmHg") + 24)
             edit.textChanged.connect(self.on_observation_changed)
             self.obs[name] = edit
             lab = QLabel(label)
@@ -238,23 +248,20 @@ class TriageForm(QWidget):
         for k, (name, label) in enumerate(SUBSCORE_LABELS.items()):
             head = QLabel(label)
             head.setProperty("role", "muted")
-            value = QLabel("–")
-            value.setAccessibleName(f"NEWS2 {label} sub-score")
+            value = ValueLabel(f"{SUBSCORE_NAMES[name]} sub-score", "–")
             value.setAlignment(Qt.AlignmentFlag.AlignCenter)
             value.setMinimumWidth(34)
             self.subscores[name] = value
             sub.addWidget(head, k, 0)
             sub.addWidget(value, k, 1)
         grid.addLayout(sub, 0, 2, n + 3, 1)
-        self.total = QLabel()
+        self.total = status_label("NEWS2 total")
         self.total.setProperty("role", "big")
-        self.total.setAccessibleName("NEWS2 total")
-        self.band = QLabel()
+        self.band = status_label("NEWS2 band and response")
         self.band.setWordWrap(True)
-        self.band.setAccessibleName("NEWS2 band and response")
-        self.obs_error = QLabel("")
+        self.obs_error = status_label("Observation problems")
         self.obs_error.setWordWrap(True)
-        self.obs_error.setStyleSheet("color: #ff6b6b;")
+        self.obs_error.setProperty("role", "error")
         grid.addWidget(self.total, n + 3, 0, 1, 3)
         grid.addWidget(self.band, n + 4, 0, 1, 3)
         grid.addWidget(self.obs_error, n + 5, 0, 1, 3)
@@ -281,7 +288,10 @@ class TriageForm(QWidget):
             edit = QPlainTextEdit()
             edit.setAccessibleName(label)
             edit.setTabChangesFocus(True)  # keyboard-only: Tab moves on, it never types a tab
-            edit.setFixedHeight(58)
+            # Three lines of the edit's own font: a larger system font makes it taller.
+            lines = edit.fontMetrics().lineSpacing() * 3
+            edit.setMinimumHeight(lines + 2 * edit.frameWidth() + 14)
+            edit.setMaximumHeight(lines * 2)
             edit.textChanged.connect(self.on_edited)
             self.sbard[name] = edit
             lab = QLabel(label)
@@ -349,7 +359,7 @@ class TriageForm(QWidget):
         self.sign_button.setText("&Sign off  (Ctrl+Shift+S)")
         self._loading = False
         self._set_enabled(True)
-        self._refresh_news2()
+        self._refresh_news2(quiet=True)
         self.save_status.setText("New record: saved as a draft as you type")
 
     def load(self, record: TriageRecord) -> None:
@@ -395,7 +405,7 @@ class TriageForm(QWidget):
         self.sign_button.setText("&Sign amendment  (Ctrl+Shift+S)")
         self._loading = False
         self._set_enabled(True)
-        self._refresh_news2()
+        self._refresh_news2(quiet=True)
         self.save_status.setText(f"Amending version {record.version}: nothing changes "
                                  "until you sign with a reason")
 
@@ -504,11 +514,12 @@ class TriageForm(QWidget):
     def on_observation_changed(self) -> None:
         self._refresh_news2()
 
-    def _refresh_news2(self) -> None:
+    def _refresh_news2(self, quiet: bool = False) -> None:
         values, bad = self.observations()
         self._bad = bad
         for name, edit in self.obs.items():
             _set_state(edit, "bad" if name in bad else "", bad.get(name, ""))
+            edit.setAccessibleDescription(bad.get(name, ""))
         self.obs_error.setText("; ".join(f"{dict((n, lab) for n, lab, _u, _a in NUMERIC)[n]}: "
                                          f"{why}" for n, why in bad.items()))
         typed = {k: v for k, v in values.items() if k != "scale"}
@@ -518,6 +529,7 @@ class TriageForm(QWidget):
                 label.setText("–")
             self.total.setText("NEWS2: no observations yet")
             self.band.setText("")
+            self._band_said = None
             self.news2Changed.emit(None)
             return
         result = news2.score(news2.Observations(**values))
@@ -540,7 +552,20 @@ class TriageForm(QWidget):
         if not result.complete:
             text += f". Missing: {missing}. Partial scores are a floor, not a total."
         self.band.setText(text)
+        self._say_band(result, quiet)
         self.news2Changed.emit(result)
+
+    def _say_band(self, result: news2.News2Score, quiet: bool) -> None:
+        """A change of band is announced as it happens (while the nurse types in another
+        field, the figure changes out of sight): assertive when it reaches high, the
+        emergency response."""
+        band = (result.band, result.complete)
+        if band == self._band_said:
+            return
+        self._band_said = band
+        if not quiet and not self._loading:
+            announce(self.band, f"{self.total.text()}. {self.band.text()}",
+                     assertive=result.band == "high")
 
     @Slot()
     def on_nhs_changed(self) -> None:
@@ -558,6 +583,7 @@ class TriageForm(QWidget):
         else:
             _set_state(self.nhs, "bad", "Not a valid NHS number: check the digits")
             self.nhs_status.setText("✗ not a valid NHS number")
+        self.nhs.setAccessibleDescription(self.nhs_status.text())
 
     @Slot()
     def on_outcome_changed(self) -> None:
@@ -628,6 +654,7 @@ class TriageForm(QWidget):
     def on_save_failed(self, message: str) -> None:
         if not self.closed:
             self.save_status.setText(message)
+            announce(self.save_status, message, assertive=True)
 
     @Slot()
     def on_sign_off(self) -> None:
@@ -644,12 +671,12 @@ class TriageForm(QWidget):
         if amending and not self.reason.text().strip():
             problems.append("the reason for the amendment")
         if problems:
-            self.sign_error.setText("Before signing, fill in " + ", ".join(problems) + ".")
+            self._sign_problem("Before signing, fill in " + ", ".join(problems) + ".")
             return
         try:
             record = self.record()
         except ValueError as exc:
-            self.sign_error.setText(f"Cannot sign: {_first_error(exc)}")
+            self._sign_problem(f"Cannot sign: {_first_error(exc)}")
             return
         self.sign_error.clear()
         self._debounce.stop()
@@ -658,6 +685,10 @@ class TriageForm(QWidget):
             self.keeper.amend(record, self.reason.text().strip())
         else:
             self.keeper.sign_off(record)
+
+    def _sign_problem(self, text: str) -> None:
+        self.sign_error.setText(text)
+        announce(self.sign_error, text, assertive=True)
 
     @Slot(object)
     def on_keeper_signed_off(self, record: TriageRecord) -> None:

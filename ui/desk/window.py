@@ -14,7 +14,6 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
-    QLabel,
     QMainWindow,
     QStackedWidget,
     QTabWidget,
@@ -31,24 +30,27 @@ from calls.session import (
     QualityReport,
     StateChanged,
 )
-from hub.client import HubClient, HubError
+from hub.client import HubClient, HubError, HubNeedsSecondFactor
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import TriageRecord, utc_now
 from records.store import Store
 from ui import theme
+from ui.announce import announce
 from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.followup import AmendDialog, FollowUpDialog
 from ui.desk.history import HistoryView
-from ui.desk.queue import KIND_LABELS, QueueView
+from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
+from ui.desk.second_factor import SecondFactorView
 from ui.desk.signin import SignInView
 from ui.desk.triage import TriageContext, TriageForm
 from ui.desk.work import Workers
+from ui.labels import status_label
 
 log = logging.getLogger("telehub.desk")
 
@@ -85,6 +87,7 @@ class DeskWindow(QMainWindow):
         self.session: SignedIn | None = None
         self.bridge: CallBridge | None = None
         self.manager: QWidget | None = None
+        self.admin: QWidget | None = None
         self.keeper: RecordKeeper | None = None
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
@@ -94,8 +97,14 @@ class DeskWindow(QMainWindow):
         self.signin = SignInView(parts.vault, hub, user)
         self.signin.submitted.connect(self.on_sign_in_submitted)
         self.signin.user.editingFinished.connect(self.on_user_entered)
+        # The code from an authenticator app, or setting one up, when the hub asks for it.
+        self.second = SecondFactorView(parts.http, self.workers)
+        self.second.signedIn.connect(self.on_second_factor_passed)
+        self.second.cancelled.connect(self.on_second_factor_cancelled)
+        self._second_step: tuple[str, bool] | None = None  # password, remember it
         self.stack = QStackedWidget()
         self.stack.addWidget(self.signin)
+        self.stack.addWidget(self.second)
         self.setCentralWidget(self.stack)
         self.ringer = Ringer(self, parent=self)
         self.voice_status = voice_status()
@@ -124,32 +133,63 @@ class DeskWindow(QMainWindow):
 
     @Slot(str, str, str, bool)
     def on_sign_in_submitted(self, hub: str, user: str, password: str, remember: bool) -> None:
-        vault = self.parts.vault
-
         def run() -> tuple[SignedIn, Store, bool | None]:
-            signed = sign_in(self.parts.http, hub, user, password)
-            kept: bool | None = None
-            if vault.available:
-                if remember:
-                    kept = vault.remember(signed.hub_url, signed.username, password)
-                else:
-                    vault.forget(signed.hub_url, signed.username)
-            store = self.parts.open_store(signed)
-            return signed, store, kept
+            return self._settle(sign_in(self.parts.http, hub, user, password), password,
+                                remember)
 
         def failed(exc: BaseException) -> None:
+            if isinstance(exc, HubNeedsSecondFactor):
+                self.signin.set_busy(False)
+                self._second_step = (password, remember)
+                self.second.start(hub, user, password, enrol=exc.enrol)
+                self.stack.setCurrentWidget(self.second)
+                return
             self.signin.show_error(str(exc) if isinstance(exc, HubError)
                                    else f"Sign-in failed ({type(exc).__name__}).")
 
         self.workers.run(run, on_done=self.on_signed_in, on_failed=failed)
+
+    def _settle(self, signed: SignedIn, password: str, remember: bool
+                ) -> tuple[SignedIn, Store, bool | None]:
+        """After the hub said yes (on a worker): the keyring, then the desk's own store."""
+        vault = self.parts.vault
+        kept: bool | None = None
+        if vault.available:
+            if remember:
+                kept = vault.remember(signed.hub_url, signed.username, password)
+            else:
+                vault.forget(signed.hub_url, signed.username)
+        return signed, self.parts.open_store(signed), kept
+
+    @Slot(object)
+    def on_second_factor_passed(self, signed: SignedIn) -> None:
+        password, remember = self._second_step or ("", False)
+        self._second_step = None
+
+        def failed(exc: BaseException) -> None:
+            self.stack.setCurrentWidget(self.signin)
+            self.signin.show_error(f"Sign-in failed ({type(exc).__name__}).")
+
+        self.workers.run(self._settle, signed, password, remember and bool(password),
+                         on_done=self.on_signed_in, on_failed=failed)
+
+    @Slot()
+    def on_second_factor_cancelled(self) -> None:
+        self._second_step = None
+        self.stack.setCurrentWidget(self.signin)
+        self.signin.password.setFocus()
 
     @Slot(object)
     def on_signed_in(self, result: tuple[SignedIn, Store, bool | None]) -> None:
         signed, store, kept = result
         self.signin.password.clear()
         self.session, self.store = signed, store
+        self._add_account_menu(signed)
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
             self._show_manager(signed)
+            return
+        if signed.principal.role is StaffRole.ADMIN:  # issue 16: accounts, no calls
+            self._show_admin(signed)
             return
         specialist = signed.principal.role is StaffRole.SPECIALIST
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
@@ -176,6 +216,34 @@ class DeskWindow(QMainWindow):
         self.setWindowTitle("telehub desk — manager")
         self.statusBar().showMessage(f"Signed in as {signed.principal.name} (manager)")
 
+    def _show_admin(self, signed: SignedIn) -> None:
+        from ui.desk.admin import AdminView
+
+        view = AdminView(HubClient(self.parts.http, signed.hub_url, signed.token),
+                         self.workers, signed.principal)
+        view.changed.connect(lambda line: self.statusBar().showMessage(line, 15_000))
+        self.admin = view
+        self.stack.addWidget(view)
+        self.stack.setCurrentWidget(view)
+        view.refresh()
+        self.setWindowTitle("telehub desk — accounts")
+        self.statusBar().showMessage(f"Signed in as {signed.principal.name} (administrator)")
+
+    def _add_account_menu(self, signed: SignedIn) -> None:
+        """Account > Change password…, for every role (your other sessions end)."""
+        from ui.desk.password import change_own_password
+
+        client = HubClient(self.parts.http, signed.hub_url, signed.token)
+        menu = self.menuBar().addMenu("&Account")
+        action = menu.addAction("Change &password…")
+
+        def change() -> None:
+            self.password_dialog = change_own_password(
+                client, self.workers, self,
+                lambda line: self.statusBar().showMessage(line, 15_000))
+
+        action.triggered.connect(change)
+
     # --- the desk -----------------------------------------------------------------------------
 
     def _build_desk(self, specialist: bool) -> None:
@@ -184,14 +252,16 @@ class DeskWindow(QMainWindow):
         page = QWidget()
         self.banner = QFrame()
         self.banner.setObjectName("banner")
-        self.banner_text = QLabel("")
+        self.banner_text = status_label("Connection warning")
         self.banner_text.setWordWrap(True)
-        self.banner_text.setAccessibleName("Connection warning")
         row = QHBoxLayout(self.banner)
         row.addWidget(self.banner_text)
         self.banner.setVisible(False)
         self.hub_up = False
+        self.hub_was_up = False  # connected once: from then on, losing the hub is announced
+        self.session_ended = False
         self.sync_status: SyncStatus | None = None
+        self.heard: set[str] = set()  # calls already announced
 
         self.queue = QueueView(specialist)
         self.triage = TriageForm(keeper)
@@ -201,6 +271,7 @@ class DeskWindow(QMainWindow):
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
         self.history = HistoryView()
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Desk pages")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
@@ -250,6 +321,22 @@ class DeskWindow(QMainWindow):
     def on_queue_changed(self, entries: tuple[QueueEntry, ...]) -> None:
         self.queue.set_entries(entries)
         self._ring_for(list(entries))
+        self._announce_arrivals(entries)
+
+    def _announce_arrivals(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
+        """Says each call (or invitation) once, when it first appears: an emergency
+        interrupts the screen reader, others wait their turn. The ring says it too, for
+        those who hear; this is for those who cannot look."""
+        for entry in entries:
+            if entry.call_id in self.heard:
+                continue
+            self.heard.add(entry.call_id)
+            emergency = entry.urgency is Urgency.EMERGENCY
+            what = "Invitation" if entry.call_id in self.invites else "call"
+            news2 = f", NEWS2 {news2_text(entry)}" if entry.news2 is not None else ""
+            announce(self.queue, f"{entry.urgency.value.capitalize()} {what.lower()} from "
+                     f"{entry.site_name}: {entry.reason}{news2}", assertive=emergency)
+        self.heard &= {e.call_id for e in entries} | set(self.invites)
 
     def _ring_for(self, entries: list[QueueEntry]) -> None:
         if not entries or self.busy:
@@ -272,6 +359,7 @@ class DeskWindow(QMainWindow):
             reason=f"{invite.reason} (from {invite.invited_by}){note}",
             requested_at=datetime.now(UTC), position=len(self.invites) + 1)
         self._show_invites()
+        self._announce_arrivals(list(self.invites.values()))
 
     def _show_invites(self) -> None:
         entries = list(self.invites.values())
@@ -324,11 +412,13 @@ class DeskWindow(QMainWindow):
             return
         if event.new is CallState.IN_CALL:
             self.call.connected()
+            announce(self.call, f"Connected: {self.call.title.text()}")
         elif event.new is CallState.FAILED:
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
             self.call.notice.setText(f"Could not take this call: {event.reason}")
+            announce(self.queue, f"Could not take the call: {event.reason}", assertive=True)
             if not self.triage.closed and self.triage.untouched:
                 self.triage.closed = True
             self.tabs.setCurrentWidget(self.queue)
@@ -337,6 +427,7 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
+            announce(self.call, f"Call ended ({event.reason}).")
             if self.bridge is not None and self.bridge.role is CallRole.NURSE:
                 self.triage.call_ended(utc_now())
             self.triage.flush()
@@ -434,8 +525,18 @@ class DeskWindow(QMainWindow):
 
     @Slot(bool, str)
     def on_connection(self, up: bool, reason: str) -> None:
+        changed = up != self.hub_up
         self.hub_up = up
+        # The hub refused this desk's token: signed out elsewhere, the password changed or
+        # reset, the account disabled (issue 16). Reconnecting will not help.
+        self.session_ended = not up and reason.startswith("the hub refused the sign-in")
         self._update_banner()
+        if changed and up and self.hub_was_up:
+            announce(self.banner, "Connected to the hub again: calls reach this desk.")
+        elif changed and not up and self.hub_was_up:
+            announce(self.banner, "Not connected to the hub: new calls cannot reach this "
+                     "desk. Reconnecting.", assertive=True)
+        self.hub_was_up = self.hub_was_up or up
 
     @Slot(object)
     def on_sync(self, status: SyncStatus) -> None:
@@ -447,7 +548,11 @@ class DeskWindow(QMainWindow):
     def _update_banner(self) -> None:
         status = self.sync_status
         problems = []
-        if not self.hub_up:
+        if self.session_ended:
+            problems.append("Your session at the hub has ended (signed out elsewhere, your "
+                            "password changed or your account disabled): new calls cannot "
+                            "reach this desk. Close the desk and sign in again.")
+        elif not self.hub_up:
             problems.append("Not connected to the hub: new calls cannot reach this desk. "
                             "Reconnecting…")
         if status is not None and not status.reachable:

@@ -13,7 +13,7 @@ import httpx
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
 from hub.client import HubClient, HubError, HubRefused
-from records.data_home import data_home
+from records.data_home import data_home, private_folder
 from records.store import Store
 from ui.station.bridge import StationBridge
 from ui.station.credential import CredentialVault
@@ -58,8 +58,8 @@ def sign_in(hub: HubClient, vault: CredentialVault, ask_again: bool) -> str | No
             if exc.status != 401:
                 return f"the hub refused to sign in ({exc.summary})"
             QMessageBox.warning(None, "telehub", "The hub does not accept this station's "
-                                "credential; ask the hub's administrator to enrol the site "
-                                "again.")  # fmt: skip
+                                "credential; ask the hub's administrator for a new one "
+                                "(it replaces the old) and paste it here.")  # fmt: skip
             credential = None
             continue
         except HubError as exc:
@@ -96,7 +96,7 @@ def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | 
         return problem
     assert hub.principal is not None and hub.token is not None
     data = args.data_dir or data_home("station")
-    data.mkdir(parents=True, exist_ok=True)
+    private_folder(data)  # 0700: the residents list is clinical
     store = Store.open(f"sqlite:///{data / 'station.db'}")
     switches = Switches()
     bridge = StationBridge(hub.ws_url, hub.token,

@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -24,7 +24,7 @@ from hub.contract import signaling as p
 from records import codes, news2
 from ui.station.check import CheckBox
 from ui.station.observations import ObservationsBox, SoftSignsBox
-from ui.station.page import Page, title
+from ui.station.page import Page, named, title
 from ui.station.reason import ReasonBox
 from ui.station.resident_box import ResidentBox
 from ui.station.residents import ResidentList
@@ -50,6 +50,8 @@ class DetailsPage(Page):
         outer_col.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        # Not a Tab stop of its own: it scrolls to whichever field takes the focus.
+        scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         form_page = QWidget()
         scroll.setWidget(form_page)
         outer_col.addWidget(scroll, 1)
@@ -71,7 +73,10 @@ class DetailsPage(Page):
         self.intended.addItem("Not said", None)
         for code in codes.intended_actions().codes:
             self.intended.addItem(codes.intended_actions()[code].label, code)
-        without.addRow(QLabel("Without the hub we would have:"), self.intended)
+        without_label = QLabel("Without the hub we would have:")
+        without_label.setWordWrap(True)
+        named(self.intended, "Without the hub we would have", without_label)
+        without.addRow(without_label, self.intended)
         col.addLayout(without)
         self.check = CheckBox()
         self.check.checkRequested.connect(self.checkRequested)
@@ -84,6 +89,7 @@ class DetailsPage(Page):
         self.go_button = QPushButton("Call now")
         self.go_button.setObjectName("go")
         self.go_button.clicked.connect(self.on_go)
+        self.landing = self.reason.reason
         buttons.addWidget(back)
         buttons.addWidget(self.go_button, 1)
         outer_col.addLayout(buttons)

@@ -4,6 +4,7 @@ prison's booked clinics for today."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from html import escape
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
@@ -39,6 +40,7 @@ class HomePage(Page):
         self.call_button = QPushButton("Call the hub")
         self.call_button.setObjectName("call")
         self.call_button.clicked.connect(self.callRequested)
+        self.landing = self.call_button
         col.addWidget(self.call_button)
         self.home_error = error_label()
         col.addWidget(self.home_error)
@@ -73,8 +75,9 @@ class HomePage(Page):
             line = QHBoxLayout(row)
             line.setContentsMargins(0, 0, 0, 0)
             who = f" – {clinic.patient.name}" if clinic.patient and clinic.patient.name else ""
-            text = QLabel(f"<b>{clinic.starts_at.astimezone():%H:%M}</b> {clinic.title} with "
-                          f"{clinic.specialist_name}{who}")
+            at = f"{clinic.starts_at.astimezone():%H:%M}"
+            what = f"{clinic.title} with {clinic.specialist_name}{who}"
+            text = QLabel(f"<b>{at}</b> {escape(what)}")
             text.setWordWrap(True)
             join = QPushButton("Join")
             join.setObjectName(f"join-{clinic.id}")
@@ -86,6 +89,8 @@ class HomePage(Page):
             elif now < opens:
                 join.setText(f"Join from {opens.astimezone():%H:%M}")
             join.clicked.connect(lambda _=False, c=clinic: self.joinRequested.emit(c))
+            # Every row's button reads "Join": its name says which clinic it joins.
+            join.setAccessibleName(f"{join.text()}: {at} {what}")
             line.addWidget(text, 1)
             line.addWidget(join)
             self.clinic_rows.addWidget(row)

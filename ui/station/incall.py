@@ -7,7 +7,7 @@ from PySide6.QtCore import QSize, Signal, Slot
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ui.engine.video import VideoView
-from ui.station.page import Page
+from ui.station.page import Page, landing, title
 
 
 class CallPage(Page):
@@ -27,8 +27,8 @@ class CallPage(Page):
         super().__init__(parent)
         col = QVBoxLayout(self)
         col.setContentsMargins(16, 16, 16, 16)
-        self.call_title = QLabel("In a call with the hub")
-        self.call_title.setObjectName("title")
+        self.call_title = landing(title("In a call with the hub"))
+        self.landing = self.call_title  # never End call, which a repeated key would press
         col.addWidget(self.call_title)
         stage = QHBoxLayout()
         self.remote_view = VideoView("The nurse", "Connecting to the nurse…")

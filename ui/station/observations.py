@@ -6,6 +6,7 @@ from typing import Any
 
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import (
+    QApplication,
     QCheckBox,
     QComboBox,
     QGridLayout,
@@ -16,11 +17,14 @@ from PySide6.QtWidgets import (
 )
 
 from records import codes, news2
+from ui import theme
+from ui.station.page import named
 
 # What the chart calls each observation, in the form's order, with a typical range as a hint.
 OBSERVATIONS = (("respiration_rate", "Breaths / min", "12-20"), ("spo2", "SpO2 %", "96"),
                 ("systolic_bp", "Systolic BP", "120"), ("pulse", "Pulse / min", "70"),
                 ("temperature", "Temperature °C", "37.0"))
+HINTS = {name: f"Optional; typical value {hint}" for name, _, hint in OBSERVATIONS}
 
 
 def news2_words(result: news2.News2Score) -> str:
@@ -39,29 +43,47 @@ class ObservationsBox(QGroupBox):
         super().__init__("Observations (optional)", parent)
         form = QGridLayout(self)
         self.obs: dict[str, QLineEdit] = {}
-        for i, (name, label, hint_text) in enumerate(OBSERVATIONS):
+        for i, (name, label_text, hint_text) in enumerate(OBSERVATIONS):
             edit = QLineEdit(placeholderText=hint_text)
+            label = QLabel(label_text)
+            label.setWordWrap(True)
+            # Named by its own label: the group's title alone names all five alike.
+            named(edit, label_text, label)
+            edit.setAccessibleDescription(HINTS[name])
             edit.textChanged.connect(self.on_observations_changed)
             self.obs[name] = edit
-            form.addWidget(QLabel(label), i // 2, (i % 2) * 2)
-            form.addWidget(edit, i // 2, (i % 2) * 2 + 1)
+            # One observation a row, label then field: nothing runs off the side at a
+            # large system font (and a single column is the easier form to follow).
+            form.addWidget(label, i, 0)
+            form.addWidget(edit, i, 1)
         self.oxygen = QComboBox()
-        for text, data in (("Air or oxygen?", None), ("Air", False), ("Oxygen", True)):
+        for text, data in (("Not said", None), ("Air", False), ("Oxygen", True)):
             self.oxygen.addItem(text, data)
         self.acvpu = QComboBox()
-        self.acvpu.addItem("Alert / confused?", None)
+        self.acvpu.addItem("Not said", None)
         for level, meaning in news2.ACVPU:  # the one ACVPU vocabulary
             self.acvpu.addItem(meaning, level)
         self.scale = QComboBox()
-        self.scale.addItem("SpO2 scale 1", 1)
-        self.scale.addItem("SpO2 scale 2 (only if a clinician chose it)", 2)
-        for i, combo in enumerate((self.oxygen, self.acvpu, self.scale)):
+        self.scale.addItem("Scale 1", 1)
+        self.scale.addItem("Scale 2 (only if a clinician chose it)", 2)
+        for i, (combo, label_text) in enumerate(((self.oxygen, "Air or oxygen"),
+                                                 (self.acvpu, "Alert or confused (ACVPU)"),
+                                                 (self.scale, "SpO2 scale"))):
+            label = QLabel(label_text)
+            label.setWordWrap(True)
+            named(combo, label_text, label)
+            # As narrow as the form needs: the longest choice may wrap the page otherwise.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
             combo.currentIndexChanged.connect(self.on_observations_changed)
-            form.addWidget(combo, 3 + i // 2, (i % 2) * 2, 1, 2)
+            form.addWidget(label, len(OBSERVATIONS) + i, 0)
+            form.addWidget(combo, len(OBSERVATIONS) + i, 1)
         self.news2_label = QLabel("")
         self.news2_label.setObjectName("news2")
         self.news2_label.setWordWrap(True)
-        form.addWidget(self.news2_label, 5, 0, 1, 4)
+        form.addWidget(self.news2_label, len(OBSERVATIONS) + 3, 0, 1, 2)
+        form.setColumnStretch(1, 1)
         self.on_observations_changed()
 
     def observation_values(self) -> dict[str, Any]:
@@ -82,17 +104,28 @@ class ObservationsBox(QGroupBox):
 
     @Slot()
     def on_observations_changed(self) -> None:
-        for edit in self.obs.values():
-            edit.setStyleSheet("")
         try:
             result = news2.score(news2.Observations(**self.observation_values()))
         except news2.ObservationError as exc:
-            if exc.field in self.obs:
-                self.obs[exc.field].setStyleSheet("border-color: #c0182b;")
             label = dict((n, t) for n, t, _ in OBSERVATIONS).get(exc.field, exc.field)
-            self.news2_label.setText(f"Check {label}: {str(exc).split(': ', 1)[-1]}")
+            problem = f"Check {label}: {str(exc).split(': ', 1)[-1]}"
+            self.mark_invalid(exc.field, problem)
+            self.news2_label.setText(problem)
             return
+        self.mark_invalid(None, "")
         self.news2_label.setText(news2_words(result))
+
+    def mark_invalid(self, field: str | None, problem: str) -> None:
+        """The one field with a bad value gets the invalid ring, and its problem as its
+        description (a screen reader reads it with the field); the others lose theirs."""
+        for name, edit in self.obs.items():
+            bad = name == field
+            if edit.property("state") == ("bad" if bad else None):
+                continue
+            edit.setProperty("state", "bad" if bad else None)
+            edit.setAccessibleDescription(problem if bad else HINTS[name])
+            edit.style().unpolish(edit)
+            edit.style().polish(edit)
 
 
 class SoftSignsBox(QGroupBox):
@@ -101,11 +134,13 @@ class SoftSignsBox(QGroupBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Soft signs (tick any that are new)", parent)
         grid = QGridLayout(self)
+        # Two columns, or one where two would run off the side (a large system font).
+        columns = 1 if theme.station_point_size(QApplication.font().pointSizeF()) > 24 else 2
         self.signs: dict[str, QCheckBox] = {}
         for i, code in enumerate(codes.soft_signs().codes):
             box = QCheckBox(codes.soft_signs()[code].label)
             self.signs[code] = box
-            grid.addWidget(box, i // 2, i % 2)
+            grid.addWidget(box, i // columns, i % columns)
 
     def ticked(self) -> list[str]:
         return [c for c, box in self.signs.items() if box.isChecked()]

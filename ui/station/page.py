@@ -1,13 +1,23 @@
-"""What every page of the station's window shares: a styled background and its labels."""
+"""What every page of the station's window shares: a styled background, its labels, where
+focus lands when the page shows, and names for the controls a screen reader reads."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QWidget
 
+from ui.heading import heading
+
 
 class Page(QWidget):
-    """One page of the station's window (the kiosk style sheet paints its background)."""
+    """One page of the station's window (the kiosk style sheet paints its background).
+
+    ``landing`` is where keyboard focus goes when the page shows: a line that says what is
+    happening, never a button that a repeated key press would set off (the station's
+    window puts it there).
+    """
+
+    landing: QWidget | None = None
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -16,9 +26,18 @@ class Page(QWidget):
 
 
 def title(text: str) -> QLabel:
-    label = QLabel(text)
+    """A page's title, read as a heading."""
+    label = heading(QLabel(text))
     label.setObjectName("title")
     label.setWordWrap(True)
+    return label
+
+
+def landing(label: QLabel) -> QLabel:
+    """A line focus can land on (Tab and Shift+Tab reach it too): a screen reader reads it
+    when the page shows, and a key pressed again there sets nothing off."""
+    label.setFocusPolicy(Qt.FocusPolicy.TabFocus)
+    label.setProperty("landing", True)
     return label
 
 
@@ -28,6 +47,17 @@ def error_label() -> QLabel:
     label.setObjectName("error")
     label.setWordWrap(True)
     return label
+
+
+def named(widget: QWidget, name: str, label: QLabel | None = None) -> QWidget:
+    """Gives ``widget`` the name a screen reader reads. Set on the widget itself: on Linux a
+    combo box takes its name only from a buddy label, a field inside a group box from the
+    group's title, and a field with a placeholder from nothing. ``label`` (the visible
+    label) becomes its buddy: the accessibility tree then relates the two."""
+    widget.setAccessibleName(name)
+    if label is not None:
+        label.setBuddy(widget)
+    return widget
 
 
 def sentence(text: str) -> str:

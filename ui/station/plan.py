@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from hub.contract.rest import PlanOut as Plan
-from ui.station.page import Page, title
+from ui.station.page import Page, landing, title
 
 WILL_SHOW = "<p>The nurse may send the plan you agreed; it will show here.</p>"
 
@@ -51,9 +51,12 @@ class PlanPage(Page):
         self._about: tuple[str, str | None] = ("", None)
         col = QVBoxLayout(self)
         col.setContentsMargins(40, 30, 40, 30)
-        self.after_title = title("The call has ended")
+        self.after_title = landing(title("The call has ended"))
+        self.landing = self.after_title
         col.addWidget(self.after_title)
         self.plan_view = QTextBrowser()
+        self.plan_view.setAccessibleName("The plan")
+        self.plan_view.setTabChangesFocus(True)
         self.plan_view.document().setDocumentMargin(20)
         col.addWidget(self.plan_view, 1)
         row = QHBoxLayout()

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtWidgets import QComboBox, QGridLayout, QGroupBox, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
 
 from records.schema import Patient
-from ui.station.page import error_label
+from ui.station.page import error_label, named
 from ui.station.residents import ResidentList
 
 
@@ -19,18 +27,31 @@ class ResidentBox(QGroupBox):
         self.residents = residents
         grid = QGridLayout(self)
         self.resident = QComboBox()
-        grid.addWidget(self.resident, 0, 0, 1, 3)
-        self.new_name = QLineEdit(placeholderText="New resident's name")
-        self.new_nhs = QLineEdit(placeholderText="NHS number (if known)")
-        self.new_dob = QLineEdit(placeholderText="Date of birth YYYY-MM-DD")
+        who = QLabel("Who is the call about?")
+        named(self.resident, "Resident", who)
+        who.setWordWrap(True)
+        grid.addWidget(who, 0, 0)
+        grid.addWidget(self.resident, 0, 1)
+        # Visible labels above the fields: a placeholder alone is gone once typing starts.
+        self.new_name = QLineEdit()
+        self.new_nhs = QLineEdit()
+        self.new_dob = QLineEdit(placeholderText="YYYY-MM-DD")
+        for i, (edit, text, name) in enumerate((
+                (self.new_name, "New resident's name", "New resident's name"),
+                (self.new_nhs, "NHS number (if known)", "New resident's NHS number (if known)"),
+                (self.new_dob, "Date of birth", "New resident's date of birth, YYYY-MM-DD"))):
+            label = QLabel(text)
+            label.setWordWrap(True)
+            named(edit, name, label)
+            # A row each, label then field (a single column never runs off the side).
+            grid.addWidget(label, 1 + i, 0)
+            grid.addWidget(edit, 1 + i, 1)
         add = QPushButton("Add resident")
         add.clicked.connect(self.on_add_resident)
-        grid.addWidget(self.new_name, 1, 0)
-        grid.addWidget(self.new_nhs, 1, 1)
-        grid.addWidget(self.new_dob, 1, 2)
-        grid.addWidget(add, 2, 2)
+        grid.addWidget(add, 4, 1, Qt.AlignmentFlag.AlignRight)
         self.resident_error = error_label()
-        grid.addWidget(self.resident_error, 2, 0, 1, 2)
+        grid.addWidget(self.resident_error, 5, 0, 1, 2)
+        grid.setColumnStretch(1, 1)
         self.reload_residents()
 
     def chosen(self) -> Patient | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from ui.station.page import Page, title
+from ui.station.page import Page, landing, title
 
 STAY = "Stay with the resident. A nurse will answer as soon as they can."
 
@@ -36,12 +36,16 @@ class WaitingPage(Page):
         col.setContentsMargins(40, 40, 40, 40)
         col.addWidget(title("Calling the hub"))
         col.addStretch(1)
-        self.position = QLabel("Asking for a nurse…")
+        # Focus lands on the place in the queue, never on Cancel: a second press of the key
+        # that made the call must not cancel it.
+        self.position = landing(QLabel("Asking for a nurse…"))
         self.position.setObjectName("big")
         self.position.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.position.setWordWrap(True)
         self.wait = QLabel("")
-        self.wait.setStyleSheet("font-size: 22pt;")
+        self.wait.setObjectName("wait")
         self.wait.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.wait.setWordWrap(True)
         self.waiting_note = QLabel(STAY)
         self.waiting_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting_note.setWordWrap(True)
@@ -52,6 +56,7 @@ class WaitingPage(Page):
         self.cancel_button.setObjectName("danger")
         self.cancel_button.setMinimumWidth(360)
         self.cancel_button.clicked.connect(self.cancelRequested)
+        self.landing = self.position
         col.addWidget(self.cancel_button, 0, Qt.AlignmentFlag.AlignCenter)
 
     def asking(self) -> None:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QTimer, Slot
+from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
 
@@ -18,14 +18,16 @@ from hub.contract.identity import SiteKind
 from hub.contract.rest import BookingOut as Clinic
 from hub.contract.rest import PlanOut as Plan
 from ui import theme
+from ui.announce import announce
 from ui.station.bridge import StationBridge
 from ui.station.details import DetailsPage
 from ui.station.home import HomePage
 from ui.station.incall import CallPage
 from ui.station.media import DeviceCheck
+from ui.station.page import Page
 from ui.station.plan import WILL_SHOW, PlanPage
 from ui.station.residents import ResidentList
-from ui.station.waiting import WaitingPage
+from ui.station.waiting import WaitingPage, position_words, wait_words
 
 
 @dataclass
@@ -50,6 +52,8 @@ class StationWindow(QMainWindow):
         self.plans: dict[str, Plan] = {}  # by call id, as the hub pushed them (call_plan)
         self.clinic: PendingClinic | None = None
         self.clinics: list[Clinic] = []
+        self.urgency = p.Urgency.URGENT  # of the call being made: an emergency is assertive
+        self.place: int | None = None  # the place in the queue last announced
 
         self.home_page = HomePage(self.site)
         self.details_page = DetailsPage(residents)
@@ -77,7 +81,7 @@ class StationWindow(QMainWindow):
         self.call_page.self_view.follow(bridge.local, bridge.selfFrame)
         bridge.connectionChanged.connect(self.on_connection)
         bridge.stateChanged.connect(self.on_state)
-        bridge.queueMoved.connect(self.waiting_page.show_place)
+        bridge.queueMoved.connect(self.on_queue_moved)
         bridge.refused.connect(self.on_refused)
         bridge.deviceChecked.connect(self.on_device_check)
         bridge.fetched.connect(self.on_fetched)
@@ -92,13 +96,27 @@ class StationWindow(QMainWindow):
     @Slot()
     def on_call_clicked(self) -> None:
         self.clinic = None
-        self.pages.setCurrentWidget(self.details_page)
         self.details_page.reason.begin()
+        self.show_page(self.details_page)
         self.run_checks()
 
     @Slot()
     def on_back(self) -> None:
-        self.pages.setCurrentWidget(self.home_page)
+        self.show_page(self.home_page)
+
+    def show_page(self, page: Page) -> None:
+        """Shows ``page`` with the keyboard focus on its landing place (when it was not
+        showing already: a page that stays keeps the focus where the user put it)."""
+        if self.pages.currentWidget() is page:
+            return
+        self.pages.setCurrentWidget(page)
+        if page.landing is not None:
+            page.landing.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def say(self, text: str, urgent: bool = False) -> None:
+        """Announces ``text``; assertive when ``urgent`` and the call is an emergency."""
+        announce(self.pages.currentWidget() or self, text,
+                 assertive=urgent and self.urgency is p.Urgency.EMERGENCY)
 
     @Slot()
     def run_checks(self) -> None:
@@ -118,16 +136,23 @@ class StationWindow(QMainWindow):
         patient = request.get("patient")
         self.after_page.begin(reason, patient.name if patient is not None else None)
         self.call_id = None
+        # Through a Qt signal an enum may arrive as its plain value.
+        self.urgency = p.Urgency(request.get("urgency", p.Urgency.URGENT))
+        self.place = None
         self.waiting_page.asking()
-        self.pages.setCurrentWidget(self.waiting_page)
+        self.show_page(self.waiting_page)
+        self.say("Calling the hub. Asking for a nurse.", urgent=True)
         self.bridge.request_call(reason, **request)
 
     # --- engine events --------------------------------------------------------------------
 
     @Slot(bool, str)
     def on_connection(self, up: bool, why: str) -> None:
+        changed = up != self.connected
         self.connected = up
         self.home_page.show_connection(up)
+        if changed and self.pages.currentWidget() is self.home_page:
+            self.say(self.home_page.status.text())
         # The hub pushes the plan to live connections only: after a reconnect, ask once for
         # a plan written or corrected while the station was away.
         if up and why == "reconnected" and self.call_id and self.pages.currentWidget() in (
@@ -139,16 +164,19 @@ class StationWindow(QMainWindow):
         if event.call_id:
             self.call_id = event.call_id
         if event.new is CallState.QUEUED:
-            self.pages.setCurrentWidget(self.waiting_page)
+            self.show_page(self.waiting_page)
             if event.old in (CallState.CONNECTING, CallState.IN_CALL):
                 self.waiting_page.nurse_lost()
+                self.place = None
+                self.say(self.waiting_page.waiting_note.text(), urgent=True)
             if self.clinic is not None and not self.clinic.joined and self.call_id:
                 booking, call_id = self.clinic.clinic.id, self.call_id
                 self.clinic.joined = True
                 self.bridge.fetch("join", lambda: self.hub.join_clinic(booking, call_id))
         elif event.new is CallState.CONNECTING:
             self.call_page.begin()
-            self.pages.setCurrentWidget(self.call_page)
+            self.show_page(self.call_page)
+            self.say("A nurse has answered. The call is starting.", urgent=True)
         elif event.new is CallState.ENDED or event.new is CallState.FAILED:
             self.on_call_over(event)
 
@@ -161,13 +189,24 @@ class StationWindow(QMainWindow):
             heading = "The call has ended"
         self.after_page.call_over(heading, WILL_SHOW if event.new is CallState.ENDED
                                   else f"<p>{event.reason}</p>")
-        self.pages.setCurrentWidget(self.after_page)
+        self.show_page(self.after_page)
+        self.say(f"{heading}.", urgent=True)
         if event.new is CallState.ENDED and self.call_id in self.plans:
             self.after_page.show_plan(self.plans[self.call_id])  # written during the call
+
+    @Slot(int, int)
+    def on_queue_moved(self, position: int, wait_s: int) -> None:
+        """The place in the queue, shown; said when it changes (not at each new estimate),
+        assertive for an emergency like every announcement of the call."""
+        self.waiting_page.show_place(position, wait_s)
+        if position != self.place:
+            self.place = position
+            self.say(f"{position_words(position)}. {wait_words(wait_s)}.", urgent=True)
 
     @Slot(str)
     def on_refused(self, message: str) -> None:
         self.home_page.home_error.setText(f"The hub said: {message}")
+        self.say(self.home_page.home_error.text(), urgent=True)
 
     @Slot(str, object)
     def on_fetched(self, tag: str, result: object) -> None:
@@ -196,6 +235,7 @@ class StationWindow(QMainWindow):
         self.plans[call_id] = plan
         if call_id == self.call_id and self.pages.currentWidget() is self.after_page:
             self.after_page.show_plan(plan)
+            self.say("The plan agreed with the hub has arrived; it shows on the screen.")
 
     def fetch_plan(self, call_id: str) -> None:
         self.bridge.fetch(f"plan:{call_id}", lambda: self.hub.call_plan(call_id))
@@ -203,7 +243,7 @@ class StationWindow(QMainWindow):
     @Slot()
     def on_done(self) -> None:
         self.waiting_page.reset()
-        self.pages.setCurrentWidget(self.home_page)
+        self.show_page(self.home_page)
 
     # --- prison clinics -------------------------------------------------------------------
 
@@ -222,6 +262,12 @@ class StationWindow(QMainWindow):
             request["patient"] = p.Patient(name=clinic.patient.name)
         self.clinic = PendingClinic(clinic)
         self.start_call(request)
+
+    def event(self, event: QEvent) -> bool:
+        # The system's text size changed while the station runs: its type follows.
+        if event.type() == QEvent.Type.ApplicationFontChange:
+            theme.kiosk(self)
+        return super().event(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.clinic_timer.stop()

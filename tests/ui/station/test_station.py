@@ -157,6 +157,9 @@ def test_a_prison_joins_its_booked_clinic_at_its_time(
     qtbot.waitUntil(lambda: len(w.clinics) == len(bookings), timeout=5000)
     first = w.home_page.clinic_box.findChild(QPushButton, f"join-{ids[0]}")
     assert first is not None and first.isEnabled() and first.text() == "Join"
+    # Every row's button reads "Join": a screen reader hears which clinic it joins.
+    assert first.accessibleName().startswith("Join: ") and "Dermatology clinic with Sam" \
+        in first.accessibleName()
     if len(ids) == 2:
         second = w.home_page.clinic_box.findChild(QPushButton, f"join-{ids[1]}")
         assert second is not None and not second.isEnabled()

@@ -1,9 +1,9 @@
 """The manager's dashboard: filters, headline figures, charts, tables, drill-down and exports.
 
 Every figure comes from the hub (``/api/v1/reports``) on a worker thread; the view only draws
-what arrives. Clicking a headline, a table cell or a bar lists the calls or records behind it
-(paged, "More" fetches the next page). Exports stream to a hidden file renamed into place when
-complete; Cancel stops the download and leaves nothing behind.
+what arrives. Clicking a headline, a table cell or a bar, or Enter/Space on it, lists the
+calls or records behind it (paged, "More" fetches the next page). Exports stream to a hidden
+file renamed into place when complete; Cancel stops the download and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCharts import (
-    QBarCategoryAxis,
     QBarSeries,
-    QBarSet,
-    QChart,
-    QChartView,
     QStackedBarSeries,
-    QValueAxis,
 )
-from PySide6.QtCore import QDate, QMargins, QObject, Qt, Signal, Slot
-from PySide6.QtGui import QColor, QPainter
+from PySide6.QtCore import QDate, QObject, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -56,8 +50,12 @@ from hub.contract.rest import (
 )
 from hub.contract.rest import SETTINGS as SITE_KINDS
 from records import codes
+from ui.announce import announce
+from ui.desk.manager.charts import BarChart, bar_set
 from ui.desk.manager.download import Cancelled, download
+from ui.desk.tables import choose_by_keys, keyboard_table
 from ui.desk.work import Workers
+from ui.labels import status_label
 
 __all__ = ["ManagerView"]
 
@@ -80,6 +78,14 @@ def _pct(part: float, whole: float) -> str:
 
 def _month_label(month: str) -> str:
     return date.fromisoformat(f"{month}-01").strftime("%b %y")
+
+
+class DayEdit(QDateEdit):
+    """A date field that Tab leaves at once (Qt's would step through day, month and year
+    first, a stop a keyboard user does not expect); Left and Right move between them."""
+
+    def focusNextPrevChild(self, forward: bool) -> bool:
+        return QWidget.focusNextPrevChild(self, forward)
 
 
 class Progress(QObject):
@@ -122,8 +128,8 @@ class ManagerView(QWidget):
         start = (today.replace(day=1) - timedelta(days=335)).replace(day=1)
 
         # Filters.
-        self.start = QDateEdit(QDate(start.year, start.month, start.day))
-        self.end = QDateEdit(QDate(today.year, today.month, today.day))
+        self.start = DayEdit(QDate(start.year, start.month, start.day))
+        self.end = DayEdit(QDate(today.year, today.month, today.day))
         for edit, name in ((self.start, "From (UTC day)"), (self.end, "To (UTC day)")):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -139,12 +145,14 @@ class ManagerView(QWidget):
         self.site.addItem("All sites", None)
         self.refresh_button = QPushButton("&Refresh")
         self.refresh_button.setDefault(True)
-        self.status = QLabel("")
+        self.status = status_label("Report status")
         self.status.setProperty("role", "muted")
         bar = QHBoxLayout()
-        for label, widget in (("From", self.start), ("to", self.end), ("Setting", self.kind),
-                              ("Site", self.site)):
-            bar.addWidget(QLabel(label))
+        for label, widget in (("&From", self.start), ("t&o", self.end),
+                              ("S&etting", self.kind), ("S&ite", self.site)):
+            caption = QLabel(label)
+            caption.setBuddy(widget)
+            bar.addWidget(caption)
             bar.addWidget(widget)
         bar.addWidget(self.refresh_button)
         bar.addStretch(1)
@@ -161,13 +169,13 @@ class ManagerView(QWidget):
                              ("withdrawn:admission", "Admissions withdrawn")):
             tile = QPushButton()
             tile.setObjectName("tile")
-            tile.setAccessibleName(name)
+            tile.setAccessibleName(f"{name}: –")
+            tile.setAccessibleDescription("Lists the calls or records behind the figure")
             tile.setToolTip(f"List the calls or records behind “{name}”")
-            tile.setStyleSheet("QPushButton#tile { min-height: 78px; padding: 0; }")
             inside = QVBoxLayout(tile)
             inside.setContentsMargins(10, 6, 10, 6)
             value, caption = QLabel("–"), QLabel(name)
-            value.setStyleSheet("font-size: 16pt; font-weight: 700;")
+            value.setProperty("role", "figure")
             caption.setProperty("role", "muted")
             caption.setWordWrap(True)
             for part in (value, caption):
@@ -179,14 +187,14 @@ class ManagerView(QWidget):
             tiles.addWidget(tile, 1)
 
         # Charts.
-        self.calls_chart = self._chart("Calls by month and setting")
-        self.claims_chart = self._chart("Admissions, A&E and transfers avoided: follow-up")
-        self.wait_chart = self._chart("Time to answer (answered calls)")
+        self.calls_view = BarChart("Calls by month and setting")
+        self.claims_view = BarChart("Admissions, A&E and transfers avoided: follow-up")
+        self.wait_view = BarChart("Time to answer (answered calls)")
+        self.calls_chart, self.claims_chart, self.wait_chart = (
+            v.chart_ for v in (self.calls_view, self.claims_view, self.wait_view))
         charts = QHBoxLayout()
-        for chart in (self.calls_chart, self.claims_chart, self.wait_chart):
-            view = QChartView(chart)
-            view.setRenderHint(QPainter.RenderHint.Antialiasing)
-            view.setMinimumHeight(250)
+        for view in (self.calls_view, self.claims_view, self.wait_view):
+            view.setMinimumHeight(round(view.fontMetrics().height() * 14))
             charts.addWidget(view, 1)
 
         # Tables.
@@ -212,7 +220,17 @@ class ManagerView(QWidget):
         drill_header = self.drill_table.horizontalHeader()
         drill_header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         drill_header.setStretchLastSection(True)
-        self.drill_title = QLabel("Click a figure, a cell or a bar to list what is behind it.")
+        for table, name in ((self.by_setting, "By setting"), (self.claims, "Claims"),
+                            (self.outcomes, "Outcomes")):
+            keyboard_table(table, name, "Enter or Space on a cell lists the records behind "
+                           "it")
+        keyboard_table(self.sites, "Sites")
+        keyboard_table(self.savings, "Savings")
+        keyboard_table(self.drill_table, "Records behind a figure")
+        self.drill_title = status_label(
+            "Records behind a figure",
+            "Choose a figure, a cell or a bar (click it, or Enter) to list what is behind it.")
+        self.drill_title.setWordWrap(True)
         self.more = QPushButton("&More")
         self.more.setEnabled(False)
         drill_page = QWidget()
@@ -223,6 +241,7 @@ class ManagerView(QWidget):
         col.addLayout(top)
         col.addWidget(self.drill_table)
         self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Tables")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.by_setting, "By &setting")
         self.tabs.addTab(self.claims, "&Claims")
         self.tabs.addTab(self.outcomes, "&Outcomes")
@@ -269,20 +288,13 @@ class ManagerView(QWidget):
         self.more.clicked.connect(self.on_more)
         self.cancel_button.clicked.connect(self.on_cancel)
         self.progress_signal.moved.connect(self.on_progress)
-        self.by_setting.cellClicked.connect(self.on_setting_cell)
-        self.claims.cellClicked.connect(self.on_claim_cell)
-        self.outcomes.cellClicked.connect(self.on_outcome_cell)
+        for table, chosen in ((self.by_setting, self.on_setting_cell),
+                              (self.claims, self.on_claim_cell),
+                              (self.outcomes, self.on_outcome_cell)):
+            table.cellClicked.connect(chosen)
+            choose_by_keys(table, chosen, click=False)
 
     # --- building blocks ----------------------------------------------------------------------
-
-    def _chart(self, title: str) -> QChart:
-        chart = QChart()
-        chart.setTitle(title)
-        chart.setTheme(QChart.ChartTheme.ChartThemeDark)
-        chart.setBackgroundBrush(QColor("#1d232a"))
-        chart.setMargins(QMargins(4, 4, 4, 4))
-        chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
-        return chart
 
     def _table(self, headers: list[str]) -> QTableWidget:
         table = QTableWidget(0, len(headers))
@@ -345,6 +357,7 @@ class ManagerView(QWidget):
         self.refresh_button.setEnabled(True)
         text = str(exc) if str(exc) else type(exc).__name__
         self.status.setText(f"Could not reach the figures: {text}")
+        announce(self.status, self.status.text(), assertive=True)
         self.failed.emit(text)
 
     def show_report(self, r: Report) -> None:
@@ -365,6 +378,8 @@ class ManagerView(QWidget):
         }  # fmt: skip
         for figure, label in self.tile_values.items():
             label.setText(values[figure])
+            name = self.tiles[figure].accessibleName().rsplit(":", 1)[0]
+            self.tiles[figure].setAccessibleName(f"{name}: {values[figure]}")
         self._draw_charts(r)
         self._fill_tables(r)
         self.status.setText(f"{calls:,.0f} calls · the hub took {r.elapsed_ms:.0f} ms · "
@@ -375,18 +390,15 @@ class ManagerView(QWidget):
         months = r.months()[-12:]
         labels = [_month_label(m) for m in months]
         stacked = QStackedBarSeries()
-        for kind in SITE_KINDS:
-            s = QBarSet(KIND_LABELS[kind])
-            s.setColor(QColor(KIND_COLOURS[kind]))
-            s.append([r.total("calls", month=m, site_kind=kind) for m in months])
-            s.clicked.connect(lambda i, k=kind: self.drill("calls", months[i], k))
-            stacked.append(s)
-        self._set_series(self.calls_chart, stacked, labels)
+        for n, kind in enumerate(SITE_KINDS):
+            stacked.append(bar_set(KIND_LABELS[kind], KIND_COLOURS[kind], n, [
+                r.total("calls", month=m, site_kind=kind) for m in months]))
+        self.calls_view.show_bars(stacked, labels, lambda n, i: self.drill(
+            "calls", months[i], SITE_KINDS[n]))
         claims = QStackedBarSeries()
         main = CLAIMS[:3]
-        for result, colour in RESULT_COLOURS.items():
-            s = QBarSet(result.capitalize())
-            s.setColor(QColor(colour))
+        results = list(RESULT_COLOURS)
+        for n, (result, colour) in enumerate(RESULT_COLOURS.items()):
             per = []
             for m in months:
                 if result == "pending":
@@ -395,43 +407,13 @@ class ManagerView(QWidget):
                                    - r.claim_total(c, "withdrawn", month=m) for c in main))
                 else:
                     per.append(sum(r.claim_total(c, result, month=m) for c in main))
-            s.append(per)
-            s.clicked.connect(lambda i, res=result: self.drill(f"{res}:admission", months[i]))
-            claims.append(s)
-        self._set_series(self.claims_chart, claims, labels)
+            claims.append(bar_set(result.capitalize(), colour, n, per))
+        self.claims_view.show_bars(claims, labels, lambda n, i: self.drill(
+            f"{results[n]}:admission", months[i]))
         waits = QBarSeries()
-        s = QBarSet("Answered calls")
-        s.setColor(QColor("#4c9aff"))
-        s.append([float(v) for v in r.wait_bands()])
-        waits.append(s)
-        self._set_series(self.wait_chart, waits, list(WAIT_BAND_LABELS))
+        waits.append(bar_set("Answered calls", "#4c9aff", 0, r.wait_bands()))
+        self.wait_view.show_bars(waits, list(WAIT_BAND_LABELS))
         self.wait_chart.legend().setVisible(False)
-
-    @staticmethod
-    def _set_series(chart: QChart, series: QBarSeries | QStackedBarSeries,
-                    labels: list[str]) -> None:  # fmt: skip
-        chart.removeAllSeries()
-        for axis in chart.axes():
-            chart.removeAxis(axis)
-        chart.addSeries(series)
-        x = QBarCategoryAxis()
-        x.append(labels)
-        small = x.labelsFont()
-        small.setPointSizeF(max(7.0, small.pointSizeF() - 1.5))
-        x.setLabelsFont(small)
-        chart.addAxis(x, Qt.AlignmentFlag.AlignBottom)
-        series.attachAxis(x)
-        y = QValueAxis()
-        y.setLabelFormat("%.0f")
-        chart.addAxis(y, Qt.AlignmentFlag.AlignLeft)
-        series.attachAxis(y)
-        bar_sets = series.barSets()
-        if isinstance(series, QStackedBarSeries):
-            peak = max((sum(b.at(i) for b in bar_sets) for i in range(len(labels))), default=0)
-        else:
-            peak = max((b.at(i) for b in bar_sets for i in range(b.count())), default=0)
-        y.setRange(0, max(float(peak), 4.0))  # an empty period still gets a readable axis
-        y.applyNiceNumbers()
 
     def _fill_tables(self, r: Report) -> None:
         rows = []
@@ -530,6 +512,7 @@ class ManagerView(QWidget):
         title = self._drill_args[3] if self._drill_args else page.figure
         shown = start + len(page.rows)
         self.drill_title.setText(f"{title}: {shown:,} of {page.total:,}")
+        announce(self.drill_title, f"Records behind {self.drill_title.text()}")
         self.more.setEnabled(page.next_offset is not None)
         self.drilled.emit(page)
 
@@ -571,6 +554,7 @@ class ManagerView(QWidget):
             for button in self.export_buttons.values():
                 button.setEnabled(True)
             self.status.setText(message)
+            announce(self.status, message, assertive=ok is None and "cancelled" not in message)
             if ok is not None:
                 self.exported.emit(ok)
 

@@ -4,8 +4,8 @@ Several hubs on one PostgreSQL database (docs/cluster.md): ``hub_nodes`` holds o
 per running hub, ``hub_mail`` the frames between hubs, ``calls.queue_order`` the arrival
 order of calls of one instant (from the sequence ``call_queue_order``, PostgreSQL only).
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008_cluster_core
+Revises: 0007_sec_signin
 Create Date: 2026-12-01 11:40:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 import hub.db
 
-revision = '0006'
-down_revision = '0005'
+revision = '0008_cluster_core'
+down_revision = '0007_sec_signin'  # chained after sec-signin's on merging main
 branch_labels = None
 depends_on = None
 
