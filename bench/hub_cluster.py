@@ -88,7 +88,7 @@ def _enrol(db_url: str) -> tuple[list[str], list[str]]:
             site, _credential = accounts.add_site(s, f"Bench Care Home {i:04d}", "care_home")
             sites.append(accounts.issue_token(s, site, ttl).token)
         for i in range(DESKS):
-            nurse = accounts.add_staff(s, f"bench-nurse-{i}", "nurse", "bench password 1")
+            nurse = accounts.add_staff(s, f"bench-nurse-{i}", "nurse", "amber kettle vantage 42")
             desks.append(accounts.issue_token(s, nurse, ttl).token)
     engine.dispose()
     return sites, desks
