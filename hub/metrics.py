@@ -68,7 +68,7 @@ class HubMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.time_to_answer = Histogram(
             "telehub_time_to_answer_seconds",
-            "Seconds from a call's request to its first answer by a desk on this hub.",
+            "Seconds from a call's request to its first answer, as this hub dispatched it.",
             ["urgency"], buckets=ANSWER_BUCKETS, registry=self.registry)
         self.db_write = Histogram(
             "telehub_db_write_seconds",
