@@ -23,6 +23,7 @@ from hub.models import Call
 from tests.helpers.cluster import HubCluster
 from tests.helpers.engines import EventLog, frame_where, stamps_of
 from tests.helpers.hubserver import HubDatabase, Seeded
+from tests.helpers.metrics import scrape, value
 from tests.helpers.wsclient import HubClient, KeptClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -109,6 +110,14 @@ async def test_concurrent_claims_by_desks_on_different_hubs_have_one_winner_ever
         call_id = (await site.expect(p.CallQueued)).call_id
         for desk in desks:  # every desk, on either hub, sees the call
             await desk.expect(p.QueueUpdate, op="added", call_id=call_id)
+        if round_ == 0:  # each hub's metrics: the one queue, its own desks, one dispatcher
+            figures = [scrape(hub.metrics_url) for hub in cluster.hubs]
+            for f in figures:
+                assert value(f, "telehub_calls_waiting", urgency="urgent") == 1
+                assert value(f, "telehub_desks_signed_in", role="nurse") == 2
+                assert value(f, "telehub_connections", kind="staff") == 2
+            assert sorted(value(f, "telehub_dispatching") for f in figures) == [0, 1]
+            assert sum(value(f, "telehub_connections", kind="site") for f in figures) == 1
         await asyncio.gather(*(d.send(p.CallClaim(call_id=call_id)) for d in desks))
         outcomes = await asyncio.gather(*(outcome(d, call_id) for d in desks))
         assert sorted(outcomes) == ["refused", "refused", "refused", "won"], outcomes
