@@ -171,6 +171,20 @@ class CallLog:
             ).all()
             return [_stored(c, site) for c, site in rows]
 
+    def how_it_ended(self, call_id: str, participant_id: str
+                     ) -> tuple[EndReason, str | None] | None:
+        """How a call ended (its reason, and who ended it), if ``participant_id`` took part
+        in it; None if it has not ended or was never theirs (nothing said of others' calls)."""
+        with unit_of_work(self._sessions) as s:
+            call = s.get(Call, call_id)
+            if call is None or call.state != "ended" or call.end_reason is None:
+                return None
+            took_part = participant_id == f"site:{call.site_id}" or s.scalar(
+                select(CallParticipant.id).where(
+                    CallParticipant.call_id == call_id,
+                    CallParticipant.participant_id == participant_id).limit(1)) is not None
+            return (EndReason(call.end_reason), call.ended_by) if took_part else None
+
     def get(self, call_id: str) -> StoredCall | None:
         with unit_of_work(self._sessions) as s:
             row = s.execute(

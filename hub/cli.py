@@ -21,9 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import accounts, lifecycle, password_policy, schema
 from hub.config import ClientLimits, HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
+from hub.listen import listen_socket
 from hub.live.solo import HubAlreadyRunning, SoloLock
 from hub.reporting import rollup
 
+DEFAULT_METRICS_PORT = 9470
 TLS_PROXY_ENV = "TELEHUB_BEHIND_TLS_PROXY"  # for a service unit: the same as --behind-tls-proxy
 _YES = {"1", "true", "yes", "on"}
 
@@ -172,17 +174,30 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
-def listen_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto must say TCP: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose proto
-    # is IPPROTO_TCP, and accepted sockets inherit it. With Nagle on, the second of two small
-    # frames waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
+class _PortRefused(Exception):
+    pass
+
+
+def _listen(host: str, port: int, flag: str) -> socket.socket:
+    try:
+        return listen_socket(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _PortRefused(f"port {port} on {host} is in use; stop the other program or "
+                               f"choose another with {flag}") from None
+        raise _PortRefused(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _metrics_socket(args: argparse.Namespace) -> socket.socket | None:
+    """The metrics port asked for must be had; the default one is taken if free (another
+    hub on this machine may hold it), else the hub serves without metrics and says so."""
+    if args.metrics_port is not None:
+        return _listen(args.metrics_host, args.metrics_port, "--metrics-port")
+    try:
+        return _listen(args.metrics_host, DEFAULT_METRICS_PORT, "--metrics-port")
+    except _PortRefused as exc:
+        print(f"telehub-hub: no metrics: {exc}", file=sys.stderr, flush=True)
+        return None
 
 
 def _loopback(host: str) -> bool:
@@ -219,7 +234,7 @@ def transport_problem(host: str, tls_cert: str | None, tls_key: str | None,
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from hub.app import create_app
+    from hub.app import create_app, serve_metrics_on
     from hub.draining import DrainingServer
     from hub.serving import server_config
 
@@ -248,20 +263,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (schema.SchemaOutOfDate, HubAlreadyRunning) as exc:
         return _fail(str(exc))
     try:
-        sock = listen_socket(args.host, args.port)
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            return _fail(f"port {args.port} on {args.host} is in use; stop the other program "
-                         "or choose another with --port")
-        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror}")
+        sock = _listen(args.host, args.port, "--port")
+        metrics_sock = None if args.no_metrics else _metrics_socket(args)
+    except _PortRefused as exc:
+        return _fail(str(exc))
+    if metrics_sock is not None:
+        serve_metrics_on(app, metrics_sock)
     scheme = "https" if args.tls_cert else "http"
     port = sock.getsockname()[1]
-    print(f"telehub hub listening on {scheme}://{args.host}:{port} "
-          f"(database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
+    metrics = ("no metrics" if metrics_sock is None else
+               f"metrics on http://{args.metrics_host}:{metrics_sock.getsockname()[1]}/metrics")
+    print(f"telehub hub listening on {scheme}://{args.host}:{port} ({metrics}; "
+          f"database: {make_engine(args.db).url.render_as_string(hide_password=True)})",
           flush=True)
     server = DrainingServer(app, server_config(
         app, config, ssl_certfile=args.tls_cert, ssl_keyfile=args.tls_key,
         log_level=args.log_level,
+        # X-Forwarded-For is believed only from these (the load balancers): anyone else
+        # could name any address in it.
+        proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips,
     ))
     # The app's import-time and start-up objects live as long as the process: move them out
     # of the collector's sight, so a full collection walks only what requests allocate (a
@@ -272,6 +292,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     gc.freeze()
     gc.set_threshold(20_000, 10, 10)
     server.run(sockets=[sock])
+    return 0
+
+
+def cmd_haproxy_config(args: argparse.Namespace) -> int:
+    from hub.haproxy import BadSetting, Balancer
+
+    try:
+        text = Balancer(hubs=args.hub, bind=args.bind,
+                        tls_pem=None if args.no_tls else args.tls_pem,
+                        stats_socket=args.stats_socket, log=args.log,
+                        maxconn=args.maxconn).render()
+    except BadSetting as exc:
+        return _fail(str(exc))
+    sys.stdout.write(text)
     return 0
 
 
@@ -355,9 +389,34 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-open-calls", type=int, default=ClientLimits.max_open_calls,
                     help="calls one site may have open at once (waiting or in progress); "
                          "a further call_request is refused with too_many_calls")
+    sv.add_argument("--metrics-host", default="127.0.0.1",
+                    help="address of the Prometheus metrics listener (default: loopback only; "
+                         "never the address sites reach)")
+    sv.add_argument("--metrics-port", type=int,
+                    help=f"its port (default {DEFAULT_METRICS_PORT} if free; 0: any free "
+                         "port, printed at start)")
+    sv.add_argument("--no-metrics", action="store_true", help="no metrics listener")
+    sv.add_argument("--forwarded-allow-ips", default="127.0.0.1",
+                    help="load balancers whose X-Forwarded-For is believed (comma-separated "
+                         "addresses or networks; default 127.0.0.1)")
     sv.add_argument("--log-level", default="info",
                     choices=["critical", "error", "warning", "info", "debug"])
     sv.set_defaults(func=cmd_serve)
+
+    lb = sub.add_parser("haproxy-config",
+                        help="print the HAProxy configuration for several hubs (docs/admin.md)")
+    lb.add_argument("--hub", action="append", required=True, metavar="HOST:PORT",
+                    help="a hub's service address (repeat for each hub)")
+    lb.add_argument("--bind", default=":443", help="where HAProxy listens (default :443)")
+    lb.add_argument("--tls-pem", default="/etc/haproxy/telehub.pem",
+                    help="certificate and key, one PEM file (default %(default)s)")
+    lb.add_argument("--no-tls", action="store_true",
+                    help="plain HTTP (only behind another TLS terminator, or for tests)")
+    lb.add_argument("--stats-socket", default="/run/haproxy/telehub.sock")
+    lb.add_argument("--log", default="/dev/log", help="a syslog socket, or stdout")
+    lb.add_argument("--maxconn", type=int, default=20_000,
+                    help="connections HAProxy holds at most (default %(default)s)")
+    lb.set_defaults(func=cmd_haproxy_config)
     return parser
 
 

@@ -65,6 +65,12 @@ class HubConfig:
     record_check_processes: int = 1
     # Start them with the hub (the service) rather than on the first batch (tests' hubs).
     record_checkers_at_start: bool = False
+    # Prometheus metrics on a listener of their own (hub/metrics.py), never the sites' port;
+    # None: no listener (``serve`` listens on 127.0.0.1:9470 unless told otherwise).
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    # From TELEHUB_METRICS_TOKEN, never argv: required as a bearer token when set.
+    metrics_token: str | None = None
     # Failed sign-ins (hub/signin_limits.py): after this many failures within signin_window_s
     # an account (or a client address) is locked for signin_lock_s, doubling with each
     # further failure up to signin_lock_max_s. Counted in the database, so every hub on one
@@ -98,6 +104,7 @@ class HubConfig:
             "stun_urls": _split(env.get("TELEHUB_STUN_URLS")),
             "turn_urls": _split(env.get("TELEHUB_TURN_URLS")),
             "turn_secret": env.get("TELEHUB_TURN_SECRET") or None,
+            "metrics_token": env.get("TELEHUB_METRICS_TOKEN") or None,
         }
         if env.get("TELEHUB_MFA_FOR"):
             values["mfa_for"] = tuple(_split(env["TELEHUB_MFA_FOR"]))

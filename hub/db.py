@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -143,9 +144,12 @@ class GroupCommit:
     pays for one durable commit instead of one each. Every caller still gets its answer only
     after the commit that holds its write (durable before anyone is told)."""
 
-    def __init__(self, factory: sessionmaker[Session], max_batch: int = 256) -> None:
+    def __init__(self, factory: sessionmaker[Session], max_batch: int = 256,
+                 observe: Callable[[float], None] | None = None) -> None:
         self._factory = factory
         self._max_batch = max_batch
+        # Told each transaction's seconds, commit included (the hub's write-latency metric).
+        self._observe = observe
         self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db-write")
@@ -176,9 +180,13 @@ class GroupCommit:
     def _apply(
         self, batch: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]]
     ) -> list[tuple[bool, Any]]:
+        started = time.perf_counter()
         try:
             with unit_of_work(self._factory) as session:
-                return [(True, fn(session, *args)) for fn, args, _f in batch]
+                done = [(True, fn(session, *args)) for fn, args, _f in batch]
+            if self._observe is not None:
+                self._observe(time.perf_counter() - started)
+            return done
         except Exception as exc:
             if len(batch) == 1:
                 return [(False, exc)]

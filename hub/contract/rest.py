@@ -114,6 +114,7 @@ __all__ = [
     "PlanOut",
     "PutConflict",
     "PutResponse",
+    "Ready",
     "RecordExportFormat",
     "RecordExportQuery",
     "RecordPage",
@@ -183,6 +184,12 @@ class ErrorOut(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
     protocol: int = PROTOCOL_VERSION  # the signaling protocol of the hub answering
+
+
+class Ready(BaseModel):
+    """``GET /ready``: 200 with ``ready``; 503 with why not (the load balancer's check)."""
+
+    status: Literal["ready", "draining", "database_unreachable"]
 
 
 class LoginBody(_Body):

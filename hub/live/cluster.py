@@ -29,6 +29,7 @@ from hub.live.pg_queue import PgCallQueue
 from hub.live.presence import Connection
 from hub.live.relayed import RelayedConnections
 from hub.live.switchboard import Switchboard
+from hub.metrics import HubMetrics
 
 log = logging.getLogger("telehub.hub")
 
@@ -43,9 +44,11 @@ HAND_OVER_WAIT_S = 5.0
 class ClusterNode:
     """The live side of one hub of several (the routes' ``LiveFront``)."""
 
-    def __init__(self, config: HubConfig, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, config: HubConfig, sessions: sessionmaker[Session],
+                 metrics: HubMetrics | None = None) -> None:
         self.config = config
         self.sessions = sessions
+        self.metrics = metrics
         self.exchange = Exchange(config.db_url, lease_s=config.heartbeat_interval)
         self.gateway = Gateway(config, sessions, self.exchange)
         self.switchboard: Switchboard | None = None  # while this hub dispatches
@@ -140,7 +143,8 @@ class ClusterNode:
         log.info("hub %s dispatches from now on", self.hub_id)
         self._queue = PgCallQueue(self.config.db_url, name=f"telehub-queue-{self.hub_id}")
         await self._queue.load()
-        self.switchboard = Switchboard(self.config, self.sessions, queue=self._queue)
+        self.switchboard = Switchboard(self.config, self.sessions, queue=self._queue,
+                                       metrics=self.metrics)
         await self.switchboard.start()  # the open calls, every leg lost until it is back
         self._relayed = RelayedConnections(self.switchboard, self.exchange)
         await self.exchange.open_box(DISPATCH, self._relayed.on_mail, fresh=True)
@@ -234,6 +238,14 @@ class ClusterNode:
         if self.switchboard is not None:
             return self.switchboard.snapshot()
         return p.QueueSnapshot.model_validate_json(await self.gateway.ask("snapshot"))
+
+    # --- what the metrics read (hub.metrics.LiveView) -------------------------------------
+
+    def live_connections(self) -> list[Connection]:
+        return list(self.gateway.presence.connections)  # this hub's own sockets
+
+    def dispatching(self) -> bool:
+        return self.switchboard is not None
 
     def not_ready(self) -> str | None:
         if self.draining:

@@ -28,6 +28,7 @@ from hub.live.presence import Connection
 from hub.live.queue import CallQueue, QueuedCall
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
+from hub.metrics import HubMetrics
 from hub.models import Call, Invitation
 
 log = logging.getLogger("telehub.hub")
@@ -39,7 +40,7 @@ class Dispatch:
     def __init__(
         self, config: HubConfig, sessions: sessionmaker[Session], calls: dict[str, LiveCall],
         queue: CallQueue, board: QueueBoard, relay: Relay, escalation: Escalation,
-        calllog: CallLogWriter,
+        calllog: CallLogWriter, metrics: HubMetrics | None = None,
     ) -> None:
         self.config = config
         self._sessions = sessions
@@ -49,6 +50,7 @@ class Dispatch:
         self.relay = relay
         self.escalation = escalation
         self.log = calllog
+        self.metrics = metrics
         self._requests: dict[tuple[int, str], str] = {}  # (site id, request id) -> call id
 
     async def start(self) -> None:
@@ -180,6 +182,17 @@ class Dispatch:
         else:
             await self._end(call, p.EndReason.COMPLETED, conn.pid)
 
+    async def resume_call(self, conn: Connection, call_id: str) -> None:
+        """``call_resume``. A call that ended while this party was away (moving to another
+        hub, or on a dropped line) is told to it as ended, as the others were told."""
+        if call_id not in self.calls:
+            ended = await self.log.read(self.log.calllog.how_it_ended, call_id, conn.pid)
+            if ended is not None and call_id not in self.calls:
+                reason, by = ended
+                conn.send(p.CallEnded(call_id=call_id, reason=reason, by=by))
+                return
+        self.resume(conn, call_id)
+
     def resume(self, conn: Connection, call_id: str) -> None:
         """A participant's new connection takes its place in the call again."""
         call = find_call(self.calls, call_id)
@@ -235,7 +248,10 @@ class Dispatch:
         if not call.saved_ok:
             raise Refusal(ErrorCode.NOT_FOUND, "this call could not be saved", call_id)
         if first:
-            self.board.estimate.answered((now - call.request.requested_at).total_seconds())
+            waited = (now - call.request.requested_at).total_seconds()
+            self.board.estimate.answered(waited)
+            if self.metrics is not None:
+                self.metrics.answered(call.request.urgency, waited)
         # Both ends are told before the answer is written to the log: the queue's claim has
         # decided (in PostgreSQL it is already a committed row), the write queue keeps the
         # log in order, and a caller should not wait on a disk flush to see the nurse.

@@ -24,10 +24,11 @@ T = TypeVar("T")
 
 
 class CallLogWriter:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session],
+                 on_write: Callable[[float], None] | None = None) -> None:
         self.calllog = CallLog(sessions)
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db")
-        self.writes = GroupCommit(sessions)
+        self.writes = GroupCommit(sessions, observe=on_write)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking read on the database thread."""

@@ -31,6 +31,7 @@ from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
 from hub.live.sessions import SessionCheck
+from hub.metrics import HubMetrics
 
 
 class Switchboard:
@@ -38,19 +39,20 @@ class Switchboard:
 
     def __init__(
         self, config: HubConfig, sessions: sessionmaker[Session],
-        queue: CallQueue | None = None,
+        queue: CallQueue | None = None, metrics: HubMetrics | None = None,
     ) -> None:
         self.config = config
         self.sessions = sessions
+        self.metrics = metrics
         calls: dict[str, LiveCall] = {}  # the open calls, shared by the parts that act on them
-        self.log = CallLogWriter(sessions)
+        self.log = CallLogWriter(sessions, metrics.write_timer("calllog") if metrics else None)
         self.presence = Presence(config)
         self.queue: CallQueue = queue if queue is not None else MemoryCallQueue()
         self.board = QueueBoard(config, self.queue, calls, self.presence)
         self.relay = Relay(config, calls)
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
-                                 self.escalation, self.log)
+                                 self.escalation, self.log, metrics)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,6 +124,14 @@ class Switchboard:
     def not_ready(self) -> str | None:
         return "shutting down" if self.stopping else None
 
+    # --- what the metrics read (hub.metrics.LiveView) -------------------------------------
+
+    def live_connections(self) -> list[Connection]:
+        return list(self.presence.connections)
+
+    def dispatching(self) -> bool:
+        return True  # one hub alone runs its own live side
+
     # --- messages -------------------------------------------------------------------------
 
     async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
@@ -142,7 +152,7 @@ class Switchboard:
             case p.CallCancel():
                 await self.dispatch.cancel(conn, msg.call_id)
             case p.CallResume():
-                self.dispatch.resume(conn, msg.call_id)
+                await self.dispatch.resume_call(conn, msg.call_id)
             case p.CallClaim():
                 await self.dispatch.claim(conn, msg.call_id)
             case p.CallEnd():

@@ -8,6 +8,7 @@ from ``request.app.state``.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -23,6 +24,8 @@ from hub.config import HubConfig
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.rest import ErrorOut
 from hub.live.front import LiveFront
+from hub.metrics import HubMetrics, MetricsListener
+from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
 from hub.signin import SignInGuard
 
@@ -60,6 +63,9 @@ class HubServices:
     engine: Engine
     sessions: sessionmaker[Session]
     record_checker: RecordChecker
+    readiness: Readiness
+    metrics: HubMetrics
+    metrics_listener: MetricsListener | None = None
     # The sign-in limits, password slots and second-factor key (hub/signin.py).
     signin: SignInGuard | None = None
     # Built when the hub starts serving (it needs the running event loop): see started().
@@ -70,6 +76,14 @@ class HubServices:
         if self._switchboard is None:
             raise RuntimeError("the hub's switchboard has not been started")
         return self._switchboard
+
+    def live_front(self) -> LiveFront | None:
+        """The live side if it is serving (None before it starts and once it has stopped)."""
+        return self._switchboard
+
+    def serve_metrics_on(self, sock: socket.socket) -> None:
+        """Serve the metrics on ``sock`` (bound and listening) from the hub's start."""
+        self.metrics_listener = MetricsListener(self.metrics, sock, self.config.metrics_token)
 
     def started(self, switchboard: LiveFront | None) -> None:
         """The live side serving from now on (None once it has stopped): a Switchboard on

@@ -8,10 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +19,11 @@ import pytest
 from tests.helpers.atspi import A11yBus
 from tests.helpers.atspi import missing as atspi_missing
 from tests.helpers.chromium import FLAGS, Chromium, chromium_binary
+from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.firefox import PREFS, Firefox, firefox_binary
 from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
-from tests.helpers.postgres import pg_bin
+from tests.helpers.postgres import NoPostgres, new_database, private_cluster
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -71,12 +69,6 @@ def need(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # --- databases ------------------------------------------------------------------------------
 
 
@@ -88,55 +80,17 @@ def postgres_server() -> Iterator[str]:
     if url:
         yield url
         return
-    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
-    if not initdb or not pg_ctl:
-        need("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    assert initdb and pg_ctl
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        if shutil.which("runuser") is None:
-            need("running as root without runuser to start PostgreSQL as another user")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    tmp = Path(tempfile.mkdtemp(prefix="telehub-pg-"))
-    data, sockdir = tmp / "data", tmp / "sock"
-    sockdir.mkdir()
-    if run_as:
-        shutil.chown(tmp, "postgres")
-        shutil.chown(sockdir, "postgres")
-    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
-                    "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
-    for _attempt in range(3):  # a port free a moment ago may be taken by another process
-        port = free_port()
-        opts = f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        started = subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", opts, "-w", "-l",
-                                  str(tmp / "log"), "start"], capture_output=True)
-        if started.returncode == 0:
-            break
-    else:
-        raise RuntimeError("the test PostgreSQL server did not start:\n"
-                           + (tmp / "log").read_text(errors="replace")[-2000:])
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+        with private_cluster() as admin:
+            yield admin
+    except NoPostgres as exc:
+        need(str(exc))
 
 
 @pytest.fixture
 def fresh_pg_database(postgres_server: str) -> Callable[[], str]:
     """Makes a new empty database on the test server and returns its URL."""
-    import psycopg
-
-    admin = postgres_server.replace("postgresql+psycopg://", "postgresql://")
-
-    def make() -> str:
-        name = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return postgres_server.rsplit("/", 1)[0] + f"/{name}"
-
-    return make
+    return lambda: new_database(postgres_server)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -198,6 +152,70 @@ def start_hub(hubdb: HubDatabase, hub_timings: dict[str, Any]
 @pytest.fixture
 def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
     return start_hub()
+
+
+@pytest.fixture
+def cluster_db(fresh_pg_database: Callable[[], str]) -> Iterator[HubDatabase]:
+    """A migrated hub database of its own on the run's PostgreSQL server, for a cluster."""
+    db = HubDatabase(fresh_pg_database())
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def start_cluster(cluster_db: HubDatabase, tmp_path: Path
+                  ) -> Iterator[Callable[..., HubCluster]]:
+    """Starts ``n`` real hub processes on ``cluster_db`` behind a real HAProxy (extra
+    arguments go to each ``serve``); returns once HAProxy holds every hub up. All are
+    stopped after the test."""
+    binary = haproxy_binary()
+    if binary is None:
+        need("HAProxy is not installed (apt-get install haproxy)")
+    assert binary is not None
+    started: list[HubCluster] = []
+
+    def start(n: int, *hub_args: str) -> HubCluster:
+        folder = tmp_path / f"cluster-{len(started)}"
+        folder.mkdir()
+        cluster = HubCluster(cluster_db.url, n, folder, binary, hub_args)
+        started.append(cluster)
+        return cluster
+
+    yield start
+    for cluster in started:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def module_cluster(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
+                   request: pytest.FixtureRequest) -> Iterator[tuple[HubCluster, HubDatabase]]:
+    """One cluster for a whole module (starting hubs is most of a short test): two hubs
+    behind HAProxy on a database of their own, with the module's ``CLUSTER_ARGS``."""
+    binary = haproxy_binary()
+    if binary is None:
+        need("HAProxy is not installed (apt-get install haproxy)")
+    assert binary is not None
+    db = HubDatabase(new_database(postgres_server))
+    args = getattr(request.module, "CLUSTER_ARGS", ())
+    cluster = HubCluster(db.url, 2, tmp_path_factory.mktemp("cluster"), binary, args)
+    try:
+        yield cluster, db
+    finally:
+        cluster.close()
+        db.dispose()
+
+
+@pytest.fixture
+def whole_cluster(module_cluster: tuple[HubCluster, HubDatabase]
+                  ) -> tuple[HubCluster, HubDatabase]:
+    """The module's cluster with every hub running and up in HAProxy (an earlier test may
+    have killed or stopped one)."""
+    cluster, db = module_cluster
+    for i, hub in enumerate(cluster.hubs):
+        if hub.proc.poll() is not None:
+            cluster.restart(i)
+    cluster.wait_all_up(30)
+    return cluster, db
 
 
 @dataclass

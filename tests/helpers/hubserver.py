@@ -24,11 +24,19 @@ from hub.app import create_app
 from hub.config import HubConfig
 from hub.contract.identity import Principal
 from hub.db import make_engine, session_factory, unit_of_work
+from hub.routes.deps import HubServices
 from hub.serving import server_config
 from tests.helpers.waiting import wait_until
 
 # Every staff member the tests enrol has this password unless a test says otherwise.
 PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    """A loopback port free at this moment (another process may take it before it is used)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -93,10 +101,24 @@ class ThreadedHub(LoopbackHub):
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = int(self.sock.getsockname()[1])
+        self.app = create_app(config)
         # The hub's own uvicorn settings and protocols (its client limits among them).
         self.server = uvicorn.Server(server_config(
-            create_app(config), config, log_level="warning", lifespan="on"))
+            self.app, config, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
+
+    @property
+    def services(self) -> HubServices:
+        services = self.app.state.services
+        assert isinstance(services, HubServices)
+        return services
+
+    @property
+    def metrics_url(self) -> str:
+        """Where its metrics are served (started with ``metrics_port``)."""
+        listener = self.services.metrics_listener
+        assert listener is not None, "this hub was started without metrics_port"
+        return f"http://127.0.0.1:{listener.port}/metrics"
 
     def _run(self) -> None:
         asyncio.run(self.server.serve(sockets=[self.sock]))
@@ -121,10 +143,12 @@ class ThreadedHub(LoopbackHub):
 
 
 class ProcessHub(LoopbackHub):
-    """``telehub-hub serve`` as a real child process (for restarts and SIGKILL)."""
+    """``telehub-hub serve`` as a real child process (for restarts and SIGKILL), with its
+    metrics on a port of its own (``metrics_port``). ``port`` 0 lets the hub choose;
+    ``wait=False`` returns at once (start several, then :meth:`wait_started` each)."""
 
-    def __init__(self, db_url: str, *extra: str, trust: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, db_url: str, *extra: str, port: int = 0, wait: bool = True,
+                 trust: str | None = None, env: dict[str, str] | None = None) -> None:
         """``trust``: the certificate (PEM) to trust, for a hub serving HTTPS with it
         (``--tls-cert``); ``env``: variables added to the hub's environment."""
         self.tls = trust is not None
@@ -133,14 +157,23 @@ class ProcessHub(LoopbackHub):
             {"verify": ssl.create_default_context(cafile=trust)} if trust else {})
         env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", "0",
-             "--log-level", "warning", *extra],
+            [sys.executable, "-m", "hub", "serve", "--db", db_url, "--port", str(port),
+             "--metrics-port", "0", "--log-level", "warning", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )
         self.port = 0
+        self.metrics_port = 0
         self.output: list[str] = []
         self._drainer = threading.Thread(target=self._drain, daemon=True)
         self._drainer.start()
+        if wait:
+            self.wait_started()
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def wait_started(self) -> ProcessHub:
         try:
             wait_until(self._listening, 30, lambda: "the hub process to say where it listens:"
                        "\n" + "".join(self.output), interval=0.01)
@@ -149,6 +182,7 @@ class ProcessHub(LoopbackHub):
         except BaseException:
             self.proc.kill()
             raise
+        return self
 
     def _drain(self) -> None:
         """Reads the hub's output until every process holding the pipe has ended; notes the
@@ -159,6 +193,8 @@ class ProcessHub(LoopbackHub):
             # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS tests).
             found = re.search(r"listening on https?://\S+:(\d+) ", line)
             if found and not self.port:
+                metrics = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", line)
+                self.metrics_port = int(metrics.group(1)) if metrics else 0
                 self.port = int(found.group(1))
 
     def _listening(self) -> int:

@@ -1,9 +1,20 @@
-"""Where this machine's PostgreSQL server programs are (for the private test clusters)."""
+"""A private PostgreSQL server for a test run or a benchmark: where this machine's server
+programs are, and a cluster of its own on a free loopback port."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+
+class NoPostgres(RuntimeError):
+    """PostgreSQL's server programs (or a way to run them as a non-root user) are missing."""
 
 
 def pg_bin(name: str) -> str | None:
@@ -16,3 +27,64 @@ def pg_bin(name: str) -> str | None:
         if (base / name).exists():
             return str(base / name)
     return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def private_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
+    """A new PostgreSQL cluster in a temporary folder, listening on loopback only, stopped
+    and removed afterwards; yields its admin URL. Raises :class:`NoPostgres` if it cannot."""
+    initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
+    if not initdb or not pg_ctl:
+        raise NoPostgres("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        if shutil.which("runuser") is None:
+            raise NoPostgres("running as root without runuser to start PostgreSQL as another "
+                             "user")
+        run_as = ["runuser", "-u", "postgres", "--"]
+    tmp = Path(tempfile.mkdtemp(prefix="telehub-pg-"))
+    data, sockdir = tmp / "data", tmp / "sock"
+    sockdir.mkdir()
+    if run_as:
+        shutil.chown(tmp, "postgres")
+        shutil.chown(sockdir, "postgres")
+    try:
+        subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust",
+                        "--no-sync", "-E", "UTF8"], check=True, capture_output=True)
+        extra = "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
+        for _attempt in range(3):  # a port free a moment ago may be taken by another process
+            port = _free_port()
+            opts = f"-p {port} -k {sockdir} -c listen_addresses=127.0.0.1 -c fsync=off{extra}"
+            started = subprocess.run([*run_as, pg_ctl, "-D", str(data), "-o", opts, "-w",
+                                      "-l", str(tmp / "log"), "start"], capture_output=True)
+            if started.returncode == 0:
+                break
+        else:
+            raise RuntimeError("the private PostgreSQL server did not start:\n"
+                               + (tmp / "log").read_text(errors="replace")[-2000:])
+        try:
+            yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        finally:
+            subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"],
+                           capture_output=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def new_database(admin_url: str) -> str:
+    """A new empty database on the server of ``admin_url``; returns its URL."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"

@@ -9,6 +9,8 @@ from typing import Any, ClassVar, TypeVar
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from calls.signaling import Received, SignalingClient
+from hub.client import Backoff
 from hub.contract import signaling as p
 
 M = TypeVar("M")
@@ -103,3 +105,42 @@ class HubClient:
         """Wait for the hub to close this connection; returns the close code."""
         await asyncio.wait_for(asyncio.shield(self._reader), timeout)
         return self.ws.close_code
+
+
+class KeptClient:
+    """The programs' own reconnecting client (calls.signaling.SignalingClient: back-off,
+    ``call_resume`` of held calls after every reconnect) with ``expect`` over everything it
+    receives, across reconnects: for tests where a hub dies or drains under the clients."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.inbox: list[Any] = []
+        self.signaling = SignalingClient(url, token, self.events, client_name="test-kept",
+                                         backoff=Backoff(initial=0.05, maximum=0.3))
+
+    async def start(self) -> KeptClient:
+        await asyncio.wait_for(self.signaling.start(), 20)
+        return self
+
+    async def send(self, msg: p._Message) -> None:
+        await self.signaling.send(msg)
+
+    async def expect(self, kind: type[M], timeout: float = 10.0, **match: Any) -> M:
+        """The first message (or connection event) of ``kind`` whose fields equal ``match``."""
+        def fits(m: Any) -> bool:
+            return isinstance(m, kind) and all(getattr(m, k) == v for k, v in match.items())
+
+        for i, m in enumerate(self.inbox):
+            if fits(m):
+                return self.inbox.pop(i)  # type: ignore[no-any-return]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = await asyncio.wait_for(self.events.get(), max(0.0, deadline - loop.time()))
+            msg = event.message if isinstance(event, Received) else event
+            if fits(msg):
+                return msg  # type: ignore[no-any-return]
+            self.inbox.append(msg)
+
+    async def close(self) -> None:
+        await self.signaling.close()
