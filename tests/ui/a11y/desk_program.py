@@ -46,6 +46,7 @@ def resolve(window: DeskWindow, path: str) -> Any:
 def state(window: DeskWindow) -> dict[str, Any]:
     page = window.stack.currentWidget()
     screen = ("signin" if page is window.signin else
+              "second_factor" if page is window.second else
               "manager" if page is window.manager and window.manager is not None else "desk")
     found: dict[str, Any] = {"screen": screen, "hub_up": getattr(window, "hub_up", False),
                              "error": window.signin.error.text()}
@@ -146,6 +147,10 @@ def main() -> int:
         desks.window.signin.password.setText(req["password"])
         desks.window.signin.on_submit()
 
+    def enter_code(req: dict[str, Any]) -> None:  # a manager's second sign-in step
+        desks.window.second.code.setText(req["code"])
+        desks.window.second.on_verify()
+
     def period(req: dict[str, Any]) -> None:
         view: Any = desks.window.manager
         view.start.setDate(QDate.fromString(req["start"], "yyyy-MM-dd"))
@@ -158,7 +163,8 @@ def main() -> int:
         return str(widget.accessibleName())
 
     code = serve(lambda: desks.window, {
-        "open": desks.open, "sign_in": sign_in, "state": lambda _r: state(desks.window),
+        "open": desks.open, "sign_in": sign_in, "code": enter_code,
+        "state": lambda _r: state(desks.window),
         "active": lambda _r: desks.window.isActiveWindow(), "focus": focus,
         "period": period, "fit": lambda _r: cut_text(desks.window),
         "sizes": lambda _r: sizes(desks.window)})
