@@ -440,8 +440,12 @@ class Screen:
 
 def _stops(moves: list[Node]) -> list[Node]:
     """Focus events as Tab stops: a table that takes focus names its current cell first,
-    then itself, for one key press; the cell is no stop of its own."""
-    return [n for n, after in zip(moves, [*moves[1:], None], strict=True)
+    then itself, for one key press; the cell is no stop of its own. Nor is an object gone
+    before the reader could ask what it was (no role: AT-SPI gives every live object one;
+    seen for a history cell the model had just refreshed away): the live control that
+    follows is the stop, and nameless live controls are caught by the tree walk."""
+    live = [n for n in moves if n.role]
+    return [n for n, after in zip(live, [*live[1:], None], strict=True)
             if not (after is not None and after.role == "table"
                     and n.parent_name == after.name and n.role == "table cell")]
 
