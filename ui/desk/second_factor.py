@@ -121,7 +121,10 @@ class SecondFactorView(QWidget):
         self.pages = [self._code_page(), self._enrol_page(), self._recovery_page()]
         self.page = 0
         card = QFrame()
-        card.setFixedWidth(580)  # wrapped text is measured at the width it is shown at
+        # Wrapped text is measured at the width it is shown at: about 55 characters of the
+        # system font (580 px at 10 pt; at a large font a fixed width left the page too
+        # tall for the window, and its text was cut).
+        card.setFixedWidth(max(580, 55 * card.fontMetrics().averageCharWidth()))
         column = QVBoxLayout(card)
         for page in self.pages:
             column.addWidget(page)

@@ -57,6 +57,7 @@ def state(window: DeskWindow) -> dict[str, Any]:
                              "error": window.signin.error.text()}
     modal = QApplication.activeModalWidget()
     found["modal"] = modal.windowTitle() if modal is not None else None
+    found["second_page"] = window.second.page
     if screen == "desk":
         found.update(queue=window.queue.model.rowCount(), current=window.current,
                      tab=window.tabs.tabText(window.tabs.currentIndex()).replace("&", ""),
