@@ -279,6 +279,9 @@ class SecondFactorView(QWidget):
         self._signed, codes = result
         self._password = ""
         self.recovery.setPlainText("\n".join(codes))
+        # Every code in view at any font size (200 px showed four and a half at 22 pt).
+        lines = self.recovery.fontMetrics().lineSpacing() * (len(codes) + 1)
+        self.recovery.setMinimumHeight(max(200, lines + 2 * self.recovery.frameWidth()))
         self.kept.setChecked(False)
         self._show(2)
         self.recovery.setFocus()
