@@ -23,8 +23,8 @@ from calls.signaling import (
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from tests.helpers.fixtures import FAST, People, free_port
-from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.fixtures import FAST, People
+from tests.helpers.hubserver import HubDatabase, ThreadedHub, free_port
 from tests.helpers.waiting import holds_for_async
 
 E = TypeVar("E")

@@ -16,8 +16,8 @@ from calls.engine import CallEngine
 from calls.session import SessionOptions
 from tests.calls.test_call import answered_call
 from tests.helpers.engines import frame_where
-from tests.helpers.fixtures import People, free_port, need
-from tests.helpers.hubserver import ThreadedHub
+from tests.helpers.fixtures import People, need
+from tests.helpers.hubserver import ThreadedHub, free_port
 from tests.helpers.waiting import wait_until
 
 pytestmark = pytest.mark.slow

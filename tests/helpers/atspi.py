@@ -251,9 +251,9 @@ class A11yBus:
         self.reader.wait_for(lambda m: bool(m.get("ready")), 30)
         return self
 
-    def ask(self, op: str, **args: Any) -> Any:
+    def ask(self, op: str, timeout: float = 15.0, **args: Any) -> Any:
         assert self.reader is not None
-        return self.reader.call(op, **args)
+        return self.reader.call(op, timeout=timeout, **args)
 
     def launch(self, module: str, *args: str, font_pt: float | None = None,
                env: dict[str, str] | None = None, timeout: float = 60.0) -> Screen:
@@ -323,7 +323,10 @@ class Screen:
 
     # --- the accessibility tree ---------------------------------------------------------
     def tree(self) -> Node:
-        raw = self.bus.ask("tree", pid=self.pid)
+        # A whole tree is one D-Bus round trip per property of every node, each answered by
+        # the program's GUI thread: on a loaded 2-core machine, with video painting, a call
+        # screen's walk has taken over 15 s.
+        raw = self.bus.ask("tree", timeout=60.0, pid=self.pid)
         assert raw is not None, "the program is not on the accessibility bus"
         return Node.of(raw)
 

@@ -13,7 +13,10 @@ from hub.db import unit_of_work
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
 
-PUBLIC = {"/health", "/api/v1/auth/login", "/api/v1/auth/site-login", "/openapi.json",
+PUBLIC = {"/health",
+          # The load balancer's health check: "ready" or why not, nothing about anyone.
+          "/ready",
+          "/api/v1/auth/login", "/api/v1/auth/site-login", "/openapi.json",
           # A home patient exchanges an invitation code for a token here: they have nothing
           # else to sign in with (the caller page's files at /call are public for the same
           # reason and are not in the API document).

@@ -30,8 +30,7 @@ from records.export import format_value
 from records.schema import TriageRecord
 from records.store import Store, SyncState
 from records.sync import SyncRunner
-from tests.helpers.fixtures import free_port
-from tests.helpers.hubserver import HubDatabase, ProcessHub, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, ProcessHub, ThreadedHub, free_port
 from tests.helpers.waiting import wait_until
 from tests.records.builders import make_record
 

@@ -13,7 +13,9 @@ from fastapi import FastAPI, HTTPException
 
 from hub import accounts
 from hub.config import HubConfig
+from hub.metrics import HubMetrics
 from hub.models import Site
+from hub.readiness import Readiness
 from hub.record_checks import RecordChecker
 from hub.routes.deps import HubServices, UnitOfWorkDep, install
 from tests.helpers.hubserver import HubDatabase
@@ -39,7 +41,8 @@ async def client(hubdb: HubDatabase) -> AsyncIterator[tuple[httpx.AsyncClient, S
     seen = Seen(engine)
     app = FastAPI()
     install(app, HubServices(config=HubConfig(db_url=hubdb.url), engine=engine,
-                             sessions=hubdb.sessions, record_checker=RecordChecker(0)))
+                             sessions=hubdb.sessions, record_checker=RecordChecker(0),
+                             readiness=Readiness(engine), metrics=HubMetrics()))
 
     @app.post("/sites/{name}")
     def enrol(name: str, unit: UnitOfWorkDep, refuse: bool = False) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import httpx
@@ -140,12 +140,16 @@ def test_unavailable_store_postpones_without_failing(
     sign_off_records(store, 1)
     central.fail_with = status
     runner = runner_for(store, central)
+    pushed_at = datetime.now(UTC)
     result = runner.push_once()
     assert result.unavailable and result.settled == 0
     with store.unit_of_work() as uow:
         [entry] = uow.outbox.entries()
         assert entry.state is SyncState.PENDING and entry.attempts == 1
-        assert uow.outbox.due(10) == []  # backing off
+        # Backing off: not due at the moment of the push (the back-off here is 50 ms, so
+        # "now" would be a race on a loaded machine), due once it has passed.
+        assert uow.outbox.due(10, now=pushed_at) == []
+        assert entry.next_attempt_at is not None and entry.next_attempt_at > pushed_at
     assert runner.retry_after > 0
 
 

@@ -9,8 +9,7 @@ import httpx
 import pytest
 
 from hub.client import HubError, HubFailed, HubNeedsSecondFactor, HubRefused, HubUnreachable
-from tests.helpers.fixtures import free_port
-from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, ThreadedHub, free_port
 from tests.ui.conftest import PASSWORD, People
 from ui.desk.auth import sign_in
 

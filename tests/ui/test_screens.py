@@ -16,8 +16,8 @@ from PySide6.QtWidgets import QWidget
 
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
-from tests.helpers.fixtures import People, free_port
-from tests.helpers.hubserver import ThreadedHub
+from tests.helpers.fixtures import People
+from tests.helpers.hubserver import ThreadedHub, free_port
 from tests.ui.conftest import PRE_CALL, SiteCaller, signed_in
 
 pytestmark = pytest.mark.slow

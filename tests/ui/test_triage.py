@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from hub.client import HubClient
 from records.store import Store, SyncState
-from tests.helpers.fixtures import free_port
+from tests.helpers.hubserver import free_port
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus, search_history
 from ui.desk.triage import TriageContext, TriageForm
 

@@ -50,7 +50,8 @@ def resolve(window: DeskWindow, path: str) -> Any:
 
 def state(window: DeskWindow) -> dict[str, Any]:
     page = window.stack.currentWidget()
-    screen = ("signin" if page is window.signin else "second" if page is window.second else
+    screen = ("signin" if page is window.signin else
+              "second_factor" if page is window.second else
               "manager" if page is window.manager and window.manager is not None else
               "admin" if page is window.admin and window.admin is not None else "desk")
     found: dict[str, Any] = {"screen": screen, "hub_up": getattr(window, "hub_up", False),
@@ -196,6 +197,10 @@ def main() -> int:
         desks.window.signin.password.setText(req["password"])
         desks.window.signin.on_submit()
 
+    def enter_code(req: dict[str, Any]) -> None:  # a manager's second sign-in step
+        desks.window.second.code.setText(req["code"])
+        desks.window.second.on_verify()
+
     def period(req: dict[str, Any]) -> None:
         view: Any = desks.window.manager
         view.start.setDate(QDate.fromString(req["start"], "yyyy-MM-dd"))
@@ -208,7 +213,8 @@ def main() -> int:
         return str(widget.accessibleName())
 
     code = serve(lambda: desks.window, {
-        "open": desks.open, "sign_in": sign_in, "state": lambda _r: state(desks.window),
+        "open": desks.open, "sign_in": sign_in, "code": enter_code,
+        "state": lambda _r: state(desks.window),
         "active": lambda _r: desks.window.isActiveWindow(), "focus": focus,
         # Keys go to a dialog over the desk too: it counts as the program's window.
         "is_active": lambda _r: QApplication.activeWindow() is not None,

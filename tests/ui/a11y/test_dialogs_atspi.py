@@ -305,7 +305,7 @@ def test_second_step_accounts_and_password_at_a_large_system_font(
     hubdb.staff("ada", "admin", password=PASSWORD)
     screen = open_desk(hub.http, "ada", tmp_path, font_pt=LARGE)
     screen.do("sign_in", password=PASSWORD)
-    wait_state(screen, screen="second")
+    wait_state(screen, screen="second_factor")
     key = wait_until(lambda: screen.window().find(role="text", name="Setup key").text,
                      timeout=15, message="the setup key")
     assert_fits(screen, "second-factor-enrol")
