@@ -153,8 +153,6 @@ def test_invite_follow_up_amend_and_password_dialogs(
     screen.keys(*"leg", "Return")
     said = screen.wait_announcement("Specialists are being rung", since=mark)
     assert said.politeness == "polite"
-    screen.keys("ctrl+e")
-    wait_state(screen, current=None)
 
 
 def test_second_step_and_the_accounts_screen(open_desk: OpenDesk, hub: ThreadedHub,
