@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QWidget,
 )
@@ -59,6 +60,8 @@ def state(window: DeskWindow) -> dict[str, Any]:
     modal = QApplication.activeModalWidget()
     found["modal"] = modal.windowTitle() if modal is not None else None
     found["second_page"] = window.second.page
+    popup = QApplication.activePopupWidget()  # an open menu
+    found["menu"] = popup.title().replace("&", "") if isinstance(popup, QMenu) else None
     if screen == "desk":
         found.update(queue=window.queue.model.rowCount(), current=window.current,
                      tab=window.tabs.tabText(window.tabs.currentIndex()).replace("&", ""),
