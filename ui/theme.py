@@ -77,6 +77,10 @@ QPushButton:focus, QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus,
 QDateEdit:focus, QSpinBox:focus, QCheckBox:focus, QTableView:focus, QGraphicsView:focus,
 QTabBar::tab:focus {{ outline: none; border: 2px solid {FOCUS}; }}
 QCheckBox {{ spacing: 8px; padding: 2px; border: 2px solid transparent; }}
+QCheckBox::indicator {{ width: 0.9em; height: 0.9em; border: 2px solid {BORDER};
+                       border-radius: 3px; background: {_BASE}; }}
+QCheckBox::indicator:checked {{ background: {_ACCENT}; border-color: {_TEXT}; }}
+QCheckBox::indicator:disabled {{ border-color: {DISABLED}; }}
 QTableView {{ background: {_BASE}; alternate-background-color: {_ALT};
               gridline-color: #2c343e; selection-background-color: {SELECTION};
               selection-color: {SELECTED_TEXT}; border: 1px solid {BORDER}; }}

@@ -117,6 +117,12 @@ def test_style_sheet_text_and_borders(desk_app: QApplication) -> None:
         "button border on the window": (colour_of(sheet["QPushButton"]["border"]), window,
                                         LARGE_OR_UI),
         "table border": (colour_of(sheet["QTableView"]["border"]), window, LARGE_OR_UI),
+        # A check box's box (Fusion's own was near-black on the window, and 12 px at any
+        # font size) and the fill that says it is ticked.
+        "check box on the window": (colour_of(sheet["QCheckBox::indicator"]["border"]),
+                                    window, LARGE_OR_UI),
+        "ticked check box against unticked": (
+            bg("QCheckBox::indicator:checked"), bg("QCheckBox::indicator"), LARGE_OR_UI),
         "invalid field border": (colour_of(sheet['QLineEdit[state="bad"]']["border"]), base,
                                  LARGE_OR_UI),
         "valid field border": (colour_of(sheet['QLineEdit[state="good"]']["border"]), base,

@@ -31,8 +31,11 @@ from PySide6.QtWidgets import (
 from hub.client import HubClient, HubError
 from hub.contract.identity import Principal
 from hub.contract.rest import AccountEventOut, NewSiteOut, SiteOut, StaffOut
+from ui.announce import announce
 from ui.desk.password import PasswordDialog, change_own_password
 from ui.desk.work import Workers
+from ui.heading import heading
+from ui.labels import status_label
 
 __all__ = ["AdminView", "CredentialDialog"]
 
@@ -117,15 +120,15 @@ class AdminView(QWidget):
         self.sites: list[SiteOut] = []
         self.dialog: QDialog | QMessageBox | None = None  # the one open (tests reach it)
 
-        title = QLabel("Accounts")
+        title = heading(QLabel("Accounts"))
         title.setProperty("role", "big")
         who = QLabel(f"Signed in as {me.name} (administrator). Every change takes effect at "
                      "once: the account's open sessions end.")
         who.setWordWrap(True)
         who.setProperty("role", "muted")
-        self.status = QLabel("")
+        # Read as what it says (a fixed name hid it), and said as it changes: _say.
+        self.status = status_label("What happened")
         self.status.setWordWrap(True)
-        self.status.setAccessibleName("What happened")
 
         self.staff_table = _table("Staff", ("User name", "Name", "Role", "Status"))
         self.disable_button = _button("&Disable", "Disable the selected account", "danger")
@@ -206,8 +209,14 @@ class AdminView(QWidget):
         self._update_buttons()
 
     def _failed(self, exc: BaseException) -> None:
-        self.status.setText(str(exc) if isinstance(exc, HubError)
-                            else f"That did not work ({type(exc).__name__}).")
+        self._say(str(exc) if isinstance(exc, HubError)
+                  else f"That did not work ({type(exc).__name__}).", assertive=True)
+
+    def _say(self, line: str, assertive: bool = False) -> None:
+        """What the hub did (or refused), on the screen and to a screen reader: focus stays
+        on the list or button the administrator was using."""
+        self.status.setText(line)
+        announce(self.status, line, assertive=assertive)
 
     def _selected_staff(self) -> StaffOut | None:
         row = self.staff_table.currentRow()
@@ -235,7 +244,7 @@ class AdminView(QWidget):
     def _do(self, work: Callable[[], Any], said: Callable[[Any], str]) -> None:
         def done(result: Any) -> None:
             line = said(result)
-            self.status.setText(line)
+            self._say(line)
             self.changed.emit(line)
             self.refresh()
 
@@ -286,7 +295,7 @@ class AdminView(QWidget):
             def done(_s: StaffOut) -> None:
                 dialog.succeeded()
                 line = f"{staff.username} has a new password; their sessions have ended."
-                self.status.setText(line)
+                self._say(line)
                 self.changed.emit(line)
 
             self.workers.run(self.hub.reset_password, staff.id, new, on_done=done,
@@ -313,7 +322,7 @@ class AdminView(QWidget):
 
     def _show_credential(self, answer: NewSiteOut) -> None:
         line = f"{answer.site.name} has a new credential; the old one no longer works."
-        self.status.setText(line)
+        self._say(line)
         self.changed.emit(line)
         dialog = CredentialDialog(answer, self)
         self.dialog = dialog
@@ -336,5 +345,5 @@ class AdminView(QWidget):
         self.dialog = change_own_password(self.hub, self.workers, self, self._own_changed)
 
     def _own_changed(self, line: str) -> None:
-        self.status.setText(line)
+        self._say(line)
         self.changed.emit(line)

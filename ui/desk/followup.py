@@ -47,11 +47,13 @@ class FollowUpDialog(QDialog):
         super().__init__(parent)
         self.keeper, self.record_uuid, self.checked_by = keeper, record_uuid, checked_by
         self.setWindowTitle("Follow-up check")
+        self.setAccessibleName("Follow-up check")
         self.window_choice = QComboBox()
         self.window_choice.setAccessibleName("Follow-up window")
         self.window_choice.addItem("72 hours", "72h")
         self.window_choice.addItem("7 days", "7d")
-        self.attended = QCheckBox("Unplanned A&E attendance since the call")
+        # "&&": a single "&" made the E a mnemonic, shown and read as "AE".
+        self.attended = QCheckBox("Unplanned A&&E attendance since the call")
         self.admitted = QCheckBox("Unplanned admission since the call")
         form = QFormLayout(self)
         form.addRow("&Window", self.window_choice)

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from records import codes
 from records.store import RecordSummary, SyncState
 from ui import theme
+from ui.announce import announce
 from ui.desk.tables import ColumnsModel, Index, keyboard_table
 
 COLUMNS = ("When", "Site", "Patient", "Problem", "NEWS2", "Outcome", "Status", "Sync")
@@ -171,13 +172,25 @@ class HistoryView(QWidget):
                                    self.sync.currentData(), since)
 
     def set_rows(self, rows: list[RecordSummary]) -> None:
+        # The record in hand stays chosen across a refresh (one follows each sign-off and
+        # follow-up check): a keyboard user would otherwise be back before the first row.
+        chosen = self.selected()
         self.model.set_rows(rows)
+        again = next((n for n, row in enumerate(rows)
+                      if chosen is not None and row.uuid == chosen.uuid), None)
+        if again is not None:
+            self.table.selectRow(again)
         self.count.setText(f"{len(rows)} records · refreshed "
                            f"{datetime.now(UTC).astimezone():%H:%M:%S}")
 
     def selected(self) -> RecordSummary | None:
+        """The chosen record: the selected row, else the row of the table's cursor (focus
+        comes into the table on its first cell, unselected: with one record Down moves
+        nowhere, yet the screen reader has read that record as the one in hand)."""
         rows = self.table.selectionModel().selectedRows()
-        return self.model.rows[rows[0].row()] if rows else None
+        current = self.table.currentIndex()
+        row = rows[0].row() if rows else current.row() if current.isValid() else -1
+        return self.model.rows[row] if 0 <= row < len(self.model.rows) else None
 
     @Slot()
     def on_amend_clicked(self) -> None:
@@ -185,11 +198,22 @@ class HistoryView(QWidget):
         if row is not None and row.status == "signed_off":
             self.amendRequested.emit(row.uuid)
         elif row is not None:
-            self.count.setText("A draft is changed by typing, not amended; "
-                               "sign it off first.")
+            self._refuse("A draft is changed by typing, not amended; sign it off first.")
+        else:
+            self._refuse("Choose a record first: Up and Down in the table.")
 
     @Slot()
     def on_follow_clicked(self) -> None:
         row = self.selected()
         if row is not None and row.status == "signed_off":
             self.followUpRequested.emit(row.uuid)
+        elif row is not None:
+            self._refuse("A follow-up check is recorded on a signed-off record; sign the "
+                         "draft off first.")
+        else:
+            self._refuse("Choose a record first: Up and Down in the table.")
+
+    def _refuse(self, why: str) -> None:
+        """Why the button did nothing, shown and said (it was silent to a screen reader)."""
+        self.count.setText(why)
+        announce(self.count, why, assertive=True)

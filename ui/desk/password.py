@@ -20,7 +20,10 @@ from PySide6.QtWidgets import (
 
 from hub.client import HubClient, HubError, HubRefused
 from hub.contract.rest import MIN_PASSWORD
+from ui.announce import announce
 from ui.desk.work import Workers
+from ui.heading import heading
+from ui.labels import status_label
 
 __all__ = ["PasswordDialog", "change_own_password", "refusal_text"]
 
@@ -64,18 +67,20 @@ class PasswordDialog(QDialog):
         self.setWindowTitle(title)
         self.setAccessibleName(title)
         self.setMinimumWidth(460)
-        heading = QLabel(intro)
-        heading.setWordWrap(True)
+        title_label = heading(QLabel(title))
+        title_label.setProperty("role", "big")
+        intro_label = QLabel(intro)
+        intro_label.setWordWrap(True)
         rules = QLabel(RULES)
         rules.setWordWrap(True)
         rules.setProperty("role", "muted")
         self.current = _secret("Current password")
         self.new = _secret("New password")
         self.again = _secret("New password again")
-        self.error = QLabel("")
+        # Read as what it shows (a fixed name hid the hub's reason), and said when it changes.
+        self.error = status_label("Password problem")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #ff6b6b;")
-        self.error.setAccessibleName("Password problem")
+        self.error.setProperty("role", "error")
         self.ok = QPushButton("&Set password")
         self.ok.setProperty("kind", "primary")
         self.ok.setAccessibleName("Set password")
@@ -94,7 +99,8 @@ class PasswordDialog(QDialog):
         buttons.addWidget(self.cancel)
         buttons.addWidget(self.ok)
         col = QVBoxLayout(self)
-        col.addWidget(heading)
+        col.addWidget(title_label)
+        col.addWidget(intro_label)
         col.addWidget(rules)
         col.addLayout(form)
         col.addWidget(self.error)
@@ -106,19 +112,25 @@ class PasswordDialog(QDialog):
     @Slot()
     def on_ok(self) -> None:
         if self._ask_current and not self.current.text():
-            self.error.setText("Enter your current password.")
+            self._problem("Enter your current password.")
             self.current.setFocus()
         elif not self.new.text():
-            self.error.setText("Enter the new password.")
+            self._problem("Enter the new password.")
             self.new.setFocus()
         elif self.new.text() != self.again.text():
-            self.error.setText("The two new passwords differ; type them again.")
+            self._problem("The two new passwords differ; type them again.")
             self.again.clear()
             self.again.setFocus()
         else:
             self.error.setText("Setting the password…")
             self.ok.setEnabled(False)
             self.submitted.emit(self.current.text(), self.new.text())
+
+    def _problem(self, text: str) -> None:
+        """Shows why the password was not set and says it at once (focus moves to the field
+        to type again, whose name alone would not tell a screen reader user why)."""
+        self.error.setText(text)
+        announce(self.error, text, assertive=True)
 
     def succeeded(self) -> None:
         for edit in (self.current, self.new, self.again):
@@ -128,7 +140,7 @@ class PasswordDialog(QDialog):
     def failed(self, exc: BaseException) -> None:
         """The hub refused: say why, clear what must be typed again, focus the field."""
         self.ok.setEnabled(True)
-        self.error.setText(refusal_text(exc))
+        self._problem(refusal_text(exc))
         if isinstance(exc, HubRefused) and exc.status == 403 and self._ask_current:
             self.current.clear()  # the current password was wrong; the new one may stay
             self.current.setFocus()

@@ -119,6 +119,8 @@ class QueueView(QWidget):
         self.table = QTableView()
         self.table.setModel(self.model)
         keyboard_table(self.table, "Invitations" if specialist else "Waiting calls",
+                       "Up and Down choose an invitation; Enter or Ctrl+Return joins its "
+                       "call" if specialist else
                        "Up and Down choose a call; Enter or Ctrl+Return answers it")
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -140,13 +142,17 @@ class QueueView(QWidget):
         self.title.setProperty("role", "heading")
         self.answer_button = QPushButton("&Answer  (Ctrl+Return)")
         self.answer_button.setProperty("kind", "primary")
-        self.answer_button.setAccessibleName("Answer the selected call")
+        # A specialist joins a call the nurse is in: said as such, not "answer".
+        self.answer_button.setAccessibleName("Join the call of the selected invitation"
+                                             if specialist else "Answer the selected call")
         self.answer_button.setEnabled(False)
         self.answer_button.clicked.connect(self.on_answer_clicked)
         self.decline_button = QPushButton("&Decline")
         self.decline_button.setAccessibleName("Decline the selected invitation")
         self.decline_button.setEnabled(False)
-        self.hint = QLabel("Double-click a call or press Ctrl+Return to answer the "
+        self.hint = QLabel("Double-click an invitation or press Ctrl+Return to join the "
+                           "selected (or first) one's call." if specialist else
+                           "Double-click a call or press Ctrl+Return to answer the "
                            "selected (or first) call.")
         self.hint.setProperty("role", "muted")
         self.hint.setWordWrap(True)

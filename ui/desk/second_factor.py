@@ -13,7 +13,7 @@ from collections.abc import Callable
 import httpx
 import segno
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtGui import QColor, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
     QFormLayout,
@@ -29,10 +29,27 @@ from PySide6.QtWidgets import (
 
 from hub.client import HubError
 from hub.contract.rest import EnrolmentOut
+from ui.announce import announce
 from ui.desk.auth import SignedIn, confirm_second_factor, enrol_second_factor, sign_in
 from ui.desk.work import Workers
+from ui.heading import heading
+from ui.labels import status_label
 
 QUIET_ZONE = 4  # modules of white around a QR code, as the standard asks
+CODE_HELP = ("Enter the 6-digit code your authenticator app shows for telehub, or one of "
+             "your recovery codes.")
+ENROL_HELP = ("Your account needs a second step at sign-in. On your phone, open an "
+              "authenticator app (FreeOTP, Microsoft or Google Authenticator…), scan this "
+              "code or type the setup key, then enter the 6-digit code it shows.")
+RECOVERY_HELP = ("If you lose your phone, each of these signs you in once instead of a "
+                 "code. Keep them somewhere safe, away from the phone: they are not shown "
+                 "again.")
+# What is said when a page appears (focus lands in a field, whose name alone does not say
+# what the page is for).
+PAGE_WORDS = (f"Second step. {CODE_HELP}", f"Set up your authenticator app. {ENROL_HELP}",
+              f"Your recovery codes. {RECOVERY_HELP}")
+QR_NAME = ("QR code for your authenticator app; the setup key below is the same code as "
+           "text")
 
 
 def qr_image(text: str, scale: int = 6) -> QImage:
@@ -61,11 +78,17 @@ def _label(text: str, role: str | None = None) -> QLabel:
     return label
 
 
-def _error_label(name: str) -> QLabel:
-    label = QLabel("")
+def _title(text: str) -> QLabel:
+    """A page's title: big, and a heading a screen reader lists and jumps to."""
+    return heading(_label(text, "big"))
+
+
+def _error_label(meaning: str) -> QLabel:
+    """Read as the problem it shows (a fixed name hid it); ``meaning`` is its description.
+    The theme's error colour, 6.4:1 on the desk's background."""
+    label = status_label(meaning)
     label.setWordWrap(True)
-    label.setStyleSheet("color: #ff6b6b;")  # 6.4:1 on the desk's background
-    label.setAccessibleName(name)
+    label.setProperty("role", "error")
     return label
 
 
@@ -98,7 +121,10 @@ class SecondFactorView(QWidget):
         self.pages = [self._code_page(), self._enrol_page(), self._recovery_page()]
         self.page = 0
         card = QFrame()
-        card.setFixedWidth(580)  # wrapped text is measured at the width it is shown at
+        # Wrapped text is measured at the width it is shown at: about 55 characters of the
+        # system font (580 px at 10 pt; at a large font a fixed width left the page too
+        # tall for the window, and its text was cut).
+        card.setFixedWidth(max(580, 55 * card.fontMetrics().averageCharWidth()))
         column = QVBoxLayout(card)
         for page in self.pages:
             column.addWidget(page)
@@ -112,13 +138,13 @@ class SecondFactorView(QWidget):
         outer.addStretch(1)
         outer.addLayout(middle)
         outer.addStretch(2)
-        self._show(0)
+        self._show(0, say=False)
 
     # --- the pages ------------------------------------------------------------------------
 
     def _code_page(self) -> QWidget:
         page = QWidget()
-        self.code_title = _label("Second step", "big")
+        self.code_title = _title("Second step")
         self.code = _code_edit("Authentication code")
         self.code_error = _error_label("Code problem")
         self.verify = QPushButton("&Verify")
@@ -131,8 +157,7 @@ class SecondFactorView(QWidget):
         form.addRow("&Code", self.code)
         col = QVBoxLayout(page)
         col.addWidget(self.code_title)
-        col.addWidget(_label("Enter the 6-digit code your authenticator app shows for "
-                             "telehub, or one of your recovery codes.", "muted"))
+        col.addWidget(_label(CODE_HELP, "muted"))
         col.addSpacing(12)
         col.addLayout(form)
         col.addWidget(self.code_error)
@@ -140,20 +165,24 @@ class SecondFactorView(QWidget):
         self.verify.clicked.connect(self.on_verify)
         self.code.returnPressed.connect(self.on_verify)
         self.code_back.clicked.connect(self.on_back)
+        _escape_goes_back(page, self.on_back)
         return page
 
     def _enrol_page(self) -> QWidget:
         page = QWidget()
         self.qr = QLabel("Preparing…")
-        self.qr.setAccessibleName("QR code for your authenticator app")
+        # An image: named by what it is, and by where its text alternative is.
+        self.qr.setAccessibleName(QR_NAME)
         self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.qr.setMinimumSize(240, 240)
         self.setup_key = QLineEdit()
         self.setup_key.setReadOnly(True)
         self.setup_key.setAccessibleName("Setup key")
+        self.setup_key.setAccessibleDescription("The QR code as text: type it into the app "
+                                                "if you cannot scan the code")
         self.enrol_code = _code_edit("Code from the app")
         self.enrol_error = _error_label("Set-up problem")
-        self.confirm = QPushButton("&Confirm")
+        self.confirm = QPushButton("C&onfirm")  # Alt+C is the code field's
         self.confirm.setProperty("kind", "primary")
         self.confirm.setAccessibleName("Confirm authenticator app")
         self.confirm.setDefault(True)
@@ -163,11 +192,8 @@ class SecondFactorView(QWidget):
         form.addRow("Setup &key", self.setup_key)
         form.addRow("&Code", self.enrol_code)
         col = QVBoxLayout(page)
-        col.addWidget(_label("Set up your authenticator app", "big"))
-        col.addWidget(_label("Your account needs a second step at sign-in. On your phone, "
-                             "open an authenticator app (FreeOTP, Microsoft or Google "
-                             "Authenticator…), scan this code or type the setup key, then "
-                             "enter the 6-digit code it shows.", "muted"))
+        col.addWidget(_title("Set up your authenticator app"))
+        col.addWidget(_label(ENROL_HELP, "muted"))
         col.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignHCenter)
         col.addLayout(form)
         col.addWidget(self.enrol_error)
@@ -175,6 +201,7 @@ class SecondFactorView(QWidget):
         self.confirm.clicked.connect(self.on_confirm)
         self.enrol_code.returnPressed.connect(self.on_confirm)
         self.enrol_back.clicked.connect(self.on_back)
+        _escape_goes_back(page, self.on_back)
         return page
 
     def _recovery_page(self) -> QWidget:
@@ -191,10 +218,8 @@ class SecondFactorView(QWidget):
         self.carry_on.setAccessibleName("Continue to the desk")
         self.carry_on.setEnabled(False)
         col = QVBoxLayout(page)
-        col.addWidget(_label("Your recovery codes", "big"))
-        col.addWidget(_label("If you lose your phone, each of these signs you in once "
-                             "instead of a code. Keep them somewhere safe, away from the "
-                             "phone: they are not shown again.", "muted"))
+        col.addWidget(_title("Your recovery codes"))
+        col.addWidget(_label(RECOVERY_HELP, "muted"))
         col.addWidget(self.recovery)
         col.addWidget(self.kept)
         col.addLayout(_buttons(None, self.carry_on))
@@ -254,6 +279,9 @@ class SecondFactorView(QWidget):
         self._signed, codes = result
         self._password = ""
         self.recovery.setPlainText("\n".join(codes))
+        # Every code in view at any font size (200 px showed four and a half at 22 pt).
+        lines = self.recovery.fontMetrics().lineSpacing() * (len(codes) + 1)
+        self.recovery.setMinimumHeight(max(200, lines + 2 * self.recovery.frameWidth()))
         self.kept.setChecked(False)
         self._show(2)
         self.recovery.setFocus()
@@ -275,10 +303,12 @@ class SecondFactorView(QWidget):
         self.verify.setEnabled(True)
         self.signedIn.emit(signed)
 
-    def _show(self, index: int) -> None:
+    def _show(self, index: int, say: bool = True) -> None:
         for i, page in enumerate(self.pages):
             page.setVisible(i == index)
         self.page = index
+        if say:
+            announce(self.pages[index], PAGE_WORDS[index])
 
     def _busy(self, button: QPushButton, error: QLabel) -> None:
         button.setEnabled(False)
@@ -288,9 +318,17 @@ class SecondFactorView(QWidget):
         def show(exc: BaseException) -> None:
             error.setText(str(exc) if isinstance(exc, HubError)
                           else f"The second step failed ({type(exc).__name__}).")
+            announce(error, error.text(), assertive=True)
             self.verify.setEnabled(True)
             self.confirm.setEnabled(self.setup_key.text() != "")
         return show
+
+
+def _escape_goes_back(page: QWidget, back: Callable[[], None]) -> None:
+    """Escape on the page is its Back button, as in a dialog."""
+    shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), page)
+    shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    shortcut.activated.connect(back)
 
 
 def _buttons(back: QPushButton | None, primary: QPushButton) -> QHBoxLayout:

@@ -326,7 +326,7 @@ class TriageForm(QWidget):
         self.avoided: dict[str, QCheckBox] = {}
         avoided_col = QVBoxLayout()
         for attr, _flag, label in AVOIDED:
-            check = QCheckBox(label)
+            check = QCheckBox(label.replace("&", "&&"))  # "A&E", not a mnemonic E
             check.setAccessibleName(label)
             check.toggled.connect(self.on_edited)
             self.avoided[attr] = check
@@ -366,6 +366,7 @@ class TriageForm(QWidget):
         self.dob.setText(context.date_of_birth or "")
         self.reason.setVisible(False)
         self.sign_button.setText("&Sign off  (Ctrl+Shift+S)")
+        self.sign_button.setAccessibleName("Sign off the triage record")
         self._loading = False
         self._set_enabled(True)
         self._refresh_news2(quiet=True)
@@ -412,6 +413,7 @@ class TriageForm(QWidget):
         self.reason.setVisible(record.status == "signed_off")
         self.reason.clear()
         self.sign_button.setText("&Sign amendment  (Ctrl+Shift+S)")
+        self.sign_button.setAccessibleName("Sign the amendment")  # not "Sign off the triage…"
         self._loading = False
         self._set_enabled(True)
         self._refresh_news2(quiet=True)

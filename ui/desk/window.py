@@ -234,7 +234,9 @@ class DeskWindow(QMainWindow):
         from ui.desk.password import change_own_password
 
         client = HubClient(self.parts.http, signed.hub_url, signed.token)
-        menu = self.menuBar().addMenu("&Account")
+        # Alt+U: Alt+A is Answer on the queue and Amend in History (an ambiguous mnemonic
+        # does nothing).
+        menu = self.menuBar().addMenu("Acco&unt")
         action = menu.addAction("Change &password…")
 
         def change() -> None:
@@ -501,10 +503,12 @@ class DeskWindow(QMainWindow):
         if self.current is not None and self.bridge is not None:
             self.bridge.invite_specialist(self.current, note)
             self.call.notice.setText("Specialists are being rung…")
+            announce(self.call.notice, "Specialists are being rung…")
 
     @Slot(str)
     def on_invite_declined(self, by: str) -> None:
         self.call.notice.setText(f"{by} declined the invitation.")
+        announce(self.call.notice, f"{by} declined the invitation.")
 
     @Slot(str)
     def on_refused(self, message: str) -> None:

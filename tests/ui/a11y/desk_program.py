@@ -7,15 +7,19 @@ replaces the window with a new desk (a Qt program takes seconds to start).
 Commands (besides the harness's shot/quit/activate/qt_focus): ``sign_in`` {password},
 ``state`` (what the window shows, for bounded waits), ``focus`` {widget: a dotted path such
 as "triage.obs.pulse"}, ``period`` {start, end} (the manager's report period), ``fit``
-(text cut off by its widget at the current font), ``sizes`` (heading, figure and body
-point sizes)."""
+(text cut off by its widget at the current font, in the active window: the desk or a
+dialog), ``sizes`` (heading, figure and body point sizes), ``seed_record`` (a signed-off
+record in the desk's own store, for History's dialogs), ``follow_ups`` (the follow-up
+checks recorded on it), ``shot_active`` {path} (the active window: a dialog)."""
 
 from __future__ import annotations
 
 import sys
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from PySide6.QtCore import QDate
 from PySide6.QtGui import QFont
@@ -25,10 +29,12 @@ from PySide6.QtWidgets import (
     QComboBox,
     QLabel,
     QLineEdit,
+    QMenu,
     QPlainTextEdit,
     QWidget,
 )
 
+from records.schema import TriageRecord
 from tests.helpers.atspi_program import activate, program_args, serve
 from tests.ui.conftest import desk_parts
 from ui import theme
@@ -47,14 +53,22 @@ def state(window: DeskWindow) -> dict[str, Any]:
     page = window.stack.currentWidget()
     screen = ("signin" if page is window.signin else
               "second_factor" if page is window.second else
-              "manager" if page is window.manager and window.manager is not None else "desk")
+              "manager" if page is window.manager and window.manager is not None else
+              "admin" if page is window.admin and window.admin is not None else "desk")
     found: dict[str, Any] = {"screen": screen, "hub_up": getattr(window, "hub_up", False),
                              "error": window.signin.error.text()}
+    modal = QApplication.activeModalWidget()
+    found["modal"] = modal.windowTitle() if modal is not None else None
+    found["second_page"] = window.second.page
+    popup = QApplication.activePopupWidget()  # an open menu
+    found["menu"] = popup.title().replace("&", "") if isinstance(popup, QMenu) else None
     if screen == "desk":
         found.update(queue=window.queue.model.rowCount(), current=window.current,
                      tab=window.tabs.tabText(window.tabs.currentIndex()).replace("&", ""),
                      closed=window.triage.closed,
-                     sign_error=window.triage.sign_error.text())
+                     sign_error=window.triage.sign_error.text(),
+                     history=window.history.model.rowCount(),
+                     history_chosen=window.history.selected() is not None)
     if screen == "manager":
         view: Any = window.manager
         found.update(report=view.report is not None, drilled=view.drill_title.text(),
@@ -93,6 +107,45 @@ def cut_text(window: QWidget) -> list[str]:
         if need is not None and widget.height() < need:
             found.append(f"{type(widget).__name__} {name!r}: {widget.height()} < {need} px")
     return found
+
+
+def active(desk: DeskWindow) -> QWidget:
+    """The window keys go to: a dialog over the desk, or the desk."""
+    window = QApplication.activeWindow()
+    return window if window is not None else desk
+
+
+def seed_record(window: DeskWindow) -> str:
+    """A signed-off record in the desk's own store, as a finished call leaves one."""
+    assert window.store is not None
+    record = TriageRecord(call_id="call-a11y", requested_at=datetime.now(UTC),
+                          site_id="Beech House", setting="care_home",
+                          presenting_problem="Chest infection, more breathless",
+                          intended_action="gp", outcome="discharged_home", nurse="nina")
+    with window.store.unit_of_work() as uow:
+        uow.records.save_draft(record, "nina")
+        uow.records.sign_off(record.uuid, "nina")
+    window.history.refresh()
+    return str(record.uuid)
+
+
+def follow_ups(window: DeskWindow, uuid: str) -> list[dict[str, Any]]:
+    assert window.store is not None
+    with window.store.unit_of_work() as uow:
+        record = uow.records.get(UUID(uuid), "nina")
+    return [check.model_dump(mode="json") for check in record.follow_ups]
+
+
+def admin_selected(window: DeskWindow) -> str | None:
+    """The user name of the staff row chosen on the accounts screen."""
+    view: Any = window.admin
+    staff = view._selected_staff()
+    return None if staff is None else str(staff.username)
+
+
+def admin_staff_active(window: DeskWindow, username: str) -> bool:
+    view: Any = window.admin
+    return any(s.active for s in view.staff if s.username == username)
 
 
 def sizes(window: DeskWindow) -> dict[str, float]:
@@ -166,7 +219,15 @@ def main() -> int:
         "open": desks.open, "sign_in": sign_in, "code": enter_code,
         "state": lambda _r: state(desks.window),
         "active": lambda _r: desks.window.isActiveWindow(), "focus": focus,
-        "period": period, "fit": lambda _r: cut_text(desks.window),
+        # Keys go to a dialog over the desk too: it counts as the program's window.
+        "is_active": lambda _r: QApplication.activeWindow() is not None,
+        "activate": lambda _r: activate(QApplication.activeModalWidget() or desks.window),
+        "period": period, "fit": lambda _r: cut_text(active(desks.window)),
+        "seed_record": lambda _r: seed_record(desks.window),
+        "admin_selected": lambda _r: admin_selected(desks.window),
+        "admin_staff_active": lambda r: admin_staff_active(desks.window, r["username"]),
+        "follow_ups": lambda r: follow_ups(desks.window, r["uuid"]),
+        "shot_active": lambda r: active(desks.window).grab().save(r["path"]),
         "sizes": lambda _r: sizes(desks.window)})
     desks.close()
     return code
