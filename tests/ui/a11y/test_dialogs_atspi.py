@@ -254,6 +254,25 @@ def test_second_step_and_the_accounts_screen(open_desk: OpenDesk, hub: ThreadedH
     wait_state(screen, modal="Reset the password of nina")
     closed_by_escape(screen)
 
+    # A site's new credential: asked first, then shown once in a named field a screen
+    # reader reads (and a keyboard user can copy from); Escape closes it.
+    screen.do("focus", widget="admin.site_table")
+    screen.keys("ctrl+Home", "space")  # one site: Space chooses the row the cursor is on
+    screen.keys("alt+c")
+    confirm = dialog(screen, "Please confirm", check=False)
+    assert confirm.find(role="push button", name="New credential")
+    mark = screen.mark()
+    screen.keys("alt+n")
+    shown = dialog(screen, "New site credential")
+    field = shown.find(role="text", name="Site credential")
+    assert field.text and len(field.text) >= 16, "the credential is read out"
+    assert "read-only" in field.states or "editable" not in field.states, field.states
+    said = screen.wait_announcement("Beech House has a new credential", since=mark,
+                                    timeout=15)
+    assert "old one no longer works" in said.text
+    screen.do("shot_active", path=str(SHOTS / "a11y-desk-site-credential.png"))
+    closed_by_escape(screen)
+
     # The code page, at the next sign-in: a wrong code is said; Escape goes back.
     screen = open_desk(hub.http, "ada", tmp_path / "again")
     mark = screen.mark()
