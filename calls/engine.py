@@ -21,6 +21,7 @@ from calls.session import (
     FINAL,
     CallSession,
     CallState,
+    HandOverReceived,
     InvalidStateError,
     Refused,
     SessionContext,
@@ -38,6 +39,7 @@ from calls.signaling import (
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
+from records.schema import TriageRecord
 
 log = logging.getLogger("telehub.calls.engine")
 
@@ -65,7 +67,14 @@ class PlanPushed:
     plan: p.CallPlanReady
 
 
-EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed
+@dataclass(frozen=True)
+class GlanceChanged:
+    """The hub at a glance (nurse and manager desks), as pushed."""
+
+    glance: p.HubGlance
+
+
+EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed | GlanceChanged
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
@@ -163,6 +172,19 @@ class CallEngine:
         await session.accept()
         return session
 
+    async def take_hand_over(self, call_id: str) -> CallSession:
+        self._need(CallRole.NURSE, "take a hand-over")
+        session = self._known(call_id, f"no hand-over of call {call_id} rings here")
+        await session.take_hand_over()
+        return session
+
+    async def hand_over(self, call_id: str, to: str | None, note: str | None = None,
+                        record: TriageRecord | None = None) -> None:
+        """Pass call ``call_id`` to nurse ``to`` (participant id) or back to the queue."""
+        self._need(CallRole.NURSE, "hand a call over")
+        session = self._known(call_id, f"call {call_id} is not yours")
+        await session.hand_over(to, note, record)
+
     def _known(self, call_id: str, missing: str) -> CallSession:
         session = self.sessions.get(call_id)
         if session is None:
@@ -225,6 +247,22 @@ class CallEngine:
                 await requested.handle(msg)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
+            case p.HubGlance():
+                self._emit(GlanceChanged(msg))
+            case p.HandOverOffer() if self.role is CallRole.NURSE and msg.ring_s is not None:
+                held = self.sessions.get(msg.call_id)
+                if held is None or held.state in FINAL:
+                    offered = CallSession(self._context(), CallRole.NURSE, call_id=msg.call_id,
+                                          entry=msg.entry, hand_over=msg)
+                    self.sessions[msg.call_id] = offered
+                    offered.ring()
+                    self._emit(HandOverReceived(msg.call_id, msg))
+            case p.ClinicRing():
+                if self.role is CallRole.SPECIALIST and msg.call_id not in self.sessions:
+                    ringing = CallSession(self._context(), CallRole.SPECIALIST,
+                                          call_id=msg.call_id, clinic=msg)
+                    self.sessions[msg.call_id] = ringing
+                    ringing.ring()
             case p.Error():
                 await self._on_error(msg)
             case _:

@@ -40,6 +40,7 @@ from calls.media import FULL, LOW, AudioSink, MediaSource, VideoProfile, VideoSi
 from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
+from records.schema import TriageRecord
 
 log = logging.getLogger("telehub.calls.session")
 
@@ -96,6 +97,9 @@ ACCEPTS: dict[type[p._Message], frozenset[CallState]] = {
     p.CallEnded: frozenset(set(CallState) - FINAL),
     p.InviteWithdrawn: frozenset({S.RINGING}),
     p.Error: frozenset(set(CallState) - FINAL),
+    p.HandOverStatus: frozenset({S.RINGING, S.CONNECTING, S.IN_CALL}),
+    p.HandOverOffer: _LIVE,  # what came with a call handed back to the queue
+    p.ClinicFallback: frozenset({S.QUEUED}),
 }
 
 
@@ -190,9 +194,37 @@ class LocalMediaChanged:
     on_hold: bool
 
 
+@dataclass(frozen=True)
+class HandOverReceived:
+    """A call handed to this nurse: ringing (``offer.ring_s``) or, handed back to the
+    queue, already answered; the note and the draft record come with it."""
+
+    call_id: str
+    offer: p.HandOverOffer
+
+
+@dataclass(frozen=True)
+class HandOverAnswered:
+    """How this nurse's hand-over went (``p.HandOverStatus.outcome``)."""
+
+    call_id: str
+    outcome: str
+    by: str | None
+
+
+@dataclass(frozen=True)
+class ClinicFellBack:
+    """A booked clinic call's specialist did not answer: it now waits for a nurse."""
+
+    call_id: str
+    reason: str
+    position: int
+    estimated_wait_s: int
+
+
 SessionEvent = (StateChanged | QueueMoved | ParticipantsChanged | LinkChanged | QualityReport
                 | ModeChanged | Refused | InviteDeclinedBy | RemoteMediaAdded
-                | LocalMediaChanged)
+                | LocalMediaChanged | HandOverReceived | HandOverAnswered | ClinicFellBack)
 
 
 @dataclass(frozen=True)
@@ -235,7 +267,9 @@ class CallSession:
 
     def __init__(self, ctx: SessionContext, role: CallRole, *, call_id: str | None = None,
                  request_id: str | None = None, entry: p.QueueEntry | None = None,
-                 invite: p.SpecialistInvite | None = None) -> None:
+                 invite: p.SpecialistInvite | None = None,
+                 hand_over: p.HandOverOffer | None = None,
+                 clinic: p.ClinicRing | None = None) -> None:
         self.ctx = ctx
         self.role = role
         self.call_id = call_id
@@ -243,6 +277,8 @@ class CallSession:
         self.entry = entry
         self.request_message: p.CallRequest | None = None
         self.invite = invite
+        self.hand_over_offer = hand_over  # this ringing call is one handed to us
+        self.clinic = clinic  # this ringing call is our booked clinic
         self.state = CallState.IDLE
         self.reason = ""
         self.participants: dict[str, p.Participant] = {}
@@ -318,10 +354,30 @@ class CallSession:
         self._move(S.CONNECTING, "accepted")
         await self.ctx.send(p.InviteAccept(call_id=self.call_id))
 
+    async def take_hand_over(self) -> None:
+        """The nurse a call is handed to takes it."""
+        if self.role is not CallRole.NURSE or self.hand_over_offer is None:
+            raise InvalidStateError("no hand-over rings here")
+        self._require("take the hand-over", S.RINGING)
+        assert self.call_id is not None
+        self._move(S.CONNECTING, "hand-over taken")
+        await self.ctx.send(p.HandOverAccept(call_id=self.call_id))
+
+    async def hand_over(self, to: str | None, note: str | None = None,
+                        record: TriageRecord | None = None) -> None:
+        """Pass the call to nurse ``to`` (a participant id), or back to the queue (None)."""
+        if self.role is not CallRole.NURSE:
+            raise InvalidStateError("only the nurse in the call hands it over")
+        self._require("hand over", S.IN_CALL, S.CONNECTING)
+        assert self.call_id is not None
+        await self.ctx.send(p.HandOver(call_id=self.call_id, to=to, note=note, record=record))
+
     async def decline(self) -> None:
         self._require("decline", S.RINGING)
         assert self.call_id is not None
-        await self.ctx.send(p.InviteDecline(call_id=self.call_id))
+        await self.ctx.send(p.HandOverDecline(call_id=self.call_id)
+                            if self.hand_over_offer is not None
+                            else p.InviteDecline(call_id=self.call_id))
         await self._finish(S.ENDED, "declined")
 
     async def withdraw(self, reason: str) -> None:
@@ -503,11 +559,28 @@ class CallSession:
                 await self._finish(S.ENDED, msg.reason.value)
             case p.Error():
                 await self._on_error(msg)
+            case p.HandOverStatus():
+                await self._on_hand_over_status(msg)
+            case p.HandOverOffer():
+                self.ctx.emit(HandOverReceived(msg.call_id, msg))
+            case p.ClinicFallback():
+                self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
+                self.ctx.emit(ClinicFellBack(msg.call_id, msg.reason, msg.position,
+                                             msg.estimated_wait_s))
+
+    async def _on_hand_over_status(self, msg: p.HandOverStatus) -> None:
+        self.ctx.emit(HandOverAnswered(msg.call_id, msg.outcome, msg.by))
+        if msg.outcome == "accepted":
+            await self._finish(S.ENDED, f"handed over to {msg.by}")
+        elif msg.outcome == "queued":
+            await self._finish(S.ENDED, "handed back to the queue")
+        elif msg.outcome == "withdrawn" and self.state in (S.RINGING, S.CONNECTING):
+            await self._finish(S.ENDED, "hand-over withdrawn")
 
     async def _on_error(self, msg: p.Error) -> None:
         self.ctx.emit(Refused(self.call_id, msg.message))
         if self.state is S.REQUESTING or (self.state is S.CONNECTING and msg.ref in (
-                "call_claim", "invite_accept")):
+                "call_claim", "invite_accept", "hand_over_accept")):
             await self._finish(S.FAILED, msg.message)
 
     async def _on_connected(self, msg: p.CallConnected) -> None:
