@@ -32,6 +32,8 @@ from hub.contract.rest import (
     BatchResponse,
     BookingOut,
     ChangePasswordBody,
+    ClinicChoicesOut,
+    ClinicDayQuery,
     ConfirmEnrolmentBody,
     DrillPage,
     DrillQuery,
@@ -40,8 +42,12 @@ from hub.contract.rest import (
     EnrolmentOut,
     Filters,
     Health,
+    InvitationOut,
+    IssuedInvitationOut,
     JoinBody,
     LoginBody,
+    NewBookingBody,
+    NewInvitationBody,
     NewSiteOut,
     PlanOut,
     RecordExportQuery,
@@ -83,6 +89,9 @@ _SECOND_FACTOR = TypeAdapter(SignInRefused)
 _HEALTH = TypeAdapter(Health)
 _BOOKINGS = TypeAdapter(list[BookingOut])
 _BOOKING = TypeAdapter(BookingOut)
+_CHOICES = TypeAdapter(ClinicChoicesOut)
+_INVITATIONS = TypeAdapter(list[InvitationOut])
+_ISSUED = TypeAdapter(IssuedInvitationOut)
 _PLAN = TypeAdapter(PlanOut)
 _SITES = TypeAdapter(list[Principal])
 _REPORT = TypeAdapter(Report)
@@ -333,6 +342,44 @@ class HubClient:
         r = self._send("POST", f"/api/v1/clinics/{booking_id}/join", "join the clinic",
                        json=_body(JoinBody, "join the clinic", call_id=call_id))
         return self._parse(_BOOKING, r, "joining the clinic")
+
+    def clinic_day(self, query: ClinicDayQuery) -> list[BookingOut]:
+        """One UTC day's bookings (today when ``query.day`` is None), optionally one site's."""
+        r = self._send("GET", "/api/v1/clinics", "list the clinics",
+                       params=query.model_dump(mode="json", exclude_none=True))
+        return self._parse(_BOOKINGS, r, "the clinic list")
+
+    def clinic_choices(self) -> ClinicChoicesOut:
+        """The prisons and specialists a clinic can be booked with."""
+        return self._parse(_CHOICES, self._send("GET", "/api/v1/clinics/choices",
+                                                "list what a clinic can be booked with"),
+                           "the clinic choices")
+
+    def book_clinic(self, **values: Any) -> BookingOut:
+        """Book a clinic (``NewBookingBody``'s fields); a value refused names its field."""
+        r = self._send("POST", "/api/v1/clinics", "book the clinic", ok=(201,),
+                       json=_body(NewBookingBody, "book the clinic", **values))
+        return self._parse(_BOOKING, r, "the booking")
+
+    def cancel_clinic(self, booking_id: int) -> None:
+        self._send("DELETE", f"/api/v1/clinics/{int(booking_id)}", "cancel the clinic",
+                   ok=(204,))
+
+    # --- Gold Line invitations (nurses) ---------------------------------------------------
+
+    def invitations(self) -> list[InvitationOut]:
+        return self._parse(_INVITATIONS, self._send("GET", "/api/v1/invitations",
+                                                    "list the invitations"), "the invitations")
+
+    def invite(self, **values: Any) -> IssuedInvitationOut:
+        """Invite one patient (``NewInvitationBody``'s fields); the code is in this answer only."""
+        r = self._send("POST", "/api/v1/invitations", "issue the invitation", ok=(201,),
+                       json=_body(NewInvitationBody, "issue the invitation", **values))
+        return self._parse(_ISSUED, r, "the invitation")
+
+    def revoke_invitation(self, invitation_id: int) -> None:
+        self._send("DELETE", f"/api/v1/invitations/{int(invitation_id)}",
+                   "revoke the invitation", ok=(204,))
 
     def call_plan(self, call_id: str) -> PlanOut | None:
         """The call's agreed plan, or None while nobody has written it."""

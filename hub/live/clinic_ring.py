@@ -17,12 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import ErrorCode
-from hub.db import utcnow
+from hub.db import unit_of_work, utcnow
 from hub.errors import where
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall, find_call
@@ -31,7 +31,7 @@ from hub.live.presence import Connection, Presence
 from hub.live.queue import CallQueue
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
-from hub.models import ClinicBooking, Staff
+from hub.models import ClinicBooking
 
 log = logging.getLogger("telehub.hub")
 
@@ -49,14 +49,13 @@ class BookedCall:
     deadline: float = 0.0  # while it rings (monotonic)
 
 
-def _booking_for(s: Session, booking_id: int, site_id: int) -> tuple[int, str, str] | None:
-    booking = s.get(ClinicBooking, booking_id)
-    if booking is None or booking.site_id != site_id or booking.cancelled:
-        return None
-    specialist = s.get(Staff, booking.specialist_id)
-    if specialist is None:
-        return None
-    return booking.specialist_id, booking.title, specialist.display_name
+def _booking_for(sessions: sessionmaker[Session], booking_id: int, site_id: int
+                 ) -> tuple[int, str] | None:
+    with unit_of_work(sessions) as s:
+        booking = s.get(ClinicBooking, booking_id)
+        if booking is None or booking.site_id != site_id or booking.cancelled:
+            return None
+        return booking.specialist_id, booking.title
 
 
 def _attach(s: Session, booking_id: int, call_id: str) -> None:
@@ -69,11 +68,13 @@ class ClinicRing:
     """The booked clinic calls ringing their specialist on this hub."""
 
     def __init__(
-        self, ring_s: float, calls: Mapping[str, LiveCall], queue: CallQueue,
+        self, ring_s: float, sessions: sessionmaker[Session], calls: Mapping[str, LiveCall],
+        queue: CallQueue,
         board: QueueBoard, presence: Presence, relay: Relay, log_writer: CallLogWriter,
         on_answered: Callable[[p.Urgency, float], None],
     ) -> None:
         self.ring_s = ring_s
+        self._sessions = sessions
         self._calls = calls
         self._queue = queue
         self._board = board
@@ -89,11 +90,12 @@ class ClinicRing:
     async def check(self, conn: Connection, call: LiveCall, booking_id: int) -> None:
         """A new call names a booking: refused unless it is this site's, and not cancelled;
         held back from the nurses from here on."""
-        found = await self._log.read(_booking_for, booking_id, conn.principal.id)
+        found = await self._log.read(_booking_for, self._sessions, booking_id,
+                                     conn.principal.id)
         if found is None:
             raise Refusal(ErrorCode.INVALID,
                           "clinic_id: not a clinic booked for this site, or cancelled")
-        specialist_id, title, _name = found
+        specialist_id, title = found
         self.booked[call.id] = BookedCall(call.id, booking_id, specialist_id, title)
         self._board.hidden.add(call.id)
 

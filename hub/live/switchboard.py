@@ -59,7 +59,7 @@ class Switchboard:
         self.glance = Glance(calls, self.queue, self.presence, lambda: self.board.hidden)
         self.hand_overs = HandOvers(config.hand_over_ring_s, calls, self.presence, self.relay,
                                     self.board, self.log, self.dispatch.requeue)
-        self.clinics = ClinicRing(config.clinic_ring_s, calls, self.queue, self.board,
+        self.clinics = ClinicRing(config.clinic_ring_s, sessions, calls, self.queue, self.board,
                                   self.presence, self.relay, self.log, self.glance.answered)
         self.dispatch.clinics = self.clinics
         self.dispatch.on_answered = self.glance.answered
