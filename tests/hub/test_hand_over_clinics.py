@@ -5,6 +5,7 @@ against a known queue."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -133,8 +134,7 @@ async def test_hand_over_refusals_and_an_offer_nobody_answers(
     err = await refused(other, p.HandOverAccept(call_id=call_id))
     assert err.code is p.ErrorCode.WRONG_STATE
     # A frame-level refusal of a bad field names the field (the contract's limits).
-    await desk.send_raw('{"type": "hand_over", "call_id": "%s", "note": "%s"}'
-                        % (call_id, "x" * 501))
+    await desk.send_raw(json.dumps({"type": "hand_over", "call_id": call_id, "note": "x" * 501}))
     err = await desk.expect(p.Error, ref="hand_over")
     assert err.code is p.ErrorCode.INVALID and "note" in err.message
 
