@@ -399,6 +399,8 @@ class HubGlance(_Message):
     nurses_signed_in: int
     nurses_free: int
     nurses_in_call: int
+    # Who is free (role nurse), for a desk handing a call to a named nurse.
+    free_nurses: list[Participant] = Field(default_factory=list)
     waiting: list[UrgencyWait]
     answered_today: int
     answered_in_standard_today: int

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.contract import signaling as p
-from hub.contract.identity import StaffRole
+from hub.contract.identity import CallRole, StaffRole
 from hub.db import unit_of_work, utcnow
 from hub.live.call import LiveCall
 from hub.live.presence import Presence
@@ -91,10 +91,14 @@ class Glance:
         """The glance as of now, and the key it is compared by (no ever-growing waits)."""
         self._roll()
         now = utcnow()
-        nurses = self._presence.nurse_ids()
+        nurses = {}
+        for conn in self._presence.connections:
+            who = conn.principal
+            if who.kind == "staff" and who.role is StaffRole.NURSE:
+                nurses[who.id] = who
         in_call = {c.desk.id for c in self._calls.values()
                    if c.state == "connected" and c.desk is not None
-                   and c.desk.role is StaffRole.NURSE} & nurses
+                   and c.desk.role is StaffRole.NURSE} & nurses.keys()
         hidden = set(self._hidden())
         counts = dict.fromkeys(p.Urgency, 0)
         oldest: dict[p.Urgency, tuple[datetime, str]] = {}
@@ -113,11 +117,16 @@ class Glance:
             waits.append(p.UrgencyWait(urgency=urgency, waiting=counts[urgency],
                                        longest_wait_s=longest, standard_s=standard,
                                        breached=longest > standard))
+        free = sorted((who for i, who in nurses.items() if i not in in_call),
+                      key=lambda who: (who.name, who.id))
         glance = p.HubGlance(
-            nurses_signed_in=len(nurses), nurses_free=len(nurses - in_call),
-            nurses_in_call=len(in_call), waiting=waits, answered_today=self.answered_today,
+            nurses_signed_in=len(nurses), nurses_free=len(free), nurses_in_call=len(in_call),
+            free_nurses=[p.Participant(participant_id=who.participant_id, name=who.name,
+                                       role=CallRole.NURSE) for who in free],
+            waiting=waits, answered_today=self.answered_today,
             answered_in_standard_today=self.in_standard_today)
-        key = (len(nurses), len(in_call), self.answered_today, self.in_standard_today,
+        key = (tuple(who.id for who in free), len(in_call), self.answered_today,
+               self.in_standard_today,
                tuple((u, counts[u], oldest[u][1] if u in oldest else None,
                       w.breached) for u, w in zip(p.Urgency, waits, strict=True)))
         return glance, key

@@ -206,12 +206,15 @@ async def test_the_hub_at_a_glance_against_a_known_queue(
     g = await glance_where(boss, lambda g: counts(g) == {
         "emergency": 1, "urgent": 2, "routine": 1} and g.nurses_signed_in == 2)
     assert g.nurses_free == 2
+    assert [x.participant_id for x in g.free_nurses] == [
+        nina.principal.participant_id, nora.principal.participant_id]
     # Nora answers the emergency: a free nurse fewer, an answer outside the standard.
     snap = await other.expect(p.QueueSnapshot)
     emergency = next(e for e in snap.entries if e.urgency is p.Urgency.EMERGENCY)
     await other.send(p.CallClaim(call_id=emergency.call_id))
     g = await glance_where(desk, lambda g: g.nurses_in_call == 1)
     assert (g.nurses_signed_in, g.nurses_free) == (2, 1)
+    assert [x.name for x in g.free_nurses] == [nina.principal.name]
     assert counts(g)["emergency"] == 0
     assert (g.answered_today, g.answered_in_standard_today) == (3, 1)
     # A new urgent call answered at once counts within its standard.

@@ -42,6 +42,8 @@ from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.followup import AmendDialog, FollowUpDialog
+from ui.desk.glance import GlanceStrip
+from ui.desk.handover import HandOverDesk
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
@@ -185,6 +187,11 @@ class DeskWindow(QMainWindow):
         self.signin.password.clear()
         self.session, self.store = signed, store
         self._add_account_menu(signed)
+        from ui.desk.clinics import add_hub_menu  # clinics and Gold Line invitations
+
+        self.hub_windows = add_hub_menu(self, HubClient(self.parts.http, signed.hub_url,
+                                                        signed.token),
+                                        self.workers, StaffRole(signed.principal.role))
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
             self._show_manager(signed)
             return
@@ -277,8 +284,11 @@ class DeskWindow(QMainWindow):
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
+        self.glance = GlanceStrip()  # the hub at a glance (issue 14): nurse desks only
+        self.glance.setVisible(not specialist)
         col = QVBoxLayout(page)
         col.addWidget(self.banner)
+        col.addWidget(self.glance)
         col.addWidget(self.tabs, 1)
         self.stack.addWidget(page)
         self.stack.setCurrentWidget(page)
@@ -312,6 +322,8 @@ class DeskWindow(QMainWindow):
         self.history.amendRequested.connect(self.on_amend_requested)
         self.history.followUpRequested.connect(self.on_follow_up_requested)
         self.tabs.currentChanged.connect(self.on_tab_changed)
+        bridge.glanceChanged.connect(self.glance.show_glance)
+        self.hand_overs = HandOverDesk(self) if not specialist else None
 
     @property
     def busy(self) -> bool:
