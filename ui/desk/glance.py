@@ -118,12 +118,18 @@ class GlanceFeed(QObject):
             await self.client.start()
 
         self._started = self.loop.submit(start())
+        self._closed = False
 
     async def _on_event(self, event: SignalingEvent) -> None:
         if isinstance(event, Received) and isinstance(event.message, p.HubGlance):
             self.glanceChanged.emit(event.message)
 
     def close(self) -> None:
+        """Stop listening and the loop (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+
         async def stop() -> None:
             if self.client is not None:
                 with contextlib.suppress(Exception):

@@ -42,7 +42,7 @@ from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.followup import AmendDialog, FollowUpDialog
-from ui.desk.glance import GlanceStrip
+from ui.desk.glance import GlanceFeed, GlanceStrip
 from ui.desk.handover import HandOverDesk
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
@@ -616,6 +616,8 @@ class DeskWindow(QMainWindow):
     def shutdown(self) -> None:
         """Hang up, stop the engine loop, flush drafts and sync, close the store. Idempotent."""
         self.ringer.stop()
+        for feed in self.findChildren(GlanceFeed):  # the manager view's glance
+            feed.close()
         triage: TriageForm | None = getattr(self, "triage", None)
         if self.keeper is not None and triage is not None:
             triage.flush()
