@@ -616,14 +616,26 @@ CLIENT_TYPES = frozenset(
 class ProtocolError(Exception):
     """A frame that cannot be accepted; ``code`` says which rule it broke."""
 
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None,
+                 request_id: str | None = None, call_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.request_id, self.call_id = request_id, call_id
 
     def to_error(self) -> Error:
-        return Error(code=self.code, message=self.message, ref=self.ref)
+        return Error(code=self.code, message=self.message, ref=self.ref,
+                     request_id=self.request_id, call_id=self.call_id)
+
+
+def _own_id(data: dict[str, Any], key: str) -> str | None:
+    """The frame's own ``request_id`` or ``call_id``, if it is one the contract would take:
+    a refusal carries it back so the client can tell which of its messages was refused."""
+    value = data.get(key)
+    if isinstance(value, str) and 1 <= len(value) <= 64 and value.isprintable():
+        return value
+    return None
 
 
 def _decode(text: str | bytes, cap: int = MAX_FRAME_BYTES) -> dict[str, Any]:
@@ -658,7 +670,9 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     try:
         return _client_adapter.validate_python(data)
     except ValidationError as exc:
-        raise ProtocolError(ErrorCode.INVALID, _describe(exc), ref=kind) from None
+        raise ProtocolError(ErrorCode.INVALID, _describe(exc), ref=kind,
+                            request_id=_own_id(data, "request_id"),
+                            call_id=_own_id(data, "call_id")) from None
 
 
 def parse_server_message(text: str | bytes) -> ServerMessage:

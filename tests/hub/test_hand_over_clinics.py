@@ -106,7 +106,8 @@ async def test_a_clinic_call_rings_its_specialist_then_falls_back_to_the_nurses(
 
 
 async def test_hand_over_refusals_and_an_offer_nobody_answers(
-        hub: ThreadedHub, hubdb: HubDatabase) -> None:
+        start_hub: Any, hubdb: HubDatabase) -> None:
+    hub: ThreadedHub = start_hub(stun_urls=["stun:stun.example.nhs.uk:3478"])
     nina, nora, tom = (hubdb.staff(n, "nurse") for n in ("nina", "nora", "tom"))
     sam = hubdb.staff("sam", "specialist")
     home = hubdb.site("Beech House")
@@ -152,9 +153,36 @@ async def test_hand_over_refusals_and_an_offer_nobody_answers(
     assert (await other.expect(p.HandOverStatus, call_id=call_id)).outcome == "withdrawn"
     err = await refused(other, p.HandOverAccept(call_id=call_id))
     assert err.code is p.ErrorCode.WRONG_STATE
-    # Nina ends the call: it is still hers.
-    await desk.send(p.CallEnd(call_id=call_id))
+    # A specialist joins; Nina hands the call back to the queue. The specialist's part ends
+    # with call_ended without a "by" (the hub ended it), the caller is requeued.
+    await desk.send(p.InviteSpecialist(call_id=call_id))
+    await spec.expect(p.SpecialistInvite, call_id=call_id)
+    await spec.send(p.InviteAccept(call_id=call_id))
+    await spec.expect(p.CallConnected, call_id=call_id)
+    await desk.send(p.HandOver(call_id=call_id, note="back you go"))
+    assert (await desk.expect(p.HandOverStatus, call_id=call_id)).outcome == "queued"
+    ended = await spec.expect(p.CallEnded, call_id=call_id)
+    assert ended.reason is p.EndReason.COMPLETED and ended.by is None
+    left = await site.expect(p.ParticipantLeft, participant_id=sam.principal.participant_id)
+    assert left.reason == "handed_over"
+    await site.expect(p.CallRequeued, call_id=call_id)
+    await third.send(p.CallClaim(call_id=call_id))
+    back = await third.expect(p.HandOverOffer, call_id=call_id)
+    assert back.note == "back you go" and back.ring_s is None
+    await third.send(p.CallEnd(call_id=call_id))
     await site.expect(p.CallEnded, call_id=call_id)
+
+    # A refused frame carries the request's own id back, and the type it refused as ref.
+    await site.send_raw(json.dumps({"type": "call_request", "request_id": "r-9",
+                                    "reason": "x", "urgency": "soon"}))
+    err = await site.expect(p.Error, ref="call_request")
+    assert err.code is p.ErrorCode.INVALID and err.request_id == "r-9"
+    assert "urgency" in err.message and "soon" not in err.message
+    # /ice-servers leaves out what a server does not have, as call_connected does.
+    with httpx.Client() as http:
+        answer = http.get(f"{hub.http}/api/v1/ice-servers",
+                          headers={"Authorization": f"Bearer {home.token}"})
+    assert answer.status_code == 200 and "null" not in answer.text
 
 
 async def test_the_hub_at_a_glance_against_a_known_queue(

@@ -15,7 +15,14 @@ from PySide6.QtCore import QObject, Signal
 
 from calls.engine import CallEngine, EngineEvent, PlanPushed
 from calls.media import MediaSource
-from calls.session import CallSession, CallState, QueueMoved, RemoteMediaAdded, StateChanged
+from calls.session import (
+    CallSession,
+    CallState,
+    ClinicFellBack,
+    QueueMoved,
+    RemoteMediaAdded,
+    StateChanged,
+)
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
@@ -36,6 +43,7 @@ class StationBridge(EngineBridge):
     """
 
     queueMoved = Signal(int, int)
+    clinicFellBack = Signal(str)  # the booked specialist did not answer: why
     deviceChecked = Signal(DeviceCheck)
     fetched = Signal(str, object)
     planPushed = Signal(p.CallPlanReady)
@@ -112,5 +120,7 @@ class StationBridge(EngineBridge):
                 self.remote_video(event, self.remote)
             case PlanPushed():
                 self.planPushed.emit(event.plan)
+            case ClinicFellBack():
+                self.clinicFellBack.emit(event.reason)
             case _:
                 pass

@@ -82,6 +82,7 @@ class StationWindow(QMainWindow):
         bridge.connectionChanged.connect(self.on_connection)
         bridge.stateChanged.connect(self.on_state)
         bridge.queueMoved.connect(self.on_queue_moved)
+        bridge.clinicFellBack.connect(self.on_clinic_fell_back)
         bridge.refused.connect(self.on_refused)
         bridge.deviceChecked.connect(self.on_device_check)
         bridge.fetched.connect(self.on_fetched)
@@ -204,6 +205,14 @@ class StationWindow(QMainWindow):
             self.say(f"{position_words(position)}. {wait_words(wait_s)}.", urgent=True)
 
     @Slot(str)
+    def on_clinic_fell_back(self, why: str) -> None:
+        who = "The specialist is not signed in" if why == "not_signed_in" else (
+            "The specialist could not take the clinic call")
+        self.waiting_page.waiting_note.setText(f"{who}: a nurse will answer instead. Please "
+                                               "stay here.")
+        self.say(self.waiting_page.waiting_note.text(), urgent=True)
+
+    @Slot(str)
     def on_refused(self, message: str) -> None:
         self.home_page.home_error.setText(f"The hub said: {message}")
         self.say(self.home_page.home_error.text(), urgent=True)
@@ -257,6 +266,7 @@ class StationWindow(QMainWindow):
         request: dict[str, Any] = {
             "request_id": uuid.uuid4().hex, "urgency": p.Urgency.ROUTINE,
             "reason": f"Booked clinic: {clinic.title} with {clinic.specialist_name} at {when}",
+            "clinic_id": clinic.id,  # the hub rings the booked specialist first
         }
         if clinic.patient is not None and clinic.patient.name:
             request["patient"] = p.Patient(name=clinic.patient.name)
