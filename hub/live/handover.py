@@ -124,12 +124,12 @@ class HandOvers:
     async def _to_queue(self, call: LiveCall, conn: Connection, note: str | None,
                         record: TriageRecord | None) -> None:
         self.queued[call.id] = QueuedHandOver(conn.principal.name, note, record)
-        if not await self._requeue(call, "handed_over"):
-            self.queued.pop(call.id, None)
-            raise Refusal(ErrorCode.WRONG_STATE, "this call could not go back to the queue",
-                          call.id)
+        # Told before the queue's update, so its desk has left the call when the call
+        # appears in its queue (and rings there like any other).
         conn.calls.discard(call.id)
         conn.send(p.HandOverStatus(call_id=call.id, outcome="queued"))
+        if not await self._requeue(call, "handed_over"):  # logged: a bug, not a refusal
+            self.queued.pop(call.id, None)
 
     # --- from the nurse offered it --------------------------------------------------------
 
