@@ -116,6 +116,9 @@ async def test_hand_over_refusals_and_an_offer_nobody_answers(
     site = await HubClient.connect(hub.ws, home.token)
     await site.send(ask("fall"))
     call_id = (await site.expect(p.CallQueued)).call_id
+    # An offer on a waiting call: not_participant (there is no one to send it to yet).
+    await site.send(p.Offer(call_id=call_id, to=nina.principal.participant_id, sdp="v=0"))
+    assert (await site.expect(p.Error, ref="offer")).code is p.ErrorCode.NOT_PARTICIPANT
     await desk.send(p.CallClaim(call_id=call_id))
     await desk.expect(p.CallConnected, call_id=call_id)
 

@@ -218,7 +218,7 @@ def test_the_field_limits_table_is_the_contracts(doc: str) -> None:
     """docs/signaling.md's table of field limits says what the contract checks, row for row
     (a failure prints the table as it must read)."""
     block = doc.split("<!-- field limits: tests/hub/test_signaling_doc.py -->", 1)[1]
-    rows = dict(re.findall(r"^\| `([a-z_.]+)` \| (.+?) \|$", block.split("\n\n", 2)[1],
+    rows = dict(re.findall(r"^\| `([a-z_.0-9]+)` \| (.+?) \|$", block.split("\n\n", 2)[1],
                            re.MULTILINE))
     expected = field_limits()
     table = "\n".join(f"| `{k}` | {v} |" for k, v in expected.items())

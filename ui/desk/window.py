@@ -285,11 +285,11 @@ class DeskWindow(QMainWindow):
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
         self.glance = GlanceStrip()  # the hub at a glance (issue 14): nurse desks only
-        self.glance.setVisible(not specialist)
         col = QVBoxLayout(page)
         col.addWidget(self.banner)
         col.addWidget(self.glance)
         col.addWidget(self.tabs, 1)
+        self.glance.setVisible(not specialist)  # once in the layout: it would pop up alone
         self.stack.addWidget(page)
         self.stack.setCurrentWidget(page)
         self.queue.table.setFocus()
