@@ -188,6 +188,7 @@ async def test_hand_over_refusals_and_an_offer_nobody_answers(
     assert answer.status_code == 200 and "null" not in answer.text
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # counted from memory and rows
 async def test_the_hub_at_a_glance_against_a_known_queue(
         start_hub: Any, hubdb: HubDatabase) -> None:
     home = hubdb.site("Beech House")
