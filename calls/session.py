@@ -298,6 +298,7 @@ class CallSession:
         self._monitor: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one signaling step at a time per call
         self._closed = False  # released (or being released): no new links or media
+        self._handed_over = False  # the nurse left handing the call over (not lost)
         self.ended = asyncio.Event()
 
     # --- state ----------------------------------------------------------------------------
@@ -511,7 +512,11 @@ class CallSession:
             case p.CallRequeued():
                 await self._close_links()
                 self.participants.clear()
-                self._move(S.QUEUED, "the nurse was cut off; back at the front of the queue")
+                why = ("the nurse handed the call back; at the front of the queue"
+                       if self._handed_over else
+                       "the nurse was cut off; back at the front of the queue")
+                self._handed_over = False
+                self._move(S.QUEUED, why)
                 self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
             case p.CallConnected():
                 await self._on_connected(msg)
@@ -524,6 +529,7 @@ class CallSession:
                     return
                 await link.accept_answer(msg.sdp)
             case p.ParticipantJoined():
+                self._handed_over = False
                 part = msg.participant
                 self.participants[part.participant_id] = part
                 self.absent.discard(part.participant_id)
@@ -537,6 +543,7 @@ class CallSession:
                 # connection_lost: the party dropped and may come back within the grace
                 # period; every other reason (left, grace_expired, desk_lost) is final.
                 final = msg.reason != "connection_lost"
+                self._handed_over = msg.reason == "handed_over"
                 self.absent.add(pid)
                 if final:
                     self.participants.pop(pid, None)

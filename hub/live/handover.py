@@ -128,6 +128,9 @@ class HandOvers:
         # appears in its queue (and rings there like any other).
         conn.calls.discard(call.id)
         conn.send(p.HandOverStatus(call_id=call.id, outcome="queued"))
+        # The caller hears why before it hears it is waiting again (not a lost nurse).
+        call.tell_others(conn.pid, p.ParticipantLeft(call_id=call.id, participant_id=conn.pid,
+                                                     reason="handed_over"))
         if not await self._requeue(call, "handed_over"):  # logged: a bug, not a refusal
             self.queued.pop(call.id, None)
 

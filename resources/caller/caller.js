@@ -13,7 +13,8 @@ var TelehubCaller = (function () {
     heartbeatTimeout: 12, lastHeard: 0, local: null, pc: null, peer: null, me: null,
     iceServers: [], phase: "signin", muted: false, cameraOff: false, closing: false,
     reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
-    planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null
+    planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null,
+    handedOver: false
   };
 
   function show(screen) {
@@ -285,7 +286,10 @@ var TelehubCaller = (function () {
       closePeer();
       show("waiting");
       land("position");
-      notice("The nurse's connection was lost. You are at the front of the queue again.");
+      notice(state.handedOver
+        ? "Your nurse has passed your call to the next free nurse. You are at the front of the queue."
+        : "The nurse's connection was lost. You are at the front of the queue again.");
+      state.handedOver = false;
       state.lastPosition = msg.position;  // the notice (an alert) says it already
       showPosition(msg.position, msg.estimated_wait_s);
     },
@@ -304,11 +308,25 @@ var TelehubCaller = (function () {
       $("self").srcObject = state.local;
     },
     offer: function (msg) { answerOffer(msg); },
-    participant_joined: function () {},
+    participant_joined: function (msg) {
+      // A nurse taking over the call (a hand-over): her offer follows by itself.
+      if (msg.participant.role === "nurse" && state.handedOver) {
+        state.handedOver = false;
+        $("remote-status").textContent = "Connecting to " + msg.participant.name + "…";
+        $("remote-status").hidden = false;
+        say("Your call is now with " + msg.participant.name + ".");
+      }
+    },
     participant_left: function (msg) {
       if (msg.reason === "connection_lost") {
         $("remote-status").textContent = "The nurse's connection dropped. Please wait…";
         $("remote-status").hidden = false;
+      } else if (msg.reason === "handed_over") {
+        state.handedOver = true;
+        $("remote-status").textContent = "Your nurse is passing your call to a colleague. " +
+                                         "Please stay here…";
+        $("remote-status").hidden = false;
+        say($("remote-status").textContent);
       }
     },
     call_plan: function (msg) {

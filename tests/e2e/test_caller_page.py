@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from calls.engine import CallEngine, QueueChanged
-from calls.session import CallState
+from calls.session import CallState, HandOverReceived
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind
@@ -78,7 +78,7 @@ async def write_plan(hub: ThreadedHub, nurse: Seeded, call_id: str, decision: st
 
 
 async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
-    hub: ThreadedHub, nurse: Seeded, any_browser: Browser, tmp_path: Path,
+    hub: ThreadedHub, hubdb: HubDatabase, nurse: Seeded, any_browser: Browser, tmp_path: Path,
 ) -> None:
     browser, shot_dir = any_browser, shots(any_browser, tmp_path)
     invitation = invite(hub, nurse)
@@ -86,6 +86,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
                       backoff=Backoff(initial=0.05, maximum=0.5))
     events = EventLog(desk)
     await desk.start()
+    first_nurse = desk
     try:
         # The invitation link signs the page in; the code leaves the address bar at once.
         await browser.goto(hub.http + invitation["link"])
@@ -132,6 +133,27 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         await browser.wait_for("document.getElementById('remote').videoWidth > 0")
         await browser.screenshot(shot_dir / "caller-page-in-call.png", *TABLET)
 
+        # Handed over to another nurse (issue 14): the page does nothing, says who it is with
+        # now, and plays the new nurse's video on a new peer connection.
+        nora = hubdb.staff("nora", "nurse")
+        desk = CallEngine(hub.ws, nora.token, CallRole.NURSE,
+                          backoff=Backoff(initial=0.05, maximum=0.5))
+        taken = EventLog(desk)
+        await desk.start()
+        await first_nurse.hand_over(entry.call_id, nora.principal.participant_id, "over to you")
+        await taken.wait(lambda e: isinstance(e, HandOverReceived), within=20)
+        session = await desk.take_hand_over(entry.call_id)
+        await taken.state(CallState.IN_CALL, within=40)
+        nora_pid = json.dumps(nora.principal.participant_id)
+        await browser.wait_for(f"TelehubCaller.state.peer === {nora_pid}", within=20)
+        await browser.wait_for("TelehubCaller.stats().then(s => s.videoFramesDecoded > 30)",
+                               within=40)
+        await wait_until_async(desk_has_media, 20, "the new nurse to receive the page's video",
+                               interval=0.1)
+        assert "Nora" in await browser.evaluate("document.getElementById('live-polite')"
+                                                ".textContent + document.getElementById("
+                                                "'live-assertive').textContent")
+
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
                                "document.getElementById('camera-button').click()")
@@ -171,6 +193,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         assert types.count("hello") == 2
     finally:
         await desk.close()
+        await first_nurse.close()
 
 
 async def test_a_plan_written_during_the_call_shows_when_it_ends_and_the_page_calls_again(

@@ -168,6 +168,10 @@ class StationWindow(QMainWindow):
             self.show_page(self.waiting_page)
             if event.old in (CallState.CONNECTING, CallState.IN_CALL):
                 self.waiting_page.nurse_lost()
+                if "handed the call back" in event.reason:  # not lost: passed on (issue 14)
+                    self.waiting_page.waiting_note.setText(
+                        "Your nurse has passed your call to the next free nurse. You are at "
+                        "the front of the queue.")
                 self.place = None
                 self.say(self.waiting_page.waiting_note.text(), urgent=True)
             if self.clinic is not None and not self.clinic.joined and self.call_id:
