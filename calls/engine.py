@@ -38,7 +38,7 @@ from calls.signaling import (
 )
 from hub.client import Backoff
 from hub.contract import signaling as p
-from hub.contract.identity import CallRole
+from hub.contract.identity import CallRole, SiteKind
 from records.schema import TriageRecord
 
 log = logging.getLogger("telehub.calls.engine")
@@ -259,8 +259,13 @@ class CallEngine:
                     self._emit(HandOverReceived(msg.call_id, msg))
             case p.ClinicRing():
                 if self.role is CallRole.SPECIALIST and msg.call_id not in self.sessions:
+                    # Rung like an invitation (the desk shows and answers it as one).
+                    as_invite = p.SpecialistInvite(
+                        call_id=msg.call_id, site_name=msg.site_name, site_kind=SiteKind.PRISON,
+                        reason=f"Booked clinic: {msg.title} ({msg.reason})",
+                        invited_by="the clinic booking")
                     ringing = CallSession(self._context(), CallRole.SPECIALIST,
-                                          call_id=msg.call_id, clinic=msg)
+                                          call_id=msg.call_id, invite=as_invite, clinic=msg)
                     self.sessions[msg.call_id] = ringing
                     ringing.ring()
             case p.Error():

@@ -1,11 +1,13 @@
 """A hand-over through a real hub with real engines: the call, its note and draft record pass to
 another nurse, and media is re-established with her without the caller doing anything; then
-back to the queue, with its note, for whoever answers next."""
+back to the queue, with its note, for whoever answers next. And a booked clinic's call, rung
+at its specialist's engine and answered there with media."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import httpx
 import pytest
 
 from calls.engine import CallEngine, QueueChanged
@@ -17,12 +19,15 @@ from calls.session import (
     LinkChanged,
     StateChanged,
 )
+from hub.client import HubClient as RestClient
+from hub.contract import signaling as p
 from hub.contract.identity import CallRole
+from hub.db import utcnow
 from records.schema import TriageRecord
 from tests.calls.test_call import answered_call
 from tests.helpers.engines import EventLog, frame_where
 from tests.helpers.fixtures import People
-from tests.helpers.hubserver import ThreadedHub
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +100,33 @@ async def test_a_call_handed_to_a_free_nurse_then_back_to_the_queue(
     back = caller.links[nina_pid].video
     assert back is not None
     await frame_where(back, lambda f: read_pattern(f) is not None)
+
+
+async def test_a_booked_clinic_call_rings_its_specialist_who_answers_with_media(
+        hub: ThreadedHub, hubdb: HubDatabase, people: People,
+        engines: Callable[..., CallEngine]) -> None:
+    prison = hubdb.site("HMP Oakwood", "prison")
+    with httpx.Client() as http:
+        booking = RestClient(http, hub.http, people.nurse.token).book_clinic(
+            site_id=prison.principal.id, specialist_id=people.specialist.principal.id,
+            starts_at=utcnow(), title="Dermatology review")
+    spec = engines(hub.ws, people.specialist.token, CallRole.SPECIALIST)
+    site = engines(hub.ws, prison.token, CallRole.CALLER)
+    spec_log, site_log = EventLog(spec), EventLog(site)
+    await spec.start()
+    await site.start()
+    caller = await site.request_call("Dermatology clinic", urgency=p.Urgency.ROUTINE,
+                                     clinic_id=booking.id)
+    await spec_log.state(CallState.RINGING)
+    assert caller.call_id is not None
+    ringing = spec.sessions[caller.call_id]
+    assert ringing.clinic is not None and ringing.clinic.booking_id == booking.id
+    assert ringing.invite is not None and "Dermatology review" in ringing.invite.reason
+    joined = await spec.accept_invite(caller.call_id)  # the desk answers it as an invitation
+    await spec_log.state(CallState.IN_CALL, within=20)
+    await site_log.state(CallState.IN_CALL, within=20)
+    link = caller.links[people.specialist.principal.participant_id]
+    assert link.video is not None and joined.links[prison.principal.participant_id].offerer
+    await frame_where(link.video, lambda f: read_pattern(f) is not None)
+    await spec.hang_up(caller.call_id)  # no nurse in it: the specialist's end ends it
+    await site_log.state(CallState.ENDED)
