@@ -26,6 +26,7 @@ from hub.live.call import LiveCall
 from hub.live.dispatch import Dispatch
 from hub.live.escalation import Escalation
 from hub.live.log_writer import CallLogWriter
+from hub.live.photo_requests import PhotoRequests
 from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
@@ -53,6 +54,7 @@ class Switchboard:
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
                                  self.escalation, self.log, metrics)
+        self.photos = PhotoRequests(calls)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,6 +103,9 @@ class Switchboard:
 
     def tell_site(self, site_id: int, msg: p._Message) -> int:
         return self.presence.tell_site(site_id, msg)
+
+    def tell_staff(self, staff_id: int, msg: p._Message) -> int:
+        return self.presence.tell_staff(staff_id, msg)
 
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> int:
@@ -167,5 +172,9 @@ class Switchboard:
                 await self.escalation.accept(conn, msg.call_id)
             case p.InviteDecline():
                 self.escalation.decline(conn, msg.call_id)
+            case p.PhotoRequest():
+                self.photos.ask(conn, msg)
+            case p.PhotoDecline():
+                self.photos.decline(conn, msg)
             case _:  # mypy checks that every client message has a part that owns it
                 assert_never(msg)
