@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calls.media import MediaSource
+from calls.photos import PhotoEvent
 from calls.session import (
     FINAL,
     CallSession,
@@ -65,7 +66,7 @@ class PlanPushed:
     plan: p.CallPlanReady
 
 
-EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed
+EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed | PhotoEvent
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
@@ -174,6 +175,18 @@ class CallEngine:
         if session is not None:
             await session.hang_up()
 
+    async def ask_photo(self, call_id: str) -> str:
+        """The nurse asks the caller of a call for a photo; returns the request's id."""
+        self._need(CallRole.NURSE, "ask for a photo")
+        request_id = uuid.uuid4().hex
+        await self.signaling.send(p.PhotoRequest(call_id=call_id, request_id=request_id))
+        return request_id
+
+    async def decline_photo(self, call_id: str, request_id: str) -> None:
+        """The caller says the patient did not consent to the photo asked for."""
+        self._need(CallRole.CALLER, "decline a photo")
+        await self.signaling.send(p.PhotoDecline(call_id=call_id, request_id=request_id))
+
     # --- hub messages ---------------------------------------------------------------------
 
     async def _on_signaling(self, event: SignalingEvent) -> None:
@@ -225,6 +238,8 @@ class CallEngine:
                 await requested.handle(msg)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
+            case p.PhotoRequested() | p.PhotoDeclined() | p.PhotoReady():
+                self._emit(PhotoEvent(msg))  # the call's state is not changed by a photo
             case p.Error():
                 await self._on_error(msg)
             case _:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from calls.engine import EngineEvent, QueueChanged
+from calls.photos import PhotoEvent
 from calls.session import (
     FINAL,
     CallSession,
@@ -45,6 +46,8 @@ class CallBridge(EngineBridge):
         inviteDeclined(str): a specialist declined the invitation (their name).
         voiceAdded(str): a participant's audio now arrives in :attr:`voices` (by their id).
         guestFrame(): a new frame of the third party (specialist or nurse) in :attr:`guest`.
+        photoAnswered(object): the site's answer to a photo request (``PhotoReady`` or
+            ``PhotoDeclined``; ui/desk/photos.py).
     """
 
     queueChanged = Signal(tuple)
@@ -55,6 +58,7 @@ class CallBridge(EngineBridge):
     inviteDeclined = Signal(str)
     voiceAdded = Signal(str)
     guestFrame = Signal()
+    photoAnswered = Signal(object)
 
     def __init__(self, make_engine: EngineMaker, parent: QObject | None = None) -> None:
         super().__init__(make_engine, name="call-engine", parent=parent)
@@ -93,6 +97,8 @@ class CallBridge(EngineBridge):
                 self.participantsChanged.emit(event)
             case InviteDeclinedBy():
                 self.inviteDeclined.emit(event.by)
+            case PhotoEvent():
+                self.photoAnswered.emit(event.message)
             case _:
                 pass
 
@@ -157,6 +163,10 @@ class CallBridge(EngineBridge):
             await session.invite_specialist(note or None)
 
         return self.submit(invite())
+
+    def ask_photo(self, call_id: str) -> concurrent.futures.Future[str]:
+        """Ask the caller for a photo (the nurse only; refusals come back as ``refused``)."""
+        return self.submit(self.engine.ask_photo(call_id))
 
     def set_mode(self, call_id: str, mode: str) -> None:
         """``full``, ``low`` or ``audio_only``; ``auto`` gives the choice back to the engine."""

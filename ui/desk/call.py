@@ -22,6 +22,7 @@ from calls.peer import LinkQuality
 from calls.session import ModeChanged, QualityReport
 from ui import theme
 from ui.announce import announce
+from ui.desk.photos import CallPhotos
 from ui.desk.triage import TriageForm
 from ui.engine.video import VideoView
 from ui.heading import heading
@@ -151,6 +152,9 @@ class CallScreen(QWidget):
             controls.addLayout(line)
         self.notice = status_label("Call notices")
         self.notice.setWordWrap(True)
+        self.photos = CallPhotos()  # the nurse asks for a still (issue 17)
+        self.photos.setVisible(not specialist)
+        self.call_keys.add(QKeySequence(self.photos.ask.shortcut()).toString())
 
         left = QWidget()
         col = QVBoxLayout(left)
@@ -158,6 +162,7 @@ class CallScreen(QWidget):
         col.addWidget(self.people)
         col.addLayout(videos, 1)
         col.addWidget(self.notice)
+        col.addWidget(self.photos)
         col.addLayout(controls)
         col.addWidget(self.keys)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -206,6 +211,7 @@ class CallScreen(QWidget):
         self.camera.setText("Camera off")
         self.hold.setText("Hold")
         self._set_quality("Connecting", "")
+        self.photos.reset()
         self.set_live(True)
         self._clock.start()
 
@@ -228,6 +234,7 @@ class CallScreen(QWidget):
         for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite,
                   self.end):
             b.setEnabled(live)
+        self.photos.set_live(live)
 
     # --- engine events ------------------------------------------------------------------------
 
