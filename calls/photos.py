@@ -15,6 +15,7 @@ import io
 from dataclasses import dataclass
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from hub.contract import signaling as p
 
@@ -75,7 +76,9 @@ def encode_still(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> Still:
     """The frame as a JPEG of the same size (blocking: run it on a thread)."""
     from PIL import Image
 
-    rgb = frame.reformat(format="rgb24")  # at the frame's own size
+    # Its own converter, never the frame's cached one: the engine thread may be scaling the
+    # same frame for the call meanwhile, and one converter on two threads crashes.
+    rgb = VideoReformatter().reformat(frame, format="rgb24")  # at the frame's own size
     plane = rgb.planes[0]
     image = Image.frombytes("RGB", (rgb.width, rgb.height), bytes(plane), "raw", "RGB",
                             plane.line_size)

@@ -220,10 +220,18 @@ class RecordPhotos(QWidget):
         if record_uuid is None or library is None:
             self.set_photos(record_uuid, [])
             return
-        self._workers.run(library.of_record, record_uuid,
-                          on_done=lambda photos: self.set_photos(record_uuid, photos),
-                          on_failed=lambda exc: self.title.setText("Photos: could not be "
-                                                                   "loaded"))
+        # Answered through bound slots: they run on the UI thread (a lambda would not).
+        self._workers.run(_photos_of, library, record_uuid, on_done=self.on_loaded,
+                          on_failed=self.on_load_failed)
+
+    @Slot(object)
+    def on_loaded(self, loaded: object) -> None:
+        assert isinstance(loaded, tuple)
+        self.set_photos(*loaded)
+
+    @Slot(BaseException)
+    def on_load_failed(self, exc: BaseException) -> None:
+        self.title.setText("Photos: could not be loaded")
 
     def set_photos(self, record_uuid: UUID | None, photos: list[HeldPhoto]) -> None:
         if record_uuid != self.record_uuid:
@@ -236,6 +244,10 @@ class RecordPhotos(QWidget):
             else:
                 image.show_photo(photo)
                 image.setVisible(True)
+
+
+def _photos_of(library: PhotoLibrary, record_uuid: UUID) -> tuple[UUID, list[HeldPhoto]]:
+    return record_uuid, library.of_record(record_uuid)
 
 
 class DeskPhotos(QObject):
@@ -280,12 +292,14 @@ class DeskPhotos(QObject):
         self.workers.run(self.library.fetch, UUID(message.photo_id), on_done=self._arrived,
                          on_failed=self._failed)
 
+    @Slot(object)
     def _arrived(self, photo: object) -> None:
         assert isinstance(photo, HeldPhoto)
         self.photos[photo.photo_id] = photo
         if photo.call_id == self._call():
             self.panel.show_photo(photo, attached=photo.record_uuid is not None)
 
+    @Slot(BaseException)
     def _failed(self, exc: BaseException) -> None:
         words = str(exc) if isinstance(exc, HubError) else type(exc).__name__
         self.panel.say(f"The photo could not be fetched: {words}", assertive=True)
@@ -297,12 +311,13 @@ class DeskPhotos(QObject):
             self.panel.say("There is no triage record to attach it to.")
             return
 
-        def done(photo: object) -> None:
-            assert isinstance(photo, HeldPhoto)
-            self.photos[photo.photo_id] = photo
-            self.panel.attached(photo)
-            if self._attached is not None:
-                self._attached()
+        self.workers.run(self.library.attach, photo_id, record_uuid,
+                         on_done=self.on_attached, on_failed=self._failed)
 
-        self.workers.run(self.library.attach, photo_id, record_uuid, on_done=done,
-                         on_failed=self._failed)
+    @Slot(object)
+    def on_attached(self, photo: object) -> None:
+        assert isinstance(photo, HeldPhoto)
+        self.photos[photo.photo_id] = photo
+        self.panel.attached(photo)
+        if self._attached is not None:
+            self._attached()
