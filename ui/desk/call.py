@@ -153,7 +153,6 @@ class CallScreen(QWidget):
         self.notice = status_label("Call notices")
         self.notice.setWordWrap(True)
         self.photos = CallPhotos()  # the nurse asks for a still (issue 17)
-        self.photos.setVisible(not specialist)
         self.call_keys.add(QKeySequence(self.photos.ask.shortcut()).toString())
 
         left = QWidget()
@@ -185,6 +184,7 @@ class CallScreen(QWidget):
         self._clock.setInterval(500)
         self._clock.timeout.connect(self.on_clock)
         self.invite.setVisible(not specialist)  # after layout: a parentless widget would pop up
+        self.photos.setVisible(not specialist)  # only the nurse asks for a photo
         self.set_live(False)
         # On Linux a text field takes Ctrl+E, Ctrl+K, Ctrl+H and Ctrl+U for itself (end of
         # line, delete...): while typing in the triage form, the call's keys must still work.
