@@ -86,6 +86,13 @@ def test_the_nurse_asks_the_site_consents_and_the_photo_reaches_the_record_and_t
     assert "Nina asks for a photo" in consent.question.text()
     assert consent.agree_button.accessibleName() and consent.decline_button.accessibleName()
     assert station.pages.currentWidget() is station.call_page
+    # The resident says no: nothing is taken, and the nurse is told.
+    click(qtbot, consent.decline_button)
+    qtbot.waitUntil(lambda: "did not consent" in panel.status.text(), timeout=10_000)
+    assert panel.image.photo is None and not consent.agree_button.isVisible()
+    # Asked again, the resident agrees.
+    click(qtbot, panel.ask)
+    qtbot.waitUntil(consent.agree_button.isVisible, timeout=10_000)
     station.grab().save(str(SHOTS / "station-photo-consent.png"))
     click(qtbot, consent.agree_button)
     qtbot.waitUntil(lambda: "Photo sent" in consent.status.text(), timeout=15_000)
@@ -140,9 +147,14 @@ def test_the_nurse_asks_the_site_consents_and_the_photo_reaches_the_record_and_t
             str(photo.photo_id)]
 
     qtbot.waitUntil(attached_at_hub, timeout=30_000)
-    with desk.store.unit_of_work() as uow:
-        [held] = LocalPhotos(uow.session).of_record(record)
-    assert held.sync_state is PhotoSyncState.SYNCED
+
+    def synced_here() -> bool:  # the desk's sync thread records the answer after the hub
+        assert desk.store is not None
+        with desk.store.unit_of_work() as uow:
+            [held] = LocalPhotos(uow.session).of_record(record)
+        return held.sync_state is PhotoSyncState.SYNCED
+
+    qtbot.waitUntil(synced_here, timeout=10_000)
 
     # In the FHIR export: Media of the record's Encounter; the desk's fetch was audited.
     manager = hubdb.staff("max", "manager")
