@@ -26,7 +26,13 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.contract.identity import Principal
-from hub.contract.photos import PhotoAttach, PhotoAttached, PhotoConsent, PhotoOut
+from hub.contract.photos import (
+    PhotoAttach,
+    PhotoAttached,
+    PhotoConsent,
+    PhotoOut,
+    photo_upload_path,
+)
 from hub.contract.rest import (
     AccountEventOut,
     BatchItemResult,
@@ -473,7 +479,7 @@ class HubClient:
     def upload_photo(self, call_id: str, request_id: str, content_type: str, data: bytes,
                      consent: PhotoConsent = PhotoConsent.GIVEN) -> PhotoOut:
         """The caller sends the still the nurse asked for, with the consent it confirmed."""
-        r = self._send("POST", f"/api/v1/calls/{call_id}/photos", "keep the photo", ok=(201,),
+        r = self._send("POST", photo_upload_path(call_id), "keep the photo", ok=(201,),
                        params={"request_id": request_id, "consent": consent.value},
                        content=data, headers={"Content-Type": content_type},
                        timeout=_REPORT_TIMEOUT)
