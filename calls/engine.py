@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calls.media import MediaSource
+from calls.photos import PhotoEvent
 from calls.session import (
     FINAL,
     CallSession,
@@ -74,7 +75,8 @@ class GlanceChanged:
     glance: p.HubGlance
 
 
-EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed | GlanceChanged
+EngineEvent = (SessionEvent | SignalingChanged | QueueChanged | PlanPushed | GlanceChanged
+               | PhotoEvent)
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
@@ -196,6 +198,18 @@ class CallEngine:
         if session is not None:
             await session.hang_up()
 
+    async def ask_photo(self, call_id: str) -> str:
+        """The nurse asks the caller of a call for a photo; returns the request's id."""
+        self._need(CallRole.NURSE, "ask for a photo")
+        request_id = uuid.uuid4().hex
+        await self.signaling.send(p.PhotoRequest(call_id=call_id, request_id=request_id))
+        return request_id
+
+    async def decline_photo(self, call_id: str, request_id: str) -> None:
+        """The caller says the patient did not consent to the photo asked for."""
+        self._need(CallRole.CALLER, "decline a photo")
+        await self.signaling.send(p.PhotoDecline(call_id=call_id, request_id=request_id))
+
     # --- hub messages ---------------------------------------------------------------------
 
     async def _on_signaling(self, event: SignalingEvent) -> None:
@@ -268,6 +282,8 @@ class CallEngine:
                                           call_id=msg.call_id, invite=as_invite, clinic=msg)
                     self.sessions[msg.call_id] = ringing
                     ringing.ring()
+            case p.PhotoRequested() | p.PhotoDeclined() | p.PhotoReady():
+                self._emit(PhotoEvent(msg))  # the call's state is not changed by a photo
             case p.Error():
                 await self._on_error(msg)
             case _:

@@ -405,6 +405,59 @@ class HubGlance(_Message):
     answered_today: int
     answered_in_standard_today: int
 
+# --- a photo into the record (issue 17): the nurse asks, the site consents or declines ----
+# The photo itself goes over REST (POST /api/v1/calls/{call_id}/photos, too big for a frame);
+# these only ask for it, refuse it and say it is there. Bodies: hub/contract/photos.py.
+# Both directions in one block, before the unions that name them.
+
+PhotoRequestId = Annotated[Text, Field(min_length=1, max_length=64)]
+
+
+class PhotoRequest(_Message):
+    """The nurse in a call asks the caller's station or page for a still of the camera."""
+
+    type: Literal["photo_request"] = "photo_request"
+    call_id: CallId
+    request_id: PhotoRequestId
+
+
+class PhotoDecline(_Message):
+    """The site says no: the resident (or patient) did not consent to the photo."""
+
+    type: Literal["photo_decline"] = "photo_decline"
+    call_id: CallId
+    request_id: PhotoRequestId
+
+
+class PhotoRequested(_Message):
+    """Tells the caller that the nurse asks for a photo: ask consent, then capture."""
+
+    type: Literal["photo_requested"] = "photo_requested"
+    call_id: str
+    request_id: str
+    by: str  # the nurse's name
+
+
+class PhotoDeclined(_Message):
+    """Tells the nurse that the site declined (no consent); nothing was taken."""
+
+    type: Literal["photo_declined"] = "photo_declined"
+    call_id: str
+    request_id: str
+
+
+class PhotoReady(_Message):
+    """Tells the nurse in the call that the photo is in the central store (fetch it with
+    GET /api/v1/photos/{photo_id}/image: every fetch is audited)."""
+
+    type: Literal["photo_ready"] = "photo_ready"
+    call_id: str
+    request_id: str
+    photo_id: str
+    content_type: str
+    width: int
+    height: int
+    size: int
 
 
 ClientMessage = Annotated[
@@ -426,7 +479,9 @@ ClientMessage = Annotated[
     | QueueSync
     | HandOver
     | HandOverAccept
-    | HandOverDecline,
+    | HandOverDecline
+    | PhotoRequest
+    | PhotoDecline,
     Field(discriminator="type"),
 ]
 
@@ -597,7 +652,10 @@ ServerMessage = Annotated[
     | HandOverStatus
     | ClinicRing
     | ClinicFallback
-    | HubGlance,
+    | HubGlance
+    | PhotoRequested
+    | PhotoDeclined
+    | PhotoReady,
     Field(discriminator="type"),
 ]
 
@@ -609,6 +667,7 @@ CLIENT_TYPES = frozenset(
         Hello, Pong, Ping, CallRequest, CallCancel, CallResume, CallClaim, CallEnd, Offer,
         Answer, Renegotiate, InviteSpecialist, InviteCancel, InviteAccept, InviteDecline, QueueSync,
         HandOver, HandOverAccept, HandOverDecline,
+        PhotoRequest, PhotoDecline,
     )
 )
 

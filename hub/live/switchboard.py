@@ -29,6 +29,7 @@ from hub.live.escalation import Escalation
 from hub.live.glance import Glance, answered_on
 from hub.live.handover import HandOvers
 from hub.live.log_writer import CallLogWriter
+from hub.live.photo_requests import PhotoRequests
 from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
@@ -63,6 +64,7 @@ class Switchboard:
                                   self.presence, self.relay, self.log, self.glance.answered)
         self.dispatch.clinics = self.clinics
         self.dispatch.on_answered = self.glance.answered
+        self.photos = PhotoRequests(calls)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
@@ -120,6 +122,9 @@ class Switchboard:
 
     def tell_site(self, site_id: int, msg: p._Message) -> int:
         return self.presence.tell_site(site_id, msg)
+
+    def tell_staff(self, staff_id: int, msg: p._Message) -> int:
+        return self.presence.tell_staff(staff_id, msg)
 
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> int:
@@ -197,5 +202,9 @@ class Switchboard:
                 await self.hand_overs.accept(conn, msg.call_id)
             case p.HandOverDecline():
                 self.hand_overs.decline(conn, msg.call_id)
+            case p.PhotoRequest():
+                self.photos.ask(conn, msg)
+            case p.PhotoDecline():
+                self.photos.decline(conn, msg)
             case _:  # mypy checks that every client message has a part that owns it
                 assert_never(msg)

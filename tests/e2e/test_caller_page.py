@@ -4,14 +4,17 @@ aiortc nurse desk."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from calls.engine import CallEngine, QueueChanged
+from calls.photos import PhotoEvent
 from calls.session import CallState, HandOverReceived
 from hub.client import Backoff
 from hub.contract import signaling as p
@@ -153,6 +156,29 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         assert "Nora" in await browser.evaluate("document.getElementById('live-polite')"
                                                 ".textContent + document.getElementById("
                                                 "'live-assertive').textContent")
+        # The nurse asks for a photo; the patient agrees; the page sends the camera's own
+        # picture at its full size (ImageCapture in Chromium, the camera's frame in Firefox).
+        await desk.ask_photo(entry.call_id)
+        await browser.wait_for(visible("photo"))
+        assert "asks for a photo" in await browser.evaluate(
+            "document.getElementById('photo-question').textContent")
+        await browser.screenshot(shot_dir / "caller-page-photo-consent.png", *TABLET)
+        await browser.evaluate("document.getElementById('photo-agree').click()")
+        ready = await events.wait(lambda e: isinstance(e, PhotoEvent)
+                                  and isinstance(e.message, p.PhotoReady), within=20)
+        assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
+        camera = await browser.evaluate(
+            "(() => { const s = TelehubCaller.state.local.getVideoTracks()[0].getSettings();"
+            " return [s.width, s.height]; })()")
+        image = await asyncio.to_thread(
+            httpx.get, f"{hub.http}/api/v1/photos/{ready.message.photo_id}/image",
+            headers={"Authorization": f"Bearer {nurse.token}"})
+        assert image.status_code == 200
+        picture = Image.open(io.BytesIO(image.content))
+        assert list(picture.size) == camera, (picture.size, camera)
+        assert (ready.message.width, ready.message.height) == picture.size
+        await browser.wait_for("document.getElementById('photo-status').textContent"
+                               ".startsWith('Photo sent')")
 
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
@@ -190,6 +216,8 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         sent = await browser.evaluate("TelehubCaller.state.sent")
         types = [p.parse_client_message(json.dumps(frame)).type for frame in sent]
         assert {"hello", "call_request", "answer"} <= set(types), types
+        photo_sent = await browser.evaluate("TelehubCaller.state.photoSent")
+        assert photo_sent["consent"] == "given" and photo_sent["width"] == camera[0]
         assert types.count("hello") == 2
     finally:
         await desk.close()
@@ -250,7 +278,7 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
         "hello": "['tok']", "pong": "[1.5]", "ping": "[2.5]",
         "call_request": "['req-1', 'Short of breath', 'urgent', {name: 'M. Patel'}]",
         "call_cancel": "['c1']", "call_resume": "['c1']", "call_end": "['c1']",
-        "answer": "['c1', 'staff:3', 'v=0']",
+        "answer": "['c1', 'staff:3', 'v=0']", "photo_decline": "['c1', 'r1']",
     }
     names = await browser.evaluate("Object.keys(TelehubMessages.build)")
     assert sorted(names) == sorted(examples)

@@ -10,13 +10,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
 from calls.engine import CallEngine, GlanceChanged, QueueChanged, SignalingChanged
+from calls.media import make_pattern_frame
+from calls.photos import PhotoEvent, encode_still
 from calls.session import CallState, HandOverReceived, LinkChanged, ParticipantsChanged
 from hub import cli
 from hub.client import Backoff
+from hub.client import HubClient as HubRestClient
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
@@ -153,6 +157,21 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
         await frame_where(from_nora, lambda f: True, within=15)
         await desk_log.state(CallState.ENDED)  # Nina's part of it is over
         await second.hang_up(caller.call_id)
+        # A photo across the hubs: asked on b, relayed to the site on a; sent over REST to
+        # b; the nurse on b is told, whichever hub dispatches.
+        await desk.ask_photo(caller.call_id)
+        asked = await site_log.wait(lambda e: isinstance(e, PhotoEvent))
+        assert isinstance(asked, PhotoEvent) and isinstance(asked.message, p.PhotoRequested)
+        still = encode_still(make_pattern_frame(320, 240, 1, 0))
+        with httpx.Client(timeout=10) as http:
+            sent = await asyncio.to_thread(
+                HubRestClient(http, b.http, site_p.token).upload_photo,
+                caller.call_id, asked.message.request_id, still.content_type, still.data)
+        ready = await desk_log.wait(lambda e: isinstance(e, PhotoEvent)
+                                    and isinstance(e.message, p.PhotoReady))
+        assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
+        assert ready.message.photo_id == str(sent.photo_id)
+        await desk.hang_up(caller.call_id)
         await site_log.state(CallState.ENDED)
         await second.close()
     finally:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from calls.engine import EngineEvent, GlanceChanged, QueueChanged
+from calls.photos import PhotoEvent
 from calls.session import (
     FINAL,
     CallSession,
@@ -50,6 +51,8 @@ class CallBridge(EngineBridge):
         guestFrame(): a new frame of the third party (specialist or nurse) in :attr:`guest`.
         handOverOffered(HandOverReceived), handOverAnswered(HandOverAnswered): hand-overs.
         glanceChanged(HubGlance): the hub at a glance, as pushed.
+        photoAnswered(object): the site's answer to a photo request (``PhotoReady`` or
+            ``PhotoDeclined``; ui/desk/photos.py).
     """
 
     queueChanged = Signal(tuple)
@@ -63,6 +66,7 @@ class CallBridge(EngineBridge):
     handOverOffered = Signal(object)
     handOverAnswered = Signal(object)
     glanceChanged = Signal(object)
+    photoAnswered = Signal(object)
 
     def __init__(self, make_engine: EngineMaker, parent: QObject | None = None) -> None:
         super().__init__(make_engine, name="call-engine", parent=parent)
@@ -107,6 +111,8 @@ class CallBridge(EngineBridge):
                 self.handOverAnswered.emit(event)
             case GlanceChanged():
                 self.glanceChanged.emit(event.glance)
+            case PhotoEvent():
+                self.photoAnswered.emit(event.message)
             case _:
                 pass
 
@@ -178,6 +184,9 @@ class CallBridge(EngineBridge):
 
     def take_hand_over(self, call_id: str) -> concurrent.futures.Future[CallSession]:
         return self.submit(self.engine.take_hand_over(call_id))
+    def ask_photo(self, call_id: str) -> concurrent.futures.Future[str]:
+        """Ask the caller for a photo (the nurse only; refusals come back as ``refused``)."""
+        return self.submit(self.engine.ask_photo(call_id))
 
     def set_mode(self, call_id: str, mode: str) -> None:
         """``full``, ``low`` or ``audio_only``; ``auto`` gives the choice back to the engine."""

@@ -22,6 +22,7 @@ from calls.peer import LinkQuality
 from calls.session import ModeChanged, QualityReport
 from ui import theme
 from ui.announce import announce
+from ui.desk.photos import CallPhotos
 from ui.desk.triage import TriageForm
 from ui.engine.video import VideoView
 from ui.heading import heading
@@ -153,6 +154,8 @@ class CallScreen(QWidget):
             controls.addLayout(line)
         self.notice = status_label("Call notices")
         self.notice.setWordWrap(True)
+        self.photos = CallPhotos()  # the nurse asks for a still (issue 17)
+        self.call_keys.add(QKeySequence(self.photos.ask.shortcut()).toString())
 
         left = QWidget()
         col = QVBoxLayout(left)
@@ -160,6 +163,7 @@ class CallScreen(QWidget):
         col.addWidget(self.people)
         col.addLayout(videos, 1)
         col.addWidget(self.notice)
+        col.addWidget(self.photos)
         col.addLayout(controls)
         col.addWidget(self.keys)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -183,6 +187,7 @@ class CallScreen(QWidget):
         self._clock.timeout.connect(self.on_clock)
         self.invite.setVisible(not specialist)  # after layout: a parentless widget would pop up
         self.hand_over.setVisible(not specialist)
+        self.photos.setVisible(not specialist)  # only the nurse asks for a photo
         self.set_live(False)
         # On Linux a text field takes Ctrl+E, Ctrl+K, Ctrl+H and Ctrl+U for itself (end of
         # line, delete...): while typing in the triage form, the call's keys must still work.
@@ -209,6 +214,7 @@ class CallScreen(QWidget):
         self.camera.setText("Camera off")
         self.hold.setText("Hold")
         self._set_quality("Connecting", "")
+        self.photos.reset()
         self.set_live(True)
         self._clock.start()
 
@@ -231,6 +237,7 @@ class CallScreen(QWidget):
         for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite,
                   self.hand_over, self.end):
             b.setEnabled(live)
+        self.photos.set_live(live)
 
     # --- engine events ------------------------------------------------------------------------
 

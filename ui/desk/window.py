@@ -45,6 +45,7 @@ from ui.desk.followup import AmendDialog, FollowUpDialog
 from ui.desk.glance import GlanceFeed, GlanceStrip
 from ui.desk.handover import HandOverDesk
 from ui.desk.history import HistoryView
+from ui.desk.photos import DeskPhotos, PhotoLibrary, RecordPhotos
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
@@ -279,6 +280,7 @@ class DeskWindow(QMainWindow):
         if specialist:
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
         self.history = HistoryView()
+        self._build_photos(bridge, keeper)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Desk pages")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
@@ -324,6 +326,21 @@ class DeskWindow(QMainWindow):
         self.tabs.currentChanged.connect(self.on_tab_changed)
         bridge.glanceChanged.connect(self.glance.show_glance)
         self.hand_overs = HandOverDesk(self) if not specialist else None
+
+    def _build_photos(self, bridge: CallBridge, keeper: RecordKeeper) -> None:
+        """A photo into the record (issue 17): asked for on the call screen, shown there and
+        in History beside the chosen record (ui/desk/photos.py)."""
+        assert self.session is not None
+        signed = self.session
+        self.photo_library = PhotoLibrary(
+            keeper.store, HubClient(self.parts.http, signed.hub_url, signed.token),
+            signed.username)
+        self.desk_photos = DeskPhotos(
+            bridge, self.photo_library, self.workers, self.call.photos, lambda: self.current,
+            lambda: self.triage.record_uuid, attached=keeper.sync_now, parent=self)
+        self.history_photos = RecordPhotos(lambda: self.photo_library, self.workers)
+        self.history.beside.addWidget(self.history_photos)
+        self.history.recordChosen.connect(self.history_photos.show_record)
 
     @property
     def busy(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from calls.session import CallState, StateChanged
 from hub.client import HubClient, HubError
@@ -25,6 +25,7 @@ from ui.station.home import HomePage
 from ui.station.incall import CallPage
 from ui.station.media import DeviceCheck
 from ui.station.page import Page
+from ui.station.photo import ConsentPanel, StationPhotos
 from ui.station.plan import WILL_SHOW, PlanPage
 from ui.station.residents import ResidentList
 from ui.station.waiting import WaitingPage, position_words, wait_words
@@ -65,6 +66,12 @@ class StationWindow(QMainWindow):
                      self.after_page):
             self.pages.addWidget(page)
         self.setCentralWidget(self.pages)
+        # A photo the nurse asks for (issue 17): its consent question, above the controls.
+        self.photo_panel = ConsentPanel(self.call_page)
+        call_layout = self.call_page.layout()
+        assert isinstance(call_layout, QVBoxLayout)
+        call_layout.insertWidget(call_layout.count() - 1, self.photo_panel)
+        self.photos = StationPhotos(bridge, hub, self.photo_panel, self)
         self.clinic_timer = QTimer(self, interval=30_000)
 
         self.home_page.callRequested.connect(self.on_call_clicked)
@@ -180,6 +187,7 @@ class StationWindow(QMainWindow):
                 self.bridge.fetch("join", lambda: self.hub.join_clinic(booking, call_id))
         elif event.new is CallState.CONNECTING:
             self.call_page.begin()
+            self.photo_panel.reset()
             self.show_page(self.call_page)
             self.say("A nurse has answered. The call is starting.", urgent=True)
         elif event.new is CallState.ENDED or event.new is CallState.FAILED:

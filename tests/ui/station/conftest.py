@@ -13,6 +13,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from calls.engine import CallEngine, EngineEvent, QueueChanged
+from calls.media import MediaSource
 from hub.client import Backoff, HubClient
 from hub.contract.identity import CallRole
 from records.store import Store
@@ -74,15 +75,19 @@ def make_station(
 ) -> Iterator[Callable[[Seeded], StationWindow]]:
     made: list[tuple[StationBridge, HubClient, Store]] = []
 
-    def make(site: Seeded, backoff: Backoff | None = None) -> StationWindow:
+    def make(site: Seeded, backoff: Backoff | None = None,
+             camera: Callable[[Switches], Callable[[], MediaSource]] | None = None
+             ) -> StationWindow:
+        """A signed-in station; ``camera`` makes its media from its switches (default: the
+        synthetic pattern at the call's size)."""
         assert site.credential is not None
         client = HubClient(httpx.Client(timeout=10.0), hub.http)
         client.sign_in_site(site.credential)
         assert client.token is not None
         store = Store.open(f"sqlite:///{tmp_path / f'station{len(made)}.db'}")
         switches = Switches()
-        bridge = StationBridge(client.ws_url, client.token,
-                               media_factory("synthetic", switches), switches,
+        media = camera(switches) if camera is not None else media_factory("synthetic", switches)
+        bridge = StationBridge(client.ws_url, client.token, media, switches,
                                backoff=backoff or Backoff(initial=0.05, maximum=0.5))
         made.append((bridge, client, store))
         window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"))
