@@ -126,15 +126,15 @@ class HubVersions:
         """
         hub = TriageRecord.model_validate_json(hub_payload)
         row = self._session.get(TriageRecordRow, hub.uuid)
-        if row is not None and row.status == "signed_off":
-            if self._unsettled(hub.uuid):
-                if row.version > hub.version and self._uow.outbox.state(hub.uuid) is \
-                        SyncState.PENDING:  # fmt: skip
-                    return read_row(row)  # ahead of the hub, on its way: amend from it
-                raise RecordClosed(f"record {hub.uuid} has a version the hub does not hold "
-                                   "yet; resolve it first")  # fmt: skip
-            if row.version > hub.version:
-                return read_row(row)  # the hub has not answered for a version it holds
+        if row is not None and row.status == "signed_off" and (
+                row.version > hub.version or self._unsettled(hub.uuid)):
+            if self.conflict(hub.uuid, hub_payload) is not None:
+                raise RecordClosed(f"record {hub.uuid} is in conflict with the hub's version; "
+                                   "resolve the conflict first")
+            if row.version >= hub.version:
+                return read_row(row)  # this desk's, the same or ahead and on its way
+            raise RecordClosed(f"record {hub.uuid} has a version the hub refused; it needs "
+                               "a person to look at it")
         if row is not None and row.status == "draft":
             # Kept here only (version 0: a draft, never sent): signed off elsewhere since.
             self._keep_aside(hub.uuid, 0, read_row(row).model_dump_json(), hub.version,

@@ -145,6 +145,11 @@ class RecordKeeper(QObject):
         self._back.set()
         self._wake.set()
 
+    def on_hub_connection(self, up: bool, _reason: str = "") -> None:
+        """The desk's WebSocket to the hub came up (its welcome) or went down."""
+        if up:
+            self.hub_back()
+
     def _signed(self, record: object) -> None:
         self.signedOff.emit(record)
         self._wake.set()
