@@ -242,6 +242,9 @@ class DraftEntry:
     attempts: int
 
 
+DRAFT_SETTLE = timedelta(seconds=2)
+
+
 class DraftOutbox:
     """Drafts whose latest content the hub should keep for their nurse, one row a record."""
 
@@ -249,16 +252,20 @@ class DraftOutbox:
         self._session = session
 
     def touch(self, record_uuid: UUID) -> None:
-        """The draft changed: push its content (again) as soon as the hub can take it."""
+        """The draft changed: push its content (again) within DRAFT_SETTLE of the first
+        change not yet pushed. Not at once: a draft is written at every keystroke, and most
+        are signed off within minutes (then the version goes instead); the sync's writes
+        would only contend with the nurse's for the store."""
         row = self._session.get(DraftOutboxRow, record_uuid)
-        now = utc_now()
+        due = utc_now() + DRAFT_SETTLE
         if row is None:
             self._session.add(DraftOutboxRow(record_uuid=record_uuid, revision=1,
                                              pushed_revision=0, attempts=0,
-                                             next_attempt_at=now))  # fmt: skip
+                                             next_attempt_at=due))  # fmt: skip
         else:
+            if row.revision == row.pushed_revision:  # nothing waiting: this change starts it
+                row.next_attempt_at = due
             row.revision += 1
-            row.next_attempt_at = now
 
     def drop(self, record_uuid: UUID) -> None:
         """The draft is signed off (the hub drops its copy when the version lands)."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,6 +59,7 @@ from hub.client import (
     HubConflict,
     HubError,
     HubFailed,
+    HubNotFound,
     HubRefused,
     HubUnreachable,
 )
@@ -71,6 +73,7 @@ log = logging.getLogger(__name__)
 # Refusals that say "not now" to the desk rather than "never" to the record: a token that
 # lapsed, or a principal the store does not (yet) let write. The entries wait.
 _NOT_NOW = {401, 403}
+_DRAFT_ROUNDS_S = 1.0  # how often drafts are looked at (each waits DRAFT_SETTLE anyway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,7 @@ class SyncRunner:
         self.failures = 0  # consecutive rounds the store was unreachable
         self.retry_after = 0.0  # seconds the last unreachable round postponed its entries
         self._unreachable = False  # the last failure had no answer at all (not a 5xx)
+        self.away_checks = 0  # health checks that found the hub still away
 
     def _read(self, after_id: int = 0, busy: frozenset[UUID] = frozenset()) -> _Round:
         """The next round: due entries above ``after_id``, cut short before the first entry
@@ -207,8 +211,15 @@ class SyncRunner:
         waiting entry is released (:meth:`release`). Cheap: no token, no records."""
         try:
             self._hub.round_trip_ms()
-        except HubError:
+        except HubUnreachable:
+            self.away_checks += 1
             return False
+        except HubFailed:
+            # It answers, but fails (busy, or a 5xx): the entries keep their back-off.
+            self._unreachable = False
+            return False
+        except HubError:
+            pass  # it answered (a hub without the route, say): it is there
         self._reached()
         return True
 
@@ -236,18 +247,20 @@ class SyncRunner:
             payloads = uow.records.draft_payloads([e.record_uuid for e in entries])
         if not entries:
             return RoundResult(0, unavailable=False)
-        done = []
+        done: list[DraftEntry] = []
         try:
             for entry in entries:
                 payload = payloads.get(entry.record_uuid)
-                if payload is not None:  # signed off meanwhile: nothing to keep
-                    self._hub.put_draft(entry.record_uuid, payload)
+                try:
+                    if payload is not None:  # signed off meanwhile: nothing to keep
+                        self._hub.put_draft(entry.record_uuid, payload)
+                except (HubRefused, HubConflict, HubNotFound) as exc:
+                    if exc.status in _NOT_NOW:
+                        raise
+                    # Not kept there (refused, or a hub without drafts): it stays on this
+                    # desk as it is, and goes again when it next changes.
+                    log.warning("a draft was not kept by the hub: %s", exc.summary)
                 done.append(entry)
-        except HubRefused as exc:
-            if exc.status in _NOT_NOW:
-                return self._drafts_wait(entries, exc)
-            log.warning("a draft was refused by the hub: %s", exc.summary)
-            done.append(entry)  # not kept there; it stays on this desk as it is
         except HubError as exc:
             return self._drafts_wait([e for e in entries if e not in done], exc, done)
         self._reached()
@@ -414,9 +427,12 @@ class SyncRunner:
         self, stop: threading.Event, *, on_round: Callable[[RoundResult], None] | None = None
     ) -> None:
         """Push until ``stop`` is set, backing off while the store is unreachable."""
+        drafts_at = time.monotonic()  # the first look a second in: versions go first
         while not stop.is_set():
             result = self.drain(stop=stop, on_round=on_round)
-            self.push_drafts()
+            if time.monotonic() - drafts_at >= _DRAFT_ROUNDS_S:  # drafts wait to settle
+                drafts_at = time.monotonic()
+                self.push_drafts()
             if result.unavailable:
                 # Ask whether the hub is back at least every probe_interval: when it is,
                 # every entry waiting is released at once and drained in the next pass.

@@ -291,7 +291,8 @@ def _drafts_are_kept_on_the_hub_for_their_nurse(a: Desk, b: Desk, hub: ThreadedH
         uow.records.save_draft(draft, "ann")
         uow.records.save_draft(draft.model_copy(update={"presenting_problem": "Breathless"}),
                                "ann")  # fmt: skip
-    assert a.sync.push_drafts().settled == 1  # coalesced: two saves, one push
+    # Pushed once the draft has settled (DRAFT_SETTLE), coalesced: two saves, one push.
+    wait_until(lambda: a.sync.push_drafts().settled == 1, 10, "the draft to be pushed")
     assert a.sync.push_drafts().settled == 0
     # Ann signs in at another desk: her draft is there; Bob's desk sees none of it.
     other = Desk(hub.http, hubdb, "ann", tmp_path / "desk-c", new_account=False)
