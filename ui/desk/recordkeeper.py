@@ -20,7 +20,7 @@ from PySide6.QtCore import QObject, Signal
 from hub.client import HubClient, HubError
 from records.hub_versions import HubVersions, Opened, fetch_current
 from records.schema import FollowUp, TriageRecord
-from records.store import RecordSummary, Store, SyncState
+from records.store import RecordClosed, RecordSummary, Store, SyncState
 from records.sync import SyncRunner
 from ui.desk.work import Pending, Workers
 
@@ -110,11 +110,22 @@ class RecordKeeper(QObject):
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
 
     def follow_up(self, record_uuid: UUID, check: FollowUp) -> Pending:
-        def run() -> TriageRecord:
+        """Record a follow-up check from any desk: the record's current version is fetched
+        from the hub and adopted first (as for an amendment), then the check is the next
+        version. The hub away: on this desk's copy."""
+        def run(payload: str | None) -> TriageRecord:
             with self.store.unit_of_work() as uow:
+                opened = HubVersions(uow).open(record_uuid, payload, self.actor)
+                if opened.conflict is not None:
+                    raise RecordClosed("this record is in conflict with the hub's version; "
+                                       "resolve the conflict first (History, Amend)")
                 return uow.records.record_follow_up(record_uuid, check, self.actor)
 
-        return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
+        def fetched(payload: object) -> None:
+            self._writer.run(run, payload, on_done=self._signed, on_failed=self._failed)
+
+        return self._readers.run(fetch_current, self._hub, record_uuid, on_done=fetched,
+                                 on_failed=self._failed)
 
     def resolve(self, hub_payload: str, resolved: TriageRecord, reason: str) -> Pending:
         """Write the nurse's resolution of a conflict: the version after the hub's, which
