@@ -193,18 +193,15 @@ class OutboxRow(Base):
 
 
 class DraftOutboxRow(Base):
-    """DraftOutbox: a draft whose latest content the hub should keep for its nurse.
-
-    ``revision`` counts the draft's changes, ``pushed_revision`` the last one the hub
-    answered for: a change typed while a push was on the wire is pushed again.
-    """
+    """DraftOutbox: what of a draft the hub keeps for its nurse. ``pushed_at`` is the
+    ``updated_at`` of the content last pushed (a draft changed since is due again), and
+    ``next_attempt_at`` when to try again after the hub could not be reached."""
 
     __tablename__ = "draft_outbox"
 
     record_uuid: Mapped[UUID] = mapped_column(sa.ForeignKey("triage_records.uuid"),
                                               primary_key=True)
-    revision: Mapped[int]
-    pushed_revision: Mapped[int]
+    pushed_at: Mapped[datetime]
     attempts: Mapped[int]
     next_attempt_at: Mapped[datetime]
 

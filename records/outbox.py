@@ -1,9 +1,10 @@
 """The desk's sync outboxes: signed-off versions and unsigned drafts on their way to the hub.
 
 Repositories of the local store (records/store.py): they take a Session and never commit.
-:class:`SyncOutbox` holds one row per signed-off version; :class:`DraftOutbox` one row per
-draft whose latest content the hub should keep for its nurse (issue 13), coalesced: a draft
-typed a hundred times is pushed once. records/sync.py drains both.
+:class:`SyncOutbox` holds one row per signed-off version; :class:`DraftOutbox` finds the
+drafts whose latest content the hub should keep for their nurse (issue 13), coalesced: a
+draft typed a hundred times is pushed once, and nothing is written while the nurse types.
+records/sync.py drains both.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import cast
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from records.models import DraftOutboxRow, OutboxRow
+from records.models import DraftOutboxRow, OutboxRow, TriageRecordRow
 from records.schema import utc_now
 
 __all__ = ["DraftEntry", "DraftOutbox", "OutboxEntry", "RecordNotFound", "SyncOutbox",
@@ -238,7 +239,7 @@ def _entry(row: OutboxRow) -> OutboxEntry:
 @dataclass(frozen=True, slots=True)
 class DraftEntry:
     record_uuid: UUID
-    revision: int  # how many times the draft changed: a push settles only the one it read
+    updated_at: datetime  # the draft's content to push: its last change
     attempts: int
 
 
@@ -246,64 +247,56 @@ DRAFT_SETTLE = timedelta(seconds=2)
 
 
 class DraftOutbox:
-    """Drafts whose latest content the hub should keep for their nurse, one row a record."""
+    """Drafts whose latest content the hub should keep for their nurse.
+
+    Nothing is written while the nurse types: a draft is due when it changed after the
+    content last pushed (``draft_outbox.pushed_at``) and has rested DRAFT_SETTLE since (a
+    draft is written at every keystroke, and most are signed off within minutes: then the
+    version goes instead). Only the sync writes here, after the hub answered.
+    """
 
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def touch(self, record_uuid: UUID) -> None:
-        """The draft changed: push its content (again) within DRAFT_SETTLE of the first
-        change not yet pushed. Not at once: a draft is written at every keystroke, and most
-        are signed off within minutes (then the version goes instead); the sync's writes
-        would only contend with the nurse's for the store."""
-        row = self._session.get(DraftOutboxRow, record_uuid)
-        due = utc_now() + DRAFT_SETTLE
-        if row is None:
-            self._session.add(DraftOutboxRow(record_uuid=record_uuid, revision=1,
-                                             pushed_revision=0, attempts=0,
-                                             next_attempt_at=due))  # fmt: skip
-        else:
-            if row.revision == row.pushed_revision:  # nothing waiting: this change starts it
-                row.next_attempt_at = due
-            row.revision += 1
-
-    def drop(self, record_uuid: UUID) -> None:
-        """The draft is signed off (the hub drops its copy when the version lands)."""
-        self._session.execute(sa.delete(DraftOutboxRow)
-                              .where(DraftOutboxRow.record_uuid == record_uuid))  # fmt: skip
-
     def due(self, limit: int = 50, now: datetime | None = None) -> list[DraftEntry]:
-        d = DraftOutboxRow
+        now = now or utc_now()
+        r, d = TriageRecordRow, DraftOutboxRow
         rows = self._session.execute(
-            sa.select(d.record_uuid, d.revision, d.attempts)
-            .where(d.revision > d.pushed_revision, d.next_attempt_at <= (now or utc_now()))
-            .order_by(d.next_attempt_at).limit(limit)).all()  # fmt: skip
-        return [DraftEntry(u, r, a) for u, r, a in rows]
+            sa.select(r.uuid, r.updated_at, sa.func.coalesce(d.attempts, 0))
+            .outerjoin(d, d.record_uuid == r.uuid)
+            .where(r.status == "draft", r.updated_at <= now - DRAFT_SETTLE,
+                   sa.or_(d.record_uuid.is_(None),
+                          sa.and_(d.pushed_at < r.updated_at, d.next_attempt_at <= now)))
+            .order_by(r.updated_at).limit(limit)).all()  # fmt: skip
+        return [DraftEntry(u, at, n) for u, at, n in rows]
+
+    def _upsert(self, record_uuid: UUID, **values: object) -> None:
+        t = cast(sa.Table, DraftOutboxRow.__table__)
+        changed = self._session.execute(sa.update(t).where(t.c.record_uuid == record_uuid)
+                                        .values(**values))  # fmt: skip
+        if not changed.rowcount:  # type: ignore[attr-defined]
+            row = {"pushed_at": _NEVER, "attempts": 0, "next_attempt_at": utc_now(), **values}
+            self._session.execute(sa.insert(t).values(record_uuid=record_uuid, **row))
 
     def pushed(self, entries: Sequence[DraftEntry]) -> None:
-        """The hub answered for these revisions (a later change is still to go)."""
-        d = DraftOutboxRow
+        """The hub answered for these drafts' content (a later change is still to go)."""
         for entry in entries:
-            self._session.execute(
-                sa.update(d).where(d.record_uuid == entry.record_uuid,
-                                   d.pushed_revision < entry.revision)
-                .values(pushed_revision=entry.revision, attempts=0))  # fmt: skip
+            self._upsert(entry.record_uuid, pushed_at=entry.updated_at, attempts=0)
 
     def postpone(self, entries: Sequence[DraftEntry], delay: timedelta) -> None:
         when = utc_now() + delay
-        d = DraftOutboxRow
         for entry in entries:
-            self._session.execute(sa.update(d).where(d.record_uuid == entry.record_uuid)
-                                  .values(next_attempt_at=when, attempts=d.attempts + 1))
+            self._upsert(entry.record_uuid, next_attempt_at=when, attempts=entry.attempts + 1)
 
     def release(self, now: datetime | None = None) -> None:
-        now = now or utc_now()
         d = DraftOutboxRow
-        self._session.execute(sa.update(d).where(d.revision > d.pushed_revision,
-                                                 d.next_attempt_at > now)
-                              .values(next_attempt_at=now))  # fmt: skip
+        self._session.execute(sa.update(d).where(d.next_attempt_at > (now or utc_now()))
+                              .values(next_attempt_at=now or utc_now()))  # fmt: skip
 
-    def waiting(self) -> int:
-        d = DraftOutboxRow
-        return int(self._session.scalar(sa.select(sa.func.count()).select_from(d)
-                                        .where(d.revision > d.pushed_revision)) or 0)
+    def drop(self, record_uuid: UUID) -> None:
+        """Forget what was pushed of a draft (it is signed off, or moved aside)."""
+        self._session.execute(sa.delete(DraftOutboxRow)
+                              .where(DraftOutboxRow.record_uuid == record_uuid))  # fmt: skip
+
+
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)

@@ -207,8 +207,7 @@ class UnitOfWork:
         self.patients = Patients(session)
         self.outbox = SyncOutbox(session)
         self.drafts = DraftOutbox(session)
-        self.records = TriageRecords(session, self.audit, self.patients, self.outbox,
-                                     self.drafts)
+        self.records = TriageRecords(session, self.audit, self.patients, self.outbox)
 
 
 class AuditLog:
@@ -366,14 +365,12 @@ class TriageRecords:
     """Drafts, sign-off, amendments and history of triage records."""
 
     def __init__(
-        self, session: Session, audit: AuditLog, patients: Patients, outbox: SyncOutbox,
-        drafts: DraftOutbox,
+        self, session: Session, audit: AuditLog, patients: Patients, outbox: SyncOutbox
     ) -> None:
         self._session = session
         self._audit = audit
         self._patients = patients
         self._outbox = outbox
-        self._drafts = drafts
 
     def row(self, record_uuid: UUID) -> TriageRecordRow:
         row = self._session.get(TriageRecordRow, record_uuid)
@@ -405,7 +402,6 @@ class TriageRecords:
             write_row(row, record)
             self._audit.add(actor, AuditAction.CHANGED, record.uuid, record.version)
         self._session.flush()
-        self._drafts.touch(record.uuid)  # kept on the hub for this nurse (issue 13)
         return record
 
     def get(self, record_uuid: UUID, actor: str) -> TriageRecord:
@@ -431,8 +427,6 @@ class TriageRecords:
             }
         )
         self.close(row, signed, actor, AuditAction.SIGNED_OFF)
-        # The hub drops its copy of the draft when the version lands: nothing more to push.
-        self._drafts.drop(record_uuid)
         return signed
 
     def amend(self, record: TriageRecord, reason: str, actor: str) -> TriageRecord:

@@ -1,7 +1,7 @@
 """record-authority: the draft outbox and competing takes moved aside by a resolution
 
-Issue 13: a draft's latest content is pushed to the hub for its nurse (``draft_outbox``, one
-row a draft), and a version the hub did not take is kept when the nurse resolves the
+Issue 13: a draft's latest content is pushed to the hub for its nurse (``draft_outbox``: what was
+pushed of each draft), and a version the hub did not take is kept when the nurse resolves the
 conflict (``competing_takes``), until the resolution has carried it to the hub.
 
 Revision ID: 0003_record_authority
@@ -26,8 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "draft_outbox",
         sa.Column("record_uuid", sa.Uuid(), nullable=False),
-        sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("pushed_revision", sa.Integer(), nullable=False),
+        sa.Column("pushed_at", sa.DateTime(), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(["record_uuid"], ["triage_records.uuid"],
