@@ -179,6 +179,9 @@ class Store:
         store = cls(create_engine(url))
         if upgrade:
             store.upgrade()
+        # The mappers are configured here, at start, not by the first save: that one is
+        # what the nurse waits for.
+        sa.orm.configure_mappers()
         return store
 
     def upgrade(self, revision: str = "head") -> None:
