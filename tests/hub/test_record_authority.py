@@ -49,7 +49,7 @@ class Desk:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.store = Store.open(f"sqlite:///{folder / f'records-{username}.db'}")
         token = hubdb.staff(username, "nurse").token if new_account else _token(hubdb, username)
-        self.http = httpx.Client(timeout=5.0)
+        self.http = httpx.Client(timeout=15.0)  # a loaded machine: no false outage
         self.hub = HubClient(self.http, hub_url, token)
         self.sync = SyncRunner(self.store, self.hub, batch_size=50, backoff=backoff or Backoff(
             initial=0.05, maximum=0.2, rng=random.Random(1)), idle_interval=0.05,
