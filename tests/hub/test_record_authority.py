@@ -245,7 +245,12 @@ def test_a_forged_author_is_replaced_in_the_export_and_drafts_follow_their_nurse
                          "signed_off_by,follow_ups.checked_by"]
     manager = hubdb.staff("meg", "manager").token
     with httpx.Client(base_url=hub.http, headers={"Authorization": f"Bearer {manager}"}) as m:
-        answer = m.get("/api/v1/records:export", params={"from": "2025-01-01", "to": "2025-12-31"})
+        period = {"from": "2025-01-01", "to": "2025-12-31"}
+        answer = m.get("/api/v1/records:export", params=period)
+        fhir = m.get("/api/v1/records:export", params={**period, "format": "fhir"}).json()
+    [encounter] = [e["resource"] for e in fhir["entry"]
+                   if e["resource"]["resourceType"] == "Encounter"]
+    assert [p["individual"]["display"] for p in encounter["participant"]] == ["ann", "bob"]
     [row] = list(csv.DictReader(io.StringIO(answer.text)))
     assert (row["signed_off_by"], row["nurse"], row["avoided_confirmed_by"]) == ("bob", "ann",
                                                                                 "ann")
