@@ -1,6 +1,7 @@
 """The conflict screen at the desk, driven through the window against a real hub: two nurses
 amend one version, the second sees both takes side by side in History's Amend and signs the
-version that supersedes both (issue 13)."""
+version that supersedes both; and a draft left on the hub at another desk is here at sign-in
+(issue 13)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from records.sync import SyncRunner
 from tests.helpers.fixtures import SHOTS, People
 from tests.helpers.hubserver import ThreadedHub
 from tests.helpers.waiting import wait_until
+from tests.records.builders import make_record
 from tests.ui.conftest import signed_in
 from tests.ui.test_desk_history import signed_off_record
 from ui.desk.conflict import ConflictDialog
@@ -34,8 +36,20 @@ def _state(store: Store) -> list[tuple[int, SyncState]]:
 def test_two_takes_side_by_side_and_a_version_that_supersedes_both(
         qtbot: Any, hub: ThreadedHub, people: People, desk_factory: Any, tmp_path: Any
 ) -> None:
+    # A draft Nina left unsigned at another desk is kept on the hub...
+    elsewhere = make_record(nurse="nina", patient=None, presenting_problem="Left at desk 2")
+    with httpx.Client(timeout=5) as http:
+        assert HubClient(http, hub.http, people.nurse.token).put_draft(
+            elsewhere.uuid, elsewhere.model_dump_json()).status == "kept"
     desk = desk_factory()
     signed_in(qtbot, desk, hub, "nina")
+
+    def drafts_here() -> list[object]:
+        with desk.store.unit_of_work() as uow:
+            return [r.uuid for r in uow.records.search("", status="draft")]
+
+    # ... and is here once she signs in at this one.
+    qtbot.waitUntil(lambda: drafts_here() == [elsewhere.uuid], timeout=10_000)
     record = signed_off_record(desk)
     desk.keeper.sync_now()
     qtbot.waitUntil(lambda: _state(desk.store) == [(1, SyncState.SYNCED)], timeout=10_000)
@@ -65,8 +79,8 @@ def test_two_takes_side_by_side_and_a_version_that_supersedes_both(
     # History > Amend opens both takes side by side, not the amend form.
     qtbot.keyClick(desk, Qt.Key.Key_H, Qt.KeyboardModifier.AltModifier)
     history = desk.history
-    qtbot.waitUntil(lambda: history.model.rowCount() == 1, timeout=5_000)
-    history.table.selectRow(0)
+    qtbot.waitUntil(lambda: history.model.rowCount() == 2, timeout=5_000)
+    history.table.selectRow([r.uuid for r in history.model.rows].index(record.uuid))
     qtbot.mouseClick(history.amend, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), ConflictDialog),
                     timeout=10_000)
@@ -116,5 +130,6 @@ def test_two_takes_side_by_side_and_a_version_that_supersedes_both(
         (1, "nina", "signed_off"), (2, "nora", "amended"), (3, "nina", "resolved")]
     assert history_of[2].supersedes == [take.id] and take.resolved_by == 3
     assert take.record.outcome == "gp_referral" and take.author == "nina"
-    wait_until(lambda: history.model.rowCount() == 1 and history.model.rows[0].version == 3,
-               5, "History to show the resolution", pause=qtbot.wait)
+    wait_until(lambda: any(r.uuid == record.uuid and r.version == 3
+                           for r in history.model.rows), 5, "History to show the resolution",
+               pause=qtbot.wait)

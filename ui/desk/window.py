@@ -311,6 +311,7 @@ class DeskWindow(QMainWindow):
         self.triage.signedOff.connect(self.on_triage_signed_off)
         keeper.syncChanged.connect(self.on_sync)
         keeper.signedOff.connect(lambda _r: self.history.refresh())
+        keeper.draftsTaken.connect(lambda n: n and self.history.refresh())  # from the hub
         self.history.refreshRequested.connect(self.on_history_refresh)
         self.history.amendRequested.connect(self.on_amend_requested)
         self.history.followUpRequested.connect(self.on_follow_up_requested)
