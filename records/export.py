@@ -68,6 +68,7 @@ CHUNK = 5_000  # rows fetched and written per step: memory stays flat however lo
 SNOMED = "http://snomed.info/sct"
 NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 XLSX_MAX_ROWS = 1_048_576  # Excel's limit per sheet, header included
 
 _META = sa.MetaData()
@@ -425,6 +426,12 @@ def _encounter(record: TriageRecord) -> dict[str, Any]:
         resource["identifier"] = [{"system": "urn:telehub:call-id", "value": record.call_id}]
     if record.patient is not None:
         resource["subject"] = _ref("Patient", record.patient.id)
+    # Who took the call and who signed this version off, as the hub stamped them (issue 13:
+    # the central store replaces any other name a body gave, hub/authorship.py).
+    resource["participant"] = [
+        {"type": [{"coding": [{"system": PARTICIPATION, "code": code}]}],
+         "individual": {"display": who}}
+        for code, who in (("PPRF", record.nurse), ("ATND", record.signed_off_by)) if who]
     period = {k: v for k, v in (("start", _time(start)), ("end", _time(record.ended_at))) if v}
     if period:
         resource["period"] = period

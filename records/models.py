@@ -219,3 +219,31 @@ class WoundPhotoRow(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.String(200))
+class DraftOutboxRow(Base):
+    """DraftOutbox: what of a draft the hub keeps for its nurse. ``pushed_at`` is the
+    ``updated_at`` of the content last pushed (a draft changed since is due again), and
+    ``next_attempt_at`` when to try again after the hub could not be reached."""
+
+    __tablename__ = "draft_outbox"
+
+    record_uuid: Mapped[UUID] = mapped_column(sa.ForeignKey("triage_records.uuid"),
+                                              primary_key=True)
+    pushed_at: Mapped[datetime]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+
+
+class CompetingTakeRow(Base):
+    """A version this desk signed off that the hub did not take (it held another), moved
+    aside when the nurse resolved the conflict; the resolution carries it to the hub, so
+    nothing is lost at either end. ``sent``: the hub has answered for it."""
+
+    __tablename__ = "competing_takes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    record_uuid: Mapped[UUID] = mapped_column(sa.Uuid, index=True)
+    version: Mapped[int]
+    payload: Mapped[str] = mapped_column(sa.Text)
+    kept_at: Mapped[datetime]
+    resolved_by: Mapped[int]  # the resolving version (this record's)
+    sent: Mapped[bool] = mapped_column(sa.Boolean, default=False)

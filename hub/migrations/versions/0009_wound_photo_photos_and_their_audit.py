@@ -17,7 +17,7 @@ from alembic import op
 import hub.db
 
 revision = '0009_wound_photo'
-down_revision = '0008_cluster_core'  # the lead chains it after the other 0009s
+down_revision = '0009_record_authority'
 branch_labels = None
 depends_on = None
 
