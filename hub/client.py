@@ -26,6 +26,13 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.contract.identity import Principal
+from hub.contract.records_authority import (
+    AuthoredVersionOut,
+    CompetitorOut,
+    DraftOut,
+    DraftPage,
+    ResolutionOut,
+)
 from hub.contract.rest import (
     AccountEventOut,
     BatchItemResult,
@@ -88,6 +95,11 @@ _SITES = TypeAdapter(list[Principal])
 _REPORT = TypeAdapter(Report)
 _DRILL = TypeAdapter(DrillPage)
 _BATCH = TypeAdapter(BatchResponse)
+_AUTHORED = TypeAdapter(list[AuthoredVersionOut])
+_COMPETITORS = TypeAdapter(list[CompetitorOut])
+_RESOLUTION = TypeAdapter(ResolutionOut)
+_DRAFT = TypeAdapter(DraftOut)
+_DRAFTS = TypeAdapter(DraftPage)
 _STAFF = TypeAdapter(StaffOut)
 _STAFF_LIST = TypeAdapter(list[StaffOut])
 _SITE = TypeAdapter(SiteOut)
@@ -463,6 +475,54 @@ class HubClient:
         r = self._send("POST", "/api/v1/records:batch", "store the records", content=body,
                        headers=_JSON)
         return self._parse(_BATCH, r, "a batch of records")
+
+    # --- the record's authority (issue 13): bodies in hub/contract/records_authority.py -----
+
+    def record_payload(self, record_uuid: UUID, version: int | None = None) -> str:
+        """The held version's TriageRecord JSON exactly as the hub serves it (latest when
+        ``version`` is None); a desk adopts it as it is. 404: :class:`HubNotFound`."""
+        params = None if version is None else {"version": str(version)}
+        r = self._send("GET", f"/api/v1/records/{record_uuid}", "read the record",
+                       params=params)
+        return r.text
+
+    def record_versions(self, record_uuid: UUID) -> list[AuthoredVersionOut]:
+        """Every held version of the record, oldest first, with who wrote it as the hub saw."""
+        r = self._send("GET", f"/api/v1/records/{record_uuid}/versions", "list the versions")
+        return self._parse(_AUTHORED, r, "the record's versions")
+
+    def competitors(self, record_uuid: UUID) -> list[CompetitorOut]:
+        """The takes of the record's versions the hub did not take, oldest first."""
+        r = self._send("GET", f"/api/v1/records/{record_uuid}/competitors",
+                       "list the competing versions")
+        return self._parse(_COMPETITORS, r, "the competing versions")
+
+    def put_resolution(self, record_uuid: UUID, supersedes_version: int,
+                       competing: Sequence[str], resolved: str) -> ResolutionOut:
+        """POST a resolution: ``resolved`` (TriageRecord JSON of version
+        ``supersedes_version + 1``) supersedes the held version and ``competing`` (this
+        desk's own takes, JSON, sent as they are). A 409 comes back as a result."""
+        body = ('{"supersedes_version":' + str(int(supersedes_version)) + ',"competing":['
+                + ",".join(competing) + '],"resolved":' + resolved + "}").encode()
+        r = self._send("POST", f"/api/v1/records/{record_uuid}/resolution",
+                       "store the resolution", ok=(200, 201, 409), content=body,
+                       headers=_JSON)
+        return self._parse(_RESOLUTION, r, "a resolution")
+
+    def put_draft(self, record_uuid: UUID, payload: str) -> DraftOut:
+        """PUT this principal's draft (TriageRecord JSON, status draft) to be kept on the hub."""
+        r = self._send("PUT", f"/api/v1/drafts/{record_uuid}", "keep the draft",
+                       content=payload.encode(), headers=_JSON)
+        return self._parse(_DRAFT, r, "a draft")
+
+    def delete_draft(self, record_uuid: UUID) -> None:
+        """Forget this principal's draft on the hub (gone already: no error)."""
+        self._send("DELETE", f"/api/v1/drafts/{record_uuid}", "forget the draft", ok=(204,))
+
+    def drafts(self) -> DraftPage:
+        """This principal's own drafts kept on the hub, most recently changed first."""
+        r = self._send("GET", "/api/v1/drafts", "list the drafts")
+        return self._parse(_DRAFTS, r, "the drafts")
 
     def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
         try:

@@ -151,6 +151,45 @@ class CentralRecordVersion(Base):
     payload: Mapped[str] = mapped_column(Text)  # canonical TriageRecord JSON
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stored_by: Mapped[str] = mapped_column(String(40))  # participant id of the pushing desk
+    # Who wrote it as the hub saw them (issue 13; None on versions stored before): the
+    # pushing principal's user name, display name and role, what the version did, the
+    # competitors a resolution supersedes, and the body's attribution fields replaced.
+    author: Mapped[str | None] = mapped_column(String(64))
+    author_name: Mapped[str | None] = mapped_column(String(120))
+    author_role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str | None] = mapped_column(String(16))
+    supersedes: Mapped[list[int] | None] = mapped_column(JSON)
+    replaced: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class CentralRecordCompetitor(Base):
+    """A pushed take of a version the store did not take (it held another): kept aside,
+    never lost, until a resolution supersedes it (``resolved_by``)."""
+
+    __tablename__ = "central_record_competitors"
+    __table_args__ = (Index("ix_central_record_competitors_record", "record_uuid", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_uuid: Mapped[UUID] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    pushed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pushed_by: Mapped[str] = mapped_column(String(40))
+    author: Mapped[str | None] = mapped_column(String(64))
+    author_name: Mapped[str] = mapped_column(String(120))
+    resolved_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class CentralDraft(Base):
+    """An unsigned draft kept for its nurse (``owner``, a participant id), so it is not
+    stranded on one desk; removed once any version of the record is stored."""
+
+    __tablename__ = "central_drafts"
+
+    owner: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_uuid: Mapped[UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RecordAuditEvent(Base):
