@@ -29,6 +29,7 @@ from hub.routes import (
     call_plans,
     calls,
     clinics,
+    followups,
     health,
     invitations,
     mfa,
@@ -111,7 +112,7 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     install(app, services)
     for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
-                   clinics, caller_page, reports, residents, signaling):
+                   clinics, caller_page, reports, residents, followups, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     errors.install(app)  # last: its catch-all is the outermost layer

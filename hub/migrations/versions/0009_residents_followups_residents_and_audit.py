@@ -5,7 +5,7 @@ Each site's residents (and each Gold Line patient) with what RESTORE2 asks a hom
 written (who, when), ``resident_audit_events`` every write and read (no patient data).
 
 Revision ID: 0009_residents_followups
-Revises: 0008_cluster_core
+Revises: 0009_record_authority
 Create Date: 2026-12-01 14:50:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import hub.db
 
 revision = '0009_residents_followups'
-down_revision = '0008_cluster_core'  # the lead chains it after the other 0009s on merging
+down_revision = '0009_record_authority'  # after record-authority's (merged); the lead chains the 0009s
 branch_labels = None
 depends_on = None
 
