@@ -4,7 +4,6 @@ store and outbox, and shows as done by that nurse at both; the manager counts wh
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -12,29 +11,15 @@ import pytest
 
 from hub.client import HubClient
 from hub.contract.followups import FollowUpState, Worklist
-from records.schema import AvoidedFlags, FollowUp, TriageRecord, utc_now
+from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store, SyncState
 from records.sync import SyncRunner
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
-from tests.records.builders import make_record
+from tests.records.builders import signed_off_claim as claimed
 
 
 def client(hub: ThreadedHub, who: Seeded) -> HubClient:
     return HubClient(httpx.Client(timeout=10.0), hub.http, who.token)
-
-
-RESIDENT = make_record().patient  # one resident, so the desk keeps one row of them
-
-
-def claimed(store: Store, actor: str, days_ago: float, **avoided: bool) -> TriageRecord:
-    """A record signed off at this desk whose call was ``days_ago``, claiming ``avoided``."""
-    at = datetime.now(UTC) - timedelta(days=days_ago)
-    draft = make_record(call_id=None, patient=RESIDENT, requested_at=at, answered_at=at,
-                        outcome="gp_referral", nurse=actor,
-                        avoided=AvoidedFlags(**avoided, confirmed_by=actor, confirmed_at=at))
-    with store.unit_of_work() as uow:
-        uow.records.save_draft(draft, actor)
-        return uow.records.sign_off(draft.uuid, actor)
 
 
 def items(worklist: Worklist, record: TriageRecord) -> dict[str, tuple[FollowUpState, str | None]]:
