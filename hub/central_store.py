@@ -186,16 +186,21 @@ class CentralStore:
         results: list[Applied] = []
         reattributed: list[AuditRow] = []
         earlier = resolution.competing if resolution is not None else ()
+        # Records whose take in this request was a conflict: their later versions were built
+        # on that take, so they are not stored over the held one (kept aside as well).
+        conflicted: set[UUID] = set()
         for position, pushed in enumerate(records):
             key = (pushed.uuid, pushed.version)
             top = newest.get(pushed.uuid, 0)
-            if pushed.version > top + 1:
+            if pushed.version > top + 1 and pushed.uuid not in conflicted:
                 raise VersionGap(position, top + 1)
             stamped = stamp(pushed, author, held.get((pushed.uuid, pushed.version - 1)),
                             earlier)
             record = stamped.record
             if key in held:
                 state: Status = "unchanged" if held[key] == record.payload else "conflict"
+            elif pushed.uuid in conflicted:
+                state = "conflict"
             else:
                 state = "stored"
                 held[key] = record.payload
@@ -215,6 +220,7 @@ class CentralStore:
                     reattributed.append((record.uuid, record.version,
                                          ",".join(stamped.replaced)))
             if state == "conflict":
+                conflicted.add(record.uuid)
                 self.keep_competitor(record, now)
             results.append(Applied(record.uuid, record.version, state,
                                    newest[record.uuid] if state == "conflict" else None))

@@ -192,6 +192,39 @@ class OutboxRow(Base):
     )
 
 
+class DraftOutboxRow(Base):
+    """DraftOutbox: a draft whose latest content the hub should keep for its nurse.
+
+    ``revision`` counts the draft's changes, ``pushed_revision`` the last one the hub
+    answered for: a change typed while a push was on the wire is pushed again.
+    """
+
+    __tablename__ = "draft_outbox"
+
+    record_uuid: Mapped[UUID] = mapped_column(sa.ForeignKey("triage_records.uuid"),
+                                              primary_key=True)
+    revision: Mapped[int]
+    pushed_revision: Mapped[int]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[datetime]
+
+
+class CompetingTakeRow(Base):
+    """A version this desk signed off that the hub did not take (it held another), moved
+    aside when the nurse resolved the conflict; the resolution carries it to the hub, so
+    nothing is lost at either end. ``sent``: the hub has answered for it."""
+
+    __tablename__ = "competing_takes"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    record_uuid: Mapped[UUID] = mapped_column(sa.Uuid, index=True)
+    version: Mapped[int]
+    payload: Mapped[str] = mapped_column(sa.Text)
+    kept_at: Mapped[datetime]
+    resolved_by: Mapped[int]  # the resolving version (this record's)
+    sent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
 class SiteResidentRow(Base):
     """A station's copy of one of its site's residents (records/site_residents.py): what the
     hub last confirmed, or a change made here that waits to reach the hub."""

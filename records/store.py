@@ -15,10 +15,10 @@ import enum
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -32,6 +32,14 @@ from records.models import (
     PatientRow,
     TriageRecordRow,
     TriageVersionRow,
+)
+from records.outbox import (
+    DraftEntry,
+    DraftOutbox,
+    OutboxEntry,
+    RecordNotFound,
+    SyncOutbox,
+    SyncState,
 )
 from records.schema import (
     AvoidedFlags,
@@ -52,6 +60,8 @@ __all__ = [
     "AuditAction",
     "AuditEvent",
     "AuditLog",
+    "DraftEntry",
+    "DraftOutbox",
     "OutboxEntry",
     "Patients",
     "RecordClosed",
@@ -69,10 +79,6 @@ __all__ = [
 ALEMBIC_VERSION_TABLE = "records_alembic_version"
 
 
-class RecordNotFound(LookupError):
-    """No record has that UUID (or no such version)."""
-
-
 class RecordClosed(RuntimeError):
     """The record is signed off: a change must be an amendment with a reason."""
 
@@ -84,15 +90,8 @@ class AuditAction(enum.StrEnum):
     SIGNED_OFF = "signed_off"
     AMENDED = "amended"
     EXPORTED = "exported"
-
-
-class SyncState(enum.StrEnum):
-    """Where a signed-off version is on its way to the central store."""
-
-    PENDING = "pending"
-    SYNCED = "synced"
-    CONFLICT = "conflict"  # the store holds a newer version; never overwritten
-    FAILED = "failed"  # the store refused it as invalid; needs a person to look
+    ADOPTED = "adopted"  # the hub's version taken into this desk's store (issue 13)
+    RESOLVED = "resolved"  # a conflict resolved into a version superseding both
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,18 +123,6 @@ class RecordSummary:
     news2_complete: bool | None
     outcome: str | None
     sync: SyncState | None  # of the latest version queued (None: never signed off)
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxEntry:
-    id: int
-    record_uuid: UUID
-    version: int
-    state: SyncState
-    attempts: int
-    next_attempt_at: datetime
-    last_error: str | None
-    held_version: int | None
 
 
 def _set_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -219,7 +206,9 @@ class UnitOfWork:
         self.audit = AuditLog(session)
         self.patients = Patients(session)
         self.outbox = SyncOutbox(session)
-        self.records = TriageRecords(session, self.audit, self.patients, self.outbox)
+        self.drafts = DraftOutbox(session)
+        self.records = TriageRecords(session, self.audit, self.patients, self.outbox,
+                                     self.drafts)
 
 
 class AuditLog:
@@ -323,7 +312,7 @@ _PLAIN = (
 )
 
 
-def _write_row(row: TriageRecordRow, record: TriageRecord) -> None:
+def write_row(row: TriageRecordRow, record: TriageRecord) -> None:
     for name in _PLAIN:
         setattr(row, name, getattr(record, name))
     row.patient_id = None if record.patient is None else record.patient.id
@@ -346,7 +335,7 @@ def _write_row(row: TriageRecordRow, record: TriageRecord) -> None:
     row.follow_ups = {"checks": [f.model_dump(mode="json") for f in record.follow_ups]}
 
 
-def _read_row(row: TriageRecordRow) -> TriageRecord:
+def read_row(row: TriageRecordRow) -> TriageRecord:
     data: dict[str, Any] = {name: getattr(row, name) for name in _PLAIN}
     data["uuid"] = row.uuid
     data["patient"] = None if row.patient is None else _patient_value(row.patient)
@@ -377,14 +366,16 @@ class TriageRecords:
     """Drafts, sign-off, amendments and history of triage records."""
 
     def __init__(
-        self, session: Session, audit: AuditLog, patients: Patients, outbox: SyncOutbox
+        self, session: Session, audit: AuditLog, patients: Patients, outbox: SyncOutbox,
+        drafts: DraftOutbox,
     ) -> None:
         self._session = session
         self._audit = audit
         self._patients = patients
         self._outbox = outbox
+        self._drafts = drafts
 
-    def _row(self, record_uuid: UUID) -> TriageRecordRow:
+    def row(self, record_uuid: UUID) -> TriageRecordRow:
         row = self._session.get(TriageRecordRow, record_uuid)
         if row is None:
             raise RecordNotFound(f"no triage record {record_uuid}")
@@ -405,30 +396,31 @@ class TriageRecords:
         row = self._session.get(TriageRecordRow, record.uuid)
         if row is None:
             row = TriageRecordRow(uuid=record.uuid, created_at=record.updated_at)
-            _write_row(row, record)
+            write_row(row, record)
             self._session.add(row)
             self._audit.add(actor, AuditAction.CREATED, record.uuid, record.version)
         elif row.status != "draft":
             raise RecordClosed(f"record {record.uuid} is signed off; amend it with a reason")
         else:
-            _write_row(row, record)
+            write_row(row, record)
             self._audit.add(actor, AuditAction.CHANGED, record.uuid, record.version)
         self._session.flush()
+        self._drafts.touch(record.uuid)  # kept on the hub for this nurse (issue 13)
         return record
 
     def get(self, record_uuid: UUID, actor: str) -> TriageRecord:
         """The record's working copy (audited as a read)."""
-        row = self._row(record_uuid)
+        row = self.row(record_uuid)
         self._audit.add(actor, AuditAction.READ, record_uuid, row.version)
-        return _read_row(row)
+        return read_row(row)
 
     def sign_off(self, record_uuid: UUID, actor: str) -> TriageRecord:
         """Close the draft as version 1 and queue it for sync."""
-        row = self._row(record_uuid)
+        row = self.row(record_uuid)
         if row.status != "draft":
             raise RecordClosed(f"record {record_uuid} is already signed off")
         now = utc_now()
-        data = _read_row(row).model_dump(exclude={"news2"})
+        data = read_row(row).model_dump(exclude={"news2"})
         signed = TriageRecord.model_validate(
             {
                 **data,
@@ -438,20 +430,26 @@ class TriageRecords:
                 "updated_at": now,
             }
         )
-        self._close(row, signed, actor, AuditAction.SIGNED_OFF)
+        self.close(row, signed, actor, AuditAction.SIGNED_OFF)
+        # The hub drops its copy of the draft when the version lands: nothing more to push.
+        self._drafts.drop(record_uuid)
         return signed
 
     def amend(self, record: TriageRecord, reason: str, actor: str) -> TriageRecord:
         """Sign ``record``'s changes as the next version, keeping every earlier one."""
         if not reason.strip():
             raise ValueError("an amendment needs a reason")
-        row = self._row(record.uuid)
+        row = self.row(record.uuid)
         if row.status != "signed_off":
             raise RecordClosed("a draft is changed with save_draft, not amended")
         if record.version != row.version:
             raise RecordClosed(
                 f"record {record.uuid} was amended meanwhile (now version {row.version})"
             )
+        if self._outbox.state(record.uuid) is SyncState.CONFLICT:
+            # Built on a version the hub did not take, it would hide the other desk's.
+            raise RecordClosed(f"record {record.uuid} is in conflict with the hub's version; "
+                               "resolve the conflict first")
         now = utc_now()
         data = record.model_dump(exclude={"news2"})
         amended = TriageRecord.model_validate(
@@ -467,59 +465,25 @@ class TriageRecords:
         )
         if amended.patient is not None:
             self._patients.save(amended.patient)
-        self._close(row, amended, actor, AuditAction.AMENDED)
+        self.close(row, amended, actor, AuditAction.AMENDED)
         return amended
 
     def record_follow_up(self, record_uuid: UUID, follow_up: FollowUp, actor: str) -> TriageRecord:
         """Add a 72-hour or 7-day check: an amendment, since it confirms or withdraws a claim."""
-        current = _read_row(self._row(record_uuid))
+        current = read_row(self.row(record_uuid))
         reason = f"follow-up {follow_up.window}: claim " + (
             "withdrawn" if follow_up.claim_withdrawn else "confirmed"
         )
         changed = current.model_copy(update={"follow_ups": (*current.follow_ups, follow_up)})
         return self.amend(changed, reason, actor)
 
-    def adopt(self, record: TriageRecord, actor: str) -> bool:
-        """Take the hub's current signed-off version as this desk's copy, so an amendment or
-        a follow-up made here starts from it (issue 13: any nurse finishes what another
-        started). Kept as synced: it came from the store. Nothing changes when this desk
-        holds that version or a later one already (its own, perhaps not synced yet); returns
-        whether it was adopted."""
-        if record.status != "signed_off":
-            raise RecordClosed("only a signed-off version is adopted")
-        row = self._session.get(TriageRecordRow, record.uuid)
-        if row is not None and row.version >= record.version:
-            return False
-        patient = record.patient
-        if patient is not None:
-            known = (self._patients.by_nhs_number(patient.nhs_number)
-                     if patient.nhs_number else None)
-            if known is not None and known.id != patient.id:
-                # The same person has a row here already: use it, never a duplicate.
-                patient = patient.model_copy(update={"id": known.id})
-                record = record.model_copy(update={"patient": patient})
-            self._patients.save(patient)
-        if row is None:
-            row = TriageRecordRow(uuid=record.uuid, created_at=record.updated_at)
-            self._session.add(row)
-        _write_row(row, record)
-        assert record.signed_off_at is not None and record.signed_off_by is not None
-        self._session.add(TriageVersionRow(
-            record_uuid=record.uuid, version=record.version, payload=record.model_dump_json(),
-            signed_off_at=record.signed_off_at, signed_off_by=record.signed_off_by,
-            amendment_reason=record.amendment_reason))
-        self._session.flush()
-        self._outbox.enqueue(record.uuid, record.version)
-        self._outbox.mark_adopted(record.uuid, record.version)
-        self._audit.add(actor, AuditAction.READ, record.uuid, record.version, "adopted")
-        return True
-
-    def _close(
+    def close(
         self, row: TriageRecordRow, record: TriageRecord, actor: str, action: AuditAction
     ) -> None:
+        """Write a signed-off version: the working row, its version row, its outbox entry."""
         if record.outcome is not None:
             codes.outcomes().require(record.outcome)
-        _write_row(row, record)
+        write_row(row, record)
         assert record.signed_off_at is not None and record.signed_off_by is not None
         self._session.add(
             TriageVersionRow(
@@ -575,6 +539,14 @@ class TriageRecords:
         if missing:
             raise RecordNotFound(f"no version {missing[0][1]} of record {missing[0][0]}")
         return [found[key] for key in keys]
+
+    def draft_payloads(self, record_uuids: Sequence[UUID]) -> dict[UUID, str]:
+        """The wire JSON of each record still a draft (for the hub to keep; no audit)."""
+        if not record_uuids:
+            return {}
+        rows = self._session.scalars(sa.select(TriageRecordRow).where(
+            TriageRecordRow.uuid.in_(record_uuids), TriageRecordRow.status == "draft"))
+        return {row.uuid: read_row(row).model_dump_json() for row in rows}
 
     def uuids(self) -> list[UUID]:
         return list(self._session.scalars(sa.select(TriageRecordRow.uuid)))
@@ -636,162 +608,3 @@ class TriageRecords:
 def _escape_like(text: str) -> str:
     """``text`` matched literally by LIKE: a typed % or _ is not a wildcard."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-class SyncOutbox:
-    """Signed-off versions waiting for the central store, with their sync state."""
-
-    def __init__(self, session: Session) -> None:
-        self._session = session
-
-    def enqueue(self, record_uuid: UUID, version: int) -> None:
-        now = utc_now()
-        self._session.add(
-            OutboxRow(
-                record_uuid=record_uuid,
-                version=version,
-                state=SyncState.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
-        self._session.flush()
-
-    def due(
-        self, limit: int, now: datetime | None = None, *, after_id: int = 0
-    ) -> list[OutboxEntry]:
-        """Pending entries whose back-off has passed, oldest first (ids above ``after_id``).
-
-        An entry waits while an earlier version of the same record is still pending, so the
-        store never sees version 2 before version 1 (it would then refuse 1 as a conflict).
-        ``after_id`` lets the sync read the next round while the one before is on the wire.
-        """
-        now = now or utc_now()
-        earlier = sa.orm.aliased(OutboxRow)
-        blocked = (
-            sa.select(earlier.id)
-            .where(
-                earlier.record_uuid == OutboxRow.record_uuid,
-                earlier.version < OutboxRow.version,
-                earlier.state == SyncState.PENDING,
-                earlier.next_attempt_at > now,
-            )
-            .exists()
-        )
-        o = OutboxRow
-        # Columns, not ORM objects: a sync round reads 500 of them (ORM loading was most of
-        # the desk's time per record while draining a backlog).
-        rows = self._session.execute(
-            sa.select(o.id, o.record_uuid, o.version, o.state, o.attempts, o.next_attempt_at,
-                      o.last_error, o.held_version)
-            .where(
-                o.state == SyncState.PENDING,
-                o.next_attempt_at <= now,
-                o.id > after_id,
-                ~blocked,
-            )
-            .order_by(o.id)
-            .limit(limit)
-        )  # fmt: skip
-        return [OutboxEntry(i, u, v, SyncState(st), a, at, err, held)
-                for i, u, v, st, a, at, err, held in rows]
-
-    def mark_adopted(self, record_uuid: UUID, version: int) -> None:
-        """The version came from the central store: synced from the start, never pushed."""
-        now = utc_now()
-        self._session.execute(
-            sa.update(OutboxRow)
-            .where(OutboxRow.record_uuid == record_uuid, OutboxRow.version == version)
-            .values(state=SyncState.SYNCED, synced_at=now)
-        )
-
-    def mark(
-        self,
-        entry_id: int,
-        state: SyncState,
-        *,
-        error: str | None = None,
-        held_version: int | None = None,
-    ) -> None:
-        row = self._session.get(OutboxRow, entry_id)
-        if row is None:
-            raise RecordNotFound(f"no outbox entry {entry_id}")
-        row.state = state
-        row.attempts += 1
-        row.last_error = error
-        row.held_version = held_version
-        if state is SyncState.SYNCED:
-            row.synced_at = utc_now()
-
-    def mark_many(
-        self, marks: Sequence[tuple[int, SyncState, str | None, int | None]]
-    ) -> None:
-        """:meth:`mark` for many entries (id, state, error, held version) in one statement."""
-        if not marks:
-            return
-        now = utc_now()
-        t = cast(sa.Table, OutboxRow.__table__)
-        self._session.execute(
-            sa.update(t)
-            .where(t.c.id == sa.bindparam("b_id"))
-            .values(
-                state=sa.bindparam("b_state"),
-                attempts=t.c.attempts + 1,
-                last_error=sa.bindparam("b_error"),
-                held_version=sa.bindparam("b_held"),
-                synced_at=sa.bindparam("b_synced"),
-            ),
-            [
-                {"b_id": entry_id, "b_state": str(state), "b_error": error, "b_held": held,
-                 "b_synced": now if state is SyncState.SYNCED else None}
-                for entry_id, state, error, held in marks
-            ],
-        )  # fmt: skip
-
-    def postpone(self, entry_ids: Sequence[int], delay: timedelta, error: str) -> None:
-        """Leave entries pending and try them again after ``delay`` (the store was unreachable)."""
-        when = utc_now() + delay
-        for entry_id in entry_ids:
-            row = self._session.get(OutboxRow, entry_id)
-            if row is not None:
-                row.attempts += 1
-                row.next_attempt_at = when
-                row.last_error = error
-
-    def state(self, record_uuid: UUID) -> SyncState | None:
-        """The sync state of the record's latest signed-off version; None while a draft."""
-        row = self._session.scalar(
-            sa.select(OutboxRow)
-            .where(OutboxRow.record_uuid == record_uuid)
-            .order_by(OutboxRow.version.desc())
-            .limit(1)
-        )
-        return None if row is None else SyncState(row.state)
-
-    def entries(self, state: SyncState | None = None) -> list[OutboxEntry]:
-        query = sa.select(OutboxRow).order_by(OutboxRow.id)
-        if state is not None:
-            query = query.where(OutboxRow.state == state)
-        return [_entry(row) for row in self._session.scalars(query)]
-
-    def counts(self) -> dict[SyncState, int]:
-        result = dict.fromkeys(SyncState, 0)
-        for state, count in self._session.execute(
-            sa.select(OutboxRow.state, sa.func.count()).group_by(OutboxRow.state)
-        ):
-            result[SyncState(state)] = count
-        return result
-
-
-def _entry(row: OutboxRow) -> OutboxEntry:
-    return OutboxEntry(
-        id=row.id,
-        record_uuid=row.record_uuid,
-        version=row.version,
-        state=SyncState(row.state),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at,
-        last_error=row.last_error,
-        held_version=row.held_version,
-    )

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,8 +53,18 @@ from datetime import timedelta
 from typing import Literal
 from uuid import UUID
 
-from hub.client import Backoff, HubClient, HubConflict, HubError, HubFailed, HubRefused
-from records.store import OutboxEntry, Store, SyncState
+from hub.client import (
+    Backoff,
+    HubClient,
+    HubConflict,
+    HubError,
+    HubFailed,
+    HubNotFound,
+    HubRefused,
+    HubUnreachable,
+)
+from records.hub_versions import HubVersions
+from records.store import DraftEntry, OutboxEntry, Store, SyncState
 
 __all__ = ["PushResult", "RoundResult", "SyncRunner"]
 
@@ -62,6 +73,7 @@ log = logging.getLogger(__name__)
 # Refusals that say "not now" to the desk rather than "never" to the record: a token that
 # lapsed, or a principal the store does not (yet) let write. The entries wait.
 _NOT_NOW = {401, 403}
+_DRAFT_ROUNDS_S = 1.0  # how often drafts are looked at (each waits DRAFT_SETTLE anyway)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +83,7 @@ class PushResult:
     status: Literal["stored", "unchanged", "conflict", "invalid"]
     held_version: int | None = None
     error: str | None = None
+    resolution: bool = False  # the answer to a resolution (its takes are held now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +117,7 @@ class SyncRunner:
         backoff: Backoff | None = None,
         idle_interval: float = 5.0,
         in_flight: int = 2,
+        probe_interval: float = 2.0,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -111,8 +125,13 @@ class SyncRunner:
         self._backoff = backoff or Backoff(initial=1.0, maximum=300.0)
         self._idle_interval = idle_interval
         self._in_flight = max(1, in_flight)
+        # While the hub is away, how often a cheap health check asks whether it is back: the
+        # entries' own back-off may have grown to minutes, the outage may end in seconds.
+        self.probe_interval = probe_interval
         self.failures = 0  # consecutive rounds the store was unreachable
         self.retry_after = 0.0  # seconds the last unreachable round postponed its entries
+        self._unreachable = False  # the last failure had no answer at all (not a 5xx)
+        self.away_checks = 0  # health checks that found the hub still away
 
     def _read(self, after_id: int = 0, busy: frozenset[UUID] = frozenset()) -> _Round:
         """The next round: due entries above ``after_id``, cut short before the first entry
@@ -127,8 +146,10 @@ class SyncRunner:
                     break
             else:
                 busy = frozenset()  # nothing cut: not blocked
-            payloads = uow.records.version_payloads([(e.record_uuid, e.version) for e in entries])
-        return entries, payloads, bool(busy) and not entries
+            keys = [(e.record_uuid, e.version) for e in entries]
+            payloads = uow.records.version_payloads(keys)
+            takes = HubVersions(uow).takes(keys)
+        return entries, payloads, bool(busy) and not entries, takes
 
     def _answers(self, entries: Sequence[OutboxEntry],
                  pushed: Callable[[], list[PushResult]]) -> _Marks | None:
@@ -137,8 +158,7 @@ class SyncRunner:
         try:
             results = pushed()
         except HubError as exc:
-            self.failures += 1
-            self.retry_after = self._backoff.delay(self.failures - 1)
+            self._failed(exc)
             with self._store.unit_of_work() as uow:
                 uow.outbox.postpone(
                     [e.id for e in entries], timedelta(seconds=self.retry_after), exc.summary
@@ -146,13 +166,16 @@ class SyncRunner:
             log.info("central store unavailable (%s); %d records wait", exc.summary,
                      len(entries))  # fmt: skip
             return None
-        self.failures = 0
-        marks: _Marks = []
+        self._reached()
+        marks = _Marks()
         for entry, result in zip(entries, results, strict=True):
             if result.status in ("stored", "unchanged"):
                 marks.append((entry.id, SyncState.SYNCED, None, None))
+                if result.resolution:
+                    marks.resolved.append((entry.record_uuid, entry.version))
             elif result.status == "conflict":
                 marks.append((entry.id, SyncState.CONFLICT, "HTTP 409", result.held_version))
+                marks.conflicts.append((entry.record_uuid, entry.version))
                 log.warning("record %s v%d: store holds a newer version",
                             entry.record_uuid, entry.version)  # fmt: skip
             else:
@@ -161,17 +184,104 @@ class SyncRunner:
                             entry.record_uuid, entry.version, result.error)  # fmt: skip
         return marks
 
+    def _failed(self, exc: HubError) -> None:
+        self.failures += 1
+        self.retry_after = self._backoff.delay(self.failures - 1)
+        self._unreachable = isinstance(exc, HubUnreachable)
+
+    def _reached(self) -> None:
+        """The hub answered: after an outage, everything waiting goes now (issue 13: not on
+        each entry's own back-off, which had grown while the hub was away)."""
+        if self.failures:
+            self.release()
+        self.failures = 0
+        self._unreachable = False
+
+    def release(self) -> None:
+        """Every pending version and draft due now, whatever its back-off (the hub is back:
+        its answer, or its WebSocket welcome at the desk, says so)."""
+        with self._store.unit_of_work() as uow:
+            released = uow.outbox.release()
+            uow.drafts.release()
+        if released:
+            log.info("the hub is back; %d records go now", released)
+
+    def probe(self) -> bool:
+        """Whether the hub answers its health check; when it does after an outage, every
+        waiting entry is released (:meth:`release`). Cheap: no token, no records."""
+        try:
+            self._hub.round_trip_ms()
+        except HubUnreachable:
+            self.away_checks += 1
+            return False
+        except HubFailed:
+            # It answers, but fails (busy, or a 5xx): the entries keep their back-off.
+            self._unreachable = False
+            return False
+        except HubError:
+            pass  # it answered (a hub without the route, say): it is there
+        self._reached()
+        return True
+
+    def wait_before_retry(self) -> float:
+        """Seconds to wait after an unreachable round before asking again: the back-off,
+        but no longer than :attr:`probe_interval` when the hub did not answer at all (a
+        health check is cheap, and it releases every entry the moment the hub is back)."""
+        if self._unreachable:
+            return min(self.retry_after, self.probe_interval)
+        return self.retry_after
+
     def _mark(self, marks: _Marks) -> None:
         with self._store.unit_of_work() as uow:
             # One statement for the round: a backlog of 500 is one UPDATE, not 500 round trips.
             uow.outbox.mark_many(marks)
+            uow.outbox.hold_followers(marks.conflicts)
+            versions = HubVersions(uow)
+            for record_uuid, version in marks.resolved:
+                versions.sent(record_uuid, version)
+
+    def push_drafts(self, limit: int = 50) -> RoundResult:
+        """Push the drafts whose latest content the hub does not keep yet (issue 13)."""
+        with self._store.unit_of_work() as uow:
+            entries = uow.drafts.due(limit)
+            payloads = uow.records.draft_payloads([e.record_uuid for e in entries])
+        if not entries:
+            return RoundResult(0, unavailable=False)
+        done: list[DraftEntry] = []
+        try:
+            for entry in entries:
+                payload = payloads.get(entry.record_uuid)
+                try:
+                    if payload is not None:  # signed off meanwhile: nothing to keep
+                        self._hub.put_draft(entry.record_uuid, payload)
+                except (HubRefused, HubConflict, HubNotFound) as exc:
+                    if exc.status in _NOT_NOW:
+                        raise
+                    # Not kept there (refused, or a hub without drafts): it stays on this
+                    # desk as it is, and goes again when it next changes.
+                    log.warning("a draft was not kept by the hub: %s", exc.summary)
+                done.append(entry)
+        except HubError as exc:
+            return self._drafts_wait([e for e in entries if e not in done], exc, done)
+        self._reached()
+        with self._store.unit_of_work() as uow:
+            uow.drafts.pushed(done)
+        return RoundResult(len(done), unavailable=False)
+
+    def _drafts_wait(self, entries: Sequence[DraftEntry], exc: HubError,
+                     done: Sequence[DraftEntry] = ()) -> RoundResult:  # fmt: skip
+        self._failed(exc)
+        with self._store.unit_of_work() as uow:
+            uow.drafts.pushed(done)
+            uow.drafts.postpone(entries, timedelta(seconds=self.retry_after))
+        return RoundResult(len(done), unavailable=True)
 
     def push_once(self) -> RoundResult:
         """One round, start to finish (read, push, record the answers)."""
-        entries, payloads, _ = self._read()
+        entries, payloads, _, takes = self._read()
         if not entries:
             return RoundResult(0, unavailable=False)
-        marks = self._answers(entries, lambda: self._push(entries, payloads))
+        marks = self._answers(entries, lambda: self._push(entries, payloads, takes))
         if marks is None:
             return RoundResult(0, unavailable=True)
         self._mark(marks)
@@ -220,12 +330,13 @@ class SyncRunner:
                 after, rounds = 0, 0
                 reading = desk.submit(self._read)
                 while not unavailable:
-                    entries, payloads, blocked = reading.result()
+                    entries, payloads, blocked, takes = reading.result()
                     reading = None
                     if rounds >= max_rounds or (stop is not None and stop.is_set()):
                         break
                     if entries:
-                        flight.append((entries, wire.submit(self._push, entries, payloads)))
+                        flight.append((entries, wire.submit(self._push, entries, payloads,
+                                                            takes)))
                         rounds += 1
                         after = entries[-1].id
                         # Read ahead past the rounds in flight; their entries are still
@@ -253,9 +364,26 @@ class SyncRunner:
                     marking.result()
         return RoundResult(settled, unavailable=unavailable)
 
-    def _push(self, entries: Sequence[OutboxEntry], payloads: Sequence[str]) -> list[PushResult]:
+    def _push(self, entries: Sequence[OutboxEntry], payloads: Sequence[str],
+              takes: _Takes | None = None) -> list[PushResult]:  # fmt: skip
         """The store's answer for each entry; raises a HubError when the store is
-        unavailable (every answer but one about the records themselves)."""
+        unavailable (every answer but one about the records themselves). A resolving
+        version goes with its competing takes (``takes``) to the resolution route."""
+        if takes:
+            # Rare (a nurse resolved a conflict): each alone, the rest of the round as ever.
+            out: dict[int, PushResult] = {}
+            rest = [(e, p) for e, p in zip(entries, payloads, strict=True)
+                    if (e.record_uuid, e.version) not in takes]
+            for entry, payload in zip(entries, payloads, strict=True):
+                competing = takes.get((entry.record_uuid, entry.version))
+                if competing is not None:
+                    out[entry.id] = self._resolve_one(entry, payload, competing)
+            if rest:
+                for (entry, _), result in zip(rest, self._push([e for e, _ in rest],
+                                                               [p for _, p in rest]),
+                                              strict=True):  # fmt: skip
+                    out[entry.id] = result
+            return [out[e.id] for e in entries]
         if len(entries) > 1:
             try:
                 answer = self._hub.put_records(payloads)
@@ -274,6 +402,16 @@ class SyncRunner:
         return [self._put_one(e.record_uuid, e.version, p)
                 for e, p in zip(entries, payloads, strict=True)]  # fmt: skip
 
+    def _resolve_one(self, entry: OutboxEntry, payload: str, competing: list[str]) -> PushResult:
+        try:
+            r = self._hub.put_resolution(entry.record_uuid, entry.version - 1, competing,
+                                         payload)  # fmt: skip
+        except HubRefused as exc:
+            if exc.status in _NOT_NOW:
+                raise
+            return PushResult(entry.record_uuid, entry.version, "invalid", error=exc.summary)
+        return PushResult(r.uuid, r.version, r.status, r.held_version, resolution=True)
+
     def _put_one(self, record_uuid: UUID, version: int, payload: str) -> PushResult:
         try:
             r = self._hub.put_record(record_uuid, version, payload)
@@ -289,10 +427,18 @@ class SyncRunner:
         self, stop: threading.Event, *, on_round: Callable[[RoundResult], None] | None = None
     ) -> None:
         """Push until ``stop`` is set, backing off while the store is unreachable."""
+        drafts_at = time.monotonic()  # the first look a second in: versions go first
         while not stop.is_set():
             result = self.drain(stop=stop, on_round=on_round)
+            if time.monotonic() - drafts_at >= _DRAFT_ROUNDS_S:  # drafts wait to settle
+                drafts_at = time.monotonic()
+                self.push_drafts()
             if result.unavailable:
-                stop.wait(self.retry_after)
+                # Ask whether the hub is back at least every probe_interval: when it is,
+                # every entry waiting is released at once and drained in the next pass.
+                while not stop.wait(self.wait_before_retry()):
+                    if self.probe() or not self._unreachable:
+                        break
             elif result.settled == 0:
                 if on_round is not None:
                     on_round(result)
@@ -303,5 +449,16 @@ class SyncRunner:
         return self.drain(max_rounds).settled
 
 
-_Round = tuple[list[OutboxEntry], list[str], bool]
-_Marks = list[tuple[int, SyncState, str | None, int | None]]
+_Takes = dict[tuple[UUID, int], list[str]]
+_Round = tuple[list[OutboxEntry], list[str], bool, _Takes]
+
+
+class _Marks(list[tuple[int, SyncState, str | None, int | None]]):
+    """A round's marks (entry id, state, error, held version), and what follows from them:
+    the (uuid, version) in conflict, whose later versions wait too, and the resolutions
+    answered, whose takes the hub holds now."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conflicts: list[tuple[UUID, int]] = []
+        self.resolved: list[tuple[UUID, int]] = []

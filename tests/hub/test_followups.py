@@ -11,6 +11,7 @@ import pytest
 
 from hub.client import HubClient
 from hub.contract.followups import FollowUpState, Worklist
+from records.hub_versions import HubVersions
 from records.schema import FollowUp, TriageRecord, utc_now
 from records.store import Store, SyncState
 from records.sync import SyncRunner
@@ -53,11 +54,11 @@ def test_a_claim_made_at_desk_a_is_followed_up_at_desk_b_and_shows_done_by_that_
 
         # Desk B never saw the record: it takes the hub's version in and records the check
         # as the next version, committed locally and pushed through its own outbox.
-        held = TriageRecord.model_validate_json(hub_b.record_payload(due.uuid))
+        held = hub_b.record_payload(due.uuid)
         check = FollowUp(window="72h", checked_at=utc_now(), checked_by="nora",
                          unplanned_attendance=False, unplanned_admission=False)
         with desk_b.unit_of_work() as uow:
-            assert uow.records.adopt(held, "nora")
+            assert HubVersions(uow).adopt(held, "nora").version == 1
             followed = uow.records.record_follow_up(due.uuid, check, "nora")
         assert followed.version == 2
         with desk_b.unit_of_work() as uow:
@@ -72,11 +73,11 @@ def test_a_claim_made_at_desk_a_is_followed_up_at_desk_b_and_shows_done_by_that_
             assert after.counts.done == 1 and after.counts.due == 0
         assert hub_m.follow_ups().counts.overdue == 2
         # A withdrawn claim needs no later check: the late one's 7-day check leaves the list.
-        held = TriageRecord.model_validate_json(hub_a.record_payload(late.uuid))
+        held = hub_a.record_payload(late.uuid)
         withdrawn = FollowUp(window="72h", checked_at=utc_now(), checked_by="nina",
                              unplanned_attendance=True, unplanned_admission=False)
         with desk_a.unit_of_work() as uow:
-            assert not uow.records.adopt(held, "nina")  # desk A holds it already
+            HubVersions(uow).adopt(held, "nina")  # desk A holds it already: the same
             uow.records.record_follow_up(late.uuid, withdrawn, "nina")
         assert SyncRunner(desk_a, hub_a).push_once().settled == 1
         final = hub_b.follow_ups()

@@ -70,12 +70,16 @@ def test_a_desk_store_upgraded_to_the_outbox_index_keeps_its_backlog(db_url: str
             command.upgrade(alembic_config(connection), "0001")
         store = Store(engine)
         uuids = []
+        # Today's code keeps drafts for the hub too (0003's table): lent for the backlog.
+        drafts = Base.metadata.tables["draft_outbox"]
+        drafts.create(engine)
         with store.unit_of_work() as uow:
             for n in range(5):
                 draft = make_record(call_id=f"call-{n}", outcome="gp_referral", patient=None)
                 uow.records.save_draft(draft, "nurse-ann")
                 uow.records.sign_off(draft.uuid, "nurse-ann")
                 uuids.append(draft.uuid)
+        drafts.drop(engine)
         store.upgrade()
         assert _differences(engine) == []
         with store.unit_of_work() as uow:

@@ -44,10 +44,10 @@ class FollowUpDialog(QDialog):
 
     def __init__(self, keeper: RecordKeeper, record_uuid: UUID, checked_by: str,
                  parent: QWidget | None = None, *, window: str | None = None,
-                 adopt: TriageRecord | None = None) -> None:
+                 hub_payload: str | None = None) -> None:
         super().__init__(parent)
         self.keeper, self.record_uuid, self.checked_by = keeper, record_uuid, checked_by
-        self.adopt = adopt  # the hub's version of a record made at another desk
+        self.hub_payload = hub_payload  # the hub's version, to start from (another desk's)
         self.setWindowTitle("Follow-up check")
         self.setAccessibleName("Follow-up check")
         self.window_choice = QComboBox()
@@ -75,5 +75,5 @@ class FollowUpDialog(QDialog):
         self.keeper.follow_up(self.record_uuid, FollowUp(
             window=self.window_choice.currentData(), checked_at=utc_now(),
             checked_by=self.checked_by, unplanned_attendance=self.attended.isChecked(),
-            unplanned_admission=self.admitted.isChecked()), self.adopt)
+            unplanned_admission=self.admitted.isChecked()), self.hub_payload)
         self.accept()

@@ -17,7 +17,8 @@ from uuid import UUID
 
 from PySide6.QtCore import QObject, Signal
 
-from hub.client import HubClient
+from hub.client import HubClient, HubError
+from records.hub_versions import HubVersions, Opened, fetch_current
 from records.schema import FollowUp, TriageRecord
 from records.store import RecordSummary, Store, SyncState
 from records.sync import SyncRunner
@@ -51,12 +52,15 @@ class RecordKeeper(QObject):
         saveFailed(str): a write was refused; plain words, no patient data.
         signedOff(TriageRecord): a record is signed off and queued for sync.
         syncChanged(SyncStatus): how the sync stands, after each sync round.
+        draftsTaken(int): this nurse's drafts kept on the hub, taken into this desk's
+            store at sign-in (how many were new here).
     """
 
     saved = Signal(TriageRecord)
     saveFailed = Signal(str)
     signedOff = Signal(TriageRecord)
     syncChanged = Signal(SyncStatus)
+    draftsTaken = Signal(int)
 
     def __init__(self, store: Store, actor: str, hub: HubClient | None,
                  parent: QObject | None = None, *, idle_interval: float = 5.0) -> None:
@@ -65,10 +69,12 @@ class RecordKeeper(QObject):
         self.actor = actor
         self._writer = Workers(1, "desk-records", self)
         self._readers = Workers(1, "desk-history", self)
+        self._hub = hub
         self._runner = SyncRunner(store, hub) if hub is not None else None
         self._idle = idle_interval
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._back = threading.Event()  # the hub is back: release every waiting entry
         self._sync_thread: threading.Thread | None = None
 
     # --- writes (serial) ------------------------------------------------------------------
@@ -104,16 +110,51 @@ class RecordKeeper(QObject):
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
 
     def follow_up(self, record_uuid: UUID, check: FollowUp,
-                  adopt: TriageRecord | None = None) -> Pending:
-        """Record a check as the record's next version; ``adopt``: the hub's current version
-        of a record made at another desk, taken in first (records.store ``adopt``)."""
+                  hub_payload: str | None = None) -> Pending:
+        """Record a check as the record's next version; ``hub_payload``: the hub's current
+        version (of a record made at another desk, say), adopted first, so the check starts
+        from it (records.hub_versions)."""
         def run() -> TriageRecord:
             with self.store.unit_of_work() as uow:
-                if adopt is not None:
-                    uow.records.adopt(adopt, self.actor)
+                if hub_payload:
+                    HubVersions(uow).adopt(hub_payload, self.actor)
                 return uow.records.record_follow_up(record_uuid, check, self.actor)
 
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
+
+    def resolve(self, hub_payload: str, resolved: TriageRecord, reason: str) -> Pending:
+        """Write the nurse's resolution of a conflict: the version after the hub's, which
+        supersedes it and this desk's takes (records.hub_versions); synced like any other."""
+        def run() -> TriageRecord:
+            with self.store.unit_of_work() as uow:
+                return HubVersions(uow).resolve(hub_payload, resolved, reason, self.actor)
+
+        return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
+
+    def open_record(self, record_uuid: UUID, on_done: Callable[[Opened], None]) -> Pending:
+        """Open any record to amend: its current version fetched from the hub first and
+        adopted into this desk's store (an amendment starts from it), or both takes when
+        this desk's version is one the hub did not take. The hub away: this desk's copy."""
+        def adopt(payload: str | None) -> Opened:
+            with self.store.unit_of_work() as uow:
+                return HubVersions(uow).open(record_uuid, payload, self.actor)
+
+        def adopted(payload: object) -> None:
+            self._writer.run(adopt, payload, on_done=on_done, on_failed=self._failed)
+
+        return self._readers.run(fetch_current, self._hub, record_uuid, on_done=adopted,
+                                 on_failed=self._failed)
+
+    def hub_back(self) -> None:
+        """The hub answered again (e.g. the desk's WebSocket was welcomed back): every
+        record waiting to sync goes now, not when its own back-off ends."""
+        self._back.set()
+        self._wake.set()
+
+    def on_hub_connection(self, up: bool, _reason: str = "") -> None:
+        """The desk's WebSocket to the hub came up (its welcome) or went down."""
+        if up:
+            self.hub_back()
 
     def _signed(self, record: object) -> None:
         self.signedOff.emit(record)
@@ -150,12 +191,32 @@ class RecordKeeper(QObject):
     def sync_now(self) -> None:
         self._wake.set()
 
+    def _take_hub_drafts(self) -> None:
+        """This nurse's drafts kept on the hub, into this desk's store (issue 13)."""
+        assert self._hub is not None
+        try:
+            payloads = [d.model_dump_json() for d in self._hub.drafts().drafts]
+        except HubError as exc:
+            log.info("drafts not fetched from the hub: %s", exc.summary)
+            return
+        with self.store.unit_of_work() as uow:
+            taken = HubVersions(uow).take_drafts(payloads, self.actor)
+        self.draftsTaken.emit(taken)
+
     def _sync_loop(self) -> None:
         assert self._runner is not None
+        try:
+            self._take_hub_drafts()
+        except Exception as exc:  # a broken local database: the sync still runs
+            log.error("hub drafts not taken: %s", type(exc).__name__)
         while not self._stop.is_set():
             self._wake.clear()
             try:
+                if self._back.is_set():
+                    self._back.clear()
+                    self._runner.release()
                 result = self._runner.push_once()
+                self._runner.push_drafts()
                 with self.store.unit_of_work() as uow:
                     counts = uow.outbox.counts()
             except Exception as exc:  # a broken local database: say so, keep trying
@@ -167,8 +228,13 @@ class RecordKeeper(QObject):
                 conflict=counts[SyncState.CONFLICT], failed=counts[SyncState.FAILED]))
             if result.settled and not result.unavailable:
                 continue  # more may be due
-            wait = self._runner.retry_after if result.unavailable else self._idle
-            self._wake.wait(wait)
+            if self._runner.failures:
+                # The hub away: ask again within the probe interval (a health check), and
+                # when it answers every waiting record goes at once (SyncRunner.probe).
+                if not self._wake.wait(self._runner.wait_before_retry()):
+                    self._runner.probe()
+                continue
+            self._wake.wait(self._idle)
 
     def close(self) -> None:
         self._stop.set()

@@ -33,6 +33,7 @@ from calls.session import (
 from hub.client import HubClient, HubError, HubNeedsSecondFactor
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
+from records.hub_versions import Opened
 from records.schema import TriageRecord, utc_now
 from records.store import Store
 from ui import theme
@@ -41,7 +42,8 @@ from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
-from ui.desk.followup import AmendDialog, FollowUpDialog
+from ui.desk.conflict import open_amendment
+from ui.desk.followup import FollowUpDialog
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
@@ -297,6 +299,7 @@ class DeskWindow(QMainWindow):
         bridge.modeChanged.connect(self.on_mode)
         bridge.participantsChanged.connect(self.on_participants)
         bridge.connectionChanged.connect(self.on_connection)
+        bridge.connectionChanged.connect(keeper.on_hub_connection)  # back: sync at once
         bridge.refused.connect(self.on_refused)
         bridge.inviteDeclined.connect(self.on_invite_declined)
         self.call.remote.follow(bridge.remote, bridge.remoteFrame)
@@ -590,14 +593,12 @@ class DeskWindow(QMainWindow):
 
     @Slot(UUID)
     def on_amend_requested(self, record_uuid: UUID) -> None:
-        if self.keeper is not None:
-            self.keeper.load(record_uuid, self._open_amendment)
+        if self.keeper is not None:  # from the hub's current version (ui/desk/conflict.py)
+            self.keeper.open_record(record_uuid, self._open_amendment)
 
-    def _open_amendment(self, record: TriageRecord) -> None:
+    def _open_amendment(self, opened: Opened) -> None:
         assert self.keeper is not None
-        self.amend_dialog = AmendDialog(self.keeper, record, self)
-        self.amend_dialog.open()
-        self.amend_dialog.form.reason.setFocus()
+        self.amend_dialog = open_amendment(self.keeper, opened, self)
 
     @Slot(UUID)
     def on_follow_up_requested(self, record_uuid: UUID) -> None:

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 from hub.client import HubClient, HubError
 from hub.contract.followups import FollowUpItem, FollowUpState, Worklist
 from records import codes
-from records.schema import TriageRecord
 from ui.announce import announce
 from ui.desk.followup import FollowUpDialog
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
@@ -190,9 +189,8 @@ class WorklistView(QWidget):
                          on_failed=self.on_unreachable)
 
     def open_dialog(self, item: FollowUpItem, payload: str) -> None:
-        record = TriageRecord.model_validate_json(payload)
         self.dialog = FollowUpDialog(self.keeper, item.record_uuid, self.nurse, self,
-                                     window=item.window, adopt=record)
+                                     window=item.window, hub_payload=payload)
         self.dialog.accepted.connect(lambda: self.on_recorded(item))
         self.dialog.open()
         self.note.setText("")

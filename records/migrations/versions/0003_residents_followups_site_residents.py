@@ -4,7 +4,7 @@ The site's residents are the hub's now (hub/routes/residents.py); the station ke
 in ``site_residents`` so it works offline first and catches up (records/site_residents.py).
 
 Revision ID: 0003_residents_followups
-Revises: 0002
+Revises: 0003_record_authority
 Create Date: 2026-12-01 14:55:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_residents_followups"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_record_authority"  # after record-authority's (merged)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
