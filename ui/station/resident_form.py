@@ -95,6 +95,10 @@ class ResidentForm(QDialog):
         self.setAccessibleName("Resident's details")
         self.resize(900, 900)
         inner = QWidget()
+        # The kiosk's page colour under the scrolled form too (a scroll area's page takes the
+        # application's palette otherwise, dark where a desk's theme was applied).
+        inner.setObjectName("residentPage")
+        self.setStyleSheet("QWidget#residentPage { background: #f5f6f8; }")
         col = QVBoxLayout(inner)
         col.addWidget(title("Resident's details"))
         hint = QLabel("What the home knows about this resident. The hub's nurse sees it on "
