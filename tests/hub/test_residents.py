@@ -62,6 +62,17 @@ async def test_a_site_keeps_its_own_residents_versioned_and_a_nurse_reads_one_on
         bad = put(http, beech, str(uuid.uuid4()), None, {**EDITH, "nhs_number": "9000000000"})
         assert bad.status_code == 422 and "nhs_number" in bad.text
         assert "9000000000" not in bad.text
+        # ... and wherever else one enters over REST: an invitation, a clinic booking, a query.
+        for answer in (
+                http.post("/invitations", headers=bearer(nurse), json={
+                    "patient": {"name": "M. Ellis", "nhs_number": "9000000000"}}),
+                http.post("/clinics", headers=bearer(nurse), json={
+                    "site_id": 1, "specialist_id": 1, "starts_at": "2026-12-02T10:00:00Z",
+                    "title": "Dermatology", "patient": {"nhs_number": "9000000000"}}),
+                http.get("/records", headers=bearer(nurse),
+                         params={"nhs_number": "9000000000"})):
+            assert answer.status_code == 422 and "nhs_number" in answer.text, answer.url
+            assert "9000000000" not in answer.text
         dup = put(http, beech, str(uuid.uuid4()), None, {"name": "Another", "nhs_number":
                                                          "9434765919"})
         assert dup.status_code == 409  # one resident per NHS number at a site
