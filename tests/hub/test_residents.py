@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from hub.contract import signaling as p
@@ -39,6 +40,7 @@ def put(http: httpx.Client, who: Seeded, rid: str, base: int | None,
                     json={"base_version": base, "details": details})
 
 
+@pytest.mark.slow
 async def test_a_site_keeps_its_own_residents_versioned_and_a_nurse_reads_one_on_the_call(
         hub: ThreadedHub, hubdb: HubDatabase) -> None:
     beech, elm = hubdb.site("Beech House"), hubdb.site("Elm Lodge")
@@ -122,10 +124,7 @@ async def test_a_site_keeps_its_own_residents_versioned_and_a_nurse_reads_one_on
     assert writes == [(beech.principal.participant_id, 1), (beech.principal.participant_id, 2)]
     assert (nurse.principal.participant_id, "read", 2, f"call {call_id}") in audit
 
-
-async def test_a_gold_line_patient_is_their_home_sites_resident(
-        hub: ThreadedHub, hubdb: HubDatabase) -> None:
-    nurse = hubdb.staff("nina", "nurse")
+    # A Gold Line patient is their home site's one resident, written by the issuing nurse.
     with httpx.Client(base_url=f"{hub.http}/api/v1") as http:
         invited = http.post("/invitations", headers=bearer(nurse), json={
             "patient": {"name": "Margaret Ellis", "nhs_number": "900 000 0068"}})
