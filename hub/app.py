@@ -30,12 +30,14 @@ from hub.routes import (
     call_plans,
     calls,
     clinics,
+    followups,
     health,
     invitations,
     mfa,
     photos,
     records,
     reports,
+    residents,
     signaling,
 )
 from hub.routes.answer_headers import AnswerHeaders
@@ -112,7 +114,7 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     install(app, services)
     for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
-                   clinics, caller_page, reports, signaling, photos):
+                   clinics, caller_page, reports, residents, followups, signaling, photos):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
                        wider={photos.UPLOAD_PATH: MAX_PHOTO_BYTES})

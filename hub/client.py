@@ -25,6 +25,7 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from hub.contract.followups import Worklist, WorklistQuery
 from hub.contract.identity import Principal
 from hub.contract.photos import (
     PhotoAttach,
@@ -40,6 +41,7 @@ from hub.contract.records_authority import (
     DraftPage,
     ResolutionOut,
 )
+from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
 from hub.contract.rest import (
     AccountEventOut,
     BatchItemResult,
@@ -125,6 +127,10 @@ _EVENTS = TypeAdapter(list[AccountEventOut])
 _PHOTO = TypeAdapter(PhotoOut)
 _PHOTOS = TypeAdapter(list[PhotoOut])
 _ATTACHED = TypeAdapter(PhotoAttached)
+_WORKLIST = TypeAdapter(Worklist)
+_RESIDENT = TypeAdapter(ResidentOut)
+_RESIDENTS = TypeAdapter(list[ResidentOut])
+_RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 # Answers that mean "not now" rather than "no": the request may well succeed later.
 _BUSY = {408, 425, 429}
 
@@ -612,6 +618,39 @@ class HubClient:
         """This principal's own drafts kept on the hub, most recently changed first."""
         r = self._send("GET", "/api/v1/drafts", "list the drafts")
         return self._parse(_DRAFTS, r, "the drafts")
+
+    # --- the follow-up worklist and the residents known to the hub (issue 13) -------------
+
+    def follow_ups(self, query: WorklistQuery | None = None) -> Worklist:
+        """The hub-wide follow-up worklist: due, overdue and done checks (nurse, manager)."""
+        r = self._send("GET", "/api/v1/follow-ups", "list the follow-ups",
+                       params=(query or WorklistQuery()).params())
+        return self._parse(_WORKLIST, r, "the follow-up worklist")
+
+    def residents(self) -> list[ResidentOut]:
+        """The signed-in site's residents at their current versions."""
+        r = self._send("GET", "/api/v1/residents", "list the residents")
+        return self._parse(_RESIDENTS, r, "the residents")
+
+    def put_resident(self, resident_id: UUID, write: ResidentWrite) -> ResidentOut:
+        """Write a resident of the signed-in site; 409 (:class:`HubConflict`) when it is no
+        longer at ``write.base_version``."""
+        r = self._send("PUT", f"/api/v1/residents/{resident_id}", "save the resident",
+                       content=write.model_dump_json().encode(), headers=_JSON)
+        return self._parse(_RESIDENT, r, "the resident")
+
+    def resident_versions(self, resident_id: UUID) -> list[ResidentVersionOut]:
+        r = self._send("GET", f"/api/v1/residents/{resident_id}/versions",
+                       "list the resident's versions")
+        return self._parse(_RESIDENT_VERSIONS, r, "the resident's versions")
+
+    def call_resident(self, call_id: str) -> ResidentOut | None:
+        """The resident a call is about as their site recorded them; None if none is known."""
+        try:
+            r = self._send("GET", f"/api/v1/calls/{call_id}/resident", "give the resident")
+        except HubNotFound:
+            return None
+        return self._parse(_RESIDENT, r, "the resident")
 
     def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
         try:

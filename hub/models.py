@@ -356,5 +356,53 @@ class StaffRecoveryCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# --- residents known to the hub (issue 13: hub/routes/residents.py) -------------------------
+
+
+class Resident(Base):
+    """A site's resident (or a Gold Line patient) at their current version; each write is a
+    new :class:`ResidentVersion`, and the NHS number is one resident per site."""
+
+    __tablename__ = "residents"
+    __table_args__ = (Index("ix_residents_site_nhs", "site_id", "nhs_number", unique=True),)
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # Copied out of the current version's details for the call's lookup (hub/residents.py).
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[str | None] = mapped_column(String(10))
+
+
+class ResidentVersion(Base):
+    """One version of a resident exactly as written (ResidentDetails JSON); never changed."""
+
+    __tablename__ = "resident_versions"
+
+    resident_id: Mapped[UUID] = mapped_column(ForeignKey("residents.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    details: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    written_by: Mapped[str] = mapped_column(String(40))  # participant id, e.g. "site:3"
+    written_by_name: Mapped[str] = mapped_column(String(120))
+
+
+class ResidentAuditEvent(Base):
+    """Who wrote or read which resident, and when. No patient data."""
+
+    __tablename__ = "resident_audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(40))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # write, read
+    resident_id: Mapped[UUID] = mapped_column(Uuid, index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(200))  # e.g. "call <id>"
+
+
 # Issue 17: the photos kept with the record, and their audit (their module holds their repository).
 from hub import photos as _photos  # noqa: E402,F401

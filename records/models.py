@@ -247,3 +247,20 @@ class CompetingTakeRow(Base):
     kept_at: Mapped[datetime]
     resolved_by: Mapped[int]  # the resolving version (this record's)
     sent: Mapped[bool] = mapped_column(sa.Boolean, default=False)
+
+
+class SiteResidentRow(Base):
+    """A station's copy of one of its site's residents (records/site_residents.py): what the
+    hub last confirmed, or a change made here that waits to reach the hub."""
+
+    __tablename__ = "site_residents"
+
+    id: Mapped[UUID] = mapped_column(sa.Uuid, primary_key=True)
+    site_id: Mapped[str] = mapped_column(sa.String(200), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    details: Mapped[str] = mapped_column(sa.Text)  # ResidentDetails JSON (hub.contract)
+    hub_version: Mapped[int | None] = mapped_column(sa.Integer)  # what a change starts from
+    pending: Mapped[bool] = mapped_column(sa.Boolean)  # changed here, not on the hub yet
+    # A change made here that the hub refused (it had moved on meanwhile): kept, never lost.
+    refused_details: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime] = mapped_column()

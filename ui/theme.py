@@ -125,7 +125,7 @@ def station_style(base_pt: float) -> str:
                                    STATION_INVALID)
     return f"""
 QWidget {{ font-size: {pt(1)}; color: {ink}; }}
-QMainWindow, QStackedWidget > QWidget {{ background: #f5f6f8; }}
+QMainWindow, QDialog, QStackedWidget > QWidget {{ background: #f5f6f8; }}
 QLabel[landing="true"] {{ border: 4px solid transparent; border-radius: 6px; }}
 QLabel[landing="true"]:focus {{ border-color: {focus}; }}
 QLabel#title {{ font-size: {pt(1.5)}; font-weight: bold; color: #003087; }}
@@ -158,7 +158,7 @@ QLineEdit:focus, QPlainTextEdit:focus, QComboBox:focus, QTextBrowser:focus {{
 QLineEdit[state="bad"] {{ border: 4px solid {bad}; padding: 6px; background: #fde8ea; }}
 QGroupBox {{ font-weight: bold; border: 1px solid #aeb7bd; border-radius: 8px;
             margin-top: 1.1em; padding: 0.4em 10px 10px; background: white; }}
-QGroupBox::title {{ subcontrol-origin: margin; left: 12px; padding: 0 4px; }}
+QGroupBox::title {{ subcontrol-origin: margin; left: 12px; padding: 0 4px; color: {ink}; }}
 QCheckBox {{ min-height: 40px; border: 4px solid transparent; border-radius: 6px;
             padding: 2px; }}
 QCheckBox:focus {{ border-color: {focus}; }}

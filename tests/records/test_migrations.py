@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -82,5 +84,29 @@ def test_a_desk_store_upgraded_to_the_outbox_index_keeps_its_backlog(db_url: str
             due = uow.outbox.due(10)
         assert [e.record_uuid for e in due] == uuids
         assert [e.id for e in due] == sorted(e.id for e in due)
+    finally:
+        engine.dispose()
+
+
+def test_a_stations_residents_kept_before_are_carried_over_to_be_sent(tmp_path: Path) -> None:
+    """0003_record_authority -> head: a station's residents in ``patients`` (the station's own list)
+    become its copy of the hub's, waiting to be sent at the first sync."""
+    from records.schema import Patient
+    from records.site_residents import SiteResidents
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'station.db'}")
+    try:
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0003_record_authority")
+        store = Store(engine)
+        with store.unit_of_work() as uow:
+            uow.patients.save(Patient(name="Edith Brown", nhs_number="9434765919",
+                                      date_of_birth="1936-04-02", site_id="site:4"))
+            uow.patients.save(Patient(name="Desk patient", site_id="Beech House"))
+        store.upgrade()
+        [edith] = SiteResidents(store, "site:4").all()
+        assert (edith.name, edith.nhs_number, edith.pending, edith.hub_version) == (
+            "Edith Brown", "9434765919", True, None)
+        assert str(edith.date_of_birth) == "1936-04-02"
     finally:
         engine.dispose()

@@ -112,10 +112,12 @@ class RecordKeeper(QObject):
 
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
 
-    def follow_up(self, record_uuid: UUID, check: FollowUp) -> Pending:
+    def follow_up(self, record_uuid: UUID, check: FollowUp,
+                  hub_payload: str | None = None) -> Pending:
         """Record a follow-up check from any desk: the record's current version is fetched
-        from the hub and adopted first (as for an amendment), then the check is the next
-        version. The hub away: on this desk's copy."""
+        from the hub (or ``hub_payload``, when the caller has just fetched it) and adopted
+        first (as for an amendment), then the check is the next version. The hub away: on
+        this desk's copy."""
         def run(payload: str | None) -> TriageRecord:
             with self.store.unit_of_work() as uow:
                 opened = HubVersions(uow).open(record_uuid, payload, self.actor)
@@ -127,6 +129,9 @@ class RecordKeeper(QObject):
         def fetched(payload: object) -> None:
             self._writer.run(run, payload, on_done=self._signed, on_failed=self._failed)
 
+        if hub_payload is not None:
+            return self._writer.run(run, hub_payload, on_done=self._signed,
+                                    on_failed=self._failed)
         return self._readers.run(fetch_current, self._hub, record_uuid, on_done=fetched,
                                  on_failed=self._failed)
 

@@ -1,32 +1,21 @@
-"""The site's residents, kept in the station's local record store (records.store).
+"""The site's residents at the station: the hub's, with a copy in the station's local store.
 
-The hub has no residents list yet, so each station keeps its own: patients in the local
-store's ``patients`` table with ``site_id`` set to the station's site. ``records.store``
-saves and finds patients but has no listing, so this reads the table directly.
+The hub holds each site's residents (hub/routes/residents.py); the station works on its copy
+(records/site_residents.py) and syncs it with the site's token, so it works offline first and
+catches up. This is that copy as the station's pages use it.
 """
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from hub.contract.residents import ResidentDetails
+from records.site_residents import LocalResident, SiteResidents
 
-from records.models import PatientRow
-from records.schema import Patient
-from records.store import Store
+__all__ = ["LocalResident", "ResidentList"]
 
 
-class ResidentList:
-    def __init__(self, store: Store, site: str) -> None:
-        self.store = store
-        self.site = site
-
-    def all(self) -> list[Patient]:
-        with self.store.unit_of_work() as uow:
-            rows = uow.session.scalars(
-                sa.select(PatientRow.id).where(PatientRow.site_id == self.site)
-                .order_by(PatientRow.name))
-            return [uow.patients.get(pid) for pid in rows.all()]
-
-    def add(self, patient: Patient) -> Patient:
-        """Save a new resident (the NHS number is checked by the record's own rules)."""
-        with self.store.unit_of_work() as uow:
-            return uow.patients.save(patient.model_copy(update={"site_id": self.site}))
+class ResidentList(SiteResidents):
+    def add(self, name: str, nhs_number: str | None = None,
+            date_of_birth: str | None = None) -> LocalResident:
+        """Save a new resident from the quick line (the NHS number is checked, modulus 11)."""
+        return self.save(ResidentDetails.model_validate(
+            {"name": name, "nhs_number": nhs_number, "date_of_birth": date_of_birth}))

@@ -95,6 +95,14 @@ class StationWindow(QMainWindow):
         bridge.fetched.connect(self.on_fetched)
         bridge.planPushed.connect(self.on_plan_pushed)
         self.clinic_timer.timeout.connect(self.refresh_clinics)
+        # The residents are the hub's: the station's copy syncs when changed here, when the
+        # hub is back, and every half minute (another station of the site may write them).
+        self.residents_timer = QTimer(self, interval=30_000)
+        self.residents_syncing, self.residents_again = False, False
+        self.closing = False
+        self.details_page.resident.changed.connect(self.sync_residents)
+        self.residents_timer.timeout.connect(self.sync_residents)
+        self.residents_timer.start()
         if self.site.role is SiteKind.PRISON:
             self.refresh_clinics()
             self.clinic_timer.start()
@@ -158,6 +166,8 @@ class StationWindow(QMainWindow):
     def on_connection(self, up: bool, why: str) -> None:
         changed = up != self.connected
         self.connected = up
+        if up and changed:
+            self.sync_residents()
         self.home_page.show_connection(up)
         if changed and self.pages.currentWidget() is self.home_page:
             self.say(self.home_page.status.text())
@@ -231,7 +241,11 @@ class StationWindow(QMainWindow):
 
     @Slot(str, object)
     def on_fetched(self, tag: str, result: object) -> None:
-        if tag == "network":
+        if self.closing:
+            return
+        if tag == "residents":
+            self.residents_synced()
+        elif tag == "network":
             self.details_page.check.show_network(result)
         elif tag.startswith("plan:") and isinstance(result, Plan):
             self.take_plan(tag[5:], result)
@@ -240,6 +254,23 @@ class StationWindow(QMainWindow):
             self.home_page.show_clinics(result)
         elif isinstance(result, HubError):
             self.home_page.show_problem(str(result))
+
+    @Slot()
+    def sync_residents(self) -> None:
+        if self.closing:
+            return
+        if self.residents_syncing:
+            self.residents_again = True  # once this one is back
+            return
+        self.residents_syncing = True
+        self.bridge.fetch("residents", lambda: self.residents.sync(self.hub))
+
+    def residents_synced(self) -> None:
+        self.residents_syncing = False
+        self.details_page.resident.reload_residents()
+        if self.residents_again:
+            self.residents_again = False
+            self.sync_residents()
 
     # --- after the call -------------------------------------------------------------------
 
@@ -293,4 +324,6 @@ class StationWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.clinic_timer.stop()
+        self.residents_timer.stop()
+        self.closing = True  # a fetch still on its way (a residents sync) changes nothing
         super().closeEvent(event)

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_wound_photo"
-down_revision: str | None = "0003_record_authority"
+down_revision: str | None = "0003_residents_followups"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -74,6 +74,9 @@ def make_station(
     hub: ThreadedHub, tmp_path: Path, qtbot: QtBot,
 ) -> Iterator[Callable[[Seeded], StationWindow]]:
     made: list[tuple[StationBridge, HubClient, Store]] = []
+    # Held until teardown: a window whose wrapper the garbage collector took at some later
+    # moment (it is in reference cycles) was deleted in the middle of another test.
+    windows: list[StationWindow] = []
 
     def make(site: Seeded, backoff: Backoff | None = None,
              camera: Callable[[Switches], Callable[[], MediaSource]] | None = None
@@ -91,6 +94,7 @@ def make_station(
                                backoff=backoff or Backoff(initial=0.05, maximum=0.5))
         made.append((bridge, client, store))
         window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"))
+        windows.append(window)
         qtbot.addWidget(window)
         window.resize(1280, 800)
         window.show()
@@ -99,6 +103,8 @@ def make_station(
         return window
 
     yield make
+    for window in windows:
+        window.close()
     for bridge, client, store in made:
         bridge.close()
         client.http.close()

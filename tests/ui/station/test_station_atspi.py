@@ -25,6 +25,7 @@ DETAILS_ORDER = [
     ("check box", "Routine (how urgent)"), ("combo box", "Not a listed resident"),
     ("text", "New resident's name"), ("text", "New resident's NHS number (if known)"),
     ("text", "New resident's date of birth, YYYY-MM-DD"), ("push button", "Add resident"),
+    ("push button", "Resident's details: usual observations, ReSPECT and DNACPR"),
     ("text", "Breaths / min"), ("text", "SpO2 %"), ("text", "Systolic BP"),
     ("text", "Pulse / min"), ("text", "Temperature °C"), ("combo box", "Not said"),
     ("combo box", "Not said"), ("combo box", "Scale 1"),
