@@ -30,6 +30,7 @@ from hub.routes import (
     calls,
     clinics,
     health,
+    history,
     invitations,
     mfa,
     records,
@@ -109,8 +110,8 @@ def create_app(config: HubConfig) -> FastAPI:
         redoc_url=None,
     )
     install(app, services)
-    for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
-                   clinics, caller_page, reports, signaling):
+    for module in (health, auth, mfa, calls, accounts, records, history, invitations,
+                   call_plans, clinics, caller_page, reports, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     errors.install(app)  # last: its catch-all is the outermost layer
