@@ -5,7 +5,6 @@ of a call is its patient's and its site's; roles, bad input and the audit of rea
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from hub.contract.history import FollowUpState, HistoryQuery
 from hub.models import RecordAuditEvent
 from records.hub_history import fetch
 from records.schema import AvoidedFlags, Patient, SbardNotes, TriageRecord
-from records.store import Store, SyncState
-from records.sync import SyncRunner
+from records.store import SyncState
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub, free_port
+from tests.helpers.record_desk import Desk
 from tests.helpers.wsclient import HubClient as WsClient
 from tests.records.builders import make_record
 
@@ -31,42 +30,6 @@ EDITH = Patient(nhs_number="943 476 5919", name="Edith Brown", site_id="Beech Ho
                 dnacpr=True, respect_plan="Comfort first; no hospital admission",
                 usual_news2=2)
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-class Desk:
-    """A desk without its window: its own store, its HubClient, its sync runner."""
-
-    def __init__(self, folder: Path, hub: ThreadedHub | str, who: Seeded) -> None:
-        self.store = Store.open(f"sqlite:///{folder / f'desk-{who.principal.name}.db'}")
-        self.http = httpx.Client(timeout=10)
-        url = hub if isinstance(hub, str) else hub.http
-        self.hub = HubClient(self.http, url, who.token)
-        self.name = who.principal.name
-
-    def sign_off(self, record: TriageRecord) -> TriageRecord:
-        with self.store.unit_of_work() as uow:
-            uow.records.save_draft(record, self.name)
-            return uow.records.sign_off(record.uuid, self.name)
-
-    def sync(self) -> None:
-        runner = SyncRunner(self.store, self.hub)
-        for _ in range(20):
-            if not runner.push_once().settled:
-                break
-        with self.store.unit_of_work() as uow:
-            assert uow.outbox.counts()[SyncState.PENDING] == 0
-
-    def close(self) -> None:
-        self.store.close()
-        self.http.close()
-
-
-@pytest.fixture
-def desks(tmp_path: Path) -> Iterator[list[Desk]]:
-    made: list[Desk] = []
-    yield made
-    for desk in made:
-        desk.close()
 
 
 def record(n: int, **changes: object) -> TriageRecord:
