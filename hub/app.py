@@ -29,12 +29,14 @@ from hub.routes import (
     call_plans,
     calls,
     clinics,
+    followups,
     health,
     history,
     invitations,
     mfa,
     records,
     reports,
+    residents,
     signaling,
 )
 from hub.routes.answer_headers import AnswerHeaders
@@ -111,7 +113,7 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     install(app, services)
     for module in (health, auth, mfa, calls, accounts, records, history, invitations,
-                   call_plans, clinics, caller_page, reports, signaling):
+                   call_plans, clinics, caller_page, reports, residents, followups, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     errors.install(app)  # last: its catch-all is the outermost layer

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
-from typing import Any, Literal, cast
+from datetime import date, datetime
+from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
 
 import sqlalchemy as sa
@@ -28,16 +28,26 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from hub import encounter_index
+from hub.authorship import Author, stamp
 from hub.contract.identity import Principal, StaffRole
-from hub.contract.rest import VersionOut
+from hub.contract.records_authority import AuthoredVersionOut, CompetitorOut
 from hub.db import insert_many, utcnow
-from hub.models import CallParticipant, CentralRecordVersion, RecordAuditEvent, central_records
+from hub.models import (
+    CallParticipant,
+    CentralDraft,
+    CentralRecordCompetitor,
+    CentralRecordVersion,
+    RecordAuditEvent,
+    Staff,
+    central_records,
+)
 from hub.record_checks import Checked, checked
 from hub.reporting import rollup
 from records import export
 from records.schema import TriageRecord
 
-__all__ = ["Applied", "CentralStore", "LostRace", "write"]
+__all__ = ["Applied", "CentralStore", "LostRace", "NotHeld", "Resolution", "VersionGap", "resolve",
+           "write"]
 
 log = logging.getLogger("telehub.hub.records")
 
@@ -49,6 +59,7 @@ _VERSIONS = cast(sa.Table, CentralRecordVersion.__table__)
 
 Status = Literal["stored", "unchanged", "conflict"]
 AuditRow = tuple[UUID | None, int | None, str | None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +74,35 @@ class LostRace(Exception):
     """The held state changed under a decision; the transaction is rolled back and redone."""
 
 
+class VersionGap(Exception):
+    """A pushed version is not the next one: ``position`` in the request, ``expected`` the
+    version the store would take. Nothing is stored (the route answers 422)."""
+
+    def __init__(self, position: int, expected: int) -> None:
+        super().__init__(position, expected)
+        self.position = position
+        self.expected = expected
+
+
+class NotHeld(LookupError):
+    """The store holds no version of the record (nothing to resolve)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a resolving version supersedes: competitor ids and their stamped JSON."""
+
+    ids: tuple[int, ...]
+    competing: tuple[str, ...]
+
+
 class CentralStore:
     """The store's repository: takes a Session, never commits (the route's unit of work does)."""
 
     def __init__(self, session: Session, principal: Principal) -> None:
         self._session = session
         self._principal = principal
+        self._author: Author | None = None
 
     def audit(self, action: str, rows: Sequence[AuditRow]) -> None:
         """Add audit events (record UUID, version, detail); details hold no patient data."""
@@ -104,49 +138,92 @@ class CentralStore:
             query = query.order_by(t.c.uuid).with_for_update()
         return {u: int(n) for u, n in self._session.execute(query)}
 
+    def author(self) -> Author:
+        """The pushing principal as attribution names it (its user name, looked up once)."""
+        if self._author is None:
+            p = self._principal
+            username = None
+            if p.kind == "staff":
+                username = self._session.scalar(sa.select(Staff.username).where(Staff.id == p.id))
+            self._author = Author(username or p.participant_id, p.role is StaffRole.NURSE)
+        return self._author
+
     def apply(self, records: Sequence[TriageRecord]) -> list[Applied]:
         """Store each signed-off record in order, in this transaction (see apply_checked)."""
         return self.apply_checked([checked(r) for r in records])
 
-    def apply_checked(self, records: Sequence[Checked]) -> list[Applied]:
+    def apply_checked(self, records: Sequence[Checked], *, resolution: Resolution | None = None
+                      ) -> list[Applied]:  # fmt: skip
         """Store each checked version in order, in this transaction: stored, unchanged or
-        conflict."""
+        conflict (the pushed take kept aside as a competitor, never lost).
+
+        Versions are contiguous: version n is stored only while n - 1 is the newest held
+        (1 for a record not held); a version further ahead raises :class:`VersionGap` (the
+        route answers 422 and the transaction stores nothing). Each version's attribution is
+        the pushing principal's (hub/authorship.py). ``resolution``: the one record is a
+        resolution superseding the competitors named (POST /records/{uuid}/resolution).
+        """
         newest = self._lock_latest([r.uuid for r in records])
-        keys = [(r.uuid, r.version) for r in records if r.uuid in newest]
+        # What the decision and the attribution read: each pushed key and the one before.
+        keys = {(r.uuid, n) for r in records if r.uuid in newest
+                for n in (r.version, r.version - 1)}  # fmt: skip
         held: dict[tuple[UUID, int], str] = {}
         if keys:
             v = CentralRecordVersion
+            # Not a row-value IN: the record's key column first (see the desk's outbox).
             for u, n, payload in self._session.execute(
                 sa.select(v.record_uuid, v.version, v.payload).where(
-                    sa.tuple_(v.record_uuid, v.version).in_(keys)
+                    v.record_uuid.in_({u for u, _ in keys}), v.version.in_({n for _, n in keys})
                 )
             ):
-                held[(u, n)] = payload
+                if (u, n) in keys:
+                    held[(u, n)] = payload
         known = set(newest)
+        author = self.author()
         # Taken after the lock: versions' stored_at follows the order they were decided in.
         now, by = utcnow(), self._principal.participant_id
         versions: list[dict[str, Any]] = []
         heads: dict[UUID, Checked] = {}
         results: list[Applied] = []
-        for record in records:
-            key = (record.uuid, record.version)
-            payload = record.payload
-            top = newest.get(record.uuid)
+        reattributed: list[AuditRow] = []
+        earlier = resolution.competing if resolution is not None else ()
+        for position, pushed in enumerate(records):
+            key = (pushed.uuid, pushed.version)
+            top = newest.get(pushed.uuid, 0)
+            if pushed.version > top + 1:
+                raise VersionGap(position, top + 1)
+            stamped = stamp(pushed, author, held.get((pushed.uuid, pushed.version - 1)),
+                            earlier)
+            record = stamped.record
             if key in held:
-                state: Status = "unchanged" if held[key] == payload else "conflict"
-            elif top is not None and top > record.version:
-                state = "conflict"
+                state: Status = "unchanged" if held[key] == record.payload else "conflict"
             else:
                 state = "stored"
-                held[key] = payload
+                held[key] = record.payload
                 newest[record.uuid] = record.version
                 heads[record.uuid] = record
-                versions.append({"record_uuid": record.uuid, "version": record.version,
-                                 "payload": payload, "stored_at": now, "stored_by": by})
+                action = ("resolved" if resolution is not None else
+                          "signed_off" if record.version == 1 else "amended")
+                versions.append({
+                    "record_uuid": record.uuid, "version": record.version,
+                    "payload": record.payload, "stored_at": now, "stored_by": by,
+                    "author": author.username, "author_name": self._principal.name[:120],
+                    "author_role": str(self._principal.role), "action": action,
+                    "supersedes": list(resolution.ids) if resolution is not None else None,
+                    "replaced": list(stamped.replaced) or None,
+                })  # fmt: skip
+                if stamped.replaced:
+                    reattributed.append((record.uuid, record.version,
+                                         ",".join(stamped.replaced)))
+            if state == "conflict":
+                self.keep_competitor(record, now)
             results.append(Applied(record.uuid, record.version, state,
                                    newest[record.uuid] if state == "conflict" else None))
         if versions:
             insert_many(self._session.connection(), _VERSIONS, versions)
+            # A record signed off has no draft any more, whoever kept one (issue 13).
+            self._session.execute(sa.delete(CentralDraft).where(
+                CentralDraft.record_uuid.in_({v["record_uuid"] for v in versions})))
         inserts = [r.log for u, r in heads.items() if u not in known]
         updates = [r.log for u, r in heads.items() if u in known]
         # The report's roll-ups: mark the days these change (reads the held rows: first).
@@ -169,7 +246,71 @@ class CentralStore:
             if moved.rowcount != len(updates):  # type: ignore[attr-defined]
                 raise LostRace("a newer version landed between the decision and the write")
         self.audit("write", [(r.uuid, r.version, r.status) for r in results])
+        # Field names only: which attribution the body had wrong, never what it said.
+        self.audit("reattributed", reattributed)
         return results
+
+    def keep_competitor(self, record: Checked, now: datetime | None = None) -> int:
+        """Keep a take of a version the store did not take (once per distinct content)."""
+        c = CentralRecordCompetitor
+        same = self._session.scalar(sa.select(c.id).where(
+            c.record_uuid == record.uuid, c.version == record.version,
+            c.payload == record.payload))  # fmt: skip
+        if same is not None:
+            return same
+        row = CentralRecordCompetitor(
+            record_uuid=record.uuid, version=record.version, payload=record.payload,
+            pushed_at=now or utcnow(), pushed_by=self._principal.participant_id,
+            author=self.author().username, author_name=self._principal.name[:120])
+        self._session.add(row)
+        self._session.flush()
+        return row.id
+
+    def resolve(self, record_uuid: UUID, supersedes_version: int,
+                competing: Sequence[Checked], resolved: Checked) -> tuple[Applied, list[int]]:
+        """Keep the desk's competing takes and store ``resolved`` (version
+        ``supersedes_version + 1``) as superseding them and the held version; when the held
+        version has moved on meanwhile, the takes are still kept and the answer is conflict."""
+        newest = self._lock_latest([record_uuid])
+        if record_uuid not in newest:
+            raise NotHeld(record_uuid)
+        author, now = self.author(), utcnow()
+        ids: list[int] = []
+        stamped: list[str] = []
+        for take in competing:
+            previous = self.get_payload(record_uuid, take.version - 1)
+            fixed = stamp(take, author, previous).record
+            stamped.append(fixed.payload)
+            if self.get_payload(record_uuid, take.version) != fixed.payload:
+                ids.append(self.keep_competitor(fixed, now))
+        [applied] = self.apply_checked([resolved], resolution=Resolution(tuple(ids),
+                                                                         tuple(stamped)))
+        if applied.status == "stored":
+            c = CentralRecordCompetitor
+            self._session.execute(sa.update(c).where(c.id.in_(ids), c.resolved_by.is_(None))
+                                  .values(resolved_by=applied.version))  # fmt: skip
+        return applied, ids
+
+    def get_payload(self, record_uuid: UUID, version: int) -> str | None:
+        """A held version's JSON for the store's own decisions (not a read: no audit)."""
+        v = CentralRecordVersion
+        return self._session.scalar(
+            sa.select(v.payload).where(v.record_uuid == record_uuid, v.version == version))
+
+    def competitors(self, record_uuid: UUID) -> list[CompetitorOut]:
+        """The record's competing takes, oldest first, audited as reads."""
+        if not self._readable(record_uuid):
+            return []
+        c = CentralRecordCompetitor
+        rows = self._session.scalars(sa.select(c).where(c.record_uuid == record_uuid)
+                                     .order_by(c.id)).all()  # fmt: skip
+        out = [CompetitorOut(id=r.id, version=r.version, pushed_at=r.pushed_at,
+                             pushed_by=r.pushed_by, author=r.author, author_name=r.author_name,
+                             resolved_by=r.resolved_by,
+                             record=TriageRecord.model_validate_json(r.payload))
+               for r in rows]  # fmt: skip
+        self.audit("read", [(record_uuid, o.version, f"competitor {o.id}") for o in out])
+        return out
 
     def _readable(self, record_uuid: UUID) -> bool:
         """Whether this principal may read the record: a specialist only the records of calls
@@ -201,23 +342,25 @@ class CentralStore:
             self.audit("read", [(record_uuid, version, None)])
         return payload
 
-    def versions(self, record_uuid: UUID) -> list[VersionOut]:
+    def versions(self, record_uuid: UUID) -> list[AuthoredVersionOut]:
+        """Every held version, oldest first, with who wrote it as the hub saw them."""
         if not self._readable(record_uuid):
             return []
         v = CentralRecordVersion
-        rows = self._session.execute(
-            sa.select(v.version, v.payload, v.stored_at, v.stored_by)
-            .where(v.record_uuid == record_uuid)
-            .order_by(v.version)
+        rows = self._session.scalars(
+            sa.select(v).where(v.record_uuid == record_uuid).order_by(v.version)
         ).all()
         out = []
-        for number, payload, stored_at, stored_by in rows:
-            record = json.loads(payload)
-            out.append(VersionOut(
-                version=number, stored_at=stored_at, stored_by=stored_by,
+        for row in rows:
+            record = json.loads(row.payload)
+            out.append(AuthoredVersionOut(
+                version=row.version, stored_at=row.stored_at, stored_by=row.stored_by,
                 signed_off_at=record.get("signed_off_at"),
                 signed_off_by=record.get("signed_off_by"),
                 amendment_reason=record.get("amendment_reason"),
+                author=row.author, author_name=row.author_name, author_role=row.author_role,
+                action=row.action, supersedes=row.supersedes or [],
+                replaced=row.replaced or [],
             ))  # fmt: skip
         self.audit("read", [(record_uuid, o.version, "versions") for o in out])
         return out
@@ -263,17 +406,18 @@ def _lost_race(exc: Exception) -> bool:
     )
 
 
-def write(session: Session, principal: Principal, records: Sequence[Checked]) -> list[Applied]:
-    """Store checked versions in the session's transaction, deciding again on a lost race."""
+def _decided(session: Session, principal: Principal,
+             decide: Callable[[CentralStore], T]) -> T:  # fmt: skip
+    """Run ``decide`` in the session's transaction, deciding again on a lost race."""
     store = CentralStore(session, principal)
     if session.get_bind().dialect.name == "sqlite":
         # BEGIN IMMEDIATE (CentralStore._lock_latest): writers take turns, none loses a race.
-        return store.apply_checked(records)
+        return decide(store)
     for attempt in range(_WRITE_RETRIES):
         try:
             # Each attempt in a savepoint: a lost race rolls back that attempt only.
             with session.begin_nested():
-                return store.apply_checked(records)
+                return decide(store)
         except Exception as exc:
             # E.g. another request stored the first version of a new record between our read
             # and our insert; the rolled-back retry sees it and answers unchanged/conflict.
@@ -282,3 +426,15 @@ def write(session: Session, principal: Principal, records: Sequence[Checked]) ->
             log.info("records write by %s lost a race; deciding again",
                      principal.participant_id)  # fmt: skip
     raise AssertionError("unreachable")
+
+
+def write(session: Session, principal: Principal, records: Sequence[Checked]) -> list[Applied]:
+    """Store checked versions in the session's transaction, deciding again on a lost race."""
+    return _decided(session, principal, lambda store: store.apply_checked(records))
+
+
+def resolve(session: Session, principal: Principal, record_uuid: UUID, supersedes_version: int,
+            competing: Sequence[Checked], resolved: Checked) -> tuple[Applied, list[int]]:
+    """:meth:`CentralStore.resolve` in the session's transaction, deciding again on a race."""
+    return _decided(session, principal, lambda store: store.resolve(
+        record_uuid, supersedes_version, competing, resolved))

@@ -25,8 +25,17 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from hub.contract.followups import Worklist, WorklistQuery
 from hub.contract.history import ContextQuery, HistoryPage, HistoryQuery, PatientContext
 from hub.contract.identity import Principal
+from hub.contract.records_authority import (
+    AuthoredVersionOut,
+    CompetitorOut,
+    DraftOut,
+    DraftPage,
+    ResolutionOut,
+)
+from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
 from hub.contract.rest import (
     AccountEventOut,
     BatchItemResult,
@@ -89,6 +98,11 @@ _SITES = TypeAdapter(list[Principal])
 _REPORT = TypeAdapter(Report)
 _DRILL = TypeAdapter(DrillPage)
 _BATCH = TypeAdapter(BatchResponse)
+_AUTHORED = TypeAdapter(list[AuthoredVersionOut])
+_COMPETITORS = TypeAdapter(list[CompetitorOut])
+_RESOLUTION = TypeAdapter(ResolutionOut)
+_DRAFT = TypeAdapter(DraftOut)
+_DRAFTS = TypeAdapter(DraftPage)
 _STAFF = TypeAdapter(StaffOut)
 _STAFF_LIST = TypeAdapter(list[StaffOut])
 _SITE = TypeAdapter(SiteOut)
@@ -97,6 +111,10 @@ _NEW_SITE = TypeAdapter(NewSiteOut)
 _EVENTS = TypeAdapter(list[AccountEventOut])
 _HISTORY = TypeAdapter(HistoryPage)
 _CONTEXT = TypeAdapter(PatientContext)
+_WORKLIST = TypeAdapter(Worklist)
+_RESIDENT = TypeAdapter(ResidentOut)
+_RESIDENTS = TypeAdapter(list[ResidentOut])
+_RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 # Answers that mean "not now" rather than "no": the request may well succeed later.
 _BUSY = {408, 425, 429}
 
@@ -481,6 +499,87 @@ class HubClient:
         r = self._send("POST", "/api/v1/records:batch", "store the records", content=body,
                        headers=_JSON)
         return self._parse(_BATCH, r, "a batch of records")
+
+    # --- the record's authority (issue 13): bodies in hub/contract/records_authority.py -----
+
+    def record_payload(self, record_uuid: UUID, version: int | None = None) -> str:
+        """The held version's TriageRecord JSON exactly as the hub serves it (latest when
+        ``version`` is None); a desk adopts it as it is. 404: :class:`HubNotFound`."""
+        params = None if version is None else {"version": str(version)}
+        r = self._send("GET", f"/api/v1/records/{record_uuid}", "read the record",
+                       params=params)
+        return r.text
+
+    def record_versions(self, record_uuid: UUID) -> list[AuthoredVersionOut]:
+        """Every held version of the record, oldest first, with who wrote it as the hub saw."""
+        r = self._send("GET", f"/api/v1/records/{record_uuid}/versions", "list the versions")
+        return self._parse(_AUTHORED, r, "the record's versions")
+
+    def competitors(self, record_uuid: UUID) -> list[CompetitorOut]:
+        """The takes of the record's versions the hub did not take, oldest first."""
+        r = self._send("GET", f"/api/v1/records/{record_uuid}/competitors",
+                       "list the competing versions")
+        return self._parse(_COMPETITORS, r, "the competing versions")
+
+    def put_resolution(self, record_uuid: UUID, supersedes_version: int,
+                       competing: Sequence[str], resolved: str) -> ResolutionOut:
+        """POST a resolution: ``resolved`` (TriageRecord JSON of version
+        ``supersedes_version + 1``) supersedes the held version and ``competing`` (this
+        desk's own takes, JSON, sent as they are). A 409 comes back as a result."""
+        body = ('{"supersedes_version":' + str(int(supersedes_version)) + ',"competing":['
+                + ",".join(competing) + '],"resolved":' + resolved + "}").encode()
+        r = self._send("POST", f"/api/v1/records/{record_uuid}/resolution",
+                       "store the resolution", ok=(200, 201, 409), content=body,
+                       headers=_JSON)
+        return self._parse(_RESOLUTION, r, "a resolution")
+
+    def put_draft(self, record_uuid: UUID, payload: str) -> DraftOut:
+        """PUT this principal's draft (TriageRecord JSON, status draft) to be kept on the hub."""
+        r = self._send("PUT", f"/api/v1/drafts/{record_uuid}", "keep the draft",
+                       content=payload.encode(), headers=_JSON)
+        return self._parse(_DRAFT, r, "a draft")
+
+    def delete_draft(self, record_uuid: UUID) -> None:
+        """Forget this principal's draft on the hub (gone already: no error)."""
+        self._send("DELETE", f"/api/v1/drafts/{record_uuid}", "forget the draft", ok=(204,))
+
+    def drafts(self) -> DraftPage:
+        """This principal's own drafts kept on the hub, most recently changed first."""
+        r = self._send("GET", "/api/v1/drafts", "list the drafts")
+        return self._parse(_DRAFTS, r, "the drafts")
+
+    # --- the follow-up worklist and the residents known to the hub (issue 13) -------------
+
+    def follow_ups(self, query: WorklistQuery | None = None) -> Worklist:
+        """The hub-wide follow-up worklist: due, overdue and done checks (nurse, manager)."""
+        r = self._send("GET", "/api/v1/follow-ups", "list the follow-ups",
+                       params=(query or WorklistQuery()).params())
+        return self._parse(_WORKLIST, r, "the follow-up worklist")
+
+    def residents(self) -> list[ResidentOut]:
+        """The signed-in site's residents at their current versions."""
+        r = self._send("GET", "/api/v1/residents", "list the residents")
+        return self._parse(_RESIDENTS, r, "the residents")
+
+    def put_resident(self, resident_id: UUID, write: ResidentWrite) -> ResidentOut:
+        """Write a resident of the signed-in site; 409 (:class:`HubConflict`) when it is no
+        longer at ``write.base_version``."""
+        r = self._send("PUT", f"/api/v1/residents/{resident_id}", "save the resident",
+                       content=write.model_dump_json().encode(), headers=_JSON)
+        return self._parse(_RESIDENT, r, "the resident")
+
+    def resident_versions(self, resident_id: UUID) -> list[ResidentVersionOut]:
+        r = self._send("GET", f"/api/v1/residents/{resident_id}/versions",
+                       "list the resident's versions")
+        return self._parse(_RESIDENT_VERSIONS, r, "the resident's versions")
+
+    def call_resident(self, call_id: str) -> ResidentOut | None:
+        """The resident a call is about as their site recorded them; None if none is known."""
+        try:
+            r = self._send("GET", f"/api/v1/calls/{call_id}/resident", "give the resident")
+        except HubNotFound:
+            return None
+        return self._parse(_RESIDENT, r, "the resident")
 
     def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
         try:

@@ -48,6 +48,7 @@ from hub.models import (
     Site,
     central_records,
 )
+from hub.residents import ResidentRegister
 from records import nhs_number
 
 __all__ = ["EncounterSearch"]
@@ -178,7 +179,9 @@ class EncounterSearch:
         return PatientContext(call_id=call_id, site=site_name, patient=patient,
                               matched_by=matched_by, patient_encounters=theirs,
                               site_encounters=at_site, news2_trend=trend,
-                              resident=self._resident(theirs))
+                              resident=ResidentRegister(self._session,
+                                                        self._principal).for_call(call),
+                              last_recorded=self._from_records(theirs))
 
     def _may_see(self, call: Call) -> bool:
         """A waiting call is on every nurse's queue already; any other only to those in it."""
@@ -191,11 +194,9 @@ class EncounterSearch:
             CallParticipant.call_id == call.id,
             CallParticipant.participant_id == me.participant_id).limit(1)) is not None
 
-    def _resident(self, theirs: Sequence[EncounterSummary]) -> ResidentNotes | None:
-        """What the site has recorded about the resident: the one place that says it.
-
-        Until the hub holds residents of its own, the latest of the patient's encounters
-        that carries any of it (the usual NEWS2, ReSPECT, DNACPR of its patient)."""
+    def _from_records(self, theirs: Sequence[EncounterSummary]) -> ResidentNotes | None:
+        """What the latest of the patient's encounters that carries any of it says of their
+        usual NEWS2, ReSPECT plan and DNACPR (its patient's fields)."""
         for encounter in theirs:
             payload = self._session.scalar(sa.select(_v.payload).where(
                 _v.record_uuid == encounter.uuid, _v.version == encounter.version))

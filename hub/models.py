@@ -151,6 +151,45 @@ class CentralRecordVersion(Base):
     payload: Mapped[str] = mapped_column(Text)  # canonical TriageRecord JSON
     stored_at: Mapped[datetime] = mapped_column(UTCDateTime)
     stored_by: Mapped[str] = mapped_column(String(40))  # participant id of the pushing desk
+    # Who wrote it as the hub saw them (issue 13; None on versions stored before): the
+    # pushing principal's user name, display name and role, what the version did, the
+    # competitors a resolution supersedes, and the body's attribution fields replaced.
+    author: Mapped[str | None] = mapped_column(String(64))
+    author_name: Mapped[str | None] = mapped_column(String(120))
+    author_role: Mapped[str | None] = mapped_column(String(16))
+    action: Mapped[str | None] = mapped_column(String(16))
+    supersedes: Mapped[list[int] | None] = mapped_column(JSON)
+    replaced: Mapped[list[str] | None] = mapped_column(JSON)
+
+
+class CentralRecordCompetitor(Base):
+    """A pushed take of a version the store did not take (it held another): kept aside,
+    never lost, until a resolution supersedes it (``resolved_by``)."""
+
+    __tablename__ = "central_record_competitors"
+    __table_args__ = (Index("ix_central_record_competitors_record", "record_uuid", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_uuid: Mapped[UUID] = mapped_column(Uuid)
+    version: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[str] = mapped_column(Text)
+    pushed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    pushed_by: Mapped[str] = mapped_column(String(40))
+    author: Mapped[str | None] = mapped_column(String(64))
+    author_name: Mapped[str] = mapped_column(String(120))
+    resolved_by: Mapped[int | None] = mapped_column(Integer)
+
+
+class CentralDraft(Base):
+    """An unsigned draft kept for its nurse (``owner``, a participant id), so it is not
+    stranded on one desk; removed once any version of the record is stored."""
+
+    __tablename__ = "central_drafts"
+
+    owner: Mapped[str] = mapped_column(String(40), primary_key=True)
+    record_uuid: Mapped[UUID] = mapped_column(Uuid, primary_key=True, index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class RecordAuditEvent(Base):
@@ -315,6 +354,54 @@ class StaffRecoveryCode(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- residents known to the hub (issue 13: hub/routes/residents.py) -------------------------
+
+
+class Resident(Base):
+    """A site's resident (or a Gold Line patient) at their current version; each write is a
+    new :class:`ResidentVersion`, and the NHS number is one resident per site."""
+
+    __tablename__ = "residents"
+    __table_args__ = (Index("ix_residents_site_nhs", "site_id", "nhs_number", unique=True),)
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("sites.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    # Copied out of the current version's details for the call's lookup (hub/residents.py).
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[str | None] = mapped_column(String(10))
+
+
+class ResidentVersion(Base):
+    """One version of a resident exactly as written (ResidentDetails JSON); never changed."""
+
+    __tablename__ = "resident_versions"
+
+    resident_id: Mapped[UUID] = mapped_column(ForeignKey("residents.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    details: Mapped[str] = mapped_column(Text)
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    written_by: Mapped[str] = mapped_column(String(40))  # participant id, e.g. "site:3"
+    written_by_name: Mapped[str] = mapped_column(String(120))
+
+
+class ResidentAuditEvent(Base):
+    """Who wrote or read which resident, and when. No patient data."""
+
+    __tablename__ = "resident_audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str] = mapped_column(String(40))
+    actor_name: Mapped[str] = mapped_column(String(120))
+    actor_role: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))  # write, read
+    resident_id: Mapped[UUID] = mapped_column(Uuid, index=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[str | None] = mapped_column(String(200))  # e.g. "call <id>"
 
 
 # --- the hub-wide history's word index (hub/encounter_search.py, issue 13) ------------------

@@ -14,9 +14,12 @@ __all__ = [
     "Code",
     "CodeTable",
     "UnknownCode",
+    "cpr_recommendations",
+    "follow_up_windows",
     "intended_actions",
     "outcomes",
     "referral_targets",
+    "respect_focus",
     "settings",
     "soft_signs",
     "suggested_avoided",
@@ -107,6 +110,25 @@ def soft_signs() -> CodeTable:
 def settings() -> CodeTable:
     """Where the patient is: care home, prison or home (the contract's SiteKind)."""
     return CodeTable("settings", load_table("settings"))
+
+
+@functools.cache
+def respect_focus() -> CodeTable:
+    """Where a ReSPECT plan sits between life-sustaining treatment and comfort (unverified)."""
+    return CodeTable("respect_focus", load_table("respect_focus"))
+
+
+@functools.cache
+def cpr_recommendations() -> CodeTable:
+    """A ReSPECT plan's recommendation on CPR (unverified wording, ours)."""
+    return CodeTable("cpr_recommendations", load_table("cpr_recommendations"))
+
+
+@functools.cache
+def follow_up_windows() -> CodeTable:
+    """The follow-up checks of an avoided claim (72h, 7d): when each is due and overdue, in
+    hours after the call (``due_after_hours``, ``overdue_after_hours``; unverified)."""
+    return CodeTable("follow_up_windows", load_table("follow_up_windows"))
 
 
 def _matches(rule: str, actual: str) -> bool:

@@ -479,6 +479,41 @@ class TriageRecords:
         changed = current.model_copy(update={"follow_ups": (*current.follow_ups, follow_up)})
         return self.amend(changed, reason, actor)
 
+    def adopt(self, record: TriageRecord, actor: str) -> bool:
+        """Take the hub's current signed-off version as this desk's copy, so an amendment or
+        a follow-up made here starts from it (issue 13: any nurse finishes what another
+        started). Kept as synced: it came from the store. Nothing changes when this desk
+        holds that version or a later one already (its own, perhaps not synced yet); returns
+        whether it was adopted."""
+        if record.status != "signed_off":
+            raise RecordClosed("only a signed-off version is adopted")
+        row = self._session.get(TriageRecordRow, record.uuid)
+        if row is not None and row.version >= record.version:
+            return False
+        patient = record.patient
+        if patient is not None:
+            known = (self._patients.by_nhs_number(patient.nhs_number)
+                     if patient.nhs_number else None)
+            if known is not None and known.id != patient.id:
+                # The same person has a row here already: use it, never a duplicate.
+                patient = patient.model_copy(update={"id": known.id})
+                record = record.model_copy(update={"patient": patient})
+            self._patients.save(patient)
+        if row is None:
+            row = TriageRecordRow(uuid=record.uuid, created_at=record.updated_at)
+            self._session.add(row)
+        _write_row(row, record)
+        assert record.signed_off_at is not None and record.signed_off_by is not None
+        self._session.add(TriageVersionRow(
+            record_uuid=record.uuid, version=record.version, payload=record.model_dump_json(),
+            signed_off_at=record.signed_off_at, signed_off_by=record.signed_off_by,
+            amendment_reason=record.amendment_reason))
+        self._session.flush()
+        self._outbox.enqueue(record.uuid, record.version)
+        self._outbox.mark_adopted(record.uuid, record.version)
+        self._audit.add(actor, AuditAction.READ, record.uuid, record.version, "adopted")
+        return True
+
     def _close(
         self, row: TriageRecordRow, record: TriageRecord, actor: str, action: AuditAction
     ) -> None:
@@ -661,6 +696,15 @@ class SyncOutbox:
         )  # fmt: skip
         return [OutboxEntry(i, u, v, SyncState(st), a, at, err, held)
                 for i, u, v, st, a, at, err, held in rows]
+
+    def mark_adopted(self, record_uuid: UUID, version: int) -> None:
+        """The version came from the central store: synced from the start, never pushed."""
+        now = utc_now()
+        self._session.execute(
+            sa.update(OutboxRow)
+            .where(OutboxRow.record_uuid == record_uuid, OutboxRow.version == version)
+            .values(state=SyncState.SYNCED, synced_at=now)
+        )
 
     def mark(
         self,

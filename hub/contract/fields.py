@@ -16,6 +16,8 @@ from typing import Annotated, TypeVar
 from annotated_types import Interval
 from pydantic import AfterValidator, Field
 
+from records import nhs_number
+
 __all__ = [
     "FIRST_DAY",
     "LAST_DAY",
@@ -23,6 +25,7 @@ __all__ = [
     "Count",
     "Day",
     "Moment",
+    "NhsNumber",
     "RowId",
     "Text",
     "in_range",
@@ -57,3 +60,14 @@ Moment = Annotated[datetime, AfterValidator(in_range)]
 # string makes pydantic-core refuse a lone surrogate too ("unable to parse raw data as a
 # unicode string"), and a JSON body's parser refuses one before that.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*$")]
+
+
+def _nhs_number(value: str) -> str:
+    # normalise raises InvalidNhsNumber, a ValueError worded without the value: pydantic
+    # reports it as "Value error, not a valid NHS number" at the field's place.
+    return nhs_number.normalise(value)
+
+
+# An NHS number wherever one enters (a call request, a resident, an invitation): 10 digits,
+# run together or grouped 3-3-4, with a valid modulus 11 check digit; kept as its 10 digits.
+NhsNumber = Annotated[Text, Field(max_length=16), AfterValidator(_nhs_number)]

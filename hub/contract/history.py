@@ -32,6 +32,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from hub.contract.fields import Day, Text
+from hub.contract.residents import ResidentOut
 from hub.contract.signaling import Patient
 
 __all__ = [
@@ -255,9 +256,9 @@ class News2Point(_Frozen):
 
 
 class ResidentNotes(_Frozen):
-    """What the site has recorded about the resident, as the nurse is shown it on the call:
-    their usual ("normal for them") NEWS2, and their treatment escalation plan (ReSPECT
-    recommendations, DNACPR). ``source`` says where it came from and ``recorded_at`` when."""
+    """What an earlier record carried about the patient: their usual ("normal for them")
+    NEWS2 and their treatment escalation plan (ReSPECT, DNACPR). ``source`` says which
+    record and ``recorded_at`` when."""
 
     usual_news2: int | None = None
     respect_plan: str | None = None
@@ -270,7 +271,11 @@ class PatientContext(_Frozen):
     """Answer of ``GET /context``.
 
     ``matched_by`` says how the patient's encounters were found: by NHS number, by name at
-    this site (no number given), or not at all (the call names no patient).
+    this site (no number given), or not at all (the call names no patient). ``resident`` is
+    what the site has recorded about the resident, as the hub holds it (hub/residents.py: the
+    usual observations, ReSPECT, DNACPR); ``last_recorded`` what the patient's latest earlier
+    record carried (its usual NEWS2, ReSPECT plan, DNACPR), for a patient the site has not
+    recorded.
     """
 
     call_id: str
@@ -280,4 +285,5 @@ class PatientContext(_Frozen):
     patient_encounters: list[EncounterSummary]
     site_encounters: list[EncounterSummary]
     news2_trend: list[News2Point]
-    resident: ResidentNotes | None
+    resident: ResidentOut | None
+    last_recorded: ResidentNotes | None

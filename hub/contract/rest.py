@@ -58,7 +58,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.contract.fields import Count, Day, Moment, RowId, Text
+from hub.contract.fields import Count, Day, Moment, NhsNumber, RowId, Text
 from hub.contract.identity import Principal, SiteKind, StaffRole
 from hub.contract.signaling import PROTOCOL_VERSION, Patient
 from records.schema import TriageRecord
@@ -393,7 +393,7 @@ class PlanOut(BaseModel):
 
 class InvitedPatient(_Body):
     name: Annotated[Text, Field(min_length=1, max_length=80)]
-    nhs_number: Annotated[Text, Field(max_length=16)] | None = None
+    nhs_number: NhsNumber | None = None  # checked (modulus 11), kept as its 10 digits
     date_of_birth: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")] | None = None
 
 

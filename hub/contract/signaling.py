@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hub.contract.fields import Text
+from hub.contract.fields import NhsNumber, Text
 from hub.contract.identity import CallRole, Principal, SiteKind
 from records.news2 import Consciousness
 
@@ -117,11 +117,13 @@ class News2Summary(BaseModel):
 
 
 class Patient(BaseModel):
-    """Who the call is about, as far as the caller knows before the call."""
+    """Who the call is about, as far as the caller knows before the call. An NHS number is
+    checked (modulus 11) and kept as its 10 digits; a wrong one refuses the whole message
+    (``invalid``, naming ``patient.nhs_number``), never queued unchecked."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    nhs_number: Annotated[Text, Field(max_length=16)] | None = None
+    nhs_number: NhsNumber | None = None
     name: ShortText | None = None
     date_of_birth: Annotated[Text, Field(max_length=10)] | None = None
 

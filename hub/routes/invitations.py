@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import uuid
 from datetime import timedelta
 from typing import Annotated
 
@@ -26,6 +27,7 @@ from hub.codes import normalise_code
 from hub.contract import signaling as p
 from hub.contract.fields import RowId
 from hub.contract.identity import Principal, SiteKind, StaffRole
+from hub.contract.residents import ResidentDetails
 from hub.contract.rest import (
     HomeTokenOut,
     InvitationLoginBody,
@@ -36,6 +38,7 @@ from hub.contract.rest import (
 )
 from hub.db import utcnow
 from hub.models import Invitation, Site
+from hub.residents import ResidentRegister
 from hub.routes.deps import (
     SIGNED_IN,
     ConfigDep,
@@ -47,7 +50,6 @@ from hub.routes.deps import (
     require,
 )
 from hub.signin_limits import Attempt, Route
-from records import nhs_number
 
 router = APIRouter(tags=["invitations"])
 
@@ -85,12 +87,7 @@ def issue(
     principal: Annotated[Principal, Depends(require(*ISSUERS))],
 ) -> IssuedInvitationOut:
     """Invite one patient to call from home; the code is shown in this answer only."""
-    patient = body.patient
-    if patient.nhs_number is not None:
-        if not nhs_number.is_valid(patient.nhs_number):
-            raise HTTPException(422, "that is not a valid NHS number")
-        patient = patient.model_copy(
-            update={"nhs_number": nhs_number.normalise(patient.nhs_number)})
+    patient = body.patient  # its NHS number checked and normalised by the contract
     now = utcnow()
     # Each invitation is its own caller in the queue, so revoking one stops only that one.
     site = Site(
@@ -107,6 +104,11 @@ def issue(
     )
     session.add(inv)
     session.flush()
+    # The patient is their home site's one resident, so a nurse on their call sees what the
+    # hub knows of them (hub/residents.py); the issuing nurse wrote its first version.
+    ResidentRegister(session, principal).write(uuid.uuid4(), site.id, None, ResidentDetails(
+        name=patient.name, nhs_number=patient.nhs_number,
+        date_of_birth=patient.date_of_birth))
     return IssuedInvitationOut(**_out(inv, site).model_dump(), code=code,
                                link=f"/call#code={code}")
 

@@ -12,6 +12,10 @@ Routes (all under ``/api/v1``; bodies in hub/contract/rest.py)
 * ``GET /records?site_id=&from=&to=&nhs_number=&limit=&offset=``: latest versions by site,
   date range (UTC days, both ends included, on the time the call was requested) and patient.
 * ``GET /records:export?from=&to=&format=csv|xlsx|fhir``: the avoided-admission log, streamed.
+* Issue 13 (bodies in hub/contract/records_authority.py): ``GET /records/{uuid}/competitors``,
+  ``POST /records/{uuid}/resolution``, ``PUT``/``DELETE /drafts/{uuid}``, ``GET /drafts``.
+  Versions are contiguous (a gap is 422 ``version_gap`` on ``version``); who wrote a version
+  is the authenticated principal, stamped over the body's attribution (hub/authorship.py).
 
 Who may do what (hub roles; sites are refused everything with 403):
 
@@ -35,6 +39,7 @@ nothing, audit included.
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -43,11 +48,22 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from hub.central_store import CentralStore, write
+from hub.central_drafts import CentralDrafts, TooManyDrafts
+from hub.central_store import CentralStore, NotHeld, VersionGap, resolve, write
 from hub.contract.fields import Count, Day, RowId, Text
 from hub.contract.identity import Principal, StaffRole
+from hub.contract.records_authority import (
+    MAX_DRAFTS,
+    AuthoredVersionOut,
+    CompetitorOut,
+    DraftOut,
+    DraftPage,
+    ResolutionBody,
+    ResolutionOut,
+)
 from hub.contract.rest import (
     MAX_PAGE,
     BatchItemResult,
@@ -55,12 +71,12 @@ from hub.contract.rest import (
     PutConflict,
     PutResponse,
     RecordExportFormat,
-    VersionOut,
 )
 from hub.db import utcnow
-from hub.record_checks import Checked, Invalid, check_record
+from hub.record_checks import Checked, Invalid, check_record, checked
 from hub.routes.deps import SIGNED_IN, EngineDep, RecordCheckerDep, SessionDep, refusals, require
 from records import export, nhs_number
+from records.schema import TriageRecord
 
 __all__ = ["router"]
 
@@ -112,7 +128,10 @@ def put_record(
     principal: Writer,
 ) -> Response:
     """Store one signed-off version (body: a TriageRecord); idempotent by (uuid, version)."""
-    [applied] = write(session, principal, [record])
+    try:
+        [applied] = write(session, principal, [record])
+    except VersionGap as gap:
+        raise _gap(gap, ["body", "version"], principal) from None
     if applied.status == "conflict":
         conflict = PutConflict(
             uuid=applied.uuid, version=applied.version, held_version=applied.held_version,
@@ -134,13 +153,24 @@ def put_batch(
     principal: Writer,
 ) -> Response:
     """Store up to 500 signed-off versions in order, in one transaction."""
-    applied = write(session, principal, records)
+    try:
+        applied = write(session, principal, records)
+    except VersionGap as gap:
+        raise _gap(gap, ["body", "records", gap.position, "version"], principal) from None
     # Serialised here: FastAPI would validate the 500 results against the model once more.
     answer = BatchResponse(results=[
         BatchItemResult(uuid=a.uuid, version=a.version, status=a.status,
                         held_version=a.held_version) for a in applied
     ]).model_dump_json()  # fmt: skip
     return Response(answer, media_type="application/json")
+
+
+def _gap(gap: VersionGap, loc: list[str | int], principal: Principal) -> HTTPException:
+    """422 for a version that is not the next one (issue 13): versions are contiguous, so a
+    version far ahead can never block the real next one. The value is not echoed."""
+    log.info("records write by %s refused: a version gap", principal.participant_id)
+    return HTTPException(422, [{"type": "version_gap", "loc": loc,
+                                "msg": f"a version follows the held one: expected {gap.expected}"}])
 
 
 def _not_found(record_uuid: UUID) -> HTTPException:
@@ -166,8 +196,9 @@ def get_versions(
     record_uuid: UUID,
     session: SessionDep,
     principal: Annotated[Principal, Depends(require(*READERS))],
-) -> list[VersionOut]:
-    """Every version the store holds, oldest first (who signed it off, and why amended)."""
+) -> list[AuthoredVersionOut]:
+    """Every version the store holds, oldest first (who signed it off, and why amended),
+    with who wrote it as the hub saw them."""
     out = CentralStore(session, principal).versions(record_uuid)
     if not out:
         raise _not_found(record_uuid)
@@ -268,3 +299,112 @@ def export_records(
         "X-Record-Count": str(count),
         "Content-Disposition": f'attachment; filename="avoided-admissions-{start}-{end}.{ext}"',
     })  # fmt: skip
+
+
+# --- the record's authority (issue 13): competing takes, resolutions, drafts ----------------
+
+
+@router.get("/records/{record_uuid}/competitors", responses=refusals(404))
+def get_competitors(
+    record_uuid: UUID,
+    session: SessionDep,
+    principal: Annotated[Principal, Depends(require(*READERS))],
+) -> list[CompetitorOut]:
+    """The takes of the record's versions the store did not take, oldest first (kept aside
+    until a resolution supersedes them); audited as reads."""
+    store = CentralStore(session, principal)
+    if store.get_payload(record_uuid, 1) is None:
+        raise _not_found(record_uuid)
+    return store.competitors(record_uuid)
+
+
+def _resolution(body: bytes, record_uuid: UUID) -> tuple[int, list[Checked], Checked]:
+    """A resolution body, checked: every take and the resolution are this record's,
+    signed off, and the resolution is the version after the one it supersedes."""
+    try:
+        parsed = ResolutionBody.model_validate_json(body)
+    except ValidationError as exc:
+        raise Invalid(422, json.loads(exc.json(include_input=False, include_url=False))) from None
+    wrong = [["body", "competing", n, "uuid"] for n, r in enumerate(parsed.competing)
+             if r.uuid != record_uuid]
+    if parsed.resolved.uuid != record_uuid:
+        wrong.append(["body", "resolved", "uuid"])
+    if wrong:
+        raise Invalid(422, [{"type": "uuid_mismatch", "loc": loc,
+                             "msg": "not the path's record"} for loc in wrong])
+    if parsed.resolved.version != parsed.supersedes_version + 1:
+        raise Invalid(422, [{"type": "version_gap", "loc": ["body", "resolved", "version"],
+                             "msg": "a resolution is the version after the one it supersedes"}])
+    try:
+        return (parsed.supersedes_version, [checked(r) for r in parsed.competing],
+                checked(parsed.resolved))
+    except Invalid as exc:
+        raise Invalid(422, [{**e, "loc": ["body", "resolved", "status"]} for e in exc.detail]
+                      ) from None
+
+
+@router.post("/records/{record_uuid}/resolution", status_code=201, responses={
+    **refusals(404, 413),
+    200: {"description": "already held with identical content", "model": ResolutionOut},
+    201: {"description": "stored, superseding both", "model": ResolutionOut},
+    409: {"description": "the held version moved on; the takes are kept",
+          "model": ResolutionOut},
+})  # fmt: skip
+async def post_resolution(
+    record_uuid: UUID, request: Request, session: SessionDep, principal: Writer,
+) -> Response:
+    """Store a version that supersedes the held one and this desk's competing takes."""
+    try:
+        version, competing, resolved = await run_in_threadpool(
+            _resolution, await request.body(), record_uuid)
+    except Invalid as exc:
+        raise _refusal(exc, principal) from None
+
+    def decide() -> tuple[int, ResolutionOut]:
+        try:
+            applied, ids = resolve(session, principal, record_uuid, version, competing,
+                                   resolved)
+        except NotHeld:
+            raise _not_found(record_uuid) from None
+        except VersionGap as gap:
+            raise _gap(gap, ["body", "resolved", "version"], principal) from None
+        code = {"stored": 201, "unchanged": 200, "conflict": 409}[applied.status]
+        return code, ResolutionOut(uuid=record_uuid, version=applied.version,
+                                   status=applied.status, held_version=applied.held_version,
+                                   competitors=ids)
+
+    code, out = await run_in_threadpool(decide)
+    return Response(out.model_dump_json(), status_code=code, media_type="application/json")
+
+
+@router.put("/drafts/{record_uuid}", responses=refusals(413))
+def put_draft(
+    record_uuid: UUID, draft: TriageRecord, session: SessionDep, principal: Writer,
+) -> DraftOut:
+    """Keep this principal's unsigned draft on the hub (replacing the one kept before)."""
+    if draft.uuid != record_uuid:
+        raise HTTPException(422, [{"type": "uuid_mismatch", "loc": ["body", "uuid"],
+                                   "msg": "the body's uuid differs from the path's"}])
+    if draft.status != "draft":
+        raise HTTPException(422, [{"type": "signed_off_record", "loc": ["body", "status"],
+                                   "msg": "only drafts are kept here"}])
+    try:
+        kept = CentralDrafts(session, principal).keep(draft)
+    except TooManyDrafts:
+        raise HTTPException(422, [{"type": "too_many_drafts", "loc": ["body"],
+                                   "msg": f"at most {MAX_DRAFTS} drafts are kept"}]) from None
+    return DraftOut(uuid=record_uuid, status="kept" if kept else "closed")
+
+
+@router.delete("/drafts/{record_uuid}", status_code=204)
+def delete_draft(record_uuid: UUID, session: SessionDep, principal: Writer) -> Response:
+    """Forget this principal's draft (it is gone already: 204 all the same)."""
+    CentralDrafts(session, principal).forget(record_uuid)
+    return Response(status_code=204)
+
+
+@router.get("/drafts", response_model=DraftPage)
+def get_drafts(session: SessionDep, principal: Writer) -> Response:
+    """This principal's own drafts, most recently changed first (a :class:`DraftPage`)."""
+    payloads = CentralDrafts(session, principal).mine()
+    return Response('{"drafts":[' + ",".join(payloads) + "]}", media_type="application/json")

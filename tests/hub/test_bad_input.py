@@ -231,13 +231,16 @@ async def test_a_call_request_the_database_cannot_hold_is_refused_and_the_next_o
          ' "patient": {"name": "Zebedee Quux\\ud800"}}', "patient.name"),
         ('{"type": "call_request", "request_id": "c", "reason": "fall",'
          ' "soft_signs": ["ok", "\\udc00"]}', "soft_signs.1"),
+        # A wrong check digit (modulus 11) is refused, never queued unchecked (issue 13).
+        ('{"type": "call_request", "request_id": "d", "reason": "fall",'
+         ' "patient": {"nhs_number": "9000000000"}}', "patient.nhs_number"),
         ('{"type": "offer", "call_id": "x\\u0000", "to": "site:1", "sdp": "v=0"}', "call_id"),
     ]
     for frame, field in frames:
         await site.send_raw(frame)
         err = await site.expect(p.Error)
         assert err.code == p.ErrorCode.INVALID and err.message.startswith(field), err
-        assert SECRET not in err.message
+        assert SECRET not in err.message and "9000000000" not in err.message
     await desk.nothing_of(p.QueueUpdate)
     await site.send(p.CallRequest(request_id="ok", reason="fall",
                                   patient=p.Patient(name="Zebedee Quux")))

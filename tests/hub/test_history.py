@@ -5,6 +5,7 @@ of a call is its patient's and its site's; roles, bad input and the audit of rea
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -30,6 +31,9 @@ EDITH = Patient(nhs_number="943 476 5919", name="Edith Brown", site_id="Beech Ho
                 dnacpr=True, respect_plan="Comfort first; no hospital admission",
                 usual_news2=2)
 NOW = datetime.now(UTC).replace(microsecond=0)
+RESIDENT = {"name": "Edith Brown", "nhs_number": "9434765919",
+            "usual": {"news2_total": 3, "taken_on": "2026-11-20", "taken_by": "Carer J. Okafor"},
+            "dnacpr": {"decided_on": "2026-06-01", "source": "GP practice DNACPR form"}}
 
 
 def record(n: int, **changes: object) -> TriageRecord:
@@ -192,9 +196,17 @@ async def test_the_context_of_a_call_is_its_patients_and_its_sites(
     assert [(t.total, t.now) for t in ctx.news2_trend] == [
         (first.news2.total, False), (ctx.news2_trend[-1].total, True)]  # type: ignore[union-attr]
     assert ctx.news2_trend[-1].total >= 5
-    assert ctx.resident is not None
-    assert (ctx.resident.dnacpr, ctx.resident.usual_news2, ctx.resident.respect_plan) == (
-        True, 2, "Comfort first; no hospital admission")
+    # The site has recorded nothing of her: what her latest earlier record carried.
+    assert ctx.resident is None and ctx.last_recorded is not None
+    assert (ctx.last_recorded.dnacpr, ctx.last_recorded.usual_news2,
+            ctx.last_recorded.respect_plan) == (True, 2, "Comfort first; no hospital admission")
+    # Once the site records her (residents-followups' register), the context carries it.
+    written = httpx.put(f"{hub.http}/api/v1/residents/{uuid.uuid4()}", headers=bearer(site),
+                        json={"base_version": None, "details": RESIDENT})
+    assert written.status_code == 200, written.text
+    held = HubClient(a.http, hub.http, nora.token).context(call_id).resident
+    assert held is not None and held.details.dnacpr is not None
+    assert held.details.usual is not None and held.details.usual.news2_total == 3
 
     # Once nina has the call, it is hers: nora, no longer able to see it on the queue, is
     # told nothing; nina still is. A specialist gets no context; an unknown call is a 404.

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from records.schema import ObservationSet, Patient, SbardNotes, TriageRecord
+from records.schema import AvoidedFlags, ObservationSet, Patient, SbardNotes, TriageRecord
+from records.store import Store
 
 
 def make_record(**changes: object) -> TriageRecord:
@@ -39,3 +40,18 @@ def make_record(**changes: object) -> TriageRecord:
         "nurse": "nurse-ann",
     }
     return TriageRecord.model_validate({**base, **changes})
+
+
+def signed_off_claim(store: Store, actor: str, days_ago: float, **avoided: bool) -> TriageRecord:
+    """A record signed off in ``store`` by ``actor`` whose call was ``days_ago``, claiming the
+    ``avoided`` flags (confirmed by ``actor``); all of one test resident (one patient row)."""
+    at = datetime.now(UTC) - timedelta(days=days_ago)
+    draft = make_record(call_id=None, patient=_RESIDENT, requested_at=at, answered_at=at,
+                        outcome="gp_referral", nurse=actor,
+                        avoided=AvoidedFlags(**avoided, confirmed_by=actor, confirmed_at=at))
+    with store.unit_of_work() as uow:
+        uow.records.save_draft(draft, actor)
+        return uow.records.sign_off(draft.uuid, actor)
+
+
+_RESIDENT = make_record().patient

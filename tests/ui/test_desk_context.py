@@ -6,10 +6,12 @@ own records and says what it cannot reach."""
 from __future__ import annotations
 
 import os
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from PySide6.QtCore import QDate, Qt
 
@@ -24,6 +26,14 @@ from tests.ui.conftest import PRE_CALL, SiteCaller, signed_in
 pytestmark = pytest.mark.slow
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+RESIDENT: dict[str, Any] = {
+    "name": "Edith Brown", "nhs_number": "943 476 5919",
+    "usual": {"news2_total": 2, "taken_on": "2026-11-20", "taken_by": "Carer J. Okafor"},
+    "respect": {"focus": "comfort", "cpr": "not_attempt",
+                "treatments": "Antibiotics by mouth at the home; no hospital admission",
+                "made_on": "2026-06-01", "made_by": "Dr A. Shah (GP)"},
+    "dnacpr": {"decided_on": "2026-06-01", "source": "GP practice DNACPR form"},
+}
 EDITH = Patient(nhs_number="9434765919", name="Edith Brown", site_id="Beech House",
                 dnacpr=True, respect_plan="Comfort first; no hospital admission",
                 usual_news2=2)
@@ -55,6 +65,11 @@ def test_context_on_answer_and_history_from_another_desk(
             requested_at=NOW - timedelta(hours=n + 1), outcome="gp_referral",
             patient=Patient(name=f"Resident {n}"), presenting_problem="Chest infection"))
     other.sync()
+    # What Beech House has recorded about Edith (held by the hub: hub/residents.py).
+    written = httpx.put(f"{hub.http}/api/v1/residents/{uuid.uuid4()}",
+                        headers={"Authorization": f"Bearer {people.site.token}"},
+                        json={"base_version": None, "details": RESIDENT})
+    assert written.status_code == 200, written.text
 
     # Desk B, Nina's window: the call rings, its context is fetched before she answers.
     desk = desk_factory()
@@ -79,10 +94,14 @@ def test_context_on_answer_and_history_from_another_desk(
                          "Paracetamol; GP to review tomorrow", "—"]
     assert panel.site.rowCount() == 6
     assert "found by NHS number" in panel.who.text()
-    assert "DNACPR: in place" in panel.resident.text()
-    assert "ReSPECT: Comfort first; no hospital admission" in panel.resident.text()
-    assert "Usual NEWS2 (normal for them): 2" in panel.resident.text()
-    assert panel.trend.text().startswith(f"NEWS2 trend: {earlier.news2.total} (")  # type: ignore[union-attr]
+    notes = panel.resident.text().splitlines()
+    assert notes[:3] == [
+        "Usual NEWS2 (normal for them): 2, taken 20 Nov 2026 by Carer J. Okafor",
+        "ReSPECT: Prioritise comfort; CPR not to be attempted; Antibiotics by mouth at the "
+        "home; no hospital admission (by Dr A. Shah (GP), 01 Jun 2026)",
+        "DNACPR: in place (GP practice DNACPR form, 01 Jun 2026)"]
+    total = earlier.news2.total  # type: ignore[union-attr]
+    assert panel.trend.text().startswith(f"NEWS2 trend: {total} (")
     assert panel.trend.text().endswith("5 now; usual for them 2")
     for widget in (panel.theirs_table, panel.site_table, panel.lists):
         assert widget.accessibleName() and widget.focusPolicy() & Qt.FocusPolicy.TabFocus

@@ -39,6 +39,7 @@ def test_amend_and_follow_up_through_their_dialogs(
     desk = desk_factory()
     signed_in(qtbot, desk, hub, "nina")
     record = signed_off_record(desk)
+    assert desk.tabs.tabText(desk.tabs.indexOf(desk.worklist)) == "&Worklist"  # every nurse's
     qtbot.keyClick(desk, Qt.Key.Key_H, Qt.KeyboardModifier.AltModifier)  # &History
     qtbot.waitUntil(lambda: desk.tabs.currentWidget() is desk.history, timeout=2_000)
     history = desk.history

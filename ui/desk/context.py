@@ -23,9 +23,9 @@ from hub.contract.history import (
     FollowUpState,
     News2Point,
     PatientContext,
-    ResidentNotes,
 )
 from records import codes
+from records.codes import CodeTable
 from ui import theme
 from ui.announce import announce
 from ui.desk.tables import ColumnsModel, Index, keyboard_table
@@ -60,9 +60,33 @@ def trend_words(points: list[News2Point], usual: int | None) -> str:
     return "NEWS2 trend: " + " → ".join(steps) + tail
 
 
-def resident_lines(notes: ResidentNotes | None) -> list[str]:
+def _label(table: CodeTable, code: str | None) -> str:
+    return table[code].label if code and code in table else (code or "")
+
+
+def resident_lines(context: PatientContext) -> list[str]:
     """What the site has recorded about the resident, line by line: the one function the
-    resident section is drawn from."""
+    panel's resident section is drawn from. The site's own record of them (held by the hub)
+    first; else what the patient's latest earlier record carried."""
+    held = context.resident
+    if held is not None:
+        d = held.details
+        lines = []
+        if d.usual is not None:
+            lines.append(f"Usual NEWS2 (normal for them): {d.usual.news2_total}, taken "
+                         f"{d.usual.taken_on:%d %b %Y} by {d.usual.taken_by}")
+        if d.respect is not None:
+            plan = "; ".join(x for x in (_label(codes.respect_focus(), d.respect.focus),
+                                         _label(codes.cpr_recommendations(), d.respect.cpr),
+                                         d.respect.treatments) if x)
+            lines.append(f"ReSPECT: {plan or 'recorded'} (by {d.respect.made_by}, "
+                         f"{d.respect.made_on:%d %b %Y})")
+        if d.dnacpr is not None:
+            lines.append(f"DNACPR: in place ({d.dnacpr.source}, {d.dnacpr.decided_on:%d %b %Y})")
+        lines.append(f"Recorded by {held.site_name}, version {held.version} of "
+                     f"{held.written_at.astimezone():%d %b %Y}.")
+        return lines
+    notes = context.last_recorded
     if notes is None:
         return ["Nothing recorded by the site about this resident."]
     lines = []
@@ -74,7 +98,14 @@ def resident_lines(notes: ResidentNotes | None) -> list[str]:
         lines.append(f"ReSPECT: {notes.respect_plan}")
     if notes.source:
         lines.append(f"As recorded in {notes.source}.")
-    return lines or ["Nothing recorded by the site about this resident."]
+    return lines
+
+
+def usual_news2(context: PatientContext) -> int | None:
+    held = context.resident
+    if held is not None and held.details.usual is not None:
+        return held.details.usual.news2_total
+    return context.last_recorded.usual_news2 if context.last_recorded is not None else None
 
 
 class EncounterModel(ColumnsModel):
@@ -212,9 +243,8 @@ class ContextPanel(QWidget):
         n = len(context.patient_encounters)
         self.state.setText(f"{n} earlier encounter{'s' if n != 1 else ''} of this patient; "
                            f"{len(context.site_encounters)} recent from the site.")
-        self.resident.setText("\n".join(resident_lines(context.resident)))
-        usual = context.resident.usual_news2 if context.resident is not None else None
-        self.trend.setText(trend_words(context.news2_trend, usual))
+        self.resident.setText("\n".join(resident_lines(context)))
+        self.trend.setText(trend_words(context.news2_trend, usual_news2(context)))
         self.theirs.set_rows(context.patient_encounters)
         self.site.set_rows(context.site_encounters)
         self.lists.setTabText(0, f"Patient's earlier encounters ({n})")

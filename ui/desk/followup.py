@@ -43,15 +43,19 @@ class FollowUpDialog(QDialog):
     """The 72-hour or 7-day check: an unplanned attendance or admission since the call."""
 
     def __init__(self, keeper: RecordKeeper, record_uuid: UUID, checked_by: str,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, window: str | None = None,
+                 adopt: TriageRecord | None = None) -> None:
         super().__init__(parent)
         self.keeper, self.record_uuid, self.checked_by = keeper, record_uuid, checked_by
+        self.adopt = adopt  # the hub's version of a record made at another desk
         self.setWindowTitle("Follow-up check")
         self.setAccessibleName("Follow-up check")
         self.window_choice = QComboBox()
         self.window_choice.setAccessibleName("Follow-up window")
         self.window_choice.addItem("72 hours", "72h")
         self.window_choice.addItem("7 days", "7d")
+        if window is not None:
+            self.window_choice.setCurrentIndex(max(0, self.window_choice.findData(window)))
         # "&&": a single "&" made the E a mnemonic, shown and read as "AE".
         self.attended = QCheckBox("Unplanned A&&E attendance since the call")
         self.admitted = QCheckBox("Unplanned admission since the call")
@@ -71,5 +75,5 @@ class FollowUpDialog(QDialog):
         self.keeper.follow_up(self.record_uuid, FollowUp(
             window=self.window_choice.currentData(), checked_at=utc_now(),
             checked_by=self.checked_by, unplanned_attendance=self.attended.isChecked(),
-            unplanned_admission=self.admitted.isChecked()))
+            unplanned_admission=self.admitted.isChecked()), self.adopt)
         self.accept()

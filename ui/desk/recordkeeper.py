@@ -103,9 +103,14 @@ class RecordKeeper(QObject):
 
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
 
-    def follow_up(self, record_uuid: UUID, check: FollowUp) -> Pending:
+    def follow_up(self, record_uuid: UUID, check: FollowUp,
+                  adopt: TriageRecord | None = None) -> Pending:
+        """Record a check as the record's next version; ``adopt``: the hub's current version
+        of a record made at another desk, taken in first (records.store ``adopt``)."""
         def run() -> TriageRecord:
             with self.store.unit_of_work() as uow:
+                if adopt is not None:
+                    uow.records.adopt(adopt, self.actor)
                 return uow.records.record_follow_up(record_uuid, check, self.actor)
 
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)

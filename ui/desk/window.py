@@ -53,6 +53,7 @@ from ui.desk.second_factor import SecondFactorView
 from ui.desk.signin import SignInView
 from ui.desk.triage import TriageContext, TriageForm
 from ui.desk.work import Workers
+from ui.desk.worklist import WorklistView
 from ui.labels import status_label
 
 log = logging.getLogger("telehub.desk")
@@ -285,6 +286,11 @@ class DeskWindow(QMainWindow):
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
+        if not specialist and self.session is not None:  # the hub's follow-ups (issue 13)
+            s = self.session
+            self.worklist = WorklistView(HubClient(self.parts.http, s.hub_url, s.token),
+                                         keeper, self.workers, s.username)
+            self.tabs.addTab(self.worklist, "&Worklist")
         col = QVBoxLayout(page)
         col.addWidget(self.banner)
         col.addWidget(self.tabs, 1)

@@ -5,7 +5,7 @@
 ``central_records`` give the history's pages newest first by site, NHS number and outcome.
 
 Revision ID: 0009_hub_history
-Revises: 0008_cluster_core
+Revises: 0009_residents_followups
 Create Date: 2026-12-01 14:50:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import hub.db
 
 revision = '0009_hub_history'
-down_revision = '0008_cluster_core'  # the lead chains it after the other 0009s on merging
+down_revision = '0009_residents_followups'  # after residents-followups' (merged); the lead chains the 0009s
 branch_labels = None
 depends_on = None
 

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from hub.client import HubClient
+from hub.contract.followups import Worklist
 from hub.contract.rest import (
     CLAIMS,
     WAIT_BAND_LABELS,
@@ -159,6 +160,10 @@ class ManagerView(QWidget):
             bar.addWidget(widget)
         bar.addWidget(self.refresh_button)
         bar.addStretch(1)
+        # The hub-wide follow-up worklist's overdue checks (issue 13), whatever the filters.
+        self.overdue = status_label("Follow-up checks of avoided claims, across the hub",
+                                    "Follow-ups overdue: –")
+        bar.addWidget(self.overdue)
 
         # Headline tiles: each a button that drills into its figure.
         self.tiles: dict[str, QPushButton] = {}
@@ -379,6 +384,12 @@ class ManagerView(QWidget):
                 self.show_report(report)
 
         self.workers.run(self.client.report, f, on_done=done, on_failed=self._trouble)
+        self.workers.run(self.client.follow_ups, on_done=self.show_follow_ups,
+                         on_failed=lambda _e: self.overdue.setText("Follow-ups: not reached"))
+
+    def show_follow_ups(self, worklist: Worklist) -> None:
+        c = worklist.counts
+        self.overdue.setText(f"Follow-ups overdue: {c.overdue} (due: {c.due})")
 
     def _trouble(self, exc: BaseException) -> None:
         self.refresh_button.setEnabled(True)
