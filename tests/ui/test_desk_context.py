@@ -14,9 +14,11 @@ from typing import Any
 import httpx
 import pytest
 from PySide6.QtCore import QDate, Qt
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox
 
 from hub.contract import signaling as p
 from records.schema import Patient, SbardNotes
+from records.store import SyncState
 from tests.helpers.fixtures import SHOTS, People
 from tests.helpers.hubserver import ThreadedHub
 from tests.helpers.record_desk import Desk
@@ -46,6 +48,11 @@ def shot(widget: Any, name: str) -> None:
     keep = os.environ.get("TELEHUB_SCREENSHOTS")
     if keep:
         image.save(str(Path(keep) / f"{name}.png"))
+
+
+def _held(desk: Any, record_uuid: uuid.UUID) -> bool:
+    with desk.store.unit_of_work() as uow:
+        return record_uuid in uow.records.uuids()
 
 
 def test_context_on_answer_and_history_from_another_desk(
@@ -151,6 +158,27 @@ def test_context_on_answer_and_history_from_another_desk(
     row = history.model.rows[0]
     assert (row.on_hub, row.sync, history.model.index(0, 7).data()) == (True, None,
                                                                       "on the hub")
+    # Another desk's record is followed up here: the hub's version is fetched and adopted,
+    # and the check becomes its next version in this desk's store (synced from here).
+    history.table.selectRow(0)
+    qtbot.mouseClick(history.follow, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: isinstance(QApplication.activeModalWidget(), QDialog),
+                    timeout=5_000)
+    check = QApplication.activeModalWidget()
+    assert check is not None and check.windowTitle() == "Follow-up check"
+    check.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
+
+    def followed() -> int:
+        with desk.store.unit_of_work() as uow:
+            return len(uow.records.get(earlier.uuid, "test").follow_ups)
+
+    qtbot.waitUntil(lambda: _held(desk, earlier.uuid) and followed() == 1, timeout=5_000)
+
+    def pending() -> int:
+        with desk.store.unit_of_work() as uow:
+            return uow.outbox.counts()[SyncState.PENDING]
+
+    qtbot.waitUntil(lambda: pending() == 0, timeout=10_000)  # version 2 is the hub's now
     history.start.setDate(history.start.minimumDate())
     history.end.setDate(history.end.minimumDate())
 
@@ -175,14 +203,17 @@ def test_context_on_answer_and_history_from_another_desk(
     form.outcome.setCurrentIndex(form.outcome.findData("gp_referral"))
     form.on_sign_off()
     qtbot.waitUntil(lambda: form.closed, timeout=5_000)
+    # Signed off, the desk goes back to the queue (on the keeper's signal: wait for it).
+    qtbot.waitUntil(lambda: desk.tabs.currentWidget() is desk.queue, timeout=5_000)
     hub.stop()
     history.site.clear()
-    qtbot.keyClick(desk, Qt.Key.Key_H, Qt.KeyboardModifier.AltModifier)  # back from Queue
+    desk.tabs.setCurrentWidget(history)
     history.search()
     qtbot.waitUntil(lambda: history.notice.isVisible(), timeout=10_000)
     assert "cannot be reached" in history.notice.text()
     assert "records kept on this desk" in history.notice.text()
-    assert patients() == ["Edith Brown"]  # this call's record, the only one desk B holds
-    assert history.model.rows[0].problem == "Breathless since this morning"
+    # What desk B holds: this call's record and the one it followed up.
+    assert [r.problem for r in history.model.rows] == ["Breathless since this morning",
+                                                       "Fall in the night, hip pain"]
     assert not history.older.isEnabled() and not history.newer.isEnabled()
     shot(desk, "desk-history-offline-hub")

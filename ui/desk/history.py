@@ -4,6 +4,7 @@ follow-ups. What it shows comes from records/hub_history.py (the hub through Hub
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime
 from uuid import UUID
 
@@ -213,6 +214,12 @@ class HistoryView(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(self.table, 1)
         layout.addLayout(actions)
+        # Tab follows the screen: the fields, Search, the list, then the buttons under it.
+        chain = (self.name, self.nhs, self.site, self.problem, self.outcome, self.start,
+                 self.end, self.search_button, self.table, self.newer, self.older,
+                 self.follow, self.amend)
+        for before, after in itertools.pairwise(chain):
+            QWidget.setTabOrder(before, after)
         self.notice.setVisible(False)
         self.newer.setEnabled(False)
         self.older.setEnabled(False)

@@ -115,6 +115,16 @@ class RecordKeeper(QObject):
 
         return self._writer.run(run, on_done=self._signed, on_failed=self._failed)
 
+    def adopt(self, record: TriageRecord, on_done: Callable[[TriageRecord], None]) -> Pending:
+        """Take the hub's version of a record made at another desk as this desk's copy (to
+        amend it here), then hand on this desk's current version of it."""
+        def run() -> TriageRecord:
+            with self.store.unit_of_work() as uow:
+                uow.records.adopt(record, self.actor)
+                return uow.records.get(record.uuid, self.actor)
+
+        return self._writer.run(run, on_done=on_done, on_failed=self._failed)
+
     def _signed(self, record: object) -> None:
         self.signedOff.emit(record)
         self._wake.set()

@@ -618,8 +618,26 @@ class DeskWindow(QMainWindow):
 
     @Slot(UUID)
     def on_amend_requested(self, record_uuid: UUID) -> None:
-        if self.keeper is not None:
-            self.keeper.load(record_uuid, self._open_amendment)
+        if self.keeper is None:
+            return
+        keeper = self.keeper
+        if not self._from_the_hub(record_uuid, lambda r: keeper.adopt(r, self._open_amendment)):
+            keeper.load(record_uuid, self._open_amendment)
+
+    def _from_the_hub(self, record_uuid: UUID, then: Callable[[TriageRecord], object]) -> bool:
+        """For a History row another desk made (this desk holds no version of it): fetch the
+        hub's current version, then ``then`` it; False for a record held here."""
+        row = self.history.selected()
+        if (row is None or row.uuid != record_uuid or not row.on_hub or row.sync is not None
+                or self.reads is None):
+            return False
+
+        def failed(exc: BaseException) -> None:
+            why = str(exc) if isinstance(exc, HubError) else type(exc).__name__
+            self.statusBar().showMessage(f"The record could not be fetched from the hub: {why}",
+                                         15_000)
+
+        return self.reads.hub_version(record_uuid, then, failed) is not None
 
     def _open_amendment(self, record: TriageRecord) -> None:
         assert self.keeper is not None
@@ -631,7 +649,10 @@ class DeskWindow(QMainWindow):
     def on_follow_up_requested(self, record_uuid: UUID) -> None:
         if self.keeper is None or self.session is None:
             return
-        FollowUpDialog(self.keeper, record_uuid, self.session.username, self).open()
+        keeper, nurse = self.keeper, self.session.username
+        if not self._from_the_hub(record_uuid, lambda r: FollowUpDialog(
+                keeper, record_uuid, nurse, self, adopt=r).open()):
+            FollowUpDialog(keeper, record_uuid, nurse, self).open()
 
     # --- shutdown -----------------------------------------------------------------------------
 
