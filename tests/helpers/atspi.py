@@ -445,6 +445,8 @@ def _stops(moves: list[Node]) -> list[Node]:
     seen for a history cell the model had just refreshed away): the live control that
     follows is the stop, and nameless live controls are caught by the tree walk."""
     live = [n for n in moves if n.role]
+    if not live:
+        return []  # no focus event yet (asked while the keys are still on their way)
     return [n for n, after in zip(live, [*live[1:], None], strict=True)
             if not (after is not None and after.role == "table"
                     and n.parent_name == after.name and n.role == "table cell")]

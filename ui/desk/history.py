@@ -15,7 +15,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -114,6 +114,21 @@ class HistoryModel(ColumnsModel):
             if col == 4 and row.news2_band:
                 return QBrush(QColor(theme.BAND_COLOURS.get(row.news2_band, "#d6dde6")))
         return None
+
+
+class DayEdit(QDateEdit):
+    """A day field that Tab leaves (QDateEdit keeps Tab while it shows its special "any day"
+    text, and otherwise spends it on moving between day, month and year: Left and Right do
+    that here)."""
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Tab, Qt.Key.Key_Backtab):
+            forward = (event.key() == Qt.Key.Key_Tab
+                       and not event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            QWidget.focusNextPrevChild(self, forward)
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
 
 class HistoryView(QWidget):
@@ -234,7 +249,7 @@ class HistoryView(QWidget):
         self.follow.clicked.connect(self.on_follow_clicked)
 
     def _day(self, name: str, words: str) -> QDateEdit:
-        edit = QDateEdit()
+        edit = DayEdit()
         edit.setCalendarPopup(True)
         edit.setDisplayFormat("dd MMM yyyy")
         edit.setMinimumDate(ANY_DAY)
