@@ -19,6 +19,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -55,6 +56,8 @@ __all__ = ["EncounterSearch"]
 
 _SHOWN = 500  # characters of a problem or plan in a list (the record has the rest)
 _QUERY_WORDS = 8  # words of one field that a search uses (the rest add nothing but cost)
+_CAP = 5_000  # rows counted at most to choose which filter leads
+_MAX_LEADING = 32  # distinct words a typed word may begin and still lead (one range each)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -72,14 +75,23 @@ def _day_start(day: Any) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
-def _words(field: str, text: str | None) -> list[sa.ColumnElement[bool]]:
-    """Each word of ``text`` must begin a word of the record's ``field``."""
-    return [
-        _t.c.uuid.in_(sa.select(_TERMS.c.record_uuid).where(
-            _TERMS.c.field == field, _TERMS.c.term >= word,
-            _TERMS.c.term < successor(word)))
-        for word in search_terms(text, limit=_QUERY_WORDS)
-    ]  # fmt: skip
+def _probe(field: str, word: str) -> sa.ColumnElement[bool]:
+    """The record has a word of ``field`` that begins with ``word``: a look at its own few
+    index rows (``ix_central_record_terms_record``), one record at a time."""
+    return sa.exists().where(_TERMS.c.record_uuid == _t.c.uuid, _TERMS.c.field == field,
+                             _TERMS.c.term >= word, _TERMS.c.term < successor(word))
+
+
+def _query_words(query: HistoryQuery) -> list[tuple[str, str]]:
+    return [(field, word) for field, text in (("name", query.name), ("problem", query.problem))
+            for word in search_terms(text, limit=_QUERY_WORDS)]
+
+
+def _after(at: sa.ColumnElement[Any], uuid: sa.ColumnElement[Any],
+           cursor: tuple[datetime, UUID]) -> sa.ColumnElement[bool]:
+    """Older than the cursor's encounter, newest first: the keyset condition."""
+    return sa.tuple_(at, uuid) < sa.tuple_(sa.literal(cursor[0], _t.c.occurred_at.type),
+                                           sa.literal(cursor[1], _t.c.uuid.type))
 
 
 class EncounterSearch:
@@ -90,7 +102,9 @@ class EncounterSearch:
         self._session = session
         self._principal = principal
 
-    def _where(self, query: HistoryQuery, nhs: str | None) -> list[sa.ColumnElement[bool]]:
+    def _where(self, query: HistoryQuery, nhs: str | None,
+               driver: tuple[str, str] | None = None) -> list[sa.ColumnElement[bool]]:
+        """The filters on ``central_records``; every word but the ``driver`` as a probe."""
         where: list[sa.ColumnElement[bool]] = []
         if nhs is not None:
             where.append(_t.c.nhs_number == nhs)
@@ -102,24 +116,101 @@ class EncounterSearch:
             where.append(_t.c.occurred_at >= _day_start(query.start))
         if query.end is not None:
             where.append(_t.c.occurred_at < _day_start(query.end + timedelta(days=1)))
-        where += _words("name", query.name) + _words("problem", query.problem)
+        where += [_probe(f, w) for f, w in _query_words(query) if (f, w) != driver]
         if self._principal.role is StaffRole.SPECIALIST:
             where.append(_t.c.call_id.in_(sa.select(CallParticipant.call_id).where(
                 CallParticipant.participant_id == self._principal.participant_id)))
         return where
 
-    def _rows(self, where: Sequence[sa.ColumnElement[bool]], cursor: str | None,
-              limit: int) -> list[tuple[Any, ...]]:
-        query = (sa.select(*_COLUMNS)
-                 .join(_v, sa.and_(_v.record_uuid == _t.c.uuid, _v.version == _t.c.version))
-                 .where(*where)
-                 .order_by(_t.c.occurred_at.desc(), _t.c.uuid.desc())
-                 .limit(limit))  # fmt: skip
-        if cursor is not None:
-            at, after = decode_cursor(cursor)
-            query = query.where(sa.tuple_(_t.c.occurred_at, _t.c.uuid) < sa.tuple_(
-                sa.literal(at, _t.c.occurred_at.type), sa.literal(after, _t.c.uuid.type)))
-        return [tuple(row) for row in self._session.execute(query)]
+    def _find(self, query: HistoryQuery, nhs: str | None, limit: int,
+              extra: Sequence[sa.ColumnElement[bool]] = ()) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` encounters, newest first, after ``query.cursor``.
+
+        Which index leads decides the cost. An NHS number, or a site with fewer records than
+        any word typed matches, leads through its composite index, the words checked record
+        by record. Otherwise the rarest word leads: the index rows of each distinct word it
+        begins are read newest first, joined to the records that pass the rest, and the
+        newest of them all kept.
+        """
+        cursor = decode_cursor(query.cursor) if query.cursor else None
+        words = _query_words(query)
+        driver: tuple[str, str] | None = None
+        terms: list[str] | None = None
+        if nhs is None and words:
+            # The rarest word leads (fewest rows; then fewest distinct words it begins).
+            ranked = []
+            for f, w in words:
+                count = self._count(_TERMS, _TERMS.c.field == f, _TERMS.c.term >= w,
+                                    _TERMS.c.term < successor(w))
+                expanded = self._expand(f, w)
+                ranked.append((count, len(expanded) if expanded is not None else _MAX_LEADING,
+                               f, w, expanded))
+            ranked.sort(key=lambda r: r[:2])
+            count, _, f, w, expanded = ranked[0]
+            if not query.site or count < self._count(_t, _t.c.site_id == query.site):
+                driver, terms = (f, w), expanded
+        where = [*self._where(query, nhs, driver), *extra]
+        if driver is None or terms is None:
+            if driver is not None:  # a word too short to lead: a probe like the others
+                where.append(_probe(*driver))
+            select = (sa.select(*_COLUMNS)
+                      .join(_v, sa.and_(_v.record_uuid == _t.c.uuid,
+                                        _v.version == _t.c.version))
+                      .where(*where)
+                      .order_by(_t.c.occurred_at.desc(), _t.c.uuid.desc())
+                      .limit(limit))  # fmt: skip
+            if cursor is not None:
+                select = select.where(_after(_t.c.occurred_at, _t.c.uuid, cursor))
+            return [tuple(row) for row in self._session.execute(select)]
+        return self._led(driver[0], terms, where, cursor, limit)
+
+    def _count(self, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
+        """How many rows match, counted up to a cap (enough to compare two filters)."""
+        capped = sa.select(sa.literal(1)).select_from(table).where(*where).limit(_CAP)
+        return int(self._session.scalar(sa.select(sa.func.count()).select_from(
+            capped.subquery())) or 0)
+
+    def _expand(self, field: str, prefix: str) -> list[str] | None:
+        """The distinct indexed words that begin with ``prefix`` (one index seek each), or
+        None when there are too many to lead with."""
+        found: list[str] = []
+        while len(found) <= _MAX_LEADING:
+            # One lower bound only: given two, SQLite may seek by the lesser and scan on.
+            low = _TERMS.c.term > found[-1] if found else _TERMS.c.term >= prefix
+            seek = (sa.select(_TERMS.c.term)
+                    .where(_TERMS.c.field == field, low, _TERMS.c.term < successor(prefix))
+                    .order_by(_TERMS.c.term).limit(1))  # fmt: skip
+            term = self._session.scalar(seek)
+            if term is None:
+                return found
+            found.append(term)
+        return None
+
+    def _led(self, field: str, terms: Sequence[str], where: Sequence[sa.ColumnElement[bool]],
+             cursor: tuple[datetime, UUID] | None, limit: int) -> list[tuple[Any, ...]]:
+        """Encounters led by the index rows of ``terms``: for each word, its rows newest
+        first joined to the records that pass ``where`` (the database stops at ``limit``);
+        then the newest ``limit`` of them all."""
+        d = _TERMS.alias("lead")
+        found: dict[UUID, datetime] = {}
+        for term in terms:
+            led = (sa.select(d.c.record_uuid, d.c.occurred_at)
+                   .join(_t, _t.c.uuid == d.c.record_uuid)
+                   .where(d.c.field == field, d.c.term == term, *where)
+                   .order_by(d.c.occurred_at.desc(), d.c.record_uuid.desc())
+                   .limit(limit))  # fmt: skip
+            if cursor is not None:
+                led = led.where(_after(d.c.occurred_at, d.c.record_uuid, cursor))
+            found.update((u, at) for u, at in self._session.execute(led))
+        newest = [u for at, u in sorted(((at, u) for u, at in found.items()),
+                                        reverse=True)[:limit]]
+        if not newest:
+            return []
+        rows = {row[0]: tuple(row) for row in self._session.execute(
+            sa.select(*_COLUMNS)
+            .join(_v, sa.and_(_v.record_uuid == _t.c.uuid, _v.version == _t.c.version))
+            .where(_t.c.uuid.in_(newest)))}
+        return [rows[u] for u in newest if u in rows]
 
     def page(self, query: HistoryQuery, *, now: datetime) -> HistoryPage:
         """One page of encounters matching ``query``, newest first, audited as reads.
@@ -128,7 +219,7 @@ class EncounterSearch:
         and ``records.nhs_number.InvalidNhsNumber`` for an NHS number that is not one.
         """
         nhs = nhs_number.normalise(query.nhs_number) if query.nhs_number else None
-        rows = self._rows(self._where(query, nhs), query.cursor, query.limit + 1)
+        rows = self._find(query, nhs, query.limit + 1)
         more = len(rows) > query.limit
         found = [_summary(row, now) for row in rows[:query.limit]]
         self._audit(found, "history")
@@ -153,21 +244,17 @@ class EncounterSearch:
         patient = Patient.model_validate(call.patient) if call.patient else None
         nhs = patient.nhs_number if patient is not None else None
         nhs = nhs_number.normalise(nhs) if nhs and nhs_number.is_valid(nhs) else None
-        others = _t.c.call_id.is_distinct_from(call_id)  # not this call's own record
+        others = [_t.c.call_id.is_distinct_from(call_id)]  # not this call's own record
         matched_by: Any = "none"
         theirs: list[EncounterSummary] = []
         if nhs is not None:
             matched_by = "nhs_number"
-            where = [*self._where(HistoryQuery(), nhs), others]
+            theirs = self._summaries(HistoryQuery(), nhs, others, now)
         elif patient is not None and patient.name and search_terms(patient.name):
             matched_by = "name"
-            where = [*self._where(HistoryQuery(name=patient.name, site=site_name), None),
-                     others]
-        if matched_by != "none":
-            theirs = [_summary(r, now) for r in self._rows(where, None, CONTEXT_ENCOUNTERS)]
-        at_site = [_summary(r, now) for r in self._rows(
-            [*self._where(HistoryQuery(site=site_name), None), others], None,
-            CONTEXT_ENCOUNTERS)]
+            theirs = self._summaries(HistoryQuery(name=patient.name, site=site_name), None,
+                                     others, now)
+        at_site = self._summaries(HistoryQuery(site=site_name), None, others, now)
         self._audit(theirs + [e for e in at_site if e not in theirs], f"context {call_id}")
         trend = [News2Point(at=e.occurred_at, total=e.news2_total, band=e.news2_band,
                             complete=e.news2_complete)
@@ -182,6 +269,11 @@ class EncounterSearch:
                               resident=ResidentRegister(self._session,
                                                         self._principal).for_call(call),
                               last_recorded=self._from_records(theirs))
+
+    def _summaries(self, query: HistoryQuery, nhs: str | None,
+                   extra: Sequence[sa.ColumnElement[bool]], now: datetime
+                   ) -> list[EncounterSummary]:
+        return [_summary(row, now) for row in self._find(query, nhs, CONTEXT_ENCOUNTERS, extra)]
 
     def _may_see(self, call: Call) -> bool:
         """A waiting call is on every nurse's queue already; any other only to those in it."""

@@ -417,7 +417,7 @@ class CentralRecordTerm(Base):
     __tablename__ = "central_record_terms"
     __table_args__ = (
         Index("ix_central_record_terms_newest", "field", "term", "occurred_at", "record_uuid"),
-        Index("ix_central_record_terms_record", "record_uuid"),
+        Index("ix_central_record_terms_record", "record_uuid", "field", "term"),
     )
 
     field: Mapped[str] = mapped_column(String(8), primary_key=True)  # name, problem

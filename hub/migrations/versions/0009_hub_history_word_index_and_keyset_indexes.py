@@ -36,7 +36,7 @@ def upgrade() -> None:
     )
     _index_held_records()
     op.create_index('ix_central_record_terms_newest', 'central_record_terms', ['field', 'term', 'occurred_at', 'record_uuid'], unique=False)
-    op.create_index('ix_central_record_terms_record', 'central_record_terms', ['record_uuid'], unique=False)
+    op.create_index('ix_central_record_terms_record', 'central_record_terms', ['record_uuid', 'field', 'term'], unique=False)
     with op.batch_alter_table('central_records', schema=None) as batch_op:
         batch_op.create_index('ix_central_records_newest', ['occurred_at', 'uuid'], unique=False)
         batch_op.create_index('ix_central_records_site_newest', ['site_id', 'occurred_at', 'uuid'], unique=False)
