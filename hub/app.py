@@ -32,6 +32,7 @@ from hub.routes import (
     clinics,
     followups,
     health,
+    history,
     invitations,
     mfa,
     photos,
@@ -113,8 +114,9 @@ def create_app(config: HubConfig) -> FastAPI:
         redoc_url=None,
     )
     install(app, services)
-    for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
-                   clinics, caller_page, reports, residents, followups, signaling, photos):
+    for module in (health, auth, mfa, calls, accounts, records, history, invitations,
+                   call_plans, clinics, caller_page, reports, residents, followups, signaling,
+                   photos):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
                        wider={photos.UPLOAD_PATH: MAX_PHOTO_BYTES})

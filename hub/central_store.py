@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from hub import encounter_index
 from hub.authorship import Author, stamp
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.records_authority import AuthoredVersionOut, CompetitorOut
@@ -233,6 +234,8 @@ class CentralStore:
         updates = [r.log for u, r in heads.items() if u in known]
         # The report's roll-ups: mark the days these change (reads the held rows: first).
         rollup.mark_records(self._session, inserts, updates)
+        # The history's word index follows the latest versions (hub/encounter_index.py).
+        encounter_index.index(self._session, heads.values(), known)
         if inserts:
             insert_many(self._session.connection(), central_records, inserts)
         if updates:

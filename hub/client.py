@@ -26,6 +26,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.contract.followups import Worklist, WorklistQuery
+from hub.contract.history import ContextQuery, HistoryPage, HistoryQuery, PatientContext
 from hub.contract.identity import Principal
 from hub.contract.photos import (
     PhotoAttach,
@@ -127,6 +128,8 @@ _EVENTS = TypeAdapter(list[AccountEventOut])
 _PHOTO = TypeAdapter(PhotoOut)
 _PHOTOS = TypeAdapter(list[PhotoOut])
 _ATTACHED = TypeAdapter(PhotoAttached)
+_HISTORY = TypeAdapter(HistoryPage)
+_CONTEXT = TypeAdapter(PatientContext)
 _WORKLIST = TypeAdapter(Worklist)
 _RESIDENT = TypeAdapter(ResidentOut)
 _RESIDENTS = TypeAdapter(list[ResidentOut])
@@ -492,6 +495,21 @@ class HubClient:
                                _count(r.headers.get("X-Record-Count")), r.iter_bytes())
         except httpx.HTTPError as exc:  # also mid-stream, while the caller reads the blocks
             raise self._unreachable(exc) from None
+
+    # --- the hub-wide history and the context of a call (hub/contract/history.py) ----------
+
+    def history(self, query: HistoryQuery) -> HistoryPage:
+        """One page of the hub's encounters matching ``query`` (newest first); the next page
+        is ``query`` with ``cursor`` set to this page's ``next_cursor``."""
+        r = self._send("GET", "/api/v1/history", "search the history", params=query.params())
+        return self._parse(_HISTORY, r, "the history")
+
+    def context(self, call_id: str) -> PatientContext:
+        """The patient's and the site's recent encounters for a call that is waiting or that
+        this nurse took part in (any other: :class:`HubNotFound`)."""
+        r = self._send("GET", "/api/v1/context", "give the call's context",
+                       params=ContextQuery(call_id=call_id).params())
+        return self._parse(_CONTEXT, r, "the call's context")
 
     # --- the one place a request is made --------------------------------------------------
 

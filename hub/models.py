@@ -404,5 +404,40 @@ class ResidentAuditEvent(Base):
     detail: Mapped[str | None] = mapped_column(String(200))  # e.g. "call <id>"
 
 
+# --- the hub-wide history's word index (hub/encounter_search.py, issue 13) ------------------
+
+
+class CentralRecordTerm(Base):
+    """One word of a record's patient name or presenting problem (its latest version), for
+    searching the central store by words: a B-tree range per word typed, on both databases
+    (a LIKE '%...%' over a million rows reads every one). Kept by CentralStore in the write's
+    own transaction; ``occurred_at`` is the record's, so one word's matches come newest first
+    from the index."""
+
+    __tablename__ = "central_record_terms"
+    __table_args__ = (
+        Index("ix_central_record_terms_newest", "field", "term", "occurred_at", "record_uuid"),
+        Index("ix_central_record_terms_record", "record_uuid", "field", "term"),
+    )
+
+    field: Mapped[str] = mapped_column(String(8), primary_key=True)  # name, problem
+    # "C" on PostgreSQL: a prefix is a range of code points there as on SQLite (a language's
+    # collation would order "a-b" beside "ab").
+    term: Mapped[str] = mapped_column(
+        String(32).with_variant(String(32, collation="C"), "postgresql"), primary_key=True)
+    record_uuid: Mapped[UUID] = mapped_column(Uuid, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Keyset pages of the history (newest first) by each filter a nurse searches with.
+Index("ix_central_records_newest", central_records.c.occurred_at, central_records.c.uuid)
+Index("ix_central_records_site_newest", central_records.c.site_id,
+      central_records.c.occurred_at, central_records.c.uuid)  # fmt: skip
+Index("ix_central_records_nhs_newest", central_records.c.nhs_number,
+      central_records.c.occurred_at, central_records.c.uuid)  # fmt: skip
+Index("ix_central_records_outcome_newest", central_records.c.outcome,
+      central_records.c.occurred_at, central_records.c.uuid)  # fmt: skip
+
+
 # Issue 17: the photos kept with the record, and their audit (their module holds their repository).
 from hub import photos as _photos  # noqa: E402,F401

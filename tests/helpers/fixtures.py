@@ -31,6 +31,7 @@ from tests.helpers.postgres import (
     private_cluster,
     replace_with_copy,
 )
+from tests.helpers.record_desk import Desk
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -264,6 +265,15 @@ def people(hubdb: HubDatabase) -> People:
         specialist=hubdb.staff("sam", "specialist"),
         nurse2=hubdb.staff("nora", "nurse"),
     )
+
+
+@pytest.fixture
+def desks() -> Iterator[list[Desk]]:
+    """Desks without a window (tests/helpers/record_desk.py) a test makes, closed after it."""
+    made: list[Desk] = []
+    yield made
+    for desk in made:
+        desk.close()
 
 
 # --- browsers -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The call screen: the caller large, a self view, call controls, quality and the timer."""
+"""The call screen: the caller large, a self view, call controls, quality and the timer, and
+beside the triage form the patient's context (ui/desk/context.py)."""
 
 from __future__ import annotations
 
@@ -75,9 +76,10 @@ class CallScreen(QWidget):
     holdRequested = Signal(bool)
 
     def __init__(self, triage: TriageForm, specialist: bool = False,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, context: QWidget | None = None) -> None:
         super().__init__(parent)
         self.triage = triage
+        self.context = context  # the patient's context, beside the triage form (nurses)
         self.started_at: float | None = None
         self.call_id: str | None = None
 
@@ -157,8 +159,8 @@ class CallScreen(QWidget):
         self.photos = CallPhotos()  # the nurse asks for a still (issue 17)
         self.call_keys.add(QKeySequence(self.photos.ask.shortcut()).toString())
 
-        left = QWidget()
-        col = QVBoxLayout(left)
+        call_part = QWidget()
+        col = QVBoxLayout(call_part)
         col.addLayout(head)
         col.addWidget(self.people)
         col.addLayout(videos, 1)
@@ -166,6 +168,16 @@ class CallScreen(QWidget):
         col.addWidget(self.photos)
         col.addLayout(controls)
         col.addWidget(self.keys)
+        left: QWidget = call_part
+        if context is not None:
+            # Under the call, beside the triage form: as wide as the video, so its lists
+            # are readable, and the video keeps its width.
+            left = QSplitter(Qt.Orientation.Vertical)
+            left.addWidget(call_part)
+            left.addWidget(context)
+            left.setStretchFactor(0, 3)
+            left.setStretchFactor(1, 2)
+            left.setSizes([500, 400])  # the context's notes readable without scrolling
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(triage)

@@ -31,6 +31,7 @@ from calls.session import (
     StateChanged,
 )
 from hub.client import HubClient, HubError, HubNeedsSecondFactor
+from hub.contract.history import HistoryQuery, PatientContext
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.hub_versions import Opened
@@ -43,10 +44,12 @@ from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.conflict import open_amendment
+from ui.desk.context import ContextPanel
 from ui.desk.followup import FollowUpDialog
 from ui.desk.glance import GlanceFeed, GlanceStrip
 from ui.desk.handover import HandOverDesk
 from ui.desk.history import HistoryView
+from ui.desk.hubreads import HubReads
 from ui.desk.photos import DeskPhotos, PhotoLibrary, RecordPhotos
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
@@ -95,6 +98,7 @@ class DeskWindow(QMainWindow):
         self.manager: QWidget | None = None
         self.admin: QWidget | None = None
         self.keeper: RecordKeeper | None = None
+        self.reads: HubReads | None = None  # the hub's record: History, call contexts
         self.store: Store | None = None
         self.sync_http: httpx.Client | None = None
         self.current: str | None = None  # the call id on the call screen
@@ -206,6 +210,8 @@ class DeskWindow(QMainWindow):
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
+        self.reads = HubReads(HubClient(self.parts.http, signed.hub_url, signed.token),
+                              store, self)
         self.bridge = CallBridge(lambda emit: self.parts.make_engine(signed, emit), self)
         self._build_desk(specialist)
         self.bridge.start()
@@ -260,8 +266,8 @@ class DeskWindow(QMainWindow):
     # --- the desk -----------------------------------------------------------------------------
 
     def _build_desk(self, specialist: bool) -> None:
-        assert self.bridge is not None and self.keeper is not None
-        bridge, keeper = self.bridge, self.keeper
+        assert self.bridge is not None and self.keeper is not None and self.reads is not None
+        bridge, keeper, reads = self.bridge, self.keeper, self.reads
         page = QWidget()
         self.banner = QFrame()
         self.banner.setObjectName("banner")
@@ -278,7 +284,9 @@ class DeskWindow(QMainWindow):
 
         self.queue = QueueView(specialist)
         self.triage = TriageForm(keeper)
-        self.call = CallScreen(self.triage, specialist)
+        # The patient's context beside the triage form; a specialist keeps no record.
+        self.context = None if specialist else ContextPanel()
+        self.call = CallScreen(self.triage, specialist, context=self.context)
         self.voices = VoicePlayer(self.parts.voice_output, parent=self)
         if specialist:
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
@@ -330,6 +338,8 @@ class DeskWindow(QMainWindow):
         keeper.syncChanged.connect(self.on_sync)
         keeper.signedOff.connect(lambda _r: self.history.refresh())
         keeper.draftsTaken.connect(lambda n: n and self.history.refresh())  # from the hub
+        reads.contextReady.connect(self.on_context_ready)
+        reads.contextFailed.connect(self.on_context_failed)
         self.history.refreshRequested.connect(self.on_history_refresh)
         self.history.amendRequested.connect(self.on_amend_requested)
         self.history.followUpRequested.connect(self.on_follow_up_requested)
@@ -363,6 +373,9 @@ class DeskWindow(QMainWindow):
         self.queue.set_entries(entries)
         self._ring_for(list(entries))
         self._announce_arrivals(entries)
+        if self.reads is not None and self.context is not None:
+            for entry in entries[:10]:  # as each call rings: its context, for the answer
+                self.reads.prefetch(entry.call_id)
 
     def _announce_arrivals(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
         """Says each call (or invitation) once, when it first appears: an emergency
@@ -420,6 +433,11 @@ class DeskWindow(QMainWindow):
         self.bridge.answer(call_id)
         kind = KIND_LABELS[entry.site_kind]
         self.call.begin(call_id, f"{entry.site_name} · {kind} · {entry.urgency.value}")
+        if self.context is not None and self.reads is not None:
+            self.context.clear(call_id)
+            known = self.reads.context(call_id)
+            if known is not None:
+                self.context.show_context(known)
         if self.bridge.role is CallRole.NURSE:
             obs = entry.observations.model_dump() if entry.observations else {}
             self.triage.start(TriageContext(
@@ -581,11 +599,22 @@ class DeskWindow(QMainWindow):
                      "desk. Reconnecting.", assertive=True)
         self.hub_was_up = self.hub_was_up or up
 
+    @Slot(str, object)
+    def on_context_ready(self, call_id: str, context: PatientContext) -> None:
+        if self.context is not None and call_id == self.current:
+            self.context.show_context(context)
+
+    @Slot(str, str)
+    def on_context_failed(self, call_id: str, why: str) -> None:
+        if self.context is not None:
+            self.context.failed(call_id, why)
+
     @Slot(object)
     def on_sync(self, status: SyncStatus) -> None:
+        changed = status != self.sync_status
         self.sync_status = status
         self._update_banner()
-        if self.tabs.currentWidget() is self.history:
+        if changed and self.tabs.currentWidget() is self.history:
             self.history.refresh()
 
     def _update_banner(self) -> None:
@@ -615,11 +644,10 @@ class DeskWindow(QMainWindow):
         if self.tabs.widget(index) is self.history:
             self.history.refresh()
 
-    @Slot(str, str, str, object)
-    def on_history_refresh(self, text: str, status: str, sync: str,
-                           since: datetime | None) -> None:
-        if self.keeper is not None:
-            self.keeper.history(self.history.set_rows, text, status, sync, since)
+    @Slot(object)
+    def on_history_refresh(self, query: HistoryQuery) -> None:
+        if self.reads is not None:
+            self.reads.history(query, self.history.set_result)
 
     @Slot(UUID)
     def on_amend_requested(self, record_uuid: UUID) -> None:
@@ -634,6 +662,7 @@ class DeskWindow(QMainWindow):
     def on_follow_up_requested(self, record_uuid: UUID) -> None:
         if self.keeper is None or self.session is None:
             return
+        # the keeper fetches the hub's current version first (another desk's record, say)
         FollowUpDialog(self.keeper, record_uuid, self.session.username, self).open()
 
     # --- shutdown -----------------------------------------------------------------------------
@@ -652,6 +681,9 @@ class DeskWindow(QMainWindow):
         if self.keeper is not None:
             self.keeper.close()
             self.keeper = None
+        if self.reads is not None:
+            self.reads.close()
+            self.reads = None
         if self.sync_http is not None:
             self.sync_http.close()
             self.sync_http = None

@@ -17,7 +17,7 @@ from alembic import op
 import hub.db
 
 revision = '0009_wound_photo'
-down_revision = '0009_residents_followups'
+down_revision = '0009_hub_history'
 branch_labels = None
 depends_on = None
 

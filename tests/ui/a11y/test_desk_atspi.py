@@ -105,7 +105,8 @@ def test_queue_call_and_triage_through_the_bus(open_desk: OpenDesk, relay: TcpRe
     wait_state(screen, tab="Call")
     screen.wait_announcement("Connected: Beech House", since=mark, timeout=20)
     call = screen.window()
-    title = call.find(role="heading")
+    # The call's own heading (the patient context beside the form has headings of its own).
+    title = call.find(role="heading", where=lambda n: n.description == "Caller")
     assert title.name == "Beech House · care home · emergency" and title.description == "Caller"
     end = call.find(role="push button", name="End the call")
     assert "enabled" in end.states
