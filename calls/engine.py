@@ -16,6 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from calls.conversation import (
+    CONVERSATION_MESSAGES,
+    Conversation,
+    ConversationEvent,
+    HubStatusChanged,
+    event_of,
+)
 from calls.media import MediaSource
 from calls.session import (
     FINAL,
@@ -65,7 +72,7 @@ class PlanPushed:
     plan: p.CallPlanReady
 
 
-EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed
+EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed | ConversationEvent
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
@@ -84,6 +91,7 @@ class CallEngine:
         self.signaling = SignalingClient(hub_url, token, self._on_signaling,
                                          client_name=f"telehub-{role}", backoff=backoff)
         self.sessions: dict[str, CallSession] = {}
+        self.conversation = Conversation(self.signaling.send)  # chat and hold (hub-known)
         self._requesting: dict[str, CallSession] = {}  # by request_id, until call_queued
         self.queue: dict[str, p.QueueEntry] = {}
         self._queue_seq = -1
@@ -225,6 +233,11 @@ class CallEngine:
                 await requested.handle(msg)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
+            case _ if isinstance(msg, CONVERSATION_MESSAGES):
+                event = event_of(msg)
+                if isinstance(event, HubStatusChanged):
+                    self.conversation.status = event.status
+                self._emit(event)
             case p.Error():
                 await self._on_error(msg)
             case _:

@@ -32,6 +32,7 @@ from hub.routes import (
     health,
     invitations,
     mfa,
+    opening,
     records,
     reports,
     signaling,
@@ -110,7 +111,7 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     install(app, services)
     for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
-                   clinics, caller_page, reports, signaling):
+                   clinics, caller_page, reports, opening, signaling):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
     errors.install(app)  # last: its catch-all is the outermost layer

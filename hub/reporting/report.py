@@ -106,7 +106,7 @@ CALLS = cast(sa.Table, Call.__table__)
 SITES = cast(sa.Table, Site.__table__)
 LOG = central_records
 ROLLUPS = report_rollups
-_CALL_FIELDS = 10  # CALL_SUMS up to no_record are CallFigures fields; then the wait bands
+_CALL_FIELDS = 12  # CALL_SUMS up to held_s_total are CallFigures fields; then the wait bands
 _ANSWER_S = CALL_SUMS.index("answer_s_total")
 
 
@@ -310,6 +310,8 @@ def call_sums(dialect: str) -> list[Any]:
         _count_if(c.end_reason == "caller_lost"),
         _count_if(c.state != "ended"),
         _count_if(answered, c.state == "ended", ~has_record(c.id)),
+        _count_if(c.held_s > 0),
+        sa.func.coalesce(sa.func.sum(c.held_s), 0.0),
         *bands,
     ]  # fmt: skip
 
