@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from calls.conversation import ChatReceived, HeldCallsChanged, HoldChanged
 from calls.engine import EngineEvent, QueueChanged
 from calls.session import (
     FINAL,
@@ -26,6 +27,7 @@ from calls.session import (
     RemoteMediaAdded,
     StateChanged,
 )
+from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from ui.desk.audio import VoiceQueue
 from ui.engine.bridge import EngineBridge, EngineMaker
@@ -45,6 +47,9 @@ class CallBridge(EngineBridge):
         inviteDeclined(str): a specialist declined the invitation (their name).
         voiceAdded(str): a participant's audio now arrives in :attr:`voices` (by their id).
         guestFrame(): a new frame of the third party (specialist or nurse) in :attr:`guest`.
+        chatReceived(ChatMessage): a message to a waiting call or in one of this desk's.
+        heldCalls(tuple): the calls on hold across the hub (``HeldCall``).
+        holdChanged(CallHeld): this desk's call went on hold or came off it.
     """
 
     queueChanged = Signal(tuple)
@@ -55,6 +60,9 @@ class CallBridge(EngineBridge):
     inviteDeclined = Signal(str)
     voiceAdded = Signal(str)
     guestFrame = Signal()
+    chatReceived = Signal(p.ChatMessage)
+    heldCalls = Signal(tuple)
+    holdChanged = Signal(p.CallHeld)
 
     def __init__(self, make_engine: EngineMaker, parent: QObject | None = None) -> None:
         super().__init__(make_engine, name="call-engine", parent=parent)
@@ -93,6 +101,12 @@ class CallBridge(EngineBridge):
                 self.participantsChanged.emit(event)
             case InviteDeclinedBy():
                 self.inviteDeclined.emit(event.by)
+            case ChatReceived():
+                self.chatReceived.emit(event.message)
+            case HeldCallsChanged():
+                self.heldCalls.emit(event.calls)
+            case HoldChanged():
+                self.holdChanged.emit(event.held)
             case _:
                 pass
 
@@ -176,7 +190,15 @@ class CallBridge(EngineBridge):
         self._switch(call_id, lambda session: session.set_camera_off(off))
 
     def set_hold(self, call_id: str, on: bool) -> None:
+        """Hold: silence and black to the others at once (the session), and the hub told,
+        so the caller sees the hold and how long, and every nurse the held call."""
         self._switch(call_id, lambda session: session.set_hold(on))
+        if self.role is CallRole.NURSE:
+            self.submit(self.engine.conversation.hold(call_id, on))
+
+    def say(self, call_id: str, text: str) -> concurrent.futures.Future[None]:
+        """Send ``text`` to a waiting caller, or to the others in this desk's call."""
+        return self.submit(self.engine.conversation.say(call_id, text))
 
     def _switch(self, call_id: str, change: Callable[[CallSession], None]) -> None:
         def apply() -> None:
