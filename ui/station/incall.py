@@ -43,7 +43,7 @@ class CallPage(Page):
         side = QVBoxLayout()
         side.addWidget(QLabel("You"))
         side.addWidget(self.self_view)
-        self.talk = TalkPanel()
+        self.talk = TalkPanel(compact=True)
         self.talk.setMaximumWidth(420)
         side.addWidget(self.talk)
         side.addStretch(1)
@@ -64,6 +64,7 @@ class CallPage(Page):
             controls.addWidget(b)
         col.addLayout(controls)
         self.held_since: float | None = None  # monotonic, while the nurse holds the call
+        self._placeholder = ""
         self._hold_clock = QTimer(self, interval=1000)
         self._hold_clock.timeout.connect(self.on_hold_tick)
 
@@ -93,6 +94,9 @@ class CallPage(Page):
         if on and held is not None and held.since is not None:
             age = max(0.0, (time.time() - held.since.timestamp()))
             self.held_since = time.monotonic() - age
+            if not was:
+                self._placeholder = self.remote_view.placeholder
+                self.remote_view.placeholder = ""  # the hold's words instead
             self._hold_clock.start()
             self.on_hold_tick()
             if not was:
@@ -101,6 +105,8 @@ class CallPage(Page):
         else:
             self.held_since = None
             self._hold_clock.stop()
+            if was:
+                self.remote_view.placeholder = self._placeholder
             self.remote_view.set_overlay("")
             self.remote_view.setAccessibleDescription("")
             if was:

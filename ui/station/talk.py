@@ -57,9 +57,10 @@ class TalkPanel(QFrame):
 
     replyRequested = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, compact: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("talk")
+        self.compact = compact  # beside the video: the latest message only, no list
         self.chimes = 0  # sounds made (a test counts them)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 8, 0, 8)
@@ -121,7 +122,7 @@ class TalkPanel(QFrame):
         for w in (self.from_line, self.latest):
             w.setVisible(bool(self.latest.text()))
         self.earlier.setText("\n".join(self._lines[:4]))
-        self.earlier.setVisible(bool(self._lines))
+        self.earlier.setVisible(bool(self._lines) and not self.compact)
 
     @Slot()
     def on_send(self) -> None:
