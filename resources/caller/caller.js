@@ -81,6 +81,9 @@ var TelehubCaller = (function () {
       land("prepare-title");
       checkMedia();
       checkHub();
+      // Connected before the call, so the page can say at once when nobody can answer
+      // (hub_status) rather than after the patient has asked.
+      if (!state.ws) { connect(); }
     } catch (e) {
       show("signin");
       notice("We could not reach the hub. Check your internet connection and try again.",
