@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from hub.contract.signaling import ChatMessage, EndReason, Participant
 from hub.db import unit_of_work
@@ -249,6 +249,9 @@ class CallLog:
             if state is not None:
                 q = q.where(Call.state == state)
             q = q.order_by(Call.requested_at.desc(), Call.id).limit(limit).offset(offset)
+            # A page's participants, holds and messages in three queries, not three per call.
+            q = q.options(selectinload(Call.participants), selectinload(Call.holds),
+                          selectinload(Call.messages))
             return [_stored(c, site) for c, site in s.execute(q).all()]
 
     def recent_durations(self, n: int = 20) -> tuple[list[float], list[float]]:

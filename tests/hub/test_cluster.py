@@ -10,9 +10,11 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
+from calls.conversation import ChatReceived, HoldChanged, HubStatusChanged
 from calls.engine import CallEngine, QueueChanged, SignalingChanged
 from calls.session import CallState, ParticipantsChanged
 from hub import cli
@@ -123,14 +125,34 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
         await site_log.state(CallState.QUEUED)
         await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
         assert caller.call_id is not None
-        answerer = await desk.claim(caller.call_id)
+        call_id = caller.call_id
+        # Chat to the waiting caller and its answer cross the two hubs (through the
+        # dispatching hub's box), and so does the hub's status set on the other hub.
+        await desk.conversation.say(call_id, "A nurse will be with you in a few minutes.")
+        told = await site_log.wait(lambda e: isinstance(e, ChatReceived))
+        assert isinstance(told, ChatReceived)
+        assert told.message.sender == nurse_p.principal.participant_id
+        await site.conversation.say(call_id, "Thank you")
+        await desk_log.wait(lambda e: isinstance(e, ChatReceived)
+                            and e.message.text == "Thank you")
+        admin = hubdb.staff("root", "admin")
+        for state in ("suspended", "open"):
+            r = await asyncio.to_thread(
+                httpx.put, f"{b.http}/api/v1/hub/opening", json={"state": state},
+                headers={"Authorization": f"Bearer {admin.token}"})
+            assert r.status_code == 200, r.text
+            await site_log.wait(lambda e, s=state: isinstance(e, HubStatusChanged)
+                                and e.status.state == s)
+        answerer = await desk.claim(call_id)
         await desk_log.state(CallState.IN_CALL)
         await site_log.state(CallState.IN_CALL)
         for link in (answerer.links[site_p.principal.participant_id],
                      caller.links[nurse_p.principal.participant_id]):
             assert link.video is not None
             await frame_where(link.video, lambda f: True, within=15)  # both ways, decoded
-        await desk.hang_up(caller.call_id)
+        await desk.conversation.hold(call_id, True)
+        await site_log.wait(lambda e: isinstance(e, HoldChanged) and e.held.held)
+        await desk.hang_up(call_id)
         await site_log.state(CallState.ENDED)
     finally:
         await site.close()

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 
 from hub.calllog import CallLog
 from hub.contract import signaling as p
@@ -103,6 +104,9 @@ async def test_nurses_message_a_waiting_caller_who_answers_and_bad_messages_chan
     assert [m["text"] for m in r.json()["messages"]][-1] == "Spelling: PARACETAMOL"
 
 
+# On SQLite only: tests/hub/test_cluster.py holds a call and sets the opening across two hubs
+# on PostgreSQL (the cluster path).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_held_call_is_told_to_the_caller_shown_to_every_nurse_and_counted(
     hub: ThreadedHub, hubdb: HubDatabase,
 ) -> None:
@@ -167,6 +171,7 @@ async def test_a_held_call_is_told_to_the_caller_shown_to_every_nurse_and_counte
     assert sum(f["held_s_total"] for f in figures) == stored.held_s
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_caller_is_told_at_once_when_nobody_can_answer_and_when_someone_can(
     hub: ThreadedHub, hubdb: HubDatabase,
 ) -> None:
