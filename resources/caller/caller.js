@@ -417,7 +417,11 @@ var TelehubCaller = (function () {
       if (msg.call_id === state.planFor) { showPlan(msg); }
     },
     chat_message: function (msg) {
-      if (msg.call_id === state.callId) { addMessage(msg); }
+      // Only the connection that made a call gets its messages: one that comes before
+      // call_queued (a nurse quicker than the request's durable write) is this call's.
+      if (msg.call_id === state.callId || (!state.callId && state.phase === "waiting")) {
+        addMessage(msg);
+      }
     },
     call_held: function (msg) {
       if (msg.call_id === state.callId) { showHold(msg); }

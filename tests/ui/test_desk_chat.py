@@ -38,7 +38,7 @@ def test_a_nurse_messages_a_waiting_caller_sees_held_calls_and_chats_and_holds_i
     site_caller.request("Fall, now confused")
     qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 1, timeout=10_000)
     call_id = desk.queue.model.entries[0].call_id
-    chat = desk.waiting_chat
+    chat = desk.talk.waiting
     qtbot.waitUntil(lambda: chat.call_id == call_id, timeout=5_000)  # follows the selection
     assert "Beech House" in chat.title.text()
 
@@ -65,14 +65,14 @@ def test_a_nurse_messages_a_waiting_caller_sees_held_calls_and_chats_and_holds_i
     qtbot.waitUntil(lambda: call_id in other.sessions, timeout=5_000)
     site_caller.loop.run(other.claim(call_id))
     site_caller.loop.run(other.conversation.hold(call_id, True))
-    qtbot.waitUntil(lambda: desk.held.list.count() == 1, timeout=5_000)
-    assert "held by Nora" in desk.held.list.item(0).text()
-    assert desk.held.title.text() == "1 call on hold"
+    qtbot.waitUntil(lambda: desk.talk.held.list.count() == 1, timeout=5_000)
+    assert "held by Nora" in desk.talk.held.list.item(0).text()
+    assert desk.talk.held.title.text() == "1 call on hold"
     qtbot.waitUntil(lambda: any(isinstance(e, HoldChanged) and e.held.held
                                 for e in site_caller.events), timeout=5_000)
     desk.grab().save(str(SHOTS / "desk-queue-held.png"))
     site_caller.loop.run(other.hang_up(call_id))
-    qtbot.waitUntil(lambda: desk.held.list.count() == 0, timeout=5_000)
+    qtbot.waitUntil(lambda: desk.talk.held.list.count() == 0, timeout=5_000)
     assert site_caller.session is not None
     qtbot.waitUntil(lambda: site_caller.session is not None
                     and site_caller.session.state is CallState.ENDED, timeout=10_000)
@@ -83,7 +83,7 @@ def test_a_nurse_messages_a_waiting_caller_sees_held_calls_and_chats_and_holds_i
     second = desk.queue.model.entries[0].call_id
     desk.on_answer(second)
     qtbot.waitUntil(lambda: desk.call.started_at is not None, timeout=15_000)
-    talk = desk.call_chat
+    talk = desk.talk.in_call
     assert talk.call_id == second and talk.isVisible()
     qtbot.keyClicks(talk.own, "Spell the drug name for me, please")
     qtbot.mouseClick(talk.send_own, Qt.MouseButton.LeftButton)
@@ -95,7 +95,7 @@ def test_a_nurse_messages_a_waiting_caller_sees_held_calls_and_chats_and_holds_i
     qtbot.waitUntil(lambda: any(isinstance(e, HoldChanged) and e.held.held
                                 and e.call_id == second for e in site_caller.events),
                     timeout=5_000)
-    qtbot.waitUntil(lambda: desk.held.list.count() == 1, timeout=5_000)
+    qtbot.waitUntil(lambda: desk.talk.held.list.count() == 1, timeout=5_000)
     desk.grab().save(str(SHOTS / "desk-call-chat-held.png"))
     qtbot.mouseClick(desk.call.hold, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: desk.held.list.count() == 0, timeout=5_000)
+    qtbot.waitUntil(lambda: desk.talk.held.list.count() == 0, timeout=5_000)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -19,7 +19,9 @@ from PySide6.QtWidgets import (
 
 from hub.contract import signaling as p
 from ui.announce import announce
-from ui.desk.queue import KIND_LABELS, wait_text
+from ui.desk.bridge import CallBridge
+from ui.desk.call import CallScreen
+from ui.desk.queue import KIND_LABELS, QueueView, wait_text
 from ui.heading import heading
 
 # What a nurse most often needs to tell a waiting caller, one click away (their own words in
@@ -175,3 +177,62 @@ class HeldCallsList(QWidget):
         if [self.list.item(i).text() for i in range(self.list.count())] != lines:
             self.list.clear()
             self.list.addItems(lines)
+
+
+class DeskTalk(QObject):
+    """The desk's conversations, wired: the chat beside the queue follows the selected waiting
+    call, the call screen's chat shows the desk's own call, the held calls list what the hub
+    says; what a nurse writes goes to the hub through the bridge."""
+
+    def __init__(self, bridge: CallBridge, queue: QueueView, call: CallScreen, me: str,
+                 specialist: bool, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge, self.queue = bridge, queue
+        self.conversations = Conversations()
+        self.waiting = ChatPanel(me, "Message the selected caller")
+        self.held = HeldCallsList()
+        self.in_call = ChatPanel(me, "Messages in this call")
+        self.in_call.transcript.setMaximumHeight(140)
+        if not specialist:  # a specialist joins calls; the queue and its callers are nurses'
+            queue.side.addWidget(self.waiting, 2)
+            queue.side.addWidget(self.held, 1)
+        call.extra.addWidget(self.in_call)
+        bridge.chatReceived.connect(self.on_chat)
+        bridge.heldCalls.connect(self.held.set_calls)
+        for panel in (self.waiting, self.in_call):
+            panel.sendRequested.connect(self.on_send)
+        selection = queue.table.selectionModel()
+        if selection is not None:
+            selection.selectionChanged.connect(self.on_selection)
+
+    def queue_changed(self, waiting: set[str], current: str | None) -> None:
+        self.conversations.keep_only(waiting | ({current} if current else set()))
+        self.on_selection()
+
+    def begin_call(self, call_id: str, site_name: str) -> None:
+        self.in_call.show_call(call_id, f"Messages with {site_name}",
+                               self.conversations.of(call_id))
+
+    def end_call(self, call_id: str | None) -> None:
+        self.in_call.show_call(None, "", self.conversations.of(call_id or ""))
+
+    @Slot()
+    def on_selection(self) -> None:
+        call_id = self.queue.selected_call()
+        if call_id == self.waiting.call_id:
+            return
+        entry = self.queue.entry(call_id) if call_id is not None else None
+        title = (f"Message {entry.site_name} (waiting)" if entry is not None
+                 else "Message the selected caller")
+        self.waiting.show_call(call_id if entry is not None else None, title,
+                               self.conversations.of(call_id or ""))
+
+    @Slot(p.ChatMessage)
+    def on_chat(self, msg: p.ChatMessage) -> None:
+        self.conversations.add(msg)
+        self.waiting.add(msg)
+        self.in_call.add(msg)
+
+    @Slot(str, str)
+    def on_send(self, call_id: str, text: str) -> None:
+        self.bridge.say(call_id, text)

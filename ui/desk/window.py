@@ -31,7 +31,6 @@ from calls.session import (
     StateChanged,
 )
 from hub.client import HubClient, HubError, HubNeedsSecondFactor
-from hub.contract import signaling as p
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
 from records.schema import TriageRecord, utc_now
@@ -42,7 +41,7 @@ from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
-from ui.desk.chat import ChatPanel, Conversations, HeldCallsList
+from ui.desk.chat import DeskTalk
 from ui.desk.followup import AmendDialog, FollowUpDialog
 from ui.desk.history import HistoryView
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
@@ -271,15 +270,7 @@ class DeskWindow(QMainWindow):
         self.triage = TriageForm(keeper)
         self.call = CallScreen(self.triage, specialist)
         me = self.session.principal.participant_id if self.session is not None else ""
-        self.conversations = Conversations()
-        self.waiting_chat = ChatPanel(me, "Message the selected caller")
-        self.held = HeldCallsList()
-        self.call_chat = ChatPanel(me, "Messages in this call")
-        self.call_chat.transcript.setMaximumHeight(140)
-        if not specialist:  # a specialist joins calls; the queue and its callers are nurses'
-            self.queue.side.addWidget(self.waiting_chat, 2)
-            self.queue.side.addWidget(self.held, 1)
-        self.call.extra.addWidget(self.call_chat)
+        self.talk = DeskTalk(bridge, self.queue, self.call, me, specialist, self)
         self.voices = VoicePlayer(self.parts.voice_output, parent=self)
         if specialist:
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
@@ -305,12 +296,6 @@ class DeskWindow(QMainWindow):
         bridge.connectionChanged.connect(self.on_connection)
         bridge.refused.connect(self.on_refused)
         bridge.inviteDeclined.connect(self.on_invite_declined)
-        bridge.chatReceived.connect(self.on_chat)
-        bridge.heldCalls.connect(self.held.set_calls)
-        for panel in (self.waiting_chat, self.call_chat):
-            panel.sendRequested.connect(self.on_send_chat)
-        if self.queue.table.selectionModel() is not None:
-            self.queue.table.selectionModel().selectionChanged.connect(self.on_queue_selection)
         self.call.remote.follow(bridge.remote, bridge.remoteFrame)
         self.call.selfview.follow(bridge.local, bridge.selfFrame)
         self.call.guest.follow(bridge.guest, bridge.guestFrame)
@@ -342,32 +327,7 @@ class DeskWindow(QMainWindow):
         self.queue.set_entries(entries)
         self._ring_for(list(entries))
         self._announce_arrivals(entries)
-        self.conversations.keep_only({e.call_id for e in entries} | {self.current or ""})
-        self.on_queue_selection()
-
-    @Slot()
-    def on_queue_selection(self) -> None:
-        """The chat beside the queue follows the selected waiting call."""
-        call_id = self.queue.selected_call()
-        if call_id == self.waiting_chat.call_id:
-            return
-        entry = self.queue.entry(call_id) if call_id is not None else None
-        title = (f"Message {entry.site_name} (waiting)" if entry is not None
-                 else "Message the selected caller")
-        self.waiting_chat.show_call(call_id if entry is not None else None, title,
-                                    self.conversations.of(call_id or ""))
-
-    @Slot(object)
-    def on_chat(self, msg: object) -> None:
-        assert isinstance(msg, p.ChatMessage)
-        self.conversations.add(msg)
-        self.waiting_chat.add(msg)
-        self.call_chat.add(msg)
-
-    @Slot(str, str)
-    def on_send_chat(self, call_id: str, text: str) -> None:
-        if self.bridge is not None:
-            self.bridge.say(call_id, text)
+        self.talk.queue_changed({e.call_id for e in entries}, self.current)
 
     def _announce_arrivals(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
         """Says each call (or invitation) once, when it first appears: an emergency
@@ -425,8 +385,7 @@ class DeskWindow(QMainWindow):
         self.bridge.answer(call_id)
         kind = KIND_LABELS[entry.site_kind]
         self.call.begin(call_id, f"{entry.site_name} · {kind} · {entry.urgency.value}")
-        self.call_chat.show_call(call_id, f"Messages with {entry.site_name}",
-                                 self.conversations.of(call_id))
+        self.talk.begin_call(call_id, entry.site_name)
         if self.bridge.role is CallRole.NURSE:
             obs = entry.observations.model_dump() if entry.observations else {}
             self.triage.start(TriageContext(
@@ -475,7 +434,7 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
-            self.call_chat.show_call(None, "", self.conversations.of(event.call_id or ""))
+            self.talk.end_call(event.call_id)
             announce(self.call, f"Call ended ({event.reason}).")
             if self.bridge is not None and self.bridge.role is CallRole.NURSE:
                 self.triage.call_ended(utc_now())

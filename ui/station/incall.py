@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QSize, QTimer, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from hub.contract import signaling as p
+from ui import theme
 from ui.announce import announce
 from ui.engine.video import VideoView
 from ui.station.page import Page, landing, title
@@ -38,7 +39,9 @@ class CallPage(Page):
         stage = QHBoxLayout()
         self.remote_view = VideoView("The nurse", "Connecting to the nurse…")
         self.self_view = VideoView("Your camera", "Your camera")
-        self.self_view.setFixedSize(QSize(240, 180))
+        # Smaller at a large system font: the message box beside it still fits the screen.
+        large = QApplication.font().pointSizeF() >= theme.LARGE_TEXT_PT
+        self.self_view.setFixedSize(QSize(160, 120) if large else QSize(240, 180))
         stage.addWidget(self.remote_view, 1)
         side = QVBoxLayout()
         side.addWidget(QLabel("You"))
@@ -63,6 +66,9 @@ class CallPage(Page):
             b.setMinimumWidth(200)
             controls.addWidget(b)
         col.addLayout(controls)
+        # Tab: the call's own controls first, then the message box (it joined this page).
+        QWidget.setTabOrder(self.end_button, self.talk.reply)
+        QWidget.setTabOrder(self.talk.reply, self.talk.send_button)
         self.held_since: float | None = None  # monotonic, while the nurse holds the call
         self._placeholder = ""
         self._hold_clock = QTimer(self, interval=1000)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -60,7 +61,10 @@ class TalkPanel(QFrame):
     def __init__(self, compact: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("talk")
-        self.compact = compact  # beside the video: the latest message only, no list
+        # Beside the video (compact): the latest message only, and the reply box from the
+        # start (chat both ways in a call). While waiting the box comes with the first
+        # message, to answer it: the page stays short, and Tab goes where it went before.
+        self.compact = compact
         self.chimes = 0  # sounds made (a test counts them)
         col = QVBoxLayout(self)
         col.setContentsMargins(0, 8, 0, 8)
@@ -84,9 +88,13 @@ class TalkPanel(QFrame):
         named(self.reply, "Message to the nurse")
         self.send_button = QPushButton("Send")
         self.send_button.setAccessibleName("Send the message to the nurse")
+        # As tall as the box beside it: two fixed heights in one row squeeze the taller one.
+        self.send_button.setSizePolicy(QSizePolicy.Policy.Preferred,
+                                       QSizePolicy.Policy.Preferred)
         row = QHBoxLayout()
         row.addWidget(self.reply, 1)
         row.addWidget(self.send_button)
+        self._show_reply(compact)
         for w in (self.from_line, self.latest, self.earlier):
             col.addWidget(w)
         col.addLayout(row)
@@ -103,6 +111,11 @@ class TalkPanel(QFrame):
         self.earlier.setText("")
         self.earlier.setVisible(False)
         self.reply.clear()
+        self._show_reply(self.compact)
+
+    def _show_reply(self, on: bool) -> None:
+        self.reply.setVisible(on)
+        self.send_button.setVisible(on)
 
     def show_message(self, msg: p.ChatMessage, mine: bool) -> None:
         """A message of the call. The nurse's shows large, with a sound, and is said at once
@@ -117,6 +130,7 @@ class TalkPanel(QFrame):
             self.latest.setText(msg.text)
             self.latest.setAccessibleDescription(self.from_line.text())
             self.chimes += 1
+            self._show_reply(True)
             QApplication.beep()
             announce(self.latest, f"Message from {msg.name}: {msg.text}", assertive=True)
         for w in (self.from_line, self.latest):

@@ -217,8 +217,11 @@ class StationWindow(QMainWindow):
     @Slot(p.ChatMessage)
     def on_chat(self, msg: p.ChatMessage) -> None:
         """A message of this station's call, on both pages (the call keeps what was said
-        while it waited)."""
-        if msg.call_id != self.call_id:
+        while it waited). The hub sends a call's messages only to the connection that made
+        it, so one that comes before this station has its call id (a nurse quicker than the
+        request's durable write) is this call's too."""
+        if msg.call_id != self.call_id and not (
+                self.call_id is None and self.pages.currentWidget() is self.waiting_page):
             return
         mine = msg.sender == self.site.participant_id
         self.waiting_page.talk.show_message(msg, mine)
