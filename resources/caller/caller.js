@@ -194,6 +194,7 @@ var TelehubCaller = (function () {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var ws = new WebSocket(scheme + window.location.host + "/ws");
     state.ws = ws;
+    state.welcomed = false;  // until this connection's welcome: a request waits for it
     ws.onopen = function () { send(M.hello(state.token)); };
     ws.onmessage = function (ev) {
       state.lastHeard = Date.now();
@@ -355,6 +356,7 @@ var TelehubCaller = (function () {
     welcome: function (msg) {
       state.heartbeatTimeout = msg.heartbeat_timeout;
       state.signedIn += 1;
+      state.welcomed = true;
       notice("");
       startWatchdog();
       // The hub pushes the plan (call_plan) to live connections only: after a reconnect,
@@ -613,13 +615,15 @@ var TelehubCaller = (function () {
       show("waiting");
       land("position");
       say("Calling the nurses. Please stay on this page.");
-      if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+      var ws = state.ws;
+      if (ws && ws.readyState === WebSocket.OPEN && state.welcomed) {
         send(M.call_request(state.requestId, state.reason, state.urgency, state.patient));
-      } else if (!state.ws || state.ws.readyState !== WebSocket.CONNECTING) {
+      } else if (!ws || ws.readyState === WebSocket.CLOSING ||
+                 ws.readyState === WebSocket.CLOSED) {
         if (state.reconnectTimer) { clearTimeout(state.reconnectTimer); }
         state.reconnectTimer = null;
         connect();
-      }  // else: connecting now; the welcome sends the request
+      }  // else: connecting, or open and not yet welcomed: the welcome sends the request
     });
     $("reply-form").addEventListener("submit", function (ev) {
       ev.preventDefault();
