@@ -13,11 +13,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
 
 from hub.contract import signaling as p
+from ui import theme
 from ui.announce import announce
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
@@ -75,7 +77,7 @@ class ChatPanel(QWidget):
         self.transcript = QListWidget()
         self.transcript.setAccessibleName(f"{what}: transcript")
         self.transcript.setWordWrap(True)
-        self.ready = QComboBox()
+        self.ready = theme.compact_combo(QComboBox(), 24)  # a large font: still on screen
         self.ready.addItems(READY_MADE)
         self.ready.setAccessibleName("Ready-made message")
         self.send_ready = QPushButton("Send ready-made")
@@ -179,6 +181,25 @@ class HeldCallsList(QWidget):
             self.list.addItems(lines)
 
 
+def scrolled(name: str, *widgets: QWidget) -> QScrollArea:
+    """``widgets`` one above the other in a scroll area: at a large system font they scroll
+    rather than push the window past the screen (it may shrink to nothing there: what
+    arrives is announced all the same)."""
+    inside = QWidget()
+    inside.setAccessibleName(name)
+    col = QVBoxLayout(inside)
+    col.setContentsMargins(0, 0, 0, 0)
+    for w in widgets:
+        col.addWidget(w)
+    area = QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QScrollArea.Shape.NoFrame)
+    area.setWidget(inside)
+    area.setAccessibleName(name)
+    area.setMinimumHeight(1)
+    return area
+
+
 class DeskTalk(QObject):
     """The desk's conversations, wired: the chat beside the queue follows the selected waiting
     call, the call screen's chat shows the desk's own call, the held calls list what the hub
@@ -194,9 +215,9 @@ class DeskTalk(QObject):
         self.in_call = ChatPanel(me, "Messages in this call")
         self.in_call.transcript.setMaximumHeight(140)
         if not specialist:  # a specialist joins calls; the queue and its callers are nurses'
-            queue.side.addWidget(self.waiting, 2)
-            queue.side.addWidget(self.held, 1)
-        call.extra.addWidget(self.in_call)
+            queue.side.addWidget(scrolled("Messages and calls on hold", self.waiting,
+                                          self.held))
+        call.extra.addWidget(scrolled("Messages in this call", self.in_call))
         bridge.chatReceived.connect(self.on_chat)
         bridge.heldCalls.connect(self.held.set_calls)
         for panel in (self.waiting, self.in_call):
