@@ -1,6 +1,7 @@
 """Nobody waits in silence: messages to waiting callers and chat in a call, the hold the hub
-knows about, and the hub's status for callers, through the real hub (SQLite, and PostgreSQL
-on the cluster path: every message there goes through the dispatching hub's box)."""
+knows about, and the hub's status for callers, through the real hub. On SQLite here (test
+time): tests/hub/test_cluster.py runs chat, hold and the opening across two hubs on
+PostgreSQL, where every message goes through the dispatching hub's box."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_nurses_message_a_waiting_caller_who_answers_and_bad_messages_change_nothing(
     hub: ThreadedHub, hubdb: HubDatabase,
 ) -> None:
@@ -104,8 +106,6 @@ async def test_nurses_message_a_waiting_caller_who_answers_and_bad_messages_chan
     assert [m["text"] for m in r.json()["messages"]][-1] == "Spelling: PARACETAMOL"
 
 
-# On SQLite only: tests/hub/test_cluster.py holds a call and sets the opening across two hubs
-# on PostgreSQL (the cluster path).
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 async def test_a_held_call_is_told_to_the_caller_shown_to_every_nurse_and_counted(
     hub: ThreadedHub, hubdb: HubDatabase,
