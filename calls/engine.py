@@ -16,6 +16,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from calls.conversation import (
+    CONVERSATION_MESSAGES,
+    Conversation,
+    ConversationEvent,
+    HubStatusChanged,
+    event_of,
+)
 from calls.media import MediaSource
 from calls.photos import PhotoEvent
 from calls.session import (
@@ -76,7 +83,7 @@ class GlanceChanged:
 
 
 EngineEvent = (SessionEvent | SignalingChanged | QueueChanged | PlanPushed | GlanceChanged
-               | PhotoEvent)
+               | PhotoEvent | ConversationEvent)
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
@@ -95,6 +102,7 @@ class CallEngine:
         self.signaling = SignalingClient(hub_url, token, self._on_signaling,
                                          client_name=f"telehub-{role}", backoff=backoff)
         self.sessions: dict[str, CallSession] = {}
+        self.conversation = Conversation(self.signaling.send)  # chat and hold (hub-known)
         self._requesting: dict[str, CallSession] = {}  # by request_id, until call_queued
         self.queue: dict[str, p.QueueEntry] = {}
         self._queue_seq = -1
@@ -284,6 +292,11 @@ class CallEngine:
                     ringing.ring()
             case p.PhotoRequested() | p.PhotoDeclined() | p.PhotoReady():
                 self._emit(PhotoEvent(msg))  # the call's state is not changed by a photo
+            case _ if isinstance(msg, CONVERSATION_MESSAGES):
+                event = event_of(msg)
+                if isinstance(event, HubStatusChanged):
+                    self.conversation.status = event.status
+                self._emit(event)
             case p.Error():
                 await self._on_error(msg)
             case _:

@@ -122,7 +122,7 @@ class StateChanged:
 class QueueMoved:
     call_id: str
     position: int
-    estimated_wait_s: int
+    estimated_wait_s: int | None  # None: nobody can answer now (see HubStatusChanged)
 
 
 @dataclass(frozen=True)

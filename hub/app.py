@@ -35,6 +35,7 @@ from hub.routes import (
     history,
     invitations,
     mfa,
+    opening,
     photos,
     records,
     reports,
@@ -115,8 +116,8 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     install(app, services)
     for module in (health, auth, mfa, calls, accounts, records, history, invitations,
-                   call_plans, clinics, caller_page, reports, residents, followups, signaling,
-                   photos):
+                   call_plans, clinics, caller_page, reports, residents, followups, opening,
+                   signaling, photos):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
                        wider={photos.UPLOAD_PATH: MAX_PHOTO_BYTES})

@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from hub.contract.signaling import EndReason, Participant
+from hub.contract.signaling import ChatMessage, EndReason, Participant
 from hub.db import unit_of_work
-from hub.models import Call, CallParticipant, Site
+from hub.models import Call, CallHoldPeriod, CallMessage, CallParticipant, Site
 from hub.reporting import rollup
 
 
@@ -41,6 +41,10 @@ class StoredCall:
     end_reason: str | None
     ended_by: str | None
     participants: list[dict[str, Any]]
+    held_s: float = 0.0  # over its finished holds
+    held_since: datetime | None = None  # on hold now, since
+    holds: tuple[dict[str, Any], ...] = ()
+    messages: tuple[dict[str, Any], ...] = ()
 
 
 def _stored(call: Call, site: Site) -> StoredCall:
@@ -60,7 +64,30 @@ def _stored(call: Call, site: Site) -> StoredCall:
             }
             for p in call.participants
         ],
+        held_s=call.held_s or 0.0,
+        held_since=next((h.started_at for h in call.holds if h.ended_at is None), None),
+        holds=tuple({"started_at": h.started_at, "ended_at": h.ended_at, "held_by": h.held_by}
+                    for h in call.holds),
+        messages=tuple({"sent_at": m.sent_at, "sender": m.sender, "name": m.name,
+                        "role": m.role, "text": m.text} for m in call.messages),
     )
+
+
+def _close_holds(s: Session, call_id: str, at: datetime) -> None:
+    """End the call's open hold at ``at`` and add its seconds to the call's hold time
+    (marking the call's day: the report counts hold time)."""
+    open_holds = s.scalars(select(CallHoldPeriod).where(
+        CallHoldPeriod.call_id == call_id, CallHoldPeriod.ended_at.is_(None))).all()
+    if not open_holds:
+        return
+    call = s.get(Call, call_id)
+    for hold in open_holds:
+        hold.ended_at = at
+        if call is not None:
+            call.held_s = (call.held_s or 0.0) + max(0.0, (at - hold.started_at).total_seconds())
+    if call is not None:
+        rollup.mark_days(s, [rollup.day_of(call.requested_at)])
+    s.flush()
 
 
 class CallLog:
@@ -130,8 +157,22 @@ class CallLog:
         )
 
     @staticmethod
+    def record_chat(s: Session, said: ChatMessage) -> None:
+        s.add(CallMessage(call_id=said.call_id, sent_at=said.sent_at, sender=said.sender,
+                          name=said.name, role=said.role.value, text=said.text))
+
+    @staticmethod
+    def record_hold(s: Session, call_id: str, by: str, at: datetime) -> None:
+        s.add(CallHoldPeriod(call_id=call_id, started_at=at, held_by=by))
+
+    @staticmethod
+    def record_resume(s: Session, call_id: str, at: datetime) -> None:
+        _close_holds(s, call_id, at)
+
+    @staticmethod
     def record_requeue(s: Session, call_id: str, desk_participant_id: str, at: datetime,
                        reason: str = "desk_lost") -> None:
+        _close_holds(s, call_id, at)
         requested = s.scalars(
             update(Call).where(Call.id == call_id)
             .values(state="waiting", requeued=True, answered_by=None)
@@ -151,6 +192,7 @@ class CallLog:
     @staticmethod
     def record_end(s: Session, call_id: str, reason: EndReason, by: str | None,
                    at: datetime) -> None:
+        _close_holds(s, call_id, at)
         requested = s.scalars(
             update(Call).where(Call.id == call_id)
             .values(state="ended", end_reason=reason.value, ended_by=by, ended_at=at)
@@ -208,6 +250,9 @@ class CallLog:
             if state is not None:
                 q = q.where(Call.state == state)
             q = q.order_by(Call.requested_at.desc(), Call.id).limit(limit).offset(offset)
+            # A page's participants, holds and messages in three queries, not three per call.
+            q = q.options(selectinload(Call.participants), selectinload(Call.holds),
+                          selectinload(Call.messages))
             return [_stored(c, site) for c, site in s.execute(q).all()]
 
     def recent_durations(self, n: int = 20) -> tuple[list[float], list[float]]:

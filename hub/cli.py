@@ -174,6 +174,22 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_opening(args: argparse.Namespace) -> int:
+    from hub.contract.signaling import HubState
+    from hub.live.opening import read_opening, set_opening
+
+    with unit_of_work(_sessions(args.db)) as s:
+        if args.state is not None:
+            set_opening(s, HubState(args.state), f"cli:{getpass.getuser()}"[:40])
+        state, at, by = read_opening(s)
+    config = HubConfig(db_url=args.db)
+    when = f" (set {at:%Y-%m-%d %H:%M} UTC by {by})" if at is not None else ""
+    print(f"the hub is set {state}{when}")
+    if args.state is not None:
+        print(f"running hubs tell their callers within {config.session_check_s:.0f} s")
+    return 0
+
+
 class _PortRefused(Exception):
     pass
 
@@ -249,6 +265,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             clinic_ring_s=args.clinic_ring_s, hand_over_ring_s=args.hand_over_ring_s,
             stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
             mfa_for=tuple(args.mfa_for) if args.mfa_for else None,
+            closed_advice=args.closed_advice, closed_phone=args.closed_phone,
             # A service's first backlog usually comes just after a start (desks catching
             # up): the record checkers are ready for it rather than started by it.
             record_checkers_at_start=True,
@@ -370,6 +387,12 @@ def build_parser() -> argparse.ArgumentParser:
     un.add_argument("--address", help="an IPv4 address, or any address of an IPv6 /64")
     un.set_defaults(func=cmd_unlock)
 
+    op_ = sub.add_parser("opening", parents=[common],
+                         help="show, or set, whether the hub is open, closed or suspended "
+                              "(callers are told at once, with the advice of --closed-advice)")
+    op_.add_argument("state", nargs="?", choices=["open", "closed", "suspended"])
+    op_.set_defaults(func=cmd_opening)
+
     sv = sub.add_parser("serve", parents=[common], help="run the hub service")
     sv.add_argument("--host", default="127.0.0.1")
     sv.add_argument("--port", type=int, default=8470)
@@ -395,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-open-calls", type=int, default=ClientLimits.max_open_calls,
                     help="calls one site may have open at once (waiting or in progress); "
                          "a further call_request is refused with too_many_calls")
+    sv.add_argument("--closed-advice", default=HubConfig.closed_advice,
+                    help="what a caller is told when no nurse can answer (none signed in, "
+                         "or the hub set closed or suspended)")
+    sv.add_argument("--closed-phone", default=HubConfig.closed_phone,
+                    help="the number a caller is told to ring then (empty: none)")
     sv.add_argument("--metrics-host", default="127.0.0.1",
                     help="address of the Prometheus metrics listener (default: loopback only; "
                          "never the address sites reach)")

@@ -65,6 +65,10 @@ class HubConfig:
     # Before the first call of a shift there is no history; these seed the wait estimate.
     default_handle_s: float = 600.0
     default_answer_s: float = 60.0
+    # What a caller is told when no nurse can answer (none signed in, or the hub set closed
+    # or suspended), with a number to ring: shown at once on the station and the page.
+    closed_advice: str = "No nurse can answer just now. Call NHS 111, or 999 in an emergency."
+    closed_phone: str | None = "111"
     # Processes that check pushed record batches (hub/record_checks.py); 0 checks them on a
     # thread of the hub's own process. TELEHUB_RECORD_CHECKERS overrides.
     record_check_processes: int = 1

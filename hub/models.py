@@ -6,7 +6,18 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from hub.db import Base, UTCDateTime
@@ -87,10 +98,14 @@ class Call(Base):
     # Arrival order among calls of one instant, from a sequence, on a shared queue
     # (hub/live/pg_queue.py); a single hub keeps that order in memory and leaves it empty.
     queue_order: Mapped[int | None] = mapped_column(BigInteger)
+    # Seconds the call spent on hold, over its finished holds (hub/live/hold.py).
+    held_s: Mapped[float | None] = mapped_column(Float)
 
     participants: Mapped[list[CallParticipant]] = relationship(
         back_populates="call", order_by="CallParticipant.id"
     )
+    messages: Mapped[list[CallMessage]] = relationship(order_by="CallMessage.id")
+    holds: Mapped[list[CallHoldPeriod]] = relationship(order_by="CallHoldPeriod.id")
 
 
 class CallParticipant(Base):
@@ -108,6 +123,45 @@ class CallParticipant(Base):
     left_reason: Mapped[str | None] = mapped_column(String(32))
 
     call: Mapped[Call] = relationship(back_populates="participants")
+
+
+class CallMessage(Base):
+    """One chat message of a call, waiting or in progress (hub/live/chat.py): who wrote it
+    is the principal the hub saw, never a name the client sent."""
+
+    __tablename__ = "call_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sender: Mapped[str] = mapped_column(String(40))  # participant id, e.g. "staff:3"
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class CallHoldPeriod(Base):
+    """One hold of a call: from ``started_at`` until ``ended_at`` (open while held)."""
+
+    __tablename__ = "call_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.id"), index=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    held_by: Mapped[str] = mapped_column(String(40))  # participant id of the nurse
+
+
+class HubOpening(Base):
+    """Whether the hub takes calls now, as an administrator set it (one row, id 1; none:
+    open). Shared by every hub on the database (hub/live/opening.py)."""
+
+    __tablename__ = "hub_opening"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # open, closed, suspended
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changed_by: Mapped[str] = mapped_column(String(40))  # participant id or "cli:<user>"
 
 
 # --- several hubs on one PostgreSQL database (docs/cluster.md) ----------------------------

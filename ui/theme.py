@@ -133,6 +133,11 @@ QLabel#status {{ color: #4c6272; }}
 QLabel#big {{ font-size: {pt(1.75)}; font-weight: bold; }}
 QLabel#wait {{ font-size: {pt(1.3)}; }}
 QLabel#error {{ color: #c0182b; font-weight: bold; }}
+QLabel#message {{ font-size: {pt(1.5)}; font-weight: bold; background: white;
+                 border-left: 10px solid #005eb8; border-radius: 6px; padding: 10px 14px; }}
+QLabel#message:focus {{ border: 4px solid {focus}; border-left: 10px solid #005eb8; }}
+QLabel#notice {{ font-weight: bold; background: #fde8ea; border-left: 10px solid #c0182b;
+                border-radius: 6px; padding: 10px 14px; }}
 QLabel#news2 {{ font-weight: bold; padding: 6px; border-radius: 6px; background: #e8edee; }}
 QPushButton {{ min-height: 64px; padding: 6px 22px; border: 2px solid {line};
               border-radius: 10px; background: white; }}

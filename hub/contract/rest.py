@@ -354,6 +354,24 @@ class ParticipantOut(BaseModel):
     left_reason: str | None
 
 
+class HoldOut(BaseModel):
+    """One hold of a call (``ended_at`` absent while it is held)."""
+
+    started_at: datetime
+    ended_at: datetime | None
+    held_by: str  # participant id of the nurse
+
+
+class MessageOut(BaseModel):
+    """One chat message of a call, as the hub passed it on (``chat_message``)."""
+
+    sent_at: datetime
+    sender: str  # participant id
+    name: str
+    role: str
+    text: str
+
+
 class CallOut(BaseModel):
     """One entry of the call log."""
 
@@ -373,6 +391,26 @@ class CallOut(BaseModel):
     end_reason: str | None
     ended_by: str | None
     participants: list[ParticipantOut]
+    held_s: float = 0.0  # seconds on hold, over its finished holds
+    holds: list[HoldOut] = []
+    messages: list[MessageOut] = []
+
+
+class OpeningBody(_Body):
+    """``PUT /api/v1/hub/opening``: set the hub open, closed or suspended."""
+
+    state: Literal["open", "closed", "suspended"]
+
+
+class OpeningOut(BaseModel):
+    """The hub's opening as an administrator set it, and what callers are told when no
+    nurse can answer (then, or when no nurse is signed in)."""
+
+    state: str  # open, closed, suspended
+    changed_at: datetime | None
+    changed_by: str | None
+    advice: str
+    phone: str | None
 
 
 class PlanBody(_Body):
@@ -628,6 +666,8 @@ class CallFigures(_Frozen):
     caller_lost: int = 0
     open: int = 0  # still waiting or connected
     no_record: int = 0  # answered, no signed-off record in the central store
+    held: int = 0  # calls put on hold at least once (finished holds)
+    held_s_total: float = 0.0  # seconds on hold, over those calls (for the mean hold)
     wait_bands: tuple[int, ...] = (0, 0, 0, 0, 0)  # answered calls per WAIT_BAND_LABELS band
 
 

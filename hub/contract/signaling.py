@@ -20,7 +20,7 @@ from hub.contract.identity import CallRole, Principal, SiteKind
 from records.news2 import Consciousness
 from records.schema import TriageRecord
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
 # 3-10 KB); anything bigger is refused with an error rather than parsed.
 MAX_FRAME_BYTES = 64 * 1024
@@ -462,30 +462,6 @@ class PhotoReady(_Message):
     size: int
 
 
-ClientMessage = Annotated[
-    Hello
-    | Pong
-    | Ping
-    | CallRequest
-    | CallCancel
-    | CallResume
-    | CallClaim
-    | CallEnd
-    | Offer
-    | Answer
-    | Renegotiate
-    | InviteSpecialist
-    | InviteCancel
-    | InviteAccept
-    | InviteDecline
-    | QueueSync
-    | HandOver
-    | HandOverAccept
-    | HandOverDecline
-    | PhotoRequest
-    | PhotoDecline,
-    Field(discriminator="type"),
-]
 
 
 # --- hub to client ------------------------------------------------------------------------
@@ -539,14 +515,18 @@ class CallQueued(_Message):
     call_id: str
     request_id: str | None = None
     position: int
-    estimated_wait_s: int
+    # None when nobody can answer now (no nurse signed in, or the hub closed or suspended):
+    # the caller is sent a ``hub_status`` saying so. The rule is in docs/signaling.md.
+    estimated_wait_s: int | None = None
 
 
 class QueuePosition(_Message):
     type: Literal["queue_position"] = "queue_position"
     call_id: str
     position: int
-    estimated_wait_s: int
+    # None when nobody can answer now (no nurse signed in, or the hub closed or suspended):
+    # the caller is sent a ``hub_status`` saying so. The rule is in docs/signaling.md.
+    estimated_wait_s: int | None = None
 
 
 class CallConnected(_Message):
@@ -572,7 +552,9 @@ class CallRequeued(_Message):
     type: Literal["call_requeued"] = "call_requeued"
     call_id: str
     position: int
-    estimated_wait_s: int
+    # None when nobody can answer now (no nurse signed in, or the hub closed or suspended):
+    # the caller is sent a ``hub_status`` saying so. The rule is in docs/signaling.md.
+    estimated_wait_s: int | None = None
 
 
 class SpecialistInvite(_Message):
@@ -628,6 +610,131 @@ class ParticipantLeft(_Message):
     reason: str
 
 
+# --- waiting callers, hold and text chat (protocol 2) ---------------------------------------
+
+# A chat message is a short message read on a screen at arm's length: a sentence or two.
+MAX_CHAT_CHARS = 500
+ChatText = Annotated[Text, Field(min_length=1, max_length=MAX_CHAT_CHARS)]
+
+
+class ChatSend(_Message):
+    """Text to the others of a call. A nurse may write to any waiting call (the caller and
+    every nurse desk see it); in a call, any participant writes to the other participants.
+    Who wrote it is the hub's to say (the connection's principal), never the client's."""
+
+    type: Literal["chat_send"] = "chat_send"
+    call_id: CallId
+    text: ChatText
+
+
+class ChatMessage(_Message):
+    """One chat message, as the hub kept it in the call log and passed it on: to the caller
+    and, while the call waits, to every nurse desk; in a call, to its participants. The
+    sender gets it back too (its ``sent_at`` is the hub's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: Literal["chat_message"] = "chat_message"
+    call_id: str
+    text: str
+    sender: str = Field(alias="from")  # participant id of the writer, set by the hub
+    name: str
+    role: CallRole
+    sent_at: datetime
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True, by_alias=True)
+
+
+class CallHold(_Message):
+    """The call's nurse puts it on hold (``held`` true) or takes it off hold."""
+
+    type: Literal["call_hold"] = "call_hold"
+    call_id: CallId
+    held: bool
+
+
+class CallHeld(_Message):
+    """A call went on hold or came off it, to every participant: ``since`` is when this hold
+    began (absent when not held); ``held_s`` the seconds of the call's earlier holds."""
+
+    type: Literal["call_held"] = "call_held"
+    call_id: str
+    held: bool
+    by: str
+    since: datetime | None = None
+    held_s: int = 0
+
+
+class HeldCall(BaseModel):
+    """A call on hold, as every nurse desk sees it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    call_id: str
+    site_name: str
+    site_kind: SiteKind
+    urgency: Urgency
+    reason: str
+    nurse: str
+    since: datetime
+
+
+class HeldCalls(_Message):
+    """The calls on hold now, to every nurse and manager desk: after the queue snapshot and
+    whenever a call goes on hold, comes off it or ends."""
+
+    type: Literal["held_calls"] = "held_calls"
+    calls: list[HeldCall]
+
+
+class HubState(enum.StrEnum):
+    """Whether a caller can expect a nurse now."""
+
+    OPEN = "open"  # nurses signed in, the hub open
+    UNSTAFFED = "unstaffed"  # open, but no nurse signed in
+    CLOSED = "closed"  # set by an administrator (outside a service's hours)
+    SUSPENDED = "suspended"  # set by an administrator (an incident, a system fault)
+
+
+class HubStatus(_Message):
+    """Sent to every site connection after ``welcome`` and whenever it changes: when it is
+    not ``open``, the page says so at once, with what to do instead (``advice``) and a
+    number to ring (``phone``), rather than leave a caller waiting in silence."""
+
+    type: Literal["hub_status"] = "hub_status"
+    state: HubState
+    advice: str | None = None
+    phone: str | None = None
+
+
+ClientMessage = Annotated[
+    Hello
+    | Pong
+    | Ping
+    | CallRequest
+    | CallCancel
+    | CallResume
+    | CallClaim
+    | CallEnd
+    | Offer
+    | Answer
+    | Renegotiate
+    | InviteSpecialist
+    | InviteCancel
+    | InviteAccept
+    | InviteDecline
+    | QueueSync
+    | HandOver
+    | HandOverAccept
+    | HandOverDecline
+    | PhotoRequest
+    | PhotoDecline
+    | ChatSend
+    | CallHold,
+    Field(discriminator="type"),
+]
+
 
 ServerMessage = Annotated[
     Welcome
@@ -657,7 +764,11 @@ ServerMessage = Annotated[
     | HubGlance
     | PhotoRequested
     | PhotoDeclined
-    | PhotoReady,
+    | PhotoReady
+    | ChatMessage
+    | CallHeld
+    | HeldCalls
+    | HubStatus,
     Field(discriminator="type"),
 ]
 
@@ -670,6 +781,7 @@ CLIENT_TYPES = frozenset(
         Answer, Renegotiate, InviteSpecialist, InviteCancel, InviteAccept, InviteDecline, QueueSync,
         HandOver, HandOverAccept, HandOverDecline,
         PhotoRequest, PhotoDecline,
+        ChatSend, CallHold,
     )
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from hub.config import HubConfig
 from hub.contract import signaling as p
@@ -33,12 +33,17 @@ class WaitEstimate:
     def handled(self, seconds: float) -> None:
         self._handle_s.append(seconds)
 
-    def wait_s(self, pos: int, online: int, free: int) -> int:
+    def wait_s(self, pos: int, online: int, free: int, open_: bool = True) -> int | None:
         """The wait of the call at ``pos`` (1 = next), with ``online`` nurses, ``free`` idle.
 
-        With a free nurse for everyone ahead, the wait is the recent time to answer; beyond
-        that, each round of calls ahead takes one recent handling time per signed-in nurse.
+        None when nobody can answer (no nurse signed in, or the hub not open): no wait can be
+        promised, and the caller is told why (``hub_status``). With a free nurse for the call
+        and everyone ahead of it, the wait is the recent time to answer; otherwise each round
+        of calls not covered by a free nurse (as many calls as nurses signed in) adds one
+        recent handling time. docs/signaling.md states the same rule.
         """
+        if not open_ or online == 0:
+            return None
         answer = _mean(self._answer_s, self.config.default_answer_s)
         handle = _mean(self._handle_s, self.config.default_handle_s)
         if pos <= free:
@@ -52,9 +57,10 @@ class WaitEstimate:
 class QueueBoard:
     def __init__(
         self, config: HubConfig, queue: CallQueue, calls: Mapping[str, LiveCall],
-        presence: Presence,
+        presence: Presence, is_open: Callable[[], bool] = lambda: True,
     ) -> None:
         self.queue = queue
+        self._is_open = is_open
         self.estimate = WaitEstimate(config)
         self.seq = 0
         self._calls = calls
@@ -100,13 +106,14 @@ class QueueBoard:
         )
         self._presence.to_queue_watchers(update.to_json())  # serialised once for every desk
 
-    def position(self, call: LiveCall) -> tuple[int, int]:
-        """Position of a waiting call (1 = next) and its estimated wait in seconds."""
+    def position(self, call: LiveCall) -> tuple[int, int | None]:
+        """Position of a waiting call (1 = next) and its estimated wait in seconds (None:
+        nobody can answer now)."""
         if call.id in self.hidden:
             return 1, 0  # ringing its specialist
         pos = self._position_of(call)
         online, free = self._free_desks()
-        return pos, self.estimate.wait_s(pos, online, free)
+        return pos, self.estimate.wait_s(pos, online, free, self._is_open())
 
     def tell_positions(self, after: LiveCall | None = None) -> None:
         """Tell each waiting caller (behind ``after``, if given) its position and wait."""
@@ -114,12 +121,13 @@ class QueueBoard:
         start = self._position_of(after) if after is not None and (
             after.id not in self.hidden) else 0
         online, free = self._free_desks()  # once for every caller told, not once each
+        open_ = self._is_open()
         for i, queued in enumerate(waiting[start:], start=start + 1):
             call = self._calls.get(queued.id)
             if call is not None and call.caller is not None and call.saved_ok:
                 call.caller.send(p.QueuePosition(
                     call_id=call.id, position=i,
-                    estimated_wait_s=self.estimate.wait_s(i, online, free)))
+                    estimated_wait_s=self.estimate.wait_s(i, online, free, open_)))
 
     def _position_of(self, call: LiveCall) -> int:
         pos = self.queue.position(call.id)

@@ -37,6 +37,9 @@ class LiveCall:
     specialist_lost_at: dict[str, float] = field(default_factory=dict)
     invite_open: bool = False
     invite_note: str | None = None
+    # On hold since (None: not held), and the seconds of its finished holds (hub/live/hold.py).
+    held_since: datetime | None = None
+    held_s: float = 0.0
 
     @property
     def id(self) -> str:
@@ -77,6 +80,21 @@ class LiveCall:
             or pid in self.specialist_principals
         )
 
+    def role_of(self, pid: str) -> CallRole:
+        if pid == self.site.participant_id:
+            return CallRole.CALLER
+        if self.desk is not None and pid == self.desk.participant_id:
+            return CallRole.NURSE
+        return CallRole.SPECIALIST
+
+    def tell_all(self, msg: p._Message) -> None:
+        """Send ``msg`` to every connected participant."""
+        text = msg.to_json()
+        for part in self.participants():
+            target = self.connection_of(part.participant_id)
+            if target is not None:
+                target.send_text(text)
+
     def tell_others(self, pid: str, msg: p._Message) -> None:
         """Send ``msg`` to every connected participant but ``pid``."""
         for part in self.participants():
@@ -114,7 +132,7 @@ def restore(sc: StoredCall, now: float) -> LiveCall:
     call = LiveCall(
         request=request, state=sc.state,
         ever_answered=sc.answered_at is not None, answered_at=sc.answered_at,
-        caller_lost_at=now, saved_ok=True,
+        caller_lost_at=now, saved_ok=True, held_since=sc.held_since, held_s=sc.held_s,
     )
     call.saved.set()
     if sc.state == "connected":

@@ -237,6 +237,12 @@ class ClusterNode:
         c = self.config
         return turn.ice_servers(c.stun_urls, c.turn_urls, c.turn_secret, pid, c.turn_ttl_s)
 
+    async def opening_changed(self) -> None:
+        if self.switchboard is not None:
+            await self.switchboard.opening_changed()
+        else:
+            self.gateway.opening_changed()
+
     async def queue_snapshot(self) -> p.QueueSnapshot:
         if self.switchboard is not None:
             return self.switchboard.snapshot()

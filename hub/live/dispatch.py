@@ -25,6 +25,7 @@ from hub.errors import where
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall, find_call, restore
 from hub.live.escalation import Escalation
+from hub.live.hold import Hold
 from hub.live.log_writer import CallLogWriter
 from hub.live.presence import Connection
 from hub.live.queue import CallQueue, QueuedCall
@@ -45,7 +46,7 @@ class Dispatch:
     def __init__(
         self, config: HubConfig, sessions: sessionmaker[Session], calls: dict[str, LiveCall],
         queue: CallQueue, board: QueueBoard, relay: Relay, escalation: Escalation,
-        calllog: CallLogWriter, metrics: HubMetrics | None = None,
+        calllog: CallLogWriter, hold: Hold, metrics: HubMetrics | None = None,
     ) -> None:
         self.config = config
         self._sessions = sessions
@@ -56,6 +57,7 @@ class Dispatch:
         self.escalation = escalation
         self.log = calllog
         self.metrics = metrics
+        self.hold = hold
         self._requests: dict[tuple[int, str], str] = {}  # (site id, request id) -> call id
         # Set by the switchboard: booked clinic calls, and who counts each first answer.
         self.clinics: ClinicRing | None = None
@@ -229,6 +231,8 @@ class Dispatch:
             call.specialists[pid] = conn
             call.specialist_lost_at.pop(pid, None)
         conn.send(self.relay.connected(call, pid))
+        if call.held_since is not None:
+            conn.send(self.hold.told(call))
         me = next(x for x in call.participants() if x.participant_id == pid)
         call.tell_others(pid, p.ParticipantJoined(call_id=call.id, participant=me))
 
@@ -345,6 +349,7 @@ class Dispatch:
     async def _end(self, call: LiveCall, reason: p.EndReason, by: str | None) -> None:
         was_waiting = await self.queue.remove(call.id)
         call.state = "ended"
+        self.hold.ended(call)
         now = utcnow()
         await self.log.end(call.id, reason, by, now)
         if call.invite_open:
@@ -379,6 +384,7 @@ class Dispatch:
             self.escalation.withdraw(call, "call_ended")
         call.request = requeued
         call.state = "waiting"
+        self.hold.ended(call)
         call.desk = call.desk_conn = None
         call.desk_lost_at = None
         if call.caller is not None:

@@ -51,6 +51,10 @@ class LiveFront(Protocol):
 
     def ice_servers(self, pid: str) -> list[p.IceServer]: ...
 
+    async def opening_changed(self) -> None:
+        """The hub's opening was set (hub/live/opening.py): callers are told at once."""
+        ...
+
     async def queue_snapshot(self) -> p.QueueSnapshot: ...
 
     async def hand_over(self) -> None:

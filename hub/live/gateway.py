@@ -7,8 +7,9 @@ about calls.
 
 Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` principal,
 ``th`` the hash of its token), ``msg`` (``t``: the client message), ``detach``, and for REST
-routes ``tell_site``, ``tell_staff``, ``disconnect``, ``disconnect_tokens`` and ``snapshot``
-(answered with ``reply``). Mail to a gateway: ``send``
+routes ``tell_site``, ``tell_staff``, ``disconnect``, ``disconnect_tokens``, ``opening`` (the
+hub's opening was set: read it again) and ``snapshot`` (answered with ``reply``). Mail to a
+gateway: ``send``
 (``t``: a frame), ``close`` (``code``, ``reason``), ``reset`` (the dispatcher changed: every
 socket is closed with 1012 so its client reconnects and resumes), ``reply``.
 """
@@ -117,6 +118,9 @@ class Gateway:
     def disconnect_tokens(self, token_hashes: set[str], reason: str) -> None:
         self._post({"k": "disconnect_tokens", "tokens": sorted(token_hashes),
                     "reason": reason})
+
+    def opening_changed(self) -> None:
+        self._post({"k": "opening"})
 
     async def ask(self, kind: str) -> str:
         """Ask the dispatching hub for ``kind`` (``snapshot``) and wait for its answer."""

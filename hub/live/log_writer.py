@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.calllog import CallLog, StoredCall
-from hub.contract.signaling import EndReason, Participant
+from hub.contract.signaling import ChatMessage, EndReason, Participant
 from hub.db import GroupCommit
 from hub.models import Call
 
@@ -60,6 +60,15 @@ class CallLogWriter:
     async def requeue(self, call_id: str, desk_participant_id: str, at: datetime,
                       reason: str = "desk_lost") -> None:
         await self.writes.run(CallLog.record_requeue, call_id, desk_participant_id, at, reason)
+
+    async def chat(self, said: ChatMessage) -> None:
+        await self.writes.run(CallLog.record_chat, said)
+
+    async def hold(self, call_id: str, by: str, at: datetime) -> None:
+        await self.writes.run(CallLog.record_hold, call_id, by, at)
+
+    async def resume(self, call_id: str, at: datetime) -> None:
+        await self.writes.run(CallLog.record_resume, call_id, at)
 
     async def end(self, call_id: str, reason: EndReason, by: str | None, at: datetime) -> None:
         await self.writes.run(CallLog.record_end, call_id, reason, by, at)

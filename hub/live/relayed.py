@@ -87,6 +87,8 @@ class RelayedConnections:
             case "disconnect_tokens":
                 self.switchboard.disconnect_tokens({str(t) for t in mail["tokens"]},
                                                    str(mail["reason"]))
+            case "opening":
+                await self.switchboard.opening_changed()
             case "snapshot":
                 self.exchange.post(f"hub-{hub}", {"k": "reply", "r": mail["r"],
                                                   "t": self.switchboard.snapshot().to_json()})

@@ -18,17 +18,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub import accounts
 from hub.config import HubConfig
 from hub.contract import signaling as p
-from hub.contract.identity import Principal
+from hub.contract.identity import Principal, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall
+from hub.live.chat import Chat
 from hub.live.clinic_ring import ClinicRing
 from hub.live.dispatch import Dispatch
 from hub.live.escalation import Escalation
 from hub.live.glance import Glance, answered_on
 from hub.live.handover import HandOvers
+from hub.live.hold import Hold
 from hub.live.log_writer import CallLogWriter
+from hub.live.opening import Opening
 from hub.live.photo_requests import PhotoRequests
 from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
@@ -52,11 +55,14 @@ class Switchboard:
         self.log = CallLogWriter(sessions, metrics.write_timer("calllog") if metrics else None)
         self.presence = Presence(config)
         self.queue: CallQueue = queue if queue is not None else MemoryCallQueue()
-        self.board = QueueBoard(config, self.queue, calls, self.presence)
+        self.opening = Opening(config, sessions, self.presence, self.log.read)
+        self.board = QueueBoard(config, self.queue, calls, self.presence, self.opening.is_open)
         self.relay = Relay(config, calls)
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
+        self.chat = Chat(calls, self.presence, self.log)
+        self.hold = Hold(calls, self.presence, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
-                                 self.escalation, self.log, metrics)
+                                 self.escalation, self.log, self.hold, metrics)
         self.glance = Glance(calls, self.queue, self.presence, lambda: self.board.hidden)
         self.hand_overs = HandOvers(config.hand_over_ring_s, calls, self.presence, self.relay,
                                     self.board, self.log, self.dispatch.requeue)
@@ -71,9 +77,13 @@ class Switchboard:
         self.stopping = False
 
     async def start(self) -> None:
+        await self.opening.reload()
         await self.dispatch.start()
         day = self.glance.day
         self.glance.learn(day, *await self.log.read(answered_on, self.sessions, day))
+        self.opening.changed()
+        self._tasks.append(asyncio.create_task(self.opening.watch(self._status_changed),
+                                               name="hub-opening"))
         self._tasks.append(asyncio.create_task(
             self.presence.heartbeat(self.detach, self._tick), name="hub-heartbeat"))
         self._tasks.append(asyncio.create_task(self.session_check.watch(), name="hub-sessions"))
@@ -108,15 +118,33 @@ class Switchboard:
         if conn.watches_queue:
             conn.send(self.board.snapshot())
             self.glance.show(conn.send)
+            conn.send(self.hold.snapshot())
+        if conn.principal.kind == "site":
+            conn.send(self.opening.status())
         self.escalation.offer_open(conn)
         self.clinics.offer_open(conn)
+        if conn.principal.role is StaffRole.NURSE:
+            self._status_changed()
 
     async def detach(self, conn: Connection) -> None:
         """The connection closed or went silent: start the grace period of its calls."""
         if not self.presence.remove(conn):
             return
         self.dispatch.lost(conn)
+        if conn.principal.role is StaffRole.NURSE:
+            self._status_changed()
         await conn.drain()
+
+    def _status_changed(self) -> None:
+        """Nurses came or went, or the opening changed: sites are told if the hub's status
+        did, and waiting callers get their estimates again (none while nobody can answer)."""
+        if self.opening.changed():
+            self.board.tell_positions()
+
+    async def opening_changed(self) -> None:
+        """An administrator set the hub open, closed or suspended (the REST route)."""
+        await self.opening.reload()
+        self._status_changed()
 
     # --- what routes use ------------------------------------------------------------------
 
@@ -171,6 +199,7 @@ class Switchboard:
             case p.QueueSync():
                 require_role(conn, *QUEUE_WATCHERS)
                 conn.send(self.board.snapshot())
+                conn.send(self.hold.snapshot())
             case p.CallRequest():
                 await self.dispatch.request(conn, msg)
             case p.CallCancel():
@@ -206,5 +235,9 @@ class Switchboard:
                 self.photos.ask(conn, msg)
             case p.PhotoDecline():
                 self.photos.decline(conn, msg)
+            case p.ChatSend():
+                await self.chat.send(conn, msg)
+            case p.CallHold():
+                await self.hold.set(conn, msg)
             case _:  # mypy checks that every client message has a part that owns it
                 assert_never(msg)

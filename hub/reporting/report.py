@@ -106,8 +106,8 @@ CALLS = cast(sa.Table, Call.__table__)
 SITES = cast(sa.Table, Site.__table__)
 LOG = central_records
 ROLLUPS = report_rollups
-_CALL_FIELDS = 10  # CALL_SUMS up to no_record are CallFigures fields; then the wait bands
-_ANSWER_S = CALL_SUMS.index("answer_s_total")
+_CALL_FIELDS = 12  # CALL_SUMS up to held_s_total are CallFigures fields; then the wait bands
+_SECONDS = {CALL_SUMS.index("answer_s_total"), CALL_SUMS.index("held_s_total")}
 
 
 
@@ -310,6 +310,8 @@ def call_sums(dialect: str) -> list[Any]:
         _count_if(c.end_reason == "caller_lost"),
         _count_if(c.state != "ended"),
         _count_if(answered, c.state == "ended", ~has_record(c.id)),
+        _count_if(c.held_s > 0),
+        sa.func.coalesce(sa.func.sum(c.held_s), 0.0),
         *bands,
     ]  # fmt: skip
 
@@ -416,7 +418,7 @@ def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Repor
         acc = by_kind.setdefault((month, kind), [0] * len(CALL_SUMS))
         for n, value in enumerate(values):
             # float: PostgreSQL's live sum of seconds is a numeric, the roll-up's a double
-            acc[n] += float(value or 0) if n == _ANSWER_S else int(value or 0)
+            acc[n] += float(value or 0) if n in _SECONDS else int(value or 0)
         s = by_site.setdefault(site_id, [0, 0, 0, 0])
         s[0] += int(values[0])
         s[1] += int(values[1])

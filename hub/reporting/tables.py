@@ -20,7 +20,7 @@ __all__ = ["CALL_SUMS", "RECORD_SUMS", "RollupTables", "rollup_tables"]
 # the roll-ups with those same queries): CallFigures' sums, then records and their claims.
 CALL_SUMS: tuple[str, ...] = (
     "calls", "answered", "within_60s", "within_5min", "answer_s_total", "abandoned",
-    "abandoned_after_30s", "caller_lost", "open", "no_record",
+    "abandoned_after_30s", "caller_lost", "open", "no_record", "held", "held_s_total",
     *(f"wait_band_{n}" for n in range(len(WAIT_BAND_LABELS))),
 )  # fmt: skip
 RECORD_SUMS: tuple[str, ...] = (
@@ -50,7 +50,7 @@ class RollupTables:
 
 def rollup_tables(metadata: sa.MetaData) -> RollupTables:
     def sums(names: Sequence[str]) -> list[sa.Column[Any]]:
-        return [sa.Column(n, sa.Float if n == "answer_s_total" else sa.Integer, nullable=False)
+        return [sa.Column(n, sa.Float if n.endswith("_s_total") else sa.Integer, nullable=False)
                 for n in names]  # fmt: skip
 
     def calls(name: str, key: str) -> sa.Table:

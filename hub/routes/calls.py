@@ -10,7 +10,7 @@ from hub.calllog import CallLog, StoredCall
 from hub.contract import signaling as p
 from hub.contract.fields import Count, Moment, RowId, Text
 from hub.contract.identity import Principal
-from hub.contract.rest import CallOut, ParticipantOut
+from hub.contract.rest import CallOut, HoldOut, MessageOut, ParticipantOut
 from hub.live.presence import QUEUE_WATCHERS
 from hub.routes.deps import (
     CALL_LOG_READERS,
@@ -27,8 +27,11 @@ CallIdPath = Annotated[Text, Path(max_length=64)]
 
 
 def _call_out(c: StoredCall) -> CallOut:
-    return CallOut(**{k: getattr(c, k) for k in CallOut.model_fields if k != "participants"},
-                   participants=[ParticipantOut(**x) for x in c.participants])
+    nested = ("participants", "holds", "messages")
+    return CallOut(**{k: getattr(c, k) for k in CallOut.model_fields if k not in nested},
+                   participants=[ParticipantOut(**x) for x in c.participants],
+                   holds=[HoldOut(**x) for x in c.holds],
+                   messages=[MessageOut(**x) for x in c.messages])
 
 
 # A server without a username or credential leaves them out, as call_connected does.
@@ -66,7 +69,7 @@ def calls(
     offset: Count = 0,
 ) -> list[CallOut]:
     """The call log, newest first: requested, answered and ended times, who took part, why
-    it ended."""
+    it ended, its holds and its chat messages."""
     for t in (start, end):
         if t is not None and t.tzinfo is None:
             raise HTTPException(422, "give times with a zone, e.g. 2026-11-23T00:00:00Z")

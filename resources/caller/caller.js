@@ -15,18 +15,22 @@ var TelehubCaller = (function () {
     reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
     planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null,
     handedOver: false,
-    photoRequest: null, photoSent: null
+    photoRequest: null, photoSent: null,
+    status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null
   };
 
   function show(screen) {
     state.phase = screen;
     SCREENS.forEach(function (s) { $(s).hidden = (s !== screen); });
+    $("talk").hidden = !(screen === "waiting" || screen === "incall");
+    showStatus();
   }
 
-  function say(text) {
+  function say(text, assertive) {
     // To assistive technology, through the live regions: assertive for an emergency call
-    // (it interrupts whatever the screen reader is saying), polite otherwise.
-    var loud = state.urgency === "emergency";
+    // or a nurse's message (it interrupts whatever the screen reader is saying), polite
+    // otherwise.
+    var loud = assertive || state.urgency === "emergency";
     $(loud ? "live-polite" : "live-assertive").textContent = "";
     $(loud ? "live-assertive" : "live-polite").textContent = text;
   }
@@ -79,6 +83,9 @@ var TelehubCaller = (function () {
       land("prepare-title");
       checkMedia();
       checkHub();
+      // Connected before the call, so the page can say at once when nobody can answer
+      // (hub_status) rather than after the patient has asked.
+      if (!state.ws) { connect(); }
     } catch (e) {
       show("signin");
       notice("We could not reach the hub. Check your internet connection and try again.",
@@ -189,6 +196,7 @@ var TelehubCaller = (function () {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var ws = new WebSocket(scheme + window.location.host + "/ws");
     state.ws = ws;
+    state.welcomed = false;  // until this connection's welcome: a request waits for it
     ws.onopen = function () { send(M.hello(state.token)); };
     ws.onmessage = function (ev) {
       state.lastHeard = Date.now();
@@ -236,6 +244,8 @@ var TelehubCaller = (function () {
   }
 
   function waitText(seconds) {
+    // No estimate: nobody can answer now; the hub's status (shown above) says what to do.
+    if (seconds === undefined || seconds === null) { return ""; }
     if (seconds < 60) { return "Expected wait: less than a minute"; }
     var minutes = Math.ceil(seconds / 60);
     return "Expected wait: about " + minutes + (minutes === 1 ? " minute" : " minutes");
@@ -248,14 +258,107 @@ var TelehubCaller = (function () {
     // Said when the place changes, not at every new estimate of the wait.
     if (position !== state.lastPosition) {
       state.lastPosition = position;
-      say($("position").textContent + ". " + waitText(wait) + ".");
+      say($("position").textContent + "." + (waitText(wait) ? " " + waitText(wait) + "." : ""));
     }
+  }
+
+  // --- nobody there, messages, hold --------------------------------------------------
+
+  var WHY = { unstaffed: "No nurse is signed in at the hub right now.",
+              closed: "The hub is closed right now.",
+              suspended: "The hub's service is suspended right now." };
+
+  function statusText(status) {
+    if (!status || status.state === "open") { return ""; }
+    return (WHY[status.state] || "") + " " + (status.advice || "") +
+      (status.phone ? " Phone: " + status.phone + "." : "");
+  }
+
+  function showStatus() {
+    var text = statusText(state.status);
+    var el = $("hub-status");
+    el.textContent = text;
+    el.hidden = !text || !(state.phase === "prepare" || state.phase === "waiting");
+  }
+
+  function chime() {
+    // A short tone (no file to fetch): the nurse wrote. A page that has not been touched
+    // yet may not be allowed to sound; the message still shows and is said.
+    state.chimes += 1;
+    try {
+      var Ctx = window.AudioContext || window.webkitAudioContext;
+      if (!Ctx) { return; }
+      state.audio = state.audio || new Ctx();
+      var osc = state.audio.createOscillator(), gain = state.audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.2;
+      osc.connect(gain);
+      gain.connect(state.audio.destination);
+      osc.start();
+      osc.stop(state.audio.currentTime + 0.35);
+    } catch (e) { /* no sound here: the message shows and is said all the same */ }
+  }
+
+  function addMessage(msg) {
+    state.messages.push(msg);
+    var at = new Date(msg.sent_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    var mine = msg.from === state.me || msg.role === "caller";
+    if (mine) {
+      var li = document.createElement("li");
+      li.textContent = "You, " + at + ": " + msg.text;
+      $("messages").insertBefore(li, $("messages").firstChild);
+      return;
+    }
+    var latest = $("message-latest");
+    if (latest.textContent) {
+      var old = document.createElement("li");
+      old.textContent = $("message-from").textContent + ": " + latest.textContent;
+      $("messages").insertBefore(old, $("messages").firstChild);
+    }
+    $("message-from").textContent = "Message from " + msg.name + " at " + at;
+    latest.textContent = msg.text;
+    latest.hidden = false;
+    $("message-from").hidden = false;
+    chime();
+    say("Message from " + msg.name + ": " + msg.text, true);
+  }
+
+  function clearMessages() {
+    state.messages = [];
+    $("messages").textContent = "";
+    $("message-latest").textContent = "";
+    $("message-latest").hidden = true;
+    $("message-from").hidden = true;
+  }
+
+  function showHold(msg) {
+    clearInterval(state.holdTimer);
+    state.holdTimer = null;
+    var el = $("hold-status");
+    if (!msg.held || !msg.since) {
+      if (state.heldSince !== null) { say("The nurse is back. The call goes on."); }
+      state.heldSince = null;
+      el.hidden = true;
+      return;
+    }
+    var wasHeld = state.heldSince !== null;
+    state.heldSince = new Date(msg.since).getTime();
+    var tick = function () {
+      var s = Math.max(0, Math.floor((Date.now() - state.heldSince) / 1000));
+      el.textContent = "On hold for " + Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0") +
+        " – the nurse will be back";
+    };
+    tick();
+    el.hidden = false;
+    state.holdTimer = setInterval(tick, 1000);
+    if (!wasHeld) { say(msg.by + " has put the call on hold. Please stay on this page.", true); }
   }
 
   var handlers = {
     welcome: function (msg) {
       state.heartbeatTimeout = msg.heartbeat_timeout;
       state.signedIn += 1;
+      state.welcomed = true;
       notice("");
       startWatchdog();
       // The hub pushes the plan (call_plan) to live connections only: after a reconnect,
@@ -334,6 +437,27 @@ var TelehubCaller = (function () {
     call_plan: function (msg) {
       state.plans[msg.call_id] = msg;
       if (msg.call_id === state.planFor) { showPlan(msg); }
+    },
+    chat_message: function (msg) {
+      // Only the connection that made a call gets its messages: one that comes before
+      // call_queued (a nurse quicker than the request's durable write) is this call's.
+      if (msg.call_id === state.callId || (!state.callId && state.phase === "waiting")) {
+        addMessage(msg);
+      }
+    },
+    call_held: function (msg) {
+      if (msg.call_id === state.callId) { showHold(msg); }
+    },
+    hub_status: function (msg) {
+      var was = state.status;
+      state.status = msg;
+      showStatus();
+      if (was && was.state === msg.state) { return; }
+      if (msg.state !== "open") {
+        say(statusText(msg), state.phase === "waiting");
+      } else if (was && state.phase === "waiting") {
+        say("A nurse is at the hub again and will answer as soon as they can.");
+      }
     },
     call_ended: function (msg) {
       if (msg.call_id !== state.callId && state.phase === "ended") { return; }  // our own end
@@ -522,6 +646,7 @@ var TelehubCaller = (function () {
     state.photoRequest = null;
     // The hub connection stays open: the nurse's plan (call_plan) arrives on it.
     closePeer();
+    showHold({ held: false });
     $("ended-title").textContent = title;
     show("ended");
     land("ended-title");
@@ -578,6 +703,7 @@ var TelehubCaller = (function () {
       state.reason = reason;
       state.urgency = urgency ? urgency.value : "urgent";
       state.lastPosition = null;
+      clearMessages();
       state.requestId = "web-" + Date.now().toString(36) + "-" +
                         Math.random().toString(36).slice(2, 10);
       state.closing = false;
@@ -587,13 +713,21 @@ var TelehubCaller = (function () {
       show("waiting");
       land("position");
       say("Calling the nurses. Please stay on this page.");
-      if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+      var ws = state.ws;
+      if (ws && ws.readyState === WebSocket.OPEN && state.welcomed) {
         send(M.call_request(state.requestId, state.reason, state.urgency, state.patient));
-      } else if (!state.ws || state.ws.readyState !== WebSocket.CONNECTING) {
+      } else if (!ws || ws.readyState === WebSocket.CLOSING ||
+                 ws.readyState === WebSocket.CLOSED) {
         if (state.reconnectTimer) { clearTimeout(state.reconnectTimer); }
         state.reconnectTimer = null;
         connect();
-      }  // else: connecting now; the welcome sends the request
+      }  // else: connecting, or open and not yet welcomed: the welcome sends the request
+    });
+    $("reply-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var text = $("reply").value.trim();
+      if (!text || !state.callId) { return; }
+      if (send(M.chat_send(state.callId, text.slice(0, 500)))) { $("reply").value = ""; }
     });
     $("cancel-button").addEventListener("click", function () {
       if (state.callId) { send(M.call_cancel(state.callId)); }

@@ -1,11 +1,11 @@
 /* The hub messages this page sends and handles: the page's only copy of their shapes.
- * The definition is calls/protocol.py; tests/hub/test_caller_page.py checks every builder
+ * The definition is hub/contract/signaling.py; tests/e2e/test_caller_page.py checks every builder
  * and every handled type here against it, and the browser test validates each frame the
- * page really sends. Change this file only together with calls/protocol.py. */
+ * page really sends. Change this file only together with hub/contract/signaling.py. */
 "use strict";
 
 var TelehubMessages = (function () {
-  var PROTOCOL_VERSION = 1;
+  var PROTOCOL_VERSION = 2;
 
   function drop(obj) {
     // Optional fields without a value are left out, never sent as null.
@@ -35,13 +35,17 @@ var TelehubMessages = (function () {
     },
     photo_decline: function (callId, requestId) {
       return { type: "photo_decline", call_id: callId, request_id: requestId };
+    },
+    chat_send: function (callId, text) {
+      return { type: "chat_send", call_id: callId, text: text };
     }
   };
 
   // Every hub message type the page acts on; anything else is ignored.
   var HANDLED = ["welcome", "error", "ping", "pong", "call_queued", "queue_position",
                  "call_connected", "call_ended", "call_requeued", "offer",
-                 "participant_joined", "participant_left", "call_plan", "photo_requested"];
+                 "participant_joined", "participant_left", "call_plan", "photo_requested",
+                 "chat_message", "call_held", "hub_status"];
 
   return { PROTOCOL_VERSION: PROTOCOL_VERSION, build: build, HANDLED: HANDLED };
 })();

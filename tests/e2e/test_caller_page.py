@@ -13,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from calls.conversation import ChatReceived
 from calls.engine import CallEngine, QueueChanged
 from calls.photos import PhotoEvent
 from calls.session import CallState, HandOverReceived
@@ -88,7 +89,6 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
     desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
                       backoff=Backoff(initial=0.05, maximum=0.5))
     events = EventLog(desk)
-    await desk.start()
     first_nurse = desk
     try:
         # The invitation link signs the page in; the code leaves the address bar at once.
@@ -96,6 +96,13 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         await browser.wait_for(visible("prepare"))
         assert await browser.evaluate("location.hash") == ""
         assert "M. Patel" in await browser.evaluate("document.getElementById('who').textContent")
+        # No nurse signed in yet: the page says so at once, with what to do instead.
+        status = await browser.wait_for(
+            "!document.getElementById('hub-status').hidden && "
+            "document.getElementById('hub-status').textContent")
+        assert "999" in status and "111" in status
+        await desk.start()
+        await browser.wait_for("document.getElementById('hub-status').hidden")
         await browser.wait_for("document.getElementById('check-camera').className === 'ok'")
         await browser.wait_for("document.getElementById('check-hub').className === 'ok'")
         await browser.evaluate("document.getElementById('reason').value = "
@@ -117,6 +124,28 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
             "document.getElementById('wait').textContent")
         assert "Expected wait" in text
         await browser.screenshot(shot_dir / "caller-page-waiting.png", *TABLET)
+
+        # A nurse messages the waiting caller: shown large, with a sound, said assertively;
+        # the caller answers from the page.
+        urgent = "If they stop breathing or do not respond, call 999 now."
+        await desk.conversation.say(entry.call_id, urgent)
+        await browser.wait_for(f"document.getElementById('message-latest').textContent === "
+                               f"{json.dumps(urgent)}")
+        assert await browser.evaluate("TelehubCaller.state.chimes") == 1
+        assert urgent in await browser.evaluate(
+            "document.getElementById('live-assertive').textContent")
+        size = await browser.evaluate(
+            "parseFloat(getComputedStyle(document.getElementById('message-latest')).fontSize)"
+            " / parseFloat(getComputedStyle(document.getElementById('wait')).fontSize)")
+        assert size > 1.0
+        await browser.screenshot(shot_dir / "caller-page-waiting-message.png", *TABLET)
+        await browser.evaluate("document.getElementById('reply').value = 'He is breathing';"
+                               "document.getElementById('reply-button').click()")
+        reply = await events.wait(lambda e: isinstance(e, ChatReceived)
+                                  and e.message.role == "caller")
+        assert isinstance(reply, ChatReceived) and reply.message.text == "He is breathing"
+        await browser.wait_for("document.getElementById('messages').textContent"
+                               ".includes('He is breathing')")
 
         session = await desk.claim(entry.call_id)
         await events.state(CallState.IN_CALL, within=40)
@@ -179,6 +208,14 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         assert (ready.message.width, ready.message.height) == picture.size
         await browser.wait_for("document.getElementById('photo-status').textContent"
                                ".startsWith('Photo sent')")
+        # The nurse holds the call: the page says so and counts the time; then resumes.
+        await desk.conversation.hold(entry.call_id, True)
+        await browser.wait_for("!document.getElementById('hold-status').hidden && "
+                               "document.getElementById('hold-status').textContent"
+                               ".startsWith('On hold for 0:0')")
+        await browser.screenshot(shot_dir / "caller-page-on-hold.png", *TABLET)
+        await desk.conversation.hold(entry.call_id, False)
+        await browser.wait_for("document.getElementById('hold-status').hidden")
 
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
@@ -215,7 +252,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         # Every frame the page sent is a valid protocol message.
         sent = await browser.evaluate("TelehubCaller.state.sent")
         types = [p.parse_client_message(json.dumps(frame)).type for frame in sent]
-        assert {"hello", "call_request", "answer"} <= set(types), types
+        assert {"hello", "call_request", "answer", "chat_send"} <= set(types), types
         photo_sent = await browser.evaluate("TelehubCaller.state.photoSent")
         assert photo_sent["consent"] == "given" and photo_sent["width"] == camera[0]
         assert types.count("hello") == 2
@@ -279,6 +316,7 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
         "call_request": "['req-1', 'Short of breath', 'urgent', {name: 'M. Patel'}]",
         "call_cancel": "['c1']", "call_resume": "['c1']", "call_end": "['c1']",
         "answer": "['c1', 'staff:3', 'v=0']", "photo_decline": "['c1', 'r1']",
+        "chat_send": "['c1', 'He is breathing']",
     }
     names = await browser.evaluate("Object.keys(TelehubMessages.build)")
     assert sorted(names) == sorted(examples)
@@ -290,7 +328,7 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
     handled = await browser.evaluate("Object.keys(TelehubCaller.handlers)")
     assert set(handled) == set(await browser.evaluate("TelehubMessages.HANDLED"))
     assert set(handled) <= server_types
-    assert "call_plan" in handled
+    assert {"call_plan", "chat_message", "call_held", "hub_status"} <= set(handled)
     await browser.screenshot(shots(browser, tmp_path) / "caller-page-sign-in.png", *TABLET)
 
 

@@ -177,6 +177,12 @@ async def test_every_step_of_a_call_passes_axe_and_is_announced(
         assert await browser.evaluate("document.activeElement.id") == "position"
         await passes("waiting")
         await browser.screenshot(shot_dir / "caller-page-a11y-waiting.png", *TABLET)
+        # A nurse's message: said at once, assertive (it may be "call 999 now"), and the page
+        # with it and its reply box still passes.
+        await desk.conversation.say(call_id, "A nurse will be with you in a few minutes.")
+        politeness, said = await heard(browser, "Message from")
+        assert politeness == "assertive" and said.endswith("in a few minutes.")
+        await passes("waiting, with a message")
 
         await desk.claim(call_id)
         await events.state(CallState.IN_CALL, within=40)
@@ -185,6 +191,11 @@ async def test_every_step_of_a_call_passes_axe_and_is_announced(
             "assertive", "A nurse has answered. The call has started.")
         assert await browser.evaluate("document.activeElement.id") == "incall-title"
         await passes("in the call")
+        await desk.conversation.hold(call_id, True)
+        assert (await heard(browser, "on hold"))[0] == "assertive"
+        await passes("on hold")
+        await desk.conversation.hold(call_id, False)
+        assert (await heard(browser, "is back"))[0] == "assertive"
 
         await desk.hang_up(call_id)
         await browser.wait_for(visible("ended"))

@@ -173,3 +173,28 @@ def test_db_rollup_rebuilds_the_report_rollups(db: str) -> None:
     r = hub_cli("db", "rollup", "--db", db)
     assert r.returncode == 0, r.stderr
     assert "report roll-ups rebuilt: 0 days" in r.stdout
+
+
+
+def test_opening_sets_the_hub_closed_for_every_hub_on_the_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from hub import cli
+    from hub.contract.signaling import HubState
+    from hub.db import unit_of_work
+    from hub.live.opening import read_opening
+    from tests.helpers.hubserver import HubDatabase
+
+    hubdb = HubDatabase(f"sqlite:///{tmp_path / 'cli.db'}")  # in this process: quicker
+    try:
+        assert cli.main(["opening", "closed", "--db", hubdb.url]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("the hub is set closed (set ") and "by cli:" in out
+        with unit_of_work(hubdb.sessions) as s:
+            state, at, by = read_opening(s)
+        assert state is HubState.CLOSED and at is not None and by is not None
+        with pytest.raises(SystemExit) as refused:  # "unstaffed" is the hub's, not settable
+            cli.main(["opening", "unstaffed", "--db", hubdb.url])
+        assert refused.value.code == 2
+    finally:
+        hubdb.dispose()

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from calls.conversation import ChatReceived, HoldChanged, HubStatusChanged
 from calls.engine import CallEngine, GlanceChanged, QueueChanged, SignalingChanged
 from calls.media import make_pattern_frame
 from calls.photos import PhotoEvent, encode_still
@@ -127,13 +128,49 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
         await site_log.state(CallState.QUEUED)
         await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 1)
         assert caller.call_id is not None
-        answerer = await desk.claim(caller.call_id)
+        call_id = caller.call_id
+        # Chat to the waiting caller and its answer cross the two hubs (through the
+        # dispatching hub's box), and so does the hub's status set on the other hub.
+        await desk.conversation.say(call_id, "A nurse will be with you in a few minutes.")
+        told = await site_log.wait(lambda e: isinstance(e, ChatReceived))
+        assert isinstance(told, ChatReceived)
+        assert told.message.sender == nurse_p.principal.participant_id
+        await site.conversation.say(call_id, "Thank you")
+        await desk_log.wait(lambda e: isinstance(e, ChatReceived)
+                            and e.message.text == "Thank you")
+        admin = hubdb.staff("root", "admin")
+        for state in ("suspended", "open"):
+            r = await asyncio.to_thread(
+                httpx.put, f"{b.http}/api/v1/hub/opening", json={"state": state},
+                headers={"Authorization": f"Bearer {admin.token}"})
+            assert r.status_code == 200, r.text
+            await site_log.wait(lambda e, s=state: isinstance(e, HubStatusChanged)
+                                and e.status.state == s)
+        answerer = await desk.claim(call_id)
         await desk_log.state(CallState.IN_CALL)
         await site_log.state(CallState.IN_CALL)
         for link in (answerer.links[site_p.principal.participant_id],
                      caller.links[nurse_p.principal.participant_id]):
             assert link.video is not None
             await frame_where(link.video, lambda f: True, within=15)  # both ways, decoded
+        # A photo across the hubs: asked on b, relayed to the site on a; sent over REST to
+        # b; the nurse on b is told, whichever hub dispatches.
+        await desk.ask_photo(caller.call_id)
+        asked = await site_log.wait(lambda e: isinstance(e, PhotoEvent))
+        assert isinstance(asked, PhotoEvent) and isinstance(asked.message, p.PhotoRequested)
+        still = encode_still(make_pattern_frame(320, 240, 1, 0))
+        with httpx.Client(timeout=10) as http:
+            sent = await asyncio.to_thread(
+                HubRestClient(http, b.http, site_p.token).upload_photo,
+                caller.call_id, asked.message.request_id, still.content_type, still.data)
+        ready = await desk_log.wait(lambda e: isinstance(e, PhotoEvent)
+                                    and isinstance(e.message, p.PhotoReady))
+        assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
+        assert ready.message.photo_id == str(sent.photo_id)
+        await desk.conversation.hold(call_id, True)
+        await site_log.wait(lambda e: isinstance(e, HoldChanged) and e.held.held)
+        await desk.conversation.hold(call_id, False)
+        await site_log.wait(lambda e: isinstance(e, HoldChanged) and not e.held.held)
         # A hand-over across the hubs (issue 14): Nina on hub b hands the call to Nora on
         # hub a, who sees both nurses at a glance; the caller's media comes from Nora.
         nora_p = hubdb.staff("nora", "nurse")
@@ -157,21 +194,6 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
         await frame_where(from_nora, lambda f: True, within=15)
         await desk_log.state(CallState.ENDED)  # Nina's part of it is over
         await second.hang_up(caller.call_id)
-        # A photo across the hubs: asked on b, relayed to the site on a; sent over REST to
-        # b; the nurse on b is told, whichever hub dispatches.
-        await desk.ask_photo(caller.call_id)
-        asked = await site_log.wait(lambda e: isinstance(e, PhotoEvent))
-        assert isinstance(asked, PhotoEvent) and isinstance(asked.message, p.PhotoRequested)
-        still = encode_still(make_pattern_frame(320, 240, 1, 0))
-        with httpx.Client(timeout=10) as http:
-            sent = await asyncio.to_thread(
-                HubRestClient(http, b.http, site_p.token).upload_photo,
-                caller.call_id, asked.message.request_id, still.content_type, still.data)
-        ready = await desk_log.wait(lambda e: isinstance(e, PhotoEvent)
-                                    and isinstance(e.message, p.PhotoReady))
-        assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
-        assert ready.message.photo_id == str(sent.photo_id)
-        await desk.hang_up(caller.call_id)
         await site_log.state(CallState.ENDED)
         await second.close()
     finally:

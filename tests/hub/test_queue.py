@@ -140,15 +140,19 @@ async def test_position_and_estimated_wait_reflect_desks_online(
     hub: ThreadedHub, hubdb: HubDatabase
 ) -> None:
     sites = [await HubClient.connect(hub.ws, hubdb.site(f"S{i}").token) for i in range(3)]
-    waits = []
     for i, s in enumerate(sites):
         await s.send(request(f"r{i}"))
         q = await s.expect(p.CallQueued)
         assert q.position == i + 1
-        waits.append(q.estimated_wait_s)
-    # with nobody signed in the estimate grows with the position
-    assert waits[0] < waits[1] < waits[2]
-    for s in sites:
+        # With nobody signed in no wait is promised (the caller is told why: hub_status).
+        assert q.estimated_wait_s is None
+    # A nurse signs in: every caller gets an estimate, growing with the position (one free
+    # nurse: the first waits the time to answer, each further one a handling time more).
+    desk = await HubClient.connect(hub.ws, hubdb.staff("nurse", "nurse").token)
+    waits = [(await s.expect(p.QueuePosition)).estimated_wait_s for s in sites]
+    assert None not in waits
+    assert waits[0] < waits[1] < waits[2]  # type: ignore[operator]
+    for s in [*sites, desk]:
         await s.close()
 
 
@@ -359,6 +363,7 @@ async def test_a_call_claimed_before_it_is_saved_still_reaches_the_caller_in_ord
     desk = await HubClient.connect(hub.ws, hubdb.staff("quick", "nurse").token)
     await desk.expect(p.QueueSnapshot)
     site = await HubClient.connect(hub.ws, hubdb.site("Fast").token)
+    await site.expect(p.HubStatus)  # after its welcome, before anything of its calls
     for i in range(10):
         await site.send(request(f"r{i}", rid=f"r{i}"))
         added = await desk.expect(p.QueueUpdate, op="added")

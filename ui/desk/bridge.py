@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from calls.conversation import ChatReceived, HeldCallsChanged, HoldChanged
 from calls.engine import EngineEvent, GlanceChanged, QueueChanged
 from calls.photos import PhotoEvent
 from calls.session import (
@@ -29,6 +30,7 @@ from calls.session import (
     RemoteMediaAdded,
     StateChanged,
 )
+from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from records.schema import TriageRecord
 from ui.desk.audio import VoiceQueue
@@ -53,6 +55,9 @@ class CallBridge(EngineBridge):
         glanceChanged(HubGlance): the hub at a glance, as pushed.
         photoAnswered(object): the site's answer to a photo request (``PhotoReady`` or
             ``PhotoDeclined``; ui/desk/photos.py).
+        chatReceived(ChatMessage): a message to a waiting call or in one of this desk's.
+        heldCalls(tuple): the calls on hold across the hub (``HeldCall``).
+        holdChanged(CallHeld): this desk's call went on hold or came off it.
     """
 
     queueChanged = Signal(tuple)
@@ -67,6 +72,9 @@ class CallBridge(EngineBridge):
     handOverAnswered = Signal(object)
     glanceChanged = Signal(object)
     photoAnswered = Signal(object)
+    chatReceived = Signal(p.ChatMessage)
+    heldCalls = Signal(tuple)
+    holdChanged = Signal(p.CallHeld)
 
     def __init__(self, make_engine: EngineMaker, parent: QObject | None = None) -> None:
         super().__init__(make_engine, name="call-engine", parent=parent)
@@ -113,6 +121,12 @@ class CallBridge(EngineBridge):
                 self.glanceChanged.emit(event.glance)
             case PhotoEvent():
                 self.photoAnswered.emit(event.message)
+            case ChatReceived():
+                self.chatReceived.emit(event.message)
+            case HeldCallsChanged():
+                self.heldCalls.emit(event.calls)
+            case HoldChanged():
+                self.holdChanged.emit(event.held)
             case _:
                 pass
 
@@ -206,7 +220,15 @@ class CallBridge(EngineBridge):
         self._switch(call_id, lambda session: session.set_camera_off(off))
 
     def set_hold(self, call_id: str, on: bool) -> None:
+        """Hold: silence and black to the others at once (the session), and the hub told,
+        so the caller sees the hold and how long, and every nurse the held call."""
         self._switch(call_id, lambda session: session.set_hold(on))
+        if self.role is CallRole.NURSE:
+            self.submit(self.engine.conversation.hold(call_id, on))
+
+    def say(self, call_id: str, text: str) -> concurrent.futures.Future[None]:
+        """Send ``text`` to a waiting caller, or to the others in this desk's call."""
+        return self.submit(self.engine.conversation.say(call_id, text))
 
     def _switch(self, call_id: str, change: Callable[[CallSession], None]) -> None:
         def apply() -> None:

@@ -166,6 +166,8 @@ class CallScreen(QWidget):
         col.addLayout(videos, 1)
         col.addWidget(self.notice)
         col.addWidget(self.photos)
+        self.extra = QVBoxLayout()  # the window puts the call's text chat here
+        col.addLayout(self.extra)
         col.addLayout(controls)
         col.addWidget(self.keys)
         left: QWidget = call_part
@@ -300,8 +302,8 @@ class CallScreen(QWidget):
     def on_hold_toggled(self, on: bool) -> None:
         # The session holds (silence and black to the others); the desk covers the caller.
         self.holdRequested.emit(on)
-        self.remote.set_overlay("On hold — the caller sees a black picture and hears "
-                                "nothing" if on else "")
+        self.remote.set_overlay("On hold — the caller is told so and sees for how long; "
+                                "they see a black picture and hear nothing" if on else "")
         self.hold.setText("Resume" if on else "Hold")
 
     @Slot(bool)

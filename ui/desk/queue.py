@@ -162,7 +162,11 @@ class QueueView(QWidget):
         top.addWidget(self.answer_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.table, 1)
+        body = QHBoxLayout()
+        body.addWidget(self.table, 3)
+        self.side = QVBoxLayout()  # the window puts the chat and the held calls here
+        body.addLayout(self.side, 2)
+        layout.addLayout(body, 1)
         layout.addWidget(self.hint)
         self.decline_button.setVisible(specialist)  # after layout, see call.py
         self._specialist = specialist

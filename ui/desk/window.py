@@ -43,6 +43,7 @@ from ui.desk.audio import VoiceOutput, VoicePlayer, voice_status
 from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
+from ui.desk.chat import DeskTalk
 from ui.desk.conflict import open_amendment
 from ui.desk.context import ContextPanel
 from ui.desk.followup import FollowUpDialog
@@ -287,6 +288,8 @@ class DeskWindow(QMainWindow):
         # The patient's context beside the triage form; a specialist keeps no record.
         self.context = None if specialist else ContextPanel()
         self.call = CallScreen(self.triage, specialist, context=self.context)
+        me = self.session.principal.participant_id if self.session is not None else ""
+        self.talk = DeskTalk(bridge, self.queue, self.call, me, specialist, self)
         self.voices = VoicePlayer(self.parts.voice_output, parent=self)
         if specialist:
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
@@ -376,6 +379,7 @@ class DeskWindow(QMainWindow):
         if self.reads is not None and self.context is not None:
             for entry in entries[:10]:  # as each call rings: its context, for the answer
                 self.reads.prefetch(entry.call_id)
+        self.talk.queue_changed({e.call_id for e in entries}, self.current)
 
     def _announce_arrivals(self, entries: tuple[QueueEntry, ...] | list[QueueEntry]) -> None:
         """Says each call (or invitation) once, when it first appears: an emergency
@@ -438,6 +442,7 @@ class DeskWindow(QMainWindow):
             known = self.reads.context(call_id)
             if known is not None:
                 self.context.show_context(known)
+        self.talk.begin_call(call_id, entry.site_name)
         if self.bridge.role is CallRole.NURSE:
             obs = entry.observations.model_dump() if entry.observations else {}
             self.triage.start(TriageContext(
@@ -486,6 +491,7 @@ class DeskWindow(QMainWindow):
             self.voices.stop()
             self.call.finish(event.reason)
             self.current = None
+            self.talk.end_call(event.call_id)
             announce(self.call, f"Call ended ({event.reason}).")
             if self.bridge is not None and self.bridge.role is CallRole.NURSE:
                 self.triage.call_ended(utc_now())

@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from calls.conversation import ChatReceived, HoldChanged, HubStatusChanged
 from calls.engine import CallEngine, EngineEvent, PlanPushed
 from calls.media import MediaSource
 from calls.photos import PhotoEvent, StillCamera
@@ -36,7 +37,11 @@ class StationBridge(EngineBridge):
 
     Signals (besides :class:`~ui.engine.bridge.EngineBridge`'s connectionChanged,
     stateChanged, refused, remoteFrame and selfFrame):
-        queueMoved(int, int): place in the queue and the estimated wait in seconds.
+        queueMoved(int, object): place in the queue and the estimated wait in seconds
+            (None: nobody can answer now; hubStatus says why).
+        chatReceived(ChatMessage): a message of this station's call (its own come back).
+        holdChanged(CallHeld): the nurse put the call on hold or took it off.
+        hubStatus(HubStatus): whether a nurse can answer now, and what to do if not.
         deviceChecked(DeviceCheck): what the pre-call check of camera and microphone found.
         fetched(str, object): the result (or the exception) of a :meth:`fetch`, by its tag.
         planPushed(CallPlanReady): the plan of one of this site's calls, written or
@@ -44,8 +49,11 @@ class StationBridge(EngineBridge):
         photoRequested(PhotoRequested): the nurse asks for a photo (ui/station/photo.py).
     """
 
-    queueMoved = Signal(int, int)
+    queueMoved = Signal(int, object)
     clinicFellBack = Signal(str)  # the booked specialist did not answer: why
+    chatReceived = Signal(p.ChatMessage)
+    holdChanged = Signal(p.CallHeld)
+    hubStatus = Signal(p.HubStatus)
     deviceChecked = Signal(DeviceCheck)
     fetched = Signal(str, object)
     planPushed = Signal(p.CallPlanReady)
@@ -95,6 +103,14 @@ class StationBridge(EngineBridge):
                 await self.session.hang_up()
         self.submit(go())
 
+    def say(self, text: str) -> None:
+        """Send ``text`` to the nurses of this station's call (waiting or in progress)."""
+        async def go() -> None:
+            if self.call_id is None:
+                raise RuntimeError("there is no call to write in yet")
+            await self.engine.conversation.say(self.call_id, text)
+        self.submit(go())
+
     def set_muted(self, muted: bool) -> None:
         self.switches.muted = muted
 
@@ -135,5 +151,11 @@ class StationBridge(EngineBridge):
                 self.clinicFellBack.emit(event.reason)
             case PhotoEvent() if isinstance(event.message, p.PhotoRequested):
                 self.photoRequested.emit(event.message)
+            case ChatReceived():
+                self.chatReceived.emit(event.message)
+            case HoldChanged():
+                self.holdChanged.emit(event.held)
+            case HubStatusChanged():
+                self.hubStatus.emit(event.status)
             case _:
                 pass

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBox
 from hub.contract.identity import Principal, SiteKind
 from hub.contract.rest import BookingOut as Clinic
 from ui.station.page import Page, error_label, sentence, title
+from ui.station.talk import status_label
 
 CLINIC_JOIN_EARLY = timedelta(minutes=10)
 
@@ -36,6 +37,8 @@ class HomePage(Page):
         self.status.setObjectName("status")
         self.status.setWordWrap(True)
         col.addWidget(self.status)
+        self.nobody = status_label()  # nobody can answer now: what to do instead
+        col.addWidget(self.nobody)
         col.addStretch(1)
         self.call_button = QPushButton("Call the hub")
         self.call_button.setObjectName("call")

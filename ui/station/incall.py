@@ -1,13 +1,19 @@
-"""The station's call page: the nurse large, the station's own camera small, and mute,
-camera off and end call."""
+"""The station's call page: the nurse large, the station's own camera small, the call's
+text chat, hold as the nurse set it (and for how long), and mute, camera off and end call."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Signal, Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+import time
 
+from PySide6.QtCore import QSize, QTimer, Signal, Slot
+from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from hub.contract import signaling as p
+from ui import theme
+from ui.announce import announce
 from ui.engine.video import VideoView
 from ui.station.page import Page, landing, title
+from ui.station.talk import TalkPanel
 
 
 class CallPage(Page):
@@ -33,11 +39,16 @@ class CallPage(Page):
         stage = QHBoxLayout()
         self.remote_view = VideoView("The nurse", "Connecting to the nurse…")
         self.self_view = VideoView("Your camera", "Your camera")
-        self.self_view.setFixedSize(QSize(240, 180))
+        # Smaller at a large system font: the message box beside it still fits the screen.
+        large = QApplication.font().pointSizeF() >= theme.LARGE_TEXT_PT
+        self.self_view.setFixedSize(QSize(160, 120) if large else QSize(240, 180))
         stage.addWidget(self.remote_view, 1)
         side = QVBoxLayout()
         side.addWidget(QLabel("You"))
         side.addWidget(self.self_view)
+        self.talk = TalkPanel(compact=True)
+        self.talk.setMaximumWidth(420)
+        side.addWidget(self.talk)
         side.addStretch(1)
         stage.addLayout(side)
         col.addLayout(stage, 1)
@@ -55,9 +66,17 @@ class CallPage(Page):
             b.setMinimumWidth(200)
             controls.addWidget(b)
         col.addLayout(controls)
+        # Tab: the call's own controls first, then the message box (it joined this page).
+        QWidget.setTabOrder(self.end_button, self.talk.reply)
+        QWidget.setTabOrder(self.talk.reply, self.talk.send_button)
+        self.held_since: float | None = None  # monotonic, while the nurse holds the call
+        self._placeholder = ""
+        self._hold_clock = QTimer(self, interval=1000)
+        self._hold_clock.timeout.connect(self.on_hold_tick)
 
     def begin(self) -> None:
         """A call connecting: no picture yet, the microphone and the camera on."""
+        self.set_held(None)
         self.remote_view.clear()
         self.self_view.clear()
         self.mute_button.setChecked(False)
@@ -72,3 +91,38 @@ class CallPage(Page):
     def on_camera(self, off: bool) -> None:
         self.camera_button.setText("Camera on" if off else "Camera off")
         self.cameraToggled.emit(off)
+
+    def set_held(self, held: p.CallHeld | None) -> None:
+        """The nurse put the call on hold (shown over the nurse's picture with how long, and
+        said) or took it off."""
+        on = held is not None and held.held and held.since is not None
+        was = self.held_since is not None
+        if on and held is not None and held.since is not None:
+            age = max(0.0, (time.time() - held.since.timestamp()))
+            self.held_since = time.monotonic() - age
+            if not was:
+                self._placeholder = self.remote_view.placeholder
+                self.remote_view.placeholder = ""  # the hold's words instead
+            self._hold_clock.start()
+            self.on_hold_tick()
+            if not was:
+                announce(self.remote_view, f"{held.by} has put the call on hold. Please "
+                         "stay with the resident; the nurse will be back.", assertive=True)
+        else:
+            self.held_since = None
+            self._hold_clock.stop()
+            if was:
+                self.remote_view.placeholder = self._placeholder
+            self.remote_view.set_overlay("")
+            self.remote_view.setAccessibleDescription("")
+            if was:
+                announce(self.remote_view, "The nurse is back: the call goes on.")
+
+    @Slot()
+    def on_hold_tick(self) -> None:
+        if self.held_since is None:
+            return
+        seconds = int(time.monotonic() - self.held_since)
+        text = f"On hold for {seconds // 60}:{seconds % 60:02d} – the nurse will be back"
+        self.remote_view.set_overlay(text)
+        self.remote_view.setAccessibleDescription(text)

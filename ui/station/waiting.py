@@ -1,4 +1,5 @@
-"""The station's waiting page: its place in the hub's queue, the expected wait, "Cancel"."""
+"""The station's waiting page: its place in the hub's queue, the expected wait (or, when
+nobody can answer, what to do instead), the nurses' messages and a reply, "Cancel"."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from ui.station.page import Page, landing, title
+from ui.station.talk import TalkPanel, status_label
 
 STAY = "Stay with the resident. A nurse will answer as soon as they can."
 
 
-def wait_words(seconds: int) -> str:
+def wait_words(seconds: int | None) -> str:
+    if seconds is None:  # nobody can answer now: the hub's status says what to do instead
+        return ""
     if seconds < 60:
         return "Expected wait: less than a minute"
     minutes = -(-seconds // 60)
@@ -49,8 +53,11 @@ class WaitingPage(Page):
         self.waiting_note = QLabel(STAY)
         self.waiting_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting_note.setWordWrap(True)
-        for w in (self.position, self.wait, self.waiting_note):
+        self.nobody = status_label()
+        for w in (self.position, self.wait, self.nobody, self.waiting_note):
             col.addWidget(w)
+        self.talk = TalkPanel()
+        col.addWidget(self.talk)
         col.addStretch(1)
         self.cancel_button = QPushButton("Cancel the call")
         self.cancel_button.setObjectName("danger")
@@ -63,7 +70,7 @@ class WaitingPage(Page):
         self.position.setText("Asking for a nurse…")
         self.wait.setText("")
 
-    def show_place(self, position: int, wait_s: int) -> None:
+    def show_place(self, position: int, wait_s: int | None) -> None:
         self.position.setText(position_words(position))
         self.wait.setText(wait_words(wait_s))
 

@@ -28,6 +28,7 @@ from ui.station.page import Page
 from ui.station.photo import ConsentPanel, StationPhotos
 from ui.station.plan import WILL_SHOW, PlanPage
 from ui.station.residents import ResidentList
+from ui.station.talk import show_status, status_words
 from ui.station.waiting import WaitingPage, position_words, wait_words
 
 
@@ -55,6 +56,7 @@ class StationWindow(QMainWindow):
         self.clinics: list[Clinic] = []
         self.urgency = p.Urgency.URGENT  # of the call being made: an emergency is assertive
         self.place: int | None = None  # the place in the queue last announced
+        self.status: p.HubStatus | None = None  # the hub's, as last told
 
         self.home_page = HomePage(self.site)
         self.details_page = DetailsPage(residents)
@@ -84,6 +86,11 @@ class StationWindow(QMainWindow):
         self.call_page.muteToggled.connect(bridge.set_muted)
         self.call_page.cameraToggled.connect(bridge.set_camera_off)
         self.after_page.doneRequested.connect(self.on_done)
+        for talk in (self.waiting_page.talk, self.call_page.talk):
+            talk.replyRequested.connect(bridge.say)
+        bridge.chatReceived.connect(self.on_chat)
+        bridge.holdChanged.connect(self.on_hold)
+        bridge.hubStatus.connect(self.on_hub_status)
         self.call_page.remote_view.follow(bridge.remote, bridge.remoteFrame)
         self.call_page.self_view.follow(bridge.local, bridge.selfFrame)
         bridge.connectionChanged.connect(self.on_connection)
@@ -155,6 +162,8 @@ class StationWindow(QMainWindow):
         # Through a Qt signal an enum may arrive as its plain value.
         self.urgency = p.Urgency(request.get("urgency", p.Urgency.URGENT))
         self.place = None
+        self.waiting_page.talk.clear()
+        self.call_page.talk.clear()
         self.waiting_page.asking()
         self.show_page(self.waiting_page)
         self.say("Calling the hub. Asking for a nurse.", urgent=True)
@@ -217,14 +226,50 @@ class StationWindow(QMainWindow):
         if event.new is CallState.ENDED and self.call_id in self.plans:
             self.after_page.show_plan(self.plans[self.call_id])  # written during the call
 
-    @Slot(int, int)
-    def on_queue_moved(self, position: int, wait_s: int) -> None:
+    @Slot(int, object)
+    def on_queue_moved(self, position: int, wait_s: int | None) -> None:
         """The place in the queue, shown; said when it changes (not at each new estimate),
         assertive for an emergency like every announcement of the call."""
         self.waiting_page.show_place(position, wait_s)
         if position != self.place:
             self.place = position
-            self.say(f"{position_words(position)}. {wait_words(wait_s)}.", urgent=True)
+            wait = wait_words(wait_s)
+            self.say(f"{position_words(position)}." + (f" {wait}." if wait else ""),
+                     urgent=True)
+
+    @Slot(p.ChatMessage)
+    def on_chat(self, msg: p.ChatMessage) -> None:
+        """A message of this station's call, on both pages (the call keeps what was said
+        while it waited). The hub sends a call's messages only to the connection that made
+        it, so one that comes before this station has its call id (a nurse quicker than the
+        request's durable write) is this call's too."""
+        if msg.call_id != self.call_id and not (
+                self.call_id is None and self.pages.currentWidget() is self.waiting_page):
+            return
+        mine = msg.sender == self.site.participant_id
+        self.waiting_page.talk.show_message(msg, mine)
+        self.call_page.talk.show_message(msg, mine)
+
+    @Slot(p.CallHeld)
+    def on_hold(self, held: p.CallHeld) -> None:
+        if held.call_id == self.call_id:
+            self.call_page.set_held(held)
+
+    @Slot(p.HubStatus)
+    def on_hub_status(self, status: p.HubStatus) -> None:
+        """Nobody can answer (or someone can again): said at once, shown before calling
+        and while waiting."""
+        was = self.status
+        self.status = status
+        show_status(self.home_page.nobody, status)
+        show_status(self.waiting_page.nobody, status)
+        words = status_words(status)
+        if was is not None and was.state == status.state:
+            return
+        if words:
+            self.say(words, urgent=self.pages.currentWidget() is self.waiting_page)
+        elif was is not None and self.pages.currentWidget() is self.waiting_page:
+            self.say("A nurse is at the hub again and will answer as soon as they can.")
 
     @Slot(str)
     def on_clinic_fell_back(self, why: str) -> None:

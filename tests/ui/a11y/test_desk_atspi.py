@@ -78,7 +78,8 @@ def test_queue_call_and_triage_through_the_bus(open_desk: OpenDesk, relay: TcpRe
     wait_state(screen, screen="desk", hub_up=True)
     queue = screen.window()
     table = queue.find(role="table", name="Waiting calls")
-    assert queue.find(role="heading").name == "No calls waiting"
+    # The queue's heading (the chat and the held calls beside it have their own).
+    assert queue.find(role="heading", name="No calls waiting")
     assert "Enter" in table.description
     focus_on(screen, table.path, "the queue table at sign-in")
     assert_every_control_named(queue)
@@ -105,7 +106,8 @@ def test_queue_call_and_triage_through_the_bus(open_desk: OpenDesk, relay: TcpRe
     wait_state(screen, tab="Call")
     screen.wait_announcement("Connected: Beech House", since=mark, timeout=20)
     call = screen.window()
-    # The call's own heading (the patient context beside the form has headings of its own).
+    # The call's own heading (the patient context beside the form and the call's messages
+    # have headings of their own).
     title = call.find(role="heading", where=lambda n: n.description == "Caller")
     assert title.name == "Beech House · care home · emergency" and title.description == "Caller"
     end = call.find(role="push button", name="End the call")

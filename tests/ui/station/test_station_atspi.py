@@ -151,6 +151,8 @@ def test_a_whole_call_by_keyboard_as_a_screen_reader_reads_it(
         holds_for(lambda: page(screen) == "CallPage", 0.8, "Space on the title ends nothing")
         assert both_ways(screen) == [("check box", "Mute"), ("check box", "Camera off"),
                                      ("push button", "End call"),
+                                     ("text", "Message to the nurse"),
+                                     ("push button", "Send the message to the nurse"),
                                      ("heading", "In a call with the hub")]
         # Mute by keyboard: the button says what it does now and that it is pressed.
         assert screen.press("Tab") is not None

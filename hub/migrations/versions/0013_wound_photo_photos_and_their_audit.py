@@ -17,7 +17,7 @@ from alembic import op
 import hub.db
 
 revision = '0009_wound_photo'
-down_revision = '0009_hub_history'
+down_revision = '0009_waiting_callers'
 branch_labels = None
 depends_on = None
 
