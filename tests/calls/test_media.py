@@ -85,12 +85,13 @@ async def test_profile_and_audio_only_apply_to_every_subscriber() -> None:
     assert video is not None
     sink = VideoSink(video)
     await asyncio.wait_for(sink.first_frame, 2)
+    # a 4:3 camera keeps its shape in the 240-line box
     assert sink.latest is not None and (sink.latest.width, sink.latest.height) == (320, 240)
     image = sink.latest_rgb()
     assert image is not None and len(image.data) == 320 * 240 * 3
     assert sink.latest_rgb() is image  # converted once per frame, not per paint
     source.set_profile(FULL)
-    await frame_where(sink, lambda f: f.width == 640)
+    await frame_where(sink, lambda f: f.width == 640)  # fits the 480p box as it is
     source.set_audio_only(True)
     before = sink.frames
     # Nothing sent while audio-only (but a frame that was already on its way).
