@@ -65,3 +65,19 @@ def open_camera(camera: Camera, platform: str = sys.platform,
 def which_camera(counter: int) -> int:
     """Which synthetic camera (its N) made a frame with this pattern counter."""
     return counter // SYNTHETIC_SPAN
+
+
+def open_microphone(name: str | None = None, platform: str = sys.platform,
+                    ) -> tuple[MediaStreamTrack, list[MediaPlayer]]:
+    """The microphone alone (when the camera was chosen apart from it)."""
+    if platform == "darwin":
+        player = MediaPlayer(f"none:{name or 'default'}", format="avfoundation")
+    elif platform == "win32":
+        if not name:
+            raise ValueError("on Windows name the microphone (its DirectShow name)")
+        player = MediaPlayer(f"audio={name}", format="dshow")
+    else:
+        player = MediaPlayer(name or "default", format="pulse")
+    if player.audio is None:
+        raise ValueError("the microphone gives no sound")
+    return player.audio, [player]

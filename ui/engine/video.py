@@ -28,6 +28,7 @@ class VideoView(QWidget):
         self.setMinimumSize(160, 120)
         self.placeholder = placeholder
         self.overlay = ""
+        self.stale = ""  # the picture shown is old: said across it (cleared by a new frame)
         self.source: LatestFrame | None = None
         self.image: QImage | None = None
         self._buffer = b""
@@ -55,6 +56,14 @@ class VideoView(QWidget):
         self.overlay = text
         self.update()
 
+    def set_stale(self, text: str) -> None:
+        """Marks the picture shown as old, ``text`` saying so across its top (the picture
+        dimmed under it), until the next new frame or ``set_stale("")``. The accessible
+        description says it too."""
+        self.stale = text
+        self.setAccessibleDescription(text)
+        self.update()
+
     @Slot()
     def on_frame_ready(self) -> None:
         if self.source is None:
@@ -63,6 +72,8 @@ class VideoView(QWidget):
         if taken is None:
             return
         frame, self._arrived = taken
+        if self.stale:
+            self.set_stale("")  # live again
         self.image = _to_qimage(frame, self)
         self.frames += 1
         self.update()
@@ -78,6 +89,17 @@ class VideoView(QWidget):
             painter.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
         elif self.placeholder:
             self._caption(painter, self.placeholder, QColor("#93a1b0"))
+        if self.stale:
+            painter.fillRect(self.rect(), QColor(0, 0, 0, 110))  # an old picture looks it
+            band = QRectF(0, 0, self.width(), max(36.0, self.height() / 7))
+            painter.fillRect(band, QColor(20, 10, 10, 225))
+            font = QFont(self.font())
+            font.setPointSizeF(max(10.0, min(16.0, self.height() / 26)))
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(QColor("#ffd866"))
+            painter.drawText(band, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self.stale)
         if self.overlay:
             painter.fillRect(self.rect(), QColor(0, 0, 0, 150))
             self._caption(painter, self.overlay, QColor("#ffd866"))
