@@ -72,6 +72,32 @@ def agreed_video_codec(answer_sdp: str) -> str | None:
     return None
 
 
+#: What a browser is told to start sending at, and never to go below (kbps). aiortc's REMB
+#: follows what arrives, so a browser that starts low (Chromium starts at 300 kbps) is held
+#: there and cuts its 720p to a few frames a second or to a smaller size; these are the
+#: hints Chromium reads from the other end's SDP (Firefox ignores them).
+BROWSER_START_KBPS = 1500
+BROWSER_MIN_KBPS = 500
+
+
+def with_bitrate_hints(sdp: str) -> str:
+    """``sdp`` with Chromium's start and minimum bitrate on each H.264 and VP8 format."""
+    pts = {m.group(1) for line in sdp.splitlines()
+           if (m := _RTPMAP.match(line)) and m.group(2).upper() in ("H264", "VP8")}
+    hints = (f"x-google-start-bitrate={BROWSER_START_KBPS};"
+             f"x-google-min-bitrate={BROWSER_MIN_KBPS}")
+    out = []
+    for line in sdp.splitlines():
+        fmtp = re.match(r"^a=fmtp:(\d+) (.*)$", line)
+        if fmtp and fmtp.group(1) in pts:
+            line = f"{line};{hints}"
+        out.append(line)
+        r = _RTPMAP.match(line)
+        if r and r.group(1) in pts and r.group(2).upper() == "VP8":
+            out.append(f"a=fmtp:{r.group(1)} {hints}")  # aiortc writes no fmtp for VP8
+    return "\r\n".join(out) + "\r\n"
+
+
 def codec_label(name: str | None) -> str:
     return LABELS.get(name or "", name or "")
 

@@ -29,6 +29,7 @@ from calls.codecs import (
     prefer_codecs,
     sends_media,
     use_realtime_h264,
+    with_bitrate_hints,
 )
 from calls.liveness import datagrams_in
 from calls.media import AudioSink, MediaSource, VideoSink
@@ -154,7 +155,7 @@ class PeerLink:
             self._on_change(self)
 
     def _local_sdp(self) -> str:
-        sdp = self.pc.localDescription.sdp
+        sdp = with_bitrate_hints(self.pc.localDescription.sdp)
         return self._rewrite(sdp) if self._rewrite else sdp
 
     async def _negotiate(self, step: Callable[[], Awaitable[T]]) -> T:

@@ -32,6 +32,10 @@ var TelehubMessages = (function () {
     call_end: function (callId) { return { type: "call_end", call_id: callId }; },
     answer: function (callId, to, sdp) {
       return { type: "answer", call_id: callId, to: to, sdp: sdp };
+    },
+    // No media arrives from the desk: ask it for a new connection (it offers; we answer).
+    renegotiate: function (callId, to) {
+      return { type: "renegotiate", call_id: callId, to: to };
     }
   };
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from calls.engine import CallEngine, QueueChanged
+from calls.media import HD, MediaSource
 from calls.session import CallState
 from hub.client import Backoff
 from hub.contract import signaling as p
@@ -61,6 +62,36 @@ def visible(section: str) -> str:
     return f"!document.getElementById({json.dumps(section)}).hidden"
 
 
+# The synthetic pattern's stamp (calls.media.read_pattern) read off the page's remote video:
+# the frame counter, or -1 when the frame is not the pattern or its CRC does not hold.
+READ_PATTERN = """(() => {
+  const v = document.getElementById('remote'), w = v.videoWidth, h = v.videoHeight;
+  if (!w || !h) return -1;
+  const c = document.createElement('canvas'); c.width = w; c.height = h;
+  const g = c.getContext('2d'); g.drawImage(v, 0, 0, w, h);
+  const px = g.getImageData(0, 0, w, h / 2).data, bw = w / 16, bh = (h / 2) / 6;
+  const bits = [];
+  for (let i = 0; i < 96; i++) {
+    const r = Math.floor(i / 16), col = i % 16;
+    const y = Math.floor((r + 0.5) * bh), x = Math.floor((col + 0.5) * bw);
+    bits.push(px[(y * w + x) * 4 + 1] > 128 ? 1 : 0);
+  }
+  const bytes = [];
+  for (let b = 0; b < 10; b++) {
+    let v8 = 0; for (let k = 0; k < 8; k++) v8 = (v8 << 1) | bits[b * 8 + k]; bytes.push(v8);
+  }
+  let crc = 0xFFFF;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let k = 0; k < 8; k++) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xFFFF
+                                                     : (crc << 1) & 0xFFFF;
+  }
+  let sent = 0; for (let k = 80; k < 96; k++) sent = sent * 2 + bits[k];
+  if (sent !== crc) return -1;
+  let counter = 0; for (let k = 0; k < 32; k++) counter = counter * 2 + bits[k];
+  return counter;
+})()"""
+
 PLAN_GETS = ("performance.getEntriesByType('resource')"
              ".filter(e => e.name.endsWith('/plan')).length")
 
@@ -81,9 +112,11 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
     hub: ThreadedHub, nurse: Seeded, any_browser: Browser, tmp_path: Path,
 ) -> None:
     browser, shot_dir = any_browser, shots(any_browser, tmp_path)
+    chromium = isinstance(browser, Chromium)
     invitation = invite(hub, nurse)
     desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
-                      backoff=Backoff(initial=0.05, maximum=0.5))
+                      backoff=Backoff(initial=0.05, maximum=0.5),
+                      media=lambda: MediaSource.synthetic(size=HD))  # an HD desk camera
     events = EventLog(desk)
     await desk.start()
     try:
@@ -131,6 +164,51 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         # The nurse's video really plays on the page (not only decoded): it has a size.
         await browser.wait_for("document.getElementById('remote').videoWidth > 0")
         await browser.screenshot(shot_dir / "caller-page-in-call.png", *TABLET)
+
+        # HD where both ends can: H.264 with Chromium, VP8 with Firefox (no OpenH264 here).
+        # The page sends its fake camera at 1280x720; the desk sends 720p over H.264 and
+        # 480p over VP8 (VP8 cannot afford HD on a small PC); the page reads the desk's
+        # pattern counter off the picture it shows.
+        link = session.links[site_pid]
+        assert link.codec == ("H264" if chromium else "VP8")
+        await wait_until_async(lambda: bool(link.video and link.video.latest is not None
+                                            and link.video.latest.height == 720), 20,
+                               lambda: "720p from the page's camera at the desk (now "
+                               f"{link.video and link.video.latest and link.video.latest.width}"
+                               f"x{link.video and link.video.latest and link.video.latest.height})",
+                               interval=0.1)
+        height = 720 if chromium else 480
+        stats = await browser.wait_for(
+            f"TelehubCaller.stats().then(s => s.frameHeight === {height} && s)", within=20)
+        assert stats["codecIn"].lower() == ("video/h264" if chromium else "video/vp8"), stats
+        first = await browser.wait_for(f"{READ_PATTERN} >= 0 && {READ_PATTERN}", within=10)
+        later = await browser.wait_for(f"{READ_PATTERN} > {int(first)} && {READ_PATTERN}",
+                                       within=10)
+        assert int(later) > int(first)
+
+        # The page's camera choice: another camera, on the same connection (replaceTrack).
+        cameras = await browser.evaluate("TelehubCaller.listCameras()")
+        if chromium:  # three fake cameras (Firefox has one: the choice stays hidden)
+            assert cameras == 3 and await browser.evaluate(visible("camera-choice-box"))
+            generation = link.generation
+            await browser.evaluate(
+                "(() => { const s = document.getElementById('camera-choice');"
+                " s.selectedIndex = 2; s.dispatchEvent(new Event('change')); })()")
+            # the call's sender now carries the second camera, and the choice is remembered
+            await browser.wait_for(
+                "(() => { const id = document.getElementById('camera-choice').value;"
+                " return TelehubCaller.state.pc.getSenders().some(s => s.track &&"
+                " s.track.getSettings().deviceId === id) &&"
+                " localStorage.getItem('telehub.camera') === id; })()")
+            frames = link.video.frames if link.video else 0
+            await wait_until_async(lambda: bool(link.video and link.video.frames > frames + 10),
+                                   10, lambda: f"frames from the second camera ({frames} -> "
+                                   f"{link.video and link.video.frames}, generation "
+                                   f"{session.links[site_pid].generation}, "
+                                   f"{browser.console[-5:]})", interval=0.1)
+            assert session.links[site_pid].generation == generation  # not redialled
+        else:
+            assert cameras == 1 and not await browser.evaluate(visible("camera-choice-box"))
 
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
