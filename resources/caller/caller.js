@@ -15,7 +15,7 @@ var TelehubCaller = (function () {
     reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
     planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null,
     liveness: null, lastPackets: -1, lastArrival: 0, stalled: false, stalledSaid: 0,
-    cameraId: null
+    hadMedia: false, lastStall: null, cameraId: null
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -247,26 +247,32 @@ var TelehubCaller = (function () {
     $("remote").classList.toggle("stale", !!bad);
   }
 
-  function startLiveness(pc) {
+  function startLiveness(replacing) {
     // Packets, not frames: every 250 ms, has anything arrived? Within a second of the
     // nurse's media stopping the page says so, and asks the desk for a new connection
-    // (the desk probes until one works: aiortc has no ICE restart).
-    clearInterval(state.liveness);
+    // (the desk probes until one works: aiortc has no ICE restart). A connection that
+    // replaces one that carried media goes on counting from that one's last packet.
     state.lastPackets = -1;
-    state.lastArrival = Date.now();
-    state.stalled = false;
+    if (!replacing) {
+      state.lastArrival = Date.now();
+      state.hadMedia = false;
+      state.stalled = false;
+    }
+    if (state.liveness) { return; }  // one beat for the whole call, whichever connection
     state.liveness = setInterval(async function () {
-      if (pc !== state.pc) { return; }
+      var pc = state.pc;
+      if (!pc) { return; }
       var packets = 0;
       try {
         (await pc.getStats()).forEach(function (s) {
           if (s.type === "inbound-rtp") { packets += s.packetsReceived || 0; }
         });
       } catch (e) { return; }
+      if (pc !== state.pc) { return; }  // replaced while the figures came
       var now = Date.now();
       if (packets !== state.lastPackets) {
         state.lastPackets = packets;
-        if (packets > 0) { state.lastArrival = now; }
+        if (packets > 0) { state.lastArrival = now; state.hadMedia = true; }
       }
       var silent = now - state.lastArrival;
       if (packets > 0 && silent < STALL_AFTER_MS) {
@@ -277,11 +283,12 @@ var TelehubCaller = (function () {
         }
         return;
       }
-      if (state.lastPackets <= 0 || silent < STALL_AFTER_MS) { return; }
+      if (!state.hadMedia || silent < STALL_AFTER_MS) { return; }
       var seconds = Math.max(1, Math.round(silent / 1000));
       if (!state.stalled) {
         state.stalled = true;
         state.stalledSaid = 0;
+        state.lastStall = { at: now, silentMs: silent };  // for support and the tests
         say("No picture from the nurse. Reconnecting.");
         if (state.callId && state.peer) { send(M.renegotiate(state.callId, state.peer)); }
       }
@@ -438,6 +445,7 @@ var TelehubCaller = (function () {
     queue_position: function (msg) { showPosition(msg.position, msg.estimated_wait_s); },
     call_requeued: function (msg) {
       closePeer();
+      stopLiveness();
       show("waiting");
       land("position");
       notice("The nurse's connection was lost. You are at the front of the queue again.");
@@ -482,10 +490,14 @@ var TelehubCaller = (function () {
   function closePeer() {
     if (state.pc) { state.pc.close(); }
     state.pc = null;
+    state.stalled = false;
+    state.hadMedia = false;
+    pictureStatus("", false);
+  }
+
+  function stopLiveness() {
     clearInterval(state.liveness);
     state.liveness = null;
-    if (state.stalled) { state.stalled = false; }
-    pictureStatus("", false);
   }
 
   function gathered(pc) {
@@ -506,11 +518,22 @@ var TelehubCaller = (function () {
   async function answerOffer(msg) {
     // A new offer replaces the old connection (aiortc has no ICE restart). While no picture
     // arrives the words stay up: only media on the new connection takes them down.
-    var wasStalled = state.stalled, said = state.stalledSaid, since = state.lastArrival;
+    var replacing = state.hadMedia, wasStalled = state.stalled, said = state.stalledSaid;
+    var since = state.lastArrival;
     closePeer();
     var pc = new RTCPeerConnection({ iceServers: state.iceServers });
     state.pc = pc;
     state.peer = msg.from;
+    // Watched from now on, through the offer and answer: the outage goes on being counted
+    // from the last packet that came on the connection this one replaces.
+    state.lastArrival = since;
+    state.hadMedia = replacing;
+    startLiveness(replacing);
+    if (wasStalled) {
+      state.stalled = true;
+      state.stalledSaid = said;
+      pictureStatus("No picture for " + Math.max(1, said) + " s — reconnecting", true);
+    }
     pc.ontrack = function (ev) {
       if (ev.track.kind === "video") {
         var stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
@@ -552,14 +575,7 @@ var TelehubCaller = (function () {
     await gathered(pc);
     if (pc !== state.pc) { return; }
     send(M.answer(msg.call_id, msg.from, pc.localDescription.sdp));
-    startLiveness(pc);
-    if (wasStalled) {  // the outage goes on being counted from the last packet that came
-      state.stalled = true;
-      state.stalledSaid = said;
-      state.lastArrival = since;
-      state.lastPackets = 0;
-      pictureStatus("No picture for " + Math.max(1, said) + " s — reconnecting", true);
-    }
+
   }
 
   function playRemote() {
@@ -596,6 +612,7 @@ var TelehubCaller = (function () {
   function finish(title) {
     // The hub connection stays open: the nurse's plan (call_plan) arrives on it.
     closePeer();
+    stopLiveness();
     $("ended-title").textContent = title;
     show("ended");
     land("ended-title");

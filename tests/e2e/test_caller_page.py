@@ -13,7 +13,7 @@ import pytest
 
 from calls.engine import CallEngine, QueueChanged
 from calls.media import HD, MediaSource
-from calls.session import CallState
+from calls.session import CallState, SessionOptions
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind
@@ -114,9 +114,12 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
     browser, shot_dir = any_browser, shots(any_browser, tmp_path)
     chromium = isinstance(browser, Chromium)
     invitation = invite(hub, nurse)
+    # An HD desk camera; the desk slow to notice a dead link itself, so that the page has to
+    # notice first (and ask it for a new connection).
     desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
                       backoff=Backoff(initial=0.05, maximum=0.5),
-                      media=lambda: MediaSource.synthetic(size=HD))  # an HD desk camera
+                      media=lambda: MediaSource.synthetic(size=HD),
+                      options=SessionOptions(stall_after=4.0))
     events = EventLog(desk)
     await desk.start()
     try:
@@ -209,6 +212,24 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
             assert session.links[site_pid].generation == generation  # not redialled
         else:
             assert cameras == 1 and not await browser.evaluate(visible("camera-choice-box"))
+
+        # The desk's peer connection dies: within a second the page says no picture arrives
+        # (and dims the last one) and asks the desk for a new connection; the desk offers
+        # anew, and the picture comes back.
+        dead = session.links[site_pid]
+        cut_at = await browser.evaluate("Date.now()")
+        await dead.pc.close()
+        said_at = await browser.wait_for(
+            "TelehubCaller.state.lastStall ? TelehubCaller.state.lastStall.at : 0", within=5)
+        assert said_at - cut_at <= 1000, f"the page said it after {said_at - cut_at} ms"
+        said = await browser.wait_for(
+            "document.getElementById('picture-status').textContent || "
+            "TelehubCaller.state.stalledSaid", within=2)
+        assert said == 1 or ("No picture for" in said and "reconnecting" in said), said
+        await browser.wait_for("document.getElementById('picture-status').textContent === ''"
+                               " && TelehubCaller.stats().then(s => s.videoFramesDecoded > 5)",
+                               within=20)
+        assert session.links[site_pid].generation > dead.generation
 
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
