@@ -60,6 +60,7 @@ class QualityReport:
     call_id: str
     links: tuple[LinkQuality, ...]
     profile: str  # what we send: "hd", "full", "low" or "audio_only" (calls.modes.MODES)
+    sent_size: tuple[int, int] | None = None  # the size of the video we send, if any
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,7 @@ class ProfiledVideoTrack(MediaStreamTrack):
         self._next_due = 0.0
         self.blank = False  # camera off: black frames of the same size and rate
         self._black: av.VideoFrame | None = None
+        self.sent_size: tuple[int, int] | None = None  # of the last frame handed on
 
     @property
     def audio_only(self) -> bool:
@@ -324,6 +325,7 @@ class ProfiledVideoTrack(MediaStreamTrack):
                 scaled = frame.reformat(width=size[0], height=size[1])
                 scaled.pts, scaled.time_base = frame.pts, frame.time_base
                 frame = scaled
+            self.sent_size = (frame.width, frame.height)
             return self._blanked(frame) if self.blank else frame
 
     def _blanked(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -518,6 +520,13 @@ class MediaSource:
     @property
     def audio_only(self) -> bool:
         return self.video is None or self.video.audio_only
+
+    @property
+    def sent_size(self) -> tuple[int, int] | None:
+        """The size of the video we send now (None: none sent yet, or audio only)."""
+        if self.video is None or self.video.audio_only:
+            return None
+        return self.video.sent_size
 
     def set_profile(self, profile: VideoProfile) -> None:
         if self.video is not None:

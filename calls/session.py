@@ -589,7 +589,8 @@ class CallSession:
                     elif not link.closed:
                         samples.append(link.idle_quality(silent))
             if samples and self.call_id is not None:
-                self.ctx.emit(QualityReport(self.call_id, tuple(samples), self.mode))
+                sent = self.media.sent_size if self.media is not None else None
+                self.ctx.emit(QualityReport(self.call_id, tuple(samples), self.mode, sent))
                 self._auto([q for q in samples if q.state == "connected" and not q.silent_for])
 
     async def _check(self, remote: str, link: PeerLink, now: float) -> None:

@@ -48,8 +48,8 @@ async def test_an_hd_call_in_each_codec_and_a_camera_switch_mid_call(
         q.height_in == 720 for q in e.links), within=5)
     assert isinstance(report, QualityReport) and report.profile == "hd"
     label = "H.264" if codecs[0] == "H264" else "VP8"
-    _, detail = quality_words(report.links, report.profile)
-    assert f"receiving 1280x720 {label}" in detail and f"sending 720p {label}" in detail
+    _, detail = quality_words(report.links, report.profile, report.sent_size)
+    assert f"receiving 1280x720 {label}" in detail and f"sending 1280x720 {label}" in detail
 
     if codecs[0] != "H264":
         return  # the switch is the same code path whatever the codec

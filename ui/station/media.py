@@ -141,6 +141,7 @@ class CameraChoice:
     KEY = "media/camera"
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self._settings = QSettings(str(path), QSettings.Format.IniFormat)
 
     def pick(self, cameras: list[Camera]) -> Camera | None:
