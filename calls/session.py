@@ -104,6 +104,7 @@ ACCEPTS: dict[type[p._Message], frozenset[CallState]] = {
     p.CallConnected: frozenset({S.QUEUED, S.CONNECTING, S.IN_CALL}),
     p.Offer: _LIVE,
     p.Answer: _LIVE,
+    p.Renegotiate: _LIVE,  # the answering end saw the link die: the offerer makes a new one
     p.ParticipantJoined: _LIVE,
     p.ParticipantLeft: _LIVE,
     p.InviteDeclined: _LIVE,

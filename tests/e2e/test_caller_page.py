@@ -226,6 +226,10 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
             "document.getElementById('picture-status').textContent || "
             "TelehubCaller.state.stalledSaid", within=2)
         assert said == 1 or ("No picture for" in said and "reconnecting" in said), said
+        # the desk (slow to notice by itself here) offers anew because the page asked
+        await wait_until_async(lambda: session.links[site_pid].generation > dead.generation,
+                               2, "the desk to offer anew at the page's request",
+                               interval=0.05)
         await browser.wait_for("document.getElementById('picture-status').textContent === ''"
                                " && TelehubCaller.stats().then(s => s.videoFramesDecoded > 5)",
                                within=20)

@@ -7,10 +7,10 @@ from collections.abc import Callable
 
 import av
 from PySide6.QtCore import QRectF, QSize, Qt, SignalInstance, Slot
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ui.engine.frames import LatestFrame
+from ui.engine.frames import LatestFrame, RgbFrame, to_rgb
 
 
 class VideoView(QWidget):
@@ -42,9 +42,21 @@ class VideoView(QWidget):
         return QSize(480, 360)
 
     def follow(self, source: LatestFrame, ready: SignalInstance) -> None:
-        """Paints ``source``'s frames, each when ``ready`` says one waits."""
+        """Paints ``source``'s frames, each when ``ready`` says one waits; the source
+        converts them at this view's size (on its own thread)."""
         self.source = source
+        self._tell_size()
         ready.connect(self.on_frame_ready)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._tell_size()
+
+    def _tell_size(self) -> None:
+        if self.source is not None:
+            ratio = self.devicePixelRatioF()
+            self.source.fit = (max(2, round(self.width() * ratio)),
+                               max(2, round(self.height() * ratio)))
 
     def clear(self, placeholder: str | None = None) -> None:
         self.image, self._buffer = None, b""
@@ -119,10 +131,9 @@ class VideoView(QWidget):
                          text)
 
 
-def _to_qimage(frame: av.VideoFrame, owner: VideoView) -> QImage:
-    rgb = frame.reformat(format="rgb24")
-    plane = rgb.planes[0]
+def _to_qimage(frame: av.VideoFrame | RgbFrame, owner: VideoView) -> QImage:
+    rgb = frame if isinstance(frame, RgbFrame) else to_rgb(frame)
     # QImage does not copy: the bytes live on the widget until the next frame replaces them.
-    owner._buffer = bytes(plane)
-    return QImage(owner._buffer, rgb.width, rgb.height, plane.line_size,
+    owner._buffer = rgb.data
+    return QImage(owner._buffer, rgb.width, rgb.height, rgb.stride,
                   QImage.Format.Format_RGB888)
