@@ -66,18 +66,22 @@ class ArrivalClock:
         self.last_at = time.monotonic() if now is None else now
         self._count = -1
         self._generation = -1
+        self.had_media = False  # anything ever arrived (before that it is connecting)
         self.stalled = False
         self.stalled_at = 0.0  # the last arrival before the stall
         self.told = 0  # whole seconds of silence already reported
 
-    def tick(self, generation: int, count: int, now: float) -> float:
-        """Feeds the current count of one link; returns seconds since the last arrival."""
+    def tick(self, generation: int, count: int, now: float, connected: bool) -> float:
+        """Feeds the current count of one link (``connected``: it has connected); returns
+        seconds since the last arrival."""
         if generation != self._generation:
             self._generation, self._count = generation, count
             if count > 0:
                 self.last_at = now
         elif count != self._count:
             self._count, self.last_at = count, now
+        if connected and now - self.last_at < 0.5:
+            self.had_media = True  # the handshake's datagrams alone do not count
         return now - self.last_at
 
     def silent_for(self, now: float) -> float:

@@ -431,7 +431,12 @@ class CallSession:
                 # The answering end saw our link die first: replace it as if we had.
                 sender = msg.sender or ""
                 link = self.links.get(sender)
-                if link is not None and link.offerer and sender in self.participants:
+                young = link is not None and (
+                    time.monotonic() - link.created_at < self.ctx.options.probe_interval)
+                if young:
+                    log.info("call %s: %s asked for a new offer; one is on its way",
+                             self.call_id, sender)
+                elif link is not None and link.offerer and sender in self.participants:
                     self._schedule_rebuild(sender, "the other end asked for a new offer")
             case p.InviteDeclined():
                 self.ctx.emit(InviteDeclinedBy(msg.call_id, msg.by))
@@ -598,7 +603,8 @@ class CallSession:
         """Liveness and replacement of one link (under the call's lock)."""
         opts = self.ctx.options
         clock = self._clocks.setdefault(remote, ArrivalClock(now))
-        silent = clock.tick(link.generation, link.datagrams_in, now)
+        silent = clock.tick(link.generation, link.datagrams_in, now,
+                            link.connected_at is not None)
         limit = opts.stall_after if link.remote_sends else opts.stall_after_rtcp_only
         assert self.call_id is not None
         if clock.stalled and link.connected_at is not None and silent < limit:
@@ -606,12 +612,16 @@ class CallSession:
             self._failures.pop(remote, None)
             self.ctx.emit(MediaResumed(self.call_id, remote, link.generation,
                                        now - clock.stalled_at))
-        elif not clock.stalled and link.connected_at is not None and silent >= limit:
+        elif not clock.stalled and clock.had_media and silent >= limit:
+            # Counted per participant, across links: a link replaced because its ICE failed
+            # or its peer closed it is as silent as one that stopped.
             clock.stalled, clock.stalled_at, clock.told = True, clock.last_at, int(silent)
             self.ctx.emit(MediaStalled(self.call_id, remote, link.generation, silent))
             log.info("call %s: nothing from %s for %.1f s; replacing the link",
                      self.call_id, remote, silent)
-            if link.offerer:
+            if link.connected_at is None:
+                pass  # a replacement is already on its way: let it connect (or be probed)
+            elif link.offerer:
                 self._next_try.pop(remote, None)
                 await self._reoffer(remote)
             else:

@@ -121,7 +121,9 @@ async def test_ten_second_outage_recovers_by_itself(
     assert stamp is not None
     age = time.time() * 1000 - stamp.sent_ms
     assert took <= 2.0, f"media flowed again {took:.2f} s after the network came back"
-    assert age < 500, f"the first picture after the outage was {age:.0f} ms old"
+    # Live, not the backlog: a replayed backlog starts as old as the outage (10 s here); a
+    # fresh link's first keyframe on this shared machine takes up to half a second or so.
+    assert age < 1000, f"the first picture after the outage was {age:.0f} ms old"
     assert caller.call_id == call_id
     await site_log.wait(lambda e: isinstance(e, MediaResumed) and e.participant_id == desk_pid,
                         within=5, since=marks[1])
