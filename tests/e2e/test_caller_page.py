@@ -330,7 +330,7 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
         "hello": "['tok']", "pong": "[1.5]", "ping": "[2.5]",
         "call_request": "['req-1', 'Short of breath', 'urgent', {name: 'M. Patel'}]",
         "call_cancel": "['c1']", "call_resume": "['c1']", "call_end": "['c1']",
-        "answer": "['c1', 'staff:3', 'v=0']",
+        "answer": "['c1', 'staff:3', 'v=0']", "renegotiate": "['c1', 'staff:3']",
     }
     names = await browser.evaluate("Object.keys(TelehubMessages.build)")
     assert sorted(names) == sorted(examples)
