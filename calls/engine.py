@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from calls.media import MediaSource
+from calls.photos import PhotoEvent
 from calls.session import (
     FINAL,
     CallSession,
     CallState,
+    HandOverReceived,
     InvalidStateError,
     Refused,
     SessionContext,
@@ -37,7 +39,8 @@ from calls.signaling import (
 )
 from hub.client import Backoff
 from hub.contract import signaling as p
-from hub.contract.identity import CallRole
+from hub.contract.identity import CallRole, SiteKind
+from records.schema import TriageRecord
 
 log = logging.getLogger("telehub.calls.engine")
 
@@ -65,7 +68,15 @@ class PlanPushed:
     plan: p.CallPlanReady
 
 
-EngineEvent = SessionEvent | SignalingChanged | QueueChanged | PlanPushed
+@dataclass(frozen=True)
+class GlanceChanged:
+    """The hub at a glance (nurse and manager desks), as pushed."""
+
+    glance: p.HubGlance
+
+
+EngineEvent = (SessionEvent | SignalingChanged | QueueChanged | PlanPushed | GlanceChanged
+               | PhotoEvent)
 EngineConsumer = asyncio.Queue[EngineEvent] | Callable[[EngineEvent], None]
 
 
@@ -163,6 +174,19 @@ class CallEngine:
         await session.accept()
         return session
 
+    async def take_hand_over(self, call_id: str) -> CallSession:
+        self._need(CallRole.NURSE, "take a hand-over")
+        session = self._known(call_id, f"no hand-over of call {call_id} rings here")
+        await session.take_hand_over()
+        return session
+
+    async def hand_over(self, call_id: str, to: str | None, note: str | None = None,
+                        record: TriageRecord | None = None) -> None:
+        """Pass call ``call_id`` to nurse ``to`` (participant id) or back to the queue."""
+        self._need(CallRole.NURSE, "hand a call over")
+        session = self._known(call_id, f"call {call_id} is not yours")
+        await session.hand_over(to, note, record)
+
     def _known(self, call_id: str, missing: str) -> CallSession:
         session = self.sessions.get(call_id)
         if session is None:
@@ -173,6 +197,18 @@ class CallEngine:
         session = self.sessions.get(call_id)
         if session is not None:
             await session.hang_up()
+
+    async def ask_photo(self, call_id: str) -> str:
+        """The nurse asks the caller of a call for a photo; returns the request's id."""
+        self._need(CallRole.NURSE, "ask for a photo")
+        request_id = uuid.uuid4().hex
+        await self.signaling.send(p.PhotoRequest(call_id=call_id, request_id=request_id))
+        return request_id
+
+    async def decline_photo(self, call_id: str, request_id: str) -> None:
+        """The caller says the patient did not consent to the photo asked for."""
+        self._need(CallRole.CALLER, "decline a photo")
+        await self.signaling.send(p.PhotoDecline(call_id=call_id, request_id=request_id))
 
     # --- hub messages ---------------------------------------------------------------------
 
@@ -225,6 +261,29 @@ class CallEngine:
                 await requested.handle(msg)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
+            case p.HubGlance():
+                self._emit(GlanceChanged(msg))
+            case p.HandOverOffer() if self.role is CallRole.NURSE and msg.ring_s is not None:
+                held = self.sessions.get(msg.call_id)
+                if held is None or held.state in FINAL:
+                    offered = CallSession(self._context(), CallRole.NURSE, call_id=msg.call_id,
+                                          entry=msg.entry, hand_over=msg)
+                    self.sessions[msg.call_id] = offered
+                    offered.ring()
+                    self._emit(HandOverReceived(msg.call_id, msg))
+            case p.ClinicRing():
+                if self.role is CallRole.SPECIALIST and msg.call_id not in self.sessions:
+                    # Rung like an invitation (the desk shows and answers it as one).
+                    as_invite = p.SpecialistInvite(
+                        call_id=msg.call_id, site_name=msg.site_name, site_kind=SiteKind.PRISON,
+                        reason=f"Booked clinic: {msg.title} ({msg.reason})",
+                        invited_by="the clinic booking")
+                    ringing = CallSession(self._context(), CallRole.SPECIALIST,
+                                          call_id=msg.call_id, invite=as_invite, clinic=msg)
+                    self.sessions[msg.call_id] = ringing
+                    ringing.ring()
+            case p.PhotoRequested() | p.PhotoDeclined() | p.PhotoReady():
+                self._emit(PhotoEvent(msg))  # the call's state is not changed by a photo
             case p.Error():
                 await self._on_error(msg)
             case _:

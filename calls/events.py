@@ -109,6 +109,35 @@ class LocalMediaChanged:
     on_hold: bool
 
 
+@dataclass(frozen=True)
+class HandOverReceived:
+    """A call handed to this nurse: ringing (``offer.ring_s``) or, handed back to the
+    queue, already answered; the note and the draft record come with it."""
+
+    call_id: str
+    offer: p.HandOverOffer
+
+
+@dataclass(frozen=True)
+class HandOverAnswered:
+    """How this nurse's hand-over went (``p.HandOverStatus.outcome``)."""
+
+    call_id: str
+    outcome: str
+    by: str | None
+
+
+@dataclass(frozen=True)
+class ClinicFellBack:
+    """A booked clinic call's specialist did not answer: it now waits for a nurse."""
+
+    call_id: str
+    reason: str
+    position: int
+    estimated_wait_s: int
+
+
 SessionEvent = (StateChanged | QueueMoved | ParticipantsChanged | LinkChanged | QualityReport
                 | ModeChanged | Refused | InviteDeclinedBy | RemoteMediaAdded
-                | LocalMediaChanged | MediaStalled | MediaResumed)
+                | LocalMediaChanged | HandOverReceived | HandOverAnswered | ClinicFellBack
+                | MediaStalled | MediaResumed)

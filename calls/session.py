@@ -57,6 +57,9 @@ from calls.events import Refused as Refused
 from calls.events import RemoteMediaAdded as RemoteMediaAdded
 from calls.events import SessionEvent as SessionEvent
 from calls.events import StateChanged as StateChanged
+from calls.events import HandOverReceived as HandOverReceived
+from calls.events import HandOverAnswered as HandOverAnswered
+from calls.events import ClinicFellBack as ClinicFellBack
 from calls.liveness import STALL_AFTER, ArrivalClock
 from calls.liveness import MediaResumed as MediaResumed
 from calls.liveness import MediaStalled as MediaStalled
@@ -65,6 +68,7 @@ from calls.modes import MODES, PROFILE_OF, Measure, ModeLadder
 from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
+from records.schema import TriageRecord
 
 log = logging.getLogger("telehub.calls.session")
 
@@ -111,6 +115,9 @@ ACCEPTS: dict[type[p._Message], frozenset[CallState]] = {
     p.CallEnded: frozenset(set(CallState) - FINAL),
     p.InviteWithdrawn: frozenset({S.RINGING}),
     p.Error: frozenset(set(CallState) - FINAL),
+    p.HandOverStatus: frozenset({S.RINGING, S.CONNECTING, S.IN_CALL}),
+    p.HandOverOffer: _LIVE,  # what came with a call handed back to the queue
+    p.ClinicFallback: frozenset({S.QUEUED}),
 }
 
 
@@ -162,7 +169,9 @@ class CallSession:
 
     def __init__(self, ctx: SessionContext, role: CallRole, *, call_id: str | None = None,
                  request_id: str | None = None, entry: p.QueueEntry | None = None,
-                 invite: p.SpecialistInvite | None = None) -> None:
+                 invite: p.SpecialistInvite | None = None,
+                 hand_over: p.HandOverOffer | None = None,
+                 clinic: p.ClinicRing | None = None) -> None:
         self.ctx = ctx
         self.role = role
         self.call_id = call_id
@@ -170,6 +179,8 @@ class CallSession:
         self.entry = entry
         self.request_message: p.CallRequest | None = None
         self.invite = invite
+        self.hand_over_offer = hand_over  # this ringing call is one handed to us
+        self.clinic = clinic  # this ringing call is our booked clinic
         self.state = CallState.IDLE
         self.reason = ""
         self.participants: dict[str, p.Participant] = {}
@@ -192,6 +203,7 @@ class CallSession:
         self._monitor: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one signaling step at a time per call
         self._closed = False  # released (or being released): no new links or media
+        self._handed_over = False  # the nurse left handing the call over (not lost)
         self.ended = asyncio.Event()
 
     # --- state ----------------------------------------------------------------------------
@@ -248,10 +260,30 @@ class CallSession:
         self._move(S.CONNECTING, "accepted")
         await self.ctx.send(p.InviteAccept(call_id=self.call_id))
 
+    async def take_hand_over(self) -> None:
+        """The nurse a call is handed to takes it."""
+        if self.role is not CallRole.NURSE or self.hand_over_offer is None:
+            raise InvalidStateError("no hand-over rings here")
+        self._require("take the hand-over", S.RINGING)
+        assert self.call_id is not None
+        self._move(S.CONNECTING, "hand-over taken")
+        await self.ctx.send(p.HandOverAccept(call_id=self.call_id))
+
+    async def hand_over(self, to: str | None, note: str | None = None,
+                        record: TriageRecord | None = None) -> None:
+        """Pass the call to nurse ``to`` (a participant id), or back to the queue (None)."""
+        if self.role is not CallRole.NURSE:
+            raise InvalidStateError("only the nurse in the call hands it over")
+        self._require("hand over", S.IN_CALL, S.CONNECTING)
+        assert self.call_id is not None
+        await self.ctx.send(p.HandOver(call_id=self.call_id, to=to, note=note, record=record))
+
     async def decline(self) -> None:
         self._require("decline", S.RINGING)
         assert self.call_id is not None
-        await self.ctx.send(p.InviteDecline(call_id=self.call_id))
+        await self.ctx.send(p.HandOverDecline(call_id=self.call_id)
+                            if self.hand_over_offer is not None
+                            else p.InviteDecline(call_id=self.call_id))
         await self._finish(S.ENDED, "declined")
 
     async def withdraw(self, reason: str) -> None:
@@ -393,7 +425,11 @@ class CallSession:
             case p.CallRequeued():
                 await self._close_links()
                 self.participants.clear()
-                self._move(S.QUEUED, "the nurse was cut off; back at the front of the queue")
+                why = ("the nurse handed the call back; at the front of the queue"
+                       if self._handed_over else
+                       "the nurse was cut off; back at the front of the queue")
+                self._handed_over = False
+                self._move(S.QUEUED, why)
                 self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
             case p.CallConnected():
                 await self._on_connected(msg)
@@ -406,6 +442,7 @@ class CallSession:
                     return
                 await link.accept_answer(msg.sdp)
             case p.ParticipantJoined():
+                self._handed_over = False
                 part = msg.participant
                 self.participants[part.participant_id] = part
                 self.absent.discard(part.participant_id)
@@ -419,6 +456,7 @@ class CallSession:
                 # connection_lost: the party dropped and may come back within the grace
                 # period; every other reason (left, grace_expired, desk_lost) is final.
                 final = msg.reason != "connection_lost"
+                self._handed_over = msg.reason == "handed_over"
                 self.absent.add(pid)
                 if final:
                     self.participants.pop(pid, None)
@@ -446,11 +484,28 @@ class CallSession:
                 await self._finish(S.ENDED, msg.reason.value)
             case p.Error():
                 await self._on_error(msg)
+            case p.HandOverStatus():
+                await self._on_hand_over_status(msg)
+            case p.HandOverOffer():
+                self.ctx.emit(HandOverReceived(msg.call_id, msg))
+            case p.ClinicFallback():
+                self.ctx.emit(QueueMoved(msg.call_id, msg.position, msg.estimated_wait_s))
+                self.ctx.emit(ClinicFellBack(msg.call_id, msg.reason, msg.position,
+                                             msg.estimated_wait_s))
+
+    async def _on_hand_over_status(self, msg: p.HandOverStatus) -> None:
+        self.ctx.emit(HandOverAnswered(msg.call_id, msg.outcome, msg.by))
+        if msg.outcome == "accepted":
+            await self._finish(S.ENDED, f"handed over to {msg.by}")
+        elif msg.outcome == "queued":
+            await self._finish(S.ENDED, "handed back to the queue")
+        elif msg.outcome == "withdrawn" and self.state in (S.RINGING, S.CONNECTING):
+            await self._finish(S.ENDED, "hand-over withdrawn")
 
     async def _on_error(self, msg: p.Error) -> None:
         self.ctx.emit(Refused(self.call_id, msg.message))
         if self.state is S.REQUESTING or (self.state is S.CONNECTING and msg.ref in (
-                "call_claim", "invite_accept")):
+                "call_claim", "invite_accept", "hand_over_accept")):
             await self._finish(S.FAILED, msg.message)
 
     async def _on_connected(self, msg: p.CallConnected) -> None:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from hub import caller_page, errors, schema
 from hub.config import HubConfig
+from hub.contract.photos import MAX_PHOTO_BYTES
 from hub.db import make_engine, session_factory
 from hub.listen import listen_socket
 from hub.live import Switchboard
@@ -32,6 +33,7 @@ from hub.routes import (
     health,
     invitations,
     mfa,
+    photos,
     records,
     reports,
     signaling,
@@ -110,9 +112,10 @@ def create_app(config: HubConfig) -> FastAPI:
     )
     install(app, services)
     for module in (health, auth, mfa, calls, accounts, records, invitations, call_plans,
-                   clinics, caller_page, reports, signaling):
+                   clinics, caller_page, reports, signaling, photos):
         app.include_router(module.router)
-    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
+                       wider={photos.UPLOAD_PATH: MAX_PHOTO_BYTES})
     errors.install(app)  # last: its catch-all is the outermost layer
 
     return app

@@ -130,7 +130,8 @@ class CallLog:
         )
 
     @staticmethod
-    def record_requeue(s: Session, call_id: str, desk_participant_id: str, at: datetime) -> None:
+    def record_requeue(s: Session, call_id: str, desk_participant_id: str, at: datetime,
+                       reason: str = "desk_lost") -> None:
         requested = s.scalars(
             update(Call).where(Call.id == call_id)
             .values(state="waiting", requeued=True, answered_by=None)
@@ -144,7 +145,7 @@ class CallLog:
                 CallParticipant.participant_id == desk_participant_id,
                 CallParticipant.left_at.is_(None),
             )
-            .values(left_at=at, left_reason="desk_lost")
+            .values(left_at=at, left_reason=reason)
         )
 
     @staticmethod

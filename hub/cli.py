@@ -246,6 +246,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = HubConfig.from_env(
             db_url=args.db, heartbeat_interval=args.heartbeat_interval,
             heartbeat_timeout=args.heartbeat_timeout, reconnect_grace=args.reconnect_grace,
+            clinic_ring_s=args.clinic_ring_s, hand_over_ring_s=args.hand_over_ring_s,
             stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
             mfa_for=tuple(args.mfa_for) if args.mfa_for else None,
             # A service's first backlog usually comes just after a start (desks catching
@@ -386,6 +387,11 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--heartbeat-interval", type=float, default=4.0)
     sv.add_argument("--heartbeat-timeout", type=float, default=12.0)
     sv.add_argument("--reconnect-grace", type=float, default=30.0)
+    sv.add_argument("--clinic-ring-s", type=float, default=HubConfig.clinic_ring_s,
+                    help="seconds a booked clinic call rings its specialist before it falls "
+                         "back to the nurse queue")
+    sv.add_argument("--hand-over-ring-s", type=float, default=HubConfig.hand_over_ring_s,
+                    help="seconds a hand-over rings the nurse it is offered to")
     sv.add_argument("--max-open-calls", type=int, default=ClientLimits.max_open_calls,
                     help="calls one site may have open at once (waiting or in progress); "
                          "a further call_request is refused with too_many_calls")

@@ -26,12 +26,21 @@ import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from hub.contract.identity import Principal
+from hub.contract.photos import (
+    PhotoAttach,
+    PhotoAttached,
+    PhotoConsent,
+    PhotoOut,
+    photo_upload_path,
+)
 from hub.contract.rest import (
     AccountEventOut,
     BatchItemResult,
     BatchResponse,
     BookingOut,
     ChangePasswordBody,
+    ClinicChoicesOut,
+    ClinicDayQuery,
     ConfirmEnrolmentBody,
     DrillPage,
     DrillQuery,
@@ -40,8 +49,12 @@ from hub.contract.rest import (
     EnrolmentOut,
     Filters,
     Health,
+    InvitationOut,
+    IssuedInvitationOut,
     JoinBody,
     LoginBody,
+    NewBookingBody,
+    NewInvitationBody,
     NewSiteOut,
     PlanOut,
     RecordExportQuery,
@@ -83,6 +96,9 @@ _SECOND_FACTOR = TypeAdapter(SignInRefused)
 _HEALTH = TypeAdapter(Health)
 _BOOKINGS = TypeAdapter(list[BookingOut])
 _BOOKING = TypeAdapter(BookingOut)
+_CHOICES = TypeAdapter(ClinicChoicesOut)
+_INVITATIONS = TypeAdapter(list[InvitationOut])
+_ISSUED = TypeAdapter(IssuedInvitationOut)
 _PLAN = TypeAdapter(PlanOut)
 _SITES = TypeAdapter(list[Principal])
 _REPORT = TypeAdapter(Report)
@@ -94,6 +110,9 @@ _SITE = TypeAdapter(SiteOut)
 _SITE_LIST = TypeAdapter(list[SiteOut])
 _NEW_SITE = TypeAdapter(NewSiteOut)
 _EVENTS = TypeAdapter(list[AccountEventOut])
+_PHOTO = TypeAdapter(PhotoOut)
+_PHOTOS = TypeAdapter(list[PhotoOut])
+_ATTACHED = TypeAdapter(PhotoAttached)
 # Answers that mean "not now" rather than "no": the request may well succeed later.
 _BUSY = {408, 425, 429}
 
@@ -334,6 +353,44 @@ class HubClient:
                        json=_body(JoinBody, "join the clinic", call_id=call_id))
         return self._parse(_BOOKING, r, "joining the clinic")
 
+    def clinic_day(self, query: ClinicDayQuery) -> list[BookingOut]:
+        """One UTC day's bookings (today when ``query.day`` is None), optionally one site's."""
+        r = self._send("GET", "/api/v1/clinics", "list the clinics",
+                       params=query.model_dump(mode="json", exclude_none=True))
+        return self._parse(_BOOKINGS, r, "the clinic list")
+
+    def clinic_choices(self) -> ClinicChoicesOut:
+        """The prisons and specialists a clinic can be booked with."""
+        return self._parse(_CHOICES, self._send("GET", "/api/v1/clinics/choices",
+                                                "list what a clinic can be booked with"),
+                           "the clinic choices")
+
+    def book_clinic(self, **values: Any) -> BookingOut:
+        """Book a clinic (``NewBookingBody``'s fields); a value refused names its field."""
+        r = self._send("POST", "/api/v1/clinics", "book the clinic", ok=(201,),
+                       json=_body(NewBookingBody, "book the clinic", **values))
+        return self._parse(_BOOKING, r, "the booking")
+
+    def cancel_clinic(self, booking_id: int) -> None:
+        self._send("DELETE", f"/api/v1/clinics/{int(booking_id)}", "cancel the clinic",
+                   ok=(204,))
+
+    # --- Gold Line invitations (nurses) ---------------------------------------------------
+
+    def invitations(self) -> list[InvitationOut]:
+        return self._parse(_INVITATIONS, self._send("GET", "/api/v1/invitations",
+                                                    "list the invitations"), "the invitations")
+
+    def invite(self, **values: Any) -> IssuedInvitationOut:
+        """Invite one patient (``NewInvitationBody``'s fields); the code is in this answer only."""
+        r = self._send("POST", "/api/v1/invitations", "issue the invitation", ok=(201,),
+                       json=_body(NewInvitationBody, "issue the invitation", **values))
+        return self._parse(_ISSUED, r, "the invitation")
+
+    def revoke_invitation(self, invitation_id: int) -> None:
+        self._send("DELETE", f"/api/v1/invitations/{int(invitation_id)}",
+                   "revoke the invitation", ok=(204,))
+
     def call_plan(self, call_id: str) -> PlanOut | None:
         """The call's agreed plan, or None while nobody has written it."""
         try:
@@ -463,6 +520,39 @@ class HubClient:
         r = self._send("POST", "/api/v1/records:batch", "store the records", content=body,
                        headers=_JSON)
         return self._parse(_BATCH, r, "a batch of records")
+
+    # --- photos of a call (issue 17; bodies in hub/contract/photos.py) --------------------
+
+    def upload_photo(self, call_id: str, request_id: str, content_type: str, data: bytes,
+                     consent: PhotoConsent = PhotoConsent.GIVEN) -> PhotoOut:
+        """The caller sends the still the nurse asked for, with the consent it confirmed."""
+        r = self._send("POST", photo_upload_path(call_id), "keep the photo", ok=(201,),
+                       params={"request_id": request_id, "consent": consent.value},
+                       content=data, headers={"Content-Type": content_type},
+                       timeout=_REPORT_TIMEOUT)
+        return self._parse(_PHOTO, r, "the photo kept")
+
+    def photo_image(self, photo_id: UUID) -> tuple[str, bytes]:
+        """The photo's media type and bytes (the hub audits every fetch as a view)."""
+        r = self._send("GET", f"/api/v1/photos/{photo_id}/image", "show the photo",
+                       timeout=_REPORT_TIMEOUT)
+        return r.headers.get("Content-Type", ""), r.content
+
+    def photo(self, photo_id: UUID) -> PhotoOut:
+        r = self._send("GET", f"/api/v1/photos/{photo_id}", "describe the photo")
+        return self._parse(_PHOTO, r, "the photo")
+
+    def attach_photo(self, photo_id: UUID, record_uuid: UUID) -> PhotoAttached:
+        """Attach a photo of the nurse's call to that call's record (the record first:
+        HubNotFound until the store holds it; HubConflict if attached to another)."""
+        r = self._send("PUT", f"/api/v1/photos/{photo_id}/record", "attach the photo",
+                       json=_body(PhotoAttach, "attach the photo", record_uuid=record_uuid))
+        return self._parse(_ATTACHED, r, "the photo attached")
+
+    def record_photos(self, record_uuid: UUID) -> list[PhotoOut]:
+        """The photos attached to a record (descriptions only)."""
+        r = self._send("GET", f"/api/v1/records/{record_uuid}/photos", "list the photos")
+        return self._parse(_PHOTOS, r, "the record's photos")
 
     def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
         try:

@@ -46,6 +46,11 @@ class HubConfig:
     heartbeat_timeout: float = 12.0  # + at most 1 s between checks: dead within 15 s
     # How long a dropped caller or desk may take to reconnect and keep its call.
     reconnect_grace: float = 30.0
+    # How long a hand-over rings the nurse it is offered to before it goes back to the nurse
+    # handing over, and how long a booked clinic call rings its specialist before it falls
+    # back to the nurse queue (docs/admin.md).
+    hand_over_ring_s: float = 30.0
+    clinic_ring_s: float = 60.0
     token_ttl_s: int = 12 * 3600  # one shift
     # How often open WebSockets are checked against the tokens' and accounts' state, so a
     # session ended where this process did not see it (the CLI, the database) closes.

@@ -102,8 +102,10 @@ def _from_db(args: argparse.Namespace, handle: IO[bytes], show: bool) -> int:
             if args.format == "xlsx":
                 export.write_xlsx(export.log_rows(conn, args.start, args.end), handle, bar)
             elif args.format == "fhir":
+                from hub import photos  # the hub's tables: only for a Bundle from the database
+
                 items = export.records(conn, args.start, args.end)
-                for data in export.encode(export.fhir_chunks(items, bar)):
+                for data in export.encode(export.fhir_chunks(items, bar, photos.lookup(conn))):
                     handle.write(data)
             else:
                 rows = export.log_rows(conn, args.start, args.end)

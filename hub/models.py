@@ -315,3 +315,7 @@ class StaffRecoveryCode(Base):
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Issue 17: the photos kept with the record, and their audit (their module holds their repository).
+from hub import photos as _photos  # noqa: E402,F401

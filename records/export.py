@@ -6,9 +6,11 @@ or any iterable of :class:`~records.schema.TriageRecord` (:func:`rows_of`). Writ
 iterators and yield text chunks (CSV, FHIR JSON) or write a file (XLSX, a zip written whole).
 
 FHIR: one ``collection`` Bundle; per record an Encounter (class VR, type SNOMED video-link
-encounter), the Patient (once per patient), and Observations for the NEWS2 total, each known
-sub-score and ACVPU, with the SNOMED codes of data/news2_snomed.csv. Scores are the ones this
-package computed from the observations (records/news2.py), never copied from elsewhere.
+encounter), the Patient (once per patient), Observations for the NEWS2 total, each known
+sub-score and ACVPU, with the SNOMED codes of data/news2_snomed.csv, and a Media resource
+for each photo attached to the record (records/photos.py; its ``encounter`` is the record's).
+Scores are the ones this package computed from the observations (records/news2.py), never
+copied from elsewhere.
 
 CSV and XLSX cells hold text a spreadsheet shows and never runs (:func:`csv_text`,
 :func:`sheet_cell`): a record's free text can come from anyone who can push one.
@@ -23,7 +25,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -38,6 +40,7 @@ from records.avoided_log import (
     log_table,
     versions_table,
 )
+from records.photos import PhotoMedia, media_resource
 from records.schema import TriageRecord
 from records.tables import load_table
 
@@ -72,6 +75,8 @@ _LOG = log_table(_META)
 _VERSIONS = versions_table(_META)
 Row = tuple[Any, ...]
 Progress = Callable[[int], None]
+# The attached photos of a chunk of records, by record (the hub reads its own table).
+PhotoLookup = Callable[[Sequence[uuid.UUID]], Mapping[uuid.UUID, Sequence[PhotoMedia]]]
 
 
 # --- reading the central store -------------------------------------------------------------
@@ -446,12 +451,16 @@ def _observation(record: TriageRecord, key: str, **value: Any) -> dict[str, Any]
     return resource
 
 
-def fhir_entries(record: TriageRecord, patient: bool = True) -> list[dict[str, Any]]:
-    """The Bundle entries of one record (``patient``: include the Patient resource)."""
+def fhir_entries(record: TriageRecord, patient: bool = True,
+                 media: Sequence[PhotoMedia] = ()) -> list[dict[str, Any]]:
+    """The Bundle entries of one record (``patient``: include the Patient resource;
+    ``media``: its attached photos)."""
     entries = []
     if patient and (resource := _patient(record)) is not None:
         entries.append(_entry(resource))
     entries.append(_entry(_encounter(record)))
+    subject = record.patient.id if record.patient is not None else None
+    entries.extend(_entry(media_resource(photo, record.uuid, subject)) for photo in media)
     news2, obs = record.news2, record.observations
     if news2 is not None and obs is not None:
         if news2.complete:  # a partial score is never shown as a total
@@ -468,31 +477,31 @@ def fhir_entries(record: TriageRecord, patient: bool = True) -> list[dict[str, A
     return entries
 
 
-def fhir_chunks(items: Iterable[TriageRecord], progress: Progress | None = None) -> Iterator[str]:
-    """One FHIR R4 ``collection`` Bundle as JSON text, streamed a chunk of records at a time."""
+def fhir_chunks(items: Iterable[TriageRecord], progress: Progress | None = None,
+                photos: PhotoLookup | None = None) -> Iterator[str]:
+    """One FHIR R4 ``collection`` Bundle as JSON text, streamed a chunk of records at a time
+    (``photos``: where to find the records' attached photos, one look per chunk)."""
     stamp = format_value(datetime.now(UTC))
     yield ('{"resourceType":"Bundle","id":"' + str(uuid.uuid4()) + '","type":"collection",'
            '"timestamp":"' + stamp + '","entry":[')  # fmt: skip
     # Each patient once (fullUrl must be unique in a Bundle): ids only, 16 bytes a patient.
     seen: set[int] = set()
-    first, parts, pending = True, [], 0
-    for record in items:
-        fresh = record.patient is not None and record.patient.id.int not in seen
-        if fresh and record.patient is not None:
-            seen.add(record.patient.id.int)
-        for entry in fhir_entries(record, patient=fresh):
-            parts.append(("" if first else ",") + json.dumps(entry, separators=(",", ":")))
-            first = False
-        pending += 1
-        if pending == CHUNK // 5:
-            yield "".join(parts)
-            parts.clear()
-            if progress is not None:
-                progress(pending)
-            pending = 0
-    yield "".join(parts) + "]}"
-    if progress is not None and pending:
-        progress(pending)
+    first, parts = True, []
+    records_left = iter(items)
+    while chunk := list(itertools.islice(records_left, CHUNK // 5)):
+        media = photos([r.uuid for r in chunk]) if photos is not None else {}
+        for record in chunk:
+            fresh = record.patient is not None and record.patient.id.int not in seen
+            if fresh and record.patient is not None:
+                seen.add(record.patient.id.int)
+            for entry in fhir_entries(record, patient=fresh, media=media.get(record.uuid, ())):
+                parts.append(("" if first else ",") + json.dumps(entry, separators=(",", ":")))
+                first = False
+        yield "".join(parts)
+        parts.clear()
+        if progress is not None:
+            progress(len(chunk))
+    yield "]}"
 
 
 def encode(chunks: Iterable[str]) -> Iterator[bytes]:

@@ -18,6 +18,7 @@ __all__ = [
     "TriageRecordRow",
     "TriageVersionRow",
     "UtcDateTime",
+    "WoundPhotoRow",
 ]
 
 
@@ -190,3 +191,31 @@ class OutboxRow(Base):
         # Rounds read pending entries in id order (see migration 0002).
         sa.Index("ix_sync_outbox_pending", "state", "id"),
     )
+
+
+class WoundPhotoRow(Base):
+    """A photo the desk holds (records/photos.py): kept as it arrived, so a desk that goes
+    offline still shows it and still attaches it; its attachment waits here for sync."""
+
+    __tablename__ = "wound_photos"
+
+    photo_id: Mapped[UUID] = mapped_column(sa.Uuid, primary_key=True)
+    call_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    request_id: Mapped[str] = mapped_column(sa.String(64))
+    content_type: Mapped[str] = mapped_column(sa.String(16))
+    width: Mapped[int]
+    height: Mapped[int]
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    consent: Mapped[str] = mapped_column(sa.String(16))
+    consent_by_name: Mapped[str] = mapped_column(sa.String(120))
+    taken_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    record_uuid: Mapped[UUID | None] = mapped_column(sa.Uuid, index=True)
+    attached_at: Mapped[datetime | None]
+    # None until attached; then pending -> synced, or failed (the hub refused it for good)
+    sync_state: Mapped[str | None] = mapped_column(sa.String(16))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.String(200))

@@ -447,6 +447,19 @@ class OutcomeBody(_Body):
     transfer_avoided: bool
 
 
+class BookableSpecialist(BaseModel):
+    id: int
+    name: str
+
+
+class ClinicChoicesOut(BaseModel):
+    """What a clinic may be booked with (``GET /clinics/choices``): the enrolled prisons and
+    the specialists' accounts, for the desk's booking form."""
+
+    prisons: list[Principal]
+    specialists: list[BookableSpecialist]
+
+
 class BookingOut(BaseModel):
     id: int
     site_id: int

@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from hub.contract.fields import Text
+from hub.contract.fields import RowId, Text
 from hub.contract.identity import CallRole, Principal, SiteKind
 from records.news2 import Consciousness
+from records.schema import TriageRecord
 
 PROTOCOL_VERSION = 1
 # Large enough for an SDP offer with audio, video and every gathered candidate (typically
@@ -201,6 +202,8 @@ class CallRequest(_Message):
     observations: PreCallObservations | None = None
     patient: Patient | None = None
     soft_signs: Annotated[list[ShortText], Field(max_length=20)] = Field(default_factory=list)
+    # A prison's booked clinic (POST /api/v1/clinics): the call rings its specialist first.
+    clinic_id: RowId | None = None
 
 
 class CallCancel(_Message):
@@ -297,6 +300,166 @@ class QueueSync(_Message):
     type: Literal["queue_sync"] = "queue_sync"
 
 
+# --- hand-over, clinics and the hub at a glance (issue 14) -------------------------------
+
+HandOverNote = Annotated[Text, Field(max_length=500)]
+
+
+class HandOver(_Message):
+    """The nurse in a call passes it on: to the free nurse ``to`` (a participant id,
+    ``staff:<id>``), or back to the front of the queue when ``to`` is left out. The note and
+    the draft record go with it; the hub sets the record's author from the sender."""
+
+    type: Literal["hand_over"] = "hand_over"
+    call_id: CallId
+    to: Annotated[Text, Field(max_length=40)] | None = None
+    note: HandOverNote | None = None
+    record: TriageRecord | None = None
+
+
+class HandOverAccept(_Message):
+    """The nurse offered a hand-over takes the call."""
+
+    type: Literal["hand_over_accept"] = "hand_over_accept"
+    call_id: CallId
+
+
+class HandOverDecline(_Message):
+    type: Literal["hand_over_decline"] = "hand_over_decline"
+    call_id: CallId
+
+
+class HandOverOffer(_Message):
+    """Rings the nurse a call is handed to, with who hands it over, the note and the draft."""
+
+    type: Literal["hand_over_offer"] = "hand_over_offer"
+    call_id: str
+    entry: QueueEntry
+    from_name: str
+    note: str | None = None
+    record: TriageRecord | None = None
+    # Seconds the offered nurse has to answer; left out when the call is theirs already
+    # (it was handed back to the queue and they answered it).
+    ring_s: float | None = None
+
+
+HandOverOutcome = Literal["accepted", "queued", "declined", "not_answered", "withdrawn"]
+
+
+class HandOverStatus(_Message):
+    """How a hand-over went, to the nurse handing over (``accepted``: the call is the other
+    nurse's now; ``queued``: back in the queue; ``declined`` or ``not_answered``: still
+    yours) and to the nurse offered it (``withdrawn``: the call ended or its nurse left)."""
+
+    type: Literal["hand_over_status"] = "hand_over_status"
+    call_id: str
+    outcome: HandOverOutcome
+    by: str | None = None
+
+
+class ClinicRing(_Message):
+    """Rings the specialist booked for a prison clinic when its call arrives; answered with
+    ``invite_accept`` or ``invite_decline``, ended by ``invite_withdrawn``."""
+
+    type: Literal["clinic_ring"] = "clinic_ring"
+    call_id: str
+    booking_id: int
+    site_name: str
+    title: str
+    reason: str
+    ring_s: float
+
+
+class ClinicFallback(_Message):
+    """To the caller of a clinic call: its specialist did not answer (or is not signed in,
+    or declined), so the call now waits for a nurse, at ``position``."""
+
+    type: Literal["clinic_fallback"] = "clinic_fallback"
+    call_id: str
+    reason: Literal["not_answered", "declined", "not_signed_in"]
+    position: int
+    estimated_wait_s: int
+
+
+class UrgencyWait(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urgency: Urgency
+    waiting: int
+    longest_wait_s: int  # 0 when none waits
+    standard_s: int  # the answering standard for this urgency
+    breached: bool  # the longest wait is past the standard
+
+
+class HubGlance(_Message):
+    """The hub at a glance, pushed to every nurse and manager desk when it changes (and at
+    least every few seconds while calls wait, so the longest wait grows)."""
+
+    type: Literal["hub_glance"] = "hub_glance"
+    nurses_signed_in: int
+    nurses_free: int
+    nurses_in_call: int
+    # Who is free (role nurse), for a desk handing a call to a named nurse.
+    free_nurses: list[Participant] = Field(default_factory=list)
+    waiting: list[UrgencyWait]
+    answered_today: int
+    answered_in_standard_today: int
+
+# --- a photo into the record (issue 17): the nurse asks, the site consents or declines ----
+# The photo itself goes over REST (POST /api/v1/calls/{call_id}/photos, too big for a frame);
+# these only ask for it, refuse it and say it is there. Bodies: hub/contract/photos.py.
+# Both directions in one block, before the unions that name them.
+
+PhotoRequestId = Annotated[Text, Field(min_length=1, max_length=64)]
+
+
+class PhotoRequest(_Message):
+    """The nurse in a call asks the caller's station or page for a still of the camera."""
+
+    type: Literal["photo_request"] = "photo_request"
+    call_id: CallId
+    request_id: PhotoRequestId
+
+
+class PhotoDecline(_Message):
+    """The site says no: the resident (or patient) did not consent to the photo."""
+
+    type: Literal["photo_decline"] = "photo_decline"
+    call_id: CallId
+    request_id: PhotoRequestId
+
+
+class PhotoRequested(_Message):
+    """Tells the caller that the nurse asks for a photo: ask consent, then capture."""
+
+    type: Literal["photo_requested"] = "photo_requested"
+    call_id: str
+    request_id: str
+    by: str  # the nurse's name
+
+
+class PhotoDeclined(_Message):
+    """Tells the nurse that the site declined (no consent); nothing was taken."""
+
+    type: Literal["photo_declined"] = "photo_declined"
+    call_id: str
+    request_id: str
+
+
+class PhotoReady(_Message):
+    """Tells the nurse in the call that the photo is in the central store (fetch it with
+    GET /api/v1/photos/{photo_id}/image: every fetch is audited)."""
+
+    type: Literal["photo_ready"] = "photo_ready"
+    call_id: str
+    request_id: str
+    photo_id: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
 ClientMessage = Annotated[
     Hello
     | Pong
@@ -313,7 +476,12 @@ ClientMessage = Annotated[
     | InviteCancel
     | InviteAccept
     | InviteDecline
-    | QueueSync,
+    | QueueSync
+    | HandOver
+    | HandOverAccept
+    | HandOverDecline
+    | PhotoRequest
+    | PhotoDecline,
     Field(discriminator="type"),
 ]
 
@@ -422,7 +590,7 @@ class InviteWithdrawn(_Message):
 
     type: Literal["invite_withdrawn"] = "invite_withdrawn"
     call_id: str
-    reason: Literal["accepted_elsewhere", "cancelled", "call_ended"]
+    reason: Literal["accepted_elsewhere", "cancelled", "call_ended", "not_answered"]
 
 
 class InviteDeclined(_Message):
@@ -458,6 +626,7 @@ class ParticipantLeft(_Message):
     reason: str
 
 
+
 ServerMessage = Annotated[
     Welcome
     | Error
@@ -478,7 +647,15 @@ ServerMessage = Annotated[
     | InviteDeclined
     | ParticipantJoined
     | ParticipantLeft
-    | CallPlanReady,
+    | CallPlanReady
+    | HandOverOffer
+    | HandOverStatus
+    | ClinicRing
+    | ClinicFallback
+    | HubGlance
+    | PhotoRequested
+    | PhotoDeclined
+    | PhotoReady,
     Field(discriminator="type"),
 ]
 
@@ -489,6 +666,8 @@ CLIENT_TYPES = frozenset(
     for m in (
         Hello, Pong, Ping, CallRequest, CallCancel, CallResume, CallClaim, CallEnd, Offer,
         Answer, Renegotiate, InviteSpecialist, InviteCancel, InviteAccept, InviteDecline, QueueSync,
+        HandOver, HandOverAccept, HandOverDecline,
+        PhotoRequest, PhotoDecline,
     )
 )
 
@@ -496,14 +675,26 @@ CLIENT_TYPES = frozenset(
 class ProtocolError(Exception):
     """A frame that cannot be accepted; ``code`` says which rule it broke."""
 
-    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None,
+                 request_id: str | None = None, call_id: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.ref = ref
+        self.request_id, self.call_id = request_id, call_id
 
     def to_error(self) -> Error:
-        return Error(code=self.code, message=self.message, ref=self.ref)
+        return Error(code=self.code, message=self.message, ref=self.ref,
+                     request_id=self.request_id, call_id=self.call_id)
+
+
+def _own_id(data: dict[str, Any], key: str) -> str | None:
+    """The frame's own ``request_id`` or ``call_id``, if it is one the contract would take:
+    a refusal carries it back so the client can tell which of its messages was refused."""
+    value = data.get(key)
+    if isinstance(value, str) and 1 <= len(value) <= 64 and value.isprintable():
+        return value
+    return None
 
 
 def _decode(text: str | bytes, cap: int = MAX_FRAME_BYTES) -> dict[str, Any]:
@@ -538,7 +729,9 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
     try:
         return _client_adapter.validate_python(data)
     except ValidationError as exc:
-        raise ProtocolError(ErrorCode.INVALID, _describe(exc), ref=kind) from None
+        raise ProtocolError(ErrorCode.INVALID, _describe(exc), ref=kind,
+                            request_id=_own_id(data, "request_id"),
+                            call_id=_own_id(data, "call_id")) from None
 
 
 def parse_server_message(text: str | bytes) -> ServerMessage:

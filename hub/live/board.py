@@ -59,6 +59,9 @@ class QueueBoard:
         self.seq = 0
         self._calls = calls
         self._presence = presence
+        # Waiting calls no desk is shown yet: a clinic call ringing its specialist
+        # (hub/live/clinic_ring.py); shown, and counted in positions, once it falls back.
+        self.hidden: set[str] = set()
 
     def entry(self, call: QueuedCall, position: int) -> p.QueueEntry:
         live = self._calls.get(call.id)
@@ -74,13 +77,21 @@ class QueueBoard:
 
     def snapshot(self) -> p.QueueSnapshot:
         return p.QueueSnapshot(seq=self.seq, entries=[
-            self.entry(c, i) for i, c in enumerate(self.queue.waiting(), start=1)
+            self.entry(c, i) for i, c in enumerate(self._waiting(), start=1)
         ])
+
+    def _waiting(self) -> list[QueuedCall]:
+        waiting = self.queue.waiting()
+        if self.hidden:
+            waiting = [c for c in waiting if c.id not in self.hidden]
+        return waiting
 
     def broadcast(
         self, op: str, call: LiveCall, reason: str | None = None, claimed_by: str | None = None
     ) -> None:
         """Tell every desk watching the queue that ``call`` was added, updated or removed."""
+        if call.id in self.hidden:
+            return
         self.seq += 1
         update = p.QueueUpdate(
             seq=self.seq, op=op, call_id=call.id,
@@ -91,14 +102,17 @@ class QueueBoard:
 
     def position(self, call: LiveCall) -> tuple[int, int]:
         """Position of a waiting call (1 = next) and its estimated wait in seconds."""
+        if call.id in self.hidden:
+            return 1, 0  # ringing its specialist
         pos = self._position_of(call)
         online, free = self._free_desks()
         return pos, self.estimate.wait_s(pos, online, free)
 
     def tell_positions(self, after: LiveCall | None = None) -> None:
         """Tell each waiting caller (behind ``after``, if given) its position and wait."""
-        waiting = self.queue.waiting()
-        start = self._position_of(after) if after is not None else 0
+        waiting = self._waiting()
+        start = self._position_of(after) if after is not None and (
+            after.id not in self.hidden) else 0
         online, free = self._free_desks()  # once for every caller told, not once each
         for i, queued in enumerate(waiting[start:], start=start + 1):
             call = self._calls.get(queued.id)
@@ -111,6 +125,8 @@ class QueueBoard:
         pos = self.queue.position(call.id)
         if pos is None:
             raise ValueError(f"call {call.id} is not waiting")
+        if self.hidden:  # not behind a call no one is shown
+            pos -= sum(1 for c in self.queue.waiting()[:pos - 1] if c.id in self.hidden)
         return pos
 
     def _free_desks(self) -> tuple[int, int]:

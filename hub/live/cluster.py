@@ -223,6 +223,9 @@ class ClusterNode:
     def tell_site(self, site_id: int, msg: p._Message) -> None:
         self.gateway.tell_site(site_id, msg)
 
+    def tell_staff(self, staff_id: int, msg: p._Message) -> None:
+        self.gateway.tell_staff(staff_id, msg)
+
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> None:
         self.gateway.disconnect(kind, principal_id, reason, keep_token)

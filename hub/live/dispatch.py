@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +32,9 @@ from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
 from hub.metrics import HubMetrics
 from hub.models import Call, Invitation
+
+if TYPE_CHECKING:
+    from hub.live.clinic_ring import ClinicRing
 
 log = logging.getLogger("telehub.hub")
 
@@ -52,6 +57,9 @@ class Dispatch:
         self.log = calllog
         self.metrics = metrics
         self._requests: dict[tuple[int, str], str] = {}  # (site id, request id) -> call id
+        # Set by the switchboard: booked clinic calls, and who counts each first answer.
+        self.clinics: ClinicRing | None = None
+        self.on_answered: Callable[[p.Urgency, float], None] | None = None
 
     async def start(self) -> None:
         """Take back the calls the log holds as open (after a restart)."""
@@ -103,6 +111,8 @@ class Dispatch:
             news2=news2, requested_at=utcnow(),
         )
         call = LiveCall(request=request, caller=conn)
+        if msg.clinic_id is not None and self.clinics is not None:
+            await self.clinics.check(conn, call, msg.clinic_id)  # rings its specialist first
         row = Call(
             id=call.id, site_id=call.site.id, request_id=request.request_id,
             reason=request.reason, urgency=request.urgency.value,
@@ -150,6 +160,8 @@ class Dispatch:
             pos, wait = self.board.position(call) if call.state == "waiting" else (1, 0)
             call.caller.send(p.CallQueued(call_id=call.id, request_id=msg.request_id,
                                           position=pos, estimated_wait_s=wait))
+        if self.clinics is not None:
+            await self.clinics.ring(call)
 
     def _admit(self, site_id: int) -> None:
         """The one place a new call request is let in: a caller may have only a few calls
@@ -226,6 +238,7 @@ class Dispatch:
         require_role(conn, StaffRole.NURSE)
         call = self.calls.get(call_id)
         if call is None or call.state != "waiting" or (
+            self.clinics is not None and self.clinics.ringing(call_id)) or (
             await self.queue.claim(call_id, conn.principal) is None
         ):
             who = call.desk.name if call is not None and call.desk is not None else None
@@ -252,6 +265,8 @@ class Dispatch:
             self.board.estimate.answered(waited)
             if self.metrics is not None:
                 self.metrics.answered(call.request.urgency, waited)
+            if self.on_answered is not None:
+                self.on_answered(call.request.urgency, waited)
         # Both ends are told before the answer is written to the log: the queue's claim has
         # decided (in PostgreSQL it is already a committed row), the write queue keeps the
         # log in order, and a caller should not wait on a disk flush to see the nurse.
@@ -280,9 +295,9 @@ class Dispatch:
                 await self.cancel(conn, call_id)
                 return
             raise Refusal(ErrorCode.NOT_PARTICIPANT, "you are not in this call", call_id)
-        if pid in call.specialist_principals:
+        if pid in call.specialist_principals and call.desk is not None:
             await self.escalation.leave(call, pid, "left")
-            return
+            return  # (a clinic call's specialist, with no nurse in it, ends it)
         await self._end(call, p.EndReason.COMPLETED, pid)
 
     # --- lost and found -------------------------------------------------------------------
@@ -347,18 +362,19 @@ class Dispatch:
         elif reason is p.EndReason.COMPLETED and call.answered_at is not None:
             self.board.estimate.handled((now - call.answered_at).total_seconds())
 
-    async def _requeue(self, call: LiveCall) -> None:
-        """The desk did not come back: the caller returns to the front of the queue."""
+    async def _requeue(self, call: LiveCall, why: str = "desk_lost") -> bool:
+        """The desk did not come back (or handed the call back, ``why`` = handed_over): the
+        caller returns to the front of the queue."""
         assert call.desk is not None
         desk_pid = call.desk.participant_id
         # The queue decides first (a shared queue's row is what every hub reads back).
         requeued = await self.queue.requeue(call.id)
         if requeued is None:
-            log.error("call %s was not claimed in the queue when its desk was lost", call.id)
-            return
-        await self.log.requeue(call.id, desk_pid, utcnow())
+            log.error("call %s was not claimed in the queue when its desk left", call.id)
+            return False
+        await self.log.requeue(call.id, desk_pid, utcnow(), why)
         for pid in list(call.specialist_principals):
-            await self.escalation.leave(call, pid, "desk_lost")
+            await self.escalation.leave(call, pid, why)
         if call.invite_open:
             self.escalation.withdraw(call, "call_ended")
         call.request = requeued
@@ -370,6 +386,9 @@ class Dispatch:
             call.caller.send(p.CallRequeued(call_id=call.id, position=pos, estimated_wait_s=wait))
         self.board.broadcast("added", call)
         self.board.tell_positions(after=call)
+        return True
+
+    requeue = _requeue  # what a hand-over to the queue uses (hub/live/handover.py)
 
     def _invited_patient(self, site_id: int) -> p.Patient | None:
         with unit_of_work(self._sessions) as s:

@@ -101,7 +101,10 @@ class Escalation:
         call.specialist_lost_at.pop(pid, None)
         if conn is not None:
             conn.calls.discard(call.id)
-            conn.send(p.CallEnded(call_id=call.id, reason=p.EndReason.COMPLETED, by=pid))
+            # ``by`` is the specialist when it left; none when the hub ended its part (the
+            # nurse's desk lost, the call handed back to the queue, its own grace run out).
+            conn.send(p.CallEnded(call_id=call.id, reason=p.EndReason.COMPLETED,
+                                  by=pid if reason == "left" else None))
         await self._log.leave(call.id, pid, utcnow(), reason)
         call.tell_others(pid, p.ParticipantLeft(call_id=call.id, participant_id=pid,
                                                 reason=reason))

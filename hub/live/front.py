@@ -35,6 +35,10 @@ class LiveFront(Protocol):
         """Push ``msg`` to every live connection of a site (after a commit)."""
         ...
 
+    def tell_staff(self, staff_id: int, msg: p._Message) -> object:
+        """Push ``msg`` to every live connection of a member of staff (after a commit)."""
+        ...
+
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> object:
         """Close every live connection of an account whose access was revoked (but those

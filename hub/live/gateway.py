@@ -7,8 +7,8 @@ about calls.
 
 Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` principal,
 ``th`` the hash of its token), ``msg`` (``t``: the client message), ``detach``, and for REST
-routes ``tell_site``, ``disconnect``, ``disconnect_tokens`` and ``snapshot`` (answered with
-``reply``). Mail to a gateway: ``send``
+routes ``tell_site``, ``tell_staff``, ``disconnect``, ``disconnect_tokens`` and ``snapshot``
+(answered with ``reply``). Mail to a gateway: ``send``
 (``t``: a frame), ``close`` (``code``, ``reason``), ``reset`` (the dispatcher changed: every
 socket is closed with 1012 so its client reconnects and resumes), ``reply``.
 """
@@ -105,6 +105,9 @@ class Gateway:
 
     def tell_site(self, site_id: int, msg: p._Message) -> None:
         self._post({"k": "tell_site", "site": site_id, "t": msg.to_json()})
+
+    def tell_staff(self, staff_id: int, msg: p._Message) -> None:
+        self._post({"k": "tell_staff", "staff": staff_id, "t": msg.to_json()})
 
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> None:

@@ -57,8 +57,9 @@ class CallLogWriter:
     async def leave(self, call_id: str, participant_id: str, at: datetime, reason: str) -> None:
         await self.writes.run(CallLog.record_leave, call_id, participant_id, at, reason)
 
-    async def requeue(self, call_id: str, desk_participant_id: str, at: datetime) -> None:
-        await self.writes.run(CallLog.record_requeue, call_id, desk_participant_id, at)
+    async def requeue(self, call_id: str, desk_participant_id: str, at: datetime,
+                      reason: str = "desk_lost") -> None:
+        await self.writes.run(CallLog.record_requeue, call_id, desk_participant_id, at, reason)
 
     async def end(self, call_id: str, reason: EndReason, by: str | None, at: datetime) -> None:
         await self.writes.run(CallLog.record_end, call_id, reason, by, at)

@@ -162,6 +162,16 @@ class Presence:
             conn.send_text(text)
         return len(conns)
 
+    def tell_staff(self, staff_id: int, msg: p._Message) -> int:
+        """Send ``msg`` to every live connection of one member of staff (a nurse with two
+        desks open gets it on both); returns how many got it."""
+        text = msg.to_json()
+        conns = [c for c in self.connections
+                 if c.principal.kind == "staff" and c.principal.id == staff_id]
+        for conn in conns:
+            conn.send_text(text)
+        return len(conns)
+
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> int:
         """Close every live connection of one account (its access was revoked) but those

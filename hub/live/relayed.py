@@ -76,6 +76,9 @@ class RelayedConnections:
             case "tell_site":
                 self.switchboard.tell_site(int(mail["site"]),
                                            p.parse_server_message(str(mail["t"])))
+            case "tell_staff":
+                self.switchboard.tell_staff(int(mail["staff"]),
+                                            p.parse_server_message(str(mail["t"])))
             case "disconnect":
                 keep = mail.get("keep")
                 self.switchboard.disconnect(str(mail["kind"]), int(mail["id"]),

@@ -23,9 +23,13 @@ from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall
+from hub.live.clinic_ring import ClinicRing
 from hub.live.dispatch import Dispatch
 from hub.live.escalation import Escalation
+from hub.live.glance import Glance, answered_on
+from hub.live.handover import HandOvers
 from hub.live.log_writer import CallLogWriter
+from hub.live.photo_requests import PhotoRequests
 from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
@@ -53,6 +57,14 @@ class Switchboard:
         self.escalation = Escalation(calls, self.presence, self.relay, self.log)
         self.dispatch = Dispatch(config, sessions, calls, self.queue, self.board, self.relay,
                                  self.escalation, self.log, metrics)
+        self.glance = Glance(calls, self.queue, self.presence, lambda: self.board.hidden)
+        self.hand_overs = HandOvers(config.hand_over_ring_s, calls, self.presence, self.relay,
+                                    self.board, self.log, self.dispatch.requeue)
+        self.clinics = ClinicRing(config.clinic_ring_s, sessions, calls, self.queue, self.board,
+                                  self.presence, self.relay, self.log, self.glance.answered)
+        self.dispatch.clinics = self.clinics
+        self.dispatch.on_answered = self.glance.answered
+        self.photos = PhotoRequests(calls)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s)
         self._tasks: list[asyncio.Task[None]] = []
@@ -60,10 +72,17 @@ class Switchboard:
 
     async def start(self) -> None:
         await self.dispatch.start()
+        day = self.glance.day
+        self.glance.learn(day, *await self.log.read(answered_on, self.sessions, day))
         self._tasks.append(asyncio.create_task(
-            self.presence.heartbeat(self.detach, self.dispatch.expire_lost),
-            name="hub-heartbeat"))
+            self.presence.heartbeat(self.detach, self._tick), name="hub-heartbeat"))
         self._tasks.append(asyncio.create_task(self.session_check.watch(), name="hub-sessions"))
+
+    async def _tick(self, now: float) -> None:
+        await self.dispatch.expire_lost(now)
+        self.hand_overs.expire(now)
+        self.clinics.expire(now)
+        self.glance.tick()
 
     async def stop(self) -> None:
         self.stopping = True
@@ -88,7 +107,9 @@ class Switchboard:
         self.presence.add(conn)
         if conn.watches_queue:
             conn.send(self.board.snapshot())
+            self.glance.show(conn.send)
         self.escalation.offer_open(conn)
+        self.clinics.offer_open(conn)
 
     async def detach(self, conn: Connection) -> None:
         """The connection closed or went silent: start the grace period of its calls."""
@@ -101,6 +122,9 @@ class Switchboard:
 
     def tell_site(self, site_id: int, msg: p._Message) -> int:
         return self.presence.tell_site(site_id, msg)
+
+    def tell_staff(self, staff_id: int, msg: p._Message) -> int:
+        return self.presence.tell_staff(staff_id, msg)
 
     def disconnect(self, kind: str, principal_id: int, reason: str,
                    keep_token: str | None = None) -> int:
@@ -155,6 +179,7 @@ class Switchboard:
                 await self.dispatch.resume_call(conn, msg.call_id)
             case p.CallClaim():
                 await self.dispatch.claim(conn, msg.call_id)
+                self.hand_overs.claimed(conn, msg.call_id)
             case p.CallEnd():
                 await self.dispatch.end(conn, msg.call_id)
             case p.Offer() | p.Answer() | p.Renegotiate():
@@ -163,9 +188,23 @@ class Switchboard:
                 self.escalation.invite(conn, msg)
             case p.InviteCancel():
                 self.escalation.cancel(conn, msg.call_id)
+            case p.InviteAccept() if self.clinics.ringing(msg.call_id):
+                await self.clinics.answer(conn, msg.call_id)
             case p.InviteAccept():
                 await self.escalation.accept(conn, msg.call_id)
+            case p.InviteDecline() if self.clinics.ringing(msg.call_id):
+                self.clinics.decline(conn, msg.call_id)
             case p.InviteDecline():
                 self.escalation.decline(conn, msg.call_id)
+            case p.HandOver():
+                await self.hand_overs.hand_over(conn, msg)
+            case p.HandOverAccept():
+                await self.hand_overs.accept(conn, msg.call_id)
+            case p.HandOverDecline():
+                self.hand_overs.decline(conn, msg.call_id)
+            case p.PhotoRequest():
+                self.photos.ask(conn, msg)
+            case p.PhotoDecline():
+                self.photos.decline(conn, msg)
             case _:  # mypy checks that every client message has a part that owns it
                 assert_never(msg)

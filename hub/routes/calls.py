@@ -31,7 +31,8 @@ def _call_out(c: StoredCall) -> CallOut:
                    participants=[ParticipantOut(**x) for x in c.participants])
 
 
-@router.get("/api/v1/ice-servers", tags=["calls"])
+# A server without a username or credential leaves them out, as call_connected does.
+@router.get("/api/v1/ice-servers", tags=["calls"], response_model_exclude_none=True)
 def ice_servers(
     switchboard: SwitchboardDep,
     principal: Annotated[Principal, Depends(require(*CALLERS))],

@@ -19,10 +19,18 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
+from hub import accounts
 from hub.contract import signaling as p
 from hub.contract.fields import Day, RowId
 from hub.contract.identity import Principal, SiteKind, StaffRole
-from hub.contract.rest import BookingOut, JoinBody, NewBookingBody, OutcomeBody
+from hub.contract.rest import (
+    BookableSpecialist,
+    BookingOut,
+    ClinicChoicesOut,
+    JoinBody,
+    NewBookingBody,
+    OutcomeBody,
+)
 from hub.db import utcnow
 from hub.models import Call, ClinicBooking, Site, Staff
 from hub.routes.deps import ANY_SITE, SIGNED_IN, SessionDep, refusals, require
@@ -73,6 +81,21 @@ def book(
     session.add(booking)
     session.flush()
     return _out(booking, site, specialist, principal)
+
+
+@router.get("/api/v1/clinics/choices")
+def choices(
+    session: SessionDep, _: Annotated[Principal, Depends(require(*BOOKERS))],
+) -> ClinicChoicesOut:
+    """The prisons and specialists a clinic can be booked with (names and ids only)."""
+    prisons = session.scalars(select(Site).where(Site.active, Site.kind == SiteKind.PRISON)
+                              .order_by(Site.name)).all()
+    specialists = session.scalars(
+        select(Staff).where(Staff.active, Staff.role == StaffRole.SPECIALIST)
+        .order_by(Staff.display_name)).all()
+    return ClinicChoicesOut(
+        prisons=[accounts.site_principal(site) for site in prisons],
+        specialists=[BookableSpecialist(id=st.id, name=st.display_name) for st in specialists])
 
 
 @router.get("/api/v1/clinics")

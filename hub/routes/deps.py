@@ -227,6 +227,7 @@ _MEANINGS = {
     404: "No such item (or none this principal may see)",
     409: "The item's state does not allow this",
     413: "The request body is over the hub's size limit",
+    415: "The body's media type is not one this route takes",
     422: "A value is invalid: the answer names the field and the rule, never the value",
     429: "Too many attempts: wait the Retry-After seconds",
 }

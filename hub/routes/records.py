@@ -45,6 +45,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from hub import photos
 from hub.central_store import CentralStore, write
 from hub.contract.fields import Count, Day, RowId, Text
 from hub.contract.identity import Principal, StaffRole
@@ -257,7 +258,8 @@ def export_records(
                     while block := spool.read(1 << 16):
                         yield block
             elif format == "fhir":
-                yield from export.encode(export.fhir_chunks(export.records(conn, start, end)))
+                yield from export.encode(export.fhir_chunks(
+                    export.records(conn, start, end), photos=photos.lookup(conn)))
             else:
                 yield from export.encode(export.csv_chunks(export.log_rows(conn, start, end)))
         finally:

@@ -40,6 +40,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from hub import photos
 from hub.central_store import CentralStore
 from hub.contract.fields import Count, Day, RowId, Text
 from hub.contract.identity import Principal, StaffRole
@@ -196,7 +197,8 @@ def export_report(session: SessionDep, engine: EngineDep, principal: Manager, f:
     def streamed() -> Iterator[bytes]:
         try:
             if format == "fhir":
-                yield from export.encode(export.fhir_chunks(report_files.filtered_records(conn, f)))
+                yield from export.encode(export.fhir_chunks(
+                    report_files.filtered_records(conn, f), photos=photos.lookup(conn)))
             else:
                 yield from export.encode(export.csv_chunks(report_files.filtered_log(conn, f)))
         finally:

@@ -15,7 +15,8 @@ var TelehubCaller = (function () {
     reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
     planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null,
     liveness: null, lastPackets: -1, lastArrival: 0, stalled: false, stalledSaid: 0,
-    hadMedia: false, lastStall: null, cameraId: null
+    hadMedia: false, lastStall: null, cameraId: null, handedOver: false,
+    photoRequest: null, photoSent: null
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -448,7 +449,10 @@ var TelehubCaller = (function () {
       stopLiveness();
       show("waiting");
       land("position");
-      notice("The nurse's connection was lost. You are at the front of the queue again.");
+      notice(state.handedOver
+        ? "Your nurse has passed your call to the next free nurse. You are at the front of the queue."
+        : "The nurse's connection was lost. You are at the front of the queue again.");
+      state.handedOver = false;
       state.lastPosition = msg.position;  // the notice (an alert) says it already
       showPosition(msg.position, msg.estimated_wait_s);
     },
@@ -467,13 +471,28 @@ var TelehubCaller = (function () {
       $("self").srcObject = state.local;
     },
     offer: function (msg) { answerOffer(msg); },
-    participant_joined: function () {},
+    participant_joined: function (msg) {
+      // A nurse taking over the call (a hand-over): her offer follows by itself.
+      if (msg.participant.role === "nurse" && state.handedOver) {
+        state.handedOver = false;
+        $("remote-status").textContent = "Connecting to " + msg.participant.name + "…";
+        $("remote-status").hidden = false;
+        say("Your call is now with " + msg.participant.name + ".");
+      }
+    },
     participant_left: function (msg) {
       if (msg.reason === "connection_lost") {
         $("remote-status").textContent = "The nurse's connection dropped. Please wait…";
         $("remote-status").hidden = false;
+      } else if (msg.reason === "handed_over") {
+        state.handedOver = true;
+        $("remote-status").textContent = "Your nurse is passing your call to a colleague. " +
+                                         "Please stay here…";
+        $("remote-status").hidden = false;
+        say($("remote-status").textContent);
       }
     },
+    photo_requested: function (msg) { askPhoto(msg); },
     call_plan: function (msg) {
       state.plans[msg.call_id] = msg;
       if (msg.call_id === state.planFor) { showPlan(msg); }
@@ -486,6 +505,82 @@ var TelehubCaller = (function () {
   };
 
   // --- the video call ------------------------------------------------------------------
+
+  // --- a photo the nurse asks for (issue 17) -------------------------------------------
+
+  function askPhoto(msg) {
+    if (msg.call_id !== state.callId) { return; }
+    state.photoRequest = msg.request_id;
+    $("photo-question").textContent = msg.by + " asks for a photo, to see the skin or " +
+      "wound closely. Do you agree to a photo being taken and kept in your record? If so, " +
+      "hold the camera still on the place the nurse asks about.";
+    $("photo-status").textContent = "";
+    $("photo-answers").hidden = false;
+    $("photo").hidden = false;
+    land("photo-question");
+    say($("photo-question").textContent);
+  }
+
+  async function takeStill() {
+    // The camera's own picture at its full resolution, never a frame of the compressed
+    // video: ImageCapture where the browser has it, else the camera track's frame drawn at
+    // its own size (the self view plays the camera itself).
+    var track = state.local && state.local.getVideoTracks()[0];
+    if (!track || state.cameraOff) { throw new Error("camera"); }
+    if (window.ImageCapture) {
+      try {
+        var photo = await new ImageCapture(track).takePhoto();
+        if (photo && (photo.type === "image/jpeg" || photo.type === "image/png")) {
+          return photo;
+        }
+      } catch (e) { /* a camera without a photo mode: take its frame below */ }
+    }
+    var video = $("self");
+    var settings = track.getSettings();
+    var canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth || settings.width;
+    canvas.height = video.videoHeight || settings.height;
+    canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
+    return await new Promise(function (resolve) {
+      canvas.toBlob(resolve, "image/jpeg", 0.92);
+    });
+  }
+
+  async function sendPhoto() {
+    var requestId = state.photoRequest, callId = state.callId;
+    if (!requestId || !callId) { return; }
+    $("photo-answers").hidden = true;
+    $("photo-status").textContent = "Taking the photo…";
+    try {
+      var still = await takeStill();
+      var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/photos?request_id=" +
+                          encodeURIComponent(requestId) + "&consent=given", {
+        method: "POST", body: still,
+        headers: { "Authorization": "Bearer " + state.token, "Content-Type": still.type }
+      });
+      if (!r.ok) { throw new Error("status " + r.status); }
+      var kept = await r.json();
+      state.photoSent = kept;
+      $("photo-status").textContent = "Photo sent to the nurse (" + kept.width + " × " +
+        kept.height + ").";
+    } catch (e) {
+      $("photo-status").textContent = e.message === "camera"
+        ? "Your camera is off: turn it on, then ask the nurse to ask again."
+        : "The photo could not be sent. Tell the nurse; they can ask again.";
+    }
+    state.photoRequest = null;
+    say($("photo-status").textContent);
+  }
+
+  function declinePhoto() {
+    if (state.photoRequest && state.callId) {
+      send(M.photo_decline(state.callId, state.photoRequest));
+    }
+    state.photoRequest = null;
+    $("photo-answers").hidden = true;
+    $("photo-status").textContent = "You said no: no photo was taken. The nurse has been told.";
+    say($("photo-status").textContent);
+  }
 
   function closePeer() {
     if (state.pc) { state.pc.close(); }
@@ -610,6 +705,8 @@ var TelehubCaller = (function () {
   // --- the end of a call ---------------------------------------------------------------
 
   function finish(title) {
+    $("photo").hidden = true;  // a photo is asked for during the call only
+    state.photoRequest = null;
     // The hub connection stays open: the nurse's plan (call_plan) arrives on it.
     closePeer();
     stopLiveness();
@@ -694,6 +791,8 @@ var TelehubCaller = (function () {
       if (state.callId) { send(M.call_end(state.callId)); }
       finish("The call has ended");
     });
+    $("photo-agree").addEventListener("click", sendPhoto);
+    $("photo-decline").addEventListener("click", declinePhoto);
     $("mute-button").addEventListener("click", function () { setMuted(!state.muted); });
     $("camera-button").addEventListener("click", function () { setCameraOff(!state.cameraOff); });
     $("camera-choice").addEventListener("change", function () {

@@ -36,13 +36,16 @@ var TelehubMessages = (function () {
     // No media arrives from the desk: ask it for a new connection (it offers; we answer).
     renegotiate: function (callId, to) {
       return { type: "renegotiate", call_id: callId, to: to };
+    },
+    photo_decline: function (callId, requestId) {
+      return { type: "photo_decline", call_id: callId, request_id: requestId };
     }
   };
 
   // Every hub message type the page acts on; anything else is ignored.
   var HANDLED = ["welcome", "error", "ping", "pong", "call_queued", "queue_position",
                  "call_connected", "call_ended", "call_requeued", "offer",
-                 "participant_joined", "participant_left", "call_plan"];
+                 "participant_joined", "participant_left", "call_plan", "photo_requested"];
 
   return { PROTOCOL_VERSION: PROTOCOL_VERSION, build: build, HANDLED: HANDLED };
 })();

@@ -4,16 +4,19 @@ aiortc nurse desk."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from PIL import Image
 
 from calls.engine import CallEngine, QueueChanged
 from calls.media import HD, MediaSource
-from calls.session import CallState, SessionOptions
+from calls.photos import PhotoEvent
+from calls.session import CallState, HandOverReceived, SessionOptions
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind
@@ -109,7 +112,7 @@ async def write_plan(hub: ThreadedHub, nurse: Seeded, call_id: str, decision: st
 
 
 async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
-    hub: ThreadedHub, nurse: Seeded, any_browser: Browser, tmp_path: Path,
+    hub: ThreadedHub, hubdb: HubDatabase, nurse: Seeded, any_browser: Browser, tmp_path: Path,
 ) -> None:
     browser, shot_dir = any_browser, shots(any_browser, tmp_path)
     chromium = isinstance(browser, Chromium)
@@ -122,6 +125,7 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
                       options=SessionOptions(stall_after=4.0))
     events = EventLog(desk)
     await desk.start()
+    first_nurse = desk
     try:
         # The invitation link signs the page in; the code leaves the address bar at once.
         await browser.goto(hub.http + invitation["link"])
@@ -235,6 +239,50 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
                                within=20)
         assert session.links[site_pid].generation > dead.generation
 
+        # Handed over to another nurse (issue 14): the page does nothing, says who it is with
+        # now, and plays the new nurse's video on a new peer connection.
+        nora = hubdb.staff("nora", "nurse")
+        desk = CallEngine(hub.ws, nora.token, CallRole.NURSE,
+                          backoff=Backoff(initial=0.05, maximum=0.5))
+        taken = EventLog(desk)
+        await desk.start()
+        await first_nurse.hand_over(entry.call_id, nora.principal.participant_id, "over to you")
+        await taken.wait(lambda e: isinstance(e, HandOverReceived), within=20)
+        session = await desk.take_hand_over(entry.call_id)
+        await taken.state(CallState.IN_CALL, within=40)
+        nora_pid = json.dumps(nora.principal.participant_id)
+        await browser.wait_for(f"TelehubCaller.state.peer === {nora_pid}", within=20)
+        await browser.wait_for("TelehubCaller.stats().then(s => s.videoFramesDecoded > 30)",
+                               within=40)
+        await wait_until_async(desk_has_media, 20, "the new nurse to receive the page's video",
+                               interval=0.1)
+        assert "Nora" in await browser.evaluate("document.getElementById('live-polite')"
+                                                ".textContent + document.getElementById("
+                                                "'live-assertive').textContent")
+        # The nurse asks for a photo; the patient agrees; the page sends the camera's own
+        # picture at its full size (ImageCapture in Chromium, the camera's frame in Firefox).
+        await desk.ask_photo(entry.call_id)
+        await browser.wait_for(visible("photo"))
+        assert "asks for a photo" in await browser.evaluate(
+            "document.getElementById('photo-question').textContent")
+        await browser.screenshot(shot_dir / "caller-page-photo-consent.png", *TABLET)
+        await browser.evaluate("document.getElementById('photo-agree').click()")
+        ready = await events.wait(lambda e: isinstance(e, PhotoEvent)
+                                  and isinstance(e.message, p.PhotoReady), within=20)
+        assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
+        camera = await browser.evaluate(
+            "(() => { const s = TelehubCaller.state.local.getVideoTracks()[0].getSettings();"
+            " return [s.width, s.height]; })()")
+        image = await asyncio.to_thread(
+            httpx.get, f"{hub.http}/api/v1/photos/{ready.message.photo_id}/image",
+            headers={"Authorization": f"Bearer {nurse.token}"})
+        assert image.status_code == 200
+        picture = Image.open(io.BytesIO(image.content))
+        assert list(picture.size) == camera, (picture.size, camera)
+        assert (ready.message.width, ready.message.height) == picture.size
+        await browser.wait_for("document.getElementById('photo-status').textContent"
+                               ".startsWith('Photo sent')")
+
         # Mute and camera off act on the page's own tracks.
         await browser.evaluate("document.getElementById('mute-button').click();"
                                "document.getElementById('camera-button').click()")
@@ -271,9 +319,12 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         sent = await browser.evaluate("TelehubCaller.state.sent")
         types = [p.parse_client_message(json.dumps(frame)).type for frame in sent]
         assert {"hello", "call_request", "answer"} <= set(types), types
+        photo_sent = await browser.evaluate("TelehubCaller.state.photoSent")
+        assert photo_sent["consent"] == "given" and photo_sent["width"] == camera[0]
         assert types.count("hello") == 2
     finally:
         await desk.close()
+        await first_nurse.close()
 
 
 async def test_a_plan_written_during_the_call_shows_when_it_ends_and_the_page_calls_again(
@@ -331,6 +382,7 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
         "call_request": "['req-1', 'Short of breath', 'urgent', {name: 'M. Patel'}]",
         "call_cancel": "['c1']", "call_resume": "['c1']", "call_end": "['c1']",
         "answer": "['c1', 'staff:3', 'v=0']", "renegotiate": "['c1', 'staff:3']",
+        "photo_decline": "['c1', 'r1']",
     }
     names = await browser.evaluate("Object.keys(TelehubMessages.build)")
     assert sorted(names) == sorted(examples)

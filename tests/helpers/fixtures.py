@@ -23,7 +23,14 @@ from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.firefox import PREFS, Firefox, firefox_binary
 from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
-from tests.helpers.postgres import NoPostgres, new_database, private_cluster
+from tests.helpers.postgres import (
+    NoPostgres,
+    database_name,
+    is_empty,
+    new_database,
+    private_cluster,
+    replace_with_copy,
+)
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -93,6 +100,23 @@ def fresh_pg_database(postgres_server: str) -> Callable[[], str]:
     return lambda: new_database(postgres_server)
 
 
+@pytest.fixture(scope="session")
+def _pg_hub_template(postgres_server: str) -> str:
+    """A hub database on the test server migrated to head, once per run (per xdist worker);
+    its name. A test's new migrated PostgreSQL hub database is a copy of it (CREATE DATABASE
+    ... TEMPLATE): the same as migrating it anew (migrations write no rows of their own into
+    an empty database), without Alembic's seconds a database on a loaded machine."""
+    url = new_database(postgres_server)
+    HubDatabase(url).dispose()  # no connection left: a template must have none
+    return database_name(url)
+
+
+@pytest.fixture
+def migrated_pg_database(postgres_server: str, _pg_hub_template: str) -> Callable[[], str]:
+    """Makes a new hub database migrated to head on the test server; returns its URL."""
+    return lambda: new_database(postgres_server, template=_pg_hub_template)
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database: an SQLite file, and (second run) a real PostgreSQL database."""
@@ -129,11 +153,15 @@ def _migrated_hub_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def hubdb(hub_db_url: str, request: pytest.FixtureRequest) -> Iterator[HubDatabase]:
-    """The test hub's database, migrated (HubDatabase checks it is at head either way)."""
+    """The test hub's database, migrated (HubDatabase checks it is at head either way). A new
+    one starts as a copy of the run's migrated template (SQLite file or PostgreSQL database)."""
     if hub_db_url.startswith("sqlite:///"):
         path = Path(hub_db_url.removeprefix("sqlite:///"))
         if not path.exists():
             shutil.copyfile(request.getfixturevalue("_migrated_hub_file"), path)
+    elif hub_db_url.startswith("postgresql") and is_empty(hub_db_url):
+        replace_with_copy(request.getfixturevalue("postgres_server"), hub_db_url,
+                          request.getfixturevalue("_pg_hub_template"))
     db = HubDatabase(hub_db_url)
     yield db
     db.dispose()
@@ -155,9 +183,9 @@ def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
 
 
 @pytest.fixture
-def cluster_db(fresh_pg_database: Callable[[], str]) -> Iterator[HubDatabase]:
+def cluster_db(migrated_pg_database: Callable[[], str]) -> Iterator[HubDatabase]:
     """A migrated hub database of its own on the run's PostgreSQL server, for a cluster."""
-    db = HubDatabase(fresh_pg_database())
+    db = HubDatabase(migrated_pg_database())
     yield db
     db.dispose()
 
@@ -187,15 +215,16 @@ def start_cluster(cluster_db: HubDatabase, tmp_path: Path
 
 
 @pytest.fixture(scope="module")
-def module_cluster(postgres_server: str, tmp_path_factory: pytest.TempPathFactory,
-                   request: pytest.FixtureRequest) -> Iterator[tuple[HubCluster, HubDatabase]]:
+def module_cluster(postgres_server: str, _pg_hub_template: str,
+                   tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+                   ) -> Iterator[tuple[HubCluster, HubDatabase]]:
     """One cluster for a whole module (starting hubs is most of a short test): two hubs
     behind HAProxy on a database of their own, with the module's ``CLUSTER_ARGS``."""
     binary = haproxy_binary()
     if binary is None:
         need("HAProxy is not installed (apt-get install haproxy)")
     assert binary is not None
-    db = HubDatabase(new_database(postgres_server))
+    db = HubDatabase(new_database(postgres_server, template=_pg_hub_template))
     args = getattr(request.module, "CLUSTER_ARGS", ())
     cluster = HubCluster(db.url, 2, tmp_path_factory.mktemp("cluster"), binary, args)
     try:

@@ -77,14 +77,43 @@ def private_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def new_database(admin_url: str) -> str:
-    """A new empty database on the server of ``admin_url``; returns its URL."""
+def new_database(admin_url: str, template: str | None = None) -> str:
+    """A new database on the server of ``admin_url``, empty or (``template``: a database
+    name on that server, with no one connected to it) a copy of that one; returns its URL."""
     import uuid
 
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _admin(admin_url, f'CREATE DATABASE "{name}"'
+           + (f' TEMPLATE "{template}"' if template else ""))
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1]
+
+
+def is_empty(url: str) -> bool:
+    """No table in the database of ``url`` (nothing migrated, nothing written)."""
     import psycopg
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        row = conn.execute("SELECT count(*) FROM information_schema.tables "
+                           "WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+                           ).fetchone()
+    return row is not None and row[0] == 0
+
+
+def replace_with_copy(admin_url: str, url: str, template: str) -> None:
+    """Drops the database of ``url`` and makes it again, under the same name, as a copy of
+    ``template`` (a copy is a file copy on the server: far quicker than migrating anew)."""
+    name = database_name(url)
+    _admin(admin_url, f'DROP DATABASE "{name}"')
+    _admin(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+
+
+def _admin(admin_url: str, statement: str) -> None:
+    import psycopg
+
     with psycopg.connect(admin_url.replace("postgresql+psycopg://", "postgresql://"),
                          autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+        conn.execute(statement)  # type: ignore[arg-type]

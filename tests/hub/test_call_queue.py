@@ -36,8 +36,8 @@ async def _memory(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
 
 @asynccontextmanager
 async def _postgresql(request: pytest.FixtureRequest) -> AsyncIterator[Handles]:
-    url = request.getfixturevalue("fresh_pg_database")()
-    db = HubDatabase(url)  # migrated; the calls' site and desks are rows (foreign keys)
+    url = request.getfixturevalue("migrated_pg_database")()
+    db = HubDatabase(url)  # at head; the calls' site and desks are rows (foreign keys)
     with unit_of_work(db.sessions) as s:
         s.add(Site(id=SITE.id, name=SITE.name, kind=SITE.role, credential_hash="x" * 64,
                    created_at=T0))

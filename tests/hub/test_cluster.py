@@ -10,13 +10,17 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 
-from calls.engine import CallEngine, QueueChanged, SignalingChanged
-from calls.session import CallState, ParticipantsChanged
+from calls.engine import CallEngine, GlanceChanged, QueueChanged, SignalingChanged
+from calls.media import make_pattern_frame
+from calls.photos import PhotoEvent, encode_still
+from calls.session import CallState, HandOverReceived, LinkChanged, ParticipantsChanged
 from hub import cli
 from hub.client import Backoff
+from hub.client import HubClient as HubRestClient
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
@@ -130,8 +134,46 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
                      caller.links[nurse_p.principal.participant_id]):
             assert link.video is not None
             await frame_where(link.video, lambda f: True, within=15)  # both ways, decoded
+        # A hand-over across the hubs (issue 14): Nina on hub b hands the call to Nora on
+        # hub a, who sees both nurses at a glance; the caller's media comes from Nora.
+        nora_p = hubdb.staff("nora", "nurse")
+        second = engine([a.ws], nora_p.token, CallRole.NURSE)
+        second_log = EventLog(second)
+        await second.start()
+        await second_log.wait(lambda e: isinstance(e, GlanceChanged)
+                              and e.glance.nurses_signed_in == 2
+                              and e.glance.nurses_in_call == 1, within=15)
+        await desk.hand_over(caller.call_id, nora_p.principal.participant_id, "over to you")
+        offered = await second_log.wait(lambda e: isinstance(e, HandOverReceived), within=15)
+        assert isinstance(offered, HandOverReceived) and offered.offer.note == "over to you"
+        mark = site_log.mark()
+        await second.take_hand_over(caller.call_id)
+        await second_log.state(CallState.IN_CALL, within=20)
+        await site_log.wait(lambda e: isinstance(e, LinkChanged) and e.state == "connected"
+                            and e.participant_id == nora_p.principal.participant_id,
+                            since=mark, within=20)
+        from_nora = caller.links[nora_p.principal.participant_id].video
+        assert from_nora is not None
+        await frame_where(from_nora, lambda f: True, within=15)
+        await desk_log.state(CallState.ENDED)  # Nina's part of it is over
+        await second.hang_up(caller.call_id)
+        # A photo across the hubs: asked on b, relayed to the site on a; sent over REST to
+        # b; the nurse on b is told, whichever hub dispatches.
+        await desk.ask_photo(caller.call_id)
+        asked = await site_log.wait(lambda e: isinstance(e, PhotoEvent))
+        assert isinstance(asked, PhotoEvent) and isinstance(asked.message, p.PhotoRequested)
+        still = encode_still(make_pattern_frame(320, 240, 1, 0))
+        with httpx.Client(timeout=10) as http:
+            sent = await asyncio.to_thread(
+                HubRestClient(http, b.http, site_p.token).upload_photo,
+                caller.call_id, asked.message.request_id, still.content_type, still.data)
+        ready = await desk_log.wait(lambda e: isinstance(e, PhotoEvent)
+                                    and isinstance(e.message, p.PhotoReady))
+        assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
+        assert ready.message.photo_id == str(sent.photo_id)
         await desk.hang_up(caller.call_id)
         await site_log.state(CallState.ENDED)
+        await second.close()
     finally:
         await site.close()
         await desk.close()

@@ -11,17 +11,15 @@ import pytest
 
 from hub.live.exchange import Exchange, Mail
 from hub.live.pg import libpq_url
-from tests.helpers.hubserver import HubDatabase
 from tests.helpers.waiting import wait_until_async
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-async def two_hubs(fresh_pg_database: Callable[[], str]
+async def two_hubs(migrated_pg_database: Callable[[], str]
                    ) -> AsyncIterator[tuple[Exchange, Exchange, list[Mail], str]]:
-    url = fresh_pg_database()
-    HubDatabase(url).dispose()
+    url = migrated_pg_database()
     got: list[Mail] = []
 
     async def receive(mail: Mail) -> None:

@@ -7,6 +7,7 @@ import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,95 @@ def test_the_turn_worked_example_is_what_the_hub_computes(doc: str) -> None:
     assert (username, credential) == (found["username"], found["credential"])
     # The call_connected example carries the same credential.
     assert f'"username": "{username}", "credential": "{credential}"' in doc
+
+
+# --- the field limits table --------------------------------------------------------------
+
+SKIP_DEFS = {"TriageRecord"}  # its own limits: records/schema.py
+
+
+def _resolve(node: dict[str, Any], defs: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    if "$ref" in node:
+        name = node["$ref"].rsplit("/", 1)[-1]
+        return defs[name], name
+    return node, None
+
+
+def _describe(node: dict[str, Any]) -> str | None:
+    kind = node.get("type")
+    if kind == "string":
+        lo, hi = node.get("minLength"), node.get("maxLength")
+        if hi is None and lo is None:
+            return None
+        return (f"text, {lo}–{hi} characters" if lo else f"text, up to {hi} characters")
+    if kind in ("integer", "number"):
+        lo = node.get("minimum", node.get("exclusiveMinimum"))
+        hi = node.get("maximum", node.get("exclusiveMaximum"))
+        if lo is None and hi is None:
+            return None
+        if hi is None:
+            return f"{kind}, at least {lo}"
+        return f"{kind}, {lo}–{hi}" if lo is not None else f"{kind}, at most {hi}"
+    return None
+
+
+def field_limits() -> dict[str, str]:
+    out: dict[str, str] = {}
+    members = typing.get_args(typing.get_args(p.ClientMessage)[0])
+    for model in members:
+        schema = model.model_json_schema()
+        defs = schema.get("$defs", {})
+        kind = model.model_fields["type"].default
+        _walk(schema, defs, kind, out)
+    return out
+
+
+def _walk(schema: dict[str, Any], defs: dict[str, Any], prefix: str, out: dict[str, str]) -> None:
+    for name, prop in schema.get("properties", {}).items():
+        if name == "type":
+            continue
+        path = f"{prefix}.{name}"
+        options = prop.get("anyOf", [prop])
+        for option in options:
+            node, ref = _resolve(option, defs)
+            if ref in SKIP_DEFS:
+                out[path] = f"a {ref} body (its limits: records/schema.py)"
+                continue
+            if node.get("type") == "null":
+                continue
+            if ref is not None or (node.get("type") == "object" and "properties" in node):
+                _walk(node, defs, path, out)
+                continue
+            if node.get("type") == "array":
+                item, _ = _resolve(node.get("items", {}), defs)
+                each = _describe(item)
+                hi = node.get("maxItems")
+                if hi is not None or each:
+                    text = f"list of up to {hi}" if hi is not None else "list"
+                    out[path] = text + (f", each {each}" if each else "")
+                continue
+            desc = _describe(node)
+            if desc:
+                out[path] = desc
+
+
+
+def test_the_field_limits_table_is_the_contracts(doc: str) -> None:
+    """docs/signaling.md's table of field limits says what the contract checks, row for row
+    (a failure prints the table as it must read)."""
+    block = doc.split("<!-- field limits: tests/hub/test_signaling_doc.py -->", 1)[1]
+    rows = dict(re.findall(r"^\| `([a-z_.0-9]+)` \| (.+?) \|$", block.split("\n\n", 2)[1],
+                           re.MULTILINE))
+    expected = field_limits()
+    table = "\n".join(f"| `{k}` | {v} |" for k, v in expected.items())
+    assert rows == expected, f"the table must read:\n{table}"
+
+
+def test_the_close_codes_are_the_codes(doc: str) -> None:
+    from hub.live.gateway import RECONNECT
+    from hub.live.presence import SESSION_ENDED
+
+    for code in (RECONNECT, SESSION_ENDED, 4408, 4008, 4400, 4401):
+        assert f"| {code} |" in doc
+    assert RECONNECT == 1012 and "1001" not in doc  # a restart is 1012, never "going away"
+

@@ -66,7 +66,9 @@ def test_call_arrives_rings_is_answered_painted_triaged_signed_off_and_synced(
     assert abs(image.width() - view.width()) <= 2 or abs(image.height() - view.height()) <= 2
     qtbot.waitUntil(lambda: desk.call.selfview.painted >= 3, timeout=5_000)
     assert site_caller.session is not None
-    assert site_caller.session.state is CallState.IN_CALL
+    # set on the caller's own loop when its end of the link connects: waited for, not raced
+    session = site_caller.session
+    qtbot.waitUntil(lambda: session.state is CallState.IN_CALL, timeout=10_000)
 
     # The triage was started from the call: problem, intended action, pre-call observations.
     form = desk.triage
@@ -203,7 +205,9 @@ def test_a_specialist_desk_is_rung_by_the_nurse_desk_and_joins_as_a_third_party(
                         and d.call.guest.painted >= 5, timeout=15_000)
     assert "Sam (specialist)" in nurse.call.people.text()
     assert "Nina (nurse)" in specialist.call.people.text()
-    assert len(site.participants) == 3 and len(site.links) == 2
+    # the caller's own loop keeps its participants and links: waited for, not raced
+    qtbot.waitUntil(lambda: len(site.participants) == 3 and len(site.links) == 2,
+                    timeout=10_000)
 
     # The specialist leaves; the call goes on between the caller and the nurse.
     qtbot.mouseClick(specialist.call.end, Qt.MouseButton.LeftButton)

@@ -122,7 +122,9 @@ def test_switches_reach_the_caller_and_the_callers_voice_is_played(
     qtbot.waitUntil(lambda: desk.queue.model.rowCount() == 1, timeout=10_000)
     desk.on_answer(desk.queue.model.entries[0].call_id)
     qtbot.waitUntil(lambda: desk.call.started_at is not None, timeout=15_000)
-    assert site.state is CallState.IN_CALL
+    # the caller's own loop marks it in call when its end of the link connects, which may
+    # be a moment after the desk's end: wait for it rather than race it
+    qtbot.waitUntil(lambda: site.state is CallState.IN_CALL, timeout=10_000)
     nurse = people.nurse.principal.participant_id
 
     # The caller's tone reaches the desk's output, as 48 kHz stereo PCM.

@@ -21,8 +21,10 @@ from hub.client import HubClient, HubRefused
 from hub.contract.rest import Filters, Report
 from tests.helpers import report_fixture as fx
 from tests.helpers import totp
+from tests.helpers.fixtures import SHOTS
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
 from ui import theme
+from ui.desk.glance import GlanceStrip
 from ui.desk.manager import dashboard
 from ui.desk.manager.dashboard import ManagerView
 from ui.desk.manager.download import Cancelled, download
@@ -194,3 +196,10 @@ def test_a_manager_signing_in_gets_the_dashboard(qtbot: Any, hub: ThreadedHub,
     assert isinstance(view, ManagerView)
     assert desk.stack.currentWidget() is view and desk.bridge is None  # no call engine
     qtbot.waitUntil(lambda: view.report is not None, timeout=10_000)
+    # The hub at a glance, live over a listening signaling connection (issue 14).
+    strip = view.findChild(GlanceStrip)
+    assert isinstance(strip, GlanceStrip)
+    qtbot.waitUntil(lambda: strip.glance is not None, timeout=10_000)
+    assert strip.nurses.text() == "Nurses: 0 signed in · 0 free · 0 in a call"
+    assert strip.answered.text().startswith("Answered within the standard today:")
+    assert view.grab().save(str(SHOTS / "manager-glance.png"))

@@ -13,11 +13,14 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from calls.engine import EngineEvent, QueueChanged
+from calls.engine import EngineEvent, GlanceChanged, QueueChanged
+from calls.photos import PhotoEvent
 from calls.session import (
     FINAL,
     CallSession,
     CallState,
+    HandOverAnswered,
+    HandOverReceived,
     InviteDeclinedBy,
     LocalMediaChanged,
     ModeChanged,
@@ -26,6 +29,7 @@ from calls.session import (
     StateChanged,
 )
 from hub.contract.identity import CallRole
+from records.schema import TriageRecord
 from ui.desk.audio import VoiceQueue
 from ui.engine.bridge import EngineBridge, EngineMaker
 from ui.engine.frames import LatestFrame, read_self_view
@@ -43,6 +47,10 @@ class CallBridge(EngineBridge):
         inviteDeclined(str): a specialist declined the invitation (their name).
         voiceAdded(str): a participant's audio now arrives in :attr:`voices` (by their id).
         guestFrame(): a new frame of the third party (specialist or nurse) in :attr:`guest`.
+        handOverOffered(HandOverReceived), handOverAnswered(HandOverAnswered): hand-overs.
+        glanceChanged(HubGlance): the hub at a glance, as pushed.
+        photoAnswered(object): the site's answer to a photo request (``PhotoReady`` or
+            ``PhotoDeclined``; ui/desk/photos.py).
     """
 
     queueChanged = Signal(tuple)
@@ -52,6 +60,10 @@ class CallBridge(EngineBridge):
     inviteDeclined = Signal(str)
     voiceAdded = Signal(str)
     guestFrame = Signal()
+    handOverOffered = Signal(object)
+    handOverAnswered = Signal(object)
+    glanceChanged = Signal(object)
+    photoAnswered = Signal(object)
 
     def __init__(self, make_engine: EngineMaker, parent: QObject | None = None) -> None:
         super().__init__(make_engine, name="call-engine", parent=parent)
@@ -88,6 +100,14 @@ class CallBridge(EngineBridge):
                 self.participantsChanged.emit(event)
             case InviteDeclinedBy():
                 self.inviteDeclined.emit(event.by)
+            case HandOverReceived():
+                self.handOverOffered.emit(event)
+            case HandOverAnswered():
+                self.handOverAnswered.emit(event)
+            case GlanceChanged():
+                self.glanceChanged.emit(event.glance)
+            case PhotoEvent():
+                self.photoAnswered.emit(event.message)
             case _:
                 pass
 
@@ -152,6 +172,16 @@ class CallBridge(EngineBridge):
             await session.invite_specialist(note or None)
 
         return self.submit(invite())
+
+    def hand_over(self, call_id: str, to: str | None, note: str | None,
+                  record: TriageRecord | None) -> concurrent.futures.Future[None]:
+        return self.submit(self.engine.hand_over(call_id, to, note, record))
+
+    def take_hand_over(self, call_id: str) -> concurrent.futures.Future[CallSession]:
+        return self.submit(self.engine.take_hand_over(call_id))
+    def ask_photo(self, call_id: str) -> concurrent.futures.Future[str]:
+        """Ask the caller for a photo (the nurse only; refusals come back as ``refused``)."""
+        return self.submit(self.engine.ask_photo(call_id))
 
     def set_mode(self, call_id: str, mode: str) -> None:
         """``full``, ``low`` or ``audio_only``; ``auto`` gives the choice back to the engine."""

@@ -23,6 +23,7 @@ from calls.modes import MODE_LABELS
 from calls.session import ModeChanged, QualityReport
 from ui import theme
 from ui.announce import announce
+from ui.desk.photos import CallPhotos
 from ui.desk.triage import TriageForm
 from ui.engine.quality import QualityIndicator, no_picture_words
 from ui.engine.quality import quality_words as quality_words
@@ -103,18 +104,20 @@ class CallScreen(QWidget):
         self.low = button("Low bandwidth", "Low-bandwidth video", "Ctrl+L", True)
         self.audio_only = button("Audio only", "Audio only", "Ctrl+U", True)
         self.invite = button("Invite specialist", "Invite a specialist", "Ctrl+I")
+        self.hand_over = button("Hand over…", "Hand the call over", "Ctrl+O")
         self.end = button("Leave call" if specialist else "End call",
                           "Leave the call" if specialist else "End the call", "Ctrl+E")
         self.keys = QLabel("Keys: Ctrl+M mute · Ctrl+K camera · Ctrl+H hold · Ctrl+L low "
-                           "bandwidth · Ctrl+U audio only · Ctrl+I invite · Ctrl+E end · "
-                           "Ctrl+Shift+S sign off")
+                           "bandwidth · Ctrl+U audio only · Ctrl+I invite · Ctrl+O hand "
+                           "over · Ctrl+E end · Ctrl+Shift+S sign off")
         self.keys.setProperty("role", "muted")
         self.keys.setWordWrap(True)
         self.end.setProperty("kind", "danger")
         # One row at an everyday font; rows of three at a large one (the window stays on
         # the screen), End last on its own at the right.
         controls = QVBoxLayout()
-        buttons = (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite)
+        buttons = (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite,
+                   self.hand_over)
         per_row = 3 if theme.large_text(self) else len(buttons) + 1
         rows = [buttons[i:i + per_row] for i in range(0, len(buttons), per_row)]
         rows[-1] += (self.end,) if len(rows) == 1 else ()
@@ -128,6 +131,8 @@ class CallScreen(QWidget):
             controls.addLayout(line)
         self.notice = status_label("Call notices")
         self.notice.setWordWrap(True)
+        self.photos = CallPhotos()  # the nurse asks for a still (issue 17)
+        self.call_keys.add(QKeySequence(self.photos.ask.shortcut()).toString())
 
         left = QWidget()
         col = QVBoxLayout(left)
@@ -135,6 +140,7 @@ class CallScreen(QWidget):
         col.addWidget(self.people)
         col.addLayout(videos, 1)
         col.addWidget(self.notice)
+        col.addWidget(self.photos)
         col.addLayout(controls)
         col.addWidget(self.keys)
         splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -157,6 +163,8 @@ class CallScreen(QWidget):
         self._clock.setInterval(500)
         self._clock.timeout.connect(self.on_clock)
         self.invite.setVisible(not specialist)  # after layout: a parentless widget would pop up
+        self.hand_over.setVisible(not specialist)
+        self.photos.setVisible(not specialist)  # only the nurse asks for a photo
         self.set_live(False)
         # On Linux a text field takes Ctrl+E, Ctrl+K, Ctrl+H and Ctrl+U for itself (end of
         # line, delete...): while typing in the triage form, the call's keys must still work.
@@ -183,6 +191,7 @@ class CallScreen(QWidget):
         self.camera.setText("Camera off")
         self.hold.setText("Hold")
         self.quality.reset()
+        self.photos.reset()
         self.set_live(True)
         self._clock.start()
 
@@ -204,8 +213,9 @@ class CallScreen(QWidget):
 
     def set_live(self, live: bool) -> None:
         for b in (self.mute, self.camera, self.hold, self.low, self.audio_only, self.invite,
-                  self.end):
+                  self.hand_over, self.end):
             b.setEnabled(live)
+        self.photos.set_live(live)
 
     # --- engine events ------------------------------------------------------------------------
 

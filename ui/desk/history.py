@@ -94,11 +94,13 @@ class HistoryView(QWidget):
             and the earliest call to show (a UTC datetime, or None for any time).
         amendRequested(UUID): the record to amend.
         followUpRequested(UUID): the record to add a follow-up check to.
+        recordChosen(object): the record now chosen (a UUID), or None (its photos follow it).
     """
 
     refreshRequested = Signal(str, str, str, object)
     amendRequested = Signal(UUID)
     followUpRequested = Signal(UUID)
+    recordChosen = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -151,6 +153,8 @@ class HistoryView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(filters)
         layout.addWidget(self.table, 1)
+        self.beside = QVBoxLayout()  # what follows the chosen record (its photos)
+        layout.addLayout(self.beside)
         layout.addLayout(actions)
 
         self._debounce = QTimer(self)
@@ -163,6 +167,7 @@ class HistoryView(QWidget):
         self.period.currentIndexChanged.connect(self.refresh)
         self.amend.clicked.connect(self.on_amend_clicked)
         self.follow.clicked.connect(self.on_follow_clicked)
+        self.table.selectionModel().currentRowChanged.connect(self.on_current_changed)
 
     @Slot()
     def refresh(self) -> None:
@@ -191,6 +196,11 @@ class HistoryView(QWidget):
         current = self.table.currentIndex()
         row = rows[0].row() if rows else current.row() if current.isValid() else -1
         return self.model.rows[row] if 0 <= row < len(self.model.rows) else None
+
+    @Slot()
+    def on_current_changed(self) -> None:
+        row = self.selected()
+        self.recordChosen.emit(row.uuid if row is not None else None)
 
     @Slot()
     def on_amend_clicked(self) -> None:

@@ -18,6 +18,7 @@ from uuid import UUID
 from PySide6.QtCore import QObject, Signal
 
 from hub.client import HubClient
+from records.photos import PhotoSync
 from records.schema import FollowUp, TriageRecord
 from records.store import RecordSummary, Store, SyncState
 from records.sync import SyncRunner
@@ -66,6 +67,8 @@ class RecordKeeper(QObject):
         self._writer = Workers(1, "desk-records", self)
         self._readers = Workers(1, "desk-history", self)
         self._runner = SyncRunner(store, hub) if hub is not None else None
+        # A photo's attachment follows its record to the store (records/photos.py).
+        self._photos = PhotoSync(store, hub) if hub is not None else None
         self._idle = idle_interval
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -151,6 +154,8 @@ class RecordKeeper(QObject):
             self._wake.clear()
             try:
                 result = self._runner.push_once()
+                if self._photos is not None and not result.unavailable:
+                    self._photos.push_once()
                 with self.store.unit_of_work() as uow:
                     counts = uow.outbox.counts()
             except Exception as exc:  # a broken local database: say so, keep trying

@@ -44,7 +44,10 @@ from ui.desk.auth import PasswordVault, SignedIn, sign_in
 from ui.desk.bridge import CallBridge
 from ui.desk.call import CallScreen
 from ui.desk.followup import AmendDialog, FollowUpDialog
+from ui.desk.glance import GlanceFeed, GlanceStrip
+from ui.desk.handover import HandOverDesk
 from ui.desk.history import HistoryView
+from ui.desk.photos import DeskPhotos, PhotoLibrary, RecordPhotos
 from ui.desk.queue import KIND_LABELS, QueueView, news2_text
 from ui.desk.recordkeeper import RecordKeeper, SyncStatus
 from ui.desk.ring import Ringer
@@ -187,6 +190,11 @@ class DeskWindow(QMainWindow):
         self.signin.password.clear()
         self.session, self.store = signed, store
         self._add_account_menu(signed)
+        from ui.desk.clinics import add_hub_menu  # clinics and Gold Line invitations
+
+        self.hub_windows = add_hub_menu(self, HubClient(self.parts.http, signed.hub_url,
+                                                        signed.token),
+                                        self.workers, StaffRole(signed.principal.role))
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
             self._show_manager(signed)
             return
@@ -274,14 +282,18 @@ class DeskWindow(QMainWindow):
         if specialist:
             self.triage.setVisible(False)  # the nurse keeps the record; the specialist advises
         self.history = HistoryView()
+        self._build_photos(bridge, keeper)
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Desk pages")  # focusable (it hands focus to its tabs)
         self.tabs.addTab(self.queue, "&Queue" if not specialist else "&Invitations")
         self.tabs.addTab(self.call, "&Call")
         self.tabs.addTab(self.history, "&History")
+        self.glance = GlanceStrip()  # the hub at a glance (issue 14): nurse desks only
         col = QVBoxLayout(page)
         col.addWidget(self.banner)
+        col.addWidget(self.glance)
         col.addWidget(self.tabs, 1)
+        self.glance.setVisible(not specialist)  # once in the layout: it would pop up alone
         self.stack.addWidget(page)
         self.stack.setCurrentWidget(page)
         self.queue.table.setFocus()
@@ -315,6 +327,23 @@ class DeskWindow(QMainWindow):
         self.history.amendRequested.connect(self.on_amend_requested)
         self.history.followUpRequested.connect(self.on_follow_up_requested)
         self.tabs.currentChanged.connect(self.on_tab_changed)
+        bridge.glanceChanged.connect(self.glance.show_glance)
+        self.hand_overs = HandOverDesk(self) if not specialist else None
+
+    def _build_photos(self, bridge: CallBridge, keeper: RecordKeeper) -> None:
+        """A photo into the record (issue 17): asked for on the call screen, shown there and
+        in History beside the chosen record (ui/desk/photos.py)."""
+        assert self.session is not None
+        signed = self.session
+        self.photo_library = PhotoLibrary(
+            keeper.store, HubClient(self.parts.http, signed.hub_url, signed.token),
+            signed.username)
+        self.desk_photos = DeskPhotos(
+            bridge, self.photo_library, self.workers, self.call.photos, lambda: self.current,
+            lambda: self.triage.record_uuid, attached=keeper.sync_now, parent=self)
+        self.history_photos = RecordPhotos(lambda: self.photo_library, self.workers)
+        self.history.beside.addWidget(self.history_photos)
+        self.history.recordChosen.connect(self.history_photos.show_record)
 
     @property
     def busy(self) -> bool:
@@ -612,6 +641,8 @@ class DeskWindow(QMainWindow):
     def shutdown(self) -> None:
         """Hang up, stop the engine loop, flush drafts and sync, close the store. Idempotent."""
         self.ringer.stop()
+        for feed in self.findChildren(GlanceFeed):  # the manager view's glance
+            feed.close()
         triage: TriageForm | None = getattr(self, "triage", None)
         if self.keeper is not None and triage is not None:
             triage.flush()

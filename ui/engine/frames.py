@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
+from av.video.reformatter import VideoReformatter
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from calls.media import VideoSink
@@ -36,12 +37,17 @@ def fit_within(width: int, height: int, box: tuple[int, int]) -> tuple[int, int]
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def to_rgb(frame: av.VideoFrame, box: tuple[int, int] | None = None) -> RgbFrame:
+def to_rgb(frame: av.VideoFrame, box: tuple[int, int] | None,
+           converter: VideoReformatter) -> RgbFrame:
+    """``frame`` in RGB (fitted to ``box``), through the caller's own ``converter``: a
+    frame's cached one (``frame.reformat``) may be in use on another thread at the same time
+    (the encoder's, scaling a camera to the call's profile), and one converter used from two
+    threads crashes."""
     if box is not None:
         w, h = fit_within(frame.width, frame.height, box)
-        rgb = frame.reformat(width=w, height=h, format="rgb24")
+        rgb = converter.reformat(frame, width=w, height=h, format="rgb24")
     else:
-        rgb = frame.reformat(format="rgb24")
+        rgb = converter.reformat(frame, format="rgb24")
     plane = rgb.planes[0]
     return RgbFrame(rgb.width, rgb.height, plane.line_size, bytes(plane))
 
@@ -60,11 +66,12 @@ class LatestFrame:
         self.frames = 0
         # Set by the view (a tuple is replaced whole, so the engine thread reads it safely).
         self.fit: tuple[int, int] | None = None
+        self._rgb = VideoReformatter()  # used by put only, on the engine thread
 
     def put(self, frame: av.VideoFrame) -> None:
         arrived = time.perf_counter()
         box = self.fit
-        item: av.VideoFrame | RgbFrame = frame if box is None else to_rgb(frame, box)
+        item: av.VideoFrame | RgbFrame = frame if box is None else to_rgb(frame, box, self._rgb)
         with self._lock:
             self._frame, self._arrived = item, arrived
             self.frames += 1

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import av
+from av.video.reformatter import VideoReformatter
 from PySide6.QtCore import QRectF, QSize, Qt, SignalInstance, Slot
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
@@ -32,6 +33,10 @@ class VideoView(QWidget):
         self.source: LatestFrame | None = None
         self.image: QImage | None = None
         self._buffer = b""
+        # Its own converter: a frame's cached one (frame.reformat) may be in use on the
+        # engine thread at the same time (scaling a camera larger than the call's profile),
+        # and one converter used from two threads crashes.
+        self._rgb = VideoReformatter()
         self._arrived = 0.0
         self.frames = 0  # frames taken from the source (each converted once)
         self.painted = 0
@@ -132,7 +137,7 @@ class VideoView(QWidget):
 
 
 def _to_qimage(frame: av.VideoFrame | RgbFrame, owner: VideoView) -> QImage:
-    rgb = frame if isinstance(frame, RgbFrame) else to_rgb(frame)
+    rgb = frame if isinstance(frame, RgbFrame) else to_rgb(frame, None, owner._rgb)
     # QImage does not copy: the bytes live on the widget until the next frame replaces them.
     owner._buffer = rgb.data
     return QImage(owner._buffer, rgb.width, rgb.height, rgb.stride,

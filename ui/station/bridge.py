@@ -16,7 +16,15 @@ from PySide6.QtCore import QObject, Signal
 from calls.cameras import Camera, open_camera
 from calls.engine import CallEngine, EngineEvent, PlanPushed
 from calls.media import MediaSource
-from calls.session import CallSession, CallState, QueueMoved, RemoteMediaAdded, StateChanged
+from calls.photos import PhotoEvent, StillCamera
+from calls.session import (
+    CallSession,
+    CallState,
+    ClinicFellBack,
+    QueueMoved,
+    RemoteMediaAdded,
+    StateChanged,
+)
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
@@ -34,12 +42,15 @@ class StationBridge(EngineBridge):
         fetched(str, object): the result (or the exception) of a :meth:`fetch`, by its tag.
         planPushed(CallPlanReady): the plan of one of this site's calls, written or
             corrected, as the hub pushed it.
+        photoRequested(PhotoRequested): the nurse asks for a photo (ui/station/photo.py).
     """
 
     queueMoved = Signal(int, int)
+    clinicFellBack = Signal(str)  # the booked specialist did not answer: why
     deviceChecked = Signal(DeviceCheck)
     fetched = Signal(str, object)
     planPushed = Signal(p.CallPlanReady)
+    photoRequested = Signal(p.PhotoRequested)
 
     def __init__(self, hub_ws: str, token: str, media: Callable[[], MediaSource],
                  switches: Switches, backoff: Backoff | None = None,
@@ -50,7 +61,15 @@ class StationBridge(EngineBridge):
 
         super().__init__(make, name="station-engine", parent=parent)
         self.switches = switches
-        switches.on_frame = self.local.put
+        # The camera's own frames, before the call's profile: the self view, and the still
+        # a photo is taken from (at the camera's full resolution).
+        self.still = StillCamera()
+
+        def on_frame(frame: Any) -> None:
+            self.local.put(frame)
+            self.still.offer(frame)
+
+        switches.on_frame = on_frame
         self._media = media
         self.session: CallSession | None = None
         self.call_id: str | None = None
@@ -127,5 +146,9 @@ class StationBridge(EngineBridge):
                 self.remote_video(event, self.remote)
             case PlanPushed():
                 self.planPushed.emit(event.plan)
+            case ClinicFellBack():
+                self.clinicFellBack.emit(event.reason)
+            case PhotoEvent() if isinstance(event.message, p.PhotoRequested):
+                self.photoRequested.emit(event.message)
             case _:
                 pass

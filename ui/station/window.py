@@ -9,7 +9,7 @@ from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
-from PySide6.QtWidgets import QMainWindow, QStackedWidget, QWidget
+from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
 from calls.cameras import Camera
 from calls.session import CallState, StateChanged
@@ -26,6 +26,7 @@ from ui.station.home import HomePage
 from ui.station.incall import CallPage
 from ui.station.media import CameraChoice, DeviceCheck
 from ui.station.page import Page
+from ui.station.photo import ConsentPanel, StationPhotos
 from ui.station.plan import WILL_SHOW, PlanPage
 from ui.station.residents import ResidentList
 from ui.station.waiting import WaitingPage, position_words, wait_words
@@ -69,6 +70,12 @@ class StationWindow(QMainWindow):
                      self.after_page):
             self.pages.addWidget(page)
         self.setCentralWidget(self.pages)
+        # A photo the nurse asks for (issue 17): its consent question, above the controls.
+        self.photo_panel = ConsentPanel(self.call_page)
+        call_layout = self.call_page.layout()
+        assert isinstance(call_layout, QVBoxLayout)
+        call_layout.insertWidget(call_layout.count() - 1, self.photo_panel)
+        self.photos = StationPhotos(bridge, hub, self.photo_panel, self)
         self.clinic_timer = QTimer(self, interval=30_000)
 
         self.home_page.callRequested.connect(self.on_call_clicked)
@@ -91,6 +98,7 @@ class StationWindow(QMainWindow):
         bridge.connectionChanged.connect(self.on_connection)
         bridge.stateChanged.connect(self.on_state)
         bridge.queueMoved.connect(self.on_queue_moved)
+        bridge.clinicFellBack.connect(self.on_clinic_fell_back)
         bridge.refused.connect(self.on_refused)
         bridge.deviceChecked.connect(self.on_device_check)
         bridge.fetched.connect(self.on_fetched)
@@ -182,6 +190,10 @@ class StationWindow(QMainWindow):
             self.show_page(self.waiting_page)
             if event.old in (CallState.CONNECTING, CallState.IN_CALL):
                 self.waiting_page.nurse_lost()
+                if "handed the call back" in event.reason:  # not lost: passed on (issue 14)
+                    self.waiting_page.waiting_note.setText(
+                        "Your nurse has passed your call to the next free nurse. You are at "
+                        "the front of the queue.")
                 self.place = None
                 self.say(self.waiting_page.waiting_note.text(), urgent=True)
             if self.clinic is not None and not self.clinic.joined and self.call_id:
@@ -190,6 +202,7 @@ class StationWindow(QMainWindow):
                 self.bridge.fetch("join", lambda: self.hub.join_clinic(booking, call_id))
         elif event.new is CallState.CONNECTING:
             self.call_page.begin()
+            self.photo_panel.reset()
             self.show_page(self.call_page)
             self.say("A nurse has answered. The call is starting.", urgent=True)
         elif event.new is CallState.ENDED or event.new is CallState.FAILED:
@@ -217,6 +230,14 @@ class StationWindow(QMainWindow):
         if position != self.place:
             self.place = position
             self.say(f"{position_words(position)}. {wait_words(wait_s)}.", urgent=True)
+
+    @Slot(str)
+    def on_clinic_fell_back(self, why: str) -> None:
+        who = "The specialist is not signed in" if why == "not_signed_in" else (
+            "The specialist could not take the clinic call")
+        self.waiting_page.waiting_note.setText(f"{who}: a nurse will answer instead. Please "
+                                               "stay here.")
+        self.say(self.waiting_page.waiting_note.text(), urgent=True)
 
     @Slot(str)
     def on_refused(self, message: str) -> None:
@@ -272,6 +293,7 @@ class StationWindow(QMainWindow):
         request: dict[str, Any] = {
             "request_id": uuid.uuid4().hex, "urgency": p.Urgency.ROUTINE,
             "reason": f"Booked clinic: {clinic.title} with {clinic.specialist_name} at {when}",
+            "clinic_id": clinic.id,  # the hub rings the booked specialist first
         }
         if clinic.patient is not None and clinic.patient.name:
             request["patient"] = p.Patient(name=clinic.patient.name)

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from calls.cameras import Camera
 from calls.engine import CallEngine, EngineEvent, QueueChanged
+from calls.media import MediaSource
 from hub.client import Backoff, HubClient
 from hub.contract.identity import CallRole
 from records.store import Store
@@ -76,7 +77,10 @@ def make_station(
     made: list[tuple[StationBridge, HubClient, Store]] = []
 
     def make(site: Seeded, backoff: Backoff | None = None,
+             camera: Callable[[Switches], Callable[[], MediaSource]] | None = None,
              cameras: list[Camera] | None = None) -> StationWindow:
+        """A signed-in station; ``camera`` makes its media from its switches (default: the
+        synthetic pattern at the call's size); ``cameras`` to choose from in a call."""
         assert site.credential is not None
         client = HubClient(httpx.Client(timeout=10.0), hub.http)
         client.sign_in_site(site.credential)
@@ -84,8 +88,8 @@ def make_station(
         store = Store.open(f"sqlite:///{tmp_path / f'station{len(made)}.db'}")
         choice = CameraChoice(tmp_path / f"station{len(made)}.ini")
         switches = Switches(camera=choice.pick(cameras or []))
-        bridge = StationBridge(client.ws_url, client.token,
-                               media_factory("synthetic", switches), switches,
+        media = camera(switches) if camera is not None else media_factory("synthetic", switches)
+        bridge = StationBridge(client.ws_url, client.token, media, switches,
                                backoff=backoff or Backoff(initial=0.05, maximum=0.5))
         made.append((bridge, client, store))
         window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"),

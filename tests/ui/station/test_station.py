@@ -174,6 +174,11 @@ def test_a_prison_joins_its_booked_clinic_at_its_time(
     entry = desk.queue[0]
     assert entry.reason.startswith("Booked clinic: Dermatology clinic with Sam")
     assert entry.urgency is p.Urgency.ROUTINE and entry.site_kind is SiteKind.PRISON
+    # The call named its booking: the booked specialist is not signed in, so it went to the
+    # nurses at once, and the station says so (issue 14).
+    qtbot.waitUntil(lambda: "not signed in" in w.waiting_page.waiting_note.text(),
+                    timeout=5000)
+    w.grab().save(str(SHOTS / "station-clinic-fallback.png"))
 
     def attached() -> bool:
         r = httpx.get(f"{hub.http}/api/v1/clinics",

@@ -4,9 +4,11 @@ this factory, which the window calls after a manager signs in, instead of the qu
 from __future__ import annotations
 
 import httpx
+from PySide6.QtWidgets import QBoxLayout
 
 from hub.client import HubClient
 from ui.desk.auth import SignedIn
+from ui.desk.glance import GlanceFeed, GlanceStrip
 from ui.desk.manager.dashboard import ManagerView
 from ui.desk.work import Workers
 
@@ -19,6 +21,14 @@ def manager_view(http: httpx.Client, signed: SignedIn, workers: Workers) -> Mana
     A manager takes no calls: no call engine, no ringing, no record sync are started.
     """
     view = ManagerView(HubClient(http, signed.hub_url, signed.token), workers)
+    # The hub at a glance, live, above the figures (a listening signaling connection).
+    strip = GlanceStrip(view)
+    feed = GlanceFeed(signed.ws_url, signed.token, strip)
+    feed.glanceChanged.connect(strip.show_glance)
+    strip.destroyed.connect(feed.close)
+    layout = view.layout()
+    if isinstance(layout, QBoxLayout):
+        layout.insertWidget(0, strip)
     view.load_sites()
     view.refresh()
     return view
