@@ -46,6 +46,9 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from calls.codecs import PREFERRED
 from calls.events import CallState as CallState
+from calls.events import ClinicFellBack as ClinicFellBack
+from calls.events import HandOverAnswered as HandOverAnswered
+from calls.events import HandOverReceived as HandOverReceived
 from calls.events import InviteDeclinedBy as InviteDeclinedBy
 from calls.events import LinkChanged as LinkChanged
 from calls.events import LocalMediaChanged as LocalMediaChanged
@@ -57,9 +60,6 @@ from calls.events import Refused as Refused
 from calls.events import RemoteMediaAdded as RemoteMediaAdded
 from calls.events import SessionEvent as SessionEvent
 from calls.events import StateChanged as StateChanged
-from calls.events import HandOverReceived as HandOverReceived
-from calls.events import HandOverAnswered as HandOverAnswered
-from calls.events import ClinicFellBack as ClinicFellBack
 from calls.liveness import STALL_AFTER, ArrivalClock
 from calls.liveness import MediaResumed as MediaResumed
 from calls.liveness import MediaStalled as MediaStalled

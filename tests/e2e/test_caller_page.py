@@ -267,8 +267,9 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
             "document.getElementById('photo-question').textContent")
         await browser.screenshot(shot_dir / "caller-page-photo-consent.png", *TABLET)
         await browser.evaluate("document.getElementById('photo-agree').click()")
-        ready = await events.wait(lambda e: isinstance(e, PhotoEvent)
-                                  and isinstance(e.message, p.PhotoReady), within=20)
+        # (the photo is ready for the nurse who asked: the one the call was handed to)
+        ready = await taken.wait(lambda e: isinstance(e, PhotoEvent)
+                                 and isinstance(e.message, p.PhotoReady), within=20)
         assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
         camera = await browser.evaluate(
             "(() => { const s = TelehubCaller.state.local.getVideoTracks()[0].getSettings();"
