@@ -1,4 +1,4 @@
-"""Media for calls: sources (camera and microphone, a file, a synthetic test pattern) and sinks.
+"""Media for calls: sources (camera and microphone, a file, a synthetic test pattern).
 
 Every source ends in the same :class:`ProfiledVideoTrack`, so the low-bandwidth profile and
 audio-only mode apply to a real camera exactly as to the synthetic pattern that demos and
@@ -10,7 +10,8 @@ prove that nothing is left running.
 The synthetic pattern carries a frame counter and a wall-clock timestamp as big black and white
 blocks of bits in the top half of the picture (with a CRC), which survive VP8 at its 250 kbps
 floor; :func:`read_pattern` recovers them on the receiving end, so a test can prove that
-frames arrive, in order, and how late.
+frames arrive, in order, and how late. The sinks for the other end's media are in
+:mod:`calls.sinks` (re-exported here).
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import fractions
 import logging
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from calls.sinks import AudioSink as AudioSink
+from calls.sinks import RgbImage as RgbImage
+from calls.sinks import VideoSink as VideoSink
 
 log = logging.getLogger("telehub.calls.media")
 
@@ -46,11 +50,26 @@ class VideoProfile:
     fps: float
 
 
-FULL = VideoProfile("full", 640, 480, 30.0)
+# A profile is a box: a frame larger than it is scaled down to fit, keeping its shape (a 4:3
+# camera in the 480p box stays 640x480; the 16:9 pattern becomes 854x480).
+HD = VideoProfile("hd", 1280, 720, 30.0)
+FULL = VideoProfile("full", 854, 480, 30.0)
 # Weak care-home broadband: aiortc cannot push VP8 below 250 kbps, so fewer, smaller frames
 # are the only lever left before dropping video.
-LOW = VideoProfile("low", 320, 240, 15.0)
-PROFILES = {p.name: p for p in (FULL, LOW)}
+LOW = VideoProfile("low", 426, 240, 15.0)
+PROFILES = {p.name: p for p in (HD, FULL, LOW)}
+# What a VGA camera gives (and the synthetic pattern by default: most tests need no HD, and
+# the machine running them is shared). In the HD box it stays as it is.
+VGA = VideoProfile("vga", 640, 480, 30.0)
+
+
+def fit(width: int, height: int, box: VideoProfile) -> tuple[int, int]:
+    """The size of a width x height frame scaled down (never up) to fit ``box``, shape kept,
+    both sides even (yuv420p needs them so)."""
+    scale = min(1.0, box.width / width, box.height / height)
+    if scale >= 1.0:
+        return width, height
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
 # --- the pattern's code -------------------------------------------------------------------
@@ -144,9 +163,10 @@ class SyntheticVideoTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, profile: VideoProfile = FULL) -> None:
+    def __init__(self, profile: VideoProfile = VGA, first: int = 0) -> None:
         super().__init__()
         self.profile = profile
+        self.first = first  # a second "camera" counts from elsewhere, so tests tell them apart
         self.counter = 0
         self._start: float | None = None
 
@@ -161,8 +181,8 @@ class SyntheticVideoTrack(MediaStreamTrack):
             await asyncio.sleep(due - now)
         elif now - due > 1.0:  # fell far behind (a stall): do not burst to catch up
             self._start = now - self.counter / self.profile.fps
-        frame = make_pattern_frame(self.profile.width, self.profile.height, self.counter,
-                                   int(time.time() * 1000))
+        frame = make_pattern_frame(self.profile.width, self.profile.height,
+                                   self.first + self.counter, int(time.time() * 1000))
         frame.pts = int((time.monotonic() - self._start) * VIDEO_CLOCK)
         frame.time_base = VIDEO_TIME_BASE
         self.counter += 1
@@ -204,13 +224,60 @@ class ToneAudioTrack(MediaStreamTrack):
         return frame
 
 
+class CameraTrack(MediaStreamTrack):
+    """The chosen camera, which can be swapped for another mid-call (:meth:`switch`).
+
+    Swapped here, under the profile and the fan-out, every peer connection and the self view
+    get the new camera's frames on their existing tracks: what ``RTCRtpSender.replaceTrack``
+    does in a browser, for all senders at once and without renegotiating."""
+
+    kind = "video"
+
+    def __init__(self, source: MediaStreamTrack, players: list[MediaPlayer] | None = None,
+                 ) -> None:
+        super().__init__()
+        self.source = source
+        self.players = list(players or [])
+        self.switches = 0
+
+    def switch(self, source: MediaStreamTrack, players: list[MediaPlayer] | None = None,
+               ) -> None:
+        """From now on frames come from ``source``; the old camera is stopped (closed)."""
+        old, old_players = self.source, self.players
+        self.source, self.players = source, list(players or [])
+        self.switches += 1
+        old.stop()  # a recv waiting on it ends: :meth:`recv` goes on with the new camera
+        for player in old_players:
+            _stop_player(player)
+
+    async def recv(self) -> av.frame.Frame:
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError
+            source = self.source
+            try:
+                frame = await source.recv()
+            except MediaStreamError:
+                if self.source is source:
+                    raise  # the camera itself ended
+                continue  # switched while waiting: read the new one
+            if isinstance(frame, av.frame.Frame):
+                return frame
+
+    def stop(self) -> None:
+        super().stop()
+        self.source.stop()
+        for player in self.players:
+            _stop_player(player)
+
+
 class ProfiledVideoTrack(MediaStreamTrack):
     """Applies the call's video profile to any source: drops frames down to the profile's
     rate, scales down to its size, and in audio-only mode sends nothing at all."""
 
     kind = "video"
 
-    def __init__(self, source: MediaStreamTrack, profile: VideoProfile = FULL) -> None:
+    def __init__(self, source: MediaStreamTrack, profile: VideoProfile = HD) -> None:
         super().__init__()
         self.source = source
         self.profile = profile
@@ -219,6 +286,7 @@ class ProfiledVideoTrack(MediaStreamTrack):
         self._next_due = 0.0
         self.blank = False  # camera off: black frames of the same size and rate
         self._black: av.VideoFrame | None = None
+        self.sent_size: tuple[int, int] | None = None  # of the last frame handed on
 
     @property
     def audio_only(self) -> bool:
@@ -252,10 +320,12 @@ class ProfiledVideoTrack(MediaStreamTrack):
             if now + 0.25 / self.profile.fps < self._next_due:
                 continue  # over the profile's rate: skip this one
             self._next_due = max(self._next_due + 1 / self.profile.fps, now)
-            if frame.width > self.profile.width or frame.height > self.profile.height:
-                scaled = frame.reformat(width=self.profile.width, height=self.profile.height)
+            size = fit(frame.width, frame.height, self.profile)
+            if size != (frame.width, frame.height):
+                scaled = frame.reformat(width=size[0], height=size[1])
                 scaled.pts, scaled.time_base = frame.pts, frame.time_base
                 frame = scaled
+            self.sent_size = (frame.width, frame.height)
             return self._blanked(frame) if self.blank else frame
 
     def _blanked(self, frame: av.VideoFrame) -> av.VideoFrame:
@@ -372,7 +442,12 @@ class MediaSource:
     connection of the call. ``subscribe()`` gives each peer connection its own tracks."""
 
     def __init__(self, audio: MediaStreamTrack | None, video: MediaStreamTrack | None,
-                 players: list[MediaPlayer] | None = None, profile: VideoProfile = FULL) -> None:
+                 players: list[MediaPlayer] | None = None, profile: VideoProfile = HD,
+                 camera: CameraTrack | None = None) -> None:
+        """``camera`` is the switchable camera inside ``video`` (``video`` itself when it is
+        one, or a wrapper around it, like the station's camera-off switch)."""
+        self.camera = camera if camera is not None else (
+            video if isinstance(video, CameraTrack) else None)
         self.audio = MutableAudioTrack(audio) if audio is not None else None
         self._raw_audio = audio
         self.video = ProfiledVideoTrack(video, profile) if video is not None else None
@@ -386,10 +461,12 @@ class MediaSource:
     # -- constructors --
 
     @classmethod
-    def synthetic(cls, profile: VideoProfile = FULL, audio: bool = True,
-                  video: bool = True) -> MediaSource:
+    def synthetic(cls, profile: VideoProfile = HD, audio: bool = True,
+                  video: bool = True, size: VideoProfile = VGA) -> MediaSource:
+        """The tone and the pattern at ``size`` (``HD`` for an HD camera), sent in
+        ``profile``."""
         return cls(ToneAudioTrack() if audio else None,
-                   SyntheticVideoTrack(FULL) if video else None, profile=profile)
+                   CameraTrack(SyntheticVideoTrack(size)) if video else None, profile=profile)
 
     @classmethod
     def from_file(cls, path: str, loop: bool = True) -> MediaSource:
@@ -402,7 +479,7 @@ class MediaSource:
         """The camera and microphone through FFmpeg's capture devices: v4l2 and PulseAudio on
         Linux, AVFoundation on macOS, DirectShow on Windows (names as ``ffmpeg -list_devices``
         prints them there)."""
-        opts = {"video_size": f"{FULL.width}x{FULL.height}", "framerate": str(int(FULL.fps))}
+        opts = {"video_size": f"{HD.width}x{HD.height}", "framerate": str(int(HD.fps))}
         players: list[MediaPlayer] = []
         if platform == "darwin":
             player = MediaPlayer(f"{camera or 'default'}:{microphone or 'default'}",
@@ -415,15 +492,17 @@ class MediaSource:
                                  options=opts)
             return cls(player.audio, player.video, [player])
         cam = MediaPlayer(camera or "/dev/video0", format="v4l2", options=opts)
-        players.append(cam)
         try:
             mic = MediaPlayer(microphone or "default", format="pulse")
         except Exception:
-            for pl in players:
-                _stop_player(pl)
+            _stop_player(cam)
             raise
         players.append(mic)
-        return cls(mic.audio, cam.video, players)
+        if cam.video is None:
+            _stop_player(cam)
+            _stop_player(mic)
+            raise ValueError("the camera gives no video")
+        return cls(mic.audio, CameraTrack(cam.video, [cam]), players)
 
     # -- use --
 
@@ -442,9 +521,23 @@ class MediaSource:
     def audio_only(self) -> bool:
         return self.video is None or self.video.audio_only
 
+    @property
+    def sent_size(self) -> tuple[int, int] | None:
+        """The size of the video we send now (None: none sent yet, or audio only)."""
+        if self.video is None or self.video.audio_only:
+            return None
+        return self.video.sent_size
+
     def set_profile(self, profile: VideoProfile) -> None:
         if self.video is not None:
             self.video.set_profile(profile)
+
+    def switch_camera(self, source: MediaStreamTrack,
+                      players: list[MediaPlayer] | None = None) -> None:
+        """Every peer connection and the self view see ``source`` from now on."""
+        if self.camera is None:
+            raise ValueError("this call's video cannot switch cameras")
+        self.camera.switch(source, players)
 
     def set_audio_only(self, audio_only: bool) -> None:
         if self.video is not None:
@@ -487,96 +580,3 @@ def _stop_player(player: MediaPlayer) -> None:
     for track in (player.audio, player.video):
         if track is not None:
             track.stop()  # the player's decode thread ends when its last track stops
-
-
-# --- sinks --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RgbImage:
-    width: int
-    height: int
-    data: bytes  # packed RGB24, rows of width*3 bytes
-
-
-class VideoSink:
-    """Reads a remote video track and keeps only the latest frame (never a growing queue).
-
-    The UI asks for :meth:`latest_rgb` when it paints; the conversion to RGB happens at most
-    once per received frame, however often it paints. ``listeners`` see every frame (tests
-    and the benchmark decode the pattern there); they must be quick.
-    """
-
-    def __init__(self, track: MediaStreamTrack) -> None:
-        self.track = track
-        self.frames = 0
-        self.latest: av.VideoFrame | None = None
-        self.last_frame_at: float | None = None
-        self.first_frame: asyncio.Future[float] = asyncio.get_running_loop().create_future()
-        self.listeners: list[Callable[[av.VideoFrame], None]] = []
-        self._rgb: RgbImage | None = None
-        self._task = asyncio.create_task(self._run(), name="video-sink")
-
-    async def _run(self) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await self.track.recv()
-                if not isinstance(frame, av.VideoFrame):
-                    continue
-                self.frames += 1
-                self.latest, self._rgb = frame, None
-                self.last_frame_at = time.monotonic()
-                if not self.first_frame.done():
-                    self.first_frame.set_result(self.last_frame_at)
-                for listener in self.listeners:
-                    listener(frame)
-
-    def latest_rgb(self) -> RgbImage | None:
-        frame = self.latest
-        if frame is None:
-            return None
-        if self._rgb is None:
-            rgb = frame.to_rgb()
-            plane = rgb.planes[0]
-            raw, stride, row = bytes(plane), plane.line_size, rgb.width * 3
-            data = raw if stride == row else b"".join(
-                raw[y * stride:y * stride + row] for y in range(rgb.height))
-            self._rgb = RgbImage(rgb.width, rgb.height, data)
-        return self._rgb
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        if not self.first_frame.done():
-            self.first_frame.cancel()
-
-
-class AudioSink:
-    """Reads a remote audio track: counts what arrives and keeps the level, and hands each
-    frame to ``listeners`` (the desk plays them through its audio device)."""
-
-    def __init__(self, track: MediaStreamTrack) -> None:
-        self.track = track
-        self.frames = 0
-        self.samples = 0
-        self.last_frame_at: float | None = None
-        self.listeners: list[Callable[[av.AudioFrame], None]] = []
-        self._task = asyncio.create_task(self._run(), name="audio-sink")
-
-    async def _run(self) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await self.track.recv()
-                if not isinstance(frame, av.AudioFrame):
-                    continue
-                self.frames += 1
-                self.samples += frame.samples
-                self.last_frame_at = time.monotonic()
-                for listener in self.listeners:
-                    listener(frame)
-
-    async def stop(self) -> None:
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task

@@ -23,10 +23,20 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
+from calls.codecs import (
+    PREFERRED,
+    agreed_video_codec,
+    prefer_codecs,
+    sends_media,
+    use_realtime_h264,
+    with_bitrate_hints,
+)
+from calls.liveness import datagrams_in
 from calls.media import AudioSink, MediaSource, VideoSink
 from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.peer")
+use_realtime_h264()
 
 SdpRewriter = Callable[[str], str]
 T = TypeVar("T")
@@ -62,6 +72,12 @@ class LinkQuality:
     kbps_out: float
     fps_in: float
     audio_frames_in: int
+    codec: str | None = None  # the video codec agreed ("H264", "VP8")
+    width_in: int = 0  # the size of the last video frame received (0: none yet)
+    height_in: int = 0
+    estimate_kbps: float | None = None  # what our video encoder aims at (the peer's REMB)
+    silent_for: float = 0.0  # seconds since anything arrived (the session's liveness)
+    state: str = "connected"
 
 
 class PeerLink:
@@ -75,7 +91,8 @@ class PeerLink:
                  configuration: RTCConfiguration, media: MediaSource,
                  on_change: Callable[[PeerLink], None],
                  rewrite_sdp: SdpRewriter | None = None,
-                 on_media: Callable[[PeerLink, str], None] | None = None) -> None:
+                 on_media: Callable[[PeerLink, str], None] | None = None,
+                 codecs: tuple[str, ...] = PREFERRED) -> None:
         self.remote = remote
         self.offerer = offerer
         self.generation = generation
@@ -85,6 +102,9 @@ class PeerLink:
         self.video: VideoSink | None = None
         self.audio: AudioSink | None = None
         self.answered = not offerer  # an offerer waits for the answer
+        self.answered_at: float | None = None
+        self.codec: str | None = None  # the video codec the answer agreed
+        self.remote_sends = True  # False: the other end sends no media, only RTCP
         self.closed = False
         self._on_change = on_change
         self._on_media = on_media
@@ -97,9 +117,11 @@ class PeerLink:
         for kind, track in (("audio", audio), ("video", video)):
             if track is not None:
                 self._tracks.append(track)
-                self.pc.addTransceiver(track, direction="sendrecv")
+                transceiver = self.pc.addTransceiver(track, direction="sendrecv")
             else:
-                self.pc.addTransceiver(kind, direction="recvonly")
+                transceiver = self.pc.addTransceiver(kind, direction="recvonly")
+            if kind == "video":
+                prefer_codecs(transceiver, codecs)
         self.pc.on("track", self._on_track)
         self.pc.on("connectionstatechange", self._on_state)
 
@@ -133,7 +155,7 @@ class PeerLink:
             self._on_change(self)
 
     def _local_sdp(self) -> str:
-        sdp = self.pc.localDescription.sdp
+        sdp = with_bitrate_hints(self.pc.localDescription.sdp)
         return self._rewrite(sdp) if self._rewrite else sdp
 
     async def _negotiate(self, step: Callable[[], Awaitable[T]]) -> T:
@@ -171,7 +193,10 @@ class PeerLink:
     async def answer_offer(self, sdp: str) -> str:
         async def step() -> str:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            self.remote_sends = sends_media(sdp)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+            self.codec = agreed_video_codec(self.pc.localDescription.sdp)
+            self.answered_at = time.monotonic()
             return self._local_sdp()
 
         return await self._negotiate(step)
@@ -179,11 +204,38 @@ class PeerLink:
     async def accept_answer(self, sdp: str) -> None:
         async def step() -> None:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
-            self.answered = True
+            self.codec = agreed_video_codec(sdp)
+            self.remote_sends = sends_media(sdp)
+            self.answered, self.answered_at = True, time.monotonic()
 
         await self._negotiate(step)
 
-    async def sample(self) -> LinkQuality:
+    @property
+    def datagrams_in(self) -> int:
+        return datagrams_in(self.pc)
+
+    @property
+    def ice_connected(self) -> bool:
+        return self.pc.iceConnectionState in ("connected", "completed")
+
+    def estimate_kbps(self) -> float | None:
+        """The video encoder's target bitrate, which aiortc sets from the peer's REMB
+        reports (its bandwidth estimate; None before the first frame is encoded). aiortc
+        keeps it on the sender's private encoder: there is no public reading of it."""
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.kind == "video" and transceiver.sender is not None:
+                encoder = getattr(transceiver.sender, "_RTCRtpSender__encoder", None)
+                target = getattr(encoder, "target_bitrate", None)
+                if isinstance(target, int | float):
+                    return float(target) / 1000
+        return None
+
+    def idle_quality(self, silent_for: float) -> LinkQuality:
+        """A sample for a link that is not (or not yet) connected: nothing measured."""
+        return LinkQuality(self.remote, self.generation, None, None, None, 0.0, 0.0, 0.0, 0,
+                           codec=self.codec, silent_for=silent_for, state=self.state)
+
+    async def sample(self, silent_for: float = 0.0) -> LinkQuality:
         """Quality since the previous sample (call about once a second)."""
         now = time.monotonic()
         report = await self.pc.getStats()
@@ -206,6 +258,7 @@ class PeerLink:
         d_recv = recv - last.get("recv", 0)
         d_lost = max(0, lost - last.get("lost", 0))
         frames = self.video.frames if self.video else 0
+        latest = self.video.latest if self.video else None
         audio_frames = self.audio.frames if self.audio else 0
         quality = LinkQuality(
             participant_id=self.remote,
@@ -217,6 +270,12 @@ class PeerLink:
             kbps_out=(bytes_out - last.get("out", 0)) * 8 / 1000 / dt,
             fps_in=(frames - last.get("frames", 0)) / dt,
             audio_frames_in=audio_frames - last.get("audio", 0),
+            codec=self.codec,
+            width_in=latest.width if latest is not None else 0,
+            height_in=latest.height if latest is not None else 0,
+            estimate_kbps=self.estimate_kbps(),
+            silent_for=silent_for,
+            state=self.state,
         )
         self._last = {"t": now, "recv": recv, "lost": lost, "in": bytes_in, "out": bytes_out,
                       "frames": frames, "audio": audio_frames}

@@ -19,41 +19,58 @@ again; the two ends of a pair never offer at once (no glare).
 
 Recovery: aiortc cannot restart ICE, so the offering side replaces a peer connection that
 failed, never connected, or stopped carrying media, with a new one (a new offer/answer over
-the hub, the same call id). Quality is sampled each second from getStats; under sustained
-loss the session steps down to the low profile, then to audio only, and back up when the loss
-has stayed low for a while (unless the user chose a mode by hand).
+the hub, the same call id). Five times a second the session counts what arrived on each link
+(:mod:`calls.liveness`): a connected link silent for ``stall_after`` (0.6 s) is stalled, both
+ends say so at once (:class:`MediaStalled`, then every second of silence), and the offering
+end replaces it straight away and then keeps probing: a new link each ``probe_interval``
+(1 s) after the last one was answered without its ICE connecting. So whenever the network
+comes back, a probe at most a second old (or the next one) finds the path within about a
+second; an exponential back-off would leave the retry falling between its steps.
+
+Quality is sampled each second from getStats (a report comes every second of the call, for
+links being replaced too); the video mode steps between 720p, 480p, 240p and audio only on
+loss and the bandwidth estimate (:mod:`calls.modes`), unless the user chose one by hand.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc.mediastreams import MediaStreamTrack
 
-from calls.media import FULL, LOW, AudioSink, MediaSource, VideoProfile, VideoSink
+from calls.codecs import PREFERRED
+from calls.events import CallState as CallState
+from calls.events import ClinicFellBack as ClinicFellBack
+from calls.events import HandOverAnswered as HandOverAnswered
+from calls.events import HandOverReceived as HandOverReceived
+from calls.events import InviteDeclinedBy as InviteDeclinedBy
+from calls.events import LinkChanged as LinkChanged
+from calls.events import LocalMediaChanged as LocalMediaChanged
+from calls.events import ModeChanged as ModeChanged
+from calls.events import ParticipantsChanged as ParticipantsChanged
+from calls.events import QualityReport as QualityReport
+from calls.events import QueueMoved as QueueMoved
+from calls.events import Refused as Refused
+from calls.events import RemoteMediaAdded as RemoteMediaAdded
+from calls.events import SessionEvent as SessionEvent
+from calls.events import StateChanged as StateChanged
+from calls.liveness import STALL_AFTER, ArrivalClock
+from calls.liveness import MediaResumed as MediaResumed
+from calls.liveness import MediaStalled as MediaStalled
+from calls.media import HD, AudioSink, MediaSource, VideoSink
+from calls.modes import MODES, PROFILE_OF, Measure, ModeLadder
 from calls.peer import LinkClosedError, LinkQuality, PeerLink, SdpRewriter, rtc_configuration
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from records.schema import TriageRecord
 
 log = logging.getLogger("telehub.calls.session")
-
-
-class CallState(enum.StrEnum):
-    IDLE = "idle"
-    REQUESTING = "requesting"
-    QUEUED = "queued"
-    RINGING = "ringing"
-    CONNECTING = "connecting"
-    IN_CALL = "in_call"
-    ENDED = "ended"
-    FAILED = "failed"
 
 
 RANK = {CallRole.CALLER: 0, CallRole.NURSE: 1, CallRole.SPECIALIST: 2}
@@ -91,6 +108,7 @@ ACCEPTS: dict[type[p._Message], frozenset[CallState]] = {
     p.CallConnected: frozenset({S.QUEUED, S.CONNECTING, S.IN_CALL}),
     p.Offer: _LIVE,
     p.Answer: _LIVE,
+    p.Renegotiate: _LIVE,  # the answering end saw the link die: the offerer makes a new one
     p.ParticipantJoined: _LIVE,
     p.ParticipantLeft: _LIVE,
     p.InviteDeclined: _LIVE,
@@ -107,136 +125,21 @@ class InvalidStateError(Exception):
     """Something was asked of a call (by the user or the hub) that its state does not allow."""
 
 
-# --- events -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StateChanged:
-    call_id: str | None
-    old: CallState
-    new: CallState
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class QueueMoved:
-    call_id: str
-    position: int
-    estimated_wait_s: int | None  # None: nobody can answer now (see HubStatusChanged)
-
-
-@dataclass(frozen=True)
-class ParticipantsChanged:
-    call_id: str
-    participants: tuple[p.Participant, ...]
-
-
-@dataclass(frozen=True)
-class LinkChanged:
-    """A peer connection to one participant changed state (``new`` for a fresh one)."""
-
-    call_id: str
-    participant_id: str
-    generation: int
-    state: str
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    call_id: str
-    links: tuple[LinkQuality, ...]
-    profile: str  # "full", "low" or "audio_only"
-
-
-@dataclass(frozen=True)
-class ModeChanged:
-    call_id: str
-    mode: str  # "full", "low" or "audio_only"
-    automatic: bool
-    reason: str
-
-
-@dataclass(frozen=True)
-class Refused:
-    """The hub refused something this session sent (or a message was wrong for the state)."""
-
-    call_id: str | None
-    message: str
-
-
-@dataclass(frozen=True)
-class InviteDeclinedBy:
-    call_id: str
-    by: str
-
-
-@dataclass(frozen=True)
-class RemoteMediaAdded:
-    """A sink for one participant's audio or video exists (a new one after each link
-    replacement): get it with :meth:`CallSession.remote_video` / ``remote_audio``."""
-
-    call_id: str
-    participant_id: str
-    role: CallRole
-    generation: int
-    kind: str  # "audio" or "video"
-
-
-@dataclass(frozen=True)
-class LocalMediaChanged:
-    """Our own media: ``ready`` once the call's source exists (its self view can be read
-    with :meth:`CallSession.self_view`), and the switches the user set."""
-
-    call_id: str
-    ready: bool
-    muted: bool
-    camera_off: bool
-    on_hold: bool
-
-
-@dataclass(frozen=True)
-class HandOverReceived:
-    """A call handed to this nurse: ringing (``offer.ring_s``) or, handed back to the
-    queue, already answered; the note and the draft record come with it."""
-
-    call_id: str
-    offer: p.HandOverOffer
-
-
-@dataclass(frozen=True)
-class HandOverAnswered:
-    """How this nurse's hand-over went (``p.HandOverStatus.outcome``)."""
-
-    call_id: str
-    outcome: str
-    by: str | None
-
-
-@dataclass(frozen=True)
-class ClinicFellBack:
-    """A booked clinic call's specialist did not answer: it now waits for a nurse."""
-
-    call_id: str
-    reason: str
-    position: int
-    estimated_wait_s: int
-
-
-SessionEvent = (StateChanged | QueueMoved | ParticipantsChanged | LinkChanged | QualityReport
-                | ModeChanged | Refused | InviteDeclinedBy | RemoteMediaAdded
-                | LocalMediaChanged | HandOverReceived | HandOverAnswered | ClinicFellBack)
-
-
 @dataclass(frozen=True)
 class SessionOptions:
     """Timings and network choices of the call engine."""
 
     relay_only: bool = False  # only TURN paths (a network that blocks direct UDP)
     connect_timeout: float = 8.0  # a new peer connection must connect within this
-    media_timeout: float = 4.0  # no media from a connected peer this long: replace it
-    rebuild_backoff_max: float = 8.0
+    media_timeout: float = 4.0  # a link this long without media is not worth keeping
+    stall_after: float = STALL_AFTER  # nothing at all arrived this long: stalled
+    stall_after_rtcp_only: float = 3.5  # the same, from a party that sends no media
+    probe_interval: float = 1.0  # while stalled: a new link this long after the last answer
+    liveness_interval: float = 0.2
     quality_interval: float = 1.0
     auto_mode: bool = True
+    video_codecs: tuple[str, ...] = PREFERRED  # in order of preference (calls.codecs)
+    vp8_hd: bool = False  # allow 720p over VP8 (five times H.264's CPU: calls.modes)
     loss_down: float = 0.05  # sustained loss above this steps down...
     down_after: int = 3  # ...after this many bad samples in a row
     loss_up: float = 0.02  # and below this steps back up...
@@ -244,7 +147,6 @@ class SessionOptions:
     rewrite_sdp: SdpRewriter | None = None  # a seam for network labs (the tests' UDP relay)
 
 
-MODES: tuple[str, ...] = ("full", "low", "audio_only")
 HANG_UP_SEND_TIMEOUT = 5.0  # seconds to tell the hub of a hang-up before ending anyway
 
 
@@ -286,12 +188,15 @@ class CallSession:
         self.links: dict[str, PeerLink] = {}
         self.ice_servers: list[p.IceServer] = []
         self.media: MediaSource | None = None
-        self.mode = "full"
+        self.mode = "hd"
         self.auto_mode = ctx.options.auto_mode
+        opts = ctx.options
+        self.ladder = ModeLadder(opts.loss_down, opts.down_after, opts.loss_up, opts.up_after,
+                                 opts.vp8_hd)
+        self._clocks: dict[str, ArrivalClock] = {}  # by participant: when media last came
         self.muted = False
         self.camera_off = False
         self.on_hold = False
-        self._bad = self._good = 0
         self._failures: dict[str, int] = {}
         self._next_try: dict[str, float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -408,8 +313,9 @@ class CallSession:
         await self._finish(S.ENDED, "hung up")
 
     def set_mode(self, mode: str, automatic: bool = False) -> None:
-        """Switch video during the call: "full" (640x480@30), "low" (320x240@15) or
-        "audio_only". A choice by hand turns the automatic choice off."""
+        """Switch video during the call: "hd" (up to 1280x720@30), "full" (480 lines@30),
+        "low" (240 lines@15) or "audio_only". A choice by hand turns the automatic choice
+        off."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         if not automatic:
@@ -465,7 +371,15 @@ class CallSession:
 
     def set_auto_mode(self, on: bool) -> None:
         self.auto_mode = on
-        self._bad = self._good = 0
+        self.ladder.reset()
+
+    def switch_camera(self, source: MediaStreamTrack, players: list[Any] | None = None,
+                      ) -> None:
+        """Everyone in the call sees ``source`` from now on (no new offer: the tracks stay,
+        their camera changes under them)."""
+        if self.media is None:
+            raise InvalidStateError("the call has no media yet")
+        self.media.switch_camera(source, players)
 
     def _apply_mode(self, mode: str, automatic: bool, reason: str) -> None:
         if mode == self.mode:
@@ -478,8 +392,7 @@ class CallSession:
 
     def _configure_media(self) -> None:
         assert self.media is not None
-        profile: VideoProfile = LOW if self.mode == "low" else FULL
-        self.media.set_profile(profile)
+        self.media.set_profile(PROFILE_OF.get(self.mode, HD))
         self.media.set_audio_only(self.mode == "audio_only")
         self.media.set_muted(self.muted or self.on_hold)
         self.media.set_camera_off(self.camera_off or self.on_hold)
@@ -556,7 +469,12 @@ class CallSession:
                 # The answering end saw our link die first: replace it as if we had.
                 sender = msg.sender or ""
                 link = self.links.get(sender)
-                if link is not None and link.offerer and sender in self.participants:
+                young = link is not None and (
+                    time.monotonic() - link.created_at < self.ctx.options.probe_interval)
+                if young:
+                    log.info("call %s: %s asked for a new offer; one is on its way",
+                             self.call_id, sender)
+                elif link is not None and link.offerer and sender in self.participants:
                     self._schedule_rebuild(sender, "the other end asked for a new offer")
             case p.InviteDeclined():
                 self.ctx.emit(InviteDeclinedBy(msg.call_id, msg.by))
@@ -640,6 +558,7 @@ class CallSession:
             configuration=rtc_configuration(self.ice_servers, self.ctx.options.relay_only),
             media=self.media, on_change=self._on_link_change,
             rewrite_sdp=self.ctx.options.rewrite_sdp, on_media=self._on_link_media,
+            codecs=self.ctx.options.video_codecs,
         )
         self.links[remote] = link
         if old is not None:
@@ -694,66 +613,104 @@ class CallSession:
             self._spawn(self.ctx.send(p.Renegotiate(call_id=self.call_id, to=link.remote)))
 
     def _schedule_rebuild(self, remote: str, why: str) -> None:
+        if remote in self._next_try:
+            return  # already due: a second reason does not put it off
         n = self._failures.get(remote, 0)
         self._failures[remote] = n + 1
-        delay = min(self.ctx.options.rebuild_backoff_max, 0.25 * 2**n)
+        # At once the first time, then at the short fixed interval (see the module's note).
+        delay = 0.05 if n == 0 else self.ctx.options.probe_interval
         self._next_try[remote] = time.monotonic() + delay
         log.info("call %s: link to %s lost (%s); new peer connection in %.2f s",
                  self.call_id, remote, why, delay)
 
     async def _watch(self) -> None:
-        """Once a second: quality, automatic mode, and links that need replacing."""
+        """Five times a second: links that stopped carrying media or need replacing; once
+        a second: quality (for every link, connected or being replaced) and the mode."""
         opts = self.ctx.options
+        next_sample = time.monotonic() + opts.quality_interval
         while self.state not in FINAL:
-            await asyncio.sleep(opts.quality_interval)
+            await asyncio.sleep(opts.liveness_interval)
             now = time.monotonic()
             async with self._lock:
                 if self.state in FINAL:
                     return
                 for remote, link in list(self.links.items()):
-                    if not link.offerer or link.closed:
-                        continue
-                    due = self._next_try.get(remote)
-                    if due is not None:
-                        if now >= due and remote in self.participants and remote not in (
-                                self.absent):
-                            self._next_try.pop(remote)
-                            await self._offer_to(remote)
-                        continue
-                    if link.connected_at is None and now - link.created_at > opts.connect_timeout:
-                        self._schedule_rebuild(remote, "did not connect in time")
-                    elif (link.connected_at is not None
-                          and now - link.last_media_at > opts.media_timeout):
-                        self._schedule_rebuild(remote, "no media")
+                    if not link.closed:
+                        await self._check(remote, link, now)
+                if now < next_sample:
+                    continue
+                next_sample = now + opts.quality_interval
                 samples = []
-                for link in list(self.links.values()):
+                for remote, link in list(self.links.items()):
+                    clock = self._clocks.get(remote)
+                    silent = clock.silent_for(now) if clock and clock.stalled else 0.0
                     if link.connected_at is not None and not link.closed:
                         with contextlib.suppress(Exception):
-                            samples.append(await link.sample())
+                            samples.append(await link.sample(silent))
+                    elif not link.closed:
+                        samples.append(link.idle_quality(silent))
             if samples and self.call_id is not None:
-                self.ctx.emit(QualityReport(self.call_id, tuple(samples), self.mode))
-                self._auto(samples)
+                sent = self.media.sent_size if self.media is not None else None
+                self.ctx.emit(QualityReport(self.call_id, tuple(samples), self.mode, sent))
+                self._auto([q for q in samples if q.state == "connected" and not q.silent_for])
+
+    async def _check(self, remote: str, link: PeerLink, now: float) -> None:
+        """Liveness and replacement of one link (under the call's lock)."""
+        opts = self.ctx.options
+        clock = self._clocks.setdefault(remote, ArrivalClock(now))
+        silent = clock.tick(link.generation, link.datagrams_in, now,
+                            link.connected_at is not None)
+        limit = opts.stall_after if link.remote_sends else opts.stall_after_rtcp_only
+        assert self.call_id is not None
+        if clock.stalled and link.connected_at is not None and silent < limit:
+            clock.stalled = False
+            self._failures.pop(remote, None)
+            self.ctx.emit(MediaResumed(self.call_id, remote, link.generation,
+                                       now - clock.stalled_at))
+        elif not clock.stalled and clock.had_media and silent >= limit:
+            # Counted per participant, across links: a link replaced because its ICE failed
+            # or its peer closed it is as silent as one that stopped.
+            clock.stalled, clock.stalled_at, clock.told = True, clock.last_at, int(silent)
+            self.ctx.emit(MediaStalled(self.call_id, remote, link.generation, silent))
+            log.info("call %s: nothing from %s for %.1f s; replacing the link",
+                     self.call_id, remote, silent)
+            if link.connected_at is None:
+                pass  # a replacement is already on its way: let it connect (or be probed)
+            elif link.offerer:
+                self._next_try.pop(remote, None)
+                await self._reoffer(remote)
+            else:
+                self._spawn(self.ctx.send(p.Renegotiate(call_id=self.call_id, to=remote)))
+        elif clock.stalled and int(silent) > clock.told:  # again each whole second
+            clock.told = int(silent)
+            self.ctx.emit(MediaStalled(self.call_id, remote, link.generation, silent))
+        if not link.offerer:
+            return
+        link = self.links.get(remote, link)
+        due = self._next_try.get(remote)
+        if due is not None:
+            if now >= due:
+                self._next_try.pop(remote)
+                await self._reoffer(remote)
+        elif clock.stalled and link.connected_at is None and (
+                link.answered_at is not None and not link.ice_connected
+                and now - link.answered_at >= opts.probe_interval):
+            await self._reoffer(remote)  # probing: this one did not find the path in time
+        elif link.connected_at is None and now - link.created_at > opts.connect_timeout:
+            self._schedule_rebuild(remote, "did not connect in time")
+
+    async def _reoffer(self, remote: str) -> None:
+        if remote in self.participants and remote not in self.absent:
+            await self._offer_to(remote)
 
     def _auto(self, samples: list[LinkQuality]) -> None:
-        if not self.auto_mode:
+        if not self.auto_mode or not samples:
             return
-        opts = self.ctx.options
-        losses = [s.loss_out if s.loss_out is not None else s.loss_in for s in samples]
-        known = [x for x in losses if x is not None]
-        if not known:
-            return
-        loss = max(known)
-        if loss > opts.loss_down:
-            self._bad, self._good = self._bad + 1, 0
-        elif loss < opts.loss_up:
-            self._good, self._bad = self._good + 1, 0
-        i = MODES.index(self.mode)
-        if self._bad >= opts.down_after and i < len(MODES) - 1:
-            self._bad = 0
-            self._apply_mode(MODES[i + 1], True, f"sustained loss ({loss:.0%})")
-        elif self._good >= opts.up_after and i > 0:
-            self._good = 0
-            self._apply_mode(MODES[i - 1], True, "loss has stayed low")
+        measures = [Measure(s.loss_out if s.loss_out is not None else s.loss_in,
+                            s.estimate_kbps, s.codec, s.kbps_out) for s in samples]
+        step = self.ladder.step(self.mode, measures)
+        if step is not None:
+            self._apply_mode(step[0], True, step[1])
 
     # --- ending ---------------------------------------------------------------------------
 

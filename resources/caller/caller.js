@@ -14,10 +14,22 @@ var TelehubCaller = (function () {
     iceServers: [], phase: "signin", muted: false, cameraOff: false, closing: false,
     reconnectTimer: null, watchdog: null, sent: [], signedIn: 0,
     planFor: null, plans: {}, needsTap: false, urgency: "urgent", lastPosition: null,
-    handedOver: false,
+    liveness: null, lastPackets: -1, lastArrival: 0, stalled: false, stalledSaid: 0,
+    hadMedia: false, lastStall: null, cameraId: null, handedOver: false,
     photoRequest: null, photoSent: null,
     status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null
   };
+
+  // HD when the camera and the line allow (the browser steps down by itself on a poor line).
+  var VIDEO = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
+  var STALL_AFTER_MS = 600;  // nothing at all arrived this long: say so (audio is 50/s)
+  var CAMERA_KEY = "telehub.camera";
+
+  function videoConstraints() {
+    var c = { width: VIDEO.width, height: VIDEO.height, frameRate: VIDEO.frameRate };
+    if (state.cameraId) { c.deviceId = { exact: state.cameraId }; }
+    return c;
+  }
 
   function show(screen) {
     state.phase = screen;
@@ -144,7 +156,17 @@ var TelehubCaller = (function () {
       return;
     }
     try {
-      state.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: true });
+      try { state.cameraId = window.localStorage.getItem(CAMERA_KEY); } catch (e) { /* private */ }
+      try {
+        state.local = await navigator.mediaDevices.getUserMedia(
+          { audio: true, video: videoConstraints() });
+      } catch (err) {
+        if (!state.cameraId || err.name !== "OverconstrainedError") { throw err; }
+        state.cameraId = null;  // the remembered camera is gone: any camera will do
+        state.local = await navigator.mediaDevices.getUserMedia(
+          { audio: true, video: videoConstraints() });
+      }
+      listCameras();
       $("preview").srcObject = state.local;
       $("preview").hidden = false;
       mark("check-camera", state.local.getVideoTracks().length > 0, "Camera: working");
@@ -173,6 +195,145 @@ var TelehubCaller = (function () {
     } catch (e) {
       mark("check-hub", false, "Connection to the nurses: not reachable – check your internet");
     }
+  }
+
+  // --- the camera -----------------------------------------------------------------------
+
+  async function listCameras() {
+    // Labels are only given once the camera is allowed, so this runs after getUserMedia.
+    var box = $("camera-choice-box"), select = $("camera-choice");
+    var devices = [];
+    try { devices = await navigator.mediaDevices.enumerateDevices(); } catch (e) { devices = []; }
+    var cameras = devices.filter(function (d) { return d.kind === "videoinput"; });
+    var track = state.local ? state.local.getVideoTracks()[0] : null;
+    var current = track && track.getSettings ? track.getSettings().deviceId : null;
+    select.textContent = "";
+    cameras.forEach(function (d, i) {
+      var o = document.createElement("option");
+      o.value = d.deviceId;
+      o.textContent = d.label || ("Camera " + (i + 1));
+      if (d.deviceId === current) { o.selected = true; }
+      select.appendChild(o);
+    });
+    box.hidden = cameras.length < 2;
+    return cameras.length;
+  }
+
+  async function switchCamera(deviceId) {
+    // The new camera goes on the same sender (replaceTrack): no new offer, no redial.
+    var fresh = await navigator.mediaDevices.getUserMedia(
+      { video: { deviceId: { exact: deviceId }, width: VIDEO.width, height: VIDEO.height,
+                 frameRate: VIDEO.frameRate } });
+    var track = fresh.getVideoTracks()[0];
+    track.enabled = !state.cameraOff;
+    if (state.pc) {
+      var senders = state.pc.getSenders().filter(function (x) {
+        return x.track && x.track.kind === "video"; });
+      if (!senders.length) {
+        senders = state.pc.getTransceivers().filter(function (tr) {
+          return tr.receiver.track.kind === "video"; }).map(function (tr) { return tr.sender; });
+      }
+      for (var i = 0; i < senders.length; i++) { await senders[i].replaceTrack(track); }
+    }
+    if (state.local) {
+      state.local.getVideoTracks().forEach(function (t) { state.local.removeTrack(t); t.stop(); });
+      state.local.addTrack(track);
+    } else {
+      state.local = fresh;
+    }
+    state.cameraId = deviceId;
+    try { window.localStorage.setItem(CAMERA_KEY, deviceId); } catch (e) { /* private */ }
+    say("Camera changed.");
+  }
+
+  // --- is the nurse's picture arriving? --------------------------------------------------
+
+  function pictureStatus(text, bad) {
+    var el = $("picture-status");
+    if (el.textContent !== text) { el.textContent = text; }
+    el.className = bad ? "picture-status bad" : "picture-status";
+    $("remote").classList.toggle("stale", !!bad);
+  }
+
+  function startLiveness(replacing) {
+    // Packets, not frames: every 250 ms, has anything arrived? Within a second of the
+    // nurse's media stopping the page says so, and asks the desk for a new connection
+    // (the desk probes until one works: aiortc has no ICE restart). A connection that
+    // replaces one that carried media goes on counting from that one's last packet.
+    state.lastPackets = -1;
+    if (!replacing) {
+      state.lastArrival = Date.now();
+      state.hadMedia = false;
+      state.stalled = false;
+    }
+    if (state.liveness) { return; }  // one beat for the whole call, whichever connection
+    state.liveness = setInterval(async function () {
+      var pc = state.pc;
+      if (!pc) { return; }
+      var packets = 0;
+      try {
+        (await pc.getStats()).forEach(function (s) {
+          if (s.type === "inbound-rtp") { packets += s.packetsReceived || 0; }
+        });
+      } catch (e) { return; }
+      if (pc !== state.pc) { return; }  // replaced while the figures came
+      var now = Date.now();
+      if (packets !== state.lastPackets) {
+        state.lastPackets = packets;
+        if (packets > 0) { state.lastArrival = now; state.hadMedia = true; }
+      }
+      var silent = now - state.lastArrival;
+      if (packets > 0 && silent < STALL_AFTER_MS) {
+        if (state.stalled) {
+          state.stalled = false;
+          pictureStatus("", false);
+          say("The picture is back.");
+        }
+        return;
+      }
+      if (!state.hadMedia || silent < STALL_AFTER_MS) { return; }
+      var seconds = Math.max(1, Math.round(silent / 1000));
+      if (!state.stalled) {
+        state.stalled = true;
+        state.stalledSaid = 0;
+        state.lastStall = { at: now, silentMs: silent };  // for support and the tests
+        say("No picture from the nurse. Reconnecting.");
+        if (state.callId && state.peer) { send(M.renegotiate(state.callId, state.peer)); }
+      }
+      if (seconds !== state.stalledSaid) {
+        state.stalledSaid = seconds;
+        pictureStatus("No picture for " + seconds + " s — reconnecting", true);
+      }
+    }, 250);
+  }
+
+  function keepResolution(pc) {
+    // A nurse judging a wound needs the detail: on a poor line send fewer frames, not
+    // smaller ones (the browser's default halves the size first).
+    pc.getSenders().forEach(function (sender) {
+      if (!sender.track || sender.track.kind !== "video" || !sender.getParameters) { return; }
+      var params = sender.getParameters();
+      params.degradationPreference = "maintain-resolution";
+      if (sender.setParameters) { sender.setParameters(params).catch(function () {}); }
+    });
+  }
+
+  function preferH264(pc) {
+    // H.264 costs the desk a fifth of VP8's CPU at 720p: put it first where this browser
+    // has it (Chromium; Firefox only with its OpenH264 plugin), VP8 after it.
+    if (!window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) { return; }
+    var caps = RTCRtpReceiver.getCapabilities("video");
+    if (!caps) { return; }
+    var rank = function (c) {
+      var t = c.mimeType.toLowerCase();
+      return t === "video/h264" ? 0 : t === "video/vp8" ? 1 : 2;
+    };
+    var order = caps.codecs.slice().sort(function (a, b) { return rank(a) - rank(b); });
+    pc.getTransceivers().forEach(function (tr) {
+      if (tr.receiver.track.kind === "video" && tr.setCodecPreferences) {
+        try { tr.setCodecPreferences(order); } catch (e) { /* the browser's own order */ }
+      }
+    });
   }
 
   function stopLocal() {
@@ -388,6 +549,7 @@ var TelehubCaller = (function () {
     queue_position: function (msg) { showPosition(msg.position, msg.estimated_wait_s); },
     call_requeued: function (msg) {
       closePeer();
+      stopLiveness();
       show("waiting");
       land("position");
       notice(state.handedOver
@@ -547,6 +709,14 @@ var TelehubCaller = (function () {
   function closePeer() {
     if (state.pc) { state.pc.close(); }
     state.pc = null;
+    state.stalled = false;
+    state.hadMedia = false;
+    pictureStatus("", false);
+  }
+
+  function stopLiveness() {
+    clearInterval(state.liveness);
+    state.liveness = null;
   }
 
   function gathered(pc) {
@@ -565,10 +735,24 @@ var TelehubCaller = (function () {
   }
 
   async function answerOffer(msg) {
-    closePeer();  // a new offer replaces the old connection (aiortc has no ICE restart)
+    // A new offer replaces the old connection (aiortc has no ICE restart). While no picture
+    // arrives the words stay up: only media on the new connection takes them down.
+    var replacing = state.hadMedia, wasStalled = state.stalled, said = state.stalledSaid;
+    var since = state.lastArrival;
+    closePeer();
     var pc = new RTCPeerConnection({ iceServers: state.iceServers });
     state.pc = pc;
     state.peer = msg.from;
+    // Watched from now on, through the offer and answer: the outage goes on being counted
+    // from the last packet that came on the connection this one replaces.
+    state.lastArrival = since;
+    state.hadMedia = replacing;
+    startLiveness(replacing);
+    if (wasStalled) {
+      state.stalled = true;
+      state.stalledSaid = said;
+      pictureStatus("No picture for " + Math.max(1, said) + " s — reconnecting", true);
+    }
     pc.ontrack = function (ev) {
       if (ev.track.kind === "video") {
         var stream = ev.streams && ev.streams[0] ? ev.streams[0] : new MediaStream([ev.track]);
@@ -591,6 +775,7 @@ var TelehubCaller = (function () {
       }
     };
     await pc.setRemoteDescription({ type: msg.type, sdp: msg.sdp });  // msg.type is "offer"
+    preferH264(pc);
     var local = state.local;
     pc.getTransceivers().forEach(function (tr) {
       var kind = tr.receiver.track.kind;
@@ -605,9 +790,11 @@ var TelehubCaller = (function () {
     });
     var answer = await pc.createAnswer();
     await pc.setLocalDescription(answer);
+    keepResolution(pc);
     await gathered(pc);
     if (pc !== state.pc) { return; }
     send(M.answer(msg.call_id, msg.from, pc.localDescription.sdp));
+
   }
 
   function playRemote() {
@@ -647,6 +834,7 @@ var TelehubCaller = (function () {
     // The hub connection stays open: the nurse's plan (call_plan) arrives on it.
     closePeer();
     showHold({ held: false });
+    stopLiveness();
     $("ended-title").textContent = title;
     show("ended");
     land("ended-title");
@@ -741,6 +929,11 @@ var TelehubCaller = (function () {
     $("photo-decline").addEventListener("click", declinePhoto);
     $("mute-button").addEventListener("click", function () { setMuted(!state.muted); });
     $("camera-button").addEventListener("click", function () { setCameraOff(!state.cameraOff); });
+    $("camera-choice").addEventListener("change", function () {
+      switchCamera($("camera-choice").value).catch(function () {
+        notice("That camera could not be started. The call goes on with the other one.", true);
+      });
+    });
     $("print-button").addEventListener("click", function () { window.print(); });
     $("remote-status").addEventListener("click", function () {
       if (state.needsTap) {
@@ -771,10 +964,19 @@ var TelehubCaller = (function () {
 
   async function stats() {
     // For tests and support: what this page is receiving.
-    var out = { videoFramesDecoded: 0, audioPacketsReceived: 0, videoFramesSent: 0 };
+    var out = { videoFramesDecoded: 0, audioPacketsReceived: 0, videoFramesSent: 0,
+                frameWidth: 0, frameHeight: 0, codecIn: "", codecOut: "" };
     if (!state.pc) { return out; }
     var report = await state.pc.getStats();
+    var codecs = {};
+    report.forEach(function (s) { if (s.type === "codec") { codecs[s.id] = s.mimeType; } });
     report.forEach(function (s) {
+      if (s.type === "inbound-rtp" && s.kind === "video") {
+        out.frameWidth = s.frameWidth || 0;
+        out.frameHeight = s.frameHeight || 0;
+        out.codecIn = codecs[s.codecId] || "";
+      }
+      if (s.type === "outbound-rtp" && s.kind === "video") { out.codecOut = codecs[s.codecId] || ""; }
       if (s.type === "inbound-rtp" && s.kind === "video") { out.videoFramesDecoded += s.framesDecoded || 0; }
       if (s.type === "inbound-rtp" && s.kind === "audio") { out.audioPacketsReceived += s.packetsReceived || 0; }
       if (s.type === "outbound-rtp" && s.kind === "video") { out.videoFramesSent += s.framesSent || s.framesEncoded || 0; }
@@ -783,5 +985,6 @@ var TelehubCaller = (function () {
   }
 
   document.addEventListener("DOMContentLoaded", start);
-  return { state: state, handlers: handlers, stats: stats, waitText: waitText };
+  return { state: state, handlers: handlers, stats: stats, waitText: waitText,
+           listCameras: listCameras, switchCamera: switchCamera };
 })();

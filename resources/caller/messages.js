@@ -33,6 +33,10 @@ var TelehubMessages = (function () {
     answer: function (callId, to, sdp) {
       return { type: "answer", call_id: callId, to: to, sdp: sdp };
     },
+    // No media arrives from the desk: ask it for a new connection (it offers; we answer).
+    renegotiate: function (callId, to) {
+      return { type: "renegotiate", call_id: callId, to: to };
+    },
     photo_decline: function (callId, requestId) {
       return { type: "photo_decline", call_id: callId, request_id: requestId };
     },

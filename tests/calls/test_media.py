@@ -11,6 +11,7 @@ from aiortc.codecs import get_decoder, get_encoder
 from aiortc.codecs.vpx import vp8_depayload
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 
 from calls.media import (
     FULL,
@@ -23,7 +24,7 @@ from calls.media import (
     read_pattern,
 )
 from tests.helpers.engines import frame_where
-from tests.helpers.waiting import holds_for_async
+from tests.helpers.waiting import holds_for_async, wait_until_async
 
 VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000)
 VP8_TB = fractions.Fraction(1, 90000)
@@ -85,12 +86,13 @@ async def test_profile_and_audio_only_apply_to_every_subscriber() -> None:
     assert video is not None
     sink = VideoSink(video)
     await asyncio.wait_for(sink.first_frame, 2)
+    # a 4:3 camera keeps its shape in the 240-line box
     assert sink.latest is not None and (sink.latest.width, sink.latest.height) == (320, 240)
     image = sink.latest_rgb()
     assert image is not None and len(image.data) == 320 * 240 * 3
     assert sink.latest_rgb() is image  # converted once per frame, not per paint
     source.set_profile(FULL)
-    await frame_where(sink, lambda f: f.width == 640)
+    await frame_where(sink, lambda f: f.width == 640)  # fits the 480p box as it is
     source.set_audio_only(True)
     before = sink.frames
     # Nothing sent while audio-only (but a frame that was already on its way).
@@ -99,4 +101,22 @@ async def test_profile_and_audio_only_apply_to_every_subscriber() -> None:
     source.set_audio_only(False)
     await frame_where(sink, lambda f: True)
     await source.close()
+    await sink.stop()
+
+
+async def test_the_sink_skips_a_backlog_to_the_newest_frame() -> None:
+    """After an outage aiortc's receiver hands over everything it decoded meanwhile: the sink
+    shows the newest frame, not seconds of old ones one after another."""
+    track = RemoteStreamTrack(kind="video")  # aiortc's own receiving track
+    sink = VideoSink(track)
+    seen: list[int] = []
+    sink.listeners.append(lambda f: seen.append(getattr(read_pattern(f), "counter", -1)))
+    for n in range(90):  # three seconds of frames, all waiting at once
+        track._queue.put_nowait(make_pattern_frame(320, 240, n, 1_000 + n))
+    await wait_until_async(lambda: sink.frames >= 1, 2, "the sink to take a frame")
+    assert seen == [89] and sink.skipped == 89
+    track._queue.put_nowait(make_pattern_frame(320, 240, 90, 2_000))
+    await wait_until_async(lambda: sink.frames >= 2, 2, "the next live frame")
+    assert seen == [89, 90]
+    track._queue.put_nowait(None)  # the track ends: the sink stops reading
     await sink.stop()

@@ -109,22 +109,53 @@ def _sample(loss: float) -> LinkQuality:
 async def test_sustained_loss_steps_down_then_recovers_and_a_hand_choice_sticks() -> None:
     h = Harness(SessionOptions(down_after=3, up_after=4))
     s = CallSession(h.ctx, CallRole.NURSE, call_id="c1")
+    assert s.mode == "hd"  # HD first, as long as the line allows
     for _ in range(2):
         s._auto([_sample(0.12)])
-    assert s.mode == "full"  # two bad seconds are not yet sustained
+    assert s.mode == "hd"  # two bad seconds are not yet sustained
     s._auto([_sample(0.12)])
-    assert s.mode == "low"
-    for _ in range(3):
+    assert s.mode == "full"
+    for _ in range(6):
         s._auto([_sample(0.12)])
     assert s.mode == "audio_only"
     for _ in range(4):
         s._auto([_sample(0.0)])
     assert s.mode == "low"
     modes = [(e.mode, e.automatic) for e in h.events if isinstance(e, ModeChanged)]
-    assert modes == [("low", True), ("audio_only", True), ("low", True)]
+    assert modes == [("full", True), ("low", True), ("audio_only", True), ("low", True)]
     s.set_mode("full")
     for _ in range(10):
         s._auto([_sample(0.3)])
     assert s.mode == "full" and not s.auto_mode
     with pytest.raises(ValueError):
-        s.set_mode("hd")
+        s.set_mode("4k")
+
+
+def _measured(estimate: float, sent: float, codec: str = "H264") -> LinkQuality:
+    return LinkQuality("staff:2", 1, 20.0, 0.0, 0.0, 500.0, sent, 30.0, 50, codec=codec,
+                       estimate_kbps=estimate)
+
+
+async def test_the_bandwidth_estimate_steps_down_only_when_the_sender_is_at_its_limit() -> None:
+    h = Harness(SessionOptions(down_after=2, up_after=3))
+    s = CallSession(h.ctx, CallRole.NURSE, call_id="c1")
+    for _ in range(5):  # a still picture sends little: a low estimate says nothing
+        s._auto([_measured(500, 150)])
+    assert s.mode == "hd"
+    for _ in range(2):  # all of a 500 kbps estimate used: HD does not fit
+        s._auto([_measured(500, 495)])
+    assert s.mode == "full"
+    for _ in range(6):  # no loss, but the estimate leaves no room for HD
+        s._auto([_measured(500, 495)])
+    assert s.mode == "full"
+    for _ in range(3):  # the estimate grew past HD's floor
+        s._auto([_measured(1500, 1400)])
+    assert s.mode == "hd"
+    s._auto([_measured(1500, 200, codec="VP8")])  # VP8 cannot afford HD: 480p at most
+    assert s.mode == "full"
+    for _ in range(5):
+        s._auto([_measured(1500, 200, codec="VP8")])
+    assert s.mode == "full"
+    reasons = [e.reason for e in h.events if isinstance(e, ModeChanged)]
+    assert "bandwidth estimate 500 kbps" in reasons
+    assert "the codec in use cannot afford HD" in reasons

@@ -15,8 +15,9 @@ from PIL import Image
 
 from calls.conversation import ChatReceived
 from calls.engine import CallEngine, QueueChanged
+from calls.media import HD, MediaSource
 from calls.photos import PhotoEvent
-from calls.session import CallState, HandOverReceived
+from calls.session import CallState, HandOverReceived, SessionOptions
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole, SiteKind
@@ -65,6 +66,36 @@ def visible(section: str) -> str:
     return f"!document.getElementById({json.dumps(section)}).hidden"
 
 
+# The synthetic pattern's stamp (calls.media.read_pattern) read off the page's remote video:
+# the frame counter, or -1 when the frame is not the pattern or its CRC does not hold.
+READ_PATTERN = """(() => {
+  const v = document.getElementById('remote'), w = v.videoWidth, h = v.videoHeight;
+  if (!w || !h) return -1;
+  const c = document.createElement('canvas'); c.width = w; c.height = h;
+  const g = c.getContext('2d'); g.drawImage(v, 0, 0, w, h);
+  const px = g.getImageData(0, 0, w, h / 2).data, bw = w / 16, bh = (h / 2) / 6;
+  const bits = [];
+  for (let i = 0; i < 96; i++) {
+    const r = Math.floor(i / 16), col = i % 16;
+    const y = Math.floor((r + 0.5) * bh), x = Math.floor((col + 0.5) * bw);
+    bits.push(px[(y * w + x) * 4 + 1] > 128 ? 1 : 0);
+  }
+  const bytes = [];
+  for (let b = 0; b < 10; b++) {
+    let v8 = 0; for (let k = 0; k < 8; k++) v8 = (v8 << 1) | bits[b * 8 + k]; bytes.push(v8);
+  }
+  let crc = 0xFFFF;
+  for (const byte of bytes) {
+    crc ^= byte << 8;
+    for (let k = 0; k < 8; k++) crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xFFFF
+                                                     : (crc << 1) & 0xFFFF;
+  }
+  let sent = 0; for (let k = 80; k < 96; k++) sent = sent * 2 + bits[k];
+  if (sent !== crc) return -1;
+  let counter = 0; for (let k = 0; k < 32; k++) counter = counter * 2 + bits[k];
+  return counter;
+})()"""
+
 PLAN_GETS = ("performance.getEntriesByType('resource')"
              ".filter(e => e.name.endsWith('/plan')).length")
 
@@ -85,9 +116,14 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
     hub: ThreadedHub, hubdb: HubDatabase, nurse: Seeded, any_browser: Browser, tmp_path: Path,
 ) -> None:
     browser, shot_dir = any_browser, shots(any_browser, tmp_path)
+    chromium = isinstance(browser, Chromium)
     invitation = invite(hub, nurse)
+    # An HD desk camera; the desk slow to notice a dead link itself, so that the page has to
+    # notice first (and ask it for a new connection).
     desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE,
-                      backoff=Backoff(initial=0.05, maximum=0.5))
+                      backoff=Backoff(initial=0.05, maximum=0.5),
+                      media=lambda: MediaSource.synthetic(size=HD),
+                      options=SessionOptions(stall_after=4.0))
     events = EventLog(desk)
     first_nurse = desk
     try:
@@ -165,6 +201,73 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         await browser.wait_for("document.getElementById('remote').videoWidth > 0")
         await browser.screenshot(shot_dir / "caller-page-in-call.png", *TABLET)
 
+        # HD where both ends can: H.264 with Chromium, VP8 with Firefox (no OpenH264 here).
+        # The page sends its fake camera at 1280x720; the desk sends 720p over H.264 and
+        # 480p over VP8 (VP8 cannot afford HD on a small PC); the page reads the desk's
+        # pattern counter off the picture it shows.
+        link = session.links[site_pid]
+        assert link.codec == ("H264" if chromium else "VP8")
+        await wait_until_async(lambda: bool(link.video and link.video.latest is not None
+                                            and link.video.latest.height == 720), 20,
+                               lambda: "720p from the page's camera at the desk (now "
+                               f"{link.video and link.video.latest and link.video.latest.width}"
+                               f"x{link.video and link.video.latest and link.video.latest.height})",
+                               interval=0.1)
+        height = 720 if chromium else 480
+        stats = await browser.wait_for(
+            f"TelehubCaller.stats().then(s => s.frameHeight === {height} && s)", within=20)
+        assert stats["codecIn"].lower() == ("video/h264" if chromium else "video/vp8"), stats
+        first = await browser.wait_for(f"{READ_PATTERN} >= 0 && {READ_PATTERN}", within=10)
+        later = await browser.wait_for(f"{READ_PATTERN} > {int(first)} && {READ_PATTERN}",
+                                       within=10)
+        assert int(later) > int(first)
+
+        # The page's camera choice: another camera, on the same connection (replaceTrack).
+        cameras = await browser.evaluate("TelehubCaller.listCameras()")
+        if chromium:  # three fake cameras (Firefox has one: the choice stays hidden)
+            assert cameras == 3 and await browser.evaluate(visible("camera-choice-box"))
+            generation = link.generation
+            await browser.evaluate(
+                "(() => { const s = document.getElementById('camera-choice');"
+                " s.selectedIndex = 2; s.dispatchEvent(new Event('change')); })()")
+            # the call's sender now carries the second camera, and the choice is remembered
+            await browser.wait_for(
+                "(() => { const id = document.getElementById('camera-choice').value;"
+                " return TelehubCaller.state.pc.getSenders().some(s => s.track &&"
+                " s.track.getSettings().deviceId === id) &&"
+                " localStorage.getItem('telehub.camera') === id; })()")
+            frames = link.video.frames if link.video else 0
+            await wait_until_async(lambda: bool(link.video and link.video.frames > frames + 10),
+                                   10, lambda: f"frames from the second camera ({frames} -> "
+                                   f"{link.video and link.video.frames}, generation "
+                                   f"{session.links[site_pid].generation}, "
+                                   f"{browser.console[-5:]})", interval=0.1)
+            assert session.links[site_pid].generation == generation  # not redialled
+        else:
+            assert cameras == 1 and not await browser.evaluate(visible("camera-choice-box"))
+
+        # The desk's peer connection dies: within a second the page says no picture arrives
+        # (and dims the last one) and asks the desk for a new connection; the desk offers
+        # anew, and the picture comes back.
+        dead = session.links[site_pid]
+        cut_at = await browser.evaluate("Date.now()")
+        await dead.pc.close()
+        said_at = await browser.wait_for(
+            "TelehubCaller.state.lastStall ? TelehubCaller.state.lastStall.at : 0", within=5)
+        assert said_at - cut_at <= 1000, f"the page said it after {said_at - cut_at} ms"
+        said = await browser.wait_for(
+            "document.getElementById('picture-status').textContent || "
+            "TelehubCaller.state.stalledSaid", within=2)
+        assert said == 1 or ("No picture for" in said and "reconnecting" in said), said
+        # the desk (slow to notice by itself here) offers anew because the page asked
+        await wait_until_async(lambda: session.links[site_pid].generation > dead.generation,
+                               2, "the desk to offer anew at the page's request",
+                               interval=0.05)
+        await browser.wait_for("document.getElementById('picture-status').textContent === ''"
+                               " && TelehubCaller.stats().then(s => s.videoFramesDecoded > 5)",
+                               within=20)
+        assert session.links[site_pid].generation > dead.generation
+
         # Handed over to another nurse (issue 14): the page does nothing, says who it is with
         # now, and plays the new nurse's video on a new peer connection.
         nora = hubdb.staff("nora", "nurse")
@@ -193,8 +296,9 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
             "document.getElementById('photo-question').textContent")
         await browser.screenshot(shot_dir / "caller-page-photo-consent.png", *TABLET)
         await browser.evaluate("document.getElementById('photo-agree').click()")
-        ready = await events.wait(lambda e: isinstance(e, PhotoEvent)
-                                  and isinstance(e.message, p.PhotoReady), within=20)
+        # (the photo is ready for the nurse who asked: the one the call was handed to)
+        ready = await taken.wait(lambda e: isinstance(e, PhotoEvent)
+                                 and isinstance(e.message, p.PhotoReady), within=20)
         assert isinstance(ready, PhotoEvent) and isinstance(ready.message, p.PhotoReady)
         camera = await browser.evaluate(
             "(() => { const s = TelehubCaller.state.local.getVideoTracks()[0].getSettings();"
@@ -315,7 +419,8 @@ async def test_every_message_the_page_builds_or_handles_is_in_the_protocol(
         "hello": "['tok']", "pong": "[1.5]", "ping": "[2.5]",
         "call_request": "['req-1', 'Short of breath', 'urgent', {name: 'M. Patel'}]",
         "call_cancel": "['c1']", "call_resume": "['c1']", "call_end": "['c1']",
-        "answer": "['c1', 'staff:3', 'v=0']", "photo_decline": "['c1', 'r1']",
+        "answer": "['c1', 'staff:3', 'v=0']", "renegotiate": "['c1', 'staff:3']",
+        "photo_decline": "['c1', 'r1']",
         "chat_send": "['c1', 'He is breathing']",
     }
     names = await browser.evaluate("Object.keys(TelehubMessages.build)")

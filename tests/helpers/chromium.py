@@ -16,7 +16,11 @@ import httpx
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.waiting import wait_until
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+# Three fake cameras (the caller page's camera choice), each up to 1280x720 on request. The
+# second is a depth camera (16-bit grey) that no video encoder takes; the third is a colour
+# one like the first.
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu",
+         "--use-fake-device-for-media-stream=device-count=3",
          "--use-fake-ui-for-media-stream", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
          "--mute-audio", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1")

@@ -14,7 +14,7 @@ import pytest
 from keyring.backends import fail
 
 from calls.engine import CallEngine, EngineEvent
-from calls.media import MediaSource
+from calls.media import HD, MediaSource
 from calls.session import CallSession
 from hub.client import Backoff, HubClient
 from hub.contract import signaling as p
@@ -59,14 +59,15 @@ def engine_loop() -> Iterator[LoopThread]:
 
 @pytest.fixture
 def make_engine(engine_loop: LoopThread, hub: ThreadedHub
-                ) -> Iterator[Callable[[Seeded, CallRole], CallEngine]]:
+                ) -> Iterator[Callable[..., CallEngine]]:
     made: list[CallEngine] = []
 
-    def make(who: Seeded, role: CallRole) -> CallEngine:
+    def make(who: Seeded, role: CallRole,
+             media: Callable[[], MediaSource] = MediaSource.synthetic) -> CallEngine:
         async def build() -> CallEngine:
             engine = CallEngine(hub.ws, who.token, role,
                                 backoff=Backoff(initial=0.05, maximum=0.5),
-                                media=MediaSource.synthetic)
+                                media=media)
             await engine.start()
             return engine
 
@@ -80,9 +81,19 @@ def make_engine(engine_loop: LoopThread, hub: ThreadedHub
 
 
 @pytest.fixture
-def site_caller(make_engine: Callable[[Seeded, CallRole], CallEngine], engine_loop: LoopThread,
+def site_caller(make_engine: Callable[..., CallEngine], engine_loop: LoopThread,
                 people: People) -> SiteCaller:
     caller = SiteCaller(engine_loop, make_engine(people.site, CallRole.CALLER))
+    caller.engine.listen(caller.events.append)
+    return caller
+
+
+@pytest.fixture
+def hd_site_caller(make_engine: Callable[..., CallEngine], engine_loop: LoopThread,
+                   people: People) -> SiteCaller:
+    """A station whose camera gives 1280x720 (the synthetic pattern in HD)."""
+    caller = SiteCaller(engine_loop, make_engine(
+        people.site, CallRole.CALLER, media=lambda: MediaSource.synthetic(size=HD)))
     caller.engine.listen(caller.events.append)
     return caller
 

@@ -60,7 +60,10 @@ def test_call_arrives_rings_is_answered_painted_triaged_signed_off_and_synced(
     # a black or white block, never the grey background) and our self view too.
     qtbot.waitUntil(lambda: desk.call.remote.painted >= 10, timeout=15_000)
     image = desk.call.remote.image
-    assert image is not None and (image.width(), image.height()) == (640, 480)
+    # the 640x480 camera, converted at the view's size on the engine thread (shape kept)
+    assert image is not None and abs(image.width() * 3 - image.height() * 4) <= 8
+    view = desk.call.remote
+    assert abs(image.width() - view.width()) <= 2 or abs(image.height() - view.height()) <= 2
     qtbot.waitUntil(lambda: desk.call.selfview.painted >= 3, timeout=5_000)
     assert site_caller.session is not None
     # set on the caller's own loop when its end of the link connects: waited for, not raced

@@ -7,12 +7,13 @@ Xvfb with QT_QPA_PLATFORM=xcb the grabs are of real X11 windows.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtGui import QColor, QImage
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
@@ -53,8 +54,10 @@ def assert_form_not_clipped(form: Any) -> None:
         assert right < viewport.width(), (box.title(), right, viewport.width())
 
 
-def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller: SiteCaller,
-                      desk_factory: Any, make_engine: Any, tmp_path: Path) -> None:
+def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People,
+                      hd_site_caller: SiteCaller, desk_factory: Any, make_engine: Any,
+                      tmp_path: Path) -> None:
+    site_caller = hd_site_caller
     dead = f"http://127.0.0.1:{free_port()}"  # the record store is unreachable: the banner
     desk = desk_factory(sync_url=dead)
     desk.resize(1440, 900)
@@ -93,6 +96,31 @@ def test_every_screen(qtbot: Any, hub: ThreadedHub, people: People, site_caller:
     desk.resize(1100, 760)  # a smaller window: the video gives way, the form still fits
     qtbot.waitUntil(lambda: assert_form_not_clipped(form), timeout=5_000)
     desk.resize(1440, 900)
+
+    # HD from the station: the indicator names the size and codec, for the eye and the ear
+    quality = desk.call.quality
+    qtbot.waitUntil(lambda: "receiving 1280x720 H.264" in quality.accessibleDescription(),
+                    timeout=10_000)
+    assert quality.accessibleName() in ("Call quality Good", "Call quality Fair")
+    assert "sending 640x480 H.264" in quality.accessibleDescription()  # the desk's VGA camera
+    shoot(desk, "call-hd", tmp_path)
+
+    # The station's connection dies: within a second the desk says there is no picture, on
+    # the indicator and across the last picture, and then recovers by itself.
+    assert site_caller.session is not None
+    link = site_caller.session.links[people.nurse.principal.participant_id]
+    cut_at = time.monotonic()
+    site_caller.loop.run(link.pc.close())
+    qtbot.waitUntil(lambda: quality.level == "No picture", timeout=3_000)
+    noticed = time.monotonic() - cut_at
+    QApplication.processEvents()  # the header's layout follows the longer words first
+    shoot(desk, "call-no-picture", tmp_path)
+    assert noticed <= 1.0, f"the desk said it after {noticed:.2f} s"
+    assert "reconnecting" in quality.accessibleDescription()
+    assert "No picture" in desk.call.remote.stale
+    assert desk.call.remote.accessibleDescription() == desk.call.remote.stale
+    qtbot.waitUntil(lambda: not desk.call.remote.stale and quality.level != "No picture",
+                    timeout=10_000)
 
     desk.call.hold.setChecked(True)
     qtbot.waitUntil(lambda: desk.call.remote.overlay.startswith("On hold"), timeout=5_000)

@@ -26,7 +26,6 @@ from calls.session import (
     LocalMediaChanged,
     ModeChanged,
     ParticipantsChanged,
-    QualityReport,
     RemoteMediaAdded,
     StateChanged,
 )
@@ -45,8 +44,7 @@ class CallBridge(EngineBridge):
     stateChanged, refused, remoteFrame and selfFrame):
         queueChanged(tuple): the waiting calls (``hub.contract.signaling.QueueEntry``), queue order.
         invited(CallSession): a specialist's desk is rung for a call (its ``invite``).
-        qualityReported(QualityReport): about once a second during a call.
-        modeChanged(ModeChanged): full / low / audio_only, by hand or automatically.
+        modeChanged(ModeChanged): hd / full / low / audio_only, by hand or automatically.
         participantsChanged(ParticipantsChanged): who is in the call.
         inviteDeclined(str): a specialist declined the invitation (their name).
         voiceAdded(str): a participant's audio now arrives in :attr:`voices` (by their id).
@@ -62,7 +60,6 @@ class CallBridge(EngineBridge):
 
     queueChanged = Signal(tuple)
     invited = Signal(CallSession)
-    qualityReported = Signal(QualityReport)
     modeChanged = Signal(ModeChanged)
     participantsChanged = Signal(ParticipantsChanged)
     inviteDeclined = Signal(str)
@@ -105,8 +102,6 @@ class CallBridge(EngineBridge):
                 self._on_remote_media(event)
             case LocalMediaChanged() if event.ready:
                 self._start_self_view(event.call_id)
-            case QualityReport():
-                self.qualityReported.emit(event)
             case ModeChanged():
                 self.modeChanged.emit(event)
             case ParticipantsChanged():

@@ -19,41 +19,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from calls.peer import LinkQuality
+from calls.liveness import MediaResumed, MediaStalled
+from calls.modes import MODE_LABELS
 from calls.session import ModeChanged, QualityReport
 from ui import theme
 from ui.announce import announce
 from ui.desk.photos import CallPhotos
 from ui.desk.triage import TriageForm
+from ui.engine.quality import QualityIndicator, no_picture_words
+from ui.engine.quality import quality_words as quality_words
 from ui.engine.video import VideoView
 from ui.heading import heading
 from ui.labels import ValueLabel, status_label
-
-
-def quality_words(links: tuple[LinkQuality, ...], mode: str) -> tuple[str, str]:
-    """("Good"/"Fair"/"Poor", details) from the worst link of the last second."""
-    if not links:
-        return "Connecting", ""
-    rtt = max((q.rtt_ms for q in links if q.rtt_ms is not None), default=None)
-    losses = [x for q in links for x in (q.loss_in, q.loss_out) if x is not None]
-    loss = max(losses, default=0.0)
-    fps = min(q.fps_in for q in links)
-    if loss > 0.05 or (rtt is not None and rtt > 400):
-        level = "Poor"
-    elif loss > 0.02 or (rtt is not None and rtt > 150):
-        level = "Fair"
-    else:
-        level = "Good"
-    parts = [f"loss {loss:.0%}", f"{fps:.0f} fps in"]
-    if rtt is not None:
-        parts.insert(0, f"rtt {rtt:.0f} ms")
-    parts.append({"full": "full video", "low": "low bandwidth",
-                  "audio_only": "audio only"}.get(mode, mode))
-    return level, " · ".join(parts)
-
-
-_QUALITY_COLOURS = {"Good": "#7ee787", "Fair": "#ffd866", "Poor": "#ff6b6b",
-                    "Connecting": "#93a1b0"}
 
 
 class CallScreen(QWidget):
@@ -61,7 +38,8 @@ class CallScreen(QWidget):
 
     Signals:
         endRequested(): the nurse ends the call (button or Ctrl+E).
-        modeRequested(str): "full", "low" or "audio_only" chosen by hand.
+        modeRequested(str): "hd" (the best the line allows), "low" or "audio_only" chosen
+            by hand.
         inviteRequested(str): invite a specialist, with a note.
         muteRequested(bool): the microphone muted (True) or not.
         cameraOffRequested(bool): the camera off (True) or on.
@@ -88,8 +66,7 @@ class CallScreen(QWidget):
         self.title.setWordWrap(True)
         self.timer_label = ValueLabel("Call time", "00:00")
         self.timer_label.setProperty("role", "big")
-        self.quality = QLabel("●  —")
-        self.quality.setAccessibleName("Call quality")
+        self.quality = QualityIndicator()
         self.people = status_label("People in the call")
         self.people.setProperty("role", "muted")
         head = QHBoxLayout()
@@ -227,7 +204,7 @@ class CallScreen(QWidget):
         self.mute.setText("Mute")
         self.camera.setText("Camera off")
         self.hold.setText("Hold")
-        self._set_quality("Connecting", "")
+        self.quality.reset()
         self.photos.reset()
         self.set_live(True)
         self._clock.start()
@@ -244,7 +221,8 @@ class CallScreen(QWidget):
         self.remote.set_overlay("")
         self.remote.clear("Call ended")
         self.selfview.clear("")
-        self._set_quality("Connecting", "")
+        self.remote.set_stale("")
+        self.quality.reset()
         self.quality.setText("●  ended")
 
     def set_live(self, live: bool) -> None:
@@ -256,8 +234,22 @@ class CallScreen(QWidget):
     # --- engine events ------------------------------------------------------------------------
 
     def on_quality(self, report: QualityReport) -> None:
-        level, detail = quality_words(report.links, report.profile)
-        self._set_quality(level, detail)
+        self.quality.on_report(report)
+
+    def on_liveness(self, event: MediaStalled | MediaResumed) -> None:
+        """Nothing arrives from someone: said on the indicator and across their last picture
+        (at once, then each second), until media flows again."""
+        self.quality.on_liveness(event)
+        if isinstance(event, MediaStalled):
+            self.remote.set_stale(f"No picture for {max(1, round(event.silent_for))} s — "
+                                  "reconnecting. This picture is old.")
+            if not self.notice.text().startswith("No picture"):
+                self.notice.setText(f"{no_picture_words(event.silent_for).capitalize()}.")
+                announce(self.notice, self.notice.text())
+        else:
+            self.remote.set_stale("")
+            if self.notice.text().startswith("No picture"):
+                self.notice.setText("The picture is back.")
 
     def on_mode(self, event: ModeChanged) -> None:
         for b, mode in ((self.low, "low"), (self.audio_only, "audio_only")):
@@ -265,19 +257,9 @@ class CallScreen(QWidget):
             b.setChecked(event.mode == mode)
             b.blockSignals(False)
         if event.automatic:
-            words = {"full": "full video", "low": "low bandwidth",
-                     "audio_only": "audio only"}[event.mode]
+            words = MODE_LABELS.get(event.mode, event.mode)
             self.notice.setText(f"Switched to {words} automatically ({event.reason}).")
             announce(self.notice, self.notice.text())
-
-    def _set_quality(self, level: str, detail: str) -> None:
-        colour = _QUALITY_COLOURS[level]
-        self.quality.setText(f"<span style='color:{colour}'>●</span> {level}"
-                             + (f"  <span style='color:#93a1b0'>{detail}</span>"
-                                if detail else ""))
-        # Rich text for the eye; for the ear the level in the name, the figures after it.
-        self.quality.setAccessibleName(f"Call quality {level}")
-        self.quality.setAccessibleDescription(detail)
 
     # --- controls -----------------------------------------------------------------------------
 
@@ -312,7 +294,7 @@ class CallScreen(QWidget):
             self.audio_only.blockSignals(True)
             self.audio_only.setChecked(False)
             self.audio_only.blockSignals(False)
-        self.modeRequested.emit("low" if on else "full")
+        self.modeRequested.emit("low" if on else "hd")
 
     @Slot(bool)
     def on_audio_only_toggled(self, on: bool) -> None:
@@ -320,7 +302,7 @@ class CallScreen(QWidget):
             self.low.blockSignals(True)
             self.low.setChecked(False)
             self.low.blockSignals(False)
-        self.modeRequested.emit("audio_only" if on else "full")
+        self.modeRequested.emit("audio_only" if on else "hd")
 
     @Slot()
     def on_invite_clicked(self) -> None:

@@ -25,6 +25,8 @@ from calls.engine import CallEngine, EngineEvent
 from calls.session import (
     CallSession,
     CallState,
+    MediaResumed,
+    MediaStalled,
     ModeChanged,
     ParticipantsChanged,
     QualityReport,
@@ -319,6 +321,7 @@ class DeskWindow(QMainWindow):
         bridge.invited.connect(self.on_invited)
         bridge.stateChanged.connect(self.on_state_changed)
         bridge.qualityReported.connect(self.on_quality)
+        bridge.mediaLiveness.connect(self.on_liveness)
         bridge.modeChanged.connect(self.on_mode)
         bridge.participantsChanged.connect(self.on_participants)
         bridge.connectionChanged.connect(self.on_connection)
@@ -507,6 +510,11 @@ class DeskWindow(QMainWindow):
     def on_quality(self, report: QualityReport) -> None:
         if report.call_id == self.current:
             self.call.on_quality(report)
+
+    @Slot(object)
+    def on_liveness(self, event: MediaStalled | MediaResumed) -> None:
+        if event.call_id == self.current:
+            self.call.on_liveness(event)
 
     @Slot(object)
     def on_mode(self, event: ModeChanged) -> None:

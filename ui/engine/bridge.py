@@ -16,7 +16,14 @@ from typing import Any, TypeVar
 from PySide6.QtCore import QObject, Signal
 
 from calls.engine import CallEngine, EngineEvent, SignalingChanged
-from calls.session import Refused, RemoteMediaAdded, StateChanged
+from calls.session import (
+    MediaResumed,
+    MediaStalled,
+    QualityReport,
+    Refused,
+    RemoteMediaAdded,
+    StateChanged,
+)
 from ui.engine.frames import LatestFrame, hook
 from ui.engine.loop import EngineLoop
 
@@ -34,6 +41,9 @@ class EngineBridge(QObject):
         refused(str): the hub, the call's state or a failed action said no; plain words.
         remoteFrame(): a new frame of the other party waits in :attr:`remote`.
         selfFrame(): a new frame of our own camera waits in :attr:`local`.
+        qualityReported(QualityReport): about once a second during a call.
+        mediaLiveness(object): a ``MediaStalled`` (nothing arrives from a participant: at
+            once, then each second) or ``MediaResumed``.
     """
 
     connectionChanged = Signal(bool, str)
@@ -41,6 +51,8 @@ class EngineBridge(QObject):
     refused = Signal(str)
     remoteFrame = Signal()
     selfFrame = Signal()
+    qualityReported = Signal(QualityReport)
+    mediaLiveness = Signal(object)
 
     def __init__(self, make_engine: EngineMaker, *, name: str,
                  parent: QObject | None = None) -> None:
@@ -63,6 +75,10 @@ class EngineBridge(QObject):
                 self.connectionChanged.emit(event.connected, event.reason)
             case Refused():
                 self.refused.emit(event.message)
+            case QualityReport():
+                self.qualityReported.emit(event)
+            case MediaStalled() | MediaResumed():
+                self.mediaLiveness.emit(event)
             case _:
                 self.on_event(event)
 

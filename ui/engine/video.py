@@ -8,10 +8,10 @@ from collections.abc import Callable
 import av
 from av.video.reformatter import VideoReformatter
 from PySide6.QtCore import QRectF, QSize, Qt, SignalInstance, Slot
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from ui.engine.frames import LatestFrame
+from ui.engine.frames import LatestFrame, RgbFrame, to_rgb
 
 
 class VideoView(QWidget):
@@ -29,6 +29,7 @@ class VideoView(QWidget):
         self.setMinimumSize(160, 120)
         self.placeholder = placeholder
         self.overlay = ""
+        self.stale = ""  # the picture shown is old: said across it (cleared by a new frame)
         self.source: LatestFrame | None = None
         self.image: QImage | None = None
         self._buffer = b""
@@ -46,9 +47,21 @@ class VideoView(QWidget):
         return QSize(480, 360)
 
     def follow(self, source: LatestFrame, ready: SignalInstance) -> None:
-        """Paints ``source``'s frames, each when ``ready`` says one waits."""
+        """Paints ``source``'s frames, each when ``ready`` says one waits; the source
+        converts them at this view's size (on its own thread)."""
         self.source = source
+        self._tell_size()
         ready.connect(self.on_frame_ready)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._tell_size()
+
+    def _tell_size(self) -> None:
+        if self.source is not None:
+            ratio = self.devicePixelRatioF()
+            self.source.fit = (max(2, round(self.width() * ratio)),
+                               max(2, round(self.height() * ratio)))
 
     def clear(self, placeholder: str | None = None) -> None:
         self.image, self._buffer = None, b""
@@ -60,6 +73,14 @@ class VideoView(QWidget):
         self.overlay = text
         self.update()
 
+    def set_stale(self, text: str) -> None:
+        """Marks the picture shown as old, ``text`` saying so across its top (the picture
+        dimmed under it), until the next new frame or ``set_stale("")``. The accessible
+        description says it too."""
+        self.stale = text
+        self.setAccessibleDescription(text)
+        self.update()
+
     @Slot()
     def on_frame_ready(self) -> None:
         if self.source is None:
@@ -68,6 +89,8 @@ class VideoView(QWidget):
         if taken is None:
             return
         frame, self._arrived = taken
+        if self.stale:
+            self.set_stale("")  # live again
         self.image = _to_qimage(frame, self)
         self.frames += 1
         self.update()
@@ -83,6 +106,17 @@ class VideoView(QWidget):
             painter.drawImage(QRectF(x, y, size.width(), size.height()), self.image)
         elif self.placeholder:
             self._caption(painter, self.placeholder, QColor("#93a1b0"))
+        if self.stale:
+            painter.fillRect(self.rect(), QColor(0, 0, 0, 110))  # an old picture looks it
+            band = QRectF(0, 0, self.width(), max(36.0, self.height() / 7))
+            painter.fillRect(band, QColor(20, 10, 10, 225))
+            font = QFont(self.font())
+            font.setPointSizeF(max(10.0, min(16.0, self.height() / 26)))
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(QColor("#ffd866"))
+            painter.drawText(band, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                             self.stale)
         if self.overlay:
             painter.fillRect(self.rect(), QColor(0, 0, 0, 150))
             self._caption(painter, self.overlay, QColor("#ffd866"))
@@ -102,10 +136,9 @@ class VideoView(QWidget):
                          text)
 
 
-def _to_qimage(frame: av.VideoFrame, owner: VideoView) -> QImage:
-    rgb = owner._rgb.reformat(frame, format="rgb24")
-    plane = rgb.planes[0]
+def _to_qimage(frame: av.VideoFrame | RgbFrame, owner: VideoView) -> QImage:
+    rgb = frame if isinstance(frame, RgbFrame) else to_rgb(frame, None, owner._rgb)
     # QImage does not copy: the bytes live on the widget until the next frame replaces them.
-    owner._buffer = bytes(plane)
-    return QImage(owner._buffer, rgb.width, rgb.height, plane.line_size,
+    owner._buffer = rgb.data
+    return QImage(owner._buffer, rgb.width, rgb.height, rgb.stride,
                   QImage.Format.Format_RGB888)

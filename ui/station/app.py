@@ -17,7 +17,7 @@ from records.data_home import data_home, private_folder
 from records.store import Store
 from ui.station.bridge import StationBridge
 from ui.station.credential import CredentialVault
-from ui.station.media import Switches, media_factory
+from ui.station.media import CameraChoice, Switches, list_cameras, media_factory
 from ui.station.page import sentence
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
@@ -98,11 +98,14 @@ def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | 
     data = args.data_dir or data_home("station")
     private_folder(data)  # 0700: the residents list is clinical
     store = Store.open(f"sqlite:///{data / 'station.db'}")
-    switches = Switches()
+    cameras = list_cameras(args.media)
+    choice = CameraChoice(data / "station.ini")
+    switches = Switches(camera=choice.pick(cameras) if not args.camera else None)
     bridge = StationBridge(hub.ws_url, hub.token,
                            media_factory(args.media, switches, args.camera, args.microphone),
                            switches)
-    window = StationWindow(hub, bridge, ResidentList(store, f"site:{hub.principal.id}"))
+    window = StationWindow(hub, bridge, ResidentList(store, f"site:{hub.principal.id}"),
+                           cameras=cameras, choice=choice)
     return Station(hub, bridge, store, window)
 
 

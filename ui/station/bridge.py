@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
+from calls.cameras import Camera, open_camera
 from calls.conversation import ChatReceived, HoldChanged, HubStatusChanged
 from calls.engine import CallEngine, EngineEvent, PlanPushed
 from calls.media import MediaSource
@@ -116,6 +117,20 @@ class StationBridge(EngineBridge):
 
     def set_camera_off(self, off: bool) -> None:
         self.switches.camera_off = off
+
+    def switch_camera(self, camera: Camera) -> None:
+        """The next call uses ``camera``; a call in progress switches to it now, without a
+        new offer (the other end sees the new camera on the same track)."""
+        self.switches.camera = camera
+
+        async def go() -> None:
+            session = self.session
+            if session is None or session.media is None or session.state in (
+                    CallState.ENDED, CallState.FAILED):
+                return
+            track, players = await asyncio.to_thread(open_camera, camera)  # a device opens slowly
+            session.switch_camera(track, players)
+        self.submit(go())
 
     def check_devices(self) -> None:
         async def go() -> None:

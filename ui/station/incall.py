@@ -1,16 +1,29 @@
 """The station's call page: the nurse large, the station's own camera small, the call's
-text chat, hold as the nurse set it (and for how long), and mute, camera off and end call."""
+text chat, hold as the nurse set it (and for how long), quality (and plainly when no
+picture arrives), the camera to use, and mute, camera off and end call."""
 
 from __future__ import annotations
 
 import time
 
 from PySide6.QtCore import QSize, QTimer, Signal, Slot
-from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
+from calls.cameras import Camera
+from calls.liveness import MediaResumed, MediaStalled
+from calls.session import QualityReport
 from hub.contract import signaling as p
 from ui import theme
 from ui.announce import announce
+from ui.engine.quality import QualityIndicator
 from ui.engine.video import VideoView
 from ui.station.page import Page, landing, title
 from ui.station.talk import TalkPanel
@@ -23,9 +36,11 @@ class CallPage(Page):
         muteToggled(bool): the microphone muted (True) or not.
         cameraToggled(bool): the camera off (True) or on.
         endRequested(): "End call" was pressed.
+        cameraChosen(Camera): another camera was chosen (during the call or before it).
     """
 
     muteToggled = Signal(bool)
+    cameraChosen = Signal(Camera)
     cameraToggled = Signal(bool)
     endRequested = Signal()
 
@@ -35,7 +50,11 @@ class CallPage(Page):
         col.setContentsMargins(16, 16, 16, 16)
         self.call_title = landing(title("In a call with the hub"))
         self.landing = self.call_title  # never End call, which a repeated key would press
-        col.addWidget(self.call_title)
+        head = QHBoxLayout()
+        head.addWidget(self.call_title, 1)
+        self.quality = QualityIndicator()
+        head.addWidget(self.quality)
+        col.addLayout(head)
         stage = QHBoxLayout()
         self.remote_view = VideoView("The nurse", "Connecting to the nurse…")
         self.self_view = VideoView("Your camera", "Your camera")
@@ -49,6 +68,13 @@ class CallPage(Page):
         self.talk = TalkPanel(compact=True)
         self.talk.setMaximumWidth(420)
         side.addWidget(self.talk)
+        camera_label = QLabel("Camera")
+        self.camera_choice = QComboBox()
+        self.camera_choice.setAccessibleName("Camera to use")
+        camera_label.setBuddy(self.camera_choice)
+        self.camera_choice.activated.connect(self.on_camera_chosen)
+        side.addWidget(camera_label)
+        side.addWidget(self.camera_choice)
         side.addStretch(1)
         stage.addLayout(side)
         col.addLayout(stage, 1)
@@ -74,11 +100,40 @@ class CallPage(Page):
         self._hold_clock = QTimer(self, interval=1000)
         self._hold_clock.timeout.connect(self.on_hold_tick)
 
+    def set_cameras(self, cameras: list[Camera], chosen: Camera | None) -> None:
+        self.camera_choice.clear()
+        for cam in cameras:
+            self.camera_choice.addItem(cam.name, cam)
+        if chosen is not None:
+            self.camera_choice.setCurrentIndex(max(0, self.camera_choice.findText(chosen.name)))
+        self.camera_choice.setEnabled(len(cameras) > 1)
+
+    @Slot(int)
+    def on_camera_chosen(self, index: int) -> None:
+        camera = self.camera_choice.itemData(index)
+        if isinstance(camera, Camera):
+            self.cameraChosen.emit(camera)
+
+    def on_quality(self, report: QualityReport) -> None:
+        self.quality.on_report(report)
+
+    def on_liveness(self, event: MediaStalled | MediaResumed) -> None:
+        """Nothing arrives from the nurse: said on the indicator and across the last picture."""
+        self.quality.on_liveness(event)
+        if isinstance(event, MediaStalled):
+            self.remote_view.set_stale(
+                f"No picture from the nurse for {max(1, round(event.silent_for))} s — "
+                "reconnecting. This picture is old.")
+        else:
+            self.remote_view.set_stale("")
+
     def begin(self) -> None:
         """A call connecting: no picture yet, the microphone and the camera on."""
         self.set_held(None)
         self.remote_view.clear()
+        self.remote_view.set_stale("")
         self.self_view.clear()
+        self.quality.reset()
         self.mute_button.setChecked(False)
         self.camera_button.setChecked(False)
 

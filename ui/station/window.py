@@ -11,6 +11,7 @@ from PySide6.QtCore import QEvent, Qt, QTimer, Slot
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import QMainWindow, QStackedWidget, QVBoxLayout, QWidget
 
+from calls.cameras import Camera
 from calls.session import CallState, StateChanged
 from hub.client import HubClient, HubError
 from hub.contract import signaling as p
@@ -23,7 +24,7 @@ from ui.station.bridge import StationBridge
 from ui.station.details import DetailsPage
 from ui.station.home import HomePage
 from ui.station.incall import CallPage
-from ui.station.media import DeviceCheck
+from ui.station.media import CameraChoice, DeviceCheck
 from ui.station.page import Page
 from ui.station.photo import ConsentPanel, StationPhotos
 from ui.station.plan import WILL_SHOW, PlanPage
@@ -42,7 +43,10 @@ class StationWindow(QMainWindow):
     """One site's station. Collaborators are passed in, so a test hands in its own."""
 
     def __init__(self, hub: HubClient, bridge: StationBridge, residents: ResidentList,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, cameras: list[Camera] | None = None,
+                 choice: CameraChoice | None = None) -> None:
+        """``cameras`` to choose from during a call (the bridge's switches hold the one in
+        use); ``choice`` remembers a new choice for the next call and start."""
         super().__init__(parent)
         assert hub.principal is not None
         self.hub, self.bridge, self.residents = hub, bridge, residents
@@ -91,6 +95,11 @@ class StationWindow(QMainWindow):
         bridge.chatReceived.connect(self.on_chat)
         bridge.holdChanged.connect(self.on_hold)
         bridge.hubStatus.connect(self.on_hub_status)
+        self.camera_memory = choice
+        self.call_page.set_cameras(cameras or [], bridge.switches.camera)
+        self.call_page.cameraChosen.connect(self.on_camera_chosen)
+        bridge.qualityReported.connect(self.call_page.on_quality)
+        bridge.mediaLiveness.connect(self.call_page.on_liveness)
         self.call_page.remote_view.follow(bridge.remote, bridge.remoteFrame)
         self.call_page.self_view.follow(bridge.local, bridge.selfFrame)
         bridge.connectionChanged.connect(self.on_connection)
@@ -113,6 +122,12 @@ class StationWindow(QMainWindow):
         if self.site.role is SiteKind.PRISON:
             self.refresh_clinics()
             self.clinic_timer.start()
+
+    @Slot(object)
+    def on_camera_chosen(self, camera: Camera) -> None:
+        self.bridge.switch_camera(camera)
+        if self.camera_memory is not None:
+            self.camera_memory.remember(camera)
 
     # --- before the call ------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pytestqt.qtbot import QtBot
 
+from calls.cameras import Camera
 from calls.engine import CallEngine, EngineEvent, QueueChanged
 from calls.media import MediaSource
 from hub.client import Backoff, HubClient
@@ -21,7 +22,7 @@ from tests.helpers.engines import LoopThread
 from tests.helpers.fixtures import STEADY
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from ui.station.bridge import StationBridge
-from ui.station.media import Switches, media_factory
+from ui.station.media import CameraChoice, Switches, media_factory
 from ui.station.residents import ResidentList
 from ui.station.window import StationWindow
 
@@ -79,21 +80,23 @@ def make_station(
     windows: list[StationWindow] = []
 
     def make(site: Seeded, backoff: Backoff | None = None,
-             camera: Callable[[Switches], Callable[[], MediaSource]] | None = None
-             ) -> StationWindow:
+             camera: Callable[[Switches], Callable[[], MediaSource]] | None = None,
+             cameras: list[Camera] | None = None) -> StationWindow:
         """A signed-in station; ``camera`` makes its media from its switches (default: the
-        synthetic pattern at the call's size)."""
+        synthetic pattern at the call's size); ``cameras`` to choose from in a call."""
         assert site.credential is not None
         client = HubClient(httpx.Client(timeout=10.0), hub.http)
         client.sign_in_site(site.credential)
         assert client.token is not None
         store = Store.open(f"sqlite:///{tmp_path / f'station{len(made)}.db'}")
-        switches = Switches()
+        choice = CameraChoice(tmp_path / f"station{len(made)}.ini")
+        switches = Switches(camera=choice.pick(cameras or []))
         media = camera(switches) if camera is not None else media_factory("synthetic", switches)
         bridge = StationBridge(client.ws_url, client.token, media, switches,
                                backoff=backoff or Backoff(initial=0.05, maximum=0.5))
         made.append((bridge, client, store))
-        window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"))
+        window = StationWindow(client, bridge, ResidentList(store, f"site:{site.principal.id}"),
+                               cameras=cameras, choice=choice)
         windows.append(window)
         qtbot.addWidget(window)
         window.resize(1280, 800)

@@ -15,6 +15,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
+from calls.cameras import synthetic_camera, which_camera
+from calls.media import read_pattern
 from hub.client import Backoff
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
@@ -24,6 +26,7 @@ from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.waiting import holds_for, qt_pause, wait_until
 from tests.ui.station.conftest import Desk
 from ui.station.credential import CredentialVault
+from ui.station.media import CameraChoice
 from ui.station.waiting import position_words, wait_words
 from ui.station.window import StationWindow
 
@@ -192,7 +195,10 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
     make_station: Station, hub: ThreadedHub, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
     tmp_path: Path,
 ) -> None:
-    w = make_station(hubdb.site("Beech House"))
+    # Two cameras: the synthetic one, and a second through the same code path (a USB
+    # examination camera in a care home).
+    cameras = [synthetic_camera(0), synthetic_camera(1)]
+    w = make_station(hubdb.site("Beech House"), cameras=cameras)
     gets = count_plan_gets(w)
     click(qtbot, w.home_page.call_button)
     type_into(qtbot, w.details_page.reason.reason, "Fall in the lounge, new confusion")
@@ -213,7 +219,28 @@ def test_a_call_with_an_aiortc_desk_shows_video_both_ways_and_the_plan_prints(
 
     wait_until(desk_has_video, 15, "the desk to receive video from the station",
                pause=qt_pause(qtbot))
+    # The quality reaches the station's indicator too, with the size and codec it receives.
+    qtbot.waitUntil(lambda: "H.264" in call.quality.accessibleDescription(), timeout=10_000)
     w.grab().save(str(SHOTS / "station-in-call.png"))
+
+    # Another camera, chosen by keyboard mid-call: the desk sees it on the same link, and the
+    # station remembers it for the next call.
+    link = next(iter(session.links.values()))
+    assert link.video is not None and call.camera_choice.isEnabled()
+    call.camera_choice.setFocus()
+    qtbot.keyClick(call.camera_choice, Qt.Key.Key_Down)
+    assert call.camera_choice.currentData() == cameras[1]
+
+    def from_second_camera() -> bool:
+        frame = link.video.latest if link.video else None
+        stamp = read_pattern(frame) if frame is not None else None
+        return stamp is not None and which_camera(stamp.counter) == 1
+
+    wait_until(from_second_camera, 10, "frames from the second camera at the desk",
+               pause=qt_pause(qtbot))
+    assert next(iter(session.links.values())) is link  # no new offer
+    assert w.camera_memory is not None
+    assert CameraChoice(w.camera_memory.path).pick(cameras) == cameras[1]  # read anew
     click(qtbot, call.mute_button)
     click(qtbot, call.camera_button)
     assert w.bridge.switches.muted and w.bridge.switches.camera_off
