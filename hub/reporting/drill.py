@@ -15,6 +15,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.contract.rest import CLAIMS, DrillPage, DrillRow, Filters
+from hub.reporting.bound import (
+    Shape,
+    bound_day_within,
+    bound_record_site_clause,
+    bound_site_clause,
+    bound_within,
+    filter_params,
+    span_params,
+)
 from hub.reporting.report import (
     ABANDON_AFTER_S,
     ANSWER_5MIN,
@@ -24,19 +33,12 @@ from hub.reporting.report import (
     LOG,
     ROLLUPS,
     SITES,
-    Shape,
-    bound_day_within,
-    bound_record_site_clause,
-    bound_site_clause,
-    bound_within,
     call_where,
     claim_flag,
-    filter_params,
     has_record,
     record_where,
     rollup_plan,
     seconds,
-    span_params,
 )
 
 __all__ = ["Figure", "count", "drill"]

@@ -33,7 +33,7 @@ import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -52,6 +52,18 @@ from hub.contract.rest import (
 )
 from hub.contract.rest import SETTINGS as SITE_KINDS
 from hub.models import Call, Site, central_records, report_rollups
+from hub.reporting.bound import (
+    STATEMENTS,
+    Shape,
+    Span,
+    bound_day_within,
+    bound_record_site_clause,
+    bound_site_clause,
+    bound_within,
+    filter_params,
+    midnight,
+    span_params,
+)
 from hub.reporting.tables import CALL_SUMS, RECORD_SUMS
 from records.tables import load_table
 
@@ -69,17 +81,11 @@ __all__ = [
     "WAIT_BANDS",
     "Filters",  # the report's query (hub/contract/rest.py), here for the report's callers
     "RollupPlan",
-    "Shape",
-    "bound_day_within",
-    "bound_record_site_clause",
-    "bound_site_clause",
-    "bound_within",
     "build",
     "call_sums",
     "call_where",
     "claim_flag",
     "day_within",
-    "filter_params",
     "first_of_month",
     "has_record",
     "next_month",
@@ -90,7 +96,6 @@ __all__ = [
     "runs",
     "seconds",
     "site_clause",
-    "span_params",
     "unit_costs",
     "utc_day",
     "within",
@@ -220,11 +225,7 @@ def claim_flag(claim: Claim) -> Any:
 
 # --- which days come from the roll-ups -----------------------------------------------------
 
-Span = tuple[date, date]  # UTC days, first and last included
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+_midnight = midnight
 
 
 def within(col: Any, spans: Sequence[Span]) -> Any:
@@ -250,80 +251,6 @@ def runs(days: Iterable[date]) -> tuple[Span, ...]:
 
 def next_month(first: date) -> date:
     return (first.replace(day=28) + timedelta(days=4)).replace(day=1)
-
-
-# --- statements built once ------------------------------------------------------------------
-# The report's queries are large (a CASE per figure), and building one costs far more than the
-# database takes to answer it on a hub's figures. So each query is built once per shape (the
-# dialect, how many spans, which filters) with the filters' values as bound parameters; SQLAlchemy
-# then also keeps its cache key and compiled form (docs/admin.md's report timings).
-
-_STATEMENTS = 512  # shapes kept: a year's range makes at most a few dozen spans
-
-
-def bound_within(col: Any, n: int) -> Any:
-    """:func:`within` of ``n`` spans, bound by :func:`span_params`."""
-    return sa.or_(*(sa.and_(col >= sa.bindparam(f"span_lo{i}"), col < sa.bindparam(f"span_hi{i}"))
-                    for i in range(n)))  # fmt: skip
-
-
-def bound_day_within(col: Any, n: int) -> Any:
-    """:func:`day_within` of ``n`` spans, bound by :func:`span_params` with ``days``."""
-    return sa.or_(*(col.between(sa.bindparam(f"span_lo{i}"), sa.bindparam(f"span_hi{i}"))
-                    for i in range(n)))  # fmt: skip
-
-
-def span_params(spans: Sequence[Span], *, days: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for i, (a, b) in enumerate(spans):
-        out[f"span_lo{i}"], out[f"span_hi{i}"] = (
-            (a, b) if days else (_midnight(a), _midnight(b + timedelta(days=1))))
-    return out
-
-
-@dataclass(frozen=True)
-class Shape:
-    """Which of the filters' clauses a query has (their values are its parameters)."""
-
-    by_site: bool
-    by_kind: bool
-
-    @classmethod
-    def of(cls, filters: Filters) -> Shape:
-        return cls(filters.site_id is not None, filters.site_kind is not None)
-
-
-def bound_site_clause(shape: Shape, site_col: Any) -> list[Any]:
-    """:func:`site_clause`, bound by :func:`filter_params`."""
-    out: list[Any] = []
-    if shape.by_site:
-        out.append(site_col == sa.bindparam("f_site_id"))
-    if shape.by_kind:
-        out.append(site_col.in_(
-            sa.select(SITES.c.id).where(SITES.c.kind == sa.bindparam("f_site_kind"))))
-    return out
-
-
-def bound_record_site_clause(shape: Shape) -> list[Any]:
-    """:func:`record_site_clause`, bound by :func:`filter_params` with ``records``."""
-    out: list[Any] = []
-    if shape.by_site:
-        out.append(LOG.c.site_id.in_(sa.bindparam("f_site_names", expanding=True)))
-    if shape.by_kind:
-        out.append(LOG.c.setting == sa.bindparam("f_site_kind"))
-    return out
-
-
-_SITE_NAME = sa.select(SITES.c.name).where(SITES.c.id == sa.bindparam("f_site_id"))
-
-
-def filter_params(conn: sa.Connection | None, filters: Filters) -> dict[str, Any]:
-    """The filters' values for the bound clauses; with ``conn``, the records' site names too."""
-    out: dict[str, Any] = {"f_site_id": filters.site_id, "f_site_kind": filters.site_kind}
-    if conn is not None and filters.site_id is not None:
-        name = conn.scalar(_SITE_NAME, out)
-        out["f_site_names"] = [n for n in (name, str(filters.site_id)) if n]
-    return out
 
 
 @dataclass(frozen=True)
@@ -420,7 +347,7 @@ def _call_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -> 
     return list(conn.execute(query, {**filter_params(None, filters), **span_params(spans)}))
 
 
-@functools.lru_cache(maxsize=_STATEMENTS)
+@functools.lru_cache(maxsize=STATEMENTS)
 def _call_rows_query(dialect: str, spans: int, shape: Shape) -> sa.Select[Any]:
     c = CALLS.c
     month = _month(c.requested_at, dialect, aware=True).label("month")
@@ -445,7 +372,7 @@ def _rolled_call_rows(conn: sa.Connection, filters: Filters, plan: RollupPlan) -
     return out
 
 
-@functools.lru_cache(maxsize=_STATEMENTS)
+@functools.lru_cache(maxsize=STATEMENTS)
 def _rolled_call_months_query(d: str, shape: Shape) -> sa.Select[Any]:
     m = ROLLUPS.call_months
     return (
@@ -455,7 +382,7 @@ def _rolled_call_months_query(d: str, shape: Shape) -> sa.Select[Any]:
     )  # fmt: skip
 
 
-@functools.lru_cache(maxsize=_STATEMENTS)
+@functools.lru_cache(maxsize=STATEMENTS)
 def _rolled_call_days_query(d: str, spans: int, shape: Shape) -> sa.Select[Any]:
     t = ROLLUPS.call_days
     month = _month_of_day(t.c.day, d)
@@ -474,7 +401,7 @@ def _record_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -
     return list(conn.execute(query, {**filter_params(conn, filters), **span_params(spans)}))
 
 
-@functools.lru_cache(maxsize=_STATEMENTS)
+@functools.lru_cache(maxsize=STATEMENTS)
 def _record_rows_query(dialect: str, spans: int, shape: Shape) -> sa.Select[Any]:
     t = LOG.c
     month = _month(t.occurred_at, dialect, aware=False).label("month")
@@ -499,7 +426,7 @@ def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: RollupPlan)
     return out
 
 
-@functools.lru_cache(maxsize=_STATEMENTS)
+@functools.lru_cache(maxsize=STATEMENTS)
 def _rolled_record_months_query(d: str, by_kind: bool) -> sa.Select[Any]:
     m = ROLLUPS.record_months
     kind = [m.c.setting == sa.bindparam("f_site_kind")] if by_kind else []
@@ -510,7 +437,7 @@ def _rolled_record_months_query(d: str, by_kind: bool) -> sa.Select[Any]:
     )  # fmt: skip
 
 
-@functools.lru_cache(maxsize=_STATEMENTS)
+@functools.lru_cache(maxsize=STATEMENTS)
 def _rolled_record_days_query(d: str, spans: int, by_kind: bool) -> sa.Select[Any]:
     t = ROLLUPS.record_days
     kind = [t.c.setting == sa.bindparam("f_site_kind")] if by_kind else []
