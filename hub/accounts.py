@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -21,8 +22,14 @@ from hub.db import utcnow
 from hub.models import AuthToken, Site, Staff
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verifying against this keeps a login for an unknown user as slow as one for a known user.
-_DUMMY_HASH = _hasher.hash("telehub-no-such-user")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verifying against this keeps a login for an unknown user as slow as one for a known
+    user. Made at first use, not at import: a hash costs a good part of a second, and every
+    hub process and CLI call imports this module, most never signing anyone in."""
+    return _hasher.hash("telehub-no-such-user")
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 SITE_CREDENTIAL_PREFIX = "ths_"
@@ -109,7 +116,7 @@ def authenticate_staff(session: Session, username: str, password: str) -> Princi
     staff = session.scalar(select(Staff).where(Staff.username == username))
     try:
         if staff is None or not staff.active:
-            _hasher.verify(_DUMMY_HASH, password)
+            _hasher.verify(_dummy_hash(), password)
             return None
         _hasher.verify(staff.password_hash, password)
     except (VerificationError, InvalidHashError):

@@ -22,7 +22,6 @@ from hub import accounts, lifecycle, password_policy, schema
 from hub.config import ClientLimits, HubConfig
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
 from hub.listen import listen_socket
-from hub.live.solo import HubAlreadyRunning, SoloLock
 from hub.reporting import rollup
 
 DEFAULT_METRICS_PORT = 9470
@@ -252,6 +251,7 @@ def transport_problem(host: str, tls_cert: str | None, tls_key: str | None,
 def cmd_serve(args: argparse.Namespace) -> int:
     from hub.app import create_app, serve_metrics_on
     from hub.draining import DrainingServer
+    from hub.live.solo import HubAlreadyRunning, SoloLock  # hub.live loads the web framework
     from hub.serving import server_config
 
     behind_proxy = args.behind_tls_proxy or os.environ.get(TLS_PROXY_ENV, "") in _YES

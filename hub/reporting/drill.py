@@ -6,6 +6,7 @@ figure it came from; one page at a time, identifiers, times and codes only (no p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from hub.contract.rest import CLAIMS, DrillPage, DrillRow, Filters
+from hub.reporting.bound import (
+    Shape,
+    bound_day_within,
+    bound_record_site_clause,
+    bound_site_clause,
+    bound_within,
+    filter_params,
+    span_params,
+)
 from hub.reporting.report import (
     ABANDON_AFTER_S,
     ANSWER_5MIN,
@@ -25,14 +35,10 @@ from hub.reporting.report import (
     SITES,
     call_where,
     claim_flag,
-    day_within,
     has_record,
-    record_site_clause,
     record_where,
     rollup_plan,
     seconds,
-    site_clause,
-    within,
 )
 
 __all__ = ["Figure", "count", "drill"]
@@ -122,34 +128,55 @@ def count(conn: sa.Connection, filters: Filters, figure: str, *, live: bool = Fa
     counts them: whole days from the roll-ups, the rest (or with ``live``, all) live."""
     fig = Figure.parse(figure)
     plan = rollup_plan(conn, filters, live)
+    shape = Shape.of(filters)
     total = 0
     if plan.live:
-        if fig.of_calls:
-            where = [within(CALLS.c.requested_at, plan.live),
-                     *site_clause(filters, CALLS.c.site_id),
-                     *_call_figure_clause(fig, conn.dialect.name)]  # fmt: skip
-            query = sa.select(sa.func.count()).select_from(CALLS).where(*where)
-        else:
-            where = [within(LOG.c.occurred_at, plan.live), *record_site_clause(conn, filters),
-                     *_record_figure_clause(fig)]  # fmt: skip
-            query = sa.select(sa.func.count()).select_from(LOG).where(*where)
-        total += int(conn.scalar(query) or 0)
-    r = ROLLUPS
-    months, days = ((r.call_months, r.call_days) if fig.of_calls
-                    else (r.record_months, r.record_days))  # fmt: skip
-    parts: list[tuple[sa.Table, Any]] = []
+        query = _live_count_query(fig, conn.dialect.name, len(plan.live), shape)
+        params = filter_params(None if fig.of_calls else conn, filters)
+        total += int(conn.scalar(query, {**params, **span_params(plan.live)}) or 0)
     if plan.months:
-        parts.append((months, months.c.month.in_(plan.months)))
+        query = _rolled_count_query(fig, 0, shape.by_kind)
+        total += int(conn.scalar(query, {"f_site_kind": filters.site_kind,
+                                         "months": list(plan.months)}) or 0)  # fmt: skip
     if plan.days:
-        parts.append((days, day_within(days.c.day, plan.days)))
-    for table, in_range in parts:
-        summed, where = _rolled_figure(fig, table)
-        if filters.site_kind is not None:
-            where += (site_clause(filters, table.c.site_id) if fig.of_calls
-                      else [table.c.setting == filters.site_kind])  # fmt: skip
-        query = sa.select(sa.func.coalesce(sa.func.sum(summed), 0)).where(in_range, *where)
-        total += int(conn.scalar(query) or 0)
+        query = _rolled_count_query(fig, len(plan.days), shape.by_kind)
+        total += int(conn.scalar(query, {"f_site_kind": filters.site_kind,
+                                         **span_params(plan.days, days=True)}) or 0)  # fmt: skip
     return total
+
+
+# Each count's query is built once per shape, its values bound (as the report's: report.py).
+
+
+@functools.lru_cache(maxsize=1024)
+def _live_count_query(fig: Figure, dialect: str, spans: int, shape: Shape) -> sa.Select[Any]:
+    if fig.of_calls:
+        where = [bound_within(CALLS.c.requested_at, spans),
+                 *bound_site_clause(shape, CALLS.c.site_id),
+                 *_call_figure_clause(fig, dialect)]  # fmt: skip
+        return sa.select(sa.func.count()).select_from(CALLS).where(*where)
+    where = [bound_within(LOG.c.occurred_at, spans), *bound_record_site_clause(shape),
+             *_record_figure_clause(fig)]  # fmt: skip
+    return sa.select(sa.func.count()).select_from(LOG).where(*where)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rolled_count_query(fig: Figure, days: int, by_kind: bool) -> sa.Select[Any]:
+    """The figure summed over the roll-ups' month rows (``days`` 0) or ``days`` spans of day
+    rows."""
+    r = ROLLUPS
+    if fig.of_calls:
+        table = r.call_days if days else r.call_months
+    else:
+        table = r.record_days if days else r.record_months
+    in_range = (bound_day_within(table.c.day, days) if days
+                else table.c.month.in_(sa.bindparam("months", expanding=True)))  # fmt: skip
+    summed, where = _rolled_figure(fig, table)
+    if by_kind and fig.of_calls:
+        where += bound_site_clause(Shape(by_site=False, by_kind=True), table.c.site_id)
+    elif by_kind:
+        where.append(table.c.setting == sa.bindparam("f_site_kind"))
+    return sa.select(sa.func.coalesce(sa.func.sum(summed), 0)).where(in_range, *where)
 
 
 def _claims_of(row: Any) -> tuple[str, ...]:

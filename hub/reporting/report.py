@@ -33,7 +33,7 @@ import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -52,6 +52,18 @@ from hub.contract.rest import (
 )
 from hub.contract.rest import SETTINGS as SITE_KINDS
 from hub.models import Call, Site, central_records, report_rollups
+from hub.reporting.bound import (
+    STATEMENTS,
+    Shape,
+    Span,
+    bound_day_within,
+    bound_record_site_clause,
+    bound_site_clause,
+    bound_within,
+    filter_params,
+    midnight,
+    span_params,
+)
 from hub.reporting.tables import CALL_SUMS, RECORD_SUMS
 from records.tables import load_table
 
@@ -213,11 +225,7 @@ def claim_flag(claim: Claim) -> Any:
 
 # --- which days come from the roll-ups -----------------------------------------------------
 
-Span = tuple[date, date]  # UTC days, first and last included
-
-
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+_midnight = midnight
 
 
 def within(col: Any, spans: Sequence[Span]) -> Any:
@@ -254,18 +262,24 @@ class RollupPlan:
     live: tuple[Span, ...] = ()  # from the calls and records themselves
 
 
+def _days_between(col: Any) -> Any:
+    return sa.and_(col >= sa.bindparam("start"), col <= sa.bindparam("end"))
+
+
+_ROLLED_DAYS = sa.select(ROLLUPS.days.c.day).where(_days_between(ROLLUPS.days.c.day))
+_DIRTY_DAYS = (sa.select(ROLLUPS.dirty.c.day).where(_days_between(ROLLUPS.dirty.c.day))
+               .distinct())  # fmt: skip
+
+
 def rollup_plan(conn: sa.Connection, filters: Filters, live: bool) -> RollupPlan:
     whole = RollupPlan(live=((filters.start, filters.end),))
     if live or filters.site_id is not None:
         return whole  # records match a site by its name: there is no roll-up by site
-    t = ROLLUPS
-    in_range = sa.and_(t.days.c.day >= filters.start, t.days.c.day <= filters.end)
-    clean = set(conn.scalars(sa.select(t.days.c.day).where(in_range)))
+    bounds = {"start": filters.start, "end": filters.end}
+    clean = set(conn.scalars(_ROLLED_DAYS, bounds))
     if not clean:
         return whole
-    clean -= set(conn.scalars(
-        sa.select(t.dirty.c.day).where(t.dirty.c.day >= filters.start,
-                                       t.dirty.c.day <= filters.end).distinct()))  # fmt: skip
+    clean -= set(conn.scalars(_DIRTY_DAYS, bounds))
     months: list[date] = []
     days: list[date] = []
     unrolled: list[date] = []
@@ -331,73 +345,113 @@ def _call_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -> 
     """(month, site_id, *CALL_SUMS) of the calls requested within ``spans``, read live."""
     if not spans:
         return []
+    query = _call_rows_query(conn.dialect.name, len(spans), Shape.of(filters))
+    return list(conn.execute(query, {**filter_params(None, filters), **span_params(spans)}))
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _call_rows_query(dialect: str, spans: int, shape: Shape) -> sa.Select[Any]:
     c = CALLS.c
-    month = _month(c.requested_at, conn.dialect.name, aware=True).label("month")
-    query = (
-        sa.select(month, c.site_id, *call_sums(conn.dialect.name))
-        .where(within(c.requested_at, spans), *site_clause(filters, c.site_id))
+    month = _month(c.requested_at, dialect, aware=True).label("month")
+    return (
+        sa.select(month, c.site_id, *call_sums(dialect))
+        .where(bound_within(c.requested_at, spans), *bound_site_clause(shape, c.site_id))
         .group_by(month, c.site_id)
     )
-    return list(conn.execute(query))
 
 
 def _rolled_call_rows(conn: sa.Connection, filters: Filters, plan: RollupPlan) -> list[Any]:
     """The same rows as :func:`_call_rows`, from the roll-ups."""
-    d = conn.dialect.name
+    d, shape = conn.dialect.name, Shape.of(filters)
+    params = filter_params(None, filters)
     out: list[Any] = []
     if plan.months:
-        m = ROLLUPS.call_months
-        out += conn.execute(
-            sa.select(_month_of_day(m.c.month, d), m.c.site_id, *(m.c[n] for n in CALL_SUMS))
-            .where(m.c.month.in_(plan.months), *site_clause(filters, m.c.site_id))
-        )  # fmt: skip
+        out += conn.execute(_rolled_call_months_query(d, shape),
+                            {**params, "months": list(plan.months)})  # fmt: skip
     if plan.days:
-        t = ROLLUPS.call_days
-        month = _month_of_day(t.c.day, d)
-        out += conn.execute(
-            sa.select(month, t.c.site_id, *(sa.func.sum(t.c[n]) for n in CALL_SUMS))
-            .where(day_within(t.c.day, plan.days), *site_clause(filters, t.c.site_id))
-            .group_by(month, t.c.site_id)
-        )  # fmt: skip
+        out += conn.execute(_rolled_call_days_query(d, len(plan.days), shape),
+                            {**params, **span_params(plan.days, days=True)})  # fmt: skip
     return out
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _rolled_call_months_query(d: str, shape: Shape) -> sa.Select[Any]:
+    m = ROLLUPS.call_months
+    return (
+        sa.select(_month_of_day(m.c.month, d), m.c.site_id, *(m.c[n] for n in CALL_SUMS))
+        .where(m.c.month.in_(sa.bindparam("months", expanding=True)),
+               *bound_site_clause(shape, m.c.site_id))
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _rolled_call_days_query(d: str, spans: int, shape: Shape) -> sa.Select[Any]:
+    t = ROLLUPS.call_days
+    month = _month_of_day(t.c.day, d)
+    return (
+        sa.select(month, t.c.site_id, *(sa.func.sum(t.c[n]) for n in CALL_SUMS))
+        .where(bound_day_within(t.c.day, spans), *bound_site_clause(shape, t.c.site_id))
+        .group_by(month, t.c.site_id)
+    )  # fmt: skip
 
 
 def _record_rows(conn: sa.Connection, filters: Filters, spans: Sequence[Span]) -> list[Any]:
     """(month, setting, outcome, *RECORD_SUMS) of the records within ``spans``, read live."""
     if not spans:
         return []
+    query = _record_rows_query(conn.dialect.name, len(spans), Shape.of(filters))
+    return list(conn.execute(query, {**filter_params(conn, filters), **span_params(spans)}))
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _record_rows_query(dialect: str, spans: int, shape: Shape) -> sa.Select[Any]:
     t = LOG.c
-    month = _month(t.occurred_at, conn.dialect.name, aware=False).label("month")
-    query = (
+    month = _month(t.occurred_at, dialect, aware=False).label("month")
+    return (
         sa.select(month, t.setting, t.outcome, *record_sums())
-        .where(within(t.occurred_at, spans), *record_site_clause(conn, filters))
+        .where(bound_within(t.occurred_at, spans), *bound_record_site_clause(shape))
         .group_by(month, t.setting, t.outcome)
     )
-    return list(conn.execute(query))
 
 
 def _rolled_record_rows(conn: sa.Connection, filters: Filters, plan: RollupPlan) -> list[Any]:
     """The same rows as :func:`_record_rows`, from the roll-ups."""
-    d = conn.dialect.name
+    d, by_kind = conn.dialect.name, filters.site_kind is not None
+    params = {"f_site_kind": filters.site_kind}
     out: list[Any] = []
     if plan.months:
-        m = ROLLUPS.record_months
-        kind = [] if filters.site_kind is None else [m.c.setting == filters.site_kind]
-        out += conn.execute(
-            sa.select(_month_of_day(m.c.month, d), m.c.setting, m.c.outcome,
-                      *(m.c[n] for n in RECORD_SUMS))
-            .where(m.c.month.in_(plan.months), *kind)
-        )  # fmt: skip
+        out += conn.execute(_rolled_record_months_query(d, by_kind),
+                            {**params, "months": list(plan.months)})  # fmt: skip
     if plan.days:
-        t = ROLLUPS.record_days
-        kind = [] if filters.site_kind is None else [t.c.setting == filters.site_kind]
-        month = _month_of_day(t.c.day, d)
-        out += conn.execute(
-            sa.select(month, t.c.setting, t.c.outcome, *(sa.func.sum(t.c[n]) for n in RECORD_SUMS))
-            .where(day_within(t.c.day, plan.days), *kind)
-            .group_by(month, t.c.setting, t.c.outcome)
-        )  # fmt: skip
+        out += conn.execute(_rolled_record_days_query(d, len(plan.days), by_kind),
+                            {**params, **span_params(plan.days, days=True)})  # fmt: skip
     return out
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _rolled_record_months_query(d: str, by_kind: bool) -> sa.Select[Any]:
+    m = ROLLUPS.record_months
+    kind = [m.c.setting == sa.bindparam("f_site_kind")] if by_kind else []
+    return (
+        sa.select(_month_of_day(m.c.month, d), m.c.setting, m.c.outcome,
+                  *(m.c[n] for n in RECORD_SUMS))
+        .where(m.c.month.in_(sa.bindparam("months", expanding=True)), *kind)
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=STATEMENTS)
+def _rolled_record_days_query(d: str, spans: int, by_kind: bool) -> sa.Select[Any]:
+    t = ROLLUPS.record_days
+    kind = [t.c.setting == sa.bindparam("f_site_kind")] if by_kind else []
+    month = _month_of_day(t.c.day, d)
+    return (
+        sa.select(month, t.c.setting, t.c.outcome, *(sa.func.sum(t.c[n]) for n in RECORD_SUMS))
+        .where(bound_day_within(t.c.day, spans), *kind)
+        .group_by(month, t.c.setting, t.c.outcome)
+    )  # fmt: skip
+
+
+_SITES_NAMED = sa.select(SITES.c.id, SITES.c.name, SITES.c.kind)
 
 
 def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Report:
@@ -407,8 +461,7 @@ def build(conn: sa.Connection, filters: Filters, *, live: bool = False) -> Repor
 
     started = _time.perf_counter()
     plan = rollup_plan(conn, filters, live)
-    named = sa.select(SITES.c.id, SITES.c.name, SITES.c.kind)
-    sites = {sid: (name, kind) for sid, name, kind in conn.execute(named)}
+    sites = {sid: (name, kind) for sid, name, kind in conn.execute(_SITES_NAMED)}
     by_kind: dict[tuple[str, str], list[Any]] = {}
     by_site: dict[int, list[int]] = {}
     call_rows = [*_call_rows(conn, filters, plan.live), *_rolled_call_rows(conn, filters, plan)]

@@ -7,26 +7,16 @@ from __future__ import annotations
 import collections
 import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
-from hypothesis.errors import Unsatisfiable
-from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]  # fmt: skip
+if TYPE_CHECKING:
+    from schemathesis import GenerationMode
+
 EXAMPLES = 4  # per operation and generation mode: some 500 requests, ~25 s on 2 busy cores
 
 
@@ -42,6 +32,21 @@ def hub_db_url(fresh_pg_database: Callable[[], str]) -> str:
 def test_no_server_error_and_no_answer_outside_the_schema(
     hub: ThreadedHub, hubdb: HubDatabase
 ) -> None:
+    # Imported here: they take a second or two to load, in every process that collects this.
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance,
+              response_schema_conformance]  # fmt: skip
     roles = {role: hubdb.staff(f"u{role}", role).token
              for role in ("nurse", "specialist", "manager", "admin")}  # fmt: skip
     roles["care_home"] = hubdb.site("Pine House").token
@@ -75,7 +80,7 @@ def test_no_server_error_and_no_answer_outside_the_schema(
                             if k.lower() != "authorization"} | headers  # fmt: skip
             response = case.call(base_url=hub.http, timeout=30)
             try:
-                case.validate_response(response, checks=CHECKS, headers=headers)
+                case.validate_response(response, checks=checks, headers=headers)
             except BaseException as exc:  # collected, reported below
                 key = f"{label} as {role}: {response.status_code}"
                 failures[key] += 1

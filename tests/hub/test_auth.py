@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 
 from hub import accounts
 from hub.contract import signaling as p
@@ -200,3 +202,25 @@ def test_password_is_stored_as_an_argon2_hash(hubdb: HubDatabase) -> None:
         stored = s.scalar(select(Staff.password_hash).where(Staff.username == "careful"))
     assert stored is not None and stored.startswith("$argon2id$")
     assert "my secret phrase" not in stored
+
+
+def test_an_unknown_user_costs_one_real_hash_made_at_first_use(hubdb: HubDatabase,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:  # fmt: skip
+    """The dummy hash that equalises sign-in time is made when first needed (not at import,
+    which every hub process and CLI call pays), and a sign-in for nobody verifies against it."""
+    verified: list[str] = []
+
+    class Hasher(PasswordHasher):  # the real argon2 hasher, noting what it verifies against
+        def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+            verified.append(str(hash))
+            return super().verify(hash, password)
+
+    monkeypatch.setattr(accounts, "_hasher", Hasher())
+    accounts._dummy_hash.cache_clear()
+    with unit_of_work(hubdb.sessions) as s:
+        assert accounts.authenticate_staff(s, "nobody-here", "a guess at it") is None
+        assert accounts.authenticate_staff(s, "nobody-either", "another guess") is None
+    dummy = accounts._dummy_hash()
+    assert verified == [dummy, dummy] and dummy.startswith("$argon2id$")
+    assert accounts._dummy_hash.cache_info().misses == 1  # made once, then reused
