@@ -36,6 +36,7 @@ from hub.contract.history import (
     decode_cursor,
     encode_cursor,
     follow_up_state,
+    pair_term,
     search_terms,
     successor,
 )
@@ -145,6 +146,9 @@ class EncounterSearch:
                 expanded = self._expand(f, w)
                 ranked.append((count, len(expanded) if expanded is not None else _MAX_LEADING,
                                f, w, expanded))
+            pair = self._pair_lead(query, {(f, w): e for _, _, f, w, e in ranked})
+            if pair is not None:
+                ranked.append(pair)
             ranked.sort(key=lambda r: r[:2])
             count, _, f, w, expanded = ranked[0]
             if not query.site or count < self._count(_t, _t.c.site_id == query.site):
@@ -163,6 +167,38 @@ class EncounterSearch:
                 select = select.where(_after(_t.c.occurred_at, _t.c.uuid, cursor))
             return [tuple(row) for row in self._session.execute(select)]
         return self._led(driver[0], terms, where, cursor, limit)
+
+    def _pair_lead(self, query: HistoryQuery,
+                   expanded: dict[tuple[str, str], list[str] | None]
+                   ) -> tuple[int, int, str, str, list[str]] | None:
+        """A lead through the name's pair terms (:func:`hub.contract.history.name_pairs`),
+        ranked like a word's, when two words of the name are typed; or None.
+
+        A full name's words are each common and together rare: this reads the few records
+        that hold both. Words that begin another word typed add nothing and are left out
+        (so the two left must be two distinct words of the name). The first's expansions
+        (the indexed words it begins) each give a pair prefix with the second; the words
+        themselves stay probes, so the lead finds exactly what :func:`words_match` does.
+        """
+        typed = search_terms(query.name, limit=_QUERY_WORDS)
+        kept = [w for w in typed if not any(o != w and o.startswith(w) for o in typed)]
+        if len(kept) < 2:
+            return None
+        options = [(expanded.get(("name", a)), a, b)
+                   for a, b in ((kept[0], kept[1]), (kept[1], kept[0]))]
+        usable = sorted((len(e), e, a, b) for e, a, b in options if e is not None)
+        if not usable:
+            return None
+        _, firsts, a, b = usable[0]
+        terms: list[str] = []
+        for first in firsts:
+            found = self._expand("pair", pair_term(first, b))
+            if found is None:
+                return None
+            terms += found
+        count = sum(self._count(_TERMS, _TERMS.c.field == "pair", _TERMS.c.term == t)
+                    for t in terms)
+        return min(count, _CAP), len(terms), "pair", pair_term(a, b), terms
 
     def _count(self, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
         """How many rows match, counted up to a cap (enough to compare two filters)."""
