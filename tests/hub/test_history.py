@@ -226,7 +226,8 @@ async def test_the_context_of_a_call_is_its_patients_and_its_sites(
 
 NAMES = ["Harold Brownley", "Brownley Harold", "Haroldine Brownley", "Harold James Brownley",
          "Harold Smith", "Arthur Brownley", "Harold Wright", "Harold Evans", "Edith Brownley",
-         "Joan Brownley", "Harold Brownleyson", "Harry Brownley", "Harold Brown"]
+         "Joan Brownley", "Harold Brownleyson", "Harry Brownley", "Harold Brown",
+         "Harold Brownleyfotheringhamshirewood"]  # its pairs are cut at 32 characters
 
 
 def test_a_full_name_is_found_through_its_word_pairs_exactly_as_the_rule_matches(
@@ -262,13 +263,15 @@ def test_a_full_name_is_found_through_its_word_pairs_exactly_as_the_rule_matches
             query = query.model_copy(update={"cursor": page.next_cursor})
 
     for typed in ("Harold Brownley", "brownley harold", "HAROLD brown", "har brownley",
-                  "harold brownley harold", "harold harold", "hilda brownley"):
+                  "harold brownley harold", "harold harold", "hilda brownley",
+                  "harold brownleyfotheringhamshirewoodx", "harold brownleyfotheringhamshire"):
         want = [n for n in NAMES if words_match(typed, n)]  # newest first: NAMES' order
         assert found(typed) == want, typed
         assert found(typed, limit=2) == want, typed  # keyset pages through the pair lead
     assert found("Harold Brownley") == ["Harold Brownley", "Brownley Harold",
                                         "Haroldine Brownley", "Harold James Brownley",
-                                        "Harold Brownleyson"]
+                                        "Harold Brownleyson",
+                                        "Harold Brownleyfotheringhamshirewood"]
     assert "Harold Smith" not in found("harold brownley")
     assert "Arthur Brownley" not in found("harold brownley")
 
