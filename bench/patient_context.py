@@ -1,11 +1,12 @@
 """Benchmark: a call's patient context and a hub-wide history search over 1,000,000 records.
 
 A hub database (migrated to head) holds 1,000,000 records in the central store (two years,
-400 sites, 200,000 patients with five records each on average, their words indexed in
-``central_record_terms``), written in bulk: executemany in one transaction on SQLite, COPY on
-PostgreSQL. It is kept between runs under ``~/.cache/telehub-bench/patient-context`` (the
-SQLite file, and a PostgreSQL cluster's data folder), rebuilt when the generator or the
-schema changes. Then a real hub (``python -m hub serve``, a child process) serves it, and a
+400 sites, 200,000 patients with five records each on average, their words and their names'
+word pairs indexed in ``central_record_terms``), written in bulk: executemany in one
+transaction on SQLite, COPY on PostgreSQL. It is kept between runs under
+``~/.cache/telehub-bench/patient-context`` (the SQLite file, and a PostgreSQL cluster's data
+folder), rebuilt when the generator changes and migrated (as a hub's database is) when the
+schema does. Then a real hub (``python -m hub serve``, a child process) serves it, and a
 nurse's ``HubClient`` asks, as the desk does:
 
 1. **Ring to context**: ``GET /context?call_id=`` for waiting calls of patients with earlier
