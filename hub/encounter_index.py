@@ -1,4 +1,5 @@
-"""The word index of the central store: each record's patient-name and problem words.
+"""The word index of the central store: each record's patient-name and problem words, and
+the pairs of its name's words (field ``pair``: :func:`hub.contract.history.name_pairs`).
 
 Written by :class:`hub.central_store.CentralStore` in the write's own transaction (so the
 index never disagrees with the records it indexes), read by hub/encounter_search.py.
@@ -14,11 +15,11 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from hub.contract.history import search_terms
+from hub.contract.history import name_pairs, search_terms
 from hub.db import insert_many
 from hub.models import CentralRecordTerm
 
-__all__ = ["TERMS", "index", "term_rows"]
+__all__ = ["TERMS", "index", "record_terms", "term_rows"]
 
 TERMS = cast(sa.Table, CentralRecordTerm.__table__)
 
@@ -53,6 +54,11 @@ def term_rows(record_uuid: UUID, occurred_at: Any, name: str | None,
               problem: str | None) -> list[dict[str, Any]]:
     """The index rows of one record (also what a bulk load writes: bench/)."""
     return [{"field": field, "term": term, "record_uuid": record_uuid,
-             "occurred_at": occurred_at}
-            for field, text in (("name", name), ("problem", problem))
-            for term in search_terms(text)]
+             "occurred_at": occurred_at} for field, term in record_terms(name, problem)]
+
+
+def record_terms(name: str | None, problem: str | None) -> list[tuple[str, str]]:
+    """The (field, term) pairs indexed of one record's name and problem."""
+    return ([("name", t) for t in search_terms(name)]
+            + [("pair", t) for t in name_pairs(name)]
+            + [("problem", t) for t in search_terms(problem)])

@@ -16,7 +16,7 @@ page starts below the last row of this one, read straight off a composite index.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from hub.central_store import CentralStore
 from hub.contract.history import (
     CONTEXT_ENCOUNTERS,
+    MAX_TERM,
     EncounterSummary,
     HistoryPage,
     HistoryQuery,
@@ -36,6 +37,7 @@ from hub.contract.history import (
     decode_cursor,
     encode_cursor,
     follow_up_state,
+    pair_term,
     search_terms,
     successor,
 )
@@ -103,8 +105,9 @@ class EncounterSearch:
         self._principal = principal
 
     def _where(self, query: HistoryQuery, nhs: str | None,
-               driver: tuple[str, str] | None = None) -> list[sa.ColumnElement[bool]]:
-        """The filters on ``central_records``; every word but the ``driver`` as a probe."""
+               led: Collection[tuple[str, str]] = ()) -> list[sa.ColumnElement[bool]]:
+        """The filters on ``central_records``; every word but those the lead answers
+        (``led``) as a probe."""
         where: list[sa.ColumnElement[bool]] = []
         if nhs is not None:
             where.append(_t.c.nhs_number == nhs)
@@ -116,7 +119,7 @@ class EncounterSearch:
             where.append(_t.c.occurred_at >= _day_start(query.start))
         if query.end is not None:
             where.append(_t.c.occurred_at < _day_start(query.end + timedelta(days=1)))
-        where += [_probe(f, w) for f, w in _query_words(query) if (f, w) != driver]
+        where += [_probe(f, w) for f, w in _query_words(query) if (f, w) not in led]
         if self._principal.role is StaffRole.SPECIALIST:
             where.append(_t.c.call_id.in_(sa.select(CallParticipant.call_id).where(
                 CallParticipant.participant_id == self._principal.participant_id)))
@@ -136,20 +139,27 @@ class EncounterSearch:
         words = _query_words(query)
         driver: tuple[str, str] | None = None
         terms: list[str] | None = None
+        pair_answers: set[tuple[str, str]] = set()
         if nhs is None and words:
-            # The rarest word leads (fewest rows; then fewest distinct words it begins).
-            ranked = []
-            for f, w in words:
+            expansions = {(f, w): self._expand(f, w) for f, w in words}
+            # Two words of a name lead as their pair: its records are among each word's, so
+            # the words' rows (thousands, for common ones) need not be counted.
+            pair, pair_answers = self._pair_lead(query, expansions)
+            ranked: list[tuple[int, int, str, str, list[str] | None]] = (
+                [pair] if pair is not None else [])
+            for (f, w), expanded in expansions.items() if pair is None else ():
+                # The rarest word leads (fewest rows; then fewest distinct words it begins).
                 count = self._count(_TERMS, _TERMS.c.field == f, _TERMS.c.term >= w,
                                     _TERMS.c.term < successor(w))
-                expanded = self._expand(f, w)
                 ranked.append((count, len(expanded) if expanded is not None else _MAX_LEADING,
                                f, w, expanded))
             ranked.sort(key=lambda r: r[:2])
             count, _, f, w, expanded = ranked[0]
             if not query.site or count < self._count(_t, _t.c.site_id == query.site):
                 driver, terms = (f, w), expanded
-        where = [*self._where(query, nhs, driver), *extra]
+        led = (set() if driver is None else pair_answers if driver[0] == "pair"
+               else {driver})
+        where = [*self._where(query, nhs, led), *extra]
         if driver is None or terms is None:
             if driver is not None:  # a word too short to lead: a probe like the others
                 where.append(_probe(*driver))
@@ -163,6 +173,43 @@ class EncounterSearch:
                 select = select.where(_after(_t.c.occurred_at, _t.c.uuid, cursor))
             return [tuple(row) for row in self._session.execute(select)]
         return self._led(driver[0], terms, where, cursor, limit)
+
+    def _pair_lead(self, query: HistoryQuery,
+                   expanded: dict[tuple[str, str], list[str] | None]
+                   ) -> tuple[tuple[int, int, str, str, list[str]] | None,
+                              set[tuple[str, str]]]:
+        """A lead through the name's pair terms (:func:`hub.contract.history.name_pairs`),
+        ranked as a word's would be, when two words of the name are typed (or None); and
+        the words whose probes it makes needless.
+
+        A full name's words are each common and together rare: this reads the few records
+        that hold both. Words that begin another word typed add nothing and are left out
+        (so the two left must be two distinct words of the name). The first's expansions
+        (the indexed words it begins) each give a pair prefix with the second; the words
+        themselves stay probes only where a pair term was cut short (its second word may be
+        another), so the lead finds exactly what :func:`words_match` does.
+        """
+        typed = search_terms(query.name, limit=_QUERY_WORDS)
+        kept = [w for w in typed if not any(o != w and o.startswith(w) for o in typed)]
+        if len(kept) < 2:
+            return None, set()
+        options = [(expanded.get(("name", a)), a, b)
+                   for a, b in ((kept[0], kept[1]), (kept[1], kept[0]))]
+        usable = sorted((len(e), e, a, b) for e, a, b in options if e is not None)
+        if not usable:
+            return None, set()
+        _, firsts, a, b = usable[0]
+        terms: list[str] = []
+        for first in firsts:
+            found = self._expand("pair", pair_term(first, b))
+            if found is None:
+                return None, set()
+            terms += found
+        count = sum(self._count(_TERMS, _TERMS.c.field == "pair", _TERMS.c.term == t)
+                    for t in terms)
+        whole = all(len(first) + 1 + len(b) <= MAX_TERM for first in firsts)
+        return ((min(count, _CAP), len(terms), "pair", pair_term(a, b), terms),
+                {("name", a), ("name", b)} if whole else set())
 
     def _count(self, table: sa.Table, *where: sa.ColumnElement[bool]) -> int:
         """How many rows match, counted up to a cap (enough to compare two filters)."""

@@ -38,6 +38,7 @@ from hub.contract.signaling import Patient
 __all__ = [
     "CONTEXT_ENCOUNTERS",
     "MAX_HISTORY_PAGE",
+    "MAX_PAIR_WORDS",
     "MAX_TERM",
     "MAX_TERMS",
     "ContextQuery",
@@ -52,6 +53,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "follow_up_state",
+    "name_pairs",
+    "pair_term",
     "search_terms",
     "successor",
     "words_match",
@@ -61,6 +64,7 @@ MAX_HISTORY_PAGE = 100  # encounters on one page of GET /history
 CONTEXT_ENCOUNTERS = 10  # the patient's, and the site's, most recent encounters on a call
 MAX_TERM = 32  # characters of one indexed word (a longer word is indexed by its start)
 MAX_TERMS = 64  # distinct words indexed of one field (a problem is free text)
+MAX_PAIR_WORDS = 8  # words of a name whose pairs are indexed (a name has fewer)
 # A follow-up check is due within 7 days of the call (REFERENCE.md: "within 72 hours or 7
 # days"); after that a claim without one is overdue.
 FOLLOW_UP_DUE = timedelta(days=7)
@@ -111,6 +115,28 @@ def words_match(query: str | None, text: str | None) -> bool:
         return True
     held = search_terms(text)
     return all(any(term.startswith(word) for term in held) for word in wanted)
+
+
+def pair_term(first: str, second: str) -> str:
+    """The index term of two words of one name, ``first`` then ``second`` (one space
+    between, cut at :data:`MAX_TERM` characters like any term)."""
+    return f"{first} {second}"[:MAX_TERM]
+
+
+def name_pairs(name: str | None) -> list[str]:
+    """The pair terms of a name: each ordered pair of its distinct words (of the first
+    :data:`MAX_PAIR_WORDS`), so "Harold Brownley" gives "harold brownley" and "brownley
+    harold".
+
+    Why: a full name's words are each common and together rare; read through one word's
+    index rows, a search reads thousands of records to find the few with the other word
+    too. Every record that :func:`words_match` a query of two words, neither beginning the
+    other, has two distinct words beginning them, so it holds the pair term that begins
+    with ``pair_term(that first word, the second word typed)``: the pair is one selective
+    range, and finds exactly what the rule matches.
+    """
+    words = search_terms(name, limit=MAX_PAIR_WORDS)
+    return list(dict.fromkeys(pair_term(a, b) for a in words for b in words if a != b))
 
 
 def successor(prefix: str) -> str:

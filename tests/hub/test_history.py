@@ -222,3 +222,75 @@ async def test_the_context_of_a_call_is_its_patients_and_its_sites(
                                 .where(RecordAuditEvent.detail == f"context {call_id}")))
     assert (nora.principal.participant_id, first.uuid) in audited
     assert (nina.principal.participant_id, neighbour.uuid) in audited
+
+
+NAMES = ["Harold Brownley", "Brownley Harold", "Haroldine Brownley", "Harold James Brownley",
+         "Harold Smith", "Arthur Brownley", "Harold Wright", "Harold Evans", "Edith Brownley",
+         "Joan Brownley", "Harold Brownleyson", "Harry Brownley", "Harold Brown",
+         "Harold Brownleyfotheringhamshirewood"]  # its pairs are cut at 32 characters
+
+
+def test_a_full_name_is_found_through_its_word_pairs_exactly_as_the_rule_matches(
+        hubdb: HubDatabase) -> None:
+    """Each name word is commoner than the pair (so the pair leads); a record with only one
+    of the words is never found, one with both in any order or place is, and the hub's
+    answer is the rule the desk applies (words_match). The migration's one-statement
+    backfill writes the same pair rows as the index does on each write."""
+    from importlib import import_module
+
+    from hub.central_store import CentralStore
+    from hub.contract.history import words_match
+    from hub.db import unit_of_work
+    from hub.encounter_index import TERMS
+    from hub.encounter_search import EncounterSearch
+
+    nina = hubdb.staff("nina", "nurse").principal
+    made = {name: record(n, patient=Patient(name=name, site_id="Oak Lodge"), status="signed_off",
+                         nurse="nina", signed_off_by="nina", signed_off_at=NOW)
+            for n, name in enumerate(NAMES, start=1)}
+    with unit_of_work(hubdb.sessions) as s:
+        CentralStore(s, nina).apply(list(made.values()))
+
+    def found(name: str, limit: int = 50) -> list[str]:
+        names: list[str] = []
+        query = HistoryQuery(name=name, limit=limit)
+        while True:
+            with unit_of_work(hubdb.sessions) as s:
+                page = EncounterSearch(s, nina).page(query, now=NOW)
+            names += [e.patient_name or "" for e in page.encounters]
+            if page.next_cursor is None:
+                return names
+            query = query.model_copy(update={"cursor": page.next_cursor})
+
+    for typed in ("Harold Brownley", "brownley harold", "HAROLD brown", "har brownley",
+                  "harold brownley harold", "harold harold", "hilda brownley",
+                  "harold brownleyfotheringhamshirewoodx", "harold brownleyfotheringhamshire"):
+        want = [n for n in NAMES if words_match(typed, n)]  # newest first: NAMES' order
+        assert found(typed) == want, typed
+        assert found(typed, limit=2) == want, typed  # keyset pages through the pair lead
+    assert found("Harold Brownley") == ["Harold Brownley", "Brownley Harold",
+                                        "Haroldine Brownley", "Harold James Brownley",
+                                        "Harold Brownleyson",
+                                        "Harold Brownleyfotheringhamshirewood"]
+    assert "Harold Smith" not in found("harold brownley")
+    assert "Arthur Brownley" not in found("harold brownley")
+
+    # A new version's name replaces its pairs.
+    smith = made["Harold Smith"]
+    with unit_of_work(hubdb.sessions) as s:
+        CentralStore(s, nina).apply([smith.model_copy(update={
+            "version": 2, "amendment_reason": "name spelt wrong",
+            "patient": Patient(name="Harold Brownley", site_id="Oak Lodge")})])
+    assert found("harold brownley").count("Harold Brownley") == 2
+    assert "Harold Brownley" not in found("harold smith")
+
+    # The migration's backfill, from the name words held, gives the rows the index wrote.
+    backfill = import_module("hub.migrations.versions.0014_history_names_name_pairs").BACKFILL
+    pairs = sa.select(TERMS.c.field, TERMS.c.term, TERMS.c.record_uuid,
+                      TERMS.c.occurred_at).where(TERMS.c.field == "pair")
+    with unit_of_work(hubdb.sessions) as s:
+        written = set(s.execute(pairs).all())
+        s.execute(sa.delete(TERMS).where(TERMS.c.field == "pair"))
+        s.execute(sa.text(backfill))
+        assert set(s.execute(pairs).all()) == written
+        assert len(written) == 2 * len(NAMES) + 4  # "Harold James Brownley": 6 pairs
