@@ -91,11 +91,13 @@ async def _checked_photo(request: Request) -> CheckedPhoto:
 @router.post("/calls/{call_id}/photos", status_code=201, openapi_extra=_IMAGE_BODY,
              responses=refusals(404, 409, 413, 415))
 def upload_photo(
+    # The principal first: FastAPI resolves dependencies in this order, and nobody
+    # unauthenticated may make the hub read and decode an image (401/403 before 415/413).
+    principal: Annotated[Principal, Depends(require(*ANY_SITE))],
     call_id: Annotated[Text, Path(max_length=64)],
     photo: Annotated[CheckedPhoto, Depends(_checked_photo)],
     unit: UnitOfWorkDep,
     switchboard: SwitchboardDep,
-    principal: Annotated[Principal, Depends(require(*ANY_SITE))],
     request_id: Annotated[Text, Query(min_length=1, max_length=64)],
     consent: Annotated[PhotoConsent, Query()],
 ) -> PhotoOut:

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton
 
 from tests.helpers.contrast import contrast
 from ui import theme
-from ui.desk import call, history
+from ui.desk import history
 from ui.desk.manager import charts, dashboard
+from ui.engine import quality
 
 TEXT, LARGE_OR_UI = 4.5, 3.0
 
@@ -154,7 +155,7 @@ def test_colour_tables_on_the_cells_they_colour(desk_app: QApplication) -> None:
            if ratio(v, c) < TEXT}
     # NEWS2 figures and call quality are drawn on the window.
     low |= {f"{k} on the window": round(ratio(v, theme._WINDOW), 2) for k, v in (
-        *theme.BAND_COLOURS.items(), *call._QUALITY_COLOURS.items())
+        *theme.BAND_COLOURS.items(), *quality.COLOURS.items())
         if ratio(v, theme._WINDOW) < TEXT}
     assert not low, low
 
