@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -147,12 +148,25 @@ class CallScreen(QWidget):
         col.addLayout(self.extra)
         col.addLayout(controls)
         col.addWidget(self.keys)
-        left: QWidget = call_part
+        shown: QWidget = call_part
+        if theme.large_text(self):
+            # At a large system font the call with its photo and chat is taller than a 1000 px
+            # screen gives it under the hub's strip: it scrolls (as the triage form beside it
+            # and the patient's context under it do) rather than push the window off the
+            # screen. Its layout's height for its width is honoured there (the title wraps).
+            area = QScrollArea()
+            area.setWidgetResizable(True)
+            area.setFrameShape(QScrollArea.Shape.NoFrame)
+            area.setAccessibleName("The call")
+            area.setMinimumHeight(1)
+            area.setWidget(call_part)
+            shown = area
+        left = shown
         if context is not None:
             # Under the call, beside the triage form: as wide as the video, so its lists
             # are readable, and the video keeps its width.
             left = QSplitter(Qt.Orientation.Vertical)
-            left.addWidget(call_part)
+            left.addWidget(shown)
             left.addWidget(context)
             left.setStretchFactor(0, 3)
             left.setStretchFactor(1, 2)

@@ -15,7 +15,7 @@ import contextlib
 import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
 
 from calls.signaling import Received, SignalingClient, SignalingEvent
 from hub.contract import signaling as p
@@ -48,20 +48,32 @@ class GlanceStrip(QFrame):
         self.nurses = QLabel("Waiting for the hub's figures…")
         self.nurses.setObjectName("glance-nurses")
         self.waits: dict[p.Urgency, QLabel] = {}
-        row = QHBoxLayout(self)
-        row.setContentsMargins(6, 4, 6, 4)
-        row.addWidget(self.nurses)
+        self.answered = QLabel("")
+        self.answered.setObjectName("glance-answered")
+        self.answered.setAccessibleName("Answered within the standard today")
         for urgency in p.Urgency:
             label = QLabel("")
             label.setObjectName(f"glance-{urgency.value}")
             label.setAccessibleName(f"{URGENCY_WORDS[urgency]} calls waiting")
             self.waits[urgency] = label
-            row.addWidget(label)
-        self.answered = QLabel("")
-        self.answered.setObjectName("glance-answered")
-        self.answered.setAccessibleName("Answered within the standard today")
-        row.addWidget(self.answered)
-        row.addStretch(1)
+        grid = QGridLayout(self)
+        grid.setContentsMargins(6, 4, 6, 4)
+        grid.setVerticalSpacing(2)
+        waits = list(self.waits.values())
+        if theme.large_text(self):
+            # One figure a row would fit, but a wait at 22 pt is ~900 px: the nurses and the
+            # day's answers share the first row, each urgency has its own (in one row the
+            # strip needed ~2000 px, wider than the screen).
+            grid.setHorizontalSpacing(3 * self.fontMetrics().averageCharWidth())  # two figures
+            grid.addWidget(self.nurses, 0, 0)
+            grid.addWidget(self.answered, 0, 1)
+            for n, label in enumerate(waits, start=1):
+                grid.addWidget(label, n, 0, 1, 2)
+            grid.setColumnStretch(2, 1)
+        else:
+            for n, widget in enumerate([self.nurses, *waits, self.answered]):
+                grid.addWidget(widget, 0, n)
+            grid.setColumnStretch(len(waits) + 2, 1)
         self.glance: p.HubGlance | None = None
         self._received = 0.0
         self.timer = QTimer(self, interval=1000)
