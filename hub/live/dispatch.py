@@ -359,7 +359,9 @@ class Dispatch:
             if conn is not None:
                 conn.send(ended)
                 conn.calls.discard(call.id)
-        del self.calls[call.id]
+        # Two ends of one call can overlap (a hang-up racing the caller-lost sweep, both awaiting
+        # above); the first already removed it, and the second must not fail on the missing key.
+        self.calls.pop(call.id, None)
         self._requests.pop((call.site.id, call.request.request_id), None)
         if was_waiting:
             self.board.broadcast("removed", call, reason=reason.value)

@@ -13,6 +13,7 @@ import pytest
 from calls.engine import CallEngine, QueueChanged
 from calls.session import CallState
 from hub.contract.identity import CallRole
+from hub.contract.signaling import PROTOCOL_VERSION
 from tests.helpers.chromium import Chromium
 from tests.helpers.engines import EventLog, frame_where
 from tests.helpers.fixtures import People
@@ -29,10 +30,11 @@ const report = (o) => fetch('/report', {method: 'POST', body: JSON.stringify(o)}
   const media = await navigator.mediaDevices.getUserMedia({audio: true, video: true});
   const ws = new WebSocket(cfg.ws);
   let pc = null;
-  ws.onopen = () => ws.send(JSON.stringify({type: 'hello', protocol: 1, token: cfg.token,
-                                            client: 'browser'}));
+  ws.onopen = () => ws.send(JSON.stringify({type: 'hello', protocol: cfg.protocol,
+                                            token: cfg.token, client: 'browser'}));
   ws.onmessage = async (ev) => {
     const m = JSON.parse(ev.data);
+    if (m.type === 'error') { report({error: m.code}); return; }  // fail fast, not time out
     if (m.type === 'ping') { ws.send(JSON.stringify({type: 'pong', t: m.t})); return; }
     if (m.type === 'welcome') ws.send(JSON.stringify({type: 'call_request', request_id: 'b1',
                                                       reason: 'browser caller'}));
@@ -102,7 +104,8 @@ async def test_browser_caller_reaches_an_aiortc_desk(
     desk_log = EventLog(desk)
     await desk.start()
     url, reports = page_server
-    config = json.dumps({"ws": hub.ws, "token": people.site.token})
+    # The protocol from the contract: a hub speaking a newer one refuses the hello.
+    config = json.dumps({"ws": hub.ws, "token": people.site.token, "protocol": PROTOCOL_VERSION})
     await browser.goto(url + "#" + config)
     first = await asyncio.wait_for(reports.get(), 30)
     assert "queued" in first, first

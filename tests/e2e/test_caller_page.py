@@ -252,9 +252,13 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         dead = session.links[site_pid]
         cut_at = await browser.evaluate("Date.now()")
         await dead.pc.close()
-        said_at = await browser.wait_for(
-            "TelehubCaller.state.lastStall ? TelehubCaller.state.lastStall.at : 0", within=5)
-        assert said_at - cut_at <= 1000, f"the page said it after {said_at - cut_at} ms"
+        stall = await browser.wait_for(
+            "(() => { const s = TelehubCaller.state.lastStall;"
+            f" return s && s.at >= {cut_at} ? s : null; }})()", within=5)
+        # The promise measured on the page's own clock: the silence since the last packet it
+        # saw, when it said so. The test's cut_at is taken a round trip (and aiortc's close,
+        # in this process) before the media really stops, so under load it over-counts.
+        assert stall["silentMs"] <= 1000, f"the page said it after {stall['silentMs']} ms"
         said = await browser.wait_for(
             "document.getElementById('picture-status').textContent || "
             "TelehubCaller.state.stalledSaid", within=2)

@@ -8,6 +8,7 @@ import json
 import os
 import stat
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,9 @@ def test_xlsx_reads_back_as_the_records(tmp_path: Path) -> None:
     out = tmp_path / "log.xlsx"
     with open(out, "wb") as handle:
         export.write_xlsx(export.rows_of(records), handle)
-    values = list(load_workbook(out, read_only=True).active.iter_rows(values_only=True))
+    # A read-only workbook keeps the file open until closed; left to the GC it warns (unraisable).
+    with closing(load_workbook(out, read_only=True)) as book:
+        values = list(book.active.iter_rows(values_only=True))
     header = values[0]
     assert header[0] == "record_uuid" and "requested_at (UTC)" in header
     assert len(values) == len(records) + 1

@@ -4,7 +4,7 @@ resident (usual NEWS2, ReSPECT, DNACPR)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -111,8 +111,8 @@ def usual_news2(context: PatientContext) -> int | None:
 class EncounterModel(ColumnsModel):
     columns = ("When", "Problem", "NEWS2", "Outcome", "Plan", "Follow-up")
 
-    def __init__(self, with_patient: bool = False) -> None:
-        super().__init__()
+    def __init__(self, with_patient: bool = False, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.rows: list[EncounterSummary] = []
         if with_patient:
             self.columns = ("When", "Patient", "Problem", "NEWS2", "Outcome", "Follow-up")
@@ -180,9 +180,10 @@ class ContextPanel(QWidget):
         self.resident.setWordWrap(True)
         self.trend = status_label("NEWS2 trend")
         self.trend.setWordWrap(True)
-        self.theirs = EncounterModel()
+        # Owned by the panel (Qt parent), not by Python's GC: see ui/desk/history.py.
+        self.theirs = EncounterModel(parent=self)
         self.theirs_table = _table(self.theirs, "Patient's earlier encounters")
-        self.site = EncounterModel(with_patient=True)
+        self.site = EncounterModel(with_patient=True, parent=self)
         self.site_table = _table(self.site, "Site's recent encounters")
         self.lists = QTabWidget()
         self.lists.setAccessibleName("Earlier encounters and the site's recent calls")

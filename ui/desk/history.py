@@ -10,6 +10,7 @@ from uuid import UUID
 
 from PySide6.QtCore import (
     QDate,
+    QObject,
     Qt,
     QTimer,
     Signal,
@@ -66,8 +67,8 @@ def sync_words(row: HistoryRow) -> str:
 class HistoryModel(ColumnsModel):
     columns = COLUMNS
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.rows: list[HistoryRow] = []
 
     def set_rows(self, rows: list[HistoryRow]) -> None:
@@ -146,7 +147,9 @@ class HistoryView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = HistoryModel()
+        # Owned by the view (Qt parent): a parentless model is deleted whenever Python's GC
+        # collects it, which can be while its table is asking it for rows (a segfault).
+        self.model = HistoryModel(self)
         self.result: HistoryResult | None = None
         self.page_size = 50  # encounters a page (the hub's default)
         # Keyset paging: the cursors of the pages before this one (None: the first page).

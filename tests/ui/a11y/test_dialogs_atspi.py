@@ -88,6 +88,13 @@ def test_invite_follow_up_amend_and_password_dialogs(
     # History: Alt+F on a chosen record opens the follow-up check; Escape saves nothing,
     # Enter saves (Save is the default) what was chosen by keys.
     uuid = screen.do("seed_record")
+    # Alt+H only once the desk has settled: the record is listed (with the hub's page: History
+    # is the hub's now) and the desk's window holds the keyboard focus, on the queue. A press
+    # sent while sign-in was still handing focus over went nowhere (the tab stayed Queue).
+    wait_state(screen, history=1)
+    screen.do("focus", widget="queue.table")
+    wait_until(lambda: screen.do("active") and screen.focused() is not None, timeout=10,
+               message=lambda: f"the desk's window to take the focus; it is {screen.focused()}")
     screen.keys("alt+h")
     wait_state(screen, tab="History", history=1)
     screen.do("focus", widget="history.table")
