@@ -72,7 +72,7 @@ def test_an_administrator_looks_after_accounts_from_the_desk(
     qtbot.waitUntil(lambda: view.staff_table.rowCount() == 3 and view.site_table.rowCount() == 2,
                     timeout=10_000)
     # The Hub menu: prison clinics (scheduling), not the Gold Line (it names patients).
-    hub_menu = next(a.menu() for a in desk.menuBar().actions() if a.text() == "&Hub")
+    hub_menu = next(a.menu() for a in desk.menuBar().actions() if a.text() == "Hu&b")
     assert [a.text() for a in hub_menu.actions()] == ["Prison &clinics…"]
 
     # every control has a name and is reached by Tab

@@ -135,7 +135,7 @@ def test_a_call_handed_to_this_desk_then_back_to_the_queue_and_the_hub_menu(
     assert got.offer.record is not None and got.offer.record.nurse == "Nora"
 
     # The Hub menu: a Gold Line invitation issued, a prison clinic booked and cancelled.
-    menu = next(a.menu() for a in desk.menuBar().actions() if a.text() == "&Hub")
+    menu = next(a.menu() for a in desk.menuBar().actions() if a.text() == "Hu&b")
     actions = {a.text(): a for a in menu.actions()}
     actions["&Gold Line invitations…"].trigger()
     view = desk.hub_windows["invitations"].findChildren(InvitationsView)[0]

@@ -221,7 +221,7 @@ def add_hub_menu(window: QMainWindow, client: HubClient, workers: Workers,
     opened: dict[str, QDialog] = {}
     if role not in BOOKERS:
         return opened
-    menu = window.menuBar().addMenu("&Hub")
+    menu = window.menuBar().addMenu("Hu&b")  # Alt+B: Alt+H is the History tab
 
     def show(name: str) -> None:
         if name not in opened:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from PySide6.QtCore import (
     QModelIndex,
+    QObject,
     Qt,
     QTimer,
     Signal,
@@ -55,8 +56,8 @@ class QueueModel(ColumnsModel):
 
     columns = COLUMNS
 
-    def __init__(self, now: type[datetime] = datetime) -> None:
-        super().__init__()
+    def __init__(self, now: type[datetime] = datetime, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.entries: list[QueueEntry] = []
         self._now = now
 
@@ -115,7 +116,7 @@ class QueueView(QWidget):
 
     def __init__(self, specialist: bool = False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.model = QueueModel()
+        self.model = QueueModel(parent=self)  # owned by the view, as History's (Qt parent)
         self.table = QTableView()
         self.table.setModel(self.model)
         keyboard_table(self.table, "Invitations" if specialist else "Waiting calls",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -54,8 +54,8 @@ def state_words(item: FollowUpItem, local: bool) -> str:
 class WorklistModel(ColumnsModel):
     columns = COLUMNS
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
         self.rows: list[FollowUpItem] = []
         self.local: set[tuple[UUID, str]] = set()  # checks recorded here, not on the hub yet
 
@@ -98,7 +98,7 @@ class WorklistView(QWidget):
         super().__init__(parent)
         self.hub, self.keeper, self.workers, self.nurse = hub, keeper, workers, nurse
         self.dialog: FollowUpDialog | None = None  # the check being recorded
-        self.model = WorklistModel()
+        self.model = WorklistModel(self)  # owned by the view, as History's (Qt parent)
         title = heading(QLabel("Follow-ups across the hub"))
         self.summary = QLabel("Not loaded yet.")
         self.summary.setWordWrap(True)
