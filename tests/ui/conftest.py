@@ -5,6 +5,7 @@ enrolled in it come from tests/helpers/fixtures.py."""
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -167,3 +168,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/ui/" in str(item.fspath).replace("\\", "/"):
             item.add_marker(pytest.mark.qt_log_ignore("does not support propagateSizeHints"))
+
+
+@pytest.fixture(autouse=True)
+def _qt_garbage_collected_on_the_gui_thread() -> Iterator[None]:
+    """Collect reference cycles here, on the GUI thread, before and after each test.
+
+    A cycle holding a Qt object (a window, a model) of an earlier test is otherwise freed
+    whenever the collector next runs, which may be on an engine or worker thread: Qt then
+    deletes a GUI object off its thread, and the process crashes (seen in CI, in the set-up
+    of the next test while its fixtures waited on the engine loop)."""
+    gc.collect()
+    yield
+    gc.collect()
+
