@@ -126,6 +126,8 @@ class BenchClient:
         self.url, self.token, self.run, self.desk = url, token, run, desk
         self.ws: ClientConnection | None = None
         self.held: set[str] = set()
+        self.cancelling: set[str] = set()  # cancelled, no call_ended yet
+        self.recancel: set[str] = set()
         self.queue: set[str] = set()  # a desk's view of the waiting calls
         self.snapshots: list[float] = []  # when queue snapshots arrived (for _settled)
         self.connected = asyncio.Event()
@@ -148,9 +150,16 @@ class BenchClient:
             raise RuntimeError(f"hello refused: {first}")
         self.ws = ws
         self.sign_ins += 1
+        await self._resume(ws)
+        self.connected.set()
+
+    async def _resume(self, ws: ClientConnection) -> None:
+        """After a welcome (a new connection, or again when another hub took over the
+        dispatch): resume the calls held; one whose cancel went unanswered (it may have died
+        with a hub) is cancelled again once the hub says it still waits."""
+        self.recancel = self.held & self.cancelling  # once the hub says it still waits
         for call_id in self.held:
             await ws.send(p.CallResume(call_id=call_id).to_json())
-        self.connected.set()
 
     async def _keep(self) -> None:
         backoff = Backoff()  # the programs' own: a fleet that lost its hub comes back spread
@@ -194,16 +203,24 @@ class BenchClient:
                 kind = msg["type"]
                 if kind == "ping":
                     await ws.send(p.Pong(t=msg.get("t")).to_json())
+                elif kind == "welcome":  # another hub dispatches now: carry on with it
+                    await self._resume(ws)
+                    if self.desk is not None:
+                        self._desk_message(kind, msg, now)
                 elif self.desk is not None:
                     self._desk_message(kind, msg, now)
                 elif kind == "call_queued":
                     reason = msg["request_id"]
                     run.call_ids[reason] = msg["call_id"]
                     self.held.add(msg["call_id"])
+                    if msg["call_id"] in self.recancel:
+                        self.recancel.discard(msg["call_id"])
+                        await ws.send(p.CallCancel(call_id=msg["call_id"]).to_json())
                     if reason in run.queued:
                         run.queued[reason].set()
                 elif kind == "call_ended":
                     self.held.discard(msg["call_id"])
+                    self.cancelling.discard(msg["call_id"])
                 elif kind == "error" and msg.get("code") != "already_claimed":
                     run.errors.append(str(msg)[:300])
 
@@ -320,6 +337,7 @@ class Caller:
         await asyncio.wait_for(self.run.queued[reason].wait(), TIMEOUT_S)
         call_id = self.run.call_ids[reason]
         self.cancelled.add(call_id)
+        site.cancelling.add(call_id)
         await site.send(p.CallCancel(call_id=call_id).to_json())
 
     async def _race(self, reason: str) -> None:

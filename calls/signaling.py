@@ -244,19 +244,25 @@ class SignalingClient:
             if not isinstance(first, p.Welcome):
                 raise p.ProtocolError(p.ErrorCode.INVALID,
                                       f"expected welcome, got {first.type}")
-            self.welcome = first
             self._ws = ws
-            reconnect = self.connections > 0
-            self.connections += 1
             try:
-                await self._emit(Connected(first, reconnect))
+                await self._signed_in(ws, first)
                 if self._first is not None and not self._first.done():
                     self._first.set_result(first)
-                for call_id in list(self._held_calls):
-                    await ws.send(p.CallResume(call_id=call_id).to_json())
                 return await self._read(ws, first.heartbeat_timeout)
             finally:
                 self._ws = None
+
+    async def _signed_in(self, ws: ClientConnection, welcome: p.Welcome) -> None:
+        """A welcome: after a hello, or again on an open connection when the hub's side
+        started again (another hub took over the dispatch, docs/cluster.md). Either way the
+        consumer hears it as a reconnect and every held call is resumed."""
+        self.welcome = welcome
+        reconnect = self.connections > 0
+        self.connections += 1
+        await self._emit(Connected(welcome, reconnect))
+        for call_id in list(self._held_calls):
+            await ws.send(p.CallResume(call_id=call_id).to_json())
 
     async def _read(self, ws: ClientConnection, heartbeat_timeout: float) -> str:
         # The hub pings every interval; silence for the whole timeout means it (or the path
@@ -282,5 +288,9 @@ class SignalingClient:
                     await ws.send(p.Pong(t=msg.t).to_json())
                 continue
             if isinstance(msg, p.Pong):
+                continue
+            if isinstance(msg, p.Welcome):
+                with contextlib.suppress(ConnectionClosed):
+                    await self._signed_in(ws, msg)
                 continue
             await self._emit(Received(msg))

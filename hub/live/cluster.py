@@ -4,8 +4,9 @@ Every hub serves its own sockets through its ``Gateway``; the hub holding Postgr
 advisory lock ``telehub-dispatch`` also runs the live side, a ``Switchboard`` on the shared
 ``PgCallQueue``, for every hub's connections (``RelayedConnections``). The others wait on
 the lock; PostgreSQL frees it the moment the holder's session ends (a killed hub), and the
-next holder reloads the open calls from the rows and resets every gateway, so every client
-reconnects and resumes (docs/cluster.md).
+next holder reloads the open calls from the rows and has every gateway attach its sockets
+again: each client is welcomed again and resumes its calls, and only the dead hub's own
+clients reconnect (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class ClusterNode:
         """SIGTERM, before the sockets close: take no new clients, stop dispatching, and wait
         (a few seconds at most) for another hub to take the dispatch, so this hub's clients
         move once, to a hub that dispatches."""
-        self.draining = True
+        self.draining = self.gateway.draining = True
         if self.switchboard is None:
             return
         self._stop_leading()
@@ -88,7 +89,8 @@ class ClusterNode:
         await self._step_down(tell_clients=not others)
         if not others:  # the last hub: its clients wait for the next one to start
             return
-        # The next dispatcher resets every gateway, this one's too: its clients move once.
+        # The next dispatcher calls every gateway's sockets in again; this one, draining,
+        # closes its own instead, so its clients move once, to a hub that stays.
         for _ in range(int(HAND_OVER_WAIT_S / LOCK_CHECK_S * 4)):
             if await self._dispatcher_present():
                 return
@@ -147,11 +149,17 @@ class ClusterNode:
                                        metrics=self.metrics)
         await self.switchboard.start()  # the open calls, every leg lost until it is back
         self._relayed = RelayedConnections(self.switchboard, self.exchange)
-        await self.exchange.open_box(DISPATCH, self._relayed.on_mail, fresh=True)
-        # What gateways sent an earlier dispatcher is gone with it: every client connects
-        # again and resumes its calls here.
+        # What gateways posted that the last dispatcher did not read is read here (a claim,
+        # a cancel sent at the moment it died), but not mail from hubs that have no lease:
+        # their sockets are gone, and nothing would ever count them lost.
+        await self.exchange.execute(
+            "DELETE FROM hub_mail WHERE box = %s AND (body::jsonb ->> 'h') NOT IN "
+            "(SELECT id FROM hub_nodes)", (DISPATCH,))
+        await self.exchange.open_box(DISPATCH, self._relayed.on_mail)
+        # Every gateway attaches its sockets to this dispatcher again: each client is
+        # welcomed again and resumes its calls; only a dead hub's own clients reconnect.
         for hub_id in await self.exchange.live_hubs():
-            self.exchange.post(f"hub-{hub_id}", {"k": "reset"})
+            self.exchange.post(f"hub-{hub_id}", {"k": "again"})
 
     async def _watch_dispatcher(self) -> None:
         """A gateway with no dispatcher for a heartbeat timeout sends its clients away: what

@@ -10,8 +10,10 @@ Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` p
 routes ``tell_site``, ``tell_staff``, ``disconnect``, ``disconnect_tokens``, ``opening`` (the
 hub's opening was set: read it again) and ``snapshot`` (answered with ``reply``). Mail to a
 gateway: ``send``
-(``t``: a frame), ``close`` (``code``, ``reason``), ``reset`` (the dispatcher changed: every
-socket is closed with 1012 so its client reconnects and resumes), ``reply``.
+(``t``: a frame), ``close`` (``code``, ``reason``), ``again`` (a new dispatcher took over:
+every socket is attached to it again, with ``w`` set; the client gets a second ``welcome`` and
+resumes its calls as after a reconnect, without reconnecting), ``reset`` (no dispatcher can
+have these sockets: each is closed with 1012 so its client reconnects and resumes), ``reply``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class Gateway:
         self._asked: dict[int, asyncio.Future[str]] = {}
         self._ask_ids = itertools.count(1)
         self._heartbeat: asyncio.Task[None] | None = None
+        self.draining = False  # SIGTERM: this hub's clients move to another hub
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(
@@ -83,8 +86,15 @@ class Gateway:
         self._by_id[conn.id] = conn
         # Heartbeats start with the dispatcher's first frame (the welcome): a ping sent
         # before it would reach the client where the protocol promises the welcome.
-        self._post({"k": "attach", "c": conn.id, "th": conn.token_hash,
-                    "p": conn.principal.model_dump(mode="json")})
+        self._post(self._attach_mail(conn))
+
+    @staticmethod
+    def _attach_mail(conn: Connection, again: bool = False) -> dict[str, Any]:
+        mail = {"k": "attach", "c": conn.id, "th": conn.token_hash,
+                "p": conn.principal.model_dump(mode="json")}
+        if again:
+            mail["w"] = 1
+        return mail
 
     async def handle(self, conn: Connection, msg: p.ClientMessage) -> None:
         match msg:
@@ -137,7 +147,13 @@ class Gateway:
 
     async def on_mail(self, mail: Mail) -> None:
         kind = mail.get("k")
-        if kind == "reset":
+        if kind == "again" and not self.draining:
+            # Only the dispatcher's side started again: the sockets stay open, so only a
+            # dead hub's own clients reconnect, not the whole service (docs/cluster.md).
+            for each in list(self._by_id.values()):
+                self._post(self._attach_mail(each, again=True))
+            return
+        if kind in ("reset", "again"):
             for each in list(self._by_id.values()):
                 each.close(RECONNECT, "the hub's dispatcher changed: connect again")
             return

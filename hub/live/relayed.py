@@ -5,6 +5,11 @@ arriving in the ``dispatch`` box, are handled in order per connection on a task 
 (as the signaling route handles each socket's), so one caller waiting on a durable write
 holds up no one else. Its heartbeat is its gateway's: the Switchboard neither pings it nor
 times it out; it is lost when its gateway says so or when its gateway's lease runs out.
+
+After a change of dispatcher, gateways attach their sockets again; a message for a connection
+not attached yet (posted to the last dispatcher, or before its gateway heard of this one) is
+held for a few seconds until its attach arrives, then the connection is sent away to
+reconnect.
 """
 
 from __future__ import annotations
@@ -21,6 +26,10 @@ from hub.live.refusal import carry_out
 from hub.live.switchboard import Switchboard
 
 log = logging.getLogger("telehub.hub")
+
+HOLD_S = 5.0  # a message waits this long for its connection's attach
+HOLD_MESSAGES = 64  # per connection not attached yet; more and it is sent away
+HOLD_CONNECTIONS = 20_000  # connections not attached yet, across every gateway
 
 
 class GatewaySocket:
@@ -51,6 +60,7 @@ class RelayedConnections:
         self.switchboard = switchboard
         self.exchange = exchange
         self._conns: dict[tuple[str, str], _Relayed] = {}
+        self._held: dict[tuple[str, str], list[p.ClientMessage]] = {}
 
     async def on_mail(self, mail: Mail) -> None:
         kind, hub = mail.get("k"), str(mail.get("h"))
@@ -60,18 +70,18 @@ class RelayedConnections:
                 self._attach(key, Principal.model_validate(mail["p"]), str(mail.get("th", "")))
             case "msg":
                 relayed = self._conns.get(key)
-                if relayed is None:  # a dispatcher before this one had it: start it again
-                    self.exchange.post(f"hub-{hub}", {"k": "close", "c": key[1],
-                                                      "code": RECONNECT,
-                                                      "reason": "connect again"})
-                    return
                 try:
                     msg = p.parse_client_message(str(mail["t"]))
                 except p.ProtocolError as exc:  # the gateway parsed it: a version skew
-                    relayed.conn.send(exc.to_error())
+                    if relayed is not None:
+                        relayed.conn.send(exc.to_error())
+                    return
+                if relayed is None:  # its attach is on its way (a change of dispatcher)
+                    self._hold(key, msg)
                     return
                 relayed.inbox.put_nowait(msg)
             case "detach":
+                self._held.pop(key, None)
                 self.lose(key)
             case "tell_site":
                 self.switchboard.tell_site(int(mail["site"]),
@@ -96,22 +106,50 @@ class RelayedConnections:
                 log.warning("a gateway sent mail of an unknown kind %r", kind)
 
     def lose(self, key: tuple[str, str]) -> None:
-        """The connection is gone (closed, silent, or its gateway is dead)."""
-        relayed = self._conns.get(key)
+        """The connection is gone (closed, silent, or its gateway is dead). It is forgotten
+        at once, so the same socket attached again (its gateway was only slow) starts anew."""
+        relayed = self._conns.pop(key, None)
         if relayed is not None:
             relayed.inbox.put_nowait(None)
+
+    def _hold(self, key: tuple[str, str], msg: p.ClientMessage) -> None:
+        held = self._held.get(key)
+        if held is None:
+            if len(self._held) >= HOLD_CONNECTIONS:
+                self._send_away(key)
+                return
+            held = self._held[key] = []
+            asyncio.get_running_loop().call_later(HOLD_S, self._give_up, key)
+        if len(held) >= HOLD_MESSAGES:
+            del self._held[key]
+            self._send_away(key)
+            return
+        held.append(msg)
+
+    def _give_up(self, key: tuple[str, str]) -> None:
+        if self._held.pop(key, None) is not None:
+            self._send_away(key)
+
+    def _send_away(self, key: tuple[str, str]) -> None:
+        """A connection this dispatcher does not know: it connects again and resumes."""
+        self.exchange.post(f"hub-{key[0]}", {"k": "close", "c": key[1], "code": RECONNECT,
+                                             "reason": "connect again"})
 
     def lose_hub(self, hub_id: str) -> int:
         """Every connection of a dead gateway is lost; returns how many."""
         keys = [k for k in self._conns if k[0] == hub_id]
         for key in keys:
             self.lose(key)
+        for key in [k for k in self._held if k[0] == hub_id]:
+            del self._held[key]
         return len(keys)
 
     async def stop(self, *, tell_clients: bool = True) -> None:
         """This hub stops dispatching. Its clients are told to connect again (and resume),
         unless the next dispatcher will reset them anyway (a hand-over)."""
-        for key, relayed in list(self._conns.items()):
+        relayed_now = list(self._conns.items())
+        self._held.clear()
+        for key, relayed in relayed_now:
             conn = relayed.conn
             if tell_clients:
                 conn.close(RECONNECT, "the hub's dispatcher is changing: connect again")
@@ -119,18 +157,20 @@ class RelayedConnections:
                 self.switchboard.presence.remove(conn)
                 conn.forget()
             self.lose(key)
-        tasks = [r.task for r in self._conns.values() if r.task is not None]
+        tasks = [r.task for _, r in relayed_now if r.task is not None]
         if tasks:
             await asyncio.wait(tasks, timeout=5.0)
 
     def _attach(self, key: tuple[str, str], principal: Principal, token_hash: str) -> None:
         if key in self._conns:
-            return
+            return  # attached already (its gateway's first attach, and then again)
         conn = Connection(GatewaySocket(self.exchange, *key), principal, token_hash)
         conn.id = key[1]
         conn.relayed = True
         relayed = _Relayed(conn)
         self._conns[key] = relayed
+        for msg in self._held.pop(key, ()):  # served after its welcome, in order
+            relayed.inbox.put_nowait(msg)
         relayed.task = asyncio.create_task(self._serve(key, relayed),
                                            name=f"relayed-{key[1]}")
 
@@ -142,5 +182,6 @@ class RelayedConnections:
             while (msg := await relayed.inbox.get()) is not None:
                 await carry_out(self.switchboard.handle, conn, msg)
         finally:
-            self._conns.pop(key, None)
+            if self._conns.get(key) is relayed:
+                del self._conns[key]
             await self.switchboard.detach(conn)
