@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
 from bench.hub_queue import _pct, _request_frame  # noqa: E402
-from hub.client import Backoff  # noqa: E402
+from hub.client import Backoff, site_backoff  # noqa: E402
 from hub.contract import signaling as p  # noqa: E402
 from tests.helpers.cluster import HubCluster, haproxy_binary  # noqa: E402
 from tests.helpers.hubserver import ProcessHub  # noqa: E402
@@ -162,7 +162,9 @@ class BenchClient:
             await ws.send(p.CallResume(call_id=call_id).to_json())
 
     async def _keep(self) -> None:
-        backoff = Backoff()  # the programs' own: a fleet that lost its hub comes back spread
+        # The programs' own: a fleet of sites that lost its hub comes back spread out, and
+        # the desks at once (hub.client.site_backoff).
+        backoff = Backoff() if self.desk is not None else site_backoff()
         while not self.closing:
             assert self.ws is not None
             await self._read(self.ws)

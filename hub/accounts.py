@@ -156,14 +156,34 @@ def issue_token(session: Session, principal: Principal, ttl: timedelta) -> Issue
 
 def resolve_token(session: Session, token: str) -> Principal | None:
     """The principal a live token belongs to, or None (unknown, expired, revoked, disabled)."""
-    row = session.get(AuthToken, _sha256(token))
-    if row is None or row.revoked or row.expires_at <= utcnow():
-        return None
-    if row.principal_kind == "staff":
-        staff = session.get(Staff, row.principal_id)
-        return staff_principal(staff) if staff is not None and staff.active else None
-    site = session.get(Site, row.principal_id)
-    return site_principal(site) if site is not None and site.active else None
+    token_hash = _sha256(token)
+    return resolve_token_hashes(session, {token_hash}).get(token_hash)
+
+
+def resolve_token_hashes(session: Session, hashes: set[str]) -> dict[str, Principal]:
+    """:func:`resolve_token` for many tokens (by their hashes) in one query: a storm of
+    sign-ins, when a hub's clients move to another, costs a query per batch."""
+    if not hashes:
+        return {}
+    rows = session.execute(
+        select(AuthToken.token_hash, AuthToken.principal_kind, Staff.id, Staff.display_name,
+               Staff.role, Site.id, Site.name, Site.kind)
+        .outerjoin(Staff, (AuthToken.principal_kind == "staff")
+                   & (Staff.id == AuthToken.principal_id))
+        .outerjoin(Site, (AuthToken.principal_kind == "site")
+                   & (Site.id == AuthToken.principal_id))
+        .where(AuthToken.token_hash.in_(sorted(hashes)), AuthToken.revoked.is_(False),
+               AuthToken.expires_at > utcnow(),
+               Staff.active.is_(True) | Site.active.is_(True))
+    )  # fmt: skip
+    found: dict[str, Principal] = {}
+    for token_hash, kind, staff_id, staff_name, role, site_id, site_name, site_kind in rows:
+        if kind == "staff":
+            found[token_hash] = Principal(kind="staff", id=staff_id, name=staff_name, role=role)
+        else:
+            found[token_hash] = Principal(kind="site", id=site_id, name=site_name,
+                                          role=site_kind)
+    return found
 
 
 def revoke_token(session: Session, token: str) -> None:

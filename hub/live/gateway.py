@@ -27,11 +27,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts
+from hub import accounts, lifecycle
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
 from hub.db import unit_of_work
+from hub.live.batching import Batched
 from hub.live.exchange import DISPATCH, Exchange, Mail
 from hub.live.presence import Connection, Presence
 
@@ -55,6 +56,8 @@ class Gateway:
         self._ask_ids = itertools.count(1)
         self._heartbeat: asyncio.Task[None] | None = None
         self.draining = False  # SIGTERM: this hub's clients move to another hub
+        # Sign-ins in batches: a dead hub's clients arrive here all at once.
+        self._tokens: Batched[str, Principal] = Batched(self._resolve)
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(
@@ -76,9 +79,12 @@ class Gateway:
     # --- the signaling route's side -------------------------------------------------------
 
     async def authenticate(self, token: str) -> Principal | None:
-        def resolve() -> Principal | None:
+        return await self._tokens.get(lifecycle.token_hash(token))
+
+    async def _resolve(self, hashes: set[str]) -> dict[str, Principal]:
+        def resolve() -> dict[str, Principal]:
             with unit_of_work(self._sessions) as s:
-                return accounts.resolve_token(s, token)
+                return accounts.resolve_token_hashes(s, hashes)
 
         return await asyncio.to_thread(resolve)
 
@@ -90,8 +96,8 @@ class Gateway:
 
     @staticmethod
     def _attach_mail(conn: Connection, again: bool = False) -> dict[str, Any]:
-        mail = {"k": "attach", "c": conn.id, "th": conn.token_hash,
-                "p": conn.principal.model_dump(mode="json")}
+        mail: dict[str, Any] = {"k": "attach", "c": conn.id, "th": conn.token_hash,
+                                "p": conn.principal.model_dump(mode="json")}
         if again:
             mail["w"] = 1
         return mail

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 import uuid
@@ -30,8 +31,10 @@ OUTBOX_BYTES = 2 * p.MAX_SERVER_FRAME_BYTES
 # password changed or reset, credential rotated) or its account disabled or retired.
 SESSION_ENDED = 4403
 QUEUE_WATCHERS = (StaffRole.NURSE, StaffRole.MANAGER)
+PING_SLOTS = 20  # the heartbeat interval's pings are spread over this many slots
 _NURSE = StaffRole.NURSE
 _SPECIALIST = StaffRole.SPECIALIST
+_slots = itertools.count()
 
 
 class Socket(Protocol):
@@ -48,6 +51,7 @@ class Connection:
         self.principal = principal
         self.token_hash = token_hash  # of the token its hello carried (SHA-256, as stored)
         self.id = uuid.uuid4().hex[:12]
+        self.ping_slot = next(_slots) % PING_SLOTS
         self.last_seen = time.monotonic()
         self.calls: set[str] = set()
         self.closed = False
@@ -204,17 +208,24 @@ class Presence:
     ) -> None:
         """Ping everyone, close the silent (then ``on_silent``), and ``on_tick`` every tick."""
         # Check often (at most a second apart) so a dead peer is noticed within
-        # heartbeat_timeout plus one tick, but ping only every heartbeat_interval.
+        # heartbeat_timeout plus one tick, but ping each connection only every
+        # heartbeat_interval. The pings are spread over the interval in PING_SLOTS slots
+        # (by connection), so 3,000 sites are not pinged, and do not answer, in one burst
+        # that holds up a call request behind it.
         cfg = self.config
         tick = min(1.0, cfg.heartbeat_interval / 2, cfg.reconnect_grace / 4)
-        last_ping = 0.0
+        slot_s = cfg.heartbeat_interval / PING_SLOTS
+        step = min(tick, slot_s)
+        loop_started = time.monotonic()
+        last_tick, slot = 0.0, -1
         while True:
-            await asyncio.sleep(tick)
+            await asyncio.sleep(step)
             now = time.monotonic()
-            ping = p.Ping(t=time.time()).to_json() if now - last_ping >= cfg.heartbeat_interval \
-                else None
-            if ping is not None:
-                last_ping = now
+            current = int((now - loop_started) / slot_s)
+            due = {n % PING_SLOTS for n in range(max(slot + 1, current - PING_SLOTS + 1),
+                                                current + 1)}
+            slot = current
+            ping = p.Ping(t=time.time()).to_json() if due else None
             for conn in list(self.connections):
                 if conn.relayed:
                     continue
@@ -223,8 +234,11 @@ class Presence:
                              now - conn.last_seen)
                     conn.close(4408, "heartbeat timeout")
                     await on_silent(conn)
-                elif ping is not None:
+                elif ping is not None and conn.ping_slot in due:
                     conn.send_text(ping)
+            if now - last_tick < tick:
+                continue
+            last_tick = now
             try:
                 await on_tick(now)
             except Exception as exc:

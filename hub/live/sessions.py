@@ -21,6 +21,7 @@ from hub.contract import signaling as p
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work
 from hub.errors import where
+from hub.live.batching import Batched
 from hub.live.presence import SESSION_ENDED, Connection, Presence
 from hub.live.refusal import Refusal
 
@@ -40,9 +41,7 @@ class SessionCheck:
                  interval_s: float) -> None:
         self.sessions, self._read, self.presence = sessions, read, presence
         self.interval_s = interval_s
-        self._next: tuple[set[str], asyncio.Future[set[str]]] | None = None
-        self._one_at_a_time = asyncio.Lock()
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._batched: Batched[str, bool] = Batched(self._live_of)
 
     async def _query(self, hashes: set[str]) -> set[str]:
         def read() -> set[str]:
@@ -51,28 +50,12 @@ class SessionCheck:
 
         return await self._read(read)
 
+    async def _live_of(self, hashes: set[str]) -> dict[str, bool]:
+        return dict.fromkeys(await self._query(hashes), True)
+
     async def live(self, token_hash: str) -> bool:
         """Is this token still good (not revoked or expired, its account active)?"""
-        if self._next is None:
-            batch: tuple[set[str], asyncio.Future[set[str]]] = (
-                set(), asyncio.get_running_loop().create_future())
-            self._next = batch
-            task = asyncio.create_task(self._flush(batch), name="hub-session-check")
-            self._flushing.add(task)
-            task.add_done_callback(self._flushing.discard)
-        hashes, answer = self._next
-        hashes.add(token_hash)
-        return token_hash in await asyncio.shield(answer)
-
-    async def _flush(self, batch: tuple[set[str], asyncio.Future[set[str]]]) -> None:
-        hashes, answer = batch
-        async with self._one_at_a_time:  # the batch fills while the one before is queried
-            if self._next is batch:
-                self._next = None  # what is asked from now on goes in the next batch
-            try:
-                answer.set_result(await self._query(hashes))
-            except Exception as exc:
-                answer.set_exception(exc)
+        return bool(await self._batched.get(token_hash))
 
     async def check(self, conn: Connection, msg: p.ClientMessage) -> None:
         """Refuse ``msg`` (and close its connection) if its session has ended."""

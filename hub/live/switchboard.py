@@ -15,12 +15,13 @@ from typing import assert_never
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts
+from hub import accounts, lifecycle
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work
+from hub.live.batching import Batched
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall
 from hub.live.chat import Chat
@@ -73,6 +74,7 @@ class Switchboard:
         self.photos = PhotoRequests(calls)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s)
+        self._tokens: Batched[str, Principal] = Batched(self._resolve)  # sign-ins, batched
         self._tasks: list[asyncio.Task[None]] = []
         self.stopping = False
 
@@ -107,9 +109,12 @@ class Switchboard:
     # --- connections ----------------------------------------------------------------------
 
     async def authenticate(self, token: str) -> Principal | None:
-        def resolve() -> Principal | None:
+        return await self._tokens.get(lifecycle.token_hash(token))
+
+    async def _resolve(self, hashes: set[str]) -> dict[str, Principal]:
+        def resolve() -> dict[str, Principal]:
             with unit_of_work(self.sessions) as s:
-                return accounts.resolve_token(s, token)
+                return accounts.resolve_token_hashes(s, hashes)
 
         return await self.log.read(resolve)
 

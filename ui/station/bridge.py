@@ -26,7 +26,7 @@ from calls.session import (
     RemoteMediaAdded,
     StateChanged,
 )
-from hub.client import Backoff
+from hub.client import Backoff, site_backoff
 from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from ui.engine.bridge import EngineBridge
@@ -65,7 +65,7 @@ class StationBridge(EngineBridge):
                  parent: QObject | None = None) -> None:
         def make(emit: Callable[[EngineEvent], None]) -> CallEngine:
             return CallEngine(hub_ws, token, CallRole.CALLER, emit, media=media,
-                              backoff=backoff)
+                              backoff=backoff or site_backoff())
 
         super().__init__(make, name="station-engine", parent=parent)
         self.switches = switches
