@@ -28,6 +28,7 @@ class HubClient:
         self.inbox: list[Any] = []
         self.welcome: p.Welcome | None = None
         self.auto_pong = True
+        self.pings: list[float] = []  # the loop's time of each ping from the hub
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
 
@@ -36,6 +37,7 @@ class HubClient:
             async for raw in self.ws:
                 msg = p.parse_server_message(raw)
                 if isinstance(msg, p.Ping):
+                    self.pings.append(asyncio.get_running_loop().time())
                     if self.auto_pong:
                         await self.send(p.Pong(t=msg.t))
                     continue

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from hub.contract import signaling as p
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.waiting import wait_until_async
 from tests.helpers.wsclient import HubClient
 
 
@@ -211,6 +213,27 @@ async def test_a_silent_peer_is_noticed_by_the_heartbeat(
     upd = await desk.expect(p.QueueUpdate, op="updated", call_id=call_id)
     assert upd.entry is not None and not upd.entry.caller_connected
     await desk.close()
+
+
+async def test_the_pings_are_spread_over_the_heartbeat_interval(
+    start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase
+) -> None:
+    """Each connection is pinged once an interval, but not all in one burst: 3,000 sites
+    pinged, and answering, at once would hold up a call request behind them."""
+    interval = 1.0
+    hub = start_hub(heartbeat_interval=interval, heartbeat_timeout=3 * interval)
+    sites = [await HubClient.connect(hub.ws, hubdb.site(f"Spread {i}").token)
+             for i in range(40)]
+    await wait_until_async(lambda: all(len(s.pings) >= 3 for s in sites), timeout=15)
+    # one whole interval, after every site has been pinged at least twice
+    start = max(s.pings[1] for s in sites)
+    window = [t for s in sites for t in s.pings if start <= t < start + interval]
+    assert len(window) >= 30, len(window)  # nearly every site once per interval
+    assert max(window) - min(window) >= interval / 2  # and spread across it
+    for s in sites:
+        gaps = [b - a for a, b in zip(s.pings, s.pings[1:], strict=False)]
+        assert max(gaps) < 2.5 * interval, gaps  # none left unpinged for long
+        await s.close()
 
 
 async def test_when_the_desk_is_lost_the_caller_goes_back_to_the_front(
