@@ -37,6 +37,10 @@ DISPATCH = "dispatch"
 POLL_S = 1.0  # a box is read at least this often, notified or not
 RETRY_S = 0.5  # after a database error, before the next try
 LISTEN_WAIT_S = 0.2  # the listener takes up a new box's channel at least this often
+# Mail waiting in memory for the database to come back. Past this the hub stops waiting: the
+# mail is dropped and this hub's sockets are closed with 1012, so its clients reconnect (to a
+# hub that reaches the database) and resume, rather than the hub's memory growing unbounded.
+OUTGOING_LIMIT_BYTES = 64 * 2**20
 
 
 def channel(box: str) -> str:
@@ -66,6 +70,10 @@ class Exchange:
         self.box = f"hub-{self.hub_id}"
         self._boxes: dict[str, _Box] = {}
         self._outgoing: list[tuple[str, str]] = []
+        self._outgoing_bytes = 0
+        self.outgoing_limit_bytes = OUTGOING_LIMIT_BYTES
+        self.overflows = 0  # times the outgoing mail was dropped (the metrics, the tests)
+        self._dropped_at = 0
         self._sent = asyncio.Event()  # set whenever the outgoing list is empty
         self._sent.set()
         self._flusher: asyncio.Task[None] | None = None
@@ -75,6 +83,8 @@ class Exchange:
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = False  # the listening connection is up (readiness)
         self._on_lease_lost: Callable[[], Awaitable[None]] | None = None
+        self._reset: Callable[[], Awaitable[None]] | None = None
+        self._resetting: asyncio.Task[None] | None = None
 
     # --- life -----------------------------------------------------------------------------
 
@@ -82,6 +92,7 @@ class Exchange:
         """Take the lease and start reading this hub's own box; a ``reset`` mail is handed to
         it when the lease was found taken out (see :meth:`renew_lease`)."""
         self._on_lease_lost = functools.partial(on_mail, {"k": "reset"})
+        self._reset = functools.partial(on_mail, {"k": "reset"})
         await self.renew_lease()
         self._tasks.append(asyncio.create_task(self._keep_lease(), name="hub-lease"))
         self._tasks.append(asyncio.create_task(self._listen(), name="hub-listen"))
@@ -134,7 +145,12 @@ class Exchange:
             mine.local.append(mail)
             mine.wake.set()
             return
-        self._outgoing.append((box, json.dumps(mail, separators=(",", ":"))))
+        body = json.dumps(mail, separators=(",", ":"))
+        if self._outgoing_bytes + len(body) > self.outgoing_limit_bytes:
+            self._overflow()
+            return
+        self._outgoing.append((box, body))
+        self._outgoing_bytes += len(body)
         self._sent.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="hub-mail-out")
@@ -146,6 +162,7 @@ class Exchange:
     async def _flush(self) -> None:
         while self._outgoing:
             batch = self._outgoing[:2000]
+            generation = self._dropped_at
             try:
                 async with self._conn_lock:
                     conn = await self._connection()
@@ -160,8 +177,22 @@ class Exchange:
                 await self._drop_connection()
                 await asyncio.sleep(RETRY_S)
                 continue
-            del self._outgoing[: len(batch)]
+            if generation == self._dropped_at:  # else the list was dropped meanwhile
+                del self._outgoing[: len(batch)]
+                self._outgoing_bytes -= sum(len(body) for _, body in batch)
         self._sent.set()
+
+    def _overflow(self) -> None:
+        """The database has been away too long for the mail to wait (OUTGOING_LIMIT_BYTES)."""
+        self.overflows += 1
+        log.error("the database has been unreachable too long: %d messages to other hubs "
+                  "dropped; this hub's clients are sent to reconnect", len(self._outgoing))
+        self._outgoing.clear()
+        self._outgoing_bytes = 0
+        self._dropped_at += 1  # a batch being written goes in, and only it
+        self._sent.set()
+        if self._reset is not None and (self._resetting is None or self._resetting.done()):
+            self._resetting = asyncio.create_task(self._reset(), name="hub-mail-overflow")
 
     # --- reading --------------------------------------------------------------------------
 

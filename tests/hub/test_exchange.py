@@ -73,3 +73,44 @@ async def test_a_hub_that_stops_renewing_its_lease_is_dead_to_the_others(
     await asyncio.sleep(0.6)
     assert await a.dead_hubs(0.5) == [b.hub_id]
     assert await a.live_hubs() == [a.hub_id]
+
+
+async def test_mail_waits_for_the_database_only_so_long_then_the_sockets_are_sent_away(
+    migrated_pg_database: Callable[[], str],
+) -> None:
+    """The table the mail goes into is locked (the database unreachable to this hub's
+    writes): the mail waits in memory up to its bound, then is dropped and this hub's
+    sockets are reset, so its clients go to a hub that can reach the database. When the
+    database is back, mail flows again."""
+    url = migrated_pg_database()
+    told: list[Mail] = []
+    got: list[Mail] = []
+
+    async def on_a(mail: Mail) -> None:
+        told.append(mail)
+
+    async def on_b(mail: Mail) -> None:
+        got.append(mail)
+
+    a, b = Exchange(url, lease_s=5.0), Exchange(url, lease_s=5.0)
+    await a.start(on_a)
+    await b.start(on_b)
+    try:
+        a.outgoing_limit_bytes = 200_000
+        async with await psycopg.AsyncConnection.connect(libpq_url(url)) as admin:
+            await admin.execute("LOCK TABLE hub_mail IN ACCESS EXCLUSIVE MODE")
+            for n in range(60):  # 60 x 5 kB: more than the bound, once
+                a.post(b.box, {"k": "send", "n": n, "t": "x" * 5000})
+                assert a._outgoing_bytes <= a.outgoing_limit_bytes
+            await wait_until_async(lambda: {"k": "reset"} in told, 5, "a to reset its sockets")
+            assert a.overflows == 1
+            await admin.rollback()  # the database is back
+        a.post(b.box, {"k": "send", "n": "after"})
+        await wait_until_async(lambda: any(m.get("n") == "after" for m in got), 10,
+                               "mail to flow again")
+        arrived = {m["n"] for m in got}
+        assert arrived >= set(range(40, 60))  # posted after the drop: kept, in the new list
+        assert not arrived & set(range(1, 40))  # dropped: they do not arrive late
+    finally:
+        await a.close()
+        await b.close()
