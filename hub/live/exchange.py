@@ -84,7 +84,7 @@ class Exchange:
         self.listening = False  # the listening connection is up (readiness)
         self._on_lease_lost: Callable[[], Awaitable[None]] | None = None
         self._reset: Callable[[], Awaitable[None]] | None = None
-        self._resetting: asyncio.Task[None] | None = None
+        self._resetting: asyncio.Future[None] | None = None
 
     # --- life -----------------------------------------------------------------------------
 
@@ -192,7 +192,7 @@ class Exchange:
         self._dropped_at += 1  # a batch being written goes in, and only it
         self._sent.set()
         if self._reset is not None and (self._resetting is None or self._resetting.done()):
-            self._resetting = asyncio.create_task(self._reset(), name="hub-mail-overflow")
+            self._resetting = asyncio.ensure_future(self._reset())
 
     # --- reading --------------------------------------------------------------------------
 

@@ -175,7 +175,7 @@ class Gateway:
             conn.send_text(str(mail["t"]))
             if conn not in self.presence.connections:  # welcomed: heartbeats from now on
                 conn.last_seen = time.monotonic()
-                self.presence.connections.add(conn)
+                self.presence.join(conn)
         elif kind == "close":
             conn.close(int(mail["code"]), str(mail.get("reason") or ""))
 

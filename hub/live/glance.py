@@ -91,11 +91,7 @@ class Glance:
         """The glance as of now, and the key it is compared by (no ever-growing waits)."""
         self._roll()
         now = utcnow()
-        nurses = {}
-        for conn in self._presence.connections:
-            who = conn.principal
-            if who.kind == "staff" and who.role is StaffRole.NURSE:
-                nurses[who.id] = who
+        nurses = self._presence.nurses()
         in_call = {c.desk.id for c in self._calls.values()
                    if c.state == "connected" and c.desk is not None
                    and c.desk.role is StaffRole.NURSE} & nurses.keys()

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from hub.config import HubConfig
 from hub.contract import signaling as p
@@ -35,6 +35,7 @@ PING_SLOTS = 20  # the heartbeat interval's pings are spread over this many slot
 _NURSE = StaffRole.NURSE
 _SPECIALIST = StaffRole.SPECIALIST
 _slots = itertools.count()
+K = TypeVar("K")
 
 
 class Socket(Protocol):
@@ -128,10 +129,30 @@ class Presence:
 
     def __init__(self, config: HubConfig) -> None:
         self.config = config
-        self.connections: set[Connection] = set()
+        self.connections: set[Connection] = set()  # change it only with join and remove
+        # Kept as connections come and go, so what every call event asks (are nurses in?
+        # who watches the queue?) costs nothing with 3,000 sites connected.
+        self._by_principal: dict[tuple[str, int], set[Connection]] = {}
+        self._watchers: set[Connection] = set()
+        self._nurses: dict[int, set[Connection]] = {}
+        self._specialists: set[Connection] = set()
+
+    def join(self, conn: Connection) -> None:
+        """Count ``conn`` in, without a welcome (a gateway's socket: the dispatcher welcomes)."""
+        if conn in self.connections:
+            return
+        self.connections.add(conn)
+        who = conn.principal
+        self._by_principal.setdefault((who.kind, who.id), set()).add(conn)
+        if conn.watches_queue:
+            self._watchers.add(conn)
+        if who.kind == "staff" and who.role == _NURSE:
+            self._nurses.setdefault(who.id, set()).add(conn)
+        elif who.kind == "staff" and who.role == _SPECIALIST:
+            self._specialists.add(conn)
 
     def add(self, conn: Connection) -> None:
-        self.connections.add(conn)
+        self.join(conn)
         conn.send(p.Welcome(
             principal=conn.principal,
             heartbeat_interval=self.config.heartbeat_interval,
@@ -143,35 +164,45 @@ class Presence:
         if conn not in self.connections:
             return False
         self.connections.discard(conn)
+        who = conn.principal
+        _forget(self._by_principal, (who.kind, who.id), conn)
+        if who.kind == "staff" and who.role == _NURSE:
+            _forget(self._nurses, who.id, conn)
+        self._watchers.discard(conn)
+        self._specialists.discard(conn)
         return True
 
+    def of(self, kind: str, principal_id: int) -> list[Connection]:
+        """The live connections of one account (a nurse may have two desks open)."""
+        return list(self._by_principal.get((kind, principal_id), ()))
+
     def to_queue_watchers(self, text: str) -> None:
-        for conn in self.connections:
-            if conn.watches_queue:
-                conn.send_text(text)
+        for conn in self._watchers:
+            conn.send_text(text)
 
     def specialists(self) -> list[Connection]:
-        return [c for c in self.connections if c.principal.role == _SPECIALIST]
+        return list(self._specialists)
 
     def nurse_ids(self) -> set[int]:
         """Staff ids of the nurses signed in (one nurse may have several desks open)."""
-        return {c.principal.id for c in self.connections if c.principal.role == _NURSE}
+        return set(self._nurses)
+
+    def nurses(self) -> dict[int, Principal]:
+        """The nurses signed in, by staff id."""
+        return {i: next(iter(conns)).principal for i, conns in self._nurses.items()}
 
     def tell_site(self, site_id: int, msg: p._Message) -> int:
         """Send ``msg`` to every live connection of one site; returns how many got it."""
-        text = msg.to_json()
-        conns = [c for c in self.connections
-                 if c.principal.kind == "site" and c.principal.id == site_id]
-        for conn in conns:
-            conn.send_text(text)
-        return len(conns)
+        return self._tell(self.of("site", site_id), msg)
 
     def tell_staff(self, staff_id: int, msg: p._Message) -> int:
         """Send ``msg`` to every live connection of one member of staff (a nurse with two
         desks open gets it on both); returns how many got it."""
+        return self._tell(self.of("staff", staff_id), msg)
+
+    @staticmethod
+    def _tell(conns: list[Connection], msg: p._Message) -> int:
         text = msg.to_json()
-        conns = [c for c in self.connections
-                 if c.principal.kind == "staff" and c.principal.id == staff_id]
         for conn in conns:
             conn.send_text(text)
         return len(conns)
@@ -181,9 +212,8 @@ class Presence:
         """Close every live connection of one account (its access was revoked) but those
         signed in with ``keep_token`` (a token hash); its calls then follow the usual grace
         period, and a reconnect is refused at ``hello``."""
-        closing = [c for c in self.connections
-                   if c.principal.kind == kind and c.principal.id == principal_id
-                   and (keep_token is None or c.token_hash != keep_token)]
+        closing = [c for c in self.of(kind, principal_id)
+                   if keep_token is None or c.token_hash != keep_token]
         for conn in closing:
             conn.close(SESSION_ENDED, reason)
         return len(closing)
@@ -243,3 +273,11 @@ class Presence:
                 await on_tick(now)
             except Exception as exc:
                 log.error("expiring lost participants failed (%s); will try again", where(exc))
+
+
+def _forget(index: dict[K, set[Connection]], key: K, conn: Connection) -> None:
+    held = index.get(key)
+    if held is not None:
+        held.discard(conn)
+        if not held:
+            del index[key]
