@@ -451,7 +451,14 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
                 lost += missed
                 await caller.calls(part, interval_s)
         await caller.cancel_all()
-        await asyncio.sleep(0.5)  # the last cancels reach the rows (checked below)
+        # the last cancels answered (their rows are checked below), 30 s at most
+        deadline = time.perf_counter() + 30
+        while any(s.cancelling for s in sites) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        unanswered = {c: s for s in sites for c in s.cancelling}
+        for call_id, s in list(unanswered.items())[:5]:
+            print(f"cancel of {call_id[:8]} unanswered: its site signed in {s.sign_ins} "
+                  f"times, dropped {s.drops}, holds {len(s.held)}", flush=True)
     finally:
         await asyncio.gather(*(c.close() for c in desks + sites))
     timed = [run.latency_s[f"bench-{i:06d}"] for i in range(WARMUP_CALLS, caller.n)

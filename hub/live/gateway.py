@@ -6,14 +6,15 @@ dispatching hub's frames for the socket come back into this hub's box. It decide
 about calls.
 
 Mail to the dispatcher (``k``): ``attach`` (``h`` hub, ``c`` connection, ``p`` principal,
-``th`` the hash of its token), ``msg`` (``t``: the client message), ``detach``, and for REST
-routes ``tell_site``, ``tell_staff``, ``disconnect``, ``disconnect_tokens``, ``opening`` (the
-hub's opening was set: read it again) and ``snapshot`` (answered with ``reply``). Mail to a
-gateway: ``send``
-(``t``: a frame), ``close`` (``code``, ``reason``), ``again`` (a new dispatcher took over:
-every socket is attached to it again, with ``w`` set; the client gets a second ``welcome`` and
-resumes its calls as after a reconnect, without reconnecting), ``reset`` (no dispatcher can
-have these sockets: each is closed with 1012 so its client reconnects and resumes), ``reply``.
+``th`` the hash of its token; ``w`` when attached again), ``msg`` (``t``: the client message),
+``detach``, and for REST routes ``tell_site``, ``tell_staff``, ``disconnect``,
+``disconnect_tokens``, ``opening`` (the hub's opening was set: read it again) and
+``snapshot`` (answered with ``reply``). Mail to a gateway: ``send`` (``t``: a frame; ``c``
+one connection, or a list of them for the same frame), ``close`` (``code``, ``reason``),
+``again`` (a new dispatcher took over: every socket is attached to it again; the client gets
+a second ``welcome`` and resumes its calls as after a reconnect, without reconnecting),
+``reset`` (no dispatcher can have these sockets: each is closed with 1012 so its client
+reconnects and resumes), ``reply``.
 """
 
 from __future__ import annotations
@@ -168,15 +169,22 @@ class Gateway:
             if future is not None and not future.done():
                 future.set_result(str(mail["t"]))
             return
+        if kind == "send":  # to one socket, or the same frame to several (a broadcast)
+            ids = mail.get("c")
+            text = str(mail["t"])
+            for conn_id in ids if isinstance(ids, list) else [ids]:
+                target = self._by_id.get(str(conn_id))
+                if target is None:
+                    continue  # it closed meanwhile (its detach is on its way)
+                target.send_text(text)
+                if target not in self.presence.connections:  # welcomed: heartbeats from now
+                    target.last_seen = time.monotonic()
+                    self.presence.join(target)
+            return
         conn = self._by_id.get(str(mail.get("c")))
         if conn is None:
             return  # it closed meanwhile (its detach is on its way to the dispatcher)
-        if kind == "send":
-            conn.send_text(str(mail["t"]))
-            if conn not in self.presence.connections:  # welcomed: heartbeats from now on
-                conn.last_seen = time.monotonic()
-                self.presence.join(conn)
-        elif kind == "close":
+        if kind == "close":
             conn.close(int(mail["code"]), str(mail.get("reason") or ""))
 
     def _post(self, mail: dict[str, Any]) -> None:
