@@ -4,6 +4,8 @@ The page itself is public (a patient opens it before signing in with an invitati
 it does nothing until the code is exchanged for a token at
 ``POST /api/v1/auth/invitation-login``. Plain ES2017 and CSS, served from the hub itself:
 no build step, no CDN, and a content security policy that allows nothing else.
+``GET /call/hubs`` tells the page the other hubs of the service (``serve --peer-url``): with
+no load balancer in front, the page moves its WebSocket to the next when its own is lost.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse, RedirectResponse
 
 import resources
+from hub.contract.rest import CallerHubsOut
+from hub.routes.deps import ConfigDep
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
@@ -44,6 +48,12 @@ def page() -> FileResponse:
 @router.get("/call/")
 def page_slash() -> RedirectResponse:
     return RedirectResponse("/call", status_code=308)
+
+
+@router.get("/call/hubs")
+async def hubs(config: ConfigDep) -> CallerHubsOut:
+    # Public like the page: the addresses are the ones patients' links point at anyway.
+    return CallerHubsOut(hubs=list(config.peer_urls))
 
 
 @router.get("/call/{name}")

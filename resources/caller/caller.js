@@ -17,7 +17,8 @@ var TelehubCaller = (function () {
     liveness: null, lastPackets: -1, lastArrival: 0, stalled: false, stalledSaid: 0,
     hadMedia: false, lastStall: null, cameraId: null, handedOver: false,
     photoRequest: null, photoSent: null,
-    status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null
+    status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null,
+    hubs: [], hubAt: 0, hubsLoaded: null
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -97,6 +98,7 @@ var TelehubCaller = (function () {
       checkHub();
       // Connected before the call, so the page can say at once when nobody can answer
       // (hub_status) rather than after the patient has asked.
+      await loadHubs();
       if (!state.ws) { connect(); }
     } catch (e) {
       show("signin");
@@ -353,9 +355,34 @@ var TelehubCaller = (function () {
     return false;
   }
 
+  function wsOf(origin) {
+    // http://host:port -> ws://host:port/ws (wss:// beside https://)
+    return origin.replace(/^http/, "ws") + "/ws";
+  }
+
+  function loadHubs() {
+    // The service's hubs as this hub was told them (serve --peer-url), this page's own
+    // first: with no load balancer in front, a lost hub's callers move to the next one.
+    // The token is good at any of them (one database). Asked once; any failure leaves the
+    // page with its own hub alone, as before.
+    if (!state.hubsLoaded) {
+      state.hubs = [wsOf(window.location.origin)];
+      state.hubsLoaded = fetch("/call/hubs", { cache: "no-store" }).then(function (r) {
+        return r.ok ? r.json() : { hubs: [] };
+      }).then(function (body) {
+        (body.hubs || []).forEach(function (origin) {
+          if (typeof origin !== "string" || !/^https?:\/\/[^\/?#@]+$/.test(origin)) { return; }
+          var ws = wsOf(origin);
+          if (state.hubs.indexOf(ws) < 0) { state.hubs.push(ws); }
+        });
+      }).catch(function () { /* this hub alone */ });
+    }
+    return state.hubsLoaded;
+  }
+
   function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + window.location.host + "/ws");
+    if (!state.hubs.length) { state.hubs = [wsOf(window.location.origin)]; }
+    var ws = new WebSocket(state.hubs[state.hubAt % state.hubs.length]);
     state.ws = ws;
     state.welcomed = false;  // until this connection's welcome: a request waits for it
     ws.onopen = function () { send(M.hello(state.token)); };
@@ -382,6 +409,8 @@ var TelehubCaller = (function () {
 
   function reconnectSoon() {
     if (state.reconnectTimer || state.closing) { return; }
+    // After any loss the next hub of the list, as calls/signaling.py does (one hub: itself).
+    state.hubAt = (state.hubAt + 1) % Math.max(1, state.hubs.length);
     if (state.phase !== "ended") {
       notice("The connection dropped. Reconnecting – please stay on this page…");
     }

@@ -109,13 +109,13 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
     def make_engine_for(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
         role = signed.principal.call_role
         assert role is not None  # the window makes no engine for a manager
-        return CallEngine(signed.ws_url, signed.token, role, emit,
+        return CallEngine(signed.ws_urls, signed.token, role, emit,
                           media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))
 
     def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
         http = httpx.Client(timeout=5)
-        return HubClient(http, sync_url or signed.hub_url, signed.token), http
+        return HubClient(http, sync_url or signed.hubs, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
                      make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output,

@@ -54,7 +54,7 @@ def make_parts(args: argparse.Namespace) -> object:
     def make_engine(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
         role = signed.principal.call_role
         assert role is not None  # the window makes no engine for a manager
-        return CallEngine(signed.ws_url, signed.token, role, emit,
+        return CallEngine(signed.ws_urls, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
 
     def open_manager(signed: SignedIn, workers: Workers) -> QWidget:
@@ -65,7 +65,7 @@ def make_parts(args: argparse.Namespace) -> object:
 
     def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
         http = httpx.Client(timeout=15)
-        return HubClient(http, signed.hub_url, signed.token), http
+        return HubClient(http, signed.hubs, signed.token), http
 
     return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync,
                      open_manager=open_manager)
