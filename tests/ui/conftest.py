@@ -144,13 +144,14 @@ def desk_factory(qtbot: Any, tmp_path: Path) -> Iterator[Callable[..., DeskWindo
         window.parts.http.close()
 
 
-def signed_in(qtbot: Any, window: DeskWindow, hub: ThreadedHub, user: str) -> None:
-    """Signs in through the real sign-in screen, by keyboard."""
+def signed_in(qtbot: Any, window: DeskWindow, hub: ThreadedHub | str, user: str) -> None:
+    """Signs in through the real sign-in screen, by keyboard; ``hub`` may be what is typed
+    in the address field (several hubs' addresses)."""
     from PySide6.QtCore import Qt
 
     window.activateWindow()  # window shortcuts (Ctrl+Return...) need the active window
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
-    window.signin.hub.setText(hub.http)
+    window.signin.hub.setText(hub if isinstance(hub, str) else hub.http)
     window.signin.user.setText(user)
     qtbot.keyClicks(window.signin.password, PASSWORD)
     qtbot.keyClick(window.signin.password, Qt.Key.Key_Return)
