@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 import resources
+from hub import cli
+from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
 from hub.routes.invitations import normalise_code
@@ -283,6 +287,33 @@ def test_the_caller_page_is_served_without_a_token_and_allows_nothing_foreign(
         for bad in ("/call/..%2Fpyproject.toml", "/call/.hidden.js", "/call/nothing.js",
                     "/call/index.py"):
             assert http.get(bad).status_code == 404, bad
+
+
+def test_the_page_is_told_the_services_other_hubs_and_a_bad_address_is_refused(
+    start_hub: Callable[..., ThreadedHub],
+) -> None:
+    """``serve --peer-url`` (docs/admin.md): the page moves to the next hub when its own is
+    lost (the move itself: tests/hub/test_cluster.py, in Chromium)."""
+    one = start_hub(peer_urls=("http://hub1.example:8470/", "HTTPS://Hub2.example"))
+    answer = httpx.get(f"{one.http}/call/hubs")
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {"hubs": ["http://hub1.example:8470", "https://hub2.example"]}
+    for bad in ("ftp://hub.example", "https://hub.example/call", "https://u:p@hub.example",
+                "https://hub.example?x=1", "hub.example:8470", "https://hub.example:http"):
+        with pytest.raises(ValueError, match="a peer URL must be") as caught:
+            HubConfig(peer_urls=(bad,))
+        assert bad not in str(caught.value)
+    assert HubConfig.from_env().peer_urls == ()  # a single hub: the page's own alone
+
+
+def test_serve_refuses_a_peer_url_that_is_not_a_hubs_address(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    assert cli.main(["serve", "--db", f"sqlite:///{tmp_path / 'hub.db'}", "--peer-url",
+                     "http://hub1.example,ftp://hub2.example"]) == 2
+    assert "a peer URL must be http(s)://host[:port]" in capsys.readouterr().err
+    monkeypatch.setenv("TELEHUB_PEER_URLS", "https://hub1.example, https://hub2.example")
+    assert HubConfig.from_env().peer_urls == ("https://hub1.example", "https://hub2.example")
 
 
 def test_the_pages_message_builders_state_only_types_the_protocol_defines() -> None:
