@@ -43,6 +43,8 @@ class SignInView(QWidget):
         hint = "One address, or several hubs of one service separated by commas"
         self.hub.setToolTip(hint)
         self.hub.setAccessibleDescription(hint)
+        self.hub_hint = QLabel("Several hubs: commas between them")
+        self.hub_hint.setProperty("role", "muted")
         self.user = QLineEdit(user)
         self.user.setAccessibleName("User name")
         self.password = QLineEdit()
@@ -75,6 +77,7 @@ class SignInView(QWidget):
         card.setMaximumWidth(48 * em)
         form = QFormLayout()
         form.addRow("&Hub address", self.hub)
+        form.addRow("", self.hub_hint)
         form.addRow("&User name", self.user)
         form.addRow("&Password", self.password)
         col = QVBoxLayout(card)
