@@ -14,8 +14,10 @@ _STARTED = time.perf_counter()
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="telehub-desk", description=__doc__)
-    parser.add_argument("--hub", default=os.environ.get("TELEHUB_HUB", ""),
-                        help="hub address, e.g. hub.example.nhs.uk:8470")
+    parser.add_argument("--hub", action="append",
+                        help="hub address, e.g. hub.example.nhs.uk:8470; several hubs of one "
+                             "service: repeat it or separate them by commas (default: "
+                             "$TELEHUB_HUB)")
     parser.add_argument("--user", default=os.environ.get("TELEHUB_USER", ""),
                         help="your user name on the hub")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -27,7 +29,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-and-quit", action="store_true",
                         help="print the start-up time once the window is usable, then quit "
                              "(for bench/desk_ui.py)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # What the sign-in screen's address field shows (it takes several, commas between).
+    args.hub = ", ".join(args.hub) if args.hub else os.environ.get("TELEHUB_HUB", "")
+    return args
 
 
 def make_parts(args: argparse.Namespace) -> object:
