@@ -356,6 +356,9 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         assert await browser.evaluate(PLAN_GETS) == 1
         await holds_for_async(lambda: gets_once(browser), 1, "the page asks for the plan "
                               "only once", interval=0.1)
+        # A hub given no other hubs (no --peer-url): the page came back to its own.
+        assert await browser.evaluate("[TelehubCaller.state.hubs, TelehubCaller.state.ws.url]"
+                                      ) == [[hub.ws], hub.ws]
 
         # Every frame the page sent is a valid protocol message.
         sent = await browser.evaluate("TelehubCaller.state.sent")
