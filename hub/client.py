@@ -305,7 +305,8 @@ class HubAddresses:
         """Make ``url`` current (an http(s) address of the list, or its WebSocket)."""
         for i, candidate in enumerate(self.urls):
             if url in (candidate, ws_url(candidate)):
-                self._at = i
+                with self._lock:
+                    self._at = i
                 return
 
     @property

@@ -601,6 +601,9 @@ class DeskWindow(QMainWindow):
     def on_connection(self, up: bool, reason: str) -> None:
         changed = up != self.hub_up
         self.hub_up = up
+        if up and self.session is not None and self.bridge is not None:
+            # Several hubs: the desk's REST goes where its WebSocket is now.
+            self.session.hubs.use(self.bridge.engine.signaling.url)
         # The hub refused this desk's token: signed out elsewhere, the password changed or
         # reset, the account disabled (issue 16). Reconnecting will not help.
         self.session_ended = not up and reason.startswith("the hub refused the sign-in")
