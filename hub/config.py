@@ -27,7 +27,10 @@ def public_origin(url: str) -> str:
             or parts.path not in ("", "/") or parts.query or parts.fragment
             or parts.username is not None or parts.password is not None):
         raise ValueError("a peer URL must be http(s)://host[:port], with nothing after it")
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+    host = parts.netloc.lower()
+    # As a browser writes an origin: the scheme's own port left out.
+    default = ":443" if parts.scheme == "https" else ":80"
+    return f"{parts.scheme}://{host.removesuffix(default)}"
 
 
 def default_secret_key_file() -> Path:

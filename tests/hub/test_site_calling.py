@@ -294,7 +294,8 @@ def test_the_page_is_told_the_services_other_hubs_and_a_bad_address_is_refused(
 ) -> None:
     """``serve --peer-url`` (docs/admin.md): the page moves to the next hub when its own is
     lost (the move itself: tests/hub/test_cluster.py, in Chromium)."""
-    one = start_hub(peer_urls=("http://hub1.example:8470/", "HTTPS://Hub2.example"))
+    one = start_hub(peer_urls=("http://hub1.example:8470/", "HTTPS://Hub2.example:443",
+                               "https://hub2.example"))
     answer = httpx.get(f"{one.http}/call/hubs")
     assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
     assert answer.json() == {"hubs": ["http://hub1.example:8470", "https://hub2.example"]}
