@@ -18,7 +18,7 @@ var TelehubCaller = (function () {
     hadMedia: false, lastStall: null, cameraId: null, handedOver: false,
     photoRequest: null, photoSent: null,
     status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null,
-    hubs: [], hubAt: 0, hubsLoaded: null
+    hubs: [], hubAt: 0, hubsLoaded: null, api: ""
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -360,6 +360,12 @@ var TelehubCaller = (function () {
     return origin.replace(/^http/, "ws") + "/ws";
   }
 
+  function api(path) {
+    // The hub this page is signed in at now: its own until it moves (the other hubs allow
+    // the page's origin, and its Content-Security-Policy allows theirs).
+    return state.api + path;
+  }
+
   function loadHubs() {
     // The service's hubs as this hub was told them (serve --peer-url), this page's own
     // first: with no load balancer in front, a lost hub's callers move to the next one.
@@ -549,6 +555,7 @@ var TelehubCaller = (function () {
       state.heartbeatTimeout = msg.heartbeat_timeout;
       state.signedIn += 1;
       state.welcomed = true;
+      state.api = state.ws ? state.ws.url.replace(/^ws/, "http").replace(/\/ws$/, "") : "";
       notice("");
       startWatchdog();
       // The hub pushes the plan (call_plan) to live connections only: after a reconnect,
@@ -706,8 +713,9 @@ var TelehubCaller = (function () {
     $("photo-status").textContent = "Taking the photo…";
     try {
       var still = await takeStill();
-      var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/photos?request_id=" +
-                          encodeURIComponent(requestId) + "&consent=given", {
+      var r = await fetch(api("/api/v1/calls/" + encodeURIComponent(callId) +
+                              "/photos?request_id=" + encodeURIComponent(requestId) +
+                              "&consent=given"), {
         method: "POST", body: still,
         headers: { "Authorization": "Bearer " + state.token, "Content-Type": still.type }
       });
@@ -888,7 +896,7 @@ var TelehubCaller = (function () {
   async function fetchPlan(callId) {
     // Only after a reconnect (the push is the normal way): one GET, never a poll.
     try {
-      var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/plan",
+      var r = await fetch(api("/api/v1/calls/" + encodeURIComponent(callId) + "/plan"),
                           { headers: { Authorization: "Bearer " + state.token },
                             cache: "no-store" });
       if (!r.ok) { return; }  // 404: not written yet; the push will bring it

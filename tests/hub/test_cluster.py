@@ -260,11 +260,22 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         await frame_where(video, lambda f: True, within=5)
         await desk.hang_up(caller.call_id)
         await site_log.state(CallState.ENDED, within=15)
-        # The nurse answers the patient whose page moved hubs.
+        # The nurse answers the patient whose page moved hubs, and asks for a photo: the page
+        # sends it to b (the hub it is on now; a is gone), and the nurse has it.
         await desk.claim(page_call)
         await browser.wait_for(visible("incall"), within=15)
         assert await browser.evaluate("TelehubCaller.state.sent.filter(m => m.type === "
                                       "'call_request').length") == 1  # resumed, not again
+        photo_mark = desk_log.mark()
+        await desk.ask_photo(page_call)
+        await browser.wait_for(visible("photo"), within=15)
+        await browser.evaluate("document.getElementById('photo-agree').click()")
+        await desk_log.wait(lambda e: isinstance(e, PhotoEvent)
+                            and isinstance(e.message, p.PhotoReady), within=20,
+                            since=photo_mark)
+        await browser.wait_for("document.getElementById('photo-status').textContent"
+                               ".startsWith('Photo sent')")
+        assert await browser.evaluate("TelehubCaller.state.api") == b.http
     finally:
         await site.close()
         await desk.close()

@@ -299,6 +299,24 @@ def test_the_page_is_told_the_services_other_hubs_and_a_bad_address_is_refused(
     answer = httpx.get(f"{one.http}/call/hubs")
     assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
     assert answer.json() == {"hubs": ["http://hub1.example:8470", "https://hub2.example"]}
+    # The page may ask the other hubs too once it has moved (its CSP, and their CORS)...
+    csp = httpx.get(f"{one.http}/call").headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss: http://hub1.example:8470 https://hub2.example;" in csp
+    asked = {"Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "authorization,content-type"}
+    ok = httpx.options(f"{one.http}/api/v1/calls/c1/photos",
+                       headers={"Origin": "https://hub2.example", **asked})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://hub2.example"
+    assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+    # ...and no other site may: no CORS answer for it, so its script reads nothing.
+    other = httpx.options(f"{one.http}/api/v1/calls/c1/photos",
+                          headers={"Origin": "https://elsewhere.example", **asked})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    plain = httpx.get(f"{one.http}/health", headers={"Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in plain.headers
+    assert httpx.get(f"{one.http}/health", headers={"Origin": "http://hub1.example:8470"}
+                     ).headers["access-control-allow-origin"] == "http://hub1.example:8470"
     for bad in ("ftp://hub.example", "https://hub.example/call", "https://u:p@hub.example",
                 "https://hub.example?x=1", "hub.example:8470", "https://hub.example:http"):
         with pytest.raises(ValueError, match="a peer URL must be") as caught:
