@@ -121,6 +121,7 @@ def create_app(config: HubConfig) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes,
                        wider={photos.UPLOAD_PATH: MAX_PHOTO_BYTES})
+    caller_page.allow_peers(app, config)  # the caller page from another hub of the service
     errors.install(app)  # last: its catch-all is the outermost layer
 
     return app

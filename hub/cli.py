@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, lifecycle, password_policy, schema
-from hub.config import ClientLimits, HubConfig
+from hub.config import ClientLimits, HubConfig, comma_list
 from hub.db import default_db_url, make_engine, session_factory, unit_of_work, utcnow
 from hub.listen import listen_socket
 from hub.reporting import rollup
@@ -266,6 +266,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             stun_urls=args.stun_url or None, turn_urls=args.turn_url or None,
             mfa_for=tuple(args.mfa_for) if args.mfa_for else None,
             closed_advice=args.closed_advice, closed_phone=args.closed_phone,
+            peer_urls=tuple(u for given in args.peer_url or () for u in comma_list(given))
+            or None,
             # A service's first backlog usually comes just after a start (desks catching
             # up): the record checkers are ready for it rather than started by it.
             record_checkers_at_start=True,
@@ -404,6 +406,10 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--stun-url", action="append", help="STUN URL for ICE (repeatable)")
     sv.add_argument("--turn-url", action="append",
                     help="TURN URL (repeatable); the secret comes from $TELEHUB_TURN_SECRET")
+    sv.add_argument("--peer-url", action="append", metavar="URL",
+                    help="the public address of every hub of this service, this one too "
+                         "(repeatable or comma-separated; default: $TELEHUB_PEER_URLS): the "
+                         "caller page moves to the next when its hub is lost")
     sv.add_argument("--mfa-for", action="append", choices=["nurse", "specialist"],
                     help="a staff role that also needs a second factor (repeatable; admin "
                          "and manager always do; default: $TELEHUB_MFA_FOR)")

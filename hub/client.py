@@ -15,6 +15,8 @@ of error are kept (pydantic's messages may echo the value sent).
 from __future__ import annotations
 
 import random
+import re
+import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -81,6 +83,7 @@ from hub.contract.rest import (
 __all__ = [
     "Backoff",
     "Download",
+    "HubAddresses",
     "HubClient",
     "HubConflict",
     "HubError",
@@ -243,10 +246,89 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+# Errors that mean the request never reached the hub: connecting failed or timed out.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
+
 def ws_url(hub_url: str) -> str:
     """The hub's signaling WebSocket (ws:// beside http://, wss:// beside https://)."""
     scheme, rest = hub_url.rstrip("/").split("://", 1)
     return ("wss" if scheme == "https" else "ws") + "://" + rest + "/ws"
+
+
+class HubAddresses:
+    """The addresses of one service's hubs (several on one database, docs/cluster.md), and
+    the one a client uses now.
+
+    Given as typed (``hub1.example:8470, https://hub2.example`` : commas or spaces between)
+    or as a list. :attr:`name`, the first, is the service's stable name (a keyring entry is
+    kept under it, whichever hub answers); :attr:`current` moves to the next after a
+    connection error and stays there. One object may be shared by all of a program's
+    HubClient objects, so one failure moves them all.
+    """
+
+    def __init__(self, addresses: str | Sequence[str], *, as_given: bool = False) -> None:
+        given = re.split(r"[\s,]+", addresses) if isinstance(addresses, str) else addresses
+        urls = ([a.rstrip("/") for a in given] if as_given
+                else [normalise_hub(a) for a in given if a.strip()])
+        if not urls:
+            raise HubRefused("Enter the hub address.", summary="hub address")
+        self.urls: tuple[str, ...] = tuple(dict.fromkeys(urls))
+        self._at = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, addresses: str | Sequence[str] | HubAddresses) -> HubAddresses:
+        return addresses if isinstance(addresses, HubAddresses) else cls(addresses)
+
+    @property
+    def name(self) -> str:
+        return self.urls[0]
+
+    @property
+    def current(self) -> str:
+        return self.urls[self._at]
+
+    def in_turn(self) -> list[str]:
+        """Every address once, the current one first: the order to try them in."""
+        at = self._at
+        return [*self.urls[at:], *self.urls[:at]]
+
+    def failed(self, url: str) -> None:
+        """``url`` could not be reached: the next address becomes current (unless another
+        thread has moved on already)."""
+        with self._lock:
+            if self.urls[self._at] == url:
+                self._at = (self._at + 1) % len(self.urls)
+
+    def use(self, url: str) -> None:
+        """Make ``url`` current (an http(s) address of the list, or its WebSocket)."""
+        for i, candidate in enumerate(self.urls):
+            if url in (candidate, ws_url(candidate)):
+                with self._lock:
+                    self._at = i
+                return
+
+    @property
+    def ws_urls(self) -> list[str]:
+        """The signaling WebSockets, the current hub's first (calls.signaling takes them)."""
+        return [ws_url(u) for u in self.in_turn()]
+
+    def __repr__(self) -> str:
+        return f"HubAddresses({list(self.urls)!r}, current={self.current!r})"
+
+
+def normalise_hub(address: str) -> str:
+    """``hub.example:8470`` -> ``http://hub.example:8470`` (https is kept when given)."""
+    address = address.strip().rstrip("/")
+    if not address:
+        raise HubRefused("Enter the hub address.", summary="hub address")
+    if "://" not in address:
+        address = "http://" + address
+    if not address.startswith(("http://", "https://")):
+        raise HubRefused("The hub address must start with http:// or https://.",
+                         summary="hub address")
+    return address
 
 
 def _origin(url: httpx.URL) -> str:
@@ -263,13 +345,26 @@ class HubClient:
     sign-in methods set it, with :attr:`principal`, from the hub's answer.
     """
 
-    def __init__(self, http: httpx.Client, hub_url: str, token: str | None = None) -> None:
+    def __init__(self, http: httpx.Client, hub_url: str | Sequence[str] | HubAddresses,
+                 token: str | None = None) -> None:
         self.http = http
-        self.url = hub_url.rstrip("/")
-        self._where = _origin(httpx.URL(self.url))
+        # One address, or several hubs of one service: a request that cannot connect to the
+        # current one goes to the next (a refusal, any 4xx, is the service's answer).
+        self.hubs = (HubAddresses([hub_url], as_given=True) if isinstance(hub_url, str)
+                     else HubAddresses.of(hub_url))
         self._headers: dict[str, str] = {}
         self.token = token
         self.principal: Principal | None = None
+
+    @property
+    def url(self) -> str:
+        """The hub this client asks now."""
+        return self.hubs.current
+
+    @property
+    def name(self) -> str:
+        """The service's stable name (its first address), whichever hub answers."""
+        return self.hubs.name
 
     @property
     def token(self) -> str | None:
@@ -283,6 +378,10 @@ class HubClient:
     @property
     def ws_url(self) -> str:
         return ws_url(self.url)
+
+    @property
+    def ws_urls(self) -> list[str]:
+        return self.hubs.ws_urls
 
     # --- signing in -----------------------------------------------------------------------
 
@@ -485,8 +584,9 @@ class HubClient:
 
     @contextmanager
     def _download(self, path: str, params: Mapping[str, str]) -> Iterator[Download]:
+        url = self.url
         try:
-            with self.http.stream("GET", self.url + path, params=params, headers=self._headers,
+            with self.http.stream("GET", url + path, params=params, headers=self._headers,
                                   timeout=_EXPORT_TIMEOUT) as r:  # fmt: skip
                 if r.status_code != 200:
                     r.read()
@@ -494,7 +594,9 @@ class HubClient:
                 yield Download(_count(r.headers.get("Content-Length")),
                                _count(r.headers.get("X-Record-Count")), r.iter_bytes())
         except httpx.HTTPError as exc:  # also mid-stream, while the caller reads the blocks
-            raise self._unreachable(exc) from None
+            if isinstance(exc, _NOT_SENT):
+                self.hubs.failed(url)  # the next export asks the next hub
+            raise self._unreachable(exc, url) from None
 
     # --- the hub-wide history and the context of a call (hub/contract/history.py) ----------
 
@@ -519,12 +621,19 @@ class HubClient:
               timeout: httpx.Timeout | None = None) -> httpx.Response:
         """Make one request; an answer whose status is not in ``ok`` raises its HubError."""
         extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        try:
-            response = self.http.request(
-                method, self.url + path, params=params, json=json, content=content,
-                headers={**self._headers, **headers} if headers else self._headers, **extra)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
+        sent = {**self._headers, **headers} if headers else self._headers
+        for url in self.hubs.in_turn():
+            try:
+                response = self.http.request(method, url + path, params=params, json=json,
+                                             content=content, headers=sent, **extra)
+                break
+            except _NOT_SENT as exc:  # never reached that hub: the next may answer
+                self.hubs.failed(url)
+                lost: httpx.HTTPError = exc
+            except httpx.HTTPError as exc:  # it may have acted on it: not sent again
+                raise self._unreachable(exc, url) from None
+        else:
+            raise self._unreachable(lost, url) from None
         if response.status_code not in ok:
             raise _error(response, what, self._token)
         return response
@@ -676,9 +785,12 @@ class HubClient:
         except ValidationError:
             raise self._malformed(what, response.status_code) from None
 
-    def _unreachable(self, exc: httpx.HTTPError) -> HubUnreachable:
+    def _unreachable(self, exc: httpx.HTTPError, url: str) -> HubUnreachable:
         kind = type(exc).__name__
-        return HubUnreachable(f"the hub at {self._where} cannot be reached ({kind}): check "
+        where = (f"the hub at {_origin(httpx.URL(url))} cannot" if len(self.hubs.urls) == 1
+                 else "none of the hubs at " + ", ".join(
+                     _origin(httpx.URL(u)) for u in self.hubs.urls) + " can")
+        return HubUnreachable(f"{where} be reached ({kind}): check "
                               "the network and the address, and that the hub is running",
                               summary=kind)  # fmt: skip
 

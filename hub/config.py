@@ -5,13 +5,32 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from hub.db import default_db_url
 from records.data_home import data_home
 
 
-def _split(value: str | None) -> list[str]:
+def comma_list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def public_origin(url: str) -> str:
+    """``https://hub2.example.nhs.uk:8471`` as a hub's public address: scheme, host and port
+    only (a path, a query or a user name in it is refused, as is any other scheme)."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (parts.scheme not in ("http", "https") or not parts.hostname or port == -1
+            or parts.path not in ("", "/") or parts.query or parts.fragment
+            or parts.username is not None or parts.password is not None):
+        raise ValueError("a peer URL must be http(s)://host[:port], with nothing after it")
+    host = parts.netloc.lower()
+    # As a browser writes an origin: the scheme's own port left out.
+    default = ":443" if parts.scheme == "https" else ":80"
+    return f"{parts.scheme}://{host.removesuffix(default)}"
 
 
 def default_secret_key_file() -> Path:
@@ -100,23 +119,30 @@ class HubConfig:
     # first use). Every hub on one database needs a copy of the same file.
     secret_key_file: Path = field(default_factory=default_secret_key_file)
     mfa_issuer: str = "telehub"
+    # The public addresses (http(s)://host[:port]) of every hub of this service, for clients
+    # that reach them without a load balancer: the caller page moves to the next of them when
+    # its hub is lost (docs/admin.md). Empty: a single hub, or one address in front of all.
+    peer_urls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         unknown = set(self.mfa_for) - {"nurse", "specialist", "manager", "admin"}
         if unknown:
             raise ValueError(f"mfa_for names no staff role: {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "peer_urls", tuple(dict.fromkeys(
+            public_origin(url) for url in self.peer_urls)))
 
     @classmethod
     def from_env(cls, **overrides: object) -> HubConfig:
         env = os.environ
         values: dict[str, object] = {
-            "stun_urls": _split(env.get("TELEHUB_STUN_URLS")),
-            "turn_urls": _split(env.get("TELEHUB_TURN_URLS")),
+            "stun_urls": comma_list(env.get("TELEHUB_STUN_URLS")),
+            "turn_urls": comma_list(env.get("TELEHUB_TURN_URLS")),
             "turn_secret": env.get("TELEHUB_TURN_SECRET") or None,
             "metrics_token": env.get("TELEHUB_METRICS_TOKEN") or None,
+            "peer_urls": tuple(comma_list(env.get("TELEHUB_PEER_URLS"))),
         }
         if env.get("TELEHUB_MFA_FOR"):
-            values["mfa_for"] = tuple(_split(env["TELEHUB_MFA_FOR"]))
+            values["mfa_for"] = tuple(comma_list(env["TELEHUB_MFA_FOR"]))
         if env.get("TELEHUB_SECRET_KEY_FILE"):
             values["secret_key_file"] = Path(env["TELEHUB_SECRET_KEY_FILE"])
         if env.get("TELEHUB_RECORD_CHECKERS"):

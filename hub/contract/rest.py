@@ -186,6 +186,14 @@ class Health(BaseModel):
     protocol: int = PROTOCOL_VERSION  # the signaling protocol of the hub answering
 
 
+class CallerHubsOut(BaseModel):
+    """``GET /call/hubs`` (no token): the public addresses of the service's hubs that the
+    caller page may move to when its own is lost (``serve --peer-url``); empty when the hub
+    was given none. The page puts its own origin first."""
+
+    hubs: list[str]
+
+
 class Ready(BaseModel):
     """``GET /ready``: 200 with ``ready``; 503 with why not (the load balancer's check)."""
 

@@ -17,7 +17,8 @@ var TelehubCaller = (function () {
     liveness: null, lastPackets: -1, lastArrival: 0, stalled: false, stalledSaid: 0,
     hadMedia: false, lastStall: null, cameraId: null, handedOver: false,
     photoRequest: null, photoSent: null,
-    status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null
+    status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null,
+    hubs: [], hubAt: 0, hubsLoaded: null, api: ""
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -97,6 +98,7 @@ var TelehubCaller = (function () {
       checkHub();
       // Connected before the call, so the page can say at once when nobody can answer
       // (hub_status) rather than after the patient has asked.
+      await loadHubs();
       if (!state.ws) { connect(); }
     } catch (e) {
       show("signin");
@@ -353,9 +355,40 @@ var TelehubCaller = (function () {
     return false;
   }
 
+  function wsOf(origin) {
+    // http://host:port -> ws://host:port/ws (wss:// beside https://)
+    return origin.replace(/^http/, "ws") + "/ws";
+  }
+
+  function api(path) {
+    // The hub this page is signed in at now: its own until it moves (the other hubs allow
+    // the page's origin, and its Content-Security-Policy allows theirs).
+    return state.api + path;
+  }
+
+  function loadHubs() {
+    // The service's hubs as this hub was told them (serve --peer-url), this page's own
+    // first: with no load balancer in front, a lost hub's callers move to the next one.
+    // The token is good at any of them (one database). Asked once; any failure leaves the
+    // page with its own hub alone, as before.
+    if (!state.hubsLoaded) {
+      state.hubs = [wsOf(window.location.origin)];
+      state.hubsLoaded = fetch("/call/hubs", { cache: "no-store" }).then(function (r) {
+        return r.ok ? r.json() : { hubs: [] };
+      }).then(function (body) {
+        (body.hubs || []).forEach(function (origin) {
+          if (typeof origin !== "string" || !/^https?:\/\/[^\/?#@]+$/.test(origin)) { return; }
+          var ws = wsOf(origin);
+          if (state.hubs.indexOf(ws) < 0) { state.hubs.push(ws); }
+        });
+      }).catch(function () { /* this hub alone */ });
+    }
+    return state.hubsLoaded;
+  }
+
   function connect() {
-    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    var ws = new WebSocket(scheme + window.location.host + "/ws");
+    if (!state.hubs.length) { state.hubs = [wsOf(window.location.origin)]; }
+    var ws = new WebSocket(state.hubs[state.hubAt % state.hubs.length]);
     state.ws = ws;
     state.welcomed = false;  // until this connection's welcome: a request waits for it
     ws.onopen = function () { send(M.hello(state.token)); };
@@ -382,6 +415,8 @@ var TelehubCaller = (function () {
 
   function reconnectSoon() {
     if (state.reconnectTimer || state.closing) { return; }
+    // After any loss the next hub of the list, as calls/signaling.py does (one hub: itself).
+    state.hubAt = (state.hubAt + 1) % Math.max(1, state.hubs.length);
     if (state.phase !== "ended") {
       notice("The connection dropped. Reconnecting – please stay on this page…");
     }
@@ -520,6 +555,7 @@ var TelehubCaller = (function () {
       state.heartbeatTimeout = msg.heartbeat_timeout;
       state.signedIn += 1;
       state.welcomed = true;
+      state.api = state.ws ? state.ws.url.replace(/^ws/, "http").replace(/\/ws$/, "") : "";
       notice("");
       startWatchdog();
       // The hub pushes the plan (call_plan) to live connections only: after a reconnect,
@@ -677,8 +713,9 @@ var TelehubCaller = (function () {
     $("photo-status").textContent = "Taking the photo…";
     try {
       var still = await takeStill();
-      var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/photos?request_id=" +
-                          encodeURIComponent(requestId) + "&consent=given", {
+      var r = await fetch(api("/api/v1/calls/" + encodeURIComponent(callId) +
+                              "/photos?request_id=" + encodeURIComponent(requestId) +
+                              "&consent=given"), {
         method: "POST", body: still,
         headers: { "Authorization": "Bearer " + state.token, "Content-Type": still.type }
       });
@@ -859,7 +896,7 @@ var TelehubCaller = (function () {
   async function fetchPlan(callId) {
     // Only after a reconnect (the push is the normal way): one GET, never a poll.
     try {
-      var r = await fetch("/api/v1/calls/" + encodeURIComponent(callId) + "/plan",
+      var r = await fetch(api("/api/v1/calls/" + encodeURIComponent(callId) + "/plan"),
                           { headers: { Authorization: "Bearer " + state.token },
                             cache: "no-store" });
       if (!r.ok) { return; }  // 404: not written yet; the push will bring it

@@ -25,7 +25,7 @@ from tests.helpers.chromium import DENY_FLAGS, Chromium
 from tests.helpers.engines import EventLog
 from tests.helpers.firefox import PREFS
 from tests.helpers.fixtures import SHOTS, STEADY, Browser, open_chromium, open_firefox
-from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
+from tests.helpers.hubserver import HubDatabase, LoopbackHub, Seeded, ThreadedHub
 from tests.helpers.waiting import holds_for_async, wait_until_async
 
 pytestmark = pytest.mark.slow
@@ -42,7 +42,7 @@ def nurse(hubdb: HubDatabase) -> Seeded:
     return hubdb.staff("nina", "nurse")
 
 
-def invite(hub: ThreadedHub, nurse: Seeded, name: str = "M. Patel") -> dict[str, str]:
+def invite(hub: LoopbackHub, nurse: Seeded, name: str = "M. Patel") -> dict[str, str]:
     r = httpx.post(f"{hub.http}/api/v1/invitations",
                    json={"patient": {"name": name, "nhs_number": "9000000009"}},
                    headers={"Authorization": f"Bearer {nurse.token}"})
@@ -356,6 +356,9 @@ async def test_a_home_patient_calls_from_the_page_and_an_aiortc_desk_answers(
         assert await browser.evaluate(PLAN_GETS) == 1
         await holds_for_async(lambda: gets_once(browser), 1, "the page asks for the plan "
                               "only once", interval=0.1)
+        # A hub given no other hubs (no --peer-url): the page came back to its own.
+        assert await browser.evaluate("[TelehubCaller.state.hubs, TelehubCaller.state.ws.url]"
+                                      ) == [[hub.ws], hub.ws]
 
         # Every frame the page sent is a valid protocol message.
         sent = await browser.evaluate("TelehubCaller.state.sent")

@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ from tests.helpers.chromium import FLAGS, Chromium, chromium_binary
 from tests.helpers.cluster import HubCluster, haproxy_binary
 from tests.helpers.driven import DrivenBrowser
 from tests.helpers.firefox import PREFS, Firefox, firefox_binary
-from tests.helpers.hubserver import HubDatabase, HubStarter, Seeded, ThreadedHub
+from tests.helpers.hubserver import (
+    HubDatabase,
+    HubStarter,
+    ProcessHub,
+    Seeded,
+    ThreadedHub,
+    free_port,
+)
 from tests.helpers.postgres import (
     NoPostgres,
     database_name,
@@ -181,6 +189,39 @@ def start_hub(hubdb: HubDatabase, hub_timings: dict[str, Any]
 @pytest.fixture
 def hub(start_hub: Callable[..., ThreadedHub]) -> ThreadedHub:
     return start_hub()
+
+
+# For hub processes on one database: a dead client (or hub lease) within 3 s, and 10 s to
+# come back: a hub killed under load on this 2-core machine still leaves its clients time to
+# find another.
+CLUSTER_TIMINGS = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "3",
+                   "--reconnect-grace", "10")
+
+
+@pytest.fixture
+def start_hubs(hubdb: HubDatabase) -> Iterator[Callable[[int], list[ProcessHub]]]:
+    """Starts ``n`` hub processes on the test's database (make it PostgreSQL), no load
+    balancer: each is told every hub's address (``--peer-url``) as a service whose clients
+    reach the hubs one by one is. The first to start dispatches. All stop after the test."""
+    started: list[ProcessHub] = []
+
+    def start(n: int) -> list[ProcessHub]:
+        ports = [free_port() for _ in range(n)]
+        peers = ("--peer-url", ",".join(f"http://127.0.0.1:{port}" for port in ports))
+
+        def spawn(port: int) -> ProcessHub:
+            hub = ProcessHub(hubdb.url, *CLUSTER_TIMINGS, *peers, port=port)
+            started.append(hub)
+            return hub
+
+        first = spawn(ports[0])
+        with ThreadPoolExecutor(max(1, n - 1)) as pool:  # the rest at once: they only wait
+            rest = list(pool.map(spawn, ports[1:]))
+        return [first, *rest]
+
+    yield start
+    for hub in started:
+        hub.stop()
 
 
 @pytest.fixture

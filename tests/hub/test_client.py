@@ -15,6 +15,7 @@ import pytest
 
 from hub.client import (
     Backoff,
+    HubAddresses,
     HubClient,
     HubConflict,
     HubError,
@@ -24,6 +25,7 @@ from hub.client import (
     HubUnreachable,
 )
 from hub.contract.rest import Filters, RecordExportQuery
+from tests.helpers.hubserver import ThreadedHub, free_port
 
 HUB = "http://hub.test:8470"
 TOKEN = "tht_secret-token-never-shown"
@@ -300,3 +302,80 @@ def test_backoff_is_deterministic_with_the_same_random_generator() -> None:
 def test_backoff_without_jitter_is_exact() -> None:
     backoff = Backoff(initial=1.5, maximum=1.5, jitter=0)
     assert {backoff.delay(n) for n in range(5)} == {1.5}
+
+
+# --- several hubs of one service (docs/cluster.md) ----------------------------------------
+
+
+def test_hub_addresses_are_read_as_typed_and_the_first_is_the_stable_name() -> None:
+    hubs = HubAddresses(" hub1.test:8470, https://hub2.test  hub1.test:8470/,\thub3.test ")
+    assert hubs.urls == ("http://hub1.test:8470", "https://hub2.test", "http://hub3.test")
+    assert hubs.name == hubs.current == "http://hub1.test:8470"
+    assert hubs.ws_urls == ["ws://hub1.test:8470/ws", "wss://hub2.test/ws", "ws://hub3.test/ws"]
+    hubs.failed("http://hub1.test:8470")
+    hubs.failed("http://hub1.test:8470")  # said twice (two threads): moved once
+    assert hubs.current == "https://hub2.test" and hubs.name == "http://hub1.test:8470"
+    assert hubs.ws_urls[0] == "wss://hub2.test/ws"  # a new connection starts where REST is
+    hubs.use("ws://hub3.test/ws")
+    assert hubs.current == "http://hub3.test"
+    for bad, words in (("", "Enter the hub address."), (" , ", "Enter the hub address."),
+                       ("hub1.test ftp://hub2.test", "must start with http")):
+        with pytest.raises(HubRefused, match=words):
+            HubAddresses(bad)
+
+
+def test_a_request_that_cannot_connect_goes_to_the_next_hub_and_stays_there() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        if request.url.host == "hub1.test":
+            raise httpx.ConnectError("refused", request=request)
+        if request.url.path == "/api/v1/clinics/7":
+            return httpx.Response(404, json={"detail": "no such clinic"})
+        return httpx.Response(200, json={"status": "ok", "protocol": 2})
+
+    http = httpx.Client(transport=httpx.MockTransport(handle))
+    hubs = HubAddresses("hub1.test, hub2.test")
+    first, second = HubClient(http, hubs, TOKEN), HubClient(http, hubs, TOKEN)
+    assert first.round_trip_ms() >= 0 and seen == ["hub1.test", "hub2.test"]
+    assert first.url == second.url == "http://hub2.test"  # one list: both moved
+    assert second.name == "http://hub1.test"
+    second.round_trip_ms()
+    assert seen[2:] == ["hub2.test"]
+    # An answer, even a refusal, is the service's: it is not asked again elsewhere.
+    with pytest.raises(HubNotFound):
+        second.cancel_clinic(7)
+    assert seen[3:] == ["hub2.test"] and second.url == "http://hub2.test"
+
+
+def test_a_request_cut_off_after_it_was_sent_is_not_sent_again_to_another_hub() -> None:
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.host)
+        raise httpx.ReadError("connection reset", request=request)
+
+    hub = HubClient(httpx.Client(transport=httpx.MockTransport(handle)),
+                    HubAddresses("hub1.test hub2.test"), TOKEN)
+    with pytest.raises(HubUnreachable, match="ReadError"):
+        put(hub)
+    assert seen == ["hub1.test"]  # it may have been stored: the sync's retry decides
+
+
+def test_when_no_hub_can_be_reached_the_error_names_every_address() -> None:
+    hub = HubClient(httpx.Client(transport=httpx.MockTransport(raising(httpx.ConnectError))),
+                    HubAddresses("hub1.test:8470, hub2.test:8471"), TOKEN)
+    with pytest.raises(HubUnreachable) as caught:
+        hub.round_trip_ms()
+    assert str(caught.value).startswith("none of the hubs at http://hub1.test:8470, "
+                                        "http://hub2.test:8471 can be reached (ConnectError)")
+    assert TOKEN not in str(caught.value)
+
+
+def test_a_real_hub_answers_after_an_address_where_nothing_listens(hub: ThreadedHub) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with httpx.Client(timeout=5) as http:
+        client_ = HubClient(http, HubAddresses([dead, hub.http]))
+        assert client_.round_trip_ms() > 0
+        assert client_.url == hub.http and client_.name == dead

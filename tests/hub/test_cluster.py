@@ -5,9 +5,9 @@ and SQLite's one-process rule."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -27,40 +27,18 @@ from hub.contract import signaling as p
 from hub.contract.identity import CallRole
 from hub.db import unit_of_work
 from hub.models import Call, CallParticipant, HubNode
+from tests.e2e.test_caller_page import invite, visible
+from tests.helpers.chromium import Chromium
 from tests.helpers.engines import EventLog, frame_where
 from tests.helpers.hubserver import HubDatabase, ProcessHub, ThreadedHub
 from tests.helpers.wsclient import HubClient
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-# A dead client (or hub lease) within 3 s, and 10 s to come back: a hub killed under load
-# on this 2-core machine still leaves its clients time to find another.
-TIMINGS = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "3",
-           "--reconnect-grace", "10")
-
 
 @pytest.fixture
 def hub_db_url(fresh_pg_database: Callable[[], str]) -> str:
     return fresh_pg_database()
-
-
-@pytest.fixture
-def start_hubs(hubdb: HubDatabase) -> Iterator[Callable[[int], list[ProcessHub]]]:
-    """Starts hub processes on the test's database, one after the other (the first to
-    start dispatches); all are stopped after the test."""
-    started: list[ProcessHub] = []
-
-    def start(n: int) -> list[ProcessHub]:
-        first = ProcessHub(hubdb.url, *TIMINGS)
-        started.append(first)
-        with ThreadPoolExecutor(n - 1) as pool:  # the rest at once: they only wait
-            rest = list(pool.map(lambda _: ProcessHub(hubdb.url, *TIMINGS), range(n - 1)))
-        started.extend(rest)
-        return [first, *rest]
-
-    yield start
-    for hub in started:
-        hub.stop()
 
 
 async def claim_outcome(desk: HubClient, call_id: str) -> str:
@@ -202,11 +180,13 @@ async def test_a_site_on_one_hub_and_a_desk_on_another_talk_with_real_frames(
 
 
 async def test_a_killed_dispatching_hub_loses_no_call(
-    hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]],
+    hubdb: HubDatabase, start_hubs: Callable[[int], list[ProcessHub]], browser: Chromium,
 ) -> None:
-    """SIGKILL the hub that dispatches while two callers wait (one on each hub) and a call is
-    in progress across both: the other hub takes over; the callers keep their places, the
-    desk sees the same queue, the call keeps its media and its signaling resumes."""
+    """SIGKILL the hub that dispatches while three callers wait (one on each hub, and a Gold
+    Line patient's page served by the killed hub) and a call is in progress across both: the
+    other hub takes over; the callers keep their places (the page moves to the other hub by
+    itself, from the addresses its hub gave it), the desk sees the same queue, the call keeps
+    its media and its signaling resumes, and the desk answers the page at the other hub."""
     a, b = start_hubs(2)  # a dispatches
     site_p, nurse_p = hubdb.site("Beech House"), hubdb.staff("nina", "nurse")
     waiting_p = [hubdb.site("Alder"), hubdb.site("Cedar")]
@@ -226,6 +206,17 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         assert video is not None
         await frame_where(video, lambda f: True, within=15)
 
+        # The patient's page, from hub a: it knows both hubs (serve --peer-url), its own first.
+        await browser.goto(a.http + invite(a, nurse_p)["link"])
+        await browser.wait_for(visible("prepare"))
+        assert await browser.evaluate("TelehubCaller.state.hubs") == [a.ws, b.ws]
+        await browser.evaluate("document.getElementById('reason').value = 'Breathless';"
+                               "document.querySelector('input[value=emergency]').click();"
+                               "document.getElementById('call-button').click()")
+        await browser.wait_for("document.getElementById('position').textContent"
+                               ".includes('next')")
+        page_call = await browser.evaluate("TelehubCaller.state.callId")
+
         on_a = await HubClient.connect(a.ws, waiting_p[0].token)
         on_b = await HubClient.connect(b.ws, waiting_p[1].token)
         ids = []
@@ -234,7 +225,7 @@ async def test_a_killed_dispatching_hub_loses_no_call(
             await client.send(p.CallRequest(request_id=reason, reason=reason,
                                             urgency=p.Urgency(urgency)))
             ids.append((await client.expect(p.CallQueued, timeout=10)).call_id)
-        await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 2)
+        await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries) == 3)
 
         site_mark, desk_mark = site_log.mark(), desk_log.mark()
         a.kill()
@@ -243,6 +234,12 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         again = await on_b.expect(p.Welcome, timeout=10)
         assert again.principal.participant_id == waiting_p[1].principal.participant_id
         await frame_where(video, lambda f: True, within=5)  # media is peer to peer
+        # The page (its own hub gone) is at b, signed in again, its call resumed in its place.
+        await browser.wait_for(f"TelehubCaller.state.welcomed && TelehubCaller.state.signedIn"
+                               f" >= 2 && TelehubCaller.state.ws.url === {json.dumps(b.ws)}",
+                               within=20)
+        await browser.wait_for("document.getElementById('notice').hidden && document"
+                               ".getElementById('position').textContent.includes('next')")
 
         # the waiting callers carry on (a's caller reconnects to b) and keep their places
         positions = {}
@@ -250,7 +247,7 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         for client, call_id in ((back, ids[0]), (on_b, ids[1])):
             await client.send(p.CallResume(call_id=call_id))
             positions[call_id] = (await client.expect(p.CallQueued, timeout=10)).position
-        assert positions == {ids[1]: 1, ids[0]: 2}
+        assert positions == {ids[1]: 2, ids[0]: 3}
         # the call's signaling resumes at b for both ends, and the desk has the same queue
         for log, mark in ((site_log, site_mark), (desk_log, desk_mark)):
             await log.wait(lambda e: isinstance(e, SignalingChanged) and e.connected
@@ -258,13 +255,29 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         await desk_log.wait(lambda e: isinstance(e, ParticipantsChanged)
                             and len(e.participants) == 2, within=20, since=desk_mark)
         queue = await desk_log.wait(lambda e: isinstance(e, QueueChanged) and len(e.entries)
-                                    == 2, within=20, since=desk_mark)
+                                    == 3, within=20, since=desk_mark)
         assert isinstance(queue, QueueChanged)
-        assert [e.call_id for e in queue.entries] == [ids[1], ids[0]]
+        assert [e.call_id for e in queue.entries] == [page_call, ids[1], ids[0]]
         assert caller.state is CallState.IN_CALL and answerer.state is CallState.IN_CALL
         await frame_where(video, lambda f: True, within=5)
         await desk.hang_up(caller.call_id)
         await site_log.state(CallState.ENDED, within=15)
+        # The nurse answers the patient whose page moved hubs, and asks for a photo: the page
+        # sends it to b (the hub it is on now; a is gone), and the nurse has it.
+        await desk.claim(page_call)
+        await browser.wait_for(visible("incall"), within=15)
+        assert await browser.evaluate("TelehubCaller.state.sent.filter(m => m.type === "
+                                      "'call_request').length") == 1  # resumed, not again
+        photo_mark = desk_log.mark()
+        await desk.ask_photo(page_call)
+        await browser.wait_for(visible("photo"), within=15)
+        await browser.evaluate("document.getElementById('photo-agree').click()")
+        await desk_log.wait(lambda e: isinstance(e, PhotoEvent)
+                            and isinstance(e.message, p.PhotoReady), within=20,
+                            since=photo_mark)
+        await browser.wait_for("document.getElementById('photo-status').textContent"
+                               ".startsWith('Photo sent')")
+        assert await browser.evaluate("TelehubCaller.state.api") == b.http
     finally:
         await site.close()
         await desk.close()
@@ -272,6 +285,7 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         rows = {c.id: (c.state, c.answered_by) for c in s.scalars(select(Call))}
     assert rows[caller.call_id] == ("ended", nurse_p.principal.id)
     assert rows[ids[0]] == ("waiting", None) and rows[ids[1]] == ("waiting", None)
+    assert rows[page_call][1] == nurse_p.principal.id
 
 
 async def test_the_connections_of_a_killed_gateway_hub_are_lost_within_its_lease(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 import resources
+from hub import cli
+from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import SiteKind
 from hub.routes.invitations import normalise_code
@@ -283,6 +287,52 @@ def test_the_caller_page_is_served_without_a_token_and_allows_nothing_foreign(
         for bad in ("/call/..%2Fpyproject.toml", "/call/.hidden.js", "/call/nothing.js",
                     "/call/index.py"):
             assert http.get(bad).status_code == 404, bad
+
+
+def test_the_page_is_told_the_services_other_hubs_and_a_bad_address_is_refused(
+    start_hub: Callable[..., ThreadedHub],
+) -> None:
+    """``serve --peer-url`` (docs/admin.md): the page moves to the next hub when its own is
+    lost (the move itself: tests/hub/test_cluster.py, in Chromium)."""
+    one = start_hub(peer_urls=("http://hub1.example:8470/", "HTTPS://Hub2.example:443",
+                               "https://hub2.example"))
+    answer = httpx.get(f"{one.http}/call/hubs")
+    assert answer.status_code == 200 and answer.headers["cache-control"] == "no-store"
+    assert answer.json() == {"hubs": ["http://hub1.example:8470", "https://hub2.example"]}
+    # The page may ask the other hubs too once it has moved (its CSP, and their CORS)...
+    csp = httpx.get(f"{one.http}/call").headers["content-security-policy"]
+    assert "connect-src 'self' ws: wss: http://hub1.example:8470 https://hub2.example;" in csp
+    asked = {"Access-Control-Request-Method": "POST",
+             "Access-Control-Request-Headers": "authorization,content-type"}
+    ok = httpx.options(f"{one.http}/api/v1/calls/c1/photos",
+                       headers={"Origin": "https://hub2.example", **asked})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "https://hub2.example"
+    assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+    # ...and no other site may: no CORS answer for it, so its script reads nothing.
+    other = httpx.options(f"{one.http}/api/v1/calls/c1/photos",
+                          headers={"Origin": "https://elsewhere.example", **asked})
+    assert other.status_code == 400 and "access-control-allow-origin" not in other.headers
+    plain = httpx.get(f"{one.http}/health", headers={"Origin": "https://elsewhere.example"})
+    assert "access-control-allow-origin" not in plain.headers
+    assert httpx.get(f"{one.http}/health", headers={"Origin": "http://hub1.example:8470"}
+                     ).headers["access-control-allow-origin"] == "http://hub1.example:8470"
+    for bad in ("ftp://hub.example", "https://hub.example/call", "https://u:p@hub.example",
+                "https://hub.example?x=1", "hub.example:8470", "https://hub.example:http"):
+        with pytest.raises(ValueError, match="a peer URL must be") as caught:
+            HubConfig(peer_urls=(bad,))
+        assert bad not in str(caught.value)
+    assert HubConfig.from_env().peer_urls == ()  # a single hub: the page's own alone
+
+
+def test_serve_refuses_a_peer_url_that_is_not_a_hubs_address(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    assert cli.main(["serve", "--db", f"sqlite:///{tmp_path / 'hub.db'}", "--peer-url",
+                     "http://hub1.example,ftp://hub2.example"]) == 2
+    assert "a peer URL must be http(s)://host[:port]" in capsys.readouterr().err
+    monkeypatch.setenv("TELEHUB_PEER_URLS", "https://hub1.example, https://hub2.example")
+    assert HubConfig.from_env().peer_urls == ("https://hub1.example", "https://hub2.example")
 
 
 def test_the_pages_message_builders_state_only_types_the_protocol_defines() -> None:

@@ -109,13 +109,13 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
     def make_engine_for(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
         role = signed.principal.call_role
         assert role is not None  # the window makes no engine for a manager
-        return CallEngine(signed.ws_url, signed.token, role, emit,
+        return CallEngine(signed.ws_urls, signed.token, role, emit,
                           media=media_factory("synthetic"),
                           backoff=Backoff(initial=0.05, maximum=0.5))
 
     def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
         http = httpx.Client(timeout=5)
-        return HubClient(http, sync_url or signed.hub_url, signed.token), http
+        return HubClient(http, sync_url or signed.hubs, signed.token), http
 
     return DeskParts(vault or PasswordVault(fail.Keyring()), http, open_store,
                      make_engine_for, make_sync, sync_idle_s=0.5, voice_output=voice_output,
@@ -144,13 +144,14 @@ def desk_factory(qtbot: Any, tmp_path: Path) -> Iterator[Callable[..., DeskWindo
         window.parts.http.close()
 
 
-def signed_in(qtbot: Any, window: DeskWindow, hub: ThreadedHub, user: str) -> None:
-    """Signs in through the real sign-in screen, by keyboard."""
+def signed_in(qtbot: Any, window: DeskWindow, hub: ThreadedHub | str, user: str) -> None:
+    """Signs in through the real sign-in screen, by keyboard; ``hub`` may be what is typed
+    in the address field (several hubs' addresses)."""
     from PySide6.QtCore import Qt
 
     window.activateWindow()  # window shortcuts (Ctrl+Return...) need the active window
     qtbot.waitUntil(window.isActiveWindow, timeout=5_000)
-    window.signin.hub.setText(hub.http)
+    window.signin.hub.setText(hub if isinstance(hub, str) else hub.http)
     window.signin.user.setText(user)
     qtbot.keyClicks(window.signin.password, PASSWORD)
     qtbot.keyClick(window.signin.password, Qt.Key.Key_Return)

@@ -29,6 +29,21 @@ def test_a_nurse_signs_in_with_the_address_as_typed(hub: ThreadedHub, people: Pe
     assert signed.ws_url == "ws://" + hub.http.removeprefix("http://") + "/ws"
 
 
+def test_a_nurse_signs_in_with_several_hubs_typed_and_the_first_names_the_service(
+    hub: ThreadedHub, people: People, http: httpx.Client,
+) -> None:
+    """Hubs of one service with no load balancer (docs/cluster.md): the first typed is down,
+    the next answers; the keyring's name stays the first, the connections go to the one that
+    answered first."""
+    dead = f"127.0.0.1:{free_port()}"
+    signed = sign_in(http, f"{dead}, {hub.http}", "nina", PASSWORD)
+    assert signed.hub_url == f"http://{dead}" and signed.hubs.current == hub.http
+    assert signed.ws_urls == [hub.ws, f"ws://{dead}/ws"]
+    with pytest.raises(HubUnreachable) as caught:
+        sign_in(http, f"{dead} http://127.0.0.1:{free_port()}", "nina", PASSWORD)
+    assert str(caught.value).startswith(f"Cannot reach any of the hubs at http://{dead}, ")
+
+
 def test_a_wrong_password_and_empty_fields_are_refused_in_plain_words(
     hub: ThreadedHub, people: People, hubdb: HubDatabase, http: httpx.Client
 ) -> None:

@@ -14,8 +14,10 @@ _STARTED = time.perf_counter()
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="telehub-desk", description=__doc__)
-    parser.add_argument("--hub", default=os.environ.get("TELEHUB_HUB", ""),
-                        help="hub address, e.g. hub.example.nhs.uk:8470")
+    parser.add_argument("--hub", action="append",
+                        help="hub address, e.g. hub.example.nhs.uk:8470; several hubs of one "
+                             "service: repeat it or separate them by commas (default: "
+                             "$TELEHUB_HUB)")
     parser.add_argument("--user", default=os.environ.get("TELEHUB_USER", ""),
                         help="your user name on the hub")
     parser.add_argument("--data-dir", type=Path, default=None,
@@ -27,7 +29,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--ready-and-quit", action="store_true",
                         help="print the start-up time once the window is usable, then quit "
                              "(for bench/desk_ui.py)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # What the sign-in screen's address field shows (it takes several, commas between).
+    args.hub = ", ".join(args.hub) if args.hub else os.environ.get("TELEHUB_HUB", "")
+    return args
 
 
 def make_parts(args: argparse.Namespace) -> object:
@@ -54,7 +59,7 @@ def make_parts(args: argparse.Namespace) -> object:
     def make_engine(signed: SignedIn, emit: Callable[[EngineEvent], None]) -> CallEngine:
         role = signed.principal.call_role
         assert role is not None  # the window makes no engine for a manager
-        return CallEngine(signed.ws_url, signed.token, role, emit,
+        return CallEngine(signed.ws_urls, signed.token, role, emit,
                           media=media_factory(args.media, args.camera, args.microphone))
 
     def open_manager(signed: SignedIn, workers: Workers) -> QWidget:
@@ -65,7 +70,7 @@ def make_parts(args: argparse.Namespace) -> object:
 
     def make_sync(signed: SignedIn) -> tuple[HubClient, httpx.Client]:
         http = httpx.Client(timeout=15)
-        return HubClient(http, signed.hub_url, signed.token), http
+        return HubClient(http, signed.hubs, signed.token), http
 
     return DeskParts(PasswordVault(), http, open_store, make_engine, make_sync,
                      open_manager=open_manager)

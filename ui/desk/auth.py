@@ -22,6 +22,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 
 from hub.client import (
+    HubAddresses,
     HubClient,
     HubError,
     HubFailed,
@@ -29,7 +30,7 @@ from hub.client import (
     HubRefused,
     HubUnreachable,
 )
-from hub.client import ws_url as _ws_url
+from hub.client import normalise_hub as normalise_hub
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.rest import EnrolmentOut
 
@@ -44,26 +45,25 @@ WRONG_CODE = ("That code is not right, or it has been used already: enter the ne
 
 @dataclass(frozen=True)
 class SignedIn:
-    hub_url: str  # http(s)://host:port
+    # The service's hubs (one address, or several on one database), shared by every
+    # HubClient of this session so that one hub lost moves them all to the next.
+    hubs: HubAddresses
     username: str
     token: str
     principal: Principal
 
     @property
+    def hub_url(self) -> str:
+        """The service's stable name (the first address): the keyring's key."""
+        return self.hubs.name
+
+    @property
     def ws_url(self) -> str:
-        return _ws_url(self.hub_url)
+        return self.hubs.ws_urls[0]
 
-
-def normalise_hub(address: str) -> str:
-    """``hub.example:8470`` -> ``http://hub.example:8470`` (https is kept when given)."""
-    address = address.strip().rstrip("/")
-    if not address:
-        raise HubRefused("Enter the hub address.")
-    if "://" not in address:
-        address = "http://" + address
-    if not address.startswith(("http://", "https://")):
-        raise HubRefused("The hub address must start with http:// or https://.")
-    return address
+    @property
+    def ws_urls(self) -> list[str]:
+        return self.hubs.ws_urls
 
 
 def sign_in(http: httpx.Client, hub_address: str, username: str, password: str,
@@ -74,7 +74,7 @@ def sign_in(http: httpx.Client, hub_address: str, username: str, password: str,
     :class:`~hub.client.HubNeedsSecondFactor` (once the role is known to work at this desk):
     the desk asks for the code (or sets one up) and signs in again with ``code``.
     """
-    hub = normalise_hub(hub_address)
+    hub = HubAddresses(hub_address)
     if not username.strip() or not password:
         raise HubRefused("Enter your user name and password.")
     if code is not None and not code.strip():
@@ -88,7 +88,7 @@ def enrol_second_factor(http: httpx.Client, hub_address: str, username: str,
                         password: str) -> EnrolmentOut:
     """A new authenticator secret for this account (shown as a QR code), pending until a
     code from it is confirmed."""
-    hub = normalise_hub(hub_address)
+    hub = HubAddresses(hub_address)
     return _asked(http, hub, False, lambda client: client.enrol_second_factor(username.strip(),
                                                                          password))
 
@@ -97,7 +97,7 @@ def confirm_second_factor(http: httpx.Client, hub_address: str, username: str,
                           password: str, code: str) -> tuple[SignedIn, list[str]]:
     """Confirm the new secret with a code from the app: signed in, and the recovery codes
     to show once."""
-    hub = normalise_hub(hub_address)
+    hub = HubAddresses(hub_address)
     if not code.strip():
         raise HubRefused("Enter the code your authenticator app shows.")
     answer = _asked(http, hub, True, lambda client: client.confirm_second_factor(
@@ -105,7 +105,7 @@ def confirm_second_factor(http: httpx.Client, hub_address: str, username: str,
     return _signed_in(hub, username, answer.token, answer.principal), answer.recovery_codes
 
 
-def _signed_in(hub: str, username: str, token: str, principal: Principal) -> SignedIn:
+def _signed_in(hub: HubAddresses, username: str, token: str, principal: Principal) -> SignedIn:
     if principal.kind != "staff" or principal.role not in DESK_ROLES:
         # The hub signed the account in; this desk is not where it works.
         raise _not_this_desk(principal.role)
@@ -126,7 +126,7 @@ def _minutes(seconds: float | None) -> str:
 T = TypeVar("T")
 
 
-def _asked(http: httpx.Client, hub: str, with_code: bool, ask: Callable[[HubClient], T]
+def _asked(http: httpx.Client, hub: HubAddresses, with_code: bool, ask: Callable[[HubClient], T]
            ) -> T:
     """Ask the hub; its refusals in the words the sign-in screens show."""
     try:
@@ -136,7 +136,9 @@ def _asked(http: httpx.Client, hub: str, with_code: bool, ask: Callable[[HubClie
             raise _not_this_desk(exc.role) from None
         raise
     except HubUnreachable as exc:
-        raise HubUnreachable(f"Cannot reach the hub at {hub} ({exc.summary}): check the "
+        where = (f"the hub at {hub.name}" if len(hub.urls) == 1
+                 else "any of the hubs at " + ", ".join(hub.urls))
+        raise HubUnreachable(f"Cannot reach {where} ({exc.summary}): check the "
                              "address, and that the hub is running.",
                              summary=exc.summary) from None  # fmt: skip
     except HubRefused as exc:

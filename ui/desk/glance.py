@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QWidget
@@ -119,7 +120,8 @@ class GlanceFeed(QObject):
 
     glanceChanged = Signal(object)  # p.HubGlance
 
-    def __init__(self, ws_url: str, token: str, parent: QObject | None = None) -> None:
+    def __init__(self, ws_url: str | Sequence[str], token: str,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.loop = EngineLoop("glance-feed").start()
         self.client: SignalingClient | None = None

@@ -38,6 +38,12 @@ class SignInView(QWidget):
         self.hub = QLineEdit(hub)
         self.hub.setPlaceholderText("hub.example.nhs.uk:8470")
         self.hub.setAccessibleName("Hub address")
+        # Several hubs of one service (no load balancer in front): the desk moves to the
+        # next when one is lost. Said by the tooltip and to assistive technology only: a
+        # line more on the card no longer fits at a large system font (test_text_size).
+        hint = "One address, or several hubs of one service separated by commas"
+        self.hub.setToolTip(hint)
+        self.hub.setAccessibleDescription(hint)
         self.user = QLineEdit(user)
         self.user.setAccessibleName("User name")
         self.password = QLineEdit()

@@ -32,7 +32,7 @@ from calls.session import (
     QualityReport,
     StateChanged,
 )
-from hub.client import HubClient, HubError, HubNeedsSecondFactor
+from hub.client import HubAddresses, HubClient, HubError, HubNeedsSecondFactor
 from hub.contract.history import HistoryQuery, PatientContext
 from hub.contract.identity import CallRole, StaffRole
 from hub.contract.signaling import QueueEntry, Urgency
@@ -132,10 +132,9 @@ class DeskWindow(QMainWindow):
         hub, user = self.signin.hub.text().strip(), self.signin.user.text().strip()
         if not hub or not user or self.signin.password.text() or not self.parts.vault.available:
             return
-        from ui.desk.auth import normalise_hub
-
         def recall() -> str | None:
-            return self.parts.vault.recall(normalise_hub(hub), user)
+            # Kept under the service's first address, whichever hub answered.
+            return self.parts.vault.recall(HubAddresses(hub).name, user)
 
         def fill(password: object) -> None:
             if isinstance(password, str) and not self.signin.password.text():
@@ -200,7 +199,7 @@ class DeskWindow(QMainWindow):
         self._add_account_menu(signed)
         from ui.desk.clinics import add_hub_menu  # clinics and Gold Line invitations
 
-        self.hub_windows = add_hub_menu(self, HubClient(self.parts.http, signed.hub_url,
+        self.hub_windows = add_hub_menu(self, HubClient(self.parts.http, signed.hubs,
                                                         signed.token),
                                         self.workers, StaffRole(signed.principal.role))
         if signed.principal.role is StaffRole.MANAGER:  # issue 7: the dashboard, no calls
@@ -213,7 +212,7 @@ class DeskWindow(QMainWindow):
         sync_client, self.sync_http = self.parts.make_sync_client(signed)
         self.keeper = RecordKeeper(store, signed.username, sync_client, self,
                                    idle_interval=self.parts.sync_idle_s)
-        self.reads = HubReads(HubClient(self.parts.http, signed.hub_url, signed.token),
+        self.reads = HubReads(HubClient(self.parts.http, signed.hubs, signed.token),
                               store, self)
         self.bridge = CallBridge(lambda emit: self.parts.make_engine(signed, emit), self)
         self._build_desk(specialist)
@@ -239,7 +238,7 @@ class DeskWindow(QMainWindow):
     def _show_admin(self, signed: SignedIn) -> None:
         from ui.desk.admin import AdminView
 
-        view = AdminView(HubClient(self.parts.http, signed.hub_url, signed.token),
+        view = AdminView(HubClient(self.parts.http, signed.hubs, signed.token),
                          self.workers, signed.principal)
         view.changed.connect(lambda line: self.statusBar().showMessage(line, 15_000))
         self.admin = view
@@ -253,7 +252,7 @@ class DeskWindow(QMainWindow):
         """Account > Change password…, for every role (your other sessions end)."""
         from ui.desk.password import change_own_password
 
-        client = HubClient(self.parts.http, signed.hub_url, signed.token)
+        client = HubClient(self.parts.http, signed.hubs, signed.token)
         # Alt+U: Alt+A is Answer on the queue and Amend in History (an ambiguous mnemonic
         # does nothing).
         menu = self.menuBar().addMenu("Acco&unt")
@@ -305,7 +304,7 @@ class DeskWindow(QMainWindow):
         self.glance = GlanceStrip()  # the hub at a glance (issue 14): nurse desks only
         if not specialist and self.session is not None:  # the hub's follow-ups (issue 13)
             s = self.session
-            self.worklist = WorklistView(HubClient(self.parts.http, s.hub_url, s.token),
+            self.worklist = WorklistView(HubClient(self.parts.http, s.hubs, s.token),
                                          keeper, self.workers, s.username)
             self.tabs.addTab(self.worklist, "&Worklist")
         col = QVBoxLayout(page)
@@ -359,7 +358,7 @@ class DeskWindow(QMainWindow):
         assert self.session is not None
         signed = self.session
         self.photo_library = PhotoLibrary(
-            keeper.store, HubClient(self.parts.http, signed.hub_url, signed.token),
+            keeper.store, HubClient(self.parts.http, signed.hubs, signed.token),
             signed.username)
         self.desk_photos = DeskPhotos(
             bridge, self.photo_library, self.workers, self.call.photos, lambda: self.current,
@@ -602,6 +601,9 @@ class DeskWindow(QMainWindow):
     def on_connection(self, up: bool, reason: str) -> None:
         changed = up != self.hub_up
         self.hub_up = up
+        if up and self.session is not None and self.bridge is not None:
+            # Several hubs: the desk's REST goes where its WebSocket is now.
+            self.session.hubs.use(self.bridge.engine.signaling.url)
         # The hub refused this desk's token: signed out elsewhere, the password changed or
         # reset, the account disabled (issue 16). Reconnecting will not help.
         self.session_ended = not up and reason.startswith("the hub refused the sign-in")

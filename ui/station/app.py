@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QMessageBox
 
-from hub.client import HubClient, HubError, HubRefused
+from hub.client import HubAddresses, HubClient, HubError, HubRefused
 from records.data_home import data_home, private_folder
 from records.store import Store
 from ui.station.bridge import StationBridge
@@ -25,8 +25,10 @@ from ui.station.window import StationWindow
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="telehub-site", description=__doc__)
-    parser.add_argument("--hub", default=os.environ.get("TELEHUB_HUB", "http://127.0.0.1:8470"),
-                        help="the hub's address (default: %(default)s)")
+    parser.add_argument("--hub", action="append",
+                        help="the hub's address; several hubs of one service: repeat it or "
+                             "separate them by commas (default: $TELEHUB_HUB, else "
+                             "http://127.0.0.1:8470)")
     parser.add_argument("--media", choices=("devices", "synthetic"), default="devices",
                         help="the camera and microphone, or a test pattern and tone")
     parser.add_argument("--camera", help="camera device (default: the system's first)")
@@ -35,13 +37,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--enrol", action="store_true",
                         help="ask for the site credential again and store it in the keyring")
     parser.add_argument("--windowed", action="store_true", help="not full screen")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.hub = args.hub or [os.environ.get("TELEHUB_HUB") or "http://127.0.0.1:8470"]
+    return args
 
 
 def sign_in(hub: HubClient, vault: CredentialVault, ask_again: bool) -> str | None:
     """Signs the station in; asks for the credential when the keyring has none (or it is
     refused) and stores it there. Returns a plain problem, or None when signed in."""
-    credential = None if ask_again else vault.load(hub.url)
+    # Kept under the service's first address, whichever of its hubs answers.
+    credential = None if ask_again else vault.load(hub.name)
     for _ in range(3):
         if credential is None:
             text, ok = QInputDialog.getText(
@@ -64,7 +69,7 @@ def sign_in(hub: HubClient, vault: CredentialVault, ask_again: bool) -> str | No
             continue
         except HubError as exc:
             return str(exc)
-        if vault.load(hub.url) != credential and not vault.save(hub.url, credential):
+        if vault.load(hub.name) != credential and not vault.save(hub.name, credential):
             QMessageBox.information(
                 None, "telehub", "This computer has no keyring, so the credential cannot be "
                 "remembered safely: the station will ask for it each time it starts.")
@@ -89,7 +94,11 @@ class Station:
 
 def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | str:
     """Signs in and builds the window (not shown yet); a plain problem when it cannot."""
-    hub = HubClient(httpx.Client(timeout=10.0), args.hub)
+    try:
+        hubs = HubAddresses(",".join(args.hub))
+    except HubRefused as exc:
+        return str(exc).rstrip(".")
+    hub = HubClient(httpx.Client(timeout=10.0), hubs)
     problem = sign_in(hub, vault, args.enrol)
     if problem is not None:
         hub.http.close()
@@ -101,7 +110,7 @@ def open_station(args: argparse.Namespace, vault: CredentialVault) -> Station | 
     cameras = list_cameras(args.media)
     choice = CameraChoice(data / "station.ini")
     switches = Switches(camera=choice.pick(cameras) if not args.camera else None)
-    bridge = StationBridge(hub.ws_url, hub.token,
+    bridge = StationBridge(hub.ws_urls, hub.token,
                            media_factory(args.media, switches, args.camera, args.microphone),
                            switches)
     window = StationWindow(hub, bridge, ResidentList(store, f"site:{hub.principal.id}"),

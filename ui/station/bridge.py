@@ -8,7 +8,7 @@ hub pushes) and actions (request a call, hang up, the switches, blocking fetches
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -60,7 +60,8 @@ class StationBridge(EngineBridge):
     planPushed = Signal(p.CallPlanReady)
     photoRequested = Signal(p.PhotoRequested)
 
-    def __init__(self, hub_ws: str, token: str, media: Callable[[], MediaSource],
+    def __init__(self, hub_ws: str | Sequence[str], token: str,
+                 media: Callable[[], MediaSource],
                  switches: Switches, backoff: Backoff | None = None,
                  parent: QObject | None = None) -> None:
         def make(emit: Callable[[EngineEvent], None]) -> CallEngine:

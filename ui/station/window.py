@@ -190,6 +190,8 @@ class StationWindow(QMainWindow):
     def on_connection(self, up: bool, why: str) -> None:
         changed = up != self.connected
         self.connected = up
+        if up:  # several hubs: REST goes where the WebSocket is now
+            self.hub.hubs.use(self.bridge.engine.signaling.url)
         if up and changed:
             self.sync_residents()
         self.home_page.show_connection(up)

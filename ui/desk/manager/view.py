@@ -20,10 +20,10 @@ def manager_view(http: httpx.Client, signed: SignedIn, workers: Workers) -> Mana
 
     A manager takes no calls: no call engine, no ringing, no record sync are started.
     """
-    view = ManagerView(HubClient(http, signed.hub_url, signed.token), workers)
+    view = ManagerView(HubClient(http, signed.hubs, signed.token), workers)
     # The hub at a glance, live, above the figures (a listening signaling connection).
     strip = GlanceStrip(view)
-    feed = GlanceFeed(signed.ws_url, signed.token, strip)
+    feed = GlanceFeed(signed.ws_urls, signed.token, strip)
     feed.glanceChanged.connect(strip.show_glance)
     strip.destroyed.connect(feed.close)
     layout = view.layout()
