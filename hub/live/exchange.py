@@ -336,7 +336,8 @@ class Exchange:
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = await connect(self.db_url, name=f"telehub-hub-{self.hub_id}")
+            self._conn = await connect(self.db_url, name=f"telehub-hub-{self.hub_id}",
+                                       durable=False)
         return self._conn
 
     async def _drop_connection(self) -> None:

@@ -27,9 +27,18 @@ def libpq_url(db_url: str) -> str:
     return "postgresql://" + rest if sep and scheme.startswith("postgres") else db_url
 
 
-async def connect(db_url: str, *, name: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
-    """An autocommit connection: every live-side statement is its own decision."""
+async def connect(db_url: str, *, name: str, durable: bool = True
+                  ) -> psycopg.AsyncConnection[tuple[object, ...]]:
+    """An autocommit connection: every live-side statement is its own decision.
+
+    ``durable=False`` (the mail between hubs and the leases) commits without waiting for the
+    write-ahead log to reach the disk: a frame on its way is worth nothing after a crash of
+    the database (every hub's clients reconnect then anyway), and waiting for the disk on
+    every relayed frame would put an fsync into every cross-hub message. Claims and the call
+    log stay durable: they are what a new dispatcher reads back."""
+    options = f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"
+    if not durable:
+        options += " -c synchronous_commit=off"
     return await psycopg.AsyncConnection.connect(
-        libpq_url(db_url), autocommit=True, application_name=name[:63],
-        options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+        libpq_url(db_url), autocommit=True, application_name=name[:63], options=options,
     )

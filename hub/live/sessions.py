@@ -30,6 +30,7 @@ log = logging.getLogger("telehub.hub")
 ENDED = "session ended: sign in again"
 # Messages that change nothing and show nothing: they need no check.
 INERT = (p.Ping, p.Pong, p.Hello)
+SWEEP_SLICE = 100  # tokens per query of the periodic check
 
 Reader = Callable[[Callable[[], set[str]]], Awaitable[set[str]]]
 
@@ -70,16 +71,20 @@ class SessionCheck:
         raise refusal
 
     async def watch(self) -> None:
-        """Close, every ``interval_s``, the connections whose session has ended."""
+        """Close, every ``interval_s``, the connections whose session has ended. The open
+        sessions are asked about SWEEP_SLICE at a time: one query over 3,000 sites' tokens
+        would hold the hub (its database thread and the interpreter) for tens of ms at once,
+        and every call request behind it."""
         while True:
             await asyncio.sleep(self.interval_s)
-            hashes = {c.token_hash for c in self.presence.connections}
-            if not hashes:
-                continue
-            try:
-                ended = hashes - await self._query(hashes)
-            except Exception as exc:
-                log.error("checking the open sessions failed; will try again: %s", where(exc))
-                continue
-            if ended:
-                self.presence.disconnect_tokens(ended, ENDED)
+            hashes = sorted({c.token_hash for c in self.presence.connections})
+            for start in range(0, len(hashes), SWEEP_SLICE):
+                part = set(hashes[start:start + SWEEP_SLICE])
+                try:
+                    ended = part - await self._query(part)
+                except Exception as exc:
+                    log.error("checking the open sessions failed; will try again: %s",
+                              where(exc))
+                    break
+                if ended:
+                    self.presence.disconnect_tokens(ended, ENDED)
