@@ -106,20 +106,9 @@ def revoke_tokens(session: Session, kind: str, principal_id: int,
 
 def live_tokens(session: Session, hashes: Collection[str]) -> set[str]:
     """Of ``hashes``, those still good: not revoked or expired, their account active (a
-    retired site is inactive too). One query, for the switchboard's session check."""
-    if not hashes:
-        return set()
-    query = (
-        select(AuthToken.token_hash)
-        .outerjoin(Staff, (AuthToken.principal_kind == "staff")
-                   & (Staff.id == AuthToken.principal_id))
-        .outerjoin(Site, (AuthToken.principal_kind == "site")
-                   & (Site.id == AuthToken.principal_id))
-        .where(AuthToken.token_hash.in_(list(hashes)), AuthToken.revoked.is_(False),
-               AuthToken.expires_at > utcnow(),
-               Staff.active.is_(True) | Site.active.is_(True))
-    )  # fmt: skip
-    return set(session.scalars(query))
+    retired site is inactive too). One query, for the switchboard's session check; the same
+    rule as a sign-in's (``accounts.resolve_token_hashes``)."""
+    return set(accounts.resolve_token_hashes(session, set(hashes)))
 
 
 # --- listing --------------------------------------------------------------------------------
