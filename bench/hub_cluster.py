@@ -106,6 +106,7 @@ class Run:
     desks_seen: dict[str, int] = field(default_factory=dict)
     done: dict[str, asyncio.Event] = field(default_factory=dict)
     latency_s: dict[str, float] = field(default_factory=dict)
+    first_s: dict[str, float] = field(default_factory=dict)  # until the first desk had it
     call_ids: dict[str, str] = field(default_factory=dict)
     queued: dict[str, asyncio.Event] = field(default_factory=dict)
     wins: dict[str, int] = field(default_factory=dict)  # call id -> desks given it
@@ -241,6 +242,8 @@ class BenchClient:
             if msg["op"] == "added" and reason in run.sent_at and not run.paused:
                 seen = run.desks_seen.get(reason, 0) + 1
                 run.desks_seen[reason] = seen
+                if seen == 1:
+                    run.first_s[reason] = now - run.sent_at[reason]
                 if seen == DESKS:
                     run.latency_s[reason] = now - run.sent_at[reason]
                     run.done[reason].set()
@@ -470,8 +473,13 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
              if f"bench-{i:06d}" in run.latency_s]
     slowest = sorted(((run.latency_s[r], r, run.sent_at[r] - t0) for r in run.latency_s),
                      reverse=True)[:4]
-    print("slowest: " + ", ".join(f"{r[6:]} {lat * 1000:.0f} ms at {at:.1f} s"
-                                  for lat, r, at in slowest), flush=True)
+    print("slowest: " + ", ".join(
+        f"{r[6:]} {lat * 1000:.0f} ms (first desk {run.first_s.get(r, 0) * 1000:.0f} ms) "
+        f"at {at:.1f} s" for lat, r, at in slowest), flush=True)
+    firsts = [run.first_s[r] for r in run.latency_s if r in run.first_s]
+    if firsts:
+        print(f"until the first desk: p50 {_pct(firsts, 50):.1f} ms, p99 "
+              f"{_pct(firsts, 99):.1f} ms", flush=True)
     if run.errors:
         print(f"{len(run.errors)} errors, first: {run.errors[:3]}", flush=True)
     return {"timed": timed, "calls": caller.n, "failover": failover, "lost": lost,

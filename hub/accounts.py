@@ -9,10 +9,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -160,22 +161,30 @@ def resolve_token(session: Session, token: str) -> Principal | None:
     return resolve_token_hashes(session, {token_hash}).get(token_hash)
 
 
+def live_token_select(match: ColumnElement[bool], now: Any) -> Select[Any]:
+    """The rule of a live token, as one statement: ``match`` picks the tokens (by hash), and
+    each row is one that is not revoked, not expired at ``now``, of an active account, with
+    who it belongs to. Sign-ins and the session checks both ask it."""
+    statement: Select[Any] = (  # eight columns; the callers unpack them
+        select(AuthToken.token_hash, AuthToken.principal_kind, Staff.id,  # type: ignore[assignment]
+               Staff.display_name, Staff.role, Site.id, Site.name, Site.kind)
+        .outerjoin(Staff, (AuthToken.principal_kind == "staff")
+                   & (Staff.id == AuthToken.principal_id))
+        .outerjoin(Site, (AuthToken.principal_kind == "site")
+                   & (Site.id == AuthToken.principal_id))
+        .where(match, AuthToken.revoked.is_(False), AuthToken.expires_at > now,
+               Staff.active.is_(True) | Site.active.is_(True))
+    )  # fmt: skip
+    return statement
+
+
 def resolve_token_hashes(session: Session, hashes: set[str]) -> dict[str, Principal]:
     """:func:`resolve_token` for many tokens (by their hashes) in one query: a storm of
     sign-ins, when a hub's clients move to another, costs a query per batch."""
     if not hashes:
         return {}
     rows = session.execute(
-        select(AuthToken.token_hash, AuthToken.principal_kind, Staff.id, Staff.display_name,
-               Staff.role, Site.id, Site.name, Site.kind)
-        .outerjoin(Staff, (AuthToken.principal_kind == "staff")
-                   & (Staff.id == AuthToken.principal_id))
-        .outerjoin(Site, (AuthToken.principal_kind == "site")
-                   & (Site.id == AuthToken.principal_id))
-        .where(AuthToken.token_hash.in_(sorted(hashes)), AuthToken.revoked.is_(False),
-               AuthToken.expires_at > utcnow(),
-               Staff.active.is_(True) | Site.active.is_(True))
-    )  # fmt: skip
+        live_token_select(AuthToken.token_hash.in_(sorted(hashes)), utcnow()))
     found: dict[str, Principal] = {}
     for token_hash, kind, staff_id, staff_name, role, site_id, site_name, site_kind in rows:
         if kind == "staff":

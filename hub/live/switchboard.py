@@ -73,7 +73,7 @@ class Switchboard:
         self.dispatch.on_answered = self.glance.answered
         self.photos = PhotoRequests(calls)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
-                                          config.session_check_s)
+                                          config.session_check_s, config.db_url)
         self._tokens: Batched[str, Principal] = Batched(self._resolve)  # sign-ins, batched
         self._tasks: list[asyncio.Task[None]] = []
         self.stopping = False
@@ -104,6 +104,7 @@ class Switchboard:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.presence.close_all()
+        await self.session_check.close()
         self.log.close()
 
     # --- connections ----------------------------------------------------------------------
