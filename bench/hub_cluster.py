@@ -476,6 +476,14 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
     print("slowest: " + ", ".join(
         f"{r[6:]} {lat * 1000:.0f} ms (first desk {run.first_s.get(r, 0) * 1000:.0f} ms) "
         f"at {at:.1f} s" for lat, r, at in slowest), flush=True)
+    if cluster is not None:
+        part = n_calls // (kills + 1)
+        for k in range(kills + 1):
+            some = [run.latency_s[f"bench-{i:06d}"] for i in range(k * part, (k + 1) * part)
+                    if f"bench-{i:06d}" in run.latency_s]
+            if some:
+                print(f"calls {k * part}-{(k + 1) * part - 1}: p50 {_pct(some, 50):.1f} ms, "
+                      f"p99 {_pct(some, 99):.1f} ms", flush=True)
     firsts = [run.first_s[r] for r in run.latency_s if r in run.first_s]
     if firsts:
         print(f"until the first desk: p50 {_pct(firsts, 50):.1f} ms, p99 "

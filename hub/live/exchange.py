@@ -80,6 +80,10 @@ class Exchange:
         self._flusher: asyncio.Task[None] | None = None
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._conn_lock = asyncio.Lock()
+        # Posts go on a connection of their own, so a box's read (a frame on its way to a
+        # client) never waits behind a batch of posts being written.
+        self._post_conn: psycopg.AsyncConnection[Any] | None = None
+        self._post_lock = asyncio.Lock()
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = False  # the listening connection is up (readiness)
@@ -115,7 +119,7 @@ class Exchange:
         with contextlib.suppress(Exception):
             await self.execute("DELETE FROM hub_nodes WHERE id = %s", (self.hub_id,))
             await self.execute("DELETE FROM hub_mail WHERE box = %s", (self.box,))
-        for conn in (self._conn, self._listener):
+        for conn in (self._conn, self._post_conn, self._listener):
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
@@ -186,8 +190,11 @@ class Exchange:
             self._last.clear()  # nothing is merged into mail being written
             rows = [(box, json.dumps(mail, separators=(",", ":"))) for box, mail, _ in batch]
             try:
-                async with self._conn_lock:
-                    conn = await self._connection()
+                async with self._post_lock:
+                    if self._post_conn is None or self._post_conn.closed:
+                        self._post_conn = await connect(
+                            self.db_url, name=f"telehub-post-{self.hub_id}", durable=False)
+                    conn = self._post_conn
                     async with conn.transaction(), conn.cursor() as cur:
                         await cur.executemany(
                             "INSERT INTO hub_mail (box, body) VALUES (%s, %s)", rows)
@@ -196,7 +203,10 @@ class Exchange:
             except psycopg.Error as exc:
                 log.warning("posting to other hubs failed (%s); trying again",
                             type(exc).__name__)
-                await self._drop_connection()
+                if self._post_conn is not None:
+                    with contextlib.suppress(Exception):
+                        await self._post_conn.close()
+                    self._post_conn = None
                 await asyncio.sleep(RETRY_S)
                 continue
             if generation == self._dropped_at:  # else the list was dropped meanwhile
