@@ -184,14 +184,19 @@ class BenchClient:
                         RuntimeError):
                     continue
 
-    async def send(self, frame: str) -> None:
-        """Send once connected (waiting through a reconnect, as a client's retry does)."""
+    async def send(self, frame: str, sent: dict[str, float] | None = None,
+                   key: str = "") -> None:
+        """Send once connected (waiting through a reconnect, as a client's retry does).
+        ``sent[key]`` is the time it went to the hub: a site still reconnecting cannot have
+        asked yet, so its wait is not counted as the hub's."""
         for _attempt in range(3):
             await asyncio.wait_for(self.connected.wait(), 60)
             ws = self.ws
             if ws is None:
                 continue
             try:
+                if sent is not None:
+                    sent[key] = time.perf_counter()
                 await ws.send(frame)
                 return
             except ConnectionClosed:
@@ -322,8 +327,7 @@ class Caller:
         urgency = self.rng.choices(list(p.Urgency), weights=[1, 3, 6])[0]
         run.done[reason] = asyncio.Event()
         run.queued[reason] = asyncio.Event()
-        run.sent_at[reason] = time.perf_counter()
-        await site.send(_request_frame(reason, urgency))
+        await site.send(_request_frame(reason, urgency), run.sent_at, reason)
         self.pending.append(asyncio.create_task(self._timed(reason)))
         if i % RACE_EVERY == RACE_EVERY - 1:
             self.pending.append(asyncio.create_task(self._race(reason)))
