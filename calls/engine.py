@@ -313,6 +313,8 @@ class CallEngine:
 
     async def _on_error(self, msg: p.Error) -> None:
         session = self.sessions.get(msg.call_id) if msg.call_id else None
+        if session is None and msg.ref == "call_request" and msg.request_id in self._requesting:
+            session = self._requesting.pop(str(msg.request_id))
         if session is None and msg.ref == "call_request" and len(self._requesting) == 1:
             rid, session = next(iter(self._requesting.items()))
             self._requesting.pop(rid)

@@ -214,6 +214,17 @@ class CallLog:
             ).all()
             return [_stored(c, site) for c, site in rows]
 
+    def ended_requests(self, since: datetime) -> list[tuple[int, str, str]]:
+        """(site id, request id, call id) of the calls requested since ``since`` that have
+        ended: a request sent again after its call ended is not a new call."""
+        with unit_of_work(self._sessions) as s:
+            rows = s.execute(
+                select(Call.site_id, Call.request_id, Call.id)
+                .where(Call.state == "ended", Call.requested_at >= since,
+                       Call.request_id.is_not(None))
+            ).all()
+            return [(int(site), str(request), str(call)) for site, request, call in rows]
+
     def how_it_ended(self, call_id: str, participant_id: str
                      ) -> tuple[EndReason, str | None] | None:
         """How a call ended (its reason, and who ended it), if ``participant_id`` took part

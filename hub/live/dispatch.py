@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -39,6 +41,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("telehub.hub")
 
+# Requests whose calls have ended, kept so that one sent again is not a second call: those of
+# the last day, read back by a new dispatcher, and at most this many in memory.
+ENDED_REQUESTS_KEPT = timedelta(days=1)
+ENDED_REQUESTS_LIMIT = 100_000
+
 
 class Dispatch:
     """The calls of this hub from request to end: taken, claimed, lost and found, requeued."""
@@ -59,6 +66,9 @@ class Dispatch:
         self.metrics = metrics
         self.hold = hold
         self._requests: dict[tuple[int, str], str] = {}  # (site id, request id) -> call id
+        # ... and of calls that have ended: a request sent again after its call ended (its
+        # call_queued lost with a hub that died) is refused, never a second call.
+        self._ended_requests: OrderedDict[tuple[int, str], str] = OrderedDict()
         # Set by the switchboard: booked clinic calls, and who counts each first answer.
         self.clinics: ClinicRing | None = None
         self.on_answered: Callable[[p.Urgency, float], None] | None = None
@@ -66,6 +76,9 @@ class Dispatch:
     async def start(self) -> None:
         """Take back the calls the log holds as open (after a restart)."""
         stored = await self.log.open_calls()
+        since = utcnow() - ENDED_REQUESTS_KEPT
+        for site_id, request_id, call_id in await self.log.ended_requests(since):
+            self._remember_ended((site_id, request_id), call_id)
         answer, handle = await self.log.recent_durations()
         self.board.estimate.learn(reversed(answer), reversed(handle))
         now = time.monotonic()
@@ -94,6 +107,10 @@ class Dispatch:
             # A retry of a request we already hold (e.g. sent again after a reconnect).
             self.resume(conn, existing)
             return
+        ended = self._ended_requests.get(key)
+        if ended is not None:
+            raise Refusal(ErrorCode.WRONG_STATE, "this request was taken already, and its "
+                          "call has ended", ended)
         self._admit(conn.principal.id)
         try:
             news2 = score_observations(msg.observations)
@@ -174,6 +191,11 @@ class Dispatch:
             raise Refusal(ErrorCode.TOO_MANY_CALLS,
                           f"this caller already has {open_calls} calls open, the most the "
                           f"hub allows one caller (max_open_calls = {cap}); end one first")
+
+    def _remember_ended(self, key: tuple[int, str], call_id: str) -> None:
+        self._ended_requests[key] = call_id
+        while len(self._ended_requests) > ENDED_REQUESTS_LIMIT:
+            self._ended_requests.popitem(last=False)
 
     async def _drop_unsaved(self, call: LiveCall) -> None:
         """The request never reached the database: take it back from everyone shown it."""
@@ -363,6 +385,7 @@ class Dispatch:
         # above); the first already removed it, and the second must not fail on the missing key.
         self.calls.pop(call.id, None)
         self._requests.pop((call.site.id, call.request.request_id), None)
+        self._remember_ended((call.site.id, call.request.request_id), call.id)
         if was_waiting:
             self.board.broadcast("removed", call, reason=reason.value)
             self.board.tell_positions()

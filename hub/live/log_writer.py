@@ -40,6 +40,9 @@ class CallLogWriter:
     async def recent_durations(self) -> tuple[list[float], list[float]]:
         return await self.read(self.calllog.recent_durations)
 
+    async def ended_requests(self, since: datetime) -> list[tuple[int, str, str]]:
+        return await self.read(self.calllog.ended_requests, since)
+
     async def request(self, row: Call) -> None:
         await self.writes.run(CallLog.record_request, row)
 

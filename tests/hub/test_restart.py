@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from hub.contract import signaling as p
+from hub.models import Call
 from tests.helpers.hubserver import HubDatabase, ProcessHub
 from tests.helpers.wsclient import HubClient
 
@@ -63,3 +65,41 @@ async def test_waiting_calls_survive_a_killed_hub_and_keep_their_places(
         assert row["state"] == "ended" and row["end_reason"] == "caller_lost"
     finally:
         hub.stop()
+
+
+@pytest.mark.slow
+async def test_a_request_sent_again_after_its_call_ended_is_never_a_second_call(
+    hubdb: HubDatabase,
+) -> None:
+    """A station whose call_queued died with its hub sends the same request again, on
+    reconnecting, after the call was answered and ended: the hub refuses it, naming the call
+    (and so does a hub started since, from the rows); no second call is made."""
+    nurse, site = hubdb.staff("nurse", "nurse"), hubdb.site("Alder")
+    request = p.CallRequest(request_id="r-once", reason="a fall", urgency=p.Urgency.URGENT)
+    hub = ProcessHub(hubdb.url, *FAST)
+    try:
+        caller = await HubClient.connect(hub.ws, site.token)
+        desk = await HubClient.connect(hub.ws, nurse.token)
+        await caller.send(request)
+        call_id = (await caller.expect(p.CallQueued)).call_id
+        await desk.send(p.CallClaim(call_id=call_id))
+        await caller.expect(p.CallConnected)
+        await desk.send(p.CallEnd(call_id=call_id))
+        await caller.expect(p.CallEnded)
+        await caller.send(request)
+        refused = await caller.expect(p.Error)
+        assert (refused.code, refused.ref, refused.call_id, refused.request_id) == (
+            p.ErrorCode.WRONG_STATE, "call_request", call_id, "r-once")
+    finally:
+        hub.stop()
+    hub = ProcessHub(hubdb.url, *FAST)  # a new dispatcher: it knows only the rows
+    try:
+        again = await HubClient.connect(hub.ws, site.token)
+        await again.send(request)
+        assert (await again.expect(p.Error)).call_id == call_id
+        await again.nothing_of(p.CallQueued)
+    finally:
+        hub.stop()
+    with hubdb.sessions() as s:
+        assert s.scalar(select(func.count()).select_from(Call)
+                        .where(Call.request_id == "r-once")) == 1
