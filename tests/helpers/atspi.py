@@ -148,12 +148,13 @@ class _Pipe:
         self.reading.start()
 
     def _read(self, out: IO[str]) -> None:
-        for line in out:
-            if line.startswith("{"):
-                try:
-                    self.lines.put(json.loads(line))
-                except ValueError:
-                    continue
+        with out:  # closed where it is read, once the child ends: none left to the collector
+            for line in out:
+                if line.startswith("{"):
+                    try:
+                        self.lines.put(json.loads(line))
+                    except ValueError:
+                        continue
         self.lines.put(None)
 
     def tail(self) -> str:
@@ -227,9 +228,7 @@ class _Pipe:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
-        self.reading.join(timeout)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
+        self.reading.join(timeout)  # _read closes the child's stdout as it ends
 
 
 class A11yBus:

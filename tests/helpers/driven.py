@@ -36,6 +36,10 @@ class DrivenBrowser:
     def _event(self, msg: dict[str, Any]) -> None:
         raise NotImplementedError
 
+    async def start(self) -> DrivenBrowser:
+        """Connects to the browser's remote protocol and opens its page; returns itself."""
+        raise NotImplementedError
+
     async def evaluate(self, expression: str) -> Any:
         """The value of a page expression (promises awaited), as plain Python."""
         raise NotImplementedError

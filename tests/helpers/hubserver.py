@@ -246,16 +246,20 @@ class ProcessHub(LoopbackHub):
 
     def _drain(self) -> None:
         """Reads the hub's output until every process holding the pipe has ended; notes the
-        port from the line where the hub says it listens."""
+        port from the line where the hub says it listens. The pipe is closed here, where it
+        is read, once it ends: whatever path a test takes (a failed start, a stop that
+        raises), none is left to the garbage collector, whose "unclosed file" warning would
+        fail some later test."""
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS tests).
-            found = re.search(r"listening on https?://\S+:(\d+) ", line)
-            if found and not self.port:
-                metrics = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", line)
-                self.metrics_port = int(metrics.group(1)) if metrics else 0
-                self.port = int(found.group(1))
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self.output.append(line)
+                # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS).
+                found = re.search(r"listening on https?://\S+:(\d+) ", line)
+                if found and not self.port:
+                    metrics = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", line)
+                    self.metrics_port = int(metrics.group(1)) if metrics else 0
+                    self.port = int(found.group(1))
 
     def _listening(self) -> int:
         if not self.port and self.proc.poll() is not None:
@@ -279,12 +283,11 @@ class ProcessHub(LoopbackHub):
                 self.kill()
         # The output pipe ends when every process holding it has gone: the hub and anything
         # it started (record checkers). One still running after the hub would hang close().
+        # _drain closes the pipe when it ends.
         self._drainer.join(10)
         if self._drainer.is_alive():
             raise AssertionError("a process started by the hub outlived it (its output "
                                  "pipe is still open 10 s after the hub ended)")
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 class HubStarter:
