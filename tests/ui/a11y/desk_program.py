@@ -82,7 +82,12 @@ def state(window: DeskWindow) -> dict[str, Any]:
 def cut_text(window: QWidget) -> list[str]:
     """Visible widgets whose text does not fit the space the layout gave them: a label or
     button shorter than its text needs, a multi-line box lower than two lines; and a window
-    that cannot fit the screen (what is off it is cut too)."""
+    that cannot fit the screen (what is off it is cut too). Measured as drawn: layouts
+    still pending (text that just arrived, a pane that just opened) are done first, as Qt
+    does before it paints; measured between, a label is shorter than its new text for one
+    pass of the event loop, which no one sees."""
+    for _ in range(3):  # a layout done may ask its parent's again (a scroll area's)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     found = []
     screen = window.screen().availableGeometry()
     least = window.minimumSizeHint()
