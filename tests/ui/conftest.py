@@ -195,4 +195,8 @@ def _qt_garbage_collected_on_the_gui_thread() -> Iterator[None]:
     gc.collect()
     yield
     gc.collect()
+    # What is left now outlives the test (session fixtures, caches): frozen, so that later
+    # collections do not walk it again; and a Qt object in it is then never freed by a
+    # collection on another thread.
+    gc.freeze()
 
