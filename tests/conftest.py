@@ -5,46 +5,66 @@ too: the order files run in, the longest first, for an even end on xdist's worke
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["tests.helpers.fixtures"]
 
-# Seconds the slowest files took, summed over their slow tests (2 workers, a loaded 2-core
-# machine, 2026-12-01). They run first: xdist's worksteal hands an idle worker only tests
-# not yet begun, so a long file near the end of one worker's share keeps it busy while
-# the other waits. Only the order depends on these figures (a file missing here keeps its
-# place after them); each file's tests stay together and in their own order, for the
-# fixtures a module shares.
+# Seconds each file took (set-up, test and teardown; 2 workers on a 2-core machine,
+# 2026-12-01), for the files of 8 s or more. xdist's worksteal gives each worker an equal
+# slice of the collection in order, and later moves only tests not yet begun from the end
+# of one worker's queue to an idle one: so each slice should begin with the long files
+# and end with short tests, and the slices should weigh the same. Only the order depends
+# on these figures (a file missing here counts as short); a file's tests stay together
+# and in their order, for the fixtures a module shares.
 SLOWEST = {
-    "hub/test_central_store.py": 111, "hub/test_cluster.py": 87,
-    "hub/test_report_rollups.py": 74, "hub/test_cli.py": 61,
-    "ui/a11y/test_dialogs_atspi.py": 46, "hub/test_api_fuzz.py": 43,
-    "e2e/test_wheel.py": 42, "ui/test_keyring.py": 37, "hub/test_queue.py": 33,
-    "records/test_crash.py": 31, "hub/test_restart.py": 30, "e2e/test_demo.py": 26,
-    "ui/test_desk_call.py": 24, "e2e/test_caller_page.py": 24,
-    "ui/a11y/test_desk_atspi.py": 23, "calls/test_network.py": 20,
-    "ui/station/test_station_atspi.py": 19, "ui/test_screens.py": 14,
-    "hub/test_balancer.py": 14, "hub/test_account_lifecycle.py": 14,
-    "hub/test_record_checks.py": 13, "ui/test_desk_context.py": 12,
-    "hub/test_through_haproxy.py": 10, "hub/test_site_calling.py": 9,
+    "hub/test_central_store.py": 65, "hub/test_queue.py": 58, "e2e/test_caller_page.py": 53,
+    "hub/test_account_lifecycle.py": 45, "calls/test_network.py": 43,
+    "hub/test_cluster.py": 37, "hub/test_site_calling.py": 37,
+    "ui/a11y/test_dialogs_atspi.py": 36, "e2e/test_demo.py": 35,
+    "ui/a11y/test_desk_atspi.py": 32, "records/test_crash.py": 31,
+    "hub/test_report_rollups.py": 29, "hub/test_restart.py": 29, "e2e/test_wheel.py": 28,
+    "hub/test_auth.py": 27, "hub/test_through_haproxy.py": 25,
+    "ui/station/test_station_atspi.py": 21, "hub/test_cli.py": 21, "hub/test_api_fuzz.py": 18,
+    "calls/test_call.py": 15, "hub/test_record_authority.py": 15, "hub/test_reports.py": 14,
+    "hub/test_signaling.py": 14, "ui/test_desk_call.py": 13, "hub/test_mfa.py": 12,
+    "hub/test_bad_input.py": 11, "hub/test_signin_limits.py": 11, "hub/test_balancer.py": 10,
+    "hub/test_abuse.py": 10, "ui/station/test_station.py": 10, "hub/test_record_checks.py": 9,
+    "hub/test_hand_over_clinics.py": 9, "ui/test_keyring.py": 8,
 }
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each xdist worker's slice: long files first (the slices weighing the same), then
+    short tests up to the slice's size."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     tests = config.rootpath / "tests"
-    first: dict[str, int] = {}
-    for n, item in enumerate(items):
-        first.setdefault(str(item.path), n)
+    files: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
 
-    def weight(item: pytest.Item) -> tuple[int, int]:
+    def seconds(path: Path) -> int:
         try:
-            name = item.path.relative_to(tests).as_posix()
+            return SLOWEST.get(path.relative_to(tests).as_posix(), 0)
         except ValueError:
-            name = ""
-        return -SLOWEST.get(name, 0), first[str(item.path)]
+            return 0
 
-    items.sort(key=weight)  # stable: a file's tests keep their order
+    long = sorted((p for p in files if seconds(p)), key=seconds, reverse=True)
+    slices: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    weights = [0] * workers
+    for path in long:  # each to the lightest slice so far
+        lightest = weights.index(min(weights))
+        slices[lightest].extend(files[path])
+        weights[lightest] += seconds(path)
+    short = [item for path, its in files.items() if not seconds(path) for item in its]
+    size = -(-len(items) // workers)
+    ordered: list[pytest.Item] = []
+    for share in slices:
+        fill = max(size - len(share), 0)
+        ordered += share + short[:fill]
+        del short[:fill]
+    items[:] = ordered + short
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
