@@ -142,24 +142,30 @@ class _Pipe:
         self.proc, self.what, self.log = proc, what, log
         self.lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.next_id = 0
+        self.reported = False  # a failure has said that the child ended
         assert proc.stdout is not None
         self.reading = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
         self.reading.start()
 
     def _read(self, out: IO[str]) -> None:
-        for line in out:
-            if line.startswith("{"):
-                try:
-                    self.lines.put(json.loads(line))
-                except ValueError:
-                    continue
+        with out:  # closed where it is read, once the child ends: none left to the collector
+            for line in out:
+                if line.startswith("{"):
+                    try:
+                        self.lines.put(json.loads(line))
+                    except ValueError:
+                        continue
         self.lines.put(None)
 
     def tail(self) -> str:
+        """The end of the child's stderr; from its fatal error on, when it crashed (every
+        thread's stack, from -X faulthandler), else the last lines."""
         try:
-            return self.log.read_text(errors="replace")[-3000:]
+            text = self.log.read_text(errors="replace")
         except OSError:
             return ""
+        crash = text.rfind("Fatal Python error")
+        return text[crash:crash + 12000] if crash >= 0 else text[-3000:]
 
     def wait_for(self, test: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -171,38 +177,58 @@ class _Pipe:
                 raise WaitTimeout(f"{self.what} did not answer in {timeout:g} s; its log:\n"
                                   + self.tail()) from None
             if message is None:
-                raise AssertionError(f"{self.what} ended (code {self.proc.wait()}); its log:\n"
-                                     + self.tail())
+                raise self.ended("ended")
             if test(message):
                 return message
+
+    def ended(self, how: str) -> AssertionError:
+        """The failure to raise when the child is gone: how it ended (its exit code, or the
+        signal that killed it) and the end of its stderr, so the report says why."""
+        try:
+            code: int | None = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is None:
+            status = "still running"
+        elif code < 0:
+            status = f"killed by {signal.Signals(-code).name}"
+        else:
+            status = f"exit code {code}"
+        self.reported = True
+        return AssertionError(f"{self.what} {how} ({status}); its stderr:\n" + self.tail())
 
     def call(self, op: str, timeout: float = 15.0, **args: Any) -> Any:
         self.next_id += 1
         ident = self.next_id
         assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"id": ident, "op": op, **args}) + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(json.dumps({"id": ident, "op": op, **args}) + "\n")
+            self.proc.stdin.flush()
+        except OSError as exc:  # BrokenPipeError: the child has died
+            raise self.ended(f"could not be sent {op!r} ({type(exc).__name__})") from exc
         answer = self.wait_for(lambda m: m.get("id") == ident, timeout)
         if "error" in answer:
             raise AssertionError(f"{self.what} failed {op}: {answer['error']}\n"
                                  + answer.get("trace", ""))
         return answer.get("result")
 
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
     def close(self, timeout: float = 10.0) -> None:
+        # stdin is closed whether or not the child still runs: a pipe left open is closed
+        # by the garbage collector later, in some other test, as an unraisable warning.
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError):  # end of input: both agents end on it
+            self.proc.stdin.close()
         if self.proc.poll() is None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.close()  # end of input: both agents end on it
-            except OSError:
-                pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
-        self.reading.join(timeout)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
+        self.reading.join(timeout)  # _read closes the child's stdout as it ends
 
 
 class A11yBus:
@@ -266,7 +292,10 @@ class A11yBus:
         if font_pt is not None:
             child_env["TELEHUB_A11Y_FONT_PT"] = str(font_pt)
         with log.open("w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", module, *args], env=child_env,
+            # -X faulthandler: a crash (SIGSEGV, SIGABRT) writes every thread's Python
+            # stack to the log, which a failure then shows.
+            proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", module,
+                                     *args], env=child_env,
                                     text=True, cwd=ROOT, stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=err)
         self.procs.append(proc)

@@ -49,14 +49,19 @@ class Haproxy(LoopbackHub):
         self.proc = subprocess.Popen([binary, "-db", "-f", str(self.config)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._drain, daemon=True).start()
-        wait_until(lambda: self._command("show info"), 15,
-                   lambda: "HAProxy to answer on its stats socket:\n" + "".join(self.output),
-                   ignoring=(OSError,))
+        try:
+            wait_until(lambda: self._command("show info"), 15,
+                       lambda: "HAProxy to answer on its stats socket:\n"
+                       + "".join(self.output), ignoring=(OSError,))
+        except BaseException:
+            self.stop()  # not left running (nor its pipe open) for the rest of the run
+            raise
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
+        with self.proc.stdout:  # closed where it is read, once it ends (see ProcessHub)
+            for line in self.proc.stdout:
+                self.output.append(line)
 
     def _command(self, command: str) -> str:
         if self.proc.poll() is not None:
@@ -108,8 +113,6 @@ class Haproxy(LoopbackHub):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 class HubCluster:

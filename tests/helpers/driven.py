@@ -17,6 +17,9 @@ from websockets.asyncio.client import ClientConnection
 
 from tests.helpers.waiting import wait_until_async
 
+# The longest one look at the page in wait_for may take (a state check takes milliseconds).
+LOOK_S = 5.0
+
 
 class DrivenBrowser:
     """The protocol-independent half; a subclass says how a reply carries an error
@@ -34,6 +37,10 @@ class DrivenBrowser:
         raise NotImplementedError
 
     def _event(self, msg: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    async def start(self) -> DrivenBrowser:
+        """Connects to the browser's remote protocol and opens its page; returns itself."""
         raise NotImplementedError
 
     async def evaluate(self, expression: str) -> Any:
@@ -82,8 +89,15 @@ class DrivenBrowser:
     async def wait_for(self, expression: str, within: float = 30.0) -> Any:
         """Polls a page expression until it is truthy; returns its value. A timeout names
         the expression and shows the page's last console lines."""
+        async def poll() -> Any:
+            # One look is bounded and, if it takes too long, counts as "not yet": a look
+            # whose promise never settles (Firefox's getStats() on a peer connection being
+            # replaced, seen in CI) would otherwise end the whole wait at send()'s 30 s
+            # instead of looking again within ``within``.
+            return await asyncio.wait_for(self.evaluate(expression), min(within, LOOK_S))
+
         return await wait_until_async(
-            lambda: self.evaluate(expression), within, interval=0.1,
+            poll, within, interval=0.1, ignoring=(TimeoutError,),
             message=lambda: f"the page to make {expression} true; its console:\n"
                             + "\n".join(self.console[-20:]))
 

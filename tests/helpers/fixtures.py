@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -322,6 +322,7 @@ def desks() -> Iterator[list[Desk]]:
 
 # What the tests need of a driven browser, Chromium (CDP) or Firefox (WebDriver BiDi).
 Browser = DrivenBrowser
+B = TypeVar("B", bound=DrivenBrowser)
 
 
 async def open_chromium(flags: tuple[str, ...] = FLAGS) -> Chromium:
@@ -329,7 +330,7 @@ async def open_chromium(flags: tuple[str, ...] = FLAGS) -> Chromium:
     if binary is None:
         need("Chromium is not installed (apt-get install chromium)")
     assert binary is not None
-    return await Chromium(binary, flags).start()
+    return await _started(Chromium(binary, flags), 60)
 
 
 async def open_firefox(prefs: dict[str, bool | int | str] | None = None) -> Firefox:
@@ -337,7 +338,18 @@ async def open_firefox(prefs: dict[str, bool | int | str] | None = None) -> Fire
     if binary is None:
         need("Firefox is not installed (apt-get install firefox-esr)")
     assert binary is not None
-    return await asyncio.wait_for(Firefox(binary, prefs=prefs or PREFS).start(), 45)
+    return await _started(Firefox(binary, prefs=prefs or PREFS), 45)
+
+
+async def _started(browser: B, within: float) -> B:
+    """``browser`` started, or closed if it fails to start: a browser process left running
+    (its pipe open) would be collected in a later test, whose run it would then fail."""
+    try:
+        await asyncio.wait_for(browser.start(), within)
+    except BaseException:
+        await asyncio.wait_for(browser.close(), 30)
+        raise
+    return browser
 
 
 @pytest.fixture

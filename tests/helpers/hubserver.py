@@ -123,6 +123,31 @@ class LoopbackHub:
         return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ws"
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server, woken by :meth:`wake` to notice ``should_exit`` at once rather than
+    at its next tick (it sleeps 0.1 s between ticks; a run stops hundreds of test hubs)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    def wake(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(wake.set)
+
+
 class ThreadedHub(LoopbackHub):
     """The hub app served by uvicorn on its own thread and event loop."""
 
@@ -137,7 +162,7 @@ class ThreadedHub(LoopbackHub):
         self.port = int(self.sock.getsockname()[1])
         self.app = create_app(config)
         # The hub's own uvicorn settings and protocols (its client limits among them).
-        self.server = uvicorn.Server(server_config(
+        self.server = _PromptServer(server_config(
             self.app, config, log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self._run, name="test-hub", daemon=True)
 
@@ -171,6 +196,7 @@ class ThreadedHub(LoopbackHub):
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.server.wake()
         if self.thread.is_alive():
             self.thread.join(15)
         self.sock.close()
@@ -220,16 +246,20 @@ class ProcessHub(LoopbackHub):
 
     def _drain(self) -> None:
         """Reads the hub's output until every process holding the pipe has ended; notes the
-        port from the line where the hub says it listens."""
+        port from the line where the hub says it listens. The pipe is closed here, where it
+        is read, once it ends: whatever path a test takes (a failed start, a stop that
+        raises), none is left to the garbage collector, whose "unclosed file" warning would
+        fail some later test."""
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-            # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS tests).
-            found = re.search(r"listening on https?://\S+:(\d+) ", line)
-            if found and not self.port:
-                metrics = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", line)
-                self.metrics_port = int(metrics.group(1)) if metrics else 0
-                self.port = int(found.group(1))
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self.output.append(line)
+                # Any host (--host 0.0.0.0 listens on loopback too), http or https (TLS).
+                found = re.search(r"listening on https?://\S+:(\d+) ", line)
+                if found and not self.port:
+                    metrics = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/", line)
+                    self.metrics_port = int(metrics.group(1)) if metrics else 0
+                    self.port = int(found.group(1))
 
     def _listening(self) -> int:
         if not self.port and self.proc.poll() is not None:
@@ -253,12 +283,11 @@ class ProcessHub(LoopbackHub):
                 self.kill()
         # The output pipe ends when every process holding it has gone: the hub and anything
         # it started (record checkers). One still running after the hub would hang close().
+        # _drain closes the pipe when it ends.
         self._drainer.join(10)
         if self._drainer.is_alive():
             raise AssertionError("a process started by the hub outlived it (its output "
                                  "pipe is still open 10 s after the hub ended)")
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
 
 
 class HubStarter:

@@ -123,12 +123,26 @@ def desk_parts(tmp_path: Path, vault: PasswordVault | None = None,
 
 
 @pytest.fixture
-def desk_factory(qtbot: Any, tmp_path: Path) -> Iterator[Callable[..., DeskWindow]]:
-    from PySide6.QtWidgets import QApplication
+def desk_theme(qapp: Any) -> Iterator[Any]:
+    """The desk's look (``theme.apply``: Fusion, its palette, a font of 10.5 pt or more and
+    its style sheet) on the application for one test, and the application's own look back
+    after it: left in place, it changed the station tests that ran next in the same process
+    (their type is sized from the application font; their outlines drawn in its style)."""
+    from PySide6.QtGui import QFont, QPalette
 
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    theme.apply(app)
+    style, palette = qapp.style().name(), QPalette(qapp.palette())
+    font, sheet = QFont(qapp.font()), qapp.styleSheet()
+    theme.apply(qapp)
+    yield qapp
+    qapp.setStyleSheet(sheet)
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+    qapp.setFont(font)
+
+
+@pytest.fixture
+def desk_factory(qtbot: Any, tmp_path: Path, desk_theme: Any
+                 ) -> Iterator[Callable[..., DeskWindow]]:
     made: list[DeskWindow] = []
 
     def make(hub: str = "", user: str = "", **kw: Any) -> DeskWindow:
@@ -182,4 +196,8 @@ def _qt_garbage_collected_on_the_gui_thread() -> Iterator[None]:
     gc.collect()
     yield
     gc.collect()
+    # What is left now outlives the test (session fixtures, caches): frozen, so that later
+    # collections do not walk it again; and a Qt object in it is then never freed by a
+    # collection on another thread.
+    gc.freeze()
 

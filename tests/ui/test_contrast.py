@@ -46,9 +46,8 @@ def colour_of(value: str) -> str:
 
 
 @pytest.fixture
-def desk_app(qapp: QApplication) -> Any:
-    theme.apply(qapp)
-    return qapp
+def desk_app(desk_theme: QApplication) -> Any:
+    return desk_theme
 
 
 def test_palette_text_pairs(desk_app: QApplication) -> None:

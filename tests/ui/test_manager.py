@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from PySide6.QtCore import QDate, Qt
-from PySide6.QtWidgets import QApplication
 
 from hub.client import HubClient, HubRefused
 from hub.contract.rest import Filters, Report
@@ -23,7 +22,6 @@ from tests.helpers import report_fixture as fx
 from tests.helpers import totp
 from tests.helpers.fixtures import SHOTS
 from tests.helpers.hubserver import PASSWORD, HubDatabase, ThreadedHub
-from ui import theme
 from ui.desk.glance import GlanceStrip
 from ui.desk.manager import dashboard
 from ui.desk.manager.dashboard import ManagerView
@@ -42,11 +40,8 @@ def manager(hubdb: HubDatabase) -> str:
 
 
 @pytest.fixture
-def view(qtbot: Any, hub: ThreadedHub, history: fx.History,
-         manager: str) -> Iterator[ManagerView]:  # fmt: skip
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    theme.apply(app)
+def view(qtbot: Any, hub: ThreadedHub, history: fx.History, manager: str,
+         desk_theme: Any) -> Iterator[ManagerView]:  # fmt: skip
     http = httpx.Client()
     workers = Workers(2, "manager-test")
     v = ManagerView(HubClient(http, hub.http, manager), workers, today=date(2025, 2, 28))

@@ -21,7 +21,6 @@ from tests.helpers.contrast import contrast
 from tests.helpers.fixtures import SHOTS, People
 from tests.helpers.hubserver import HubDatabase, Seeded, ThreadedHub
 from tests.records.builders import signed_off_claim
-from ui import theme
 from ui.desk.manager.dashboard import ManagerView
 from ui.desk.recordkeeper import RecordKeeper
 from ui.desk.work import Workers
@@ -54,11 +53,8 @@ class Desk:
 
 
 @pytest.fixture
-def desks(qtbot: Any, hub: ThreadedHub, people: People,
-          tmp_path: Path) -> Iterator[tuple[Desk, Desk]]:
-    app = QApplication.instance()
-    assert isinstance(app, QApplication)
-    theme.apply(app)
+def desks(qtbot: Any, hub: ThreadedHub, people: People, tmp_path: Path,
+          desk_theme: Any) -> Iterator[tuple[Desk, Desk]]:
     made = (Desk(qtbot, hub, people.nurse, "nina", tmp_path),
             Desk(qtbot, hub, people.nurse2, "nora", tmp_path))
     yield made

@@ -210,11 +210,17 @@ class DeskTalk(QObject):
         super().__init__(parent)
         self.bridge, self.queue = bridge, queue
         self.conversations = Conversations()
-        self.waiting = ChatPanel(me, "Message the selected caller")
-        self.held = HeldCallsList()
-        self.in_call = ChatPanel(me, "Messages in this call")
+        # Qt parents from the start: a specialist's desk shows no waiting chat or held
+        # calls, and a parentless widget would outlive the window, to be deleted by the
+        # garbage collector on whatever thread it runs (a crash off the GUI thread).
+        self.waiting = ChatPanel(me, "Message the selected caller", queue)
+        self.held = HeldCallsList(queue)
+        self.in_call = ChatPanel(me, "Messages in this call", call)
         self.in_call.transcript.setMaximumHeight(140)
-        if not specialist:  # a specialist joins calls; the queue and its callers are nurses'
+        if specialist:  # a specialist joins calls; the queue and its callers are nurses'
+            self.waiting.setVisible(False)
+            self.held.setVisible(False)
+        else:
             queue.side.addWidget(scrolled("Messages and calls on hold", self.waiting,
                                           self.held))
         call.extra.addWidget(scrolled("Messages in this call", self.in_call))

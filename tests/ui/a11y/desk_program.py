@@ -14,6 +14,7 @@ checks recorded on it), ``shot_active`` {path} (the active window: a dialog)."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from PySide6.QtCore import QDate
+from PySide6.QtCore import QCoreApplication, QDate, QEvent
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -81,7 +82,12 @@ def state(window: DeskWindow) -> dict[str, Any]:
 def cut_text(window: QWidget) -> list[str]:
     """Visible widgets whose text does not fit the space the layout gave them: a label or
     button shorter than its text needs, a multi-line box lower than two lines; and a window
-    that cannot fit the screen (what is off it is cut too)."""
+    that cannot fit the screen (what is off it is cut too). Measured as drawn: layouts
+    still pending (text that just arrived, a pane that just opened) are done first, as Qt
+    does before it paints; measured between, a label is shorter than its new text for one
+    pass of the event loop, which no one sees."""
+    for _ in range(3):  # a layout done may ask its parent's again (a scroll area's)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.LayoutRequest)
     found = []
     screen = window.screen().availableGeometry()
     least = window.minimumSizeHint()
@@ -158,6 +164,13 @@ def sizes(window: DeskWindow) -> dict[str, float]:
     return found
 
 
+def described(widget: QWidget) -> str:
+    """A widget for a failure message: its class, name and first few children."""
+    inside = [f"{type(c).__name__} {c.text() if isinstance(c, QLabel) else c.accessibleName()!r}"
+              for c in widget.findChildren(QWidget)[:5]]
+    return f"{type(widget).__name__} {widget.objectName() or widget.accessibleName()!r} {inside}"
+
+
 class Desks:
     """The one desk window of the process, replaced by each test's "open": a new window
     on that test's hub, user, data folder and system font size."""
@@ -178,14 +191,31 @@ class Desks:
         return window
 
     def open(self, req: dict[str, Any]) -> None:
-        old = self.window
+        left = self._retire(self.window)
         self.window = self._build(req["hub"], req["user"], req["data"], req.get("font_pt"))
+        self.window.show()
+        activate(self.window)
+        if left:
+            raise AssertionError(f"the last desk window left widgets with no Qt parent: {left}")
+
+    @staticmethod
+    def _retire(old: DeskWindow) -> list[str]:
+        """Shuts the last test's window down and deletes it, here on the GUI thread; returns
+        the widgets it left behind. There must be none: a widget with no Qt parent outlives
+        its window until the garbage collector deletes it, on whatever thread it then runs
+        (a worker's, an engine's), which crashes the program."""
         old.shutdown()
         old.parts.http.close()
         old.close()
         old.deleteLater()
-        self.window.show()
-        activate(self.window)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        del old
+        left = [described(w) for w in QApplication.topLevelWidgets()
+                if type(w).__name__ != "QTipLabel"]  # Qt's own tool tip
+        # The last test's garbage, collected on the GUI thread (as tests/ui/conftest.py
+        # does between in-process tests).
+        gc.collect()
+        return left
 
     def close(self) -> None:
         self.window.shutdown()
