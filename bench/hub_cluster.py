@@ -118,6 +118,13 @@ class Run:
     expect_queue: set[str] | None = None
     recovered_at: dict[int, float] = field(default_factory=dict)
     paused: bool = False
+    phase: str = "one"
+
+
+def _reason(run: Run, i: int) -> str:
+    """Call ``i``'s reason and request id: unique in the database across the phases, as a
+    station's request ids are (a request id seen before is a retry, never a new call)."""
+    return f"bench-{run.phase}-{i:06d}"
 
 
 class BenchClient:
@@ -323,7 +330,7 @@ class Caller:
         i = self.n
         self.n += 1
         site = self.sites[(i * 7919) % len(self.sites)]  # spread over both hubs
-        reason = f"bench-{i:06d}"
+        reason = _reason(self.run, i)
         urgency = self.rng.choices(list(p.Urgency), weights=[1, 3, 6])[0]
         run.done[reason] = asyncio.Event()
         run.queued[reason] = asyncio.Event()
@@ -435,7 +442,7 @@ async def _settled(desk: BenchClient, quiet_ms: float = 20, limit_s: float = 30)
 async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_calls: int,
                    interval_s: float, cluster: HubCluster | None, kills: int = 2
                    ) -> dict[str, Any]:
-    run = Run()
+    run = Run(phase="cluster" if cluster is not None else "one")
     t0 = time.perf_counter()
     desks = await _open_all(url, desk_tokens, run, desks=True)
     sites = await _open_all(url, site_tokens, run, desks=False)
@@ -473,8 +480,8 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
                   f"times, dropped {s.drops}, holds {len(s.held)}", flush=True)
     finally:
         await asyncio.gather(*(c.close() for c in desks + sites))
-    timed = [run.latency_s[f"bench-{i:06d}"] for i in range(WARMUP_CALLS, caller.n)
-             if f"bench-{i:06d}" in run.latency_s]
+    timed = [run.latency_s[_reason(run, i)] for i in range(WARMUP_CALLS, caller.n)
+             if _reason(run, i) in run.latency_s]
     slowest = sorted(((run.latency_s[r], r, run.sent_at[r] - t0) for r in run.latency_s),
                      reverse=True)[:4]
     print("slowest: " + ", ".join(
@@ -483,8 +490,8 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
     if cluster is not None:
         part = n_calls // (kills + 1)
         for k in range(kills + 1):
-            some = [run.latency_s[f"bench-{i:06d}"] for i in range(k * part, (k + 1) * part)
-                    if f"bench-{i:06d}" in run.latency_s]
+            some = [run.latency_s[_reason(run, i)] for i in range(k * part, (k + 1) * part)
+                    if _reason(run, i) in run.latency_s]
             if some:
                 print(f"calls {k * part}-{(k + 1) * part - 1}: p50 {_pct(some, 50):.1f} ms, "
                       f"p99 {_pct(some, 99):.1f} ms", flush=True)

@@ -41,6 +41,8 @@ log = logging.getLogger("telehub.hub")
 
 RECONNECT = 1012  # "service restart": the client connects again, to any hub
 ANSWER_TIMEOUT_S = 5.0
+AGAIN_CHUNK = 100  # sockets attached again at a time after a change of dispatcher...
+AGAIN_PAUSE_S = 0.02  # ... and the pause between two chunks (3,000 sockets in 0.6 s)
 
 
 class Gateway:
@@ -57,6 +59,7 @@ class Gateway:
         self._ask_ids = itertools.count(1)
         self._heartbeat: asyncio.Task[None] | None = None
         self.draining = False  # SIGTERM: this hub's clients move to another hub
+        self._again: set[asyncio.Task[None]] = set()
         # Sign-ins in batches: a dead hub's clients arrive here all at once.
         self._tokens: Batched[str, Principal] = Batched(self._resolve)
 
@@ -157,8 +160,9 @@ class Gateway:
         if kind == "again" and not self.draining:
             # Only the dispatcher's side started again: the sockets stay open, so only a
             # dead hub's own clients reconnect, not the whole service (docs/cluster.md).
-            for each in list(self._by_id.values()):
-                self._post(self._attach_mail(each, again=True))
+            task = asyncio.create_task(self._attach_again(), name="gateway-attach-again")
+            self._again.add(task)
+            task.add_done_callback(self._again.discard)
             return
         if kind in ("reset", "again"):
             for each in list(self._by_id.values()):
@@ -186,6 +190,19 @@ class Gateway:
             return  # it closed meanwhile (its detach is on its way to the dispatcher)
         if kind == "close":
             conn.close(int(mail["code"]), str(mail.get("reason") or ""))
+
+    async def _attach_again(self) -> None:
+        """Every socket attached to the new dispatcher again: the desks first (the nurses
+        have the queue back first), then the sites, AGAIN_CHUNK at a time with a pause
+        between, so the calls being made meanwhile are not held up behind thousands of
+        welcomes at once."""
+        conns = sorted(self._by_id.values(), key=lambda c: c.principal.kind != "staff")
+        for start in range(0, len(conns), AGAIN_CHUNK):
+            if start:
+                await asyncio.sleep(AGAIN_PAUSE_S)
+            for conn in conns[start:start + AGAIN_CHUNK]:
+                if conn.id in self._by_id:
+                    self._post(self._attach_mail(conn, again=True))
 
     def _post(self, mail: dict[str, Any]) -> None:
         mail["h"] = self.exchange.hub_id
