@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,10 @@ async def answered_call(hub: ThreadedHub, site: Seeded, nurse: Seeded,
     the call log holds who took part."""
     desk = await HubClient.connect(hub.ws, nurse.token)
     caller = await HubClient.connect(hub.ws, site.token)
-    await caller.send(p.CallRequest(request_id="r1", reason="Fall, hip pain",
+    # A request id is the site's: a second call needs a new one (the same one again is a
+    # retry of the first, refused once that call has ended).
+    await caller.send(p.CallRequest(request_id=f"r-{uuid.uuid4().hex[:8]}",
+                                    reason="Fall, hip pain",
                                     patient=p.Patient(name="Edith Brown",
                                                       nhs_number="9000000009")))
     call_id = (await caller.expect(p.CallQueued)).call_id
