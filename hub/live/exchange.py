@@ -87,7 +87,8 @@ class Exchange:
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = False  # the listening connection is up (readiness)
-        self._on_lease_lost: Callable[[], Awaitable[None]] | None = None
+        # This hub's sockets are sent to reconnect: its lease was found taken out, or its
+        # outgoing mail overflowed.
         self._reset: Callable[[], Awaitable[None]] | None = None
         self._resetting: asyncio.Future[None] | None = None
 
@@ -96,7 +97,6 @@ class Exchange:
     async def start(self, on_mail: MailHandler) -> None:
         """Take the lease and start reading this hub's own box; a ``reset`` mail is handed to
         it when the lease was found taken out (see :meth:`renew_lease`)."""
-        self._on_lease_lost = functools.partial(on_mail, {"k": "reset"})
         self._reset = functools.partial(on_mail, {"k": "reset"})
         await self.renew_lease()
         self._tasks.append(asyncio.create_task(self._keep_lease(), name="hub-lease"))
@@ -322,8 +322,8 @@ class Exchange:
                 if await self.renew_lease():
                     log.warning("hub %s was counted dead (its lease ran out); its clients "
                                 "connect again", self.hub_id)
-                    if self._on_lease_lost is not None:
-                        await self._on_lease_lost()
+                    if self._reset is not None:
+                        await self._reset()
             except psycopg.Error as exc:
                 log.warning("renewing this hub's lease failed (%s)", type(exc).__name__)
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from uuid import UUID
 
 from PySide6.QtCore import QObject, Signal
 
 from hub.client import HubClient, HubError, HubNotFound
 from hub.contract.history import HistoryQuery, PatientContext
 from records.hub_history import HistoryResult, fetch
-from records.schema import TriageRecord
 from records.store import Store
 from ui.desk.work import Pending, Workers
 
@@ -61,23 +59,6 @@ class HubReads(QObject):
     def history(self, query: HistoryQuery,
                 on_done: Callable[[HistoryResult], None]) -> Pending:
         return self._workers.run(fetch, self.hub, self.store, query, on_done=on_done)
-
-    def hub_version(self, record_uuid: UUID, on_done: Callable[[TriageRecord], object],
-                    on_failed: Callable[[BaseException], None]) -> Pending | None:
-        """The hub's current version of a record (one another desk made, to follow up or
-        amend here)."""
-        if self.hub is None:
-            return None
-        hub = self.hub
-
-        def run() -> TriageRecord:
-            return TriageRecord.model_validate_json(hub.record_payload(record_uuid))
-
-        def done(record: object) -> None:
-            if isinstance(record, TriageRecord):  # what run() returned
-                on_done(record)
-
-        return self._workers.run(run, on_done=done, on_failed=on_failed)
 
     def prefetch(self, call_id: str) -> None:
         """Fetch the call's context now (once per call), for when it is answered."""
