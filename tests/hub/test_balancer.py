@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -17,7 +18,7 @@ from hub.haproxy import BadSetting, Balancer
 from tests.helpers.cluster import Haproxy, HubCluster, haproxy_binary
 from tests.helpers.fixtures import need
 from tests.helpers.hubserver import HubDatabase
-from tests.helpers.waiting import wait_until
+from tests.helpers.waiting import holds_for, wait_until
 from tests.helpers.wsclient import HubClient
 
 pytestmark = pytest.mark.postgres
@@ -104,6 +105,50 @@ def test_a_forged_x_forwarded_for_is_replaced_by_the_address_haproxy_saw(
         assert _Recorder.seen == [["127.0.0.1"]] * 3
     finally:
         lb.stop()
+
+
+class _BusyHub(http.server.BaseHTTPRequestHandler):
+    """A stand-in hub whose ``/ready`` answers ``delay_s`` late: its event loop is busy (a
+    dead hub's clients all signing in at once), not gone."""
+
+    delay_s: ClassVar[float] = 0.0
+    checks: ClassVar[int] = 0
+
+    def do_GET(self) -> None:
+        time.sleep(type(self).delay_s)
+        type(self).checks += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_hub_answering_its_checks_late_stays_in_and_a_gone_one_is_out_at_once(
+    binary: str, tmp_path: Path
+) -> None:
+    """Taking a busy hub out would cut its clients off onto the other hubs, which would then
+    be too busy to answer in turn: a cascade. Late is not down; gone is."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _BusyHub)
+    _BusyHub.delay_s, _BusyHub.checks = 0.0, 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lb = Haproxy(binary, [f"127.0.0.1:{server.server_address[1]}"], tmp_path)
+    try:
+        lb.wait_status("hub1", "UP")
+        _BusyHub.delay_s = 2.5  # over the 1 s check interval, under `timeout check`
+        before = _BusyHub.checks
+        holds_for(lambda: lb.servers()["hub1"].startswith("UP"), 7,
+                  lambda: f"a hub answering late to stay in: {lb.servers()}")
+        assert _BusyHub.checks - before >= 2  # late answers were given, and counted good
+        server.shutdown()
+        server.server_close()  # gone: the check's connection is refused
+        started = time.monotonic()
+        lb.wait_status("hub1", "DOWN", timeout=10)
+        assert time.monotonic() - started < 6
+    finally:
+        lb.stop()
+        server.server_close()
 
 
 @pytest.mark.slow
