@@ -451,10 +451,13 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
     if cluster is not None:
         print(f"HAProxy sessions per hub: {cluster.lb.sessions()}", flush=True)
     await _settled(desks[0])
-    # This process holds 3,050 clients: its own collector's full passes over them would be
-    # counted as the hub's latency. They are long-lived: out of the collector's sight.
+    # This process holds 3,050 clients: its own collector's passes over them (young ones of
+    # 5-17 ms, full ones of 40-470 ms, measured) would be counted as the hub's latency. They
+    # are long-lived: out of the collector's sight; and no collection while calls are timed
+    # (a run allocates a few hundred MB at most; collected again at the end).
     gc.collect()
     gc.freeze()
+    gc.disable()
     caller = Caller(run, sites, desks)
     failover: list[float] = []
     lost = 0
@@ -479,6 +482,7 @@ async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_c
             print(f"cancel of {call_id[:8]} unanswered: its site signed in {s.sign_ins} "
                   f"times, dropped {s.drops}, holds {len(s.held)}", flush=True)
     finally:
+        gc.enable()
         await asyncio.gather(*(c.close() for c in desks + sites))
     timed = [run.latency_s[_reason(run, i)] for i in range(WARMUP_CALLS, caller.n)
              if _reason(run, i) in run.latency_s]
