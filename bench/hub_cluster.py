@@ -152,11 +152,17 @@ class BenchClient:
 
     async def _connect(self) -> None:
         ws = await connect(self.url, ping_interval=None, max_size=2**22, open_timeout=20)
-        await ws.send(p.Hello(protocol=p.PROTOCOL_VERSION, token=self.token,
-                              client="bench/hub_cluster").to_json())
-        first = json.loads(await asyncio.wait_for(ws.recv(), 20))
-        if first.get("type") != "welcome":
-            raise RuntimeError(f"hello refused: {first}")
+        try:
+            await ws.send(p.Hello(protocol=p.PROTOCOL_VERSION, token=self.token,
+                                  client="bench/hub_cluster").to_json())
+            first = json.loads(await asyncio.wait_for(ws.recv(), 20))
+            if first.get("type") != "welcome":
+                raise RuntimeError(f"hello refused: {first}")
+        except BaseException:
+            # as the programs do: a connection given up on is closed, not left to the hub
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 2)
+            raise
         self.ws = ws
         self.sign_ins += 1
         await self._resume(ws)

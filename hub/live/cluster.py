@@ -129,7 +129,7 @@ class ClusterNode:
                     lock = await connect(self.config.db_url,
                                          name=f"telehub-lock-{self.hub_id}")
                     self._lock_conn = lock
-                    await lock.execute("SELECT pg_advisory_lock(%s)", (DISPATCH_LOCK,))
+                    await self._wait_for_lock(lock)
                     await self._take_over()
                 while True:  # a dispatcher cut off from the database must stop at once
                     await asyncio.sleep(LOCK_CHECK_S)
@@ -140,6 +140,18 @@ class ClusterNode:
                             self.hub_id, type(exc).__name__)
             await self._step_down()
             await asyncio.sleep(0.5)
+
+    @staticmethod
+    async def _wait_for_lock(lock: psycopg.AsyncConnection[Any]) -> None:
+        """Wait on the same connection while another hub dispatches: each wait ends at the
+        statement timeout (so a connection gone dead is noticed) and starts again, without a
+        warning or a new connection every few seconds on every standby hub."""
+        while True:
+            try:
+                await lock.execute("SELECT pg_advisory_lock(%s)", (DISPATCH_LOCK,))
+                return
+            except psycopg.errors.QueryCanceled:
+                continue
 
     async def _take_over(self) -> None:
         log.info("hub %s dispatches from now on", self.hub_id)
