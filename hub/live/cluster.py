@@ -64,7 +64,7 @@ class ClusterNode:
         return self.exchange.hub_id
 
     async def start(self) -> None:
-        await self.exchange.start(self.gateway.on_mail)
+        await self.exchange.start(self.gateway.on_mail, take=self.gateway.take)
         self.gateway.start()
         # The first hub on a database dispatches before it serves its first client.
         lock = await connect(self.config.db_url, name=f"telehub-lock-{self.hub_id}")
@@ -167,7 +167,7 @@ class ClusterNode:
         await self.exchange.execute(
             "DELETE FROM hub_mail WHERE box = %s AND (body::jsonb ->> 'h') NOT IN "
             "(SELECT id FROM hub_nodes)", (DISPATCH,))
-        await self.exchange.open_box(DISPATCH, self._relayed.on_mail)
+        await self.exchange.open_box(DISPATCH, self._relayed.on_mail, take=self._relayed.take)
         # Every gateway attaches its sockets to this dispatcher again: each client is
         # welcomed again and resumes its calls; only a dead hub's own clients reconnect.
         for hub_id in await self.exchange.live_hubs():

@@ -6,7 +6,9 @@ transaction with one ``NOTIFY telehub_<box>`` per box, whose payload is empty: t
 the state, a notification only wakes the box's reader, so no frame meets NOTIFY's 8,000-byte
 limit. A reader takes its whole box in id order on every wake-up, every second whatever it
 heard, and at once after its listening connection comes back (a listener hears nothing that
-was sent while it was away). Posts to a box this hub reads itself skip the database.
+was sent while it was away). Posts to a box this hub reads itself skip the database; when that
+box's reader is idle they are delivered at once, in the post (``take``), since each turn of the
+event loop a frame waits for is a turn behind every other busy socket.
 
 Every hub renews its lease row (``hub_nodes``) every heartbeat interval; :meth:`dead_hubs`
 takes out the leases older than the heartbeat timeout, so connections a killed hub held are
@@ -33,6 +35,8 @@ log = logging.getLogger("telehub.hub")
 
 Mail = dict[str, Any]
 MailHandler = Callable[[Mail], Awaitable[None]]
+# Handles a mail at once, without waiting; False: it needs the (async) MailHandler after all.
+MailTaker = Callable[[Mail], bool]
 DISPATCH = "dispatch"
 POLL_S = 1.0  # a box is read at least this often, notified or not
 RETRY_S = 0.5  # after a database error, before the next try
@@ -47,12 +51,23 @@ def channel(box: str) -> str:
     return "telehub_" + box.replace("-", "_")
 
 
+# The rows in the order given (their ids follow it), then one notification per box: the
+# channel as channel() names it.
+_POST = ("WITH posted AS (INSERT INTO hub_mail (box, body) "
+         "SELECT box, body FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY "
+         "AS m (box, body, n) ORDER BY n RETURNING box) "
+         "SELECT pg_notify('telehub_' || replace(box, '-', '_'), '') "
+         "FROM (SELECT DISTINCT box FROM posted) AS boxes")
+
+
 class _Box:
     """One box this hub reads: posts made here, and a reader that delivers them in order."""
 
-    def __init__(self, name: str, handler: MailHandler) -> None:
+    def __init__(self, name: str, handler: MailHandler, take: MailTaker | None) -> None:
         self.name = name
         self.handler = handler
+        self.take = take
+        self.busy = False  # delivering: a post made now waits its turn behind it
         self.local: list[Mail] = []
         self.wake = asyncio.Event()
         self.notified = True  # rows may be waiting: read the table on the next wake-up
@@ -94,14 +109,14 @@ class Exchange:
 
     # --- life -----------------------------------------------------------------------------
 
-    async def start(self, on_mail: MailHandler) -> None:
+    async def start(self, on_mail: MailHandler, take: MailTaker | None = None) -> None:
         """Take the lease and start reading this hub's own box; a ``reset`` mail is handed to
         it when the lease was found taken out (see :meth:`renew_lease`)."""
         self._reset = functools.partial(on_mail, {"k": "reset"})
         await self.renew_lease()
         self._tasks.append(asyncio.create_task(self._keep_lease(), name="hub-lease"))
         self._tasks.append(asyncio.create_task(self._listen(), name="hub-listen"))
-        await self.open_box(self.box, on_mail)
+        await self.open_box(self.box, on_mail, take=take)
 
     async def close(self) -> None:
         """Send what is still to go, give up the lease and the boxes, close."""
@@ -124,11 +139,13 @@ class Exchange:
                 with contextlib.suppress(Exception):
                     await conn.close()
 
-    async def open_box(self, name: str, handler: MailHandler, *, fresh: bool = False) -> None:
-        """Read box ``name`` from now on; ``fresh`` throws away what was left in it."""
+    async def open_box(self, name: str, handler: MailHandler, *, take: MailTaker | None = None,
+                       fresh: bool = False) -> None:
+        """Read box ``name`` from now on; ``fresh`` throws away what was left in it. ``take``
+        handles this hub's own posts at once when nothing of the box is waiting."""
         if fresh:
             await self.execute("DELETE FROM hub_mail WHERE box = %s", (name,))
-        box = _Box(name, handler)
+        box = _Box(name, handler, take)
         self._boxes[name] = box
         box.reader = asyncio.create_task(self._read(box), name=f"hub-box-{name}")
         box.wake.set()  # and the listener takes up its channel within LISTEN_WAIT_S
@@ -147,6 +164,9 @@ class Exchange:
         """Send ``mail`` to ``box``: in order after this hub's earlier posts to it."""
         mine = self._boxes.get(box)
         if mine is not None:
+            if mine.take is not None and not mine.local and not mine.busy \
+                    and self._take_now(mine, mine.take, mail):
+                return
             mine.local.append(mail)
             mine.wake.set()
             return
@@ -162,6 +182,18 @@ class Exchange:
         self._sent.clear()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="hub-mail-out")
+
+    @staticmethod
+    def _take_now(box: _Box, take: MailTaker, mail: Mail) -> bool:
+        box.busy = True  # a post made while taking this one goes after it, in order
+        try:
+            return take(mail)
+        except Exception as exc:
+            log.error("handling a %r mail in box %s failed: %s", mail.get("k"), box.name,
+                      where(exc))
+            return True
+        finally:
+            box.busy = False
 
     def _merged(self, box: str, mail: Mail) -> bool:
         """A frame for one socket, the same as the frame for another socket of the same box
@@ -195,11 +227,9 @@ class Exchange:
                         self._post_conn = await connect(
                             self.db_url, name=f"telehub-post-{self.hub_id}", durable=False)
                     conn = self._post_conn
-                    async with conn.transaction(), conn.cursor() as cur:
-                        await cur.executemany(
-                            "INSERT INTO hub_mail (box, body) VALUES (%s, %s)", rows)
-                        for box in dict.fromkeys(b for b, _ in rows):
-                            await cur.execute(f'NOTIFY "{channel(box)}"')
+                    # One statement, its own transaction: one round trip to the database
+                    # for the rows and their boxes' notifications (sent as it commits).
+                    await conn.execute(_POST, ([b for b, _ in rows], [m for _, m in rows]))
             except psycopg.Error as exc:
                 log.warning("posting to other hubs failed (%s); trying again",
                             type(exc).__name__)
@@ -231,10 +261,12 @@ class Exchange:
 
     async def _read(self, box: _Box) -> None:
         while True:
+            box.busy = False
             try:
                 await asyncio.wait_for(box.wake.wait(), POLL_S)
             except TimeoutError:
                 box.notified = True  # the poll: whatever was heard or not
+            box.busy = True
             box.wake.clear()
             while box.local:
                 mail = box.local.pop(0)

@@ -156,6 +156,14 @@ class Gateway:
     # --- mail from the dispatching hub ----------------------------------------------------
 
     async def on_mail(self, mail: Mail) -> None:
+        self.take(mail)
+
+    def take(self, mail: Mail) -> bool:
+        """Every mail a gateway gets is handled at once (the exchange's ``take``)."""
+        self._take(mail)
+        return True
+
+    def _take(self, mail: Mail) -> None:
         kind = mail.get("k")
         if kind == "again" and not self.draining:
             # Only the dispatcher's side started again: the sockets stay open, so only a

@@ -63,6 +63,20 @@ class RelayedConnections:
         self._held: dict[tuple[str, str], list[p.ClientMessage]] = {}
 
     async def on_mail(self, mail: Mail) -> None:
+        if mail.get("k") == "opening":
+            await self.switchboard.opening_changed()
+        else:
+            self.take(mail)
+
+    def take(self, mail: Mail) -> bool:
+        """A mail handled at once (the exchange's ``take``), but ``opening``: that one reads
+        the database, so it waits its turn in the box."""
+        if mail.get("k") == "opening":
+            return False
+        self._take(mail)
+        return True
+
+    def _take(self, mail: Mail) -> None:
         kind, hub = mail.get("k"), str(mail.get("h"))
         key = (hub, str(mail.get("c")))
         match kind:
@@ -97,8 +111,6 @@ class RelayedConnections:
             case "disconnect_tokens":
                 self.switchboard.disconnect_tokens({str(t) for t in mail["tokens"]},
                                                    str(mail["reason"]))
-            case "opening":
-                await self.switchboard.opening_changed()
             case "snapshot":
                 self.exchange.post(f"hub-{hub}", {"k": "reply", "r": mail["r"],
                                                   "t": self.switchboard.snapshot().to_json()})
