@@ -73,6 +73,8 @@ class _Box:
         self.notified = True  # rows may be waiting: read the table on the next wake-up
         self.last_read = 0.0  # loop time of the last read of the table
         self.reader: asyncio.Task[None] | None = None
+        # Its own connection: a read never waits behind another box's read or a lease.
+        self.conn: psycopg.AsyncConnection[Any] | None = None
 
 
 class Exchange:
@@ -157,6 +159,7 @@ class Exchange:
         box.reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await box.reader
+        await self._close_quietly(box.conn)
 
     # --- posting --------------------------------------------------------------------------
 
@@ -263,7 +266,8 @@ class Exchange:
         while True:
             box.busy = False
             try:
-                await asyncio.wait_for(box.wake.wait(), POLL_S)
+                async with asyncio.timeout(POLL_S):  # no task of its own, unlike wait_for
+                    await box.wake.wait()
             except TimeoutError:
                 box.notified = True  # the poll: whatever was heard or not
             box.busy = True
@@ -276,18 +280,33 @@ class Exchange:
                 continue  # only posts of this hub's own: no need to ask the table yet
             box.notified, box.last_read = False, loop.time()
             try:
-                rows = await self.execute(
-                    "WITH taken AS (DELETE FROM hub_mail WHERE box = %s RETURNING id, body) "
-                    "SELECT body FROM taken ORDER BY id", (box.name,))
+                rows = await self._take_rows(box)
             except psycopg.Error as exc:
                 log.warning("reading box %s failed (%s); trying again", box.name,
                             type(exc).__name__)
+                await self._close_quietly(box.conn)
+                box.conn = None
                 await asyncio.sleep(RETRY_S)
                 box.notified = True
                 box.wake.set()
                 continue
             for (body,) in rows:
                 await self._deliver(box, json.loads(body))
+
+    async def _take_rows(self, box: _Box) -> list[tuple[Any, ...]]:
+        if box.conn is None or box.conn.closed:
+            box.conn = await connect(self.db_url, name=f"telehub-read-{self.hub_id}",
+                                     durable=False)
+        cur = await box.conn.execute(
+            "WITH taken AS (DELETE FROM hub_mail WHERE box = %s RETURNING id, body) "
+            "SELECT body FROM taken ORDER BY id", (box.name,))
+        return await cur.fetchall()
+
+    @staticmethod
+    async def _close_quietly(conn: psycopg.AsyncConnection[Any] | None) -> None:
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     @staticmethod
     async def _deliver(box: _Box, mail: Mail) -> None:
