@@ -204,6 +204,10 @@ class CallSession:
         self._lock = asyncio.Lock()  # one signaling step at a time per call
         self._closed = False  # released (or being released): no new links or media
         self._handed_over = False  # the nurse left handing the call over (not lost)
+        # The caller cancelled (or hung up): until the hub's call_ended for it, the cancel
+        # may have died with a hub, so the engine keeps this session and cancels it again
+        # after a welcome if the hub says the call is still open (CallEngine._cancel_again).
+        self.cancelled = False
         self.ended = asyncio.Event()
 
     # --- state ----------------------------------------------------------------------------
@@ -306,6 +310,7 @@ class CallSession:
         if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
             msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is CallRole.CALLER
                                else p.CallEnd(call_id=self.call_id))
+            self.cancelled = self.role is CallRole.CALLER
             # The hub may be unreachable or slow: end here anyway. Only the message is given
             # a time limit; releasing the call's links and media always runs to its end.
             with contextlib.suppress(Exception):
