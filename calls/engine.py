@@ -268,6 +268,11 @@ class CallEngine:
             case p.CallQueued() if msg.request_id in self._requesting:
                 requested = self._requesting.pop(msg.request_id)
                 self.sessions[msg.call_id] = requested
+                if requested.cancelled:  # hung up before the hub had queued it
+                    requested.call_id = msg.call_id
+                    with contextlib.suppress(Exception):
+                        await self.signaling.send(p.CallCancel(call_id=msg.call_id))
+                    return
                 await requested.handle(msg)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
@@ -343,13 +348,6 @@ class CallEngine:
 
     async def _on_error(self, msg: p.Error) -> None:
         session = self.sessions.get(msg.call_id) if msg.call_id else None
-        if session is not None and session.cancelled:
-            if msg.ref in ("call_resume", "call_cancel"):
-                # The hub holds no open call to cancel (not_found): nothing is left to do.
-                assert msg.call_id is not None
-                self.sessions.pop(msg.call_id, None)
-                self._recancel.discard(msg.call_id)
-            return
         if session is None and msg.ref == "call_request" and msg.request_id in self._requesting:
             session = self._requesting.pop(str(msg.request_id))
         if session is None and msg.ref == "call_request" and len(self._requesting) == 1:
@@ -357,6 +355,15 @@ class CallEngine:
             self._requesting.pop(rid)
         if session is None:
             self._emit(Refused(msg.call_id, msg.message))
+            return
+        if session.cancelled:
+            # What a caller that hung up still sends (the resume, the cancel again, its
+            # request again) refused: the hub holds no open call to cancel (not_found, an
+            # ended request), so nothing is left to do.
+            refused = msg.ref in ("call_resume", "call_cancel", "call_request")
+            if refused and session.call_id is not None:
+                self.sessions.pop(session.call_id, None)
+                self._recancel.discard(session.call_id)
             return
         await session.handle(msg)
         self._forget_if_over(session)

@@ -307,10 +307,12 @@ class CallSession:
         leave (the others go on)."""
         if self.state in FINAL:
             return
+        # Before any await: a call_queued handled meanwhile finds the caller's mind made up
+        # (a request not yet queued is cancelled once call_queued names it: the engine).
+        self.cancelled = self.role is CallRole.CALLER and self.state is not S.IDLE
         if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
             msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is CallRole.CALLER
                                else p.CallEnd(call_id=self.call_id))
-            self.cancelled = self.role is CallRole.CALLER
             # The hub may be unreachable or slow: end here anyway. Only the message is given
             # a time limit; releasing the call's links and media always runs to its end.
             with contextlib.suppress(Exception):

@@ -20,8 +20,9 @@ var TelehubCaller = (function () {
     status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null,
     hubs: [], hubAt: 0, hubsLoaded: null, api: "",
     // Calls this page hung up on (call id -> the call_cancel or call_end it sent) whose
-    // call_ended has not come: that message may have died with a hub (see hungUp).
-    hangUps: {}, askedAgain: {}
+    // call_ended has not come: that message may have died with a hub (see hungUp); and
+    // requests cancelled before their call_queued (request id -> the call_request).
+    hangUps: {}, askedAgain: {}, unqueued: {}
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -566,6 +567,13 @@ var TelehubCaller = (function () {
     // nothing is left to do. The call still open after a welcome (call_queued or
     // call_connected, the answer to the welcome's call_resume): the hang-up died with a
     // hub, so it is sent again, once a welcome, as calls/engine.py does.
+    var request = msg.request_id && state.unqueued[msg.request_id];
+    if (request && (msg.type === "call_queued" || msg.type === "error")) {
+      // Cancelled before the hub had queued it: cancel it now that it has an id.
+      delete state.unqueued[msg.request_id];
+      if (msg.type === "call_queued") { hangUp(M.call_cancel(msg.call_id)); }
+      return true;
+    }
     var id = msg.call_id;
     if (!id || !state.hangUps[id] || msg.type === "call_plan") { return false; }
     if (msg.type === "call_ended" || (msg.type === "error" && (msg.ref === "call_resume" ||
@@ -597,6 +605,7 @@ var TelehubCaller = (function () {
         state.askedAgain[id] = true;
         send(M.call_resume(id));
       });
+      Object.keys(state.unqueued).forEach(function (rid) { send(state.unqueued[rid]); });
       if (state.callId) {
         send(M.call_resume(state.callId));
       } else if (state.requestId) {
@@ -990,7 +999,12 @@ var TelehubCaller = (function () {
       if (send(M.chat_send(state.callId, text.slice(0, 500)))) { $("reply").value = ""; }
     });
     $("cancel-button").addEventListener("click", function () {
-      if (state.callId) { hangUp(M.call_cancel(state.callId)); }
+      if (state.callId) {
+        hangUp(M.call_cancel(state.callId));
+      } else if (state.requestId) {  // asked, not yet queued: cancelled once call_queued comes
+        state.unqueued[state.requestId] = M.call_request(state.requestId, state.reason,
+                                                         state.urgency, state.patient);
+      }
       finish("You cancelled the call");
     });
     $("end-button").addEventListener("click", function () {

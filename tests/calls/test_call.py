@@ -272,7 +272,8 @@ async def test_a_cancel_that_never_left_is_sent_after_the_reconnect_unless_the_c
     cannot be sent. Back on line, the station resumes the call, hears it still waits and
     cancels it: it ends `abandoned` at once, not `caller_lost` when the 30 s grace ends.
     A second call is answered and ended by the nurse while the station, its caller gone, is
-    away: the resume is answered with that end, and the station lets the call go."""
+    away: the resume is answered with that end, and the station lets the call go. A third
+    is given up on before the hub has queued it: cancelled once its call_queued comes."""
     hub = start_hub(reconnect_grace=30.0)
     relay = TcpRelay(hub.port)
     try:
@@ -311,8 +312,19 @@ async def test_a_cancel_that_never_left_is_sent_after_the_reconnect_unless_the_c
                                    "the station to hear the call ended")
             await wait_until_async(lambda c=call_id: c not in desk.queue, 10,
                                    "the call to leave the desk's queue")
+            await wait_until_async(lambda c=call_id: row(c)[0] == "ended", 10, "its end logged")
             assert row(call_id) == (("ended", "completed", people.nurse.principal.participant_id)
                                     if nurse_ends_it else
                                     ("ended", "abandoned", people.site.principal.participant_id))
+
+        # Given up on before the hub has queued it: cancelled as soon as call_queued names it.
+        hasty = await site.request_call("a fall")
+        await hasty.hang_up()
+        await wait_until_async(lambda: hasty.call_id is not None
+                               and hasty.call_id not in site.sessions, 10,
+                               "the station to cancel it once queued")
+        assert hasty.call_id is not None
+        await wait_until_async(lambda: row(str(hasty.call_id))[0] == "ended", 10, "its end")
+        assert row(hasty.call_id)[:2] == ("ended", "abandoned")
     finally:
         relay.close()

@@ -141,7 +141,7 @@ async def test_a_cancel_lost_with_its_hub_is_sent_again_and_the_call_ends_abando
     reaches it. Started again, the hub takes both calls back as waiting; each client
     reconnects, resumes its call, is told it still waits, and cancels it again: both end
     `abandoned` (not `caller_lost` when the grace runs out), long before the grace, and
-    leave the desk's queue."""
+    leave the desk's queue. Then the page's caller gives up before its call is queued."""
     nurse, site = hubdb.staff("nina", "nurse"), hubdb.site("Alder")
     port = free_port()
     hub = ProcessHub(hubdb.url, *KEEP_WAITING, port=port)
@@ -195,6 +195,24 @@ async def test_a_cancel_lost_with_its_hub_is_sent_again_and_the_call_ends_abando
                                       "'call_cancel').length") == 2
         await browser.wait_for("Object.keys(TelehubCaller.state.hangUps).length === 0")
         await wait_until_async(lambda: not station.sessions, 5, "the station to forget it")
+
+        # The page's caller gives up before the hub has queued the call: its call_queued
+        # is answered with the cancel.
+        await browser.evaluate("document.getElementById('again-button').click()")
+        await browser.wait_for(visible("prepare"))
+        await browser.evaluate("document.getElementById('reason').value = 'Dizzy';"
+                               "document.getElementById('call-button').click();"
+                               "document.getElementById('cancel-button').click()")
+        await browser.wait_for("Object.keys(TelehubCaller.state.unqueued).length === 0 && "
+                               "Object.keys(TelehubCaller.state.hangUps).length === 0")
+
+        def hasty() -> tuple[str, str | None]:
+            with hubdb.sessions() as s:
+                call = s.scalars(select(Call).where(Call.reason == "Dizzy")).one()
+                return call.state, call.end_reason
+
+        await wait_until_async(lambda: hasty()[0] == "ended", 10, "its end logged")
+        assert hasty() == ("ended", "abandoned")
     finally:
         await station.close()
         await desk.close()
