@@ -104,6 +104,7 @@ class CallEngine:
         self.sessions: dict[str, CallSession] = {}
         self.conversation = Conversation(self.signaling.send)  # chat and hold (hub-known)
         self._requesting: dict[str, CallSession] = {}  # by request_id, until call_queued
+        self._recancel: set[str] = set()  # cancelled calls to cancel again (this welcome)
         self.queue: dict[str, p.QueueEntry] = {}
         self._queue_seq = -1
         self._closed = False
@@ -230,6 +231,7 @@ class CallEngine:
                         if session.request_message is not None:
                             with contextlib.suppress(Exception):
                                 await self.signaling.send(session.request_message)
+                    await self._ask_after_cancelled()
             case Disconnected():
                 self._emit(SignalingChanged(False, event.reason))
             case Closed():
@@ -266,6 +268,11 @@ class CallEngine:
             case p.CallQueued() if msg.request_id in self._requesting:
                 requested = self._requesting.pop(msg.request_id)
                 self.sessions[msg.call_id] = requested
+                if requested.cancelled:  # hung up before the hub had queued it
+                    requested.call_id = msg.call_id
+                    with contextlib.suppress(Exception):
+                        await self.signaling.send(p.CallCancel(call_id=msg.call_id))
+                    return
                 await requested.handle(msg)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
@@ -305,11 +312,39 @@ class CallEngine:
                 if session is None:
                     log.info("no call %s here for %s", call_id, msg.type)
                     return
+                if session.cancelled:
+                    await self._cancel_again(session, msg)
+                    return
                 if session.state in FINAL:  # e.g. the hub confirming our own hang-up
                     self._forget_if_over(session)
                     return
                 await session.handle(msg)
                 self._forget_if_over(session)
+
+    async def _ask_after_cancelled(self) -> None:
+        """After a welcome (a reconnect, or another hub dispatching now): a call this caller
+        cancelled whose ``call_ended`` has not come may have lost its cancel with a hub that
+        died. Each is resumed; :meth:`_cancel_again` acts on the hub's answer."""
+        self._recancel = {call_id for call_id, s in self.sessions.items() if s.cancelled}
+        for call_id in list(self._recancel):
+            with contextlib.suppress(Exception):
+                await self.signaling.send(p.CallResume(call_id=call_id))
+
+    async def _cancel_again(self, session: CallSession, msg: p.ServerMessage) -> None:
+        """A message on a call this caller cancelled. ``call_ended``: the cancel was heard
+        (or the call ended otherwise), the call is forgotten. ``call_queued`` or
+        ``call_connected`` (the hub's answer to the resume): the call is still open, its
+        cancel was lost, so it is sent again, once a welcome. Anything else (a position, an
+        offer) is for a call the caller has left."""
+        call_id = session.call_id
+        assert call_id is not None
+        if isinstance(msg, p.CallEnded):
+            self.sessions.pop(call_id, None)
+        elif isinstance(msg, p.CallQueued | p.CallConnected) and call_id in self._recancel:
+            self._recancel.discard(call_id)
+            log.info("call %s is still open after its cancel; cancelling it again", call_id)
+            with contextlib.suppress(Exception):
+                await self.signaling.send(p.CallCancel(call_id=call_id))
 
     async def _on_error(self, msg: p.Error) -> None:
         session = self.sessions.get(msg.call_id) if msg.call_id else None
@@ -320,6 +355,15 @@ class CallEngine:
             self._requesting.pop(rid)
         if session is None:
             self._emit(Refused(msg.call_id, msg.message))
+            return
+        if session.cancelled:
+            # What a caller that hung up still sends (the resume, the cancel again, its
+            # request again) refused: the hub holds no open call to cancel (not_found, an
+            # ended request), so nothing is left to do.
+            refused = msg.ref in ("call_resume", "call_cancel", "call_request")
+            if refused and session.call_id is not None:
+                self.sessions.pop(session.call_id, None)
+                self._recancel.discard(session.call_id)
             return
         await session.handle(msg)
         self._forget_if_over(session)

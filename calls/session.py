@@ -204,6 +204,10 @@ class CallSession:
         self._lock = asyncio.Lock()  # one signaling step at a time per call
         self._closed = False  # released (or being released): no new links or media
         self._handed_over = False  # the nurse left handing the call over (not lost)
+        # The caller cancelled (or hung up): until the hub's call_ended for it, the cancel
+        # may have died with a hub, so the engine keeps this session and cancels it again
+        # after a welcome if the hub says the call is still open (CallEngine._cancel_again).
+        self.cancelled = False
         self.ended = asyncio.Event()
 
     # --- state ----------------------------------------------------------------------------
@@ -303,6 +307,9 @@ class CallSession:
         leave (the others go on)."""
         if self.state in FINAL:
             return
+        # Before any await: a call_queued handled meanwhile finds the caller's mind made up
+        # (a request not yet queued is cancelled once call_queued names it: the engine).
+        self.cancelled = self.role is CallRole.CALLER and self.state is not S.IDLE
         if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
             msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is CallRole.CALLER
                                else p.CallEnd(call_id=self.call_id))

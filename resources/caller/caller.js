@@ -18,7 +18,11 @@ var TelehubCaller = (function () {
     hadMedia: false, lastStall: null, cameraId: null, handedOver: false,
     photoRequest: null, photoSent: null,
     status: null, messages: [], chimes: 0, heldSince: null, holdTimer: null,
-    hubs: [], hubAt: 0, hubsLoaded: null, api: ""
+    hubs: [], hubAt: 0, hubsLoaded: null, api: "",
+    // Calls this page hung up on (call id -> the call_cancel or call_end it sent) whose
+    // call_ended has not come: that message may have died with a hub (see hungUp); and
+    // requests cancelled before their call_queued (request id -> the call_request).
+    hangUps: {}, askedAgain: {}, unqueued: {}
   };
 
   // HD when the camera and the line allow (the browser steps down by itself on a poor line).
@@ -396,6 +400,7 @@ var TelehubCaller = (function () {
       state.lastHeard = Date.now();
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (hungUp(msg)) { return; }
       var handler = handlers[msg.type];
       if (handler) { handler(msg); }
     };
@@ -550,6 +555,39 @@ var TelehubCaller = (function () {
     if (!wasHeld) { say(msg.by + " has put the call on hold. Please stay on this page.", true); }
   }
 
+  function hangUp(msg) {
+    // The user cancelled or ended the call: kept until the hub's call_ended says so.
+    state.hangUps[msg.call_id] = msg;
+    send(msg);
+  }
+
+  function hungUp(msg) {
+    // A message on a call this page hung up on (true: dealt with here, the page has left
+    // it). call_ended, or the hub refusing the resume or the hang-up (no such open call):
+    // nothing is left to do. The call still open after a welcome (call_queued or
+    // call_connected, the answer to the welcome's call_resume): the hang-up died with a
+    // hub, so it is sent again, once a welcome, as calls/engine.py does.
+    var request = msg.request_id && state.unqueued[msg.request_id];
+    if (request && (msg.type === "call_queued" || msg.type === "error")) {
+      // Cancelled before the hub had queued it: cancel it now that it has an id.
+      delete state.unqueued[msg.request_id];
+      if (msg.type === "call_queued") { hangUp(M.call_cancel(msg.call_id)); }
+      return true;
+    }
+    var id = msg.call_id;
+    if (!id || !state.hangUps[id] || msg.type === "call_plan") { return false; }
+    if (msg.type === "call_ended" || (msg.type === "error" && (msg.ref === "call_resume" ||
+        msg.ref === "call_cancel" || msg.ref === "call_end"))) {
+      delete state.hangUps[id];
+      delete state.askedAgain[id];
+    } else if ((msg.type === "call_queued" || msg.type === "call_connected") &&
+               state.askedAgain[id]) {
+      delete state.askedAgain[id];
+      send(state.hangUps[id]);
+    }
+    return true;
+  }
+
   var handlers = {
     welcome: function (msg) {
       state.heartbeatTimeout = msg.heartbeat_timeout;
@@ -562,6 +600,12 @@ var TelehubCaller = (function () {
       // ask once for a plan written or corrected while this page was away.
       var planCall = state.callId || state.planFor;
       if (state.signedIn > 1 && planCall) { fetchPlan(planCall); }
+      state.askedAgain = {};
+      Object.keys(state.hangUps).forEach(function (id) {
+        state.askedAgain[id] = true;
+        send(M.call_resume(id));
+      });
+      Object.keys(state.unqueued).forEach(function (rid) { send(state.unqueued[rid]); });
       if (state.callId) {
         send(M.call_resume(state.callId));
       } else if (state.requestId) {
@@ -955,11 +999,16 @@ var TelehubCaller = (function () {
       if (send(M.chat_send(state.callId, text.slice(0, 500)))) { $("reply").value = ""; }
     });
     $("cancel-button").addEventListener("click", function () {
-      if (state.callId) { send(M.call_cancel(state.callId)); }
+      if (state.callId) {
+        hangUp(M.call_cancel(state.callId));
+      } else if (state.requestId) {  // asked, not yet queued: cancelled once call_queued comes
+        state.unqueued[state.requestId] = M.call_request(state.requestId, state.reason,
+                                                         state.urgency, state.patient);
+      }
       finish("You cancelled the call");
     });
     $("end-button").addEventListener("click", function () {
-      if (state.callId) { send(M.call_end(state.callId)); }
+      if (state.callId) { hangUp(M.call_end(state.callId)); }
       finish("The call has ended");
     });
     $("photo-agree").addEventListener("click", sendPhoto);

@@ -21,10 +21,12 @@ from calls.session import (
     RemoteMediaAdded,
 )
 from hub.contract.identity import CallRole
+from hub.models import Call
 from tests.helpers.engines import EventLog, frame_where, stamps_of
 from tests.helpers.fixtures import People
-from tests.helpers.hubserver import ThreadedHub
-from tests.helpers.waiting import holds_for_async
+from tests.helpers.hubserver import HubDatabase, ThreadedHub
+from tests.helpers.tcprelay import TcpRelay
+from tests.helpers.waiting import holds_for_async, wait_until_async
 
 pytestmark = pytest.mark.slow
 
@@ -261,3 +263,68 @@ async def test_mute_camera_off_and_hold_reach_the_other_end(
     await answerer.hang_up()
     with pytest.raises(InvalidStateError):
         answerer.set_muted(True)
+
+
+async def test_a_cancel_that_never_left_is_sent_after_the_reconnect_unless_the_call_ended(
+        start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase, people: People,
+        engines: Callable[..., CallEngine]) -> None:
+    """The station's line is down (a relay cut) when the caller gives up waiting: the cancel
+    cannot be sent. Back on line, the station resumes the call, hears it still waits and
+    cancels it: it ends `abandoned` at once, not `caller_lost` when the 30 s grace ends.
+    A second call is answered and ended by the nurse while the station, its caller gone, is
+    away: the resume is answered with that end, and the station lets the call go. A third
+    is given up on before the hub has queued it: cancelled once its call_queued comes."""
+    hub = start_hub(reconnect_grace=30.0)
+    relay = TcpRelay(hub.port)
+    try:
+        site = engines(f"ws://127.0.0.1:{relay.port}/ws", people.site.token, CallRole.CALLER)
+        desk = engines(hub.ws, people.nurse.token, CallRole.NURSE)
+        site_log = EventLog(site)
+        await site.start()
+        await desk.start()
+
+        def row(call_id: str) -> tuple[str, str | None, str | None]:
+            with hubdb.sessions() as s:
+                call = s.get(Call, call_id)
+                assert call is not None
+                return call.state, call.end_reason, call.ended_by
+
+        for nurse_ends_it in (False, True):
+            mark = site_log.mark()
+            caller = await site.request_call("a fall")
+            await site_log.state(CallState.QUEUED, since=mark)
+            call_id = caller.call_id
+            assert call_id is not None
+            await wait_until_async(lambda c=call_id: c in desk.queue, 10, "the desk to see it")
+            mark = site_log.mark()
+            relay.cut()
+            await site_log.wait(lambda e: isinstance(e, SignalingChanged) and not e.connected,
+                                since=mark)
+            await caller.hang_up()  # not sent: the line is down
+            assert caller.state is CallState.ENDED and call_id in site.sessions
+            if nurse_ends_it:
+                await desk.claim(call_id)
+                await desk.hang_up(call_id)
+                await wait_until_async(lambda c=call_id: row(c)[0] == "ended", 10,
+                                       "the nurse's end to be logged")
+            relay.restore()
+            await wait_until_async(lambda c=call_id: c not in site.sessions, 10,
+                                   "the station to hear the call ended")
+            await wait_until_async(lambda c=call_id: c not in desk.queue, 10,
+                                   "the call to leave the desk's queue")
+            await wait_until_async(lambda c=call_id: row(c)[0] == "ended", 10, "its end logged")
+            assert row(call_id) == (("ended", "completed", people.nurse.principal.participant_id)
+                                    if nurse_ends_it else
+                                    ("ended", "abandoned", people.site.principal.participant_id))
+
+        # Given up on before the hub has queued it: cancelled as soon as call_queued names it.
+        hasty = await site.request_call("a fall")
+        await hasty.hang_up()
+        await wait_until_async(lambda: hasty.call_id is not None
+                               and hasty.call_id not in site.sessions, 10,
+                               "the station to cancel it once queued")
+        assert hasty.call_id is not None
+        await wait_until_async(lambda: row(str(hasty.call_id))[0] == "ended", 10, "its end")
+        assert row(hasty.call_id)[:2] == ("ended", "abandoned")
+    finally:
+        relay.close()

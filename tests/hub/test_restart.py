@@ -1,14 +1,27 @@
-"""Waiting calls survive a hub killed with SIGKILL; callers that reconnect keep their place."""
+"""Waiting calls survive a hub killed with SIGKILL; callers that reconnect keep their place,
+and a cancel that died with the hub is sent again."""
 
 from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
+from calls.engine import CallEngine
+from calls.session import CallState
+from hub.client import Backoff
 from hub.contract import signaling as p
+from hub.contract.identity import CallRole
 from hub.models import Call
-from tests.helpers.hubserver import HubDatabase, ProcessHub
+from tests.e2e.test_caller_page import invite, visible
+from tests.helpers.chromium import Chromium
+from tests.helpers.hubserver import HubDatabase, ProcessHub, free_port
+from tests.helpers.waiting import wait_until_async
 from tests.helpers.wsclient import HubClient
 
 FAST = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "2", "--reconnect-grace", "5")
@@ -103,3 +116,104 @@ async def test_a_request_sent_again_after_its_call_ended_is_never_a_second_call(
     with hubdb.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Call)
                         .where(Call.request_id == "r-once")) == 1
+
+
+# A grace long enough that a call the clients do not cancel again would still be waiting
+# when the test looks; a heartbeat timeout long enough that a stopped hub is not given up
+# on before the cancels have been written into its sockets.
+LONG_GRACE = 30.0
+KEEP_WAITING = ("--heartbeat-interval", "0.5", "--heartbeat-timeout", "5",
+                "--reconnect-grace", str(LONG_GRACE))
+
+
+def stopped(proc: subprocess.Popen[str]) -> bool:
+    """The process is stopped (SIGSTOP has taken effect): it reads nothing more."""
+    return Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+async def test_a_cancel_lost_with_its_hub_is_sent_again_and_the_call_ends_abandoned(
+    hubdb: HubDatabase, browser: Chromium,
+) -> None:
+    """The station's and the caller page's cancels of their waiting calls are written into
+    the sockets of a hub that is stopped (SIGSTOP: it reads nothing) and then killed: neither
+    reaches it. Started again, the hub takes both calls back as waiting; each client
+    reconnects, resumes its call, is told it still waits, and cancels it again: both end
+    `abandoned` (not `caller_lost` when the grace runs out), long before the grace, and
+    leave the desk's queue. Then the page's caller gives up before its call is queued."""
+    nurse, site = hubdb.staff("nina", "nurse"), hubdb.site("Alder")
+    port = free_port()
+    hub = ProcessHub(hubdb.url, *KEEP_WAITING, port=port)
+    quick = Backoff(initial=0.1, maximum=0.5)
+    station = CallEngine(hub.ws, site.token, CallRole.CALLER, backoff=quick)
+    desk = CallEngine(hub.ws, nurse.token, CallRole.NURSE, backoff=quick)
+    try:
+        await station.start()
+        await desk.start()
+        waiting = await station.request_call("a fall")
+        await browser.goto(hub.http + invite(hub, nurse)["link"])
+        await browser.wait_for(visible("prepare"))
+        await browser.evaluate("document.getElementById('reason').value = 'Breathless';"
+                               "document.getElementById('call-button').click()")
+        await browser.wait_for("TelehubCaller.state.callId !== null")
+        page_call = await browser.evaluate("TelehubCaller.state.callId")
+        await wait_until_async(lambda: waiting.call_id is not None
+                               and set(desk.queue) == {waiting.call_id, page_call},
+                               10, "both calls in the desk's queue")
+        assert waiting.call_id is not None
+        calls = {waiting.call_id, page_call}
+
+        hub.proc.send_signal(signal.SIGSTOP)
+        await wait_until_async(lambda: stopped(hub.proc), 5, "the hub to stop")
+        await station.hang_up(waiting.call_id)
+        await browser.evaluate("document.getElementById('cancel-button').click()")
+        await browser.wait_for(visible("ended"))
+        await browser.wait_for("TelehubCaller.state.ws.bufferedAmount === 0")  # written
+        assert waiting.state is CallState.ENDED
+        hub.kill()  # the cancels die unread in its sockets
+        hub.stop()
+        with hubdb.sessions() as s:
+            assert {c.state for c in s.scalars(select(Call))} == {"waiting"}
+
+        hub = ProcessHub(hubdb.url, *KEEP_WAITING, port=port)
+        started = time.monotonic()
+
+        def ended() -> dict[str, str | None]:
+            with hubdb.sessions() as s:
+                return {c.id: c.end_reason for c in s.scalars(select(Call))
+                        if c.state == "ended"}
+
+        await wait_until_async(lambda: ended().keys() == calls, LONG_GRACE / 2,
+                               "both calls to end, cancelled again")
+        assert ended() == dict.fromkeys(calls, "abandoned")
+        assert time.monotonic() - started < LONG_GRACE / 2
+        await wait_until_async(lambda: desk.signaling.connections >= 2 and not desk.queue,
+                               10, "the desk's queue to be empty again")
+        # Each client sent its cancel twice, and keeps nothing once the hub said it ended.
+        assert await browser.evaluate("TelehubCaller.state.sent.filter(m => m.type === "
+                                      "'call_cancel').length") == 2
+        await browser.wait_for("Object.keys(TelehubCaller.state.hangUps).length === 0")
+        await wait_until_async(lambda: not station.sessions, 5, "the station to forget it")
+
+        # The page's caller gives up before the hub has queued the call: its call_queued
+        # is answered with the cancel.
+        await browser.evaluate("document.getElementById('again-button').click()")
+        await browser.wait_for(visible("prepare"))
+        await browser.evaluate("document.getElementById('reason').value = 'Dizzy';"
+                               "document.getElementById('call-button').click();"
+                               "document.getElementById('cancel-button').click()")
+        await browser.wait_for("Object.keys(TelehubCaller.state.unqueued).length === 0 && "
+                               "Object.keys(TelehubCaller.state.hangUps).length === 0")
+
+        def hasty() -> tuple[str, str | None]:
+            with hubdb.sessions() as s:
+                call = s.scalars(select(Call).where(Call.reason == "Dizzy")).one()
+                return call.state, call.end_reason
+
+        await wait_until_async(lambda: hasty()[0] == "ended", 10, "its end logged")
+        assert hasty() == ("ended", "abandoned")
+    finally:
+        await station.close()
+        await desk.close()
+        hub.stop()
