@@ -272,6 +272,7 @@ class _Stream:
         self.given: dict[str, set[int]] = {}  # call id -> the desks connected to it
         self.running = True
         self.tasks: list[asyncio.Task[None]] = []
+        self.asking: dict[int, str] = {}  # site -> the request it is on (for a failure)
 
     def start(self) -> None:
         self.tasks = [asyncio.create_task(self._site(i, s)) for i, s in enumerate(self.sites)]
@@ -281,22 +282,39 @@ class _Stream:
         n = 0
         while self.running:
             rid = f"site{i}-call{n}"
-            queued = None
-            while queued is None:  # a request lost with its hub is sent again on reconnect
+            self.asking[i] = rid
+            call_id = None
+            while call_id is None:  # a request lost with its hub is sent again on reconnect
                 with contextlib.suppress(Exception):
                     await site.send(request(rid))
                 while True:
-                    got = await site.expect(p.CallQueued | Connected,  # type: ignore[arg-type]
+                    got = await site.expect(p.CallQueued | Connected | p.Error,  # type: ignore[arg-type]
                                             timeout=30)
                     if isinstance(got, Connected):
                         break
-                    if got.request_id == rid:
-                        queued = got
+                    if isinstance(got, p.Error):
+                        if got.code is not p.ErrorCode.WRONG_STATE:
+                            continue
+                        if got.call_id is None:  # the first is still being queued: ask again
+                            await asyncio.sleep(0.2)
+                            break
+                        # Its call_queued was lost in a move, and a desk answered and ended
+                        # the call before the request came again: the hub names the call
+                        # (how it ended is checked in its row, below).
+                        call_id = got.call_id
+                        self.queued[rid] = call_id
+                        self.completed[rid] = p.EndReason.COMPLETED
                         break
-            self.queued[rid] = queued.call_id
-            site.signaling.hold(queued.call_id)
-            ended = await site.expect(p.CallEnded, timeout=60, call_id=queued.call_id)
-            site.signaling.release(queued.call_id)
+                    if got.request_id == rid:
+                        call_id = got.call_id
+                        break
+            if rid in self.completed:
+                n += 1
+                continue
+            self.queued[rid] = call_id
+            site.signaling.hold(call_id)
+            ended = await site.expect(p.CallEnded, timeout=60, call_id=call_id)
+            site.signaling.release(call_id)
             self.completed[rid] = ended.reason
             n += 1
 
@@ -340,7 +358,10 @@ class _Stream:
                     if c.id in open_}
             inboxes = [[m for m in x.inbox if getattr(m, "call_id", None) in open_]
                        for x in self.sites]
-            raise AssertionError(f"calls that never ended: {rows}; {inboxes}") from None
+            stuck = {self.asking.get(i): [type(m).__name__ for m in self.sites[i].inbox][-8:]
+                     for i, t in enumerate(site_tasks) if not t.done()}
+            raise AssertionError(f"calls that never ended: {rows}; {inboxes}; sites still "
+                                 f"on a request, and what they were sent: {stuck}") from None
         for task in self.tasks[len(self.sites):]:
             task.cancel()
 
