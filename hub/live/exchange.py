@@ -51,13 +51,16 @@ def channel(box: str) -> str:
     return "telehub_" + box.replace("-", "_")
 
 
-# The rows in the order given (their ids follow it), then one notification per box: the
-# channel as channel() names it.
+# The rows in the order given (their ids follow it), and a notification on each channel
+# given (a data-modifying WITH runs whether or not the query reads it).
 _POST = ("WITH posted AS (INSERT INTO hub_mail (box, body) "
          "SELECT box, body FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY "
-         "AS m (box, body, n) ORDER BY n RETURNING box) "
-         "SELECT pg_notify('telehub_' || replace(box, '-', '_'), '') "
-         "FROM (SELECT DISTINCT box FROM posted) AS boxes")
+         "AS m (box, body, n) ORDER BY n) "
+         "SELECT pg_notify(c, '') FROM unnest(%s::text[]) AS c")
+
+
+def _failed(box: _Box, mail: Mail, exc: Exception) -> None:
+    log.error("handling a %r mail in box %s failed: %s", mail.get("k"), box.name, where(exc))
 
 
 class _Box:
@@ -192,8 +195,7 @@ class Exchange:
         try:
             return take(mail)
         except Exception as exc:
-            log.error("handling a %r mail in box %s failed: %s", mail.get("k"), box.name,
-                      where(exc))
+            _failed(box, mail, exc)
             return True
         finally:
             box.busy = False
@@ -232,7 +234,9 @@ class Exchange:
                     conn = self._post_conn
                     # One statement, its own transaction: one round trip to the database
                     # for the rows and their boxes' notifications (sent as it commits).
-                    await conn.execute(_POST, ([b for b, _ in rows], [m for _, m in rows]))
+                    boxes = [b for b, _ in rows]
+                    await conn.execute(_POST, (boxes, [m for _, m in rows],
+                                               [channel(b) for b in dict.fromkeys(boxes)]))
             except psycopg.Error as exc:
                 log.warning("posting to other hubs failed (%s); trying again",
                             type(exc).__name__)
@@ -313,8 +317,7 @@ class Exchange:
         try:
             await box.handler(mail)
         except Exception as exc:
-            log.error("handling a %r mail in box %s failed: %s", mail.get("k"), box.name,
-                      where(exc))
+            _failed(box, mail, exc)
 
     async def _listen(self) -> None:
         """Keep a listening connection; after each reconnect, every box is read at once."""

@@ -63,10 +63,8 @@ class RelayedConnections:
         self._held: dict[tuple[str, str], list[p.ClientMessage]] = {}
 
     async def on_mail(self, mail: Mail) -> None:
-        if mail.get("k") == "opening":
+        if not self.take(mail):  # ``opening``
             await self.switchboard.opening_changed()
-        else:
-            self.take(mail)
 
     def take(self, mail: Mail) -> bool:
         """A mail handled at once (the exchange's ``take``), but ``opening``: that one reads
