@@ -350,9 +350,10 @@ class _Stream:
         """Stop starting calls; wait for every site's last call to end."""
         self.running = False
         site_tasks = self.tasks[: len(self.sites)]
-        try:
-            await asyncio.wait_for(asyncio.gather(*site_tasks), timeout)
-        except TimeoutError:
+        # asyncio.wait, not wait_for: a timeout must leave the tasks as they are, to be
+        # named below (wait_for would cancel them first).
+        _done, pending = await asyncio.wait(site_tasks, timeout=timeout)
+        if pending:
             open_ = {c for r, c in self.queued.items() if r not in self.completed}
             rows = {c.id: (c.state, c.end_reason) for c in calls_in(db, *sites).values()
                     if c.id in open_}
@@ -360,8 +361,12 @@ class _Stream:
                        for x in self.sites]
             stuck = {self.asking.get(i): [type(m).__name__ for m in self.sites[i].inbox][-8:]
                      for i, t in enumerate(site_tasks) if not t.done()}
+            for task in self.tasks:
+                task.cancel()
             raise AssertionError(f"calls that never ended: {rows}; {inboxes}; sites still "
-                                 f"on a request, and what they were sent: {stuck}") from None
+                                 f"on a request, and what they were sent: {stuck}")
+        for task in site_tasks:  # a site that failed fails the test with its own error
+            task.result()
         for task in self.tasks[len(self.sites):]:
             task.cancel()
 

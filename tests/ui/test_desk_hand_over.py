@@ -55,6 +55,8 @@ def test_a_call_handed_to_this_desk_then_back_to_the_queue_and_the_hub_menu(
                                   urgency=p.Urgency.EMERGENCY)
     qtbot.waitUntil(lambda: "Emergency: 1 waiting" in desk.glance.waits[
         p.Urgency.EMERGENCY].text(), timeout=10_000)
+    # (the desks may hear of the call before its caller hears call_queued)
+    qtbot.waitUntil(lambda: session.call_id is not None, timeout=10_000)
     call_id = session.call_id
     assert call_id is not None
     engine_loop.run(nina.claim(call_id))
