@@ -1,6 +1,7 @@
 """Benchmark: two hubs behind HAProxy on one PostgreSQL database, against one hub alone.
 
-3,000 sites and 50 nurse desks, real WebSocket clients in this process. First one hub alone
+3,000 sites and 50 nurse desks, real WebSocket clients: the desks in this process, the sites
+in a process of their own (as they are on machines of their own). First one hub alone
 (``python -m hub serve`` on PostgreSQL, clients straight to it): the baseline. Then two hubs
 behind a real HAProxy (the shipped configuration, tests/helpers/cluster.py), the sites and
 desks spread over both by the balancer. In each, sites call in an open loop and each call is
@@ -30,7 +31,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -100,13 +101,12 @@ def _enrol(db_url: str) -> tuple[list[str], list[str]]:
 
 @dataclass
 class Run:
-    """What is in flight, keyed by the call's reason (its request id)."""
+    """What is in flight, keyed by the call's reason (its request id). The sites are in a
+    process of their own (:class:`SiteFleet`): what they did comes back as events."""
 
-    sent_at: dict[str, float] = field(default_factory=dict)
-    desks_seen: dict[str, int] = field(default_factory=dict)
+    sent_at: dict[str, float] = field(default_factory=dict)  # when the site sent it
+    arrivals: dict[str, list[float]] = field(default_factory=dict)  # when each desk had it
     done: dict[str, asyncio.Event] = field(default_factory=dict)
-    latency_s: dict[str, float] = field(default_factory=dict)
-    first_s: dict[str, float] = field(default_factory=dict)  # until the first desk had it
     call_ids: dict[str, str] = field(default_factory=dict)
     queued: dict[str, asyncio.Event] = field(default_factory=dict)
     wins: dict[str, int] = field(default_factory=dict)  # call id -> desks given it
@@ -120,6 +120,19 @@ class Run:
     paused: bool = False
     phase: str = "one"
 
+    def latency_s(self, reason: str) -> float | None:
+        """Request sent until the last desk had it; None if not every desk did."""
+        seen = self.arrivals.get(reason, [])
+        if len(seen) < DESKS or reason not in self.sent_at:
+            return None
+        return max(seen) - self.sent_at[reason]
+
+    def first_s(self, reason: str) -> float | None:
+        seen = self.arrivals.get(reason)
+        if not seen or reason not in self.sent_at:
+            return None
+        return min(seen) - self.sent_at[reason]
+
 
 def _reason(run: Run, i: int) -> str:
     """Call ``i``'s reason and request id: unique in the database across the phases, as a
@@ -129,16 +142,13 @@ def _reason(run: Run, i: int) -> str:
 
 class BenchClient:
     """One party, kept connected: it reconnects through ``url`` whenever its hub closes or
-    dies, signs in again and resumes the calls it holds (as the station and desk do)."""
+    dies, signs in again and resumes the calls it holds (as the station and desk do). What
+    it is sent is the subclass's (:meth:`on_message`)."""
 
-    def __init__(self, url: str, token: str, run: Run, desk: int | None) -> None:
-        self.url, self.token, self.run, self.desk = url, token, run, desk
+    def __init__(self, url: str, token: str, backoff: Backoff) -> None:
+        self.url, self.token, self.backoff = url, token, backoff
         self.ws: ClientConnection | None = None
         self.held: set[str] = set()
-        self.cancelling: set[str] = set()  # cancelled, no call_ended yet
-        self.recancel: set[str] = set()
-        self.queue: set[str] = set()  # a desk's view of the waiting calls
-        self.snapshots: list[float] = []  # when queue snapshots arrived (for _settled)
         self.connected = asyncio.Event()
         self.sign_ins = 0
         self.drops = 0  # connections lost (a desk that never dropped kept its queue)
@@ -165,21 +175,16 @@ class BenchClient:
             raise
         self.ws = ws
         self.sign_ins += 1
-        await self._resume(ws)
+        await self.resume(ws)
         self.connected.set()
 
-    async def _resume(self, ws: ClientConnection) -> None:
+    async def resume(self, ws: ClientConnection) -> None:
         """After a welcome (a new connection, or again when another hub took over the
-        dispatch): resume the calls held; one whose cancel went unanswered (it may have died
-        with a hub) is cancelled again once the hub says it still waits."""
-        self.recancel = self.held & self.cancelling  # once the hub says it still waits
+        dispatch): resume the calls held."""
         for call_id in self.held:
             await ws.send(p.CallResume(call_id=call_id).to_json())
 
     async def _keep(self) -> None:
-        # The programs' own: a fleet of sites that lost its hub comes back spread out, and
-        # the desks at once (hub.client.site_backoff).
-        backoff = Backoff() if self.desk is not None else site_backoff()
         while not self.closing:
             assert self.ws is not None
             await self._read(self.ws)
@@ -188,7 +193,7 @@ class BenchClient:
             self.connected.clear()
             attempt = 0
             while not self.closing:
-                await asyncio.sleep(backoff.delay(attempt))
+                await asyncio.sleep(self.backoff.delay(attempt))
                 attempt += 1
                 try:
                     await self._connect()
@@ -217,7 +222,6 @@ class BenchClient:
         raise ConnectionError("could not send after three reconnects")
 
     async def _read(self, ws: ClientConnection) -> None:
-        run = self.run
         with contextlib.suppress(ConnectionClosed):
             async for raw in ws:
                 now = time.perf_counter()
@@ -225,28 +229,37 @@ class BenchClient:
                 kind = msg["type"]
                 if kind == "ping":
                     await ws.send(p.Pong(t=msg.get("t")).to_json())
-                elif kind == "welcome":  # another hub dispatches now: carry on with it
-                    await self._resume(ws)
-                    if self.desk is not None:
-                        self._desk_message(kind, msg, now)
-                elif self.desk is not None:
-                    self._desk_message(kind, msg, now)
-                elif kind == "call_queued":
-                    reason = msg["request_id"]
-                    run.call_ids[reason] = msg["call_id"]
-                    self.held.add(msg["call_id"])
-                    if msg["call_id"] in self.recancel:
-                        self.recancel.discard(msg["call_id"])
-                        await ws.send(p.CallCancel(call_id=msg["call_id"]).to_json())
-                    if reason in run.queued:
-                        run.queued[reason].set()
-                elif kind == "call_ended":
-                    self.held.discard(msg["call_id"])
-                    self.cancelling.discard(msg["call_id"])
-                elif kind == "error" and msg.get("code") != "already_claimed":
-                    run.errors.append(str(msg)[:300])
+                    continue
+                if kind == "welcome":  # another hub dispatches now: carry on with it
+                    await self.resume(ws)
+                await self.on_message(ws, kind, msg, now)
 
-    def _desk_message(self, kind: str, msg: dict[str, Any], now: float) -> None:
+    async def on_message(self, ws: ClientConnection, kind: str, msg: dict[str, Any],
+                         now: float) -> None:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ws.close(), 3)
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.task
+
+
+class DeskClient(BenchClient):
+    """A nurse's desk: its view of the queue, and when each call reached it."""
+
+    def __init__(self, url: str, token: str, run: Run, desk: int) -> None:
+        super().__init__(url, token, Backoff())  # the desks retry at once (hub.client)
+        self.run, self.desk = run, desk
+        self.queue: set[str] = set()  # this desk's view of the waiting calls
+        self.snapshots: list[float] = []  # when queue snapshots arrived (for _settled)
+
+    async def on_message(self, ws: ClientConnection, kind: str, msg: dict[str, Any],
+                         now: float) -> None:
         run = self.run
         if kind == "queue_snapshot":
             self.queue = {e["call_id"] for e in msg["entries"]}
@@ -257,13 +270,10 @@ class BenchClient:
             else:
                 self.queue.add(msg["call_id"])
             reason = (msg.get("entry") or {}).get("reason")
-            if msg["op"] == "added" and reason in run.sent_at and not run.paused:
-                seen = run.desks_seen.get(reason, 0) + 1
-                run.desks_seen[reason] = seen
-                if seen == 1:
-                    run.first_s[reason] = now - run.sent_at[reason]
-                if seen == DESKS:
-                    run.latency_s[reason] = now - run.sent_at[reason]
+            if msg["op"] == "added" and reason in run.done and not run.paused:
+                seen = run.arrivals.setdefault(reason, [])
+                seen.append(now)
+                if len(seen) == DESKS:
                     run.done[reason].set()
         elif kind == "call_connected":
             call_id = msg["call_id"]
@@ -278,24 +288,173 @@ class BenchClient:
             run.errors.append(str(msg)[:300])
         expected = run.expect_queue
         if expected is not None and self.desk not in run.recovered_at and self.queue == expected:
-            run.recovered_at[self.desk] = now  # type: ignore[index]
+            run.recovered_at[self.desk] = now
+
+
+class SiteClient(BenchClient):
+    """A care home, in the sites' process: what the hub says of its calls goes to ``tell``."""
+
+    def __init__(self, url: str, token: str, tell: Callable[[dict[str, Any]], None]) -> None:
+        # A fleet of sites that lost its hub comes back spread out (hub.client.site_backoff).
+        super().__init__(url, token, site_backoff())
+        self.tell = tell
+        self.cancelling: set[str] = set()  # cancelled, no call_ended yet
+        self.recancel: set[str] = set()
+
+    async def resume(self, ws: ClientConnection) -> None:
+        # A call whose cancel went unanswered (it may have died with a hub) is cancelled
+        # again once the hub says it still waits.
+        self.recancel = self.held & self.cancelling
+        await super().resume(ws)
+
+    async def on_message(self, ws: ClientConnection, kind: str, msg: dict[str, Any],
+                         now: float) -> None:
+        if kind == "call_queued":
+            call_id = msg["call_id"]
+            self.held.add(call_id)
+            if call_id in self.recancel:
+                self.recancel.discard(call_id)
+                await ws.send(p.CallCancel(call_id=call_id).to_json())
+            self.tell({"ev": "queued", "reason": msg["request_id"], "call_id": call_id})
+        elif kind == "call_ended":
+            self.held.discard(msg["call_id"])
+            self.cancelling.discard(msg["call_id"])
+        elif kind == "error" and msg.get("code") != "already_claimed":
+            self.tell({"ev": "error", "text": str(msg)[:300]})
+
+
+async def _open_all(clients: list[BenchClient]) -> None:
+    gate = asyncio.Semaphore(50)  # under the listen backlog
+    await asyncio.gather(*(c.start(gate) for c in clients))
+
+
+# --- the sites' process -------------------------------------------------------------------
+# 3,000 sites in the desks' process would be timed with them: every few milliseconds its loop
+# answers a slot of pings (10-37 ms behind a burst, measured), and a desk's queue_update
+# waited for it. The sites are care homes, not the hub's nurses: they run in a process of
+# their own, told what to send over a pipe (JSON lines). Both processes read the same clock
+# (time.perf_counter is CLOCK_MONOTONIC, one per machine).
+
+
+class SiteFleet:
+    """The main process's handle on the sites' process."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.proc: asyncio.subprocess.Process | None = None
+        self.reader: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+        self.connect_s = 0.0
+        self.statuses: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def start(self, url: str, tokens_file: Path) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(Path(__file__).resolve()), "--fleet", url, str(tokens_file),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            limit=2**24)
+        self.reader = asyncio.create_task(self._read())
+        await asyncio.wait_for(self.ready.wait(), 300)
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        run = self.run
+        async for line in self.proc.stdout:
+            ev = json.loads(line)
+            kind = ev["ev"]
+            if kind == "sent":
+                run.sent_at[ev["reason"]] = ev["at"]
+            elif kind == "queued":
+                run.call_ids[ev["reason"]] = ev["call_id"]
+                if ev["reason"] in run.queued:
+                    run.queued[ev["reason"]].set()
+            elif kind == "error":
+                run.errors.append(ev["text"])
+            elif kind == "connected":
+                self.connect_s = ev["s"]
+                self.ready.set()
+            elif kind == "status":
+                await self.statuses.put(ev)
+
+    def tell(self, **command: Any) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+
+    async def status(self) -> dict[str, Any]:
+        self.tell(op="status")
+        return await asyncio.wait_for(self.statuses.get(), 30)
 
     async def close(self) -> None:
-        self.closing = True
-        if self.ws is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ws.close(), 3)
-        if self.task is not None:
-            self.task.cancel()
+        if self.proc is None:
+            return
+        with contextlib.suppress(Exception):
+            self.tell(op="close")
+            await asyncio.wait_for(self.proc.wait(), 30)
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self.reader is not None:
+            self.reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
+                await self.reader
 
 
-async def _open_all(url: str, tokens: list[str], run: Run, desks: bool) -> list[BenchClient]:
-    gate = asyncio.Semaphore(50)  # under the listen backlog
-    clients = [BenchClient(url, t, run, i if desks else None) for i, t in enumerate(tokens)]
-    await asyncio.gather(*(c.start(gate) for c in clients))
-    return clients
+async def _fleet_main(url: str, tokens_file: Path) -> None:
+    """The sites' process: connect every site, then do as told until told to close."""
+    out = sys.stdout
+
+    def tell(ev: dict[str, Any]) -> None:
+        out.write(json.dumps(ev) + "\n")
+        out.flush()
+
+    tokens = json.loads(tokens_file.read_text())
+    sites = [SiteClient(url, t, tell) for t in tokens]
+    t0 = time.perf_counter()
+    await _open_all(list(sites))
+    # Its own collector's passes over 3,000 clients would hold up their sends; they live as
+    # long as the process (a run allocates a few hundred MB at most).
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    tell({"ev": "connected", "n": len(sites), "s": time.perf_counter() - t0})
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader(limit=2**24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    sent: dict[str, float] = {}
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def request(site: SiteClient, reason: str, frame: str) -> None:
+        try:
+            await site.send(frame, sent, reason)
+            tell({"ev": "sent", "reason": reason, "at": sent.pop(reason)})
+        except (ConnectionError, TimeoutError) as exc:
+            tell({"ev": "error", "text": f"a call could not be sent: {exc!r}"})
+
+    async def cancel(site: SiteClient, call_id: str) -> None:
+        site.cancelling.add(call_id)
+        try:
+            await site.send(p.CallCancel(call_id=call_id).to_json())
+        except (ConnectionError, TimeoutError) as exc:
+            tell({"ev": "error", "text": f"a cancel could not be sent: {exc!r}"})
+
+    async for line in stdin:
+        cmd = json.loads(line)
+        op = cmd["op"]
+        if op == "request":
+            frame = _request_frame(cmd["reason"], p.Urgency(cmd["urgency"]))
+            task = asyncio.create_task(request(sites[cmd["site"]], cmd["reason"], frame))
+        elif op == "cancel":
+            task = asyncio.create_task(cancel(sites[cmd["site"]], cmd["call_id"]))
+        elif op == "status":
+            unanswered = [[c, s.sign_ins, s.drops, len(s.held)]
+                          for s in sites for c in s.cancelling]
+            tell({"ev": "status", "unanswered": unanswered})
+            continue
+        else:  # close
+            break
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    gc.enable()
+    await asyncio.gather(*(s.close() for s in sites))
 
 
 # --- the run ------------------------------------------------------------------------------
@@ -305,10 +464,10 @@ class Caller:
     """The bounded call loop: one call every ``interval_s``, a standing queue kept by
     cancelling the oldest, every RACE_EVERY-th call raced for by three desks."""
 
-    def __init__(self, run: Run, sites: list[BenchClient], desks: list[BenchClient]) -> None:
-        self.run, self.sites, self.desks = run, sites, desks
+    def __init__(self, run: Run, fleet: SiteFleet, desks: list[DeskClient]) -> None:
+        self.run, self.fleet, self.desks = run, fleet, desks
         self.rng = random.Random(2015)
-        self.waiting: list[tuple[BenchClient, str]] = []  # (site, reason), oldest first
+        self.waiting: list[tuple[int, str]] = []  # (site, reason), oldest first
         self.pending: list[asyncio.Task[None]] = []
         self.cancelled: set[str] = set()
         self.answered: set[str] = set()
@@ -323,24 +482,21 @@ class Caller:
             delay = start + i * interval_s - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            try:
-                await self._one()
-            except (ConnectionError, TimeoutError) as exc:
-                self.run.errors.append(f"a call could not be sent: {exc!r}")
+            self._one()
         results = await asyncio.gather(*self.pending, return_exceptions=True)
         self.pending.clear()
         self.run.errors.extend(repr(r) for r in results if isinstance(r, BaseException))
 
-    async def _one(self) -> None:
+    def _one(self) -> None:
         run = self.run
         i = self.n
         self.n += 1
-        site = self.sites[(i * 7919) % len(self.sites)]  # spread over both hubs
+        site = (i * 7919) % SITES  # spread over both hubs
         reason = _reason(self.run, i)
         urgency = self.rng.choices(list(p.Urgency), weights=[1, 3, 6])[0]
         run.done[reason] = asyncio.Event()
         run.queued[reason] = asyncio.Event()
-        await site.send(_request_frame(reason, urgency), run.sent_at, reason)
+        self.fleet.tell(op="request", site=site, reason=reason, urgency=urgency.value)
         self.pending.append(asyncio.create_task(self._timed(reason)))
         if i % RACE_EVERY == RACE_EVERY - 1:
             self.pending.append(asyncio.create_task(self._race(reason)))
@@ -353,15 +509,14 @@ class Caller:
         try:
             await asyncio.wait_for(self.run.done[reason].wait(), TIMEOUT_S)
         except TimeoutError:
-            self.run.errors.append(f"{reason}: {self.run.desks_seen.get(reason, 0)} desks "
-                                   f"had it after {TIMEOUT_S} s")
+            self.run.errors.append(f"{reason}: {len(self.run.arrivals.get(reason, []))} "
+                                   f"desks had it after {TIMEOUT_S} s")
 
-    async def _cancel(self, site: BenchClient, reason: str) -> None:
+    async def _cancel(self, site: int, reason: str) -> None:
         await asyncio.wait_for(self.run.queued[reason].wait(), TIMEOUT_S)
         call_id = self.run.call_ids[reason]
         self.cancelled.add(call_id)
-        site.cancelling.add(call_id)
-        await site.send(p.CallCancel(call_id=call_id).to_json())
+        self.fleet.tell(op="cancel", site=site, call_id=call_id)
 
     async def _race(self, reason: str) -> None:
         """Three desks claim at once; the winner ends the call at once."""
@@ -388,7 +543,7 @@ class Caller:
         self.run.errors.extend(repr(r) for r in results if isinstance(r, BaseException))
 
 
-async def _failover(cluster: HubCluster, run: Run, caller: Caller, desks: list[BenchClient]
+async def _failover(cluster: HubCluster, run: Run, caller: Caller, desks: list[DeskClient]
                     ) -> tuple[list[float], int]:
     """Kill the dispatching hub; each desk's time until it holds the whole queue again, and
     how many waiting calls did not come back."""
@@ -409,7 +564,7 @@ async def _failover(cluster: HubCluster, run: Run, caller: Caller, desks: list[B
     for d in desks:  # a desk whose connection never dropped had the queue all along
         if d.desk not in run.recovered_at and d.drops == drops[d.desk] \
                 and d.queue == expected:
-            run.recovered_at[d.desk] = killed_at  # type: ignore[index]
+            run.recovered_at[d.desk] = killed_at
     times = [t - killed_at for t in run.recovered_at.values()]
     lost = 0
     if len(times) < len(desks):
@@ -427,7 +582,7 @@ async def _failover(cluster: HubCluster, run: Run, caller: Caller, desks: list[B
     return times, lost
 
 
-async def _settled(desk: BenchClient, quiet_ms: float = 20, limit_s: float = 30) -> None:
+async def _settled(desk: DeskClient, quiet_ms: float = 20, limit_s: float = 30) -> None:
     """Wait until the hubs have caught up with the sign-ins (a desk's queue_sync answered
     within ``quiet_ms``), so the calls are timed against a hub at work, not one still busy
     welcoming 3,000 sites."""
@@ -445,67 +600,74 @@ async def _settled(desk: BenchClient, quiet_ms: float = 20, limit_s: float = 30)
           flush=True)
 
 
-async def _measure(url: str, site_tokens: list[str], desk_tokens: list[str], n_calls: int,
+async def _measure(url: str, site_tokens: Path, desk_tokens: list[str], n_calls: int,
                    interval_s: float, cluster: HubCluster | None, kills: int = 2
                    ) -> dict[str, Any]:
     run = Run(phase="cluster" if cluster is not None else "one")
     t0 = time.perf_counter()
-    desks = await _open_all(url, desk_tokens, run, desks=True)
-    sites = await _open_all(url, site_tokens, run, desks=False)
-    print(f"connected {len(sites)} sites and {len(desks)} desks in "
-          f"{time.perf_counter() - t0:.1f} s", flush=True)
-    if cluster is not None:
-        print(f"HAProxy sessions per hub: {cluster.lb.sessions()}", flush=True)
-    await _settled(desks[0])
-    # This process holds 3,050 clients: its own collector's passes over them (young ones of
-    # 5-17 ms, full ones of 40-470 ms, measured) would be counted as the hub's latency. They
-    # are long-lived: out of the collector's sight; and no collection while calls are timed
-    # (a run allocates a few hundred MB at most; collected again at the end).
-    gc.collect()
-    gc.freeze()
-    gc.disable()
-    caller = Caller(run, sites, desks)
-    failover: list[float] = []
-    lost = 0
+    desks = [DeskClient(url, t, run, i) for i, t in enumerate(desk_tokens)]
+    await _open_all(list(desks))
+    fleet = SiteFleet(run)
     try:
-        if cluster is None:
-            await caller.calls(n_calls, interval_s)
-        else:
-            part = n_calls // (kills + 1)
-            await caller.calls(part, interval_s)
-            for _kill in range(kills):
-                times, missed = await _failover(cluster, run, caller, desks)
-                failover += times
-                lost += missed
+        await fleet.start(url, site_tokens)
+        print(f"connected {SITES} sites (in a process of their own, in "
+              f"{fleet.connect_s:.1f} s) and {len(desks)} desks in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        if cluster is not None:
+            print(f"HAProxy sessions per hub: {cluster.lb.sessions()}", flush=True)
+        await _settled(desks[0])
+        # The desks' own collector's passes would be counted as the hub's latency (young
+        # ones of 5-17 ms, full ones of 40-470 ms, measured with the sites here): no
+        # collection while calls are timed (collected again at the end).
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        caller = Caller(run, fleet, desks)
+        failover: list[float] = []
+        lost = 0
+        try:
+            if cluster is None:
+                await caller.calls(n_calls, interval_s)
+            else:
+                part = n_calls // (kills + 1)
                 await caller.calls(part, interval_s)
-        await caller.cancel_all()
-        # the last cancels answered (their rows are checked below), 30 s at most
-        deadline = time.perf_counter() + 30
-        while any(s.cancelling for s in sites) and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        unanswered = {c: s for s in sites for c in s.cancelling}
-        for call_id, s in list(unanswered.items())[:5]:
-            print(f"cancel of {call_id[:8]} unanswered: its site signed in {s.sign_ins} "
-                  f"times, dropped {s.drops}, holds {len(s.held)}", flush=True)
+                for _kill in range(kills):
+                    times, missed = await _failover(cluster, run, caller, desks)
+                    failover += times
+                    lost += missed
+                    await caller.calls(part, interval_s)
+            await caller.cancel_all()
+            # the last cancels answered (their rows are checked below), 30 s at most
+            deadline = time.perf_counter() + 30
+            unanswered = (await fleet.status())["unanswered"]
+            while unanswered and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+                unanswered = (await fleet.status())["unanswered"]
+            for call_id, sign_ins, drops, held in unanswered[:5]:
+                print(f"cancel of {call_id[:8]} unanswered: its site signed in {sign_ins} "
+                      f"times, dropped {drops}, holds {held}", flush=True)
+        finally:
+            gc.enable()
     finally:
-        gc.enable()
-        await asyncio.gather(*(c.close() for c in desks + sites))
-    timed = [run.latency_s[_reason(run, i)] for i in range(WARMUP_CALLS, caller.n)
-             if _reason(run, i) in run.latency_s]
-    slowest = sorted(((run.latency_s[r], r, run.sent_at[r] - t0) for r in run.latency_s),
+        await fleet.close()
+        await asyncio.gather(*(c.close() for c in desks))
+    latency = {r: lat for r in run.done if (lat := run.latency_s(r)) is not None}
+    timed = [latency[_reason(run, i)] for i in range(WARMUP_CALLS, caller.n)
+             if _reason(run, i) in latency]
+    slowest = sorted(((lat, r, run.sent_at[r] - t0) for r, lat in latency.items()),
                      reverse=True)[:4]
     print("slowest: " + ", ".join(
-        f"{r[6:]} {lat * 1000:.0f} ms (first desk {run.first_s.get(r, 0) * 1000:.0f} ms) "
+        f"{r[6:]} {lat * 1000:.0f} ms (first desk {(run.first_s(r) or 0) * 1000:.0f} ms) "
         f"at {at:.1f} s" for lat, r, at in slowest), flush=True)
     if cluster is not None:
         part = n_calls // (kills + 1)
         for k in range(kills + 1):
-            some = [run.latency_s[_reason(run, i)] for i in range(k * part, (k + 1) * part)
-                    if _reason(run, i) in run.latency_s]
+            some = [latency[_reason(run, i)] for i in range(k * part, (k + 1) * part)
+                    if _reason(run, i) in latency]
             if some:
                 print(f"calls {k * part}-{(k + 1) * part - 1}: p50 {_pct(some, 50):.1f} ms, "
                       f"p99 {_pct(some, 99):.1f} ms", flush=True)
-    firsts = [run.first_s[r] for r in run.latency_s if r in run.first_s]
+    firsts = [f for r in latency if (f := run.first_s(r)) is not None]
     if firsts:
         print(f"until the first desk: p50 {_pct(firsts, 50):.1f} ms, p99 "
               f"{_pct(firsts, 99):.1f} ms", flush=True)
@@ -564,6 +726,10 @@ def _database(admin: str, name: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     global SITES, DESKS
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--fleet"]:  # the sites' process (SiteFleet starts it)
+        asyncio.run(_fleet_main(argv[1], Path(argv[2])))
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a short run (within 90 s)")
     parser.add_argument("--calls", type=int,
@@ -588,7 +754,9 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory(prefix="telehub-bench-") as tmp:
         results: dict[str, dict[str, Any]] = {}
         db_url = _database(admin, "telehub")
-        site_tokens, desk_tokens = _enrol(db_url)
+        sites, desk_tokens = _enrol(db_url)
+        site_tokens = Path(tmp) / "site-tokens.json"  # for the sites' process (private tmp)
+        site_tokens.write_text(json.dumps(sites))
         print(f"enrolled {SITES} sites and {DESKS} desks in {time.monotonic() - started:.1f} s",
               flush=True)
         for phase in ("one_hub",) if args.one_hub_only else ("one_hub", "two_hubs"):
