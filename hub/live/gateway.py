@@ -28,14 +28,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts, lifecycle
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
-from hub.db import unit_of_work
-from hub.live.batching import Batched
 from hub.live.exchange import DISPATCH, Exchange, Mail
 from hub.live.presence import Connection, Presence
+from hub.live.sessions import SignIns
 
 log = logging.getLogger("telehub.hub")
 
@@ -51,7 +49,6 @@ class Gateway:
     def __init__(self, config: HubConfig, sessions: sessionmaker[Session],
                  exchange: Exchange) -> None:
         self.config = config
-        self._sessions = sessions
         self.exchange = exchange
         self.presence = Presence(config)  # for its heartbeat only: welcomes come from dispatch
         self._by_id: dict[str, Connection] = {}
@@ -61,7 +58,7 @@ class Gateway:
         self.draining = False  # SIGTERM: this hub's clients move to another hub
         self._again: set[asyncio.Task[None]] = set()
         # Sign-ins in batches: a dead hub's clients arrive here all at once.
-        self._tokens: Batched[str, Principal] = Batched(self._resolve)
+        self._sign_ins = SignIns(sessions, asyncio.to_thread)
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(
@@ -83,14 +80,7 @@ class Gateway:
     # --- the signaling route's side -------------------------------------------------------
 
     async def authenticate(self, token: str) -> Principal | None:
-        return await self._tokens.get(lifecycle.token_hash(token))
-
-    async def _resolve(self, hashes: set[str]) -> dict[str, Principal]:
-        def resolve() -> dict[str, Principal]:
-            with unit_of_work(self._sessions) as s:
-                return accounts.resolve_token_hashes(s, hashes)
-
-        return await asyncio.to_thread(resolve)
+        return await self._sign_ins.principal(token)
 
     def attach(self, conn: Connection) -> None:
         self._by_id[conn.id] = conn

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub import accounts, lifecycle
 from hub.contract import signaling as p
+from hub.contract.identity import Principal
 from hub.contract.signaling import ErrorCode
 from hub.db import unit_of_work
 from hub.errors import where
@@ -40,6 +41,28 @@ INERT = (p.Ping, p.Pong, p.Hello)
 SWEEP_SLICE = 100  # tokens per query of the periodic check
 
 Reader = Callable[[Callable[[], set[str]]], Awaitable[set[str]]]
+
+
+class SignIns:
+    """Whose token a hello carries, looked up in batches: a storm of sign-ins (a dead hub's
+    clients arriving at once) costs a query per burst. ``run`` runs the lookup off the loop
+    (the dispatcher's database thread, or a worker thread on a gateway)."""
+
+    def __init__(self, sessions: sessionmaker[Session],
+                 run: Callable[[Callable[[], dict[str, Principal]]],
+                               Awaitable[dict[str, Principal]]]) -> None:
+        self._sessions, self._run = sessions, run
+        self._tokens: Batched[str, Principal] = Batched(self._resolve)
+
+    async def principal(self, token: str) -> Principal | None:
+        return await self._tokens.get(lifecycle.token_hash(token))
+
+    async def _resolve(self, hashes: set[str]) -> dict[str, Principal]:
+        def resolve() -> dict[str, Principal]:
+            with unit_of_work(self._sessions) as s:
+                return accounts.resolve_token_hashes(s, hashes)
+
+        return await self._run(resolve)
 
 
 class SessionCheck:

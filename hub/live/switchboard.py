@@ -15,13 +15,10 @@ from typing import assert_never
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub import accounts, lifecycle
 from hub.config import HubConfig
 from hub.contract import signaling as p
 from hub.contract.identity import Principal, StaffRole
 from hub.contract.signaling import ErrorCode
-from hub.db import unit_of_work
-from hub.live.batching import Batched
 from hub.live.board import QueueBoard
 from hub.live.call import LiveCall
 from hub.live.chat import Chat
@@ -38,7 +35,7 @@ from hub.live.presence import QUEUE_WATCHERS, Connection, Presence
 from hub.live.queue import CallQueue, MemoryCallQueue
 from hub.live.refusal import Refusal, require_role
 from hub.live.relay import Relay
-from hub.live.sessions import SessionCheck
+from hub.live.sessions import SessionCheck, SignIns
 from hub.metrics import HubMetrics
 
 
@@ -74,7 +71,7 @@ class Switchboard:
         self.photos = PhotoRequests(calls)
         self.session_check = SessionCheck(sessions, self.log.read, self.presence,
                                           config.session_check_s, config.db_url)
-        self._tokens: Batched[str, Principal] = Batched(self._resolve)  # sign-ins, batched
+        self.sign_ins = SignIns(sessions, self.log.read)
         self._tasks: list[asyncio.Task[None]] = []
         self.stopping = False
 
@@ -110,14 +107,7 @@ class Switchboard:
     # --- connections ----------------------------------------------------------------------
 
     async def authenticate(self, token: str) -> Principal | None:
-        return await self._tokens.get(lifecycle.token_hash(token))
-
-    async def _resolve(self, hashes: set[str]) -> dict[str, Principal]:
-        def resolve() -> dict[str, Principal]:
-            with unit_of_work(self.sessions) as s:
-                return accounts.resolve_token_hashes(s, hashes)
-
-        return await self.log.read(resolve)
+        return await self.sign_ins.principal(token)
 
     def attach(self, conn: Connection) -> None:
         self.presence.add(conn)
