@@ -12,17 +12,18 @@ went wrong, and never hold a token, a password or patient data.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID
 
 import httpx
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from hub.client.addresses import HubAddresses, normalise_hub, ws_url
 from hub.client.backoff import SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
+from hub.client.core import _EXPORT_TIMEOUT, _JSON, _NOT_SENT, _REPORT_TIMEOUT, HubCore, _body
 from hub.client.errors import (
     HubConflict,
     HubError,
@@ -104,16 +105,6 @@ __all__ = [
     "ws_url",
 ]
 
-T = TypeVar("T")
-B = TypeVar("B", bound=BaseModel)
-
-_JSON = {"Content-Type": "application/json"}
-# Figures are computed on the hub: allow them a minute; an export streams for minutes.
-_REPORT_TIMEOUT = httpx.Timeout(10.0, read=60.0)
-_EXPORT_TIMEOUT = httpx.Timeout(10.0, read=300.0)
-
-# Errors that mean the request never reached the hub: connecting failed or timed out.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 _TOKEN = TypeAdapter(TokenOut)
 _ENROLMENT = TypeAdapter(EnrolmentOut)
 _ENROLLED = TypeAdapter(EnrolledOut)
@@ -151,57 +142,13 @@ _RESIDENTS = TypeAdapter(list[ResidentOut])
 _RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 
 
-def _origin(url: httpx.URL) -> str:
-    """``scheme://host:port`` of a URL: never a user name, password or query in a message."""
-    port = f":{url.port}" if url.port is not None else ""
-    return f"{url.scheme}://{url.host}{port}"
-
-
-class HubClient:
+class HubClient(HubCore):
     """One hub's REST API, blocking: run it off the UI thread.
 
     ``http`` is passed in (tests hand in one built on ``httpx.MockTransport``); its owner
     closes it. ``token`` is the bearer token sent with every request once known; the
     sign-in methods set it, with :attr:`principal`, from the hub's answer.
     """
-
-    def __init__(self, http: httpx.Client, hub_url: str | Sequence[str] | HubAddresses,
-                 token: str | None = None) -> None:
-        self.http = http
-        # One address, or several hubs of one service: a request that cannot connect to the
-        # current one goes to the next (a refusal, any 4xx, is the service's answer).
-        self.hubs = (HubAddresses([hub_url], as_given=True) if isinstance(hub_url, str)
-                     else HubAddresses.of(hub_url))
-        self._headers: dict[str, str] = {}
-        self.token = token
-        self.principal: Principal | None = None
-
-    @property
-    def url(self) -> str:
-        """The hub this client asks now."""
-        return self.hubs.current
-
-    @property
-    def name(self) -> str:
-        """The service's stable name (its first address), whichever hub answers."""
-        return self.hubs.name
-
-    @property
-    def token(self) -> str | None:
-        return self._token
-
-    @token.setter
-    def token(self, token: str | None) -> None:
-        self._token = token
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-
-    @property
-    def ws_url(self) -> str:
-        return ws_url(self.url)
-
-    @property
-    def ws_urls(self) -> list[str]:
-        return self.hubs.ws_urls
 
     # --- signing in -----------------------------------------------------------------------
 
@@ -433,31 +380,6 @@ class HubClient:
                        params=ContextQuery(call_id=call_id).params())
         return self._parse(_CONTEXT, r, "the call's context")
 
-    # --- the one place a request is made --------------------------------------------------
-
-    def _send(self, method: str, path: str, what: str, *, ok: Collection[int] = (200,),
-              params: Mapping[str, Any] | None = None, json: Any = None,
-              content: bytes | None = None, headers: Mapping[str, str] | None = None,
-              timeout: httpx.Timeout | None = None) -> httpx.Response:
-        """Make one request; an answer whose status is not in ``ok`` raises its HubError."""
-        extra: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        sent = {**self._headers, **headers} if headers else self._headers
-        for url in self.hubs.in_turn():
-            try:
-                response = self.http.request(method, url + path, params=params, json=json,
-                                             content=content, headers=sent, **extra)
-                break
-            except _NOT_SENT as exc:  # never reached that hub: the next may answer
-                self.hubs.failed(url)
-                lost: httpx.HTTPError = exc
-            except httpx.HTTPError as exc:  # it may have acted on it: not sent again
-                raise self._unreachable(exc, url) from None
-        else:
-            raise self._unreachable(lost, url) from None
-        if response.status_code not in ok:
-            raise _error(response, what, self._token)
-        return response
-
     # --- the central store: records/sync.py pushes the SyncOutbox with these ---------------
 
     def put_record(self, record_uuid: UUID, version: int, payload: str) -> BatchItemResult:
@@ -599,25 +521,6 @@ class HubClient:
             return None
         return self._parse(_RESIDENT, r, "the resident")
 
-    def _parse(self, adapter: TypeAdapter[T], response: httpx.Response, what: str) -> T:
-        try:
-            return adapter.validate_json(response.content)
-        except ValidationError:
-            raise self._malformed(what, response.status_code) from None
-
-    def _unreachable(self, exc: httpx.HTTPError, url: str) -> HubUnreachable:
-        kind = type(exc).__name__
-        where = (f"the hub at {_origin(httpx.URL(url))} cannot" if len(self.hubs.urls) == 1
-                 else "none of the hubs at " + ", ".join(
-                     _origin(httpx.URL(u)) for u in self.hubs.urls) + " can")
-        return HubUnreachable(f"{where} be reached ({kind}): check "
-                              "the network and the address, and that the hub is running",
-                              summary=kind)  # fmt: skip
-
-    def _malformed(self, what: str, status: int | None = None) -> HubFailed:
-        return HubFailed(f"the hub's answer to {what} does not follow the contract",
-                         status=status, summary="answer does not follow the contract")
-
 
 @dataclass(frozen=True)
 class Download:
@@ -637,16 +540,6 @@ def _count(header: str | None) -> int:
         return max(0, int(header or 0))
     except ValueError:
         return 0
-
-
-def _body(model: type[B], what: str, **values: Any) -> dict[str, Any]:
-    """A request body as JSON, checked against the contract before it is sent; a value that
-    does not fit is refused here, naming its field only (the value may be a password)."""
-    try:
-        return model(**values).model_dump(mode="json")
-    except ValidationError as exc:
-        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
-        raise HubRefused(f"cannot {what}: check {fields}", summary=fields) from None
 
 
 def _held_version(response: httpx.Response) -> int | None:
