@@ -19,6 +19,7 @@ from uuid import UUID
 import httpx
 from pydantic import TypeAdapter
 
+from hub.client.accounts import Accounts
 from hub.client.addresses import HubAddresses, normalise_hub, ws_url
 from hub.client.backoff import SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
 from hub.client.clinics import Clinics, Invitations
@@ -53,19 +54,14 @@ from hub.contract.records_authority import (
 )
 from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
 from hub.contract.rest import (
-    AccountEventOut,
     BatchItemResult,
     BatchResponse,
     DrillPage,
     DrillQuery,
     Filters,
-    NewSiteOut,
     RecordExportQuery,
     Report,
     ReportFormat,
-    ResetPasswordBody,
-    SiteOut,
-    StaffOut,
 )
 
 __all__ = [
@@ -95,12 +91,6 @@ _COMPETITORS = TypeAdapter(list[CompetitorOut])
 _RESOLUTION = TypeAdapter(ResolutionOut)
 _DRAFT = TypeAdapter(DraftOut)
 _DRAFTS = TypeAdapter(DraftPage)
-_STAFF = TypeAdapter(StaffOut)
-_STAFF_LIST = TypeAdapter(list[StaffOut])
-_SITE = TypeAdapter(SiteOut)
-_SITE_LIST = TypeAdapter(list[SiteOut])
-_NEW_SITE = TypeAdapter(NewSiteOut)
-_EVENTS = TypeAdapter(list[AccountEventOut])
 _PHOTO = TypeAdapter(PhotoOut)
 _PHOTOS = TypeAdapter(list[PhotoOut])
 _ATTACHED = TypeAdapter(PhotoAttached)
@@ -112,51 +102,13 @@ _RESIDENTS = TypeAdapter(list[ResidentOut])
 _RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 
 
-class HubClient(SignIn, Clinics, Invitations):
+class HubClient(SignIn, Clinics, Invitations, Accounts):
     """One hub's REST API, blocking: run it off the UI thread.
 
     ``http`` is passed in (tests hand in one built on ``httpx.MockTransport``); its owner
     closes it. ``token`` is the bearer token sent with every request once known; the
     sign-in methods set it, with :attr:`principal`, from the hub's answer.
     """
-
-    # --- the accounts' lifecycle (the administrator's screen) -------------------------------
-
-    def staff_accounts(self) -> list[StaffOut]:
-        return self._parse(_STAFF_LIST, self._send("GET", "/api/v1/staff", "list the staff"),
-                           "the staff list")  # fmt: skip
-
-    def site_accounts(self) -> list[SiteOut]:
-        return self._parse(_SITE_LIST, self._send("GET", "/api/v1/site-accounts",
-                                                  "list the sites"), "the site list")
-
-    def account_events(self, limit: int = 200) -> list[AccountEventOut]:
-        r = self._send("GET", "/api/v1/account-events", "give the audit trail",
-                       params={"limit": limit})
-        return self._parse(_EVENTS, r, "the audit trail")
-
-    def disable_staff(self, staff_id: int) -> StaffOut:
-        """Lock a member of staff out (yourself or the last admin: :class:`HubConflict`)."""
-        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/disable",
-                                              "disable the account"), "the account")
-
-    def enable_staff(self, staff_id: int) -> StaffOut:
-        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/enable",
-                                              "enable the account"), "the account")
-
-    def reset_password(self, staff_id: int, password: str) -> StaffOut:
-        body = _body(ResetPasswordBody, "reset the password", password=password)
-        return self._parse(_STAFF, self._send("POST", f"/api/v1/staff/{staff_id}/password",
-                                              "reset the password", json=body), "the account")
-
-    def rotate_site_credential(self, site_id: int) -> NewSiteOut:
-        """A new credential for the site (shown once); the old one stops working."""
-        r = self._send("POST", f"/api/v1/sites/{site_id}/credential", "rotate the credential")
-        return self._parse(_NEW_SITE, r, "the new credential")
-
-    def retire_site(self, site_id: int) -> SiteOut:
-        return self._parse(_SITE, self._send("POST", f"/api/v1/sites/{site_id}/retire",
-                                             "retire the site"), "the site")
 
     # --- the manager's report -------------------------------------------------------------
 
