@@ -11,9 +11,7 @@ went wrong, and never hold a token, a password or patient data.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from uuid import UUID
 
 import httpx
@@ -23,7 +21,7 @@ from hub.client.accounts import Accounts
 from hub.client.addresses import HubAddresses, normalise_hub, ws_url
 from hub.client.backoff import SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
 from hub.client.clinics import Clinics, Invitations
-from hub.client.core import _EXPORT_TIMEOUT, _JSON, _NOT_SENT, _REPORT_TIMEOUT, _body
+from hub.client.core import _JSON, _REPORT_TIMEOUT, _body
 from hub.client.errors import (
     HubConflict,
     HubError,
@@ -32,12 +30,11 @@ from hub.client.errors import (
     HubNotFound,
     HubRefused,
     HubUnreachable,
-    _error,
 )
+from hub.client.reports import Download, Reports
 from hub.client.signin import SignIn
 from hub.contract.followups import Worklist, WorklistQuery
 from hub.contract.history import ContextQuery, HistoryPage, HistoryQuery, PatientContext
-from hub.contract.identity import Principal
 from hub.contract.photos import (
     PhotoAttach,
     PhotoAttached,
@@ -53,16 +50,7 @@ from hub.contract.records_authority import (
     ResolutionOut,
 )
 from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
-from hub.contract.rest import (
-    BatchItemResult,
-    BatchResponse,
-    DrillPage,
-    DrillQuery,
-    Filters,
-    RecordExportQuery,
-    Report,
-    ReportFormat,
-)
+from hub.contract.rest import BatchItemResult, BatchResponse
 
 __all__ = [
     "SITE_RECONNECT_SPREAD_S",
@@ -82,9 +70,6 @@ __all__ = [
     "ws_url",
 ]
 
-_SITES = TypeAdapter(list[Principal])
-_REPORT = TypeAdapter(Report)
-_DRILL = TypeAdapter(DrillPage)
 _BATCH = TypeAdapter(BatchResponse)
 _AUTHORED = TypeAdapter(list[AuthoredVersionOut])
 _COMPETITORS = TypeAdapter(list[CompetitorOut])
@@ -102,54 +87,13 @@ _RESIDENTS = TypeAdapter(list[ResidentOut])
 _RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 
 
-class HubClient(SignIn, Clinics, Invitations, Accounts):
+class HubClient(SignIn, Clinics, Invitations, Accounts, Reports):
     """One hub's REST API, blocking: run it off the UI thread.
 
     ``http`` is passed in (tests hand in one built on ``httpx.MockTransport``); its owner
     closes it. ``token`` is the bearer token sent with every request once known; the
     sign-in methods set it, with :attr:`principal`, from the hub's answer.
     """
-
-    # --- the manager's report -------------------------------------------------------------
-
-    def sites(self) -> list[Principal]:
-        return self._parse(_SITES, self._send("GET", "/api/v1/sites", "list the sites"),
-                           "the site list")  # fmt: skip
-
-    def report(self, filters: Filters) -> Report:
-        r = self._send("GET", "/api/v1/reports/summary", "give the figures",
-                       params=filters.params(), timeout=_REPORT_TIMEOUT)
-        return self._parse(_REPORT, r, "the figures")
-
-    def drill(self, filters: Filters, query: DrillQuery) -> DrillPage:
-        r = self._send("GET", "/api/v1/reports/drill", "give the calls behind the figure",
-                       params={**filters.params(), **query.params()}, timeout=_REPORT_TIMEOUT)
-        return self._parse(_DRILL, r, "the drill-down")
-
-    def export_report(self, filters: Filters,
-                      fmt: ReportFormat) -> AbstractContextManager[Download]:
-        """The report in one of its formats, streamed (``with ... as download:``)."""
-        return self._download("/api/v1/reports:export", {**filters.params(), "format": fmt})
-
-    def export_records(self, query: RecordExportQuery) -> AbstractContextManager[Download]:
-        """The avoided-admission log or a FHIR Bundle, streamed (``with ... as download:``)."""
-        return self._download("/api/v1/records:export", query.params())
-
-    @contextmanager
-    def _download(self, path: str, params: Mapping[str, str]) -> Iterator[Download]:
-        url = self.url
-        try:
-            with self.http.stream("GET", url + path, params=params, headers=self._headers,
-                                  timeout=_EXPORT_TIMEOUT) as r:  # fmt: skip
-                if r.status_code != 200:
-                    r.read()
-                    raise _error(r, "export", self._token)
-                yield Download(_count(r.headers.get("Content-Length")),
-                               _count(r.headers.get("X-Record-Count")), r.iter_bytes())
-        except httpx.HTTPError as exc:  # also mid-stream, while the caller reads the blocks
-            if isinstance(exc, _NOT_SENT):
-                self.hubs.failed(url)  # the next export asks the next hub
-            raise self._unreachable(exc, url) from None
 
     # --- the hub-wide history and the context of a call (hub/contract/history.py) ----------
 
@@ -306,26 +250,6 @@ class HubClient(SignIn, Clinics, Invitations, Accounts):
         except HubNotFound:
             return None
         return self._parse(_RESIDENT, r, "the resident")
-
-
-@dataclass(frozen=True)
-class Download:
-    """An export on its way from the hub, inside ``with hub.export_...() as download:``.
-
-    ``length`` is the Content-Length (0 for a file the hub streams as it builds it),
-    ``records`` the X-Record-Count the hub announced, and ``blocks`` the file's bytes.
-    """
-
-    length: int
-    records: int
-    blocks: Iterator[bytes]
-
-
-def _count(header: str | None) -> int:
-    try:
-        return max(0, int(header or 0))
-    except ValueError:
-        return 0
 
 
 def _held_version(response: httpx.Response) -> int | None:
