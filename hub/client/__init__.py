@@ -11,10 +11,8 @@ went wrong, and never hold a token, a password or patient data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from uuid import UUID
 
-import httpx
 from pydantic import TypeAdapter
 
 from hub.client.accounts import Accounts
@@ -31,6 +29,7 @@ from hub.client.errors import (
     HubRefused,
     HubUnreachable,
 )
+from hub.client.record_store import CentralStore, RecordAuthority
 from hub.client.reports import Download, Reports
 from hub.client.signin import SignIn
 from hub.contract.followups import Worklist, WorklistQuery
@@ -42,15 +41,7 @@ from hub.contract.photos import (
     PhotoOut,
     photo_upload_path,
 )
-from hub.contract.records_authority import (
-    AuthoredVersionOut,
-    CompetitorOut,
-    DraftOut,
-    DraftPage,
-    ResolutionOut,
-)
 from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
-from hub.contract.rest import BatchItemResult, BatchResponse
 
 __all__ = [
     "SITE_RECONNECT_SPREAD_S",
@@ -70,12 +61,6 @@ __all__ = [
     "ws_url",
 ]
 
-_BATCH = TypeAdapter(BatchResponse)
-_AUTHORED = TypeAdapter(list[AuthoredVersionOut])
-_COMPETITORS = TypeAdapter(list[CompetitorOut])
-_RESOLUTION = TypeAdapter(ResolutionOut)
-_DRAFT = TypeAdapter(DraftOut)
-_DRAFTS = TypeAdapter(DraftPage)
 _PHOTO = TypeAdapter(PhotoOut)
 _PHOTOS = TypeAdapter(list[PhotoOut])
 _ATTACHED = TypeAdapter(PhotoAttached)
@@ -87,7 +72,7 @@ _RESIDENTS = TypeAdapter(list[ResidentOut])
 _RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 
 
-class HubClient(SignIn, Clinics, Invitations, Accounts, Reports):
+class HubClient(SignIn, Clinics, Invitations, Accounts, Reports, CentralStore, RecordAuthority):
     """One hub's REST API, blocking: run it off the UI thread.
 
     ``http`` is passed in (tests hand in one built on ``httpx.MockTransport``); its owner
@@ -109,34 +94,6 @@ class HubClient(SignIn, Clinics, Invitations, Accounts, Reports):
         r = self._send("GET", "/api/v1/context", "give the call's context",
                        params=ContextQuery(call_id=call_id).params())
         return self._parse(_CONTEXT, r, "the call's context")
-
-    # --- the central store: records/sync.py pushes the SyncOutbox with these ---------------
-
-    def put_record(self, record_uuid: UUID, version: int, payload: str) -> BatchItemResult:
-        """PUT one signed-off version; ``payload`` is its TriageRecord JSON, sent as it is.
-
-        The store's decision comes back as a result, a conflict (409) included: that is an
-        answer about this record, not trouble with the hub.
-        """
-        r = self._send("PUT", f"/api/v1/records/{record_uuid}", "store the record",
-                       ok=(200, 201, 409), content=payload.encode(), headers=_JSON)
-        if r.status_code == 409:
-            return BatchItemResult(uuid=record_uuid, version=version, status="conflict",
-                                   held_version=_held_version(r))  # fmt: skip
-        return BatchItemResult(uuid=record_uuid, version=version,
-                               status="stored" if r.status_code == 201 else "unchanged")
-
-    def put_records(self, payloads: Sequence[str]) -> BatchResponse:
-        """POST a batch (TriageRecord JSONs, 1 to MAX_BATCH), one result per record in order.
-
-        A batch refused as a whole (422 for any invalid record, 413 when too many) raises
-        :class:`HubRefused`; the sync runner then sends its records one by one.
-        """
-        # The payloads are already JSON: splice them rather than parse and re-serialise.
-        body = ('{"records":[' + ",".join(payloads) + "]}").encode()
-        r = self._send("POST", "/api/v1/records:batch", "store the records", content=body,
-                       headers=_JSON)
-        return self._parse(_BATCH, r, "a batch of records")
 
     # --- photos of a call (issue 17; bodies in hub/contract/photos.py) --------------------
 
@@ -170,54 +127,6 @@ class HubClient(SignIn, Clinics, Invitations, Accounts, Reports):
         """The photos attached to a record (descriptions only)."""
         r = self._send("GET", f"/api/v1/records/{record_uuid}/photos", "list the photos")
         return self._parse(_PHOTOS, r, "the record's photos")
-    # --- the record's authority (issue 13): bodies in hub/contract/records_authority.py -----
-
-    def record_payload(self, record_uuid: UUID, version: int | None = None) -> str:
-        """The held version's TriageRecord JSON exactly as the hub serves it (latest when
-        ``version`` is None); a desk adopts it as it is. 404: :class:`HubNotFound`."""
-        params = None if version is None else {"version": str(version)}
-        r = self._send("GET", f"/api/v1/records/{record_uuid}", "read the record",
-                       params=params)
-        return r.text
-
-    def record_versions(self, record_uuid: UUID) -> list[AuthoredVersionOut]:
-        """Every held version of the record, oldest first, with who wrote it as the hub saw."""
-        r = self._send("GET", f"/api/v1/records/{record_uuid}/versions", "list the versions")
-        return self._parse(_AUTHORED, r, "the record's versions")
-
-    def competitors(self, record_uuid: UUID) -> list[CompetitorOut]:
-        """The takes of the record's versions the hub did not take, oldest first."""
-        r = self._send("GET", f"/api/v1/records/{record_uuid}/competitors",
-                       "list the competing versions")
-        return self._parse(_COMPETITORS, r, "the competing versions")
-
-    def put_resolution(self, record_uuid: UUID, supersedes_version: int,
-                       competing: Sequence[str], resolved: str) -> ResolutionOut:
-        """POST a resolution: ``resolved`` (TriageRecord JSON of version
-        ``supersedes_version + 1``) supersedes the held version and ``competing`` (this
-        desk's own takes, JSON, sent as they are). A 409 comes back as a result."""
-        body = ('{"supersedes_version":' + str(int(supersedes_version)) + ',"competing":['
-                + ",".join(competing) + '],"resolved":' + resolved + "}").encode()
-        r = self._send("POST", f"/api/v1/records/{record_uuid}/resolution",
-                       "store the resolution", ok=(200, 201, 409), content=body,
-                       headers=_JSON)
-        return self._parse(_RESOLUTION, r, "a resolution")
-
-    def put_draft(self, record_uuid: UUID, payload: str) -> DraftOut:
-        """PUT this principal's draft (TriageRecord JSON, status draft) to be kept on the hub."""
-        r = self._send("PUT", f"/api/v1/drafts/{record_uuid}", "keep the draft",
-                       content=payload.encode(), headers=_JSON)
-        return self._parse(_DRAFT, r, "a draft")
-
-    def delete_draft(self, record_uuid: UUID) -> None:
-        """Forget this principal's draft on the hub (gone already: no error)."""
-        self._send("DELETE", f"/api/v1/drafts/{record_uuid}", "forget the draft", ok=(204,))
-
-    def drafts(self) -> DraftPage:
-        """This principal's own drafts kept on the hub, most recently changed first."""
-        r = self._send("GET", "/api/v1/drafts", "list the drafts")
-        return self._parse(_DRAFTS, r, "the drafts")
-
     # --- the follow-up worklist and the residents known to the hub (issue 13) -------------
 
     def follow_ups(self, query: WorklistQuery | None = None) -> Worklist:
@@ -250,11 +159,3 @@ class HubClient(SignIn, Clinics, Invitations, Accounts, Reports):
         except HubNotFound:
             return None
         return self._parse(_RESIDENT, r, "the resident")
-
-
-def _held_version(response: httpx.Response) -> int | None:
-    try:
-        held = response.json().get("held_version")
-    except (ValueError, AttributeError):
-        return None
-    return held if isinstance(held, int) else None
