@@ -19,7 +19,7 @@ from hub.client.accounts import Accounts
 from hub.client.addresses import HubAddresses, normalise_hub, ws_url
 from hub.client.backoff import SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
 from hub.client.clinics import Clinics, Invitations
-from hub.client.core import _JSON, _REPORT_TIMEOUT, _body
+from hub.client.core import _JSON
 from hub.client.errors import (
     HubConflict,
     HubError,
@@ -29,18 +29,12 @@ from hub.client.errors import (
     HubRefused,
     HubUnreachable,
 )
+from hub.client.photos import Photos
 from hub.client.record_store import CentralStore, RecordAuthority
 from hub.client.reports import Download, Reports
 from hub.client.signin import SignIn
 from hub.contract.followups import Worklist, WorklistQuery
 from hub.contract.history import ContextQuery, HistoryPage, HistoryQuery, PatientContext
-from hub.contract.photos import (
-    PhotoAttach,
-    PhotoAttached,
-    PhotoConsent,
-    PhotoOut,
-    photo_upload_path,
-)
 from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
 
 __all__ = [
@@ -61,9 +55,6 @@ __all__ = [
     "ws_url",
 ]
 
-_PHOTO = TypeAdapter(PhotoOut)
-_PHOTOS = TypeAdapter(list[PhotoOut])
-_ATTACHED = TypeAdapter(PhotoAttached)
 _HISTORY = TypeAdapter(HistoryPage)
 _CONTEXT = TypeAdapter(PatientContext)
 _WORKLIST = TypeAdapter(Worklist)
@@ -72,7 +63,16 @@ _RESIDENTS = TypeAdapter(list[ResidentOut])
 _RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
 
 
-class HubClient(SignIn, Clinics, Invitations, Accounts, Reports, CentralStore, RecordAuthority):
+class HubClient(
+    SignIn,
+    Clinics,
+    Invitations,
+    Accounts,
+    Reports,
+    CentralStore,
+    Photos,
+    RecordAuthority,
+):
     """One hub's REST API, blocking: run it off the UI thread.
 
     ``http`` is passed in (tests hand in one built on ``httpx.MockTransport``); its owner
@@ -95,38 +95,6 @@ class HubClient(SignIn, Clinics, Invitations, Accounts, Reports, CentralStore, R
                        params=ContextQuery(call_id=call_id).params())
         return self._parse(_CONTEXT, r, "the call's context")
 
-    # --- photos of a call (issue 17; bodies in hub/contract/photos.py) --------------------
-
-    def upload_photo(self, call_id: str, request_id: str, content_type: str, data: bytes,
-                     consent: PhotoConsent = PhotoConsent.GIVEN) -> PhotoOut:
-        """The caller sends the still the nurse asked for, with the consent it confirmed."""
-        r = self._send("POST", photo_upload_path(call_id), "keep the photo", ok=(201,),
-                       params={"request_id": request_id, "consent": consent.value},
-                       content=data, headers={"Content-Type": content_type},
-                       timeout=_REPORT_TIMEOUT)
-        return self._parse(_PHOTO, r, "the photo kept")
-
-    def photo_image(self, photo_id: UUID) -> tuple[str, bytes]:
-        """The photo's media type and bytes (the hub audits every fetch as a view)."""
-        r = self._send("GET", f"/api/v1/photos/{photo_id}/image", "show the photo",
-                       timeout=_REPORT_TIMEOUT)
-        return r.headers.get("Content-Type", ""), r.content
-
-    def photo(self, photo_id: UUID) -> PhotoOut:
-        r = self._send("GET", f"/api/v1/photos/{photo_id}", "describe the photo")
-        return self._parse(_PHOTO, r, "the photo")
-
-    def attach_photo(self, photo_id: UUID, record_uuid: UUID) -> PhotoAttached:
-        """Attach a photo of the nurse's call to that call's record (the record first:
-        HubNotFound until the store holds it; HubConflict if attached to another)."""
-        r = self._send("PUT", f"/api/v1/photos/{photo_id}/record", "attach the photo",
-                       json=_body(PhotoAttach, "attach the photo", record_uuid=record_uuid))
-        return self._parse(_ATTACHED, r, "the photo attached")
-
-    def record_photos(self, record_uuid: UUID) -> list[PhotoOut]:
-        """The photos attached to a record (descriptions only)."""
-        r = self._send("GET", f"/api/v1/records/{record_uuid}/photos", "list the photos")
-        return self._parse(_PHOTOS, r, "the record's photos")
     # --- the follow-up worklist and the residents known to the hub (issue 13) -------------
 
     def follow_ups(self, query: WorklistQuery | None = None) -> Worklist:
