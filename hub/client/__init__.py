@@ -7,19 +7,19 @@ bodies it sends and returns are the contract's (hub/contract/rest.py).
 
 Its errors (errors.py) come in one small family under :class:`HubError`, named after what
 went wrong, and never hold a token, a password or patient data.
+
+The package follows the API's seams: errors.py, addresses.py (a service's hubs), backoff.py,
+core.py (the one place a request is made) and one module for each area of the API, each a
+class over the core: signin.py, clinics.py, accounts.py, reports.py, record_store.py,
+photos.py and patients.py. :class:`HubClient` is all of them; import from ``hub.client``.
 """
 
 from __future__ import annotations
-
-from uuid import UUID
-
-from pydantic import TypeAdapter
 
 from hub.client.accounts import Accounts
 from hub.client.addresses import HubAddresses, normalise_hub, ws_url
 from hub.client.backoff import SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
 from hub.client.clinics import Clinics, Invitations
-from hub.client.core import _JSON
 from hub.client.errors import (
     HubConflict,
     HubError,
@@ -29,13 +29,11 @@ from hub.client.errors import (
     HubRefused,
     HubUnreachable,
 )
+from hub.client.patients import History, Residents
 from hub.client.photos import Photos
 from hub.client.record_store import CentralStore, RecordAuthority
 from hub.client.reports import Download, Reports
 from hub.client.signin import SignIn
-from hub.contract.followups import Worklist, WorklistQuery
-from hub.contract.history import ContextQuery, HistoryPage, HistoryQuery, PatientContext
-from hub.contract.residents import ResidentOut, ResidentVersionOut, ResidentWrite
 
 __all__ = [
     "SITE_RECONNECT_SPREAD_S",
@@ -55,13 +53,6 @@ __all__ = [
     "ws_url",
 ]
 
-_HISTORY = TypeAdapter(HistoryPage)
-_CONTEXT = TypeAdapter(PatientContext)
-_WORKLIST = TypeAdapter(Worklist)
-_RESIDENT = TypeAdapter(ResidentOut)
-_RESIDENTS = TypeAdapter(list[ResidentOut])
-_RESIDENT_VERSIONS = TypeAdapter(list[ResidentVersionOut])
-
 
 class HubClient(
     SignIn,
@@ -69,9 +60,11 @@ class HubClient(
     Invitations,
     Accounts,
     Reports,
+    History,
     CentralStore,
     Photos,
     RecordAuthority,
+    Residents,
 ):
     """One hub's REST API, blocking: run it off the UI thread.
 
@@ -79,51 +72,3 @@ class HubClient(
     closes it. ``token`` is the bearer token sent with every request once known; the
     sign-in methods set it, with :attr:`principal`, from the hub's answer.
     """
-
-    # --- the hub-wide history and the context of a call (hub/contract/history.py) ----------
-
-    def history(self, query: HistoryQuery) -> HistoryPage:
-        """One page of the hub's encounters matching ``query`` (newest first); the next page
-        is ``query`` with ``cursor`` set to this page's ``next_cursor``."""
-        r = self._send("GET", "/api/v1/history", "search the history", params=query.params())
-        return self._parse(_HISTORY, r, "the history")
-
-    def context(self, call_id: str) -> PatientContext:
-        """The patient's and the site's recent encounters for a call that is waiting or that
-        this nurse took part in (any other: :class:`HubNotFound`)."""
-        r = self._send("GET", "/api/v1/context", "give the call's context",
-                       params=ContextQuery(call_id=call_id).params())
-        return self._parse(_CONTEXT, r, "the call's context")
-
-    # --- the follow-up worklist and the residents known to the hub (issue 13) -------------
-
-    def follow_ups(self, query: WorklistQuery | None = None) -> Worklist:
-        """The hub-wide follow-up worklist: due, overdue and done checks (nurse, manager)."""
-        r = self._send("GET", "/api/v1/follow-ups", "list the follow-ups",
-                       params=(query or WorklistQuery()).params())
-        return self._parse(_WORKLIST, r, "the follow-up worklist")
-
-    def residents(self) -> list[ResidentOut]:
-        """The signed-in site's residents at their current versions."""
-        r = self._send("GET", "/api/v1/residents", "list the residents")
-        return self._parse(_RESIDENTS, r, "the residents")
-
-    def put_resident(self, resident_id: UUID, write: ResidentWrite) -> ResidentOut:
-        """Write a resident of the signed-in site; 409 (:class:`HubConflict`) when it is no
-        longer at ``write.base_version``."""
-        r = self._send("PUT", f"/api/v1/residents/{resident_id}", "save the resident",
-                       content=write.model_dump_json().encode(), headers=_JSON)
-        return self._parse(_RESIDENT, r, "the resident")
-
-    def resident_versions(self, resident_id: UUID) -> list[ResidentVersionOut]:
-        r = self._send("GET", f"/api/v1/residents/{resident_id}/versions",
-                       "list the resident's versions")
-        return self._parse(_RESIDENT_VERSIONS, r, "the resident's versions")
-
-    def call_resident(self, call_id: str) -> ResidentOut | None:
-        """The resident a call is about as their site recorded them; None if none is known."""
-        try:
-            r = self._send("GET", f"/api/v1/calls/{call_id}/resident", "give the resident")
-        except HubNotFound:
-            return None
-        return self._parse(_RESIDENT, r, "the resident")
