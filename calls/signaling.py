@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from hub.client import Backoff  # the one back-off (hub/client.py); callers may pass one in
+from hub.client import Backoff  # the one back-off (hub/client/backoff.py); callers may pass one in
 from hub.contract import signaling as p
 
 log = logging.getLogger("telehub.calls.signaling")
