@@ -88,16 +88,32 @@ def need(reason: str) -> None:
 # --- databases ------------------------------------------------------------------------------
 
 
+def _memory_folder() -> Path | None:
+    """/dev/shm (memory) when it has room for a worker's cluster, else None (the disk).
+
+    A run makes a database per PostgreSQL test, some 300 files each, and removes the
+    cluster at its end: on this machine's disk (ext4 mounted with online discard, a trim for
+    each file removed) removing 200 databases took 67 s; in memory 1.6 s, and each CREATE
+    DATABASE is quicker too. A database is ~8 MB: a worker's cluster ends near 1 GB."""
+    folder = Path("/dev/shm")
+    try:
+        roomy = folder.is_dir() and shutil.disk_usage(folder).free >= 4 << 30
+    except OSError:
+        return None
+    return folder if roomy and os.access(folder, os.W_OK) else None
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A private PostgreSQL cluster on loopback for this test run (one per xdist worker, each
-    in its own folder on its own port); yields its admin URL."""
+    in its own folder on its own port, in memory where there is room); yields its admin
+    URL."""
     url = os.environ.get("TELEHUB_TEST_PG_URL")
     if url:
         yield url
         return
     try:
-        with private_cluster() as admin:
+        with private_cluster(parent=_memory_folder()) as admin:
             yield admin
     except NoPostgres as exc:
         need(str(exc))
