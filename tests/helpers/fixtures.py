@@ -40,6 +40,7 @@ from tests.helpers.postgres import (
     replace_with_copy,
 )
 from tests.helpers.record_desk import Desk
+from tests.helpers.scratch import scratch_parent
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -88,21 +89,6 @@ def need(reason: str) -> None:
 # --- databases ------------------------------------------------------------------------------
 
 
-def _memory_folder() -> Path | None:
-    """/dev/shm (memory) when it has room for a worker's cluster, else None (the disk).
-
-    A run makes a database per PostgreSQL test, some 300 files each, and removes the
-    cluster at its end: on this machine's disk (ext4 mounted with online discard, a trim for
-    each file removed) removing 200 databases took 67 s; in memory 1.6 s, and each CREATE
-    DATABASE is quicker too. A database is ~8 MB: a worker's cluster ends near 1 GB."""
-    folder = Path("/dev/shm")
-    try:
-        roomy = folder.is_dir() and shutil.disk_usage(folder).free >= 4 << 30
-    except OSError:
-        return None
-    return folder if roomy and os.access(folder, os.W_OK) else None
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A private PostgreSQL cluster on loopback for this test run (one per xdist worker, each
@@ -113,7 +99,7 @@ def postgres_server() -> Iterator[str]:
         yield url
         return
     try:
-        with private_cluster(parent=_memory_folder()) as admin:
+        with private_cluster(parent=scratch_parent()) as admin:
             yield admin
     except NoPostgres as exc:
         need(str(exc))
