@@ -47,7 +47,9 @@ def summary_value(out: str, name: str) -> str:
 
 @pytest.mark.slow
 def test_the_headless_demo_answers_signs_and_syncs_every_call(tmp_path: Path) -> None:
-    done = demo(tmp_path, "--calls", "3", "--port", "0", "--timeout", "60")
+    # --hold 1: each call held a second, not two, before it is signed off (the screenshots
+    # and the checks need it painted, which the demo nurse waits for either way).
+    done = demo(tmp_path, "--calls", "3", "--port", "0", "--hold", "1", "--timeout", "60")
     out = done.stdout
     assert done.returncode == 0, f"stdout:\n{out}\nstderr:\n{done.stderr}"
     assert "no display" in out and "running headless" in out

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from tests.helpers.driven import DrivenBrowser
+from tests.helpers.scratch import scratch_parent
 from tests.helpers.waiting import wait_until
 
 # Three fake cameras (the caller page's camera choice), each up to 1280x720 on request. The
@@ -46,7 +47,7 @@ class Chromium(DrivenBrowser):
 
     def __init__(self, binary: str, flags: tuple[str, ...] = FLAGS,
                  window: tuple[int, int] = (1024, 768)) -> None:
-        profile = Path(tempfile.mkdtemp(prefix="telehub-chromium-"))
+        profile = Path(tempfile.mkdtemp(prefix="telehub-chromium-", dir=scratch_parent()))
         super().__init__(subprocess.Popen(
             [binary, *flags, f"--user-data-dir={profile}",
              f"--window-size={window[0]},{window[1]}", "about:blank"],

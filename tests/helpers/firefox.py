@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers.driven import DrivenBrowser
+from tests.helpers.scratch import scratch_parent
 from tests.helpers.waiting import wait_until_async
 
 PREFS: dict[str, bool | int | str] = {
@@ -149,7 +150,7 @@ class Firefox(DrivenBrowser):
 
     def __init__(self, binary: str, window: tuple[int, int] = (1024, 768),
                  prefs: dict[str, bool | int | str] | None = None) -> None:
-        profile = Path(tempfile.mkdtemp(prefix="telehub-firefox-"))
+        profile = Path(tempfile.mkdtemp(prefix="telehub-firefox-", dir=scratch_parent()))
         (profile / "user.js").write_text(user_js(prefs or PREFS))
         super().__init__(subprocess.Popen(
             [binary, "--headless", "--no-remote", "--profile", str(profile),

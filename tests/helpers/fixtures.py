@@ -40,6 +40,7 @@ from tests.helpers.postgres import (
     replace_with_copy,
 )
 from tests.helpers.record_desk import Desk
+from tests.helpers.scratch import scratch_parent
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 # Screenshots go to a temporary folder, so a test run leaves the work tree clean; run with
@@ -91,13 +92,14 @@ def need(reason: str) -> None:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A private PostgreSQL cluster on loopback for this test run (one per xdist worker, each
-    in its own folder on its own port); yields its admin URL."""
+    in its own folder on its own port, in memory where there is room); yields its admin
+    URL."""
     url = os.environ.get("TELEHUB_TEST_PG_URL")
     if url:
         yield url
         return
     try:
-        with private_cluster() as admin:
+        with private_cluster(parent=scratch_parent()) as admin:
             yield admin
     except NoPostgres as exc:
         need(str(exc))

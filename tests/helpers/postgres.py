@@ -36,9 +36,11 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def private_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
-    """A new PostgreSQL cluster in a temporary folder, listening on loopback only, stopped
-    and removed afterwards; yields its admin URL. Raises :class:`NoPostgres` if it cannot."""
+def private_cluster(settings: dict[str, str] | None = None,
+                    parent: Path | None = None) -> Iterator[str]:
+    """A new PostgreSQL cluster in a temporary folder (in ``parent``, else the system's
+    temporary folder), listening on loopback only, stopped and removed afterwards; yields its
+    admin URL. Raises :class:`NoPostgres` if it cannot."""
     initdb, pg_ctl = pg_bin("initdb"), pg_bin("pg_ctl")
     if not initdb or not pg_ctl:
         raise NoPostgres("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
@@ -48,7 +50,7 @@ def private_cluster(settings: dict[str, str] | None = None) -> Iterator[str]:
             raise NoPostgres("running as root without runuser to start PostgreSQL as another "
                              "user")
         run_as = ["runuser", "-u", "postgres", "--"]
-    tmp = Path(tempfile.mkdtemp(prefix="telehub-pg-"))
+    tmp = Path(tempfile.mkdtemp(prefix="telehub-pg-", dir=parent))
     data, sockdir = tmp / "data", tmp / "sock"
     sockdir.mkdir()
     if run_as:
