@@ -274,6 +274,11 @@ class CallEngine:
                         await self.signaling.send(p.CallCancel(call_id=msg.call_id))
                     return
                 await requested.handle(msg)
+            case p.CallQueued() if self._answered_already(msg.call_id):
+                # The answer to this request sent again after a welcome: the hub tells its
+                # call_queued first, whatever became of the call; this one is in it already.
+                log.info("call %s is answered already; its call_queued again is not news",
+                         msg.call_id)
             case p.CallPlanReady():
                 self._emit(PlanPushed(msg))
             case p.HubGlance():
@@ -320,6 +325,11 @@ class CallEngine:
                     return
                 await session.handle(msg)
                 self._forget_if_over(session)
+
+    def _answered_already(self, call_id: str) -> bool:
+        session = self.sessions.get(call_id)
+        return (session is not None and not session.cancelled
+                and session.state in (CallState.CONNECTING, CallState.IN_CALL))
 
     async def _ask_after_cancelled(self) -> None:
         """After a welcome (a reconnect, or another hub dispatching now): a call this caller

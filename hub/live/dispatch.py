@@ -103,9 +103,14 @@ class Dispatch:
         existing = self._requests.get(key)
         if existing is not None and existing in self.calls:
             if not self.calls[existing].saved.is_set():
-                raise Refusal(ErrorCode.WRONG_STATE, "this request is already being queued")
-            # A retry of a request we already hold (e.g. sent again after a reconnect).
-            self.resume(conn, existing)
+                # Sent again while it is being written (its first connection was lost, and
+                # the station sent it again on its new one): answered once it is safe, as
+                # any retry (a refusal would end the station's call, which then waits with
+                # no caller). Held, ended or dropped meanwhile: asked again.
+                await self.calls[existing].saved.wait()
+                await self.request(conn, msg)
+                return
+            self._retried(conn, self.calls[existing])
             return
         ended = self._ended_requests.get(key)
         if ended is not None:
@@ -181,6 +186,19 @@ class Dispatch:
                                           position=pos, estimated_wait_s=wait))
         if self.clinics is not None:
             await self.clinics.ring(call)
+
+    def _retried(self, conn: Connection, call: LiveCall) -> None:
+        """A request the hub holds, sent again (after a reconnect, or a second welcome): its
+        call_queued may have been lost, so the caller is told its call by its request_id,
+        then takes its place as on a resume. call_connected alone (a nurse answered
+        meanwhile) names no request: a station could not tell which request it answers."""
+        if call.state == "ended":  # ending now (its end is being written)
+            raise Refusal(ErrorCode.WRONG_STATE, "this request was taken already, and its "
+                          "call has ended", call.id)
+        if call.state != "waiting":  # (a waiting call's resume is its call_queued)
+            conn.send(p.CallQueued(call_id=call.id, request_id=call.request.request_id,
+                                   position=1, estimated_wait_s=0))
+        self.resume(conn, call.id)
 
     def _admit(self, site_id: int) -> None:
         """The one place a new call request is let in: a caller may have only a few calls

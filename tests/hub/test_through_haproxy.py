@@ -288,16 +288,20 @@ class _Stream:
                 with contextlib.suppress(Exception):
                     await site.send(request(rid))
                 while True:
-                    got = await site.expect(p.CallQueued | Connected | p.Error,  # type: ignore[arg-type]
-                                            timeout=30)
+                    try:
+                        got = await site.expect(p.CallQueued | Connected | p.Error,  # type: ignore[arg-type]
+                                                timeout=30)
+                    except TimeoutError:  # named here: settle's own timeout may come later
+                        raise AssertionError(
+                            f"{rid} had no call_queued in 30 s; the site was sent meanwhile: "
+                            f"{[type(m).__name__ for m in site.inbox][-12:]}") from None
                     if isinstance(got, Connected):
                         break
                     if isinstance(got, p.Error):
-                        if got.code is not p.ErrorCode.WRONG_STATE:
-                            continue
-                        if got.call_id is None:  # the first is still being queued: ask again
-                            await asyncio.sleep(0.2)
-                            break
+                        if got.ref != "call_request" or got.request_id != rid:
+                            continue  # (a resume of a call that has ended meanwhile)
+                        # A station takes any refusal of its request as the end of its call.
+                        assert got.code is p.ErrorCode.WRONG_STATE and got.call_id, got
                         # Its call_queued was lost in a move, and a desk answered and ended
                         # the call before the request came again: the hub names the call
                         # (how it ended is checked in its row, below).
