@@ -154,6 +154,7 @@ class BenchClient:
         self.drops = 0  # connections lost (a desk that never dropped kept its queue)
         self.task: asyncio.Task[None] | None = None
         self.closing = False
+        self.hurry = asyncio.Event()  # something to send: connect now (SignalingClient.hurry)
 
     async def start(self, gate: asyncio.Semaphore) -> None:
         async with gate:
@@ -174,6 +175,7 @@ class BenchClient:
                 await asyncio.wait_for(ws.close(), 2)
             raise
         self.ws = ws
+        self.hurry.clear()
         self.sign_ins += 1
         await self.resume(ws)
         self.connected.set()
@@ -193,7 +195,13 @@ class BenchClient:
             self.connected.clear()
             attempt = 0
             while not self.closing:
-                await asyncio.sleep(self.backoff.delay(attempt))
+                # as calls.signaling does: one holding a call comes back sooner, and one with
+                # something to send at once
+                delay = self.backoff.delay(attempt, busy=bool(self.held))
+                if not self.hurry.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.hurry.wait(), delay)
+                self.hurry.clear()
                 attempt += 1
                 try:
                     await self._connect()
@@ -208,6 +216,8 @@ class BenchClient:
         ``sent[key]`` is the time it went to the hub: a site still reconnecting cannot have
         asked yet, so its wait is not counted as the hub's."""
         for _attempt in range(3):
+            if not self.connected.is_set():
+                self.hurry.set()
             await asyncio.wait_for(self.connected.wait(), 60)
             ws = self.ws
             if ws is None:

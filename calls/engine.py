@@ -40,6 +40,7 @@ from calls.signaling import (
     Closed,
     Connected,
     Disconnected,
+    NotConnectedError,
     Received,
     SignalingClient,
     SignalingEvent,
@@ -104,6 +105,7 @@ class CallEngine:
         self.sessions: dict[str, CallSession] = {}
         self.conversation = Conversation(self.signaling.send)  # chat and hold (hub-known)
         self._requesting: dict[str, CallSession] = {}  # by request_id, until call_queued
+        self._unsent: set[str] = set()  # request ids made while there was no connection
         self._recancel: set[str] = set()  # cancelled calls to cancel again (this welcome)
         self.queue: dict[str, p.QueueEntry] = {}
         self._queue_seq = -1
@@ -168,7 +170,14 @@ class CallEngine:
                                 reason=reason, **details)
         session = CallSession(self._context(), CallRole.CALLER)
         self._requesting[request.request_id] = session
-        await session.request(request)
+        try:
+            await session.request(request)
+        except NotConnectedError:
+            # Between connections (the hub went away, and this site waits its turn to sign
+            # in again): the request goes with the next welcome (_on_signaling), and the
+            # client connects now rather than at the end of its back-off.
+            self._unsent.add(request.request_id)
+            self.signaling.hurry()
         return session
 
     async def claim(self, call_id: str) -> CallSession:
@@ -225,12 +234,19 @@ class CallEngine:
         match event:
             case Connected():
                 self._emit(SignalingChanged(True, "reconnected" if event.reconnect else ""))
+                # A request not yet queued is sent (again): one made while there was no
+                # connection, or one whose call_queued was lost with it. The hub treats the
+                # same request_id as a retry, never a second call.
+                for request_id, session in list(self._requesting.items()):
+                    if request_id in self._unsent and session.cancelled:
+                        # Given up on before the hub ever heard of it: nothing to cancel.
+                        self._unsent.discard(request_id)
+                        del self._requesting[request_id]
+                    elif session.request_message is not None:
+                        with contextlib.suppress(Exception):
+                            await self.signaling.send(session.request_message)
+                            self._unsent.discard(request_id)
                 if event.reconnect:
-                    for session in list(self._requesting.values()):
-                        # The hub treats the same request_id as a retry, never a second call.
-                        if session.request_message is not None:
-                            with contextlib.suppress(Exception):
-                                await self.signaling.send(session.request_message)
                     await self._ask_after_cancelled()
             case Disconnected():
                 self._emit(SignalingChanged(False, event.reason))

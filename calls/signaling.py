@@ -119,6 +119,7 @@ class SignalingClient:
         self._first: asyncio.Future[p.Welcome] | None = None
         self._closing = False
         self._held_calls: dict[str, None] = {}  # ordered set: resumed in the order taken
+        self._hurry = asyncio.Event()  # something to send: cut the back-off's wait short
         self.welcome: p.Welcome | None = None
         self.connections = 0  # how many times a sign-in succeeded (tests and the desk's status)
 
@@ -157,6 +158,13 @@ class SignalingClient:
             await ws.send(message.to_json())
         except ConnectionClosed as exc:
             raise NotConnectedError(f"connection lost while sending: {exc}") from None
+
+    def hurry(self) -> None:
+        """Something is waiting to be sent (a care home pressed "Call the hub"): if the
+        client is waiting out its back-off, it connects now instead. One extra attempt per
+        call at most: if it fails, the back-off goes on as before."""
+        if self._ws is None:
+            self._hurry.set()
 
     def hold(self, call_id: str) -> None:
         """Resume this call after every reconnect (until :meth:`release`)."""
@@ -219,17 +227,26 @@ class SignalingClient:
                 if self._closing:
                     break
                 self._at = (self._at + 1) % len(self.urls)  # the next hub, if there are more
-                delay = self.backoff.delay(attempt)
+                # A client holding a call comes back sooner than one with nothing open
+                # (hub.client.site_backoff).
+                delay = self.backoff.delay(attempt, busy=bool(self._held_calls))
                 attempt += 1
                 log.info("signaling lost (%s); reconnecting in %.2f s", why, delay)
                 await self._emit(Disconnected(why, delay))
-                await asyncio.sleep(delay)
+                await self._wait_out(delay)
         finally:
             self._ws = None
             if self._first is not None and not self._first.done():
                 self._first.set_exception(SignalingError("closed before the hub answered"))
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._emit(Closed(reason, error)))
+
+    async def _wait_out(self, delay: float) -> None:
+        """The back-off's wait, unless :meth:`hurry` is called meanwhile."""
+        if not self._hurry.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), delay)
+        self._hurry.clear()
 
     async def _session(self) -> str:
         """One connection, from handshake to loss; returns why it ended."""
@@ -245,6 +262,7 @@ class SignalingClient:
                 raise p.ProtocolError(p.ErrorCode.INVALID,
                                       f"expected welcome, got {first.type}")
             self._ws = ws
+            self._hurry.clear()  # a hurry asked for while connecting is answered
             try:
                 await self._signed_in(ws, first)
                 if self._first is not None and not self._first.done():

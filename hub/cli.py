@@ -27,6 +27,7 @@ from hub.reporting import rollup
 DEFAULT_METRICS_PORT = 9470
 TLS_PROXY_ENV = "TELEHUB_BEHIND_TLS_PROXY"  # for a service unit: the same as --behind-tls-proxy
 _YES = {"1", "true", "yes", "on"}
+GC_THRESHOLDS = (2_000, 10, 100)  # the collector's, while serving (see cmd_serve)
 
 def _fail(message: str, code: int = 2) -> int:
     print(f"telehub-hub: {message}", file=sys.stderr)
@@ -306,11 +307,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # The app's import-time and start-up objects live as long as the process: move them out
     # of the collector's sight, so a full collection walks only what requests allocate (a
     # 500-record batch allocates enough to trigger several, each walking the whole heap).
-    # A larger first generation: validating a batch allocates tens of thousands of objects
-    # that all live until its answer, and every young collection would walk them again.
-    # Measured on a 500-record batch push: garbage collection went from ~50 to ~2 µs/record.
+    # Small young generations: every collection stops the event loop, and a call waits for
+    # it. With (20_000, 10, 10) the survivor of a failover (its sign-ins and twice the
+    # traffic) paused 34-41 ms of CPU in young collections and 150 ms in middle ones (372-415
+    # ms of wall time on a busy machine), and the calls after the failover took a p50 of
+    # 390-510 ms; with (2_000, 10, 100), 19 ms and 33 ms at most and a p50 of 21-28 ms
+    # (bench/hub_cluster.py, 2026-12-02). Full collections stay as rare (after as many
+    # allocations). Record batches, which (20_000, 10, 10) was chosen for, did not get
+    # slower: 1,578 records/s against 1,332 with the old setting (bench/records_sync.py
+    # --quick, one after the other).
     gc.freeze()
-    gc.set_threshold(20_000, 10, 10)
+    gc.set_threshold(*GC_THRESHOLDS)
     server.run(sockets=[sock])
     return 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from hub.client.accounts import Accounts
 from hub.client.addresses import HubAddresses, normalise_hub, ws_url
-from hub.client.backoff import SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
+from hub.client.backoff import SITE_BUSY_SPREAD_S, SITE_RECONNECT_SPREAD_S, Backoff, site_backoff
 from hub.client.clinics import Clinics, Invitations
 from hub.client.errors import (
     HubConflict,
@@ -36,6 +36,7 @@ from hub.client.reports import Download, Reports
 from hub.client.signin import SignIn
 
 __all__ = [
+    "SITE_BUSY_SPREAD_S",
     "SITE_RECONNECT_SPREAD_S",
     "Backoff",
     "Download",

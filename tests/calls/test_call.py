@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import av
 import pytest
+from sqlalchemy import select
 
 from calls.engine import CallEngine, QueueChanged, SignalingChanged
 from calls.media import read_pattern
@@ -20,6 +21,7 @@ from calls.session import (
     ParticipantsChanged,
     RemoteMediaAdded,
 )
+from hub.client import Backoff
 from hub.contract.identity import CallRole
 from hub.models import Call
 from tests.helpers.engines import EventLog, frame_where, stamps_of
@@ -328,3 +330,46 @@ async def test_a_cancel_that_never_left_is_sent_after_the_reconnect_unless_the_c
         assert row(hasty.call_id)[:2] == ("ended", "abandoned")
     finally:
         relay.close()
+
+
+async def test_a_call_asked_for_between_connections_goes_when_the_station_is_back(
+        hub: ThreadedHub, hubdb: HubDatabase, people: People,
+        engines: Callable[..., CallEngine]) -> None:
+    """A hub died and this care home waits its turn to sign in again (a long back-off):
+    pressing "Call the hub" then neither fails nor waits out the back-off. The station
+    connects at once and the request goes with the welcome. One given up on before it was
+    ever sent is never sent: the hub logs no call for it."""
+    slow = Backoff(initial=30.0, maximum=30.0, jitter=0)
+    site = engines(hub.ws, people.site.token, CallRole.CALLER, backoff=slow)
+    desk = engines(hub.ws, people.nurse.token, CallRole.NURSE)
+    site_log = EventLog(site)
+    await site.start()
+    await desk.start()
+
+    async def dropped() -> None:
+        mark = site_log.mark()
+        await site.signaling.drop()
+        await site_log.wait(lambda e: isinstance(e, SignalingChanged) and not e.connected,
+                            since=mark)
+
+    def calls_logged() -> int:
+        with hubdb.sessions() as s:
+            return len(s.scalars(select(Call)).all())
+
+    # Given up on before it left: nothing reaches the hub, even once the station is back.
+    await dropped()
+    hasty = await site.request_call("a fall")
+    assert hasty.state is CallState.REQUESTING
+    await hasty.hang_up()
+    await wait_until_async(lambda: site.signaling.connected, 10, "the station to reconnect")
+    await holds_for_async(lambda: calls_logged() == 0 and not desk.queue, 0.5,
+                          "no call logged for a request never sent")
+
+    # Asked for while away: sent once the station is back, at once rather than in 30 s.
+    await dropped()
+    mark = site_log.mark()
+    caller = await site.request_call("short of breath since this morning")
+    await site_log.state(CallState.QUEUED, since=mark)
+    assert site.signaling.connections == 3
+    await wait_until_async(lambda: caller.call_id in desk.queue, 10, "the desk to see it")
+    assert calls_logged() == 1

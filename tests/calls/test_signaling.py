@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
 from typing import TypeVar
 
@@ -166,3 +167,52 @@ async def test_keeps_dialling_until_the_hub_comes_up(
     finally:
         await clients.pop().close()
         hub.stop()
+
+
+async def test_a_client_with_something_to_send_cuts_its_back_off_short(
+        hub: ThreadedHub, people: People, clients: list[SignalingClient]) -> None:
+    """A station waiting out a long back-off (a hub died: its sites come back spread out)
+    connects at once when told it has something to send; with nothing, it keeps waiting."""
+    events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+    slow = Backoff(initial=30.0, maximum=30.0, jitter=0)
+    client = SignalingClient(hub.ws, people.site.token, events, backoff=slow)
+    clients.append(client)
+    await client.start()
+    client.hurry()  # while connected: nothing to cut short, and nothing kept for later
+    await client.drop()
+    lost = await next_of(events, Disconnected)
+    assert lost.retry_in == 30.0
+    await holds_for_async(lambda: client.connections == 1 and not client.connected, 0.5,
+                          "no reconnect before the back-off ends")
+    client.hurry()
+    again = await next_of(events, Connected)
+    assert again.reconnect and client.connections == 2
+    # The hurry was used up: the next loss waits out its back-off again.
+    await client.drop()
+    assert (await next_of(events, Disconnected)).retry_in == 30.0
+    await holds_for_async(lambda: not client.connected, 0.5, "the back-off is waited out")
+
+
+async def test_a_client_holding_a_call_comes_back_within_the_busy_spread(
+        hub: ThreadedHub, people: People, clients: list[SignalingClient]) -> None:
+    """A back-off's two spreads, as the client applies them (hub.client.site_backoff): a site
+    holding a call (a caller waiting keeps its place) adds at most the busy spread to its
+    first retry; once it holds none, the whole spread."""
+
+    class Halfway(random.Random):
+        def random(self) -> float:
+            return 0.5
+
+    events: asyncio.Queue[SignalingEvent] = asyncio.Queue()
+    client = SignalingClient(hub.ws, people.site.token, events, backoff=Backoff(
+        initial=0.05, maximum=0.05, jitter=0, spread=30.0, busy_spread=0.2, rng=Halfway()))
+    clients.append(client)
+    await client.start()
+    await client.send(p.CallRequest(request_id="r1", reason="fall, hip pain"))
+    client.hold((await next_of(events, p.CallQueued)).call_id)
+    await client.drop()
+    assert (await next_of(events, Disconnected)).retry_in == pytest.approx(0.15)
+    await next_of(events, Connected)
+    client.release(client.held_calls[0])
+    await client.drop()
+    assert (await next_of(events, Disconnected)).retry_in == pytest.approx(15.05)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from uuid import UUID, uuid4
 
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 from hub.client import (
+    SITE_BUSY_SPREAD_S,
+    SITE_RECONNECT_SPREAD_S,
     Backoff,
     HubAddresses,
     HubClient,
@@ -23,6 +26,7 @@ from hub.client import (
     HubNotFound,
     HubRefused,
     HubUnreachable,
+    site_backoff,
 )
 from hub.contract.rest import Filters, RecordExportQuery
 from tests.helpers.hubserver import ThreadedHub, free_port
@@ -302,6 +306,23 @@ def test_backoff_is_deterministic_with_the_same_random_generator() -> None:
 def test_backoff_without_jitter_is_exact() -> None:
     backoff = Backoff(initial=1.5, maximum=1.5, jitter=0)
     assert {backoff.delay(n) for n in range(5)} == {1.5}
+
+
+def test_a_sites_first_retry_is_spread_wider_when_it_holds_no_call() -> None:
+    """site_backoff: a fleet of idle sites comes back over SITE_RECONNECT_SPREAD_S, a site
+    holding a call within SITE_BUSY_SPREAD_S; later retries are the plain back-off."""
+    assert SITE_BUSY_SPREAD_S < SITE_RECONNECT_SPREAD_S
+    backoff = replace(site_backoff(), rng=random.Random(3))
+    idle = [backoff.delay(0) for _ in range(500)]
+    busy = [backoff.delay(0, busy=True) for _ in range(500)]
+    assert all(0.25 <= d <= 0.5 + SITE_RECONNECT_SPREAD_S for d in idle)
+    assert all(0.25 <= d <= 0.5 + SITE_BUSY_SPREAD_S for d in busy)
+    assert max(idle) > 0.5 + SITE_RECONNECT_SPREAD_S * 0.9  # spread over the whole window
+    assert max(busy) > 0.5 + SITE_BUSY_SPREAD_S * 0.9
+    assert all(0.5 <= backoff.delay(1, busy=b) <= 1.0 for b in (False, True) for _ in range(50))
+    # without a busy spread, a busy client's first retry is spread as any other's
+    plain = Backoff(initial=0.0, jitter=0, spread=2.0, rng=random.Random(4))
+    assert max(plain.delay(0, busy=True) for _ in range(200)) > 1.8
 
 
 # --- several hubs of one service (docs/cluster.md) ----------------------------------------

@@ -10,6 +10,8 @@ from ui.station.page import Page, landing, title
 from ui.station.talk import TalkPanel, status_label
 
 STAY = "Stay with the resident. A nurse will answer as soon as they can."
+OFFLINE = ("Not connected to the hub – trying again. Your call goes through as soon as it is "
+           "back. In an emergency call 999.")
 
 
 def wait_words(seconds: int | None) -> str:
@@ -54,7 +56,12 @@ class WaitingPage(Page):
         self.waiting_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting_note.setWordWrap(True)
         self.nobody = status_label()
-        for w in (self.position, self.wait, self.nobody, self.waiting_note):
+        self.offline = QLabel(OFFLINE)  # shown only while the hub cannot be reached
+        self.offline.setObjectName("notice")
+        self.offline.setWordWrap(True)
+        self.offline.setAccessibleName("Connection to the hub")
+        self.offline.setVisible(False)
+        for w in (self.position, self.wait, self.offline, self.nobody, self.waiting_note):
             col.addWidget(w)
         self.talk = TalkPanel()
         col.addWidget(self.talk)
@@ -69,6 +76,9 @@ class WaitingPage(Page):
     def asking(self) -> None:
         self.position.setText("Asking for a nurse…")
         self.wait.setText("")
+
+    def show_connection(self, up: bool) -> None:
+        self.offline.setVisible(not up)
 
     def show_place(self, position: int, wait_s: int | None) -> None:
         self.position.setText(position_words(position))

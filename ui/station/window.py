@@ -195,8 +195,11 @@ class StationWindow(QMainWindow):
         if up and changed:
             self.sync_residents()
         self.home_page.show_connection(up)
+        self.waiting_page.show_connection(up)
         if changed and self.pages.currentWidget() is self.home_page:
             self.say(self.home_page.status.text())
+        elif changed and not up and self.pages.currentWidget() is self.waiting_page:
+            self.say(self.waiting_page.offline.text(), urgent=True)
         # The hub pushes the plan to live connections only: after a reconnect, ask once for
         # a plan written or corrected while the station was away.
         if up and why == "reconnected" and self.call_id and self.pages.currentWidget() in (

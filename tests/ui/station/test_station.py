@@ -346,6 +346,32 @@ class MemoryKeyring(keyring.backend.KeyringBackend):
         self.values.pop((service, username), None)
 
 
+def test_a_call_made_while_the_hub_is_away_goes_as_soon_as_the_station_is_back(
+    make_station: Station, hubdb: HubDatabase, qtbot: QtBot, desk: Desk,
+) -> None:
+    """The hub went away and the station waits out a long back-off (sites come back spread
+    out after a hub dies): "Call the hub" connects it at once, the request goes with the
+    welcome, and meanwhile the waiting page says the hub is not reached yet, never an error
+    on a page out of sight."""
+    w = make_station(hubdb.site("Rowan House"), Backoff(initial=30.0, maximum=30.0, jitter=0))
+    assert w.waiting_page.offline.isHidden()
+    ws = w.bridge.engine.signaling._ws
+    assert ws is not None
+    w.bridge.loop.call(lambda: asyncio.get_running_loop().create_task(ws.close()))
+    qtbot.waitUntil(lambda: not w.connected, timeout=3000)
+    assert "Not connected to the hub" in w.home_page.status.text()
+    assert not w.waiting_page.offline.isHidden()  # shown with the page, if it comes up now
+    assert "999" in w.waiting_page.offline.text()
+    click(qtbot, w.home_page.call_button)
+    type_into(qtbot, w.details_page.reason.reason, "Resident fell, hip pain")
+    click(qtbot, w.details_page.go_button)
+    qtbot.waitUntil(lambda: len(desk.queue) == 1, timeout=10_000)  # not 30 s later
+    assert desk.queue[0].reason == "Resident fell, hip pain"
+    qtbot.waitUntil(lambda: w.connected and w.waiting_page.offline.isHidden(), timeout=5000)
+    assert w.pages.currentWidget() is w.waiting_page
+    assert w.home_page.home_error.text() == ""
+
+
 def test_the_credential_lives_in_the_keyring_and_never_without_one() -> None:
     memory = MemoryKeyring()
     vault = CredentialVault(memory)
