@@ -440,7 +440,6 @@ async def _fleet_main(url: str, tokens_file: Path) -> None:
             tell({"ev": "error", "text": f"a call could not be sent: {exc!r}"})
 
     async def cancel(site: SiteClient, call_id: str) -> None:
-        site.cancelling.add(call_id)
         try:
             await site.send(p.CallCancel(call_id=call_id).to_json())
         except (ConnectionError, TimeoutError) as exc:
@@ -453,6 +452,9 @@ async def _fleet_main(url: str, tokens_file: Path) -> None:
             frame = _request_frame(cmd["reason"], p.Urgency(cmd["urgency"]))
             task = asyncio.create_task(request(sites[cmd["site"]], cmd["reason"], frame))
         elif op == "cancel":
+            # Counted as unanswered now, not when its task first runs: a status asked for
+            # right after (lines already read do not yield to the loop) must see it.
+            sites[cmd["site"]].cancelling.add(cmd["call_id"])
             task = asyncio.create_task(cancel(sites[cmd["site"]], cmd["call_id"]))
         elif op == "status":
             unanswered = [[c, s.sign_ins, s.drops, len(s.held)]
