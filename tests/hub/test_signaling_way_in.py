@@ -6,15 +6,25 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
+import psycopg
 import pytest
+from sqlalchemy import update
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from hub import accounts
 from hub.contract import signaling as p
+from hub.db import unit_of_work
+from hub.live.pg import libpq_url
+from hub.models import Site, Staff
 from hub.serving import WS_MAX_BYTES
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
+
+PG_ONLY = pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 
 
 async def test_a_hello_over_the_frame_cap_is_refused_naming_the_limit(
@@ -92,3 +102,43 @@ async def test_a_failure_of_the_hub_is_logged_by_place_and_answered_500(
                and m.endswith(" on WS /ws") for m in logged), logged
     # and the hub goes on
     assert hub.services.live_front() is live
+
+
+async def test_a_hello_signs_in_only_a_live_token_and_as_whom_it_was_issued(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    nurse, home = hubdb.staff("nina", "nurse"), hubdb.site("Rose Court", "prison")
+    gone_nurse, gone_home = hubdb.staff("olga", "nurse"), hubdb.site("Elm Lodge")
+    with unit_of_work(hubdb.sessions) as s:
+        expired = accounts.issue_token(s, nurse.principal, timedelta(seconds=-1)).token
+        revoked = accounts.issue_token(s, home.principal, timedelta(hours=1)).token
+        accounts.revoke_token(s, revoked)
+        s.execute(update(Staff).where(Staff.id == gone_nurse.principal.id).values(active=False))
+        s.execute(update(Site).where(Site.id == gone_home.principal.id).values(active=False))
+    for token in (expired, revoked, gone_nurse.token, gone_home.token):
+        with pytest.raises(PermissionError, match="unknown, expired or revoked"):
+            await HubClient.connect(hub.ws, token)
+    for seeded in (nurse, home):
+        client = await HubClient.connect(hub.ws, seeded.token)
+        assert client.welcome is not None and client.welcome.principal == seeded.principal
+
+
+@PG_ONLY
+async def test_the_sign_in_lookups_connection_cut_by_the_database_is_opened_again(
+    hub: ThreadedHub, hubdb: HubDatabase
+) -> None:
+    first, second = hubdb.site("Rose Court"), hubdb.site("Elm Lodge")
+    assert (await HubClient.connect(hub.ws, first.token)).welcome is not None
+
+    def cut() -> int:
+        with psycopg.connect(libpq_url(hubdb.url), autocommit=True) as admin:
+            row = admin.execute("SELECT count(pg_terminate_backend(pid)) FROM "
+                                "pg_stat_activity WHERE application_name = "
+                                "'telehub-sign-ins'").fetchone()
+        return int(row[0]) if row else 0
+
+    assert cut() == 1  # its own connection, kept from the first sign-in
+    # the next hello meets the cut connection: asked again on a new one, it signs in
+    client = await HubClient.connect(hub.ws, second.token)
+    assert client.welcome is not None and client.welcome.principal == second.principal
+    assert cut() == 1
