@@ -74,7 +74,8 @@ async def _hello(websocket: WebSocket, switchboard: LiveFront
         await websocket.close(close_code, message[:120])
 
     try:
-        frame = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_S)
+        async with asyncio.timeout(HELLO_TIMEOUT_S):  # no task of its own, unlike wait_for
+            frame = await websocket.receive()
     except TimeoutError:
         await refuse(p.ErrorCode.HELLO_FIRST, "no hello within 10 s", 4401)
         return None

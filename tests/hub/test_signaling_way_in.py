@@ -19,6 +19,7 @@ from hub.contract import signaling as p
 from hub.db import unit_of_work
 from hub.live.pg import libpq_url
 from hub.models import Site, Staff
+from hub.routes import signaling
 from hub.serving import WS_MAX_BYTES
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
 from tests.helpers.wsclient import HubClient
@@ -67,6 +68,16 @@ async def test_a_hello_that_is_not_one_or_carries_junk_is_refused(
         assert await client.closed() == close
     # and the token itself still signs in
     assert (await HubClient.connect(hub.ws, token)).welcome is not None
+
+
+async def test_a_socket_that_sends_no_hello_in_time_is_refused(
+    hub: ThreadedHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(signaling, "HELLO_TIMEOUT_S", 0.2)  # the hub runs in this process
+    client = await HubClient.connect(hub.ws)
+    err = await client.expect(p.Error)
+    assert (err.code, err.ref) == (p.ErrorCode.HELLO_FIRST, "hello")
+    assert await client.closed() == 4401
 
 
 async def test_a_query_string_on_the_path_still_reaches_signaling(
