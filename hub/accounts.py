@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -183,8 +184,12 @@ def resolve_token_hashes(session: Session, hashes: set[str]) -> dict[str, Princi
     sign-ins, when a hub's clients move to another, costs a query per batch."""
     if not hashes:
         return {}
-    rows = session.execute(
-        live_token_select(AuthToken.token_hash.in_(sorted(hashes)), utcnow()))
+    return principals_of(session.execute(
+        live_token_select(AuthToken.token_hash.in_(sorted(hashes)), utcnow())))
+
+
+def principals_of(rows: Iterable[Sequence[Any]]) -> dict[str, Principal]:
+    """Who each token is, by its hash, from the rows of :func:`live_token_select`."""
     found: dict[str, Principal] = {}
     for token_hash, kind, staff_id, staff_name, role, site_id, site_name, site_kind in rows:
         if kind == "staff":

@@ -53,10 +53,12 @@ log = logging.getLogger("telehub.hub")
 
 class HubApp(FastAPI):
     """The hub's application: FastAPI with :class:`AnswerHeaders` outside everything, even
-    the error middleware that writes a 500 (``add_middleware`` would put it inside that)."""
+    the error middleware that writes a 500 (``add_middleware`` would put it inside that),
+    and in front of it all the signaling WebSocket's own way in
+    (:class:`hub.routes.signaling.SignalingFirst`)."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return AnswerHeaders(super().build_middleware_stack())
+        return signaling.SignalingFirst(AnswerHeaders(super().build_middleware_stack()))
 
 
 def create_app(config: HubConfig) -> FastAPI:

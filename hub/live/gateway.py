@@ -58,7 +58,7 @@ class Gateway:
         self.draining = False  # SIGTERM: this hub's clients move to another hub
         self._again: set[asyncio.Task[None]] = set()
         # Sign-ins in batches: a dead hub's clients arrive here all at once.
-        self._sign_ins = SignIns(sessions, asyncio.to_thread)
+        self._sign_ins = SignIns(sessions, asyncio.to_thread, config.db_url)
 
     def start(self) -> None:
         self._heartbeat = asyncio.create_task(
@@ -72,6 +72,7 @@ class Gateway:
         for conn in list(self._by_id.values()):
             conn.close(RECONNECT, "hub restarting: connect again")
             await self.detach(conn)
+        await self._sign_ins.close()
 
     @staticmethod
     async def _tick(now: float) -> None:

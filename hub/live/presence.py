@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
@@ -51,7 +51,7 @@ class Connection:
         self.socket = socket
         self.principal = principal
         self.token_hash = token_hash  # of the token its hello carried (SHA-256, as stored)
-        self.id = uuid.uuid4().hex[:12]
+        self.id = os.urandom(6).hex()  # as random as uuid4's first 12 digits, at less cost
         self.ping_slot = next(_slots) % PING_SLOTS
         self.last_seen = time.monotonic()
         self.calls: set[str] = set()

@@ -10,23 +10,58 @@ import logging
 import time
 
 from fastapi import APIRouter, WebSocket
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hub import lifecycle
 from hub.contract import signaling as p
 from hub.contract.identity import Principal
+from hub.errors import UnhandledErrors
 from hub.live import Connection
 from hub.live.front import LiveFront
 from hub.live.refusal import carry_out
-from hub.routes.deps import SwitchboardDep
+from hub.routes.deps import SwitchboardDep, hub_services
 
 log = logging.getLogger("telehub.hub")
 router = APIRouter()
 HELLO_TIMEOUT_S = 10.0
+PATH = "/ws"
 
 
-@router.websocket("/ws")
+@router.websocket(PATH)
 async def signaling(websocket: WebSocket, switchboard: SwitchboardDep) -> None:
     await serve_connection(websocket, switchboard)
+
+
+class SignalingFirst:
+    """In front of the application: a WebSocket to ``/ws`` goes straight to the signaling
+    endpoint, past the router (which tries every REST route first), the middleware and the
+    solving of its one dependency. Those cost a sign-in more than the rest of it, and a dead
+    hub's sites all sign in to the survivor at once (docs/cluster.md).
+
+    What those layers do for a WebSocket is done here too: an error the endpoint lets
+    through is logged and ends the connection (:class:`hub.errors.UnhandledErrors`), and the
+    live side is the one the dependency hands over. Everything else, and ``/ws`` under a
+    root path or with FastAPI's telemetry on, goes through the whole application."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        # What the router puts in the scope: UnhandledErrors names the route in its log.
+        self._route = next(r for r in router.routes if getattr(r, "path", None) == PATH)
+        self._endpoint = UnhandledErrors(self._serve)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (scope["type"] == "websocket" and scope["path"] == PATH
+                and not scope.get("root_path") and "fastapi.telemetry" not in scope):
+            scope["route"] = self._route
+            await self._endpoint(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        services = await hub_services(websocket)
+        await serve_connection(websocket, services.switchboard)
 
 
 async def _hello(websocket: WebSocket, switchboard: LiveFront
@@ -39,7 +74,8 @@ async def _hello(websocket: WebSocket, switchboard: LiveFront
         await websocket.close(close_code, message[:120])
 
     try:
-        frame = await asyncio.wait_for(websocket.receive(), HELLO_TIMEOUT_S)
+        async with asyncio.timeout(HELLO_TIMEOUT_S):  # no task of its own, unlike wait_for
+            frame = await websocket.receive()
     except TimeoutError:
         await refuse(p.ErrorCode.HELLO_FIRST, "no hello within 10 s", 4401)
         return None

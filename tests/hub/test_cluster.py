@@ -209,7 +209,9 @@ async def test_a_killed_dispatching_hub_loses_no_call(
         # The patient's page, from hub a: it knows both hubs (serve --peer-url), its own first.
         await browser.goto(a.http + invite(a, nurse_p)["link"])
         await browser.wait_for(visible("prepare"))
-        assert await browser.evaluate("TelehubCaller.state.hubs") == [a.ws, b.ws]
+        # "prepare" shows before the page's ask for the other hubs is answered: wait for it.
+        assert await browser.evaluate("TelehubCaller.state.hubsLoaded"
+                                      ".then(() => TelehubCaller.state.hubs)") == [a.ws, b.ws]
         await browser.evaluate("document.getElementById('reason').value = 'Breathless';"
                                "document.querySelector('input[value=emergency]').click();"
                                "document.getElementById('call-button').click()")
