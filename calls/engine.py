@@ -348,29 +348,34 @@ class CallEngine:
                 and session.state in (CallState.CONNECTING, CallState.IN_CALL))
 
     async def _ask_after_cancelled(self) -> None:
-        """After a welcome (a reconnect, or another hub dispatching now): a call this caller
-        cancelled whose ``call_ended`` has not come may have lost its cancel with a hub that
-        died. Each is resumed; :meth:`_cancel_again` acts on the hub's answer."""
+        """After a welcome (a reconnect, or another hub dispatching now): a call hung up here
+        (a caller's cancel, a nurse's end, a specialist's leave) whose ``call_ended`` has not
+        come may have lost that message with a hub that died. Each is resumed;
+        :meth:`_cancel_again` acts on the hub's answer."""
         self._recancel = {call_id for call_id, s in self.sessions.items() if s.cancelled}
         for call_id in list(self._recancel):
             with contextlib.suppress(Exception):
                 await self.signaling.send(p.CallResume(call_id=call_id))
 
     async def _cancel_again(self, session: CallSession, msg: p.ServerMessage) -> None:
-        """A message on a call this caller cancelled. ``call_ended``: the cancel was heard
-        (or the call ended otherwise), the call is forgotten. ``call_queued`` or
-        ``call_connected`` (the hub's answer to the resume): the call is still open, its
-        cancel was lost, so it is sent again, once a welcome. Anything else (a position, an
-        offer) is for a call the caller has left."""
+        """A message on a call hung up here. ``call_ended``: the hang-up was heard (or the
+        call ended otherwise), the call is forgotten. ``call_queued`` or ``call_connected``
+        (the hub's answer to the resume): the call is still open, the hang-up was lost, so
+        it is sent again, once a welcome: a caller's cancel, or a nurse's end (else the
+        hub would wait out the grace and put a finished call back at the front of the
+        queue) or a specialist's leave. Anything else (a position, an offer) is for a call
+        this party has left."""
         call_id = session.call_id
         assert call_id is not None
         if isinstance(msg, p.CallEnded):
             self.sessions.pop(call_id, None)
         elif isinstance(msg, p.CallQueued | p.CallConnected) and call_id in self._recancel:
             self._recancel.discard(call_id)
-            log.info("call %s is still open after its cancel; cancelling it again", call_id)
+            log.info("call %s is still open after its hang-up; sending it again", call_id)
+            again: p._Message = (p.CallCancel(call_id=call_id) if self.role is CallRole.CALLER
+                                 else p.CallEnd(call_id=call_id))
             with contextlib.suppress(Exception):
-                await self.signaling.send(p.CallCancel(call_id=call_id))
+                await self.signaling.send(again)
 
     async def _on_error(self, msg: p.Error) -> None:
         session = self.sessions.get(msg.call_id) if msg.call_id else None
@@ -383,10 +388,10 @@ class CallEngine:
             self._emit(Refused(msg.call_id, msg.message))
             return
         if session.cancelled:
-            # What a caller that hung up still sends (the resume, the cancel again, its
-            # request again) refused: the hub holds no open call to cancel (not_found, an
-            # ended request), so nothing is left to do.
-            refused = msg.ref in ("call_resume", "call_cancel", "call_request")
+            # What a party that hung up still sends (the resume, the cancel or end again,
+            # a caller's request again) refused: the hub holds no open call to end
+            # (not_found, an ended request), so nothing is left to do.
+            refused = msg.ref in ("call_resume", "call_cancel", "call_end", "call_request")
             if refused and session.call_id is not None:
                 self.sessions.pop(session.call_id, None)
                 self._recancel.discard(session.call_id)

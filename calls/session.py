@@ -204,9 +204,10 @@ class CallSession:
         self._lock = asyncio.Lock()  # one signaling step at a time per call
         self._closed = False  # released (or being released): no new links or media
         self._handed_over = False  # the nurse left handing the call over (not lost)
-        # The caller cancelled (or hung up): until the hub's call_ended for it, the cancel
-        # may have died with a hub, so the engine keeps this session and cancels it again
-        # after a welcome if the hub says the call is still open (CallEngine._cancel_again).
+        # Hung up here (the caller cancelled or hung up, the nurse ended the call, the
+        # specialist left): until the hub's call_ended for it, the message may have died
+        # with a hub, so the engine keeps this session and sends it again after a welcome
+        # if the hub says the call is still open (CallEngine._cancel_again).
         self.cancelled = False
         self.ended = asyncio.Event()
 
@@ -308,8 +309,10 @@ class CallSession:
         if self.state in FINAL:
             return
         # Before any await: a call_queued handled meanwhile finds the caller's mind made up
-        # (a request not yet queued is cancelled once call_queued names it: the engine).
-        self.cancelled = self.role is CallRole.CALLER and self.state is not S.IDLE
+        # (a request not yet queued is cancelled once call_queued names it: the engine). A
+        # nurse or specialist has something to take back only once in the call.
+        self.cancelled = (self.state is not S.IDLE if self.role is CallRole.CALLER
+                          else self.state in (S.CONNECTING, S.IN_CALL))
         if self.call_id is not None and self.state not in (S.IDLE, S.RINGING):
             msg: p._Message = (p.CallCancel(call_id=self.call_id) if self.role is CallRole.CALLER
                                else p.CallEnd(call_id=self.call_id))

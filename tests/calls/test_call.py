@@ -23,7 +23,7 @@ from calls.session import (
 )
 from hub.client import Backoff
 from hub.contract.identity import CallRole
-from hub.models import Call
+from hub.models import Call, CallParticipant
 from tests.helpers.engines import EventLog, frame_where, stamps_of
 from tests.helpers.fixtures import People
 from tests.helpers.hubserver import HubDatabase, ThreadedHub
@@ -373,3 +373,103 @@ async def test_a_call_asked_for_between_connections_goes_when_the_station_is_bac
     assert site.signaling.connections == 3
     await wait_until_async(lambda: caller.call_id in desk.queue, 10, "the desk to see it")
     assert calls_logged() == 1
+
+
+async def test_a_nurses_end_that_never_left_is_sent_after_the_reconnect(
+        start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase, people: People,
+        engines: Callable[..., CallEngine]) -> None:
+    """The desk's line is down (a relay cut, or its hub died) when the nurse ends the call:
+    the end cannot be sent. Back on line, the desk resumes the call, hears it is still
+    connected and ends it again: it ends `completed` by the nurse at once, not put back at
+    the front of the queue when the desk's 30 s grace runs out, for a second nurse to answer
+    a finished call."""
+    hub = start_hub(reconnect_grace=30.0)
+    relay = TcpRelay(hub.port)
+    try:
+        site = engines(hub.ws, people.site.token, CallRole.CALLER)
+        desk = engines(f"ws://127.0.0.1:{relay.port}/ws", people.nurse.token, CallRole.NURSE)
+        site_log, desk_log = EventLog(site), EventLog(desk)
+        await site.start()
+        await desk.start()
+        caller = await site.request_call("a fall")
+        await site_log.state(CallState.QUEUED)
+        call_id = caller.call_id
+        assert call_id is not None
+        await wait_until_async(lambda: call_id in desk.queue, 10, "the desk to see it")
+        await desk.claim(call_id)
+        await site_log.state(CallState.IN_CALL)
+        mark = desk_log.mark()
+        relay.cut()
+        await desk_log.wait(lambda e: isinstance(e, SignalingChanged) and not e.connected,
+                            since=mark)
+        await desk.hang_up(call_id)  # not sent: the line is down
+        assert call_id in desk.sessions  # kept until the hub says the call ended
+
+        def row() -> tuple[str, str | None, str | None, bool]:
+            with hubdb.sessions() as s:
+                call = s.get(Call, call_id)
+                assert call is not None
+                return call.state, call.end_reason, call.ended_by, call.requeued
+
+        assert row()[0] == "connected"
+        relay.restore()
+        await site_log.state(CallState.ENDED, within=10)
+        await wait_until_async(lambda: row()[0] == "ended", 10, "the end to be logged")
+        assert row() == ("ended", "completed", people.nurse.principal.participant_id, False)
+        await wait_until_async(lambda: call_id not in desk.sessions, 10,
+                               "the desk to hear the call ended")
+        assert caller.state is CallState.ENDED and not desk.queue
+    finally:
+        relay.close()
+
+
+async def test_a_specialists_leave_that_never_left_is_sent_after_the_reconnect(
+        start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase, people: People,
+        engines: Callable[..., CallEngine]) -> None:
+    """The same for a specialist who leaves while their line is down: back on line, the
+    leave goes again, and the call log has them leaving (``left``) at once, not lost until
+    their grace runs out; the nurse and the caller go on."""
+    hub = start_hub(reconnect_grace=30.0)
+    relay = TcpRelay(hub.port)
+    try:
+        site = engines(hub.ws, people.site.token, CallRole.CALLER)
+        desk = engines(hub.ws, people.nurse.token, CallRole.NURSE)
+        spec = engines(f"ws://127.0.0.1:{relay.port}/ws", people.specialist.token,
+                       CallRole.SPECIALIST)
+        site_log, spec_log = EventLog(site), EventLog(spec)
+        for engine in (site, desk, spec):
+            await engine.start()
+        caller = await site.request_call("a fall")
+        await site_log.state(CallState.QUEUED)
+        call_id = caller.call_id
+        assert call_id is not None
+        await wait_until_async(lambda: call_id in desk.queue, 10, "the desk to see it")
+        answerer = await desk.claim(call_id)
+        await site_log.state(CallState.IN_CALL)
+        await answerer.invite_specialist("query sepsis")
+        await spec_log.state(CallState.RINGING)
+        await spec.accept_invite(call_id)
+        await spec_log.state(CallState.IN_CALL)
+        spec_pid = people.specialist.principal.participant_id
+
+        def left_reason() -> str | None:
+            with hubdb.sessions() as s:
+                row = s.scalars(select(CallParticipant).where(
+                    CallParticipant.call_id == call_id,
+                    CallParticipant.participant_id == spec_pid)).one()
+                return row.left_reason
+
+        mark = spec_log.mark()
+        relay.cut()
+        await spec_log.wait(lambda e: isinstance(e, SignalingChanged) and not e.connected,
+                            since=mark)
+        await spec.hang_up(call_id)  # not sent: the line is down
+        assert left_reason() is None
+        relay.restore()
+        await wait_until_async(lambda: left_reason() == "left", 10,
+                               "the specialist's leave to be logged")
+        await wait_until_async(lambda: call_id not in spec.sessions, 10,
+                               "the specialist to hear it has left")
+        assert caller.state is CallState.IN_CALL and answerer.state is CallState.IN_CALL
+    finally:
+        relay.close()

@@ -177,14 +177,6 @@ PRE_CALL = p.PreCallObservations(respiration_rate=21, spo2=93, on_oxygen=False,
                                  temperature=37.5)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Qt's offscreen and xcb plugins warn that they cannot propagate a top-level window's
-    # size hints to a window manager; it is no fault of the desk.
-    for item in items:
-        if "tests/ui/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.qt_log_ignore("does not support propagateSizeHints"))
-
-
 @pytest.fixture(autouse=True)
 def _qt_garbage_collected_on_the_gui_thread() -> Iterator[None]:
     """Collect reference cycles here, on the GUI thread, before and after each test.
