@@ -375,6 +375,20 @@ async def test_a_call_asked_for_between_connections_goes_when_the_station_is_bac
     assert calls_logged() == 1
 
 
+async def claimed_call(site: CallEngine, desk: CallEngine, site_log: EventLog
+                       ) -> tuple[str, CallSession]:
+    """A call from ``site`` answered by ``desk`` (both started); its id and the desk's session
+    once the caller is in it."""
+    caller = await site.request_call("a fall")
+    await site_log.state(CallState.QUEUED)
+    call_id = caller.call_id
+    assert call_id is not None
+    await wait_until_async(lambda: call_id in desk.queue, 10, "the desk to see it")
+    answerer = await desk.claim(call_id)
+    await site_log.state(CallState.IN_CALL)
+    return call_id, answerer
+
+
 async def test_a_nurses_end_that_never_left_is_sent_after_the_reconnect(
         start_hub: Callable[..., ThreadedHub], hubdb: HubDatabase, people: People,
         engines: Callable[..., CallEngine]) -> None:
@@ -391,13 +405,8 @@ async def test_a_nurses_end_that_never_left_is_sent_after_the_reconnect(
         site_log, desk_log = EventLog(site), EventLog(desk)
         await site.start()
         await desk.start()
-        caller = await site.request_call("a fall")
-        await site_log.state(CallState.QUEUED)
-        call_id = caller.call_id
-        assert call_id is not None
-        await wait_until_async(lambda: call_id in desk.queue, 10, "the desk to see it")
-        await desk.claim(call_id)
-        await site_log.state(CallState.IN_CALL)
+        call_id, _answerer = await claimed_call(site, desk, site_log)
+        caller = site.sessions[call_id]
         mark = desk_log.mark()
         relay.cut()
         await desk_log.wait(lambda e: isinstance(e, SignalingChanged) and not e.connected,
@@ -439,13 +448,8 @@ async def test_a_specialists_leave_that_never_left_is_sent_after_the_reconnect(
         site_log, spec_log = EventLog(site), EventLog(spec)
         for engine in (site, desk, spec):
             await engine.start()
-        caller = await site.request_call("a fall")
-        await site_log.state(CallState.QUEUED)
-        call_id = caller.call_id
-        assert call_id is not None
-        await wait_until_async(lambda: call_id in desk.queue, 10, "the desk to see it")
-        answerer = await desk.claim(call_id)
-        await site_log.state(CallState.IN_CALL)
+        call_id, answerer = await claimed_call(site, desk, site_log)
+        caller = site.sessions[call_id]
         await answerer.invite_specialist("query sepsis")
         await spec_log.state(CallState.RINGING)
         await spec.accept_invite(call_id)
