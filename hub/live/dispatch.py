@@ -387,7 +387,7 @@ class Dispatch:
     # --- transitions ----------------------------------------------------------------------
 
     async def _end(self, call: LiveCall, reason: p.EndReason, by: str | None) -> None:
-        was_waiting = await self.queue.remove(call.id)
+        was_waiting = await self.queue.remove(call.id, reason.value, by)
         call.state = "ended"
         self.hold.ended(call)
         now = utcnow()

@@ -53,9 +53,13 @@ WHERE c.id = %(id)s AND c.state = 'connected' AND s.id = c.site_id
 RETURNING {_COLUMNS}"""
 
 # The row is locked first: a claim holding it is waited for, and its outcome is what the
-# lock then reads (READ COMMITTED re-reads a locked row), so exactly one of them wins.
+# lock then reads (READ COMMITTED re-reads a locked row), so exactly one of them wins. Why
+# and by whom it ended go in the same statement: the call log's end (participants, rollup
+# marks) is a second transaction, and a hub killed between the two must not leave an ended
+# call with no reason, which no restarted hub would mend (it takes back open calls only).
 _REMOVE = """
-UPDATE calls AS c SET state = 'ended', ended_at = now()
+UPDATE calls AS c SET state = 'ended', ended_at = now(),
+    end_reason = COALESCE(%(reason)s, c.end_reason), ended_by = COALESCE(%(by)s, c.ended_by)
 FROM (SELECT id, state FROM calls WHERE id = %(id)s AND state <> 'ended' FOR UPDATE) AS was
 WHERE c.id = was.id
 RETURNING was.state"""
@@ -148,8 +152,9 @@ class PgCallQueue:
         self._line.insert(call)
         return call
 
-    async def remove(self, call_id: str) -> bool:
-        rows = await self._run(_REMOVE, {"id": call_id})
+    async def remove(self, call_id: str, reason: str | None = None,
+                     by: str | None = None) -> bool:
+        rows = await self._run(_REMOVE, {"id": call_id, "reason": reason, "by": by})
         self._line.take(call_id)
         return bool(rows) and rows[0]["state"] == "waiting"
 

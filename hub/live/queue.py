@@ -75,9 +75,11 @@ class CallQueue(Protocol):
         urgency); the call as it now waits, or None if it was not claimed."""
         ...
 
-    async def remove(self, call_id: str) -> bool:
+    async def remove(self, call_id: str, reason: str | None = None,
+                     by: str | None = None) -> bool:
         """The call leaves the queue for good (cancelled, ended, not saved), whether waiting
-        or claimed; True only if it was waiting."""
+        or claimed; True only if it was waiting. ``reason`` and ``by``: why and by whom it
+        ended, kept with the decision where the queue is rows (the call log's end follows)."""
         ...
 
     def waiting(self) -> list[QueuedCall]:
@@ -161,7 +163,8 @@ class MemoryCallQueue:
         self._line.insert(call)
         return call
 
-    async def remove(self, call_id: str) -> bool:
+    async def remove(self, call_id: str, reason: str | None = None,
+                     by: str | None = None) -> bool:
         if self._line.take(call_id) is not None:
             return True
         self._claimed.pop(call_id, None)

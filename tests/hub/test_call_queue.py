@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 
 from hub.contract.identity import Principal
@@ -213,3 +214,25 @@ async def test_removal_says_whether_the_call_was_waiting(queue: CallQueue) -> No
     assert await queue.remove("call-404") is False
     assert ids(queue) == ["call-3"]
     assert queue.position("call-3") == 1
+
+
+@pytest.mark.postgres
+async def test_a_removal_keeps_why_and_by_whom_the_call_ended_in_its_row(
+        request: pytest.FixtureRequest) -> None:
+    """The queue's row ends with its reason in one statement: a hub killed before the call
+    log's own end is written leaves no ended call without a reason."""
+    async with _postgresql(request) as (queue, _other):
+        assert isinstance(queue, PgCallQueue)
+        for n in (1, 2):
+            await queue.add(call(n))
+        assert await queue.remove("call-1", "abandoned", SITE.participant_id) is True
+        await queue.claim("call-2", NURSE_A)
+        assert await queue.remove("call-2", "completed", None) is False
+        assert await queue.remove("call-2") is False  # again, told nothing: kept as it was
+        url = queue._db_url.replace("postgresql+psycopg://", "postgresql://")
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            rows = await (await conn.execute(
+                "SELECT id, state, end_reason, ended_by, ended_at IS NOT NULL FROM calls "
+                "ORDER BY id")).fetchall()
+        assert rows == [("call-1", "ended", "abandoned", SITE.participant_id, True),
+                        ("call-2", "ended", "completed", None, True)]
